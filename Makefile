@@ -1,0 +1,100 @@
+# keel — one obvious entry:
+#   make            build the CLI (build/keel) and the library
+#   make demo       the main job end to end on the shipped data (writes out/)
+#   make test       unit, end-to-end and fuzz-corpus tests; ends with "N passed, N failed"
+#   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       run every fuzz target for FUZZ_SECONDS each (clang libFuzzer)
+#   make bench      benchmarks against the named peers (see bench/RESULTS.md)
+#   make format     clang-format the C sources
+# Every target first installs missing Debian packages (scripts/deps.sh).
+
+CC       ?= cc
+SANITIZE ?=
+WERROR   ?=
+FUZZ_SECONDS ?= 30
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+OPT      := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDSAN    := -fsanitize=address,undefined
+else
+BUILD    ?= build
+OPT      := -O2 -g
+LDSAN    :=
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings \
+            -Wno-unused-parameter $(if $(WERROR),-Werror)
+CPPFLAGS := -Iinclude -Isrc -I. -D_GNU_SOURCE
+CFLAGS   := -std=c17 $(OPT) $(WARN) -MMD -MP
+LDLIBS   := -lsodium -lyaml -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(sort $(wildcard tools/*.c))
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
+REPLAY   := $(FUZZ_NAMES:%=$(BUILD)/replay-%)
+
+.PHONY: all deps test demo fuzz bench format clean
+all: $(BUILD)/keel
+
+deps:
+	@scripts/deps.sh build
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libkeel.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/keel: $(TOOL_OBJ) $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $(TOOL_OBJ) $(BUILD)/libkeel.a $(LDLIBS)
+
+$(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $(UNIT_OBJ) $(BUILD)/libkeel.a $(LDLIBS)
+
+# Each fuzz target also links with a small driver that replays its corpus, so `make test`
+# runs every corpus file through the parser without needing libFuzzer.
+$(BUILD)/replay-%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+test: $(BUILD)/keel $(BUILD)/unit $(REPLAY)
+	@tests/run.sh $(BUILD)
+
+demo: $(BUILD)/keel
+	@scripts/demo.sh $(BUILD)/keel
+
+# libFuzzer builds live in build-fuzz; corpora grow in a scratch copy, not in the tree.
+FUZZ_BUILD := build-fuzz
+fuzz:
+	@scripts/deps.sh build fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	  OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libkeel.a \
+	  $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/%.o)
+	@set -e; for t in $(FUZZ_NAMES); do \
+	  clang -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-$$t \
+	    $(FUZZ_BUILD)/fuzz/$$t.o $(FUZZ_BUILD)/libkeel.a $(LDLIBS); \
+	  mkdir -p fuzz/corpus-work/$$t; cp -n tests/corpus/$$t/* fuzz/corpus-work/$$t/ 2>/dev/null || true; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 fuzz/corpus-work/$$t 2>&1 | tail -n 12; \
+	done
+
+bench: $(BUILD)/keel
+	@scripts/deps.sh build bench
+	@bench/run.sh $(BUILD)/keel
+
+format:
+	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
+	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)

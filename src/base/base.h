@@ -1,0 +1,164 @@
+/*
+ * base.h — keel's private foundation: allocation through the hook, overflow-checked sizes,
+ * error reports, growable byte buffers, hashing, SHA-256, logging and progress.
+ *
+ * Every other module includes this; it includes nothing of keel's but keel.h.
+ */
+#ifndef KEEL_BASE_H
+#define KEEL_BASE_H
+
+#include "keel.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#if defined(__GNUC__)
+#define KEEL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define KEEL_PRINTF(a, b)
+#define KEEL_LIKELY(x) (x)
+#define KEEL_UNLIKELY(x) (x)
+#endif
+
+#define KEEL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define KEEL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define KEEL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ---- allocation (alloc.c) ---------------------------------------------------------------
+ * All keel memory comes from here. Each returns NULL on failure (or on a size overflow);
+ * keel_free(NULL) does nothing. */
+void *keel_malloc(size_t size);
+void *keel_calloc(size_t n, size_t size); /* zeroed; NULL if n * size overflows */
+void *keel_realloc(void *ptr, size_t size);
+void *keel_reallocarray(void *ptr, size_t n, size_t size); /* NULL if n * size overflows */
+void keel_free(void *ptr);
+char *keel_strdup(const char *s);
+char *keel_strndup(const char *s, size_t n);
+
+/* Overflow-checked size arithmetic: return false (and leave *out alone) on overflow. */
+static inline bool keel_size_mul(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool keel_size_add(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- errors (error.c) ------------------------------------------------------------------ */
+
+/* Fills e (if not NULL) with code and a printf-formatted message; returns code, so that
+ * callers can write `return keel_error_set(e, KEEL_EINVAL, "...")`. */
+int keel_error_set(keel_error *e, int code, const char *fmt, ...) KEEL_PRINTF(3, 4);
+int keel_error_setv(keel_error *e, int code, const char *fmt, va_list ap);
+void keel_error_clear(keel_error *e);
+
+/* ---- growable byte buffer (buf.c) ------------------------------------------------------
+ * A NUL-terminated, growable string. len excludes the terminator. Functions return KEEL_OK
+ * or KEEL_ENOMEM; after a failure the buffer keeps its previous content. */
+typedef struct keel_buf {
+    char *data; /* NULL until the first append; always NUL-terminated after it */
+    size_t len;
+    size_t cap;
+} keel_buf;
+
+void keel_buf_init(keel_buf *b);
+void keel_buf_free(keel_buf *b);
+void keel_buf_reset(keel_buf *b); /* len = 0, keeps the memory */
+int keel_buf_reserve(keel_buf *b, size_t extra);
+int keel_buf_append(keel_buf *b, const void *p, size_t n);
+int keel_buf_puts(keel_buf *b, const char *s);
+int keel_buf_putc(keel_buf *b, char c);
+int keel_buf_printf(keel_buf *b, const char *fmt, ...) KEEL_PRINTF(2, 3);
+/* Appends s as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD,
+ * so the output is always valid JSON. */
+int keel_buf_json_str(keel_buf *b, const char *s, size_t n);
+/* Appends a double as JSON: shortest round-tripping form; NaN and infinities as null. */
+int keel_buf_json_num(keel_buf *b, double v);
+/* Appends bytes as standard base64 (with padding). */
+int keel_buf_base64(keel_buf *b, const void *p, size_t n);
+/* Decodes standard base64 into out (capacity cap); returns the byte count or -1 if the
+ * text is not valid base64 or does not fit. */
+long keel_base64_decode(const char *s, size_t n, void *out, size_t cap);
+
+/* ---- UTF-8 (utf8.c) -------------------------------------------------------------------- */
+
+/* Returns the length of the longest valid UTF-8 prefix of p[0..n) (n when all valid).
+ * Rejects overlong forms, surrogates and code points above U+10FFFF. */
+size_t keel_utf8_valid_prefix(const char *p, size_t n);
+static inline bool keel_utf8_valid(const char *p, size_t n)
+{
+    return keel_utf8_valid_prefix(p, n) == n;
+}
+/* Appends Latin-1 (ISO-8859-1) bytes to b converted to UTF-8. */
+int keel_buf_latin1(keel_buf *b, const char *p, size_t n);
+
+/* ---- hashing (hash.c) ------------------------------------------------------------------
+ * Fast non-cryptographic 64-bit hashing for hash tables and sketches. Stable across runs
+ * and machines (sketches are stored in files and merged later). */
+uint64_t keel_hash64(const void *p, size_t n, uint64_t seed);
+static inline uint64_t keel_mix64(uint64_t x)
+{
+    /* The murmur3 / splitmix64 finaliser: a bijection with full avalanche. */
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* A small deterministic PRNG (xoshiro256**), seeded with splitmix64. */
+typedef struct keel_rng {
+    uint64_t s[4];
+} keel_rng;
+void keel_rng_seed(keel_rng *r, uint64_t seed);
+uint64_t keel_rng_next(keel_rng *r);
+double keel_rng_uniform(keel_rng *r); /* [0, 1) */
+
+/* ---- SHA-256 (sha256.c, libsodium) ------------------------------------------------------ */
+typedef struct keel_sha256 {
+    unsigned char state[128]; /* large enough for crypto_hash_sha256_state; opaque */
+} keel_sha256;
+
+void keel_sha256_init(keel_sha256 *h);
+void keel_sha256_update(keel_sha256 *h, const void *p, size_t n);
+void keel_sha256_final(keel_sha256 *h, unsigned char out[32]);
+/* Writes the 64 lowercase hex digits and a NUL into hex. */
+void keel_sha256_hex(const unsigned char digest[32], char hex[65]);
+/* Hashes a whole file; on failure fills e and returns a negative code. */
+int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e);
+
+/* ---- logging (log.c) ------------------------------------------------------------------- */
+void keel_log(int level, const char *fmt, ...) KEEL_PRINTF(2, 3);
+
+/* ---- time (time.c) --------------------------------------------------------------------- */
+double keel_now_seconds(void); /* monotonic clock, seconds */
+/* Converts a civil date (proleptic Gregorian) to days since 1970-01-01. */
+int64_t keel_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* Formats microseconds since the epoch (UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
+void keel_format_timestamp(int64_t micros, char out[40]);
+
+/* ---- progress (progress.c) --------------------------------------------------------------
+ * Long work reports progress through a callback; keel_progress_bar is a ready-made callback
+ * that draws a one-line bar on a FILE * (the CLI passes stderr when it is a terminal).
+ * The library never draws unless the caller asks for it. */
+typedef void (*keel_progress_fn)(void *ud, uint64_t done, uint64_t total, const char *what);
+
+typedef struct keel_progress_bar {
+    FILE *out;          /* where to draw; the CLI passes stderr only when isatty() */
+    double started;     /* keel_now_seconds() at the first call */
+    double last_draw;   /* throttles drawing to about 10 times a second */
+    int drawn;          /* whether a line is on screen and needs finishing */
+} keel_progress_bar;
+
+void keel_progress_bar_init(keel_progress_bar *bar, FILE *out);
+void keel_progress_bar_update(void *bar, uint64_t done, uint64_t total, const char *what);
+void keel_progress_bar_finish(keel_progress_bar *bar);
+
+#endif /* KEEL_BASE_H */

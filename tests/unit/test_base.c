@@ -1,0 +1,156 @@
+/* Tests of the base module: errors, allocation hook, buffers, UTF-8, hashing, SHA-256. */
+#include "harness.h"
+
+#include "base/base.h"
+
+#include <stdlib.h>
+
+TEST(error_table_names_every_code)
+{
+    CHECK_STR(keel_strerror(KEEL_OK), "success");
+    CHECK_STR(keel_strerror(KEEL_ENOMEM), "out of memory");
+    CHECK_STR(keel_errname(KEEL_EPARSE), "EPARSE");
+    CHECK_STR(keel_strerror(-9999), "unknown error");
+    keel_error e;
+    CHECK_EQ_INT(keel_error_set(&e, KEEL_EINVAL, "bad %s %d", "thing", 3), KEEL_EINVAL);
+    CHECK_STR(e.msg, "bad thing 3");
+    CHECK_EQ_INT(keel_error_set(NULL, KEEL_EIO, "ignored"), KEEL_EIO);
+}
+
+TEST(alloc_hook_fails_nth_allocation)
+{
+    test_alloc_reset();
+    test_fail_alloc_after(2);
+    void *a = keel_malloc(10);
+    void *b = keel_malloc(10);
+    void *c = keel_malloc(10);
+    CHECK(a != NULL);
+    CHECK(b == NULL);
+    CHECK(c != NULL);
+    keel_free(a);
+    keel_free(c);
+    CHECK_EQ_INT(test_alloc_live(), 0);
+    CHECK(keel_calloc(SIZE_MAX / 2, 4) == NULL); /* overflow is refused, not wrapped */
+}
+
+TEST(buf_grows_and_survives_oom)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        CHECK_EQ_INT(keel_buf_printf(&b, "%d,", i), KEEL_OK);
+    CHECK(b.len > 2000);
+    CHECK(strncmp(b.data, "0,1,2,", 6) == 0);
+    size_t len = b.len;
+    test_fail_alloc_after(1);
+    char big[100000];
+    memset(big, 'x', sizeof big);
+    CHECK_EQ_INT(keel_buf_append(&b, big, sizeof big), KEEL_ENOMEM);
+    CHECK_EQ_INT(b.len, len); /* old content intact */
+    keel_buf_free(&b);
+}
+
+TEST(json_string_escapes_and_repairs_utf8)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_buf_json_str(&b, "a\"b\\c\n\x01\xc3\xa9\xff", 10);
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\xef\xbf\xbd\"");
+    keel_buf_reset(&b);
+    keel_buf_json_num(&b, 0.1);
+    keel_buf_putc(&b, ' ');
+    keel_buf_json_num(&b, 42);
+    keel_buf_putc(&b, ' ');
+    keel_buf_json_num(&b, 1.0 / 3.0);
+    keel_buf_putc(&b, ' ');
+    keel_buf_json_num(&b, NAN);
+    CHECK_STR(b.data, "0.1 42 0.3333333333333333 null");
+    keel_buf_free(&b);
+}
+
+TEST(base64_round_trip)
+{
+    const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_base64(&b, cases[i], strlen(cases[i]));
+        CHECK_STR(b.len ? b.data : "", want[i]);
+        char out[16];
+        long n = keel_base64_decode(want[i], strlen(want[i]), out, sizeof out);
+        CHECK_EQ_INT(n, (long)strlen(cases[i]));
+        CHECK(n >= 0 && memcmp(out, cases[i], (size_t)n) == 0);
+        keel_buf_free(&b);
+    }
+    char out[8];
+    CHECK_EQ_INT(keel_base64_decode("Zm9v!", 5, out, sizeof out), -1);
+    CHECK_EQ_INT(keel_base64_decode("Zg=v", 4, out, sizeof out), -1);
+}
+
+TEST(utf8_validation_follows_rfc3629)
+{
+    CHECK(keel_utf8_valid("plain ascii text, long enough", 29));
+    CHECK(keel_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* é € 😀 */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("ab\xc0\xaf", 4), 2);            /* overlong '/' */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("\xed\xa0\x80", 3), 0);          /* surrogate */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("\xf4\x90\x80\x80", 4), 0);      /* > U+10FFFF */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("x\xe2\x82", 3), 1);             /* truncated */
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_buf_latin1(&b, "caf\xe9 M\xfcller", 11);
+    CHECK_STR(b.data, "caf\xc3\xa9 M\xc3\xbcller");
+    keel_buf_free(&b);
+}
+
+TEST(hash_is_stable)
+{
+    /* These values are part of the profile format: a change here breaks stored sketches. */
+    CHECK(keel_hash64("abc", 3, 0) == keel_hash64("abc", 3, 0));
+    CHECK(keel_hash64("abc", 3, 0) != keel_hash64("abd", 3, 0));
+    CHECK(keel_hash64("abc", 3, 0) != keel_hash64("abc", 3, 1));
+    CHECK(keel_hash64("abcdefgh1", 9, 0) != keel_hash64("abcdefgh2", 9, 0));
+    keel_rng r1, r2;
+    keel_rng_seed(&r1, 7);
+    keel_rng_seed(&r2, 7);
+    for (int i = 0; i < 100; i++)
+        CHECK(keel_rng_next(&r1) == keel_rng_next(&r2));
+    double u = keel_rng_uniform(&r1);
+    CHECK(u >= 0 && u < 1);
+}
+
+TEST(sha256_known_vectors)
+{
+    unsigned char d[32];
+    char hex[65];
+    keel_sha256 h;
+    keel_sha256_init(&h);
+    keel_sha256_update(&h, "abc", 3);
+    keel_sha256_final(&h, d);
+    keel_sha256_hex(d, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    char path[600];
+    snprintf(path, sizeof path, "%s/empty", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fclose(f);
+    keel_error e;
+    CHECK_EQ_INT(keel_sha256_file(path, d, &e), KEEL_OK);
+    keel_sha256_hex(d, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK_EQ_INT(keel_sha256_file("/nonexistent/x", d, &e), KEEL_ENOENT);
+    CHECK(strstr(e.msg, "/nonexistent/x") != NULL);
+}
+
+TEST(civil_dates_round_trip)
+{
+    CHECK_EQ_INT(keel_days_from_civil(1970, 1, 1), 0);
+    CHECK_EQ_INT(keel_days_from_civil(2000, 3, 1), 11017);
+    CHECK_EQ_INT(keel_days_from_civil(1969, 12, 31), -1);
+    char out[40];
+    keel_format_timestamp((int64_t)keel_days_from_civil(2024, 2, 29) * 86400000000LL + 1500000,
+                          out);
+    CHECK_STR(out, "2024-02-29T00:00:01.500000Z");
+    keel_format_timestamp(-1, out);
+    CHECK_STR(out, "1969-12-31T23:59:59.999999Z");
+}

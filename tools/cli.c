@@ -1,0 +1,65 @@
+/*
+ * cli.c — helpers shared by the command implementations.
+ */
+#include "tools/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static keel_progress_bar bar;
+
+static void log_to_stderr(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "keel: %s: %s\n", names[level & 3], msg);
+}
+
+void cli_init(const char *argv0)
+{
+    (void)argv0;
+    keel_set_log(log_to_stderr, KEEL_LOG_WARN, NULL);
+    keel_progress_bar_init(&bar, isatty(2) ? stderr : NULL);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("keel: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+keel_progress_bar *cli_progress(void)
+{
+    return bar.out ? &bar : NULL;
+}
+
+int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        cli_error("option %s needs a value", name);
+        return -1;
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+bool opt_flag(const char *name, const char *arg)
+{
+    return strcmp(name, arg) == 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * keel.c — the command-line entry: `keel <noun> <verb> [options]`.
+ *
+ * Thin by design: it parses arguments, calls the library and prints. Exit codes are the
+ * contract with scripts: 0 success, 1 the work failed or a threshold was crossed, 2 usage.
+ */
+#include "tools/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: keel <command> [options]\n"
+    "\n"
+    "Data\n"
+    "  keel data infer FILE [-o schema.yaml]        infer a schema for review\n"
+    "  keel data validate FILE --schema S           accept or quarantine every record\n"
+    "  keel data profile FILE --schema S            statistics, JSON + HTML report\n"
+    "  keel data profile --merge A.json B.json -o C merge two profiles\n"
+    "\n"
+    "Other\n"
+    "  keel version                                 print the version\n"
+    "  keel help                                    this text\n"
+    "\n"
+    "Every command takes --help. Output is for people; --json gives a JSON summary.\n"
+    "Exit status: 0 success, 1 the work failed or a threshold was crossed, 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    cli_init(argv[0]);
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("keel %s\n", keel_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "data"))
+        return cmd_data(argc - 1, argv + 1);
+    fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}
