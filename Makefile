@@ -40,6 +40,7 @@ FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY   := $(FUZZ_NAMES:%=$(BUILD)/replay-%)
 
 .PHONY: all deps test demo fuzz bench format clean
+.SECONDARY:
 all: $(BUILD)/keel
 
 deps:
@@ -70,21 +71,10 @@ test: $(BUILD)/keel $(BUILD)/unit $(REPLAY)
 demo: $(BUILD)/keel
 	@scripts/demo.sh $(BUILD)/keel
 
-# libFuzzer builds live in build-fuzz; corpora grow in a scratch copy, not in the tree.
-FUZZ_BUILD := build-fuzz
+# libFuzzer builds live in build-fuzz; corpora grow in fuzz/corpus-work, not in the tree.
 fuzz:
 	@scripts/deps.sh build fuzz
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
-	  OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libkeel.a \
-	  $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/%.o)
-	@set -e; for t in $(FUZZ_NAMES); do \
-	  clang -fsanitize=fuzzer,address,undefined -o $(FUZZ_BUILD)/fuzz-$$t \
-	    $(FUZZ_BUILD)/fuzz/$$t.o $(FUZZ_BUILD)/libkeel.a $(LDLIBS); \
-	  mkdir -p fuzz/corpus-work/$$t; cp -n tests/corpus/$$t/* fuzz/corpus-work/$$t/ 2>/dev/null || true; \
-	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	  $(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
-	    -rss_limit_mb=2048 -print_final_stats=1 fuzz/corpus-work/$$t 2>&1 | tail -n 12; \
-	done
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench: $(BUILD)/keel
 	@scripts/deps.sh build bench

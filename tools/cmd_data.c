@@ -1,2 +1,711 @@
+/*
+ * cmd_data.c — `keel data infer|validate|profile`.
+ *
+ * Each command parses its options, calls the data library and prints a summary for people,
+ * or JSON with --json. Exit status: 0 done, 1 the work failed or a threshold was crossed,
+ * 2 usage error. Ctrl-C stops validation between records; what was written so far (the
+ * quarantine) stays on disk.
+ */
 #include "tools/cli.h"
-int cmd_data(int argc, char **argv) { (void)argc; (void)argv; return 2; }
+
+#include "base/json.h"
+#include "data/infer.h"
+#include "data/profile.h"
+#include "data/validate.h"
+#include "report/report.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+/* "dir/pima2.csv" + ".quarantine.jsonl" -> "pima2.quarantine.jsonl" (in the working dir). */
+static char *derived_name(const char *path, const char *suffix)
+{
+    const char *b = strcmp(path, "-") ? base_name(path) : "stdin";
+    const char *dot = strrchr(b, '.');
+    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    char *out = keel_malloc(stem + strlen(suffix) + 1);
+    if (out) {
+        memcpy(out, b, stem);
+        strcpy(out + stem, suffix);
+    }
+    return out;
+}
+
+static int write_file(const char *path, const char *data, size_t n)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
+    if (!f) {
+        cli_error("%s: cannot create: %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    size_t w = fwrite(data, 1, n, f);
+    int bad = w != n || (f == stdout ? fflush(f) : fclose(f)) != 0;
+    if (bad) {
+        cli_error("%s: write failed: %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int load_schema(const char *path, keel_schema **s)
+{
+    keel_error e;
+    if (!path) {
+        cli_error("--schema FILE is required (make one with: keel data infer FILE -o schema.yaml)");
+        return EXIT_USAGE;
+    }
+    if (keel_schema_load(path, s, &e) != KEEL_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static void progress(void *ud, uint64_t done, uint64_t total, const char *what)
+{
+    keel_progress_bar_update(ud, done, total, what);
+}
+
+/* ---- infer ---- */
+
+static const char infer_usage[] =
+    "usage: keel data infer FILE [options]\n"
+    "\n"
+    "Reads FILE (CSV) and proposes a schema for people to review: each column's type and\n"
+    "role, observed ranges, categories, missing-value tokens, and possible personal data.\n"
+    "\n"
+    "  -o, --output PATH      write the schema YAML here (default: standard output)\n"
+    "  --target COL           mark COL as the column to predict\n"
+    "  --delimiter C          field delimiter (default: detected among , ; TAB |)\n"
+    "  --encoding E           utf-8 or latin-1 (default: detected)\n"
+    "  --max-rows N           look at the first N records only (default: all)\n"
+    "  --max-categories N     most distinct values of a categorical column (default 1000)\n"
+    "  --json                 print a JSON summary on standard output (needs -o)\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "The schema format is described in docs/schema.md.\n";
+
+static int parse_char(const char *v, char *out)
+{
+    if (!strcmp(v, "\\t") || !strcmp(v, "tab") || !strcmp(v, "TAB")) {
+        *out = '\t';
+        return 0;
+    }
+    if (strlen(v) != 1)
+        return -1;
+    *out = v[0];
+    return 0;
+}
+
+static int cmd_infer(int argc, char **argv)
+{
+    keel_infer_options o;
+    keel_infer_options_init(&o);
+    const char *file = NULL, *output = NULL, *v;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(infer_usage, stdout);
+            return EXIT_OK;
+        } else if ((m = opt_value("-o", argc, argv, &i, &v)) ||
+                   (m = opt_value("--output", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            output = v;
+        } else if ((m = opt_value("--target", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            o.target = v;
+        } else if ((m = opt_value("--delimiter", argc, argv, &i, &v))) {
+            if (m < 0 || parse_char(v, &o.delimiter)) {
+                cli_error("--delimiter needs one character");
+                return EXIT_USAGE;
+            }
+        } else if ((m = opt_value("--encoding", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            if (!strcmp(v, "utf-8") || !strcmp(v, "utf8"))
+                o.encoding = KEEL_ENC_UTF8;
+            else if (!strcmp(v, "latin-1") || !strcmp(v, "latin1") || !strcmp(v, "iso-8859-1"))
+                o.encoding = KEEL_ENC_LATIN1;
+            else {
+                cli_error("--encoding must be utf-8 or latin-1");
+                return EXIT_USAGE;
+            }
+        } else if ((m = opt_value("--max-rows", argc, argv, &i, &v))) {
+            char *end;
+            if (m < 0 || (o.max_rows = strtoull(v, &end, 10), *end) || o.max_rows == 0) {
+                cli_error("--max-rows needs a positive number");
+                return EXIT_USAGE;
+            }
+        } else if ((m = opt_value("--max-categories", argc, argv, &i, &v))) {
+            char *end;
+            if (m < 0 || (o.max_categories = strtoul(v, &end, 10), *end) || !o.max_categories) {
+                cli_error("--max-categories needs a positive number");
+                return EXIT_USAGE;
+            }
+        } else if (opt_flag("--json", argv[i])) {
+            json = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel data infer --help)", argv[i]);
+            return EXIT_USAGE;
+        } else if (!file) {
+            file = argv[i];
+        } else {
+            cli_error("one file at a time (got '%s' and '%s')", file, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!file) {
+        fputs(infer_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (json && !output) {
+        cli_error("--json prints the summary on standard output: give the schema a file with -o");
+        return EXIT_USAGE;
+    }
+    keel_progress_bar *bar = cli_progress();
+    if (bar) {
+        o.progress = progress;
+        o.progress_ud = bar;
+    }
+    keel_schema *s;
+    keel_error e;
+    int rc = keel_infer_file(file, &o, &s, &e);
+    keel_progress_bar_finish(bar);
+    if (rc) {
+        cli_error("%s", e.msg);
+        return EXIT_FAIL;
+    }
+    keel_buf yaml;
+    keel_buf_init(&yaml);
+    if (keel_schema_write(s, &yaml) != KEEL_OK) {
+        cli_error("out of memory");
+        keel_schema_free(s);
+        return EXIT_FAIL;
+    }
+    int status = write_file(output ? output : "-", yaml.data, yaml.len);
+    keel_buf_free(&yaml);
+    size_t by_type[KEEL_TYPE_COUNT] = {0}, pii = 0;
+    for (size_t i = 0; i < s->n_columns; i++) {
+        by_type[s->columns[i].type]++;
+        pii += s->columns[i].pii != KEEL_PII_NONE;
+    }
+    if (status == EXIT_OK && json) {
+        printf("{\"file\":");
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_json_str(&b, file, strlen(file));
+        printf("%s,\"schema\":", b.data);
+        keel_buf_reset(&b);
+        keel_buf_json_str(&b, output, strlen(output));
+        printf("%s,\"columns\":%zu,\"types\":{", b.data, s->n_columns);
+        keel_buf_free(&b);
+        for (int t = 0; t < KEEL_TYPE_COUNT; t++)
+            printf("%s\"%s\":%zu", t ? "," : "", keel_type_name((keel_type)t), by_type[t]);
+        printf("},\"pii_flagged\":%zu}\n", pii);
+    } else if (status == EXIT_OK) {
+        FILE *out = output ? stdout : stderr;
+        fprintf(out, "%s: %zu columns (", file, s->n_columns);
+        bool first = true;
+        for (int t = 0; t < KEEL_TYPE_COUNT; t++)
+            if (by_type[t]) {
+                fprintf(out, "%s%zu %s", first ? "" : ", ", by_type[t],
+                        keel_type_name((keel_type)t));
+                first = false;
+            }
+        fprintf(out, ")%s%s\n", output ? " -> " : "", output ? output : "");
+        if (pii)
+            fprintf(out, "%zu column%s flagged as possible personal data: review the schema\n",
+                    pii, pii == 1 ? "" : "s");
+    }
+    keel_schema_free(s);
+    return status;
+}
+
+/* ---- validate and profile share their options ---- */
+
+typedef struct run_opts {
+    const char *file, *schema, *quarantine, *output, *html;
+    double max_rate;
+    bool json, sha256, no_quarantine;
+    size_t max_record_bytes;
+    const char *merge[64];
+    int n_merge;
+} run_opts;
+
+/* Parses the options shared by validate and profile; returns -1 to go on, else an exit code. */
+static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool profile)
+{
+    const char *v;
+    r->max_rate = -1;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if ((m = opt_value("--schema", argc, argv, &i, &v)) ||
+                   (m = opt_value("-s", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            r->schema = v;
+        } else if ((m = opt_value("--quarantine", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            r->quarantine = v;
+        } else if (opt_flag("--no-quarantine", argv[i])) {
+            r->no_quarantine = true;
+        } else if ((m = opt_value("--max-quarantine-rate", argc, argv, &i, &v))) {
+            char *end;
+            if (m < 0 || (r->max_rate = strtod(v, &end), *end) || !(r->max_rate >= 0) ||
+                r->max_rate > 1) {
+                cli_error("--max-quarantine-rate needs a fraction between 0 and 1 (0.01 = 1%%)");
+                return EXIT_USAGE;
+            }
+        } else if ((m = opt_value("--max-record-bytes", argc, argv, &i, &v))) {
+            char *end;
+            if (m < 0 || (r->max_record_bytes = strtoull(v, &end, 10), *end) ||
+                r->max_record_bytes < 16) {
+                cli_error("--max-record-bytes needs a number of at least 16");
+                return EXIT_USAGE;
+            }
+        } else if (profile && ((m = opt_value("-o", argc, argv, &i, &v)) ||
+                               (m = opt_value("--output", argc, argv, &i, &v)))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            r->output = v;
+        } else if (profile && (m = opt_value("--html", argc, argv, &i, &v))) {
+            if (m < 0)
+                return EXIT_USAGE;
+            r->html = v;
+        } else if (profile && opt_flag("--merge", argv[i])) {
+            r->n_merge = -1; /* the files follow as positional arguments */
+        } else if (opt_flag("--json", argv[i])) {
+            r->json = true;
+        } else if (opt_flag("--sha256", argv[i])) {
+            r->sha256 = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see --help)", argv[i]);
+            return EXIT_USAGE;
+        } else if (r->n_merge) {
+            if (r->n_merge == -1)
+                r->n_merge = 0;
+            if (r->n_merge == 64) {
+                cli_error("at most 64 profiles at once");
+                return EXIT_USAGE;
+            }
+            r->merge[r->n_merge++] = argv[i];
+        } else if (!r->file) {
+            r->file = argv[i];
+        } else {
+            cli_error("one file at a time (got '%s' and '%s')", r->file, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (r->n_merge == -1)
+        r->n_merge = 0;
+    if (!r->file && !r->n_merge) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static void print_reasons_json(const keel_validate_result *res)
+{
+    printf("\"reasons\":{");
+    bool first = true;
+    for (int k = 0; k < KEEL_REASON_COUNT; k++)
+        if (res->reasons[k]) {
+            printf("%s\"%s\":%llu", first ? "" : ",", keel_reason_name((keel_reason)k),
+                   (unsigned long long)res->reasons[k]);
+            first = false;
+        }
+    printf("}");
+}
+
+static void print_summary(const char *file, const keel_schema *s, const keel_validate_result *res,
+                          const char *quarantine, bool json, const char *extra_json)
+{
+    double rate = res->records ? (double)res->quarantined / (double)res->records : 0;
+    if (json) {
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_json_str(&b, file, strlen(file));
+        printf("{\"file\":%s,\"records\":%llu,\"accepted\":%llu,\"quarantined\":%llu,"
+               "\"quarantine_rate\":%.6g,\"blank_lines\":%llu,\"bytes\":%llu,\"seconds\":%.3f,",
+               b.data, (unsigned long long)res->records, (unsigned long long)res->accepted,
+               (unsigned long long)res->quarantined, rate, (unsigned long long)res->blank_lines,
+               (unsigned long long)res->bytes, res->seconds);
+        print_reasons_json(res);
+        printf(",\"repaired\":{");
+        bool first = true;
+        for (size_t i = 0; i < res->n_columns; i++)
+            if (res->repaired[i]) {
+                keel_buf_reset(&b);
+                keel_buf_json_str(&b, s->columns[i].name, strlen(s->columns[i].name));
+                printf("%s%s:%llu", first ? "" : ",", b.data,
+                       (unsigned long long)res->repaired[i]);
+                first = false;
+            }
+        printf("},\"quarantine\":");
+        if (quarantine) {
+            keel_buf_reset(&b);
+            keel_buf_json_str(&b, quarantine, strlen(quarantine));
+            printf("%s", b.data);
+        } else {
+            printf("null");
+        }
+        if (res->sha256[0])
+            printf(",\"sha256\":\"%s\"", res->sha256);
+        printf("%s}\n", extra_json ? extra_json : "");
+        keel_buf_free(&b);
+        return;
+    }
+    printf("%s: %llu records: %llu accepted, %llu quarantined (%.2f%%)\n", file,
+           (unsigned long long)res->records, (unsigned long long)res->accepted,
+           (unsigned long long)res->quarantined, 100 * rate);
+    for (int k = 0; k < KEEL_REASON_COUNT; k++)
+        if (res->reasons[k])
+            printf("  %-20s %llu\n", keel_reason_name((keel_reason)k),
+                   (unsigned long long)res->reasons[k]);
+    for (size_t i = 0; i < res->n_columns; i++)
+        if (res->repaired[i])
+            printf("  repaired by policy (%s) in '%s': %llu\n",
+                   keel_on_invalid_name(s->columns[i].on_invalid), s->columns[i].name,
+                   (unsigned long long)res->repaired[i]);
+    if (res->blank_lines)
+        printf("  blank lines skipped: %llu\n", (unsigned long long)res->blank_lines);
+    if (res->extra_columns.n) {
+        printf("  columns not in the schema, ignored:");
+        for (size_t i = 0; i < res->extra_columns.n; i++)
+            printf(" %s", res->extra_columns.items[i]);
+        printf("\n");
+    }
+    if (quarantine && res->quarantined)
+        printf("quarantine: %s\n", quarantine);
+    if (res->sha256[0])
+        printf("sha256: %s\n", res->sha256);
+}
+
+static int run_validation(const run_opts *r, const keel_schema *s, keel_profile *profile,
+                          keel_validate_result *res, char **quarantine_out)
+{
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    char *q = NULL;
+    if (!r->no_quarantine) {
+        q = r->quarantine ? keel_strdup(r->quarantine) : derived_name(r->file, ".quarantine.jsonl");
+        if (!q) {
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+    }
+    o.quarantine_path = q;
+    o.sha256 = r->sha256 || profile;
+    if (r->max_record_bytes)
+        o.max_record_bytes = r->max_record_bytes;
+    o.cancel = (const volatile int *)&interrupted;
+    keel_progress_bar *bar = cli_progress();
+    if (bar) {
+        o.progress = progress;
+        o.progress_ud = bar;
+    }
+    if (profile) {
+        o.on_chunk = keel_profile_add_frame;
+        o.chunk_ud = profile;
+    }
+    catch_interrupts();
+    keel_error e;
+    int rc = keel_validate_file(s, r->file, &o, res, &e);
+    keel_progress_bar_finish(bar);
+    *quarantine_out = q;
+    if (rc != KEEL_OK) {
+        cli_error("%s", e.msg);
+        if (rc == KEEL_ECANCELED && q)
+            cli_error("interrupted; the quarantine so far is in %s", q);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int threshold(const run_opts *r, const keel_validate_result *res)
+{
+    if (r->max_rate < 0 || res->records == 0)
+        return EXIT_OK;
+    double rate = (double)res->quarantined / (double)res->records;
+    if (rate > r->max_rate) {
+        cli_error("quarantine rate %.4f%% is above --max-quarantine-rate %.4f%%", 100 * rate,
+                  100 * r->max_rate);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static const char validate_usage[] =
+    "usage: keel data validate FILE --schema SCHEMA [options]\n"
+    "\n"
+    "Checks every record of FILE against SCHEMA. Each record is accepted or written to the\n"
+    "quarantine (JSON Lines: line, byte offset, raw record, reasons). records = accepted +\n"
+    "quarantined, always.\n"
+    "\n"
+    "  -s, --schema PATH            the schema (YAML, from keel data infer)\n"
+    "  --quarantine PATH            where rejected records go (default: NAME.quarantine.jsonl\n"
+    "                               in the working directory)\n"
+    "  --no-quarantine              count rejected records without writing them\n"
+    "  --max-quarantine-rate R      exit 1 if more than this fraction is quarantined (0.01)\n"
+    "  --max-record-bytes N         longer records are quarantined (default 64 MiB)\n"
+    "  --sha256                     also print the SHA-256 of FILE\n"
+    "  --json                       print the summary as JSON (records, accepted,\n"
+    "                               quarantined, reasons, ...)\n"
+    "  -h, --help                   this text\n"
+    "\n"
+    "Exit status: 0 validated, 1 the file could not be validated or the rate was crossed,\n"
+    "2 usage error. Reason codes are listed in docs/quarantine.md.\n";
+
+static int cmd_validate(int argc, char **argv)
+{
+    run_opts r = {0};
+    int status = parse_run(argc, argv, &r, validate_usage, false);
+    if (status >= 0)
+        return status;
+    keel_schema *s;
+    if ((status = load_schema(r.schema, &s)) != EXIT_OK)
+        return status;
+    keel_validate_result res;
+    char *q = NULL;
+    status = run_validation(&r, s, NULL, &res, &q);
+    if (status == EXIT_OK) {
+        print_summary(r.file, s, &res, q, r.json, NULL);
+        status = threshold(&r, &res);
+    }
+    keel_validate_result_free(&res);
+    keel_free(q);
+    keel_schema_free(s);
+    return status;
+}
+
+/* ---- profile ---- */
+
+static const char profile_usage[] =
+    "usage: keel data profile FILE --schema SCHEMA [options]\n"
+    "       keel data profile --merge A.json B.json ... -o MERGED.json [--html REPORT.html]\n"
+    "\n"
+    "Validates FILE and profiles the accepted records: per column counts, missing values,\n"
+    "distinct values, min/max/mean/std, quantiles, histogram and top values. Writes the\n"
+    "profile as JSON (mergeable; the drift baseline) and a self-contained HTML report.\n"
+    "\n"
+    "  -s, --schema PATH            the schema (YAML, from keel data infer)\n"
+    "  -o, --output PATH            profile JSON (default: NAME.profile.json)\n"
+    "  --html PATH                  HTML report (default: NAME.profile.html)\n"
+    "  --merge A B ...              merge profiles of parts of a dataset into one\n"
+    "  --quarantine PATH, --no-quarantine, --max-quarantine-rate R, --max-record-bytes N\n"
+    "                               as for keel data validate\n"
+    "  --json                       print the summary as JSON\n"
+    "  -h, --help                   this text\n"
+    "\n"
+    "The profile format is described in docs/profile.md.\n";
+
+static int write_outputs(const keel_profile *p, const char *json_path, const char *html_path)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    if (keel_profile_write_json(p, &b) != KEEL_OK) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    int status = write_file(json_path, b.data, b.len);
+    if (status == EXIT_OK) {
+        /* The report renders the JSON just written, so it shows exactly what was saved. */
+        keel_json_doc *doc = keel_json_doc_new();
+        keel_buf html;
+        keel_buf_init(&html);
+        keel_error e;
+        if (!doc || keel_json_parse(doc, b.data, b.len, &e) != KEEL_OK ||
+            keel_report_profile_html(keel_json_root(doc), &html, &e) != KEEL_OK) {
+            cli_error("cannot render the report: %s", doc ? e.msg : "out of memory");
+            status = EXIT_FAIL;
+        } else {
+            status = write_file(html_path, html.data, html.len);
+        }
+        keel_buf_free(&html);
+        keel_json_doc_free(doc);
+    }
+    keel_buf_free(&b);
+    return status;
+}
+
+static int read_profile(const char *path, keel_profile **out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_error("%s: %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    keel_buf b;
+    keel_buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (keel_buf_append(&b, chunk, n)) {
+            fclose(f);
+            keel_buf_free(&b);
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+    fclose(f);
+    keel_json_doc *doc = keel_json_doc_new();
+    keel_error e;
+    int status = EXIT_OK;
+    if (!doc || keel_json_parse(doc, b.data ? b.data : "", b.len, &e) != KEEL_OK ||
+        keel_profile_read_json(keel_json_root(doc), out, &e) != KEEL_OK) {
+        cli_error("%s: %s", path, doc ? e.msg : "out of memory");
+        status = EXIT_FAIL;
+    }
+    keel_json_doc_free(doc);
+    keel_buf_free(&b);
+    return status;
+}
+
+static int cmd_merge(const run_opts *r)
+{
+    if (r->n_merge < 2 || !r->output) {
+        cli_error("--merge needs at least two profiles and -o OUTPUT.json");
+        return EXIT_USAGE;
+    }
+    keel_profile *acc = NULL;
+    int status = read_profile(r->merge[0], &acc);
+    for (int i = 1; i < r->n_merge && status == EXIT_OK; i++) {
+        keel_profile *next;
+        if ((status = read_profile(r->merge[i], &next)) != EXIT_OK)
+            break;
+        keel_error e;
+        if (keel_profile_merge(acc, next, &e) != KEEL_OK) {
+            cli_error("%s and %s: %s", r->merge[0], r->merge[i], e.msg);
+            status = EXIT_FAIL;
+        }
+        keel_profile_free(next);
+    }
+    if (status == EXIT_OK) {
+        char *html = r->html ? NULL : derived_name(r->output, ".html");
+        status = write_outputs(acc, r->output, r->html ? r->html : html);
+        if (status == EXIT_OK && !r->json)
+            printf("merged %d profiles (%llu records) -> %s, %s\n", r->n_merge,
+                   (unsigned long long)keel_profile_records(acc), r->output,
+                   r->html ? r->html : html);
+        else if (status == EXIT_OK)
+            printf("{\"merged\":%d,\"records\":%llu}\n", r->n_merge,
+                   (unsigned long long)keel_profile_records(acc));
+        keel_free(html);
+    }
+    keel_profile_free(acc);
+    return status;
+}
+
+static int cmd_profile(int argc, char **argv)
+{
+    run_opts r = {0};
+    int status = parse_run(argc, argv, &r, profile_usage, true);
+    if (status >= 0)
+        return status;
+    if (r.n_merge)
+        return cmd_merge(&r);
+    keel_schema *s;
+    if ((status = load_schema(r.schema, &s)) != EXIT_OK)
+        return status;
+    keel_profile *p = keel_profile_new(s);
+    char *json_path = r.output ? keel_strdup(r.output) : derived_name(r.file, ".profile.json");
+    char *html_path = r.html ? keel_strdup(r.html) : derived_name(r.file, ".profile.html");
+    keel_validate_result res;
+    memset(&res, 0, sizeof res);
+    char *q = NULL;
+    if (!p || !json_path || !html_path) {
+        cli_error("out of memory");
+        status = EXIT_FAIL;
+        goto done;
+    }
+    status = run_validation(&r, s, p, &res, &q);
+    if (status != EXIT_OK)
+        goto done;
+    keel_profile_set_source(p, strcmp(r.file, "-") ? base_name(r.file) : "stdin", res.sha256,
+                            res.records, res.accepted, res.quarantined, res.repaired);
+    if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK)
+        goto done;
+    if (r.json) {
+        keel_buf extra;
+        keel_buf_init(&extra);
+        keel_buf_puts(&extra, ",\"profile\":");
+        keel_buf_json_str(&extra, json_path, strlen(json_path));
+        keel_buf_puts(&extra, ",\"report\":");
+        keel_buf_json_str(&extra, html_path, strlen(html_path));
+        print_summary(r.file, s, &res, q, true, extra.data);
+        keel_buf_free(&extra);
+    } else {
+        print_summary(r.file, s, &res, q, false, NULL);
+        printf("profile: %s\nreport:  %s\n", json_path, html_path);
+    }
+    status = threshold(&r, &res);
+done:
+    keel_validate_result_free(&res);
+    keel_free(q);
+    keel_free(json_path);
+    keel_free(html_path);
+    keel_profile_free(p);
+    keel_schema_free(s);
+    return status;
+}
+
+static const char data_usage[] =
+    "usage: keel data <command> [options]\n"
+    "\n"
+    "  infer FILE [-o schema.yaml] [--target COL]   propose a schema for review\n"
+    "  validate FILE --schema S                     accept or quarantine every record\n"
+    "  profile FILE --schema S                      statistics as JSON and an HTML report\n"
+    "\n"
+    "Each command takes --help.\n";
+
+int cmd_data(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(data_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(data_usage, stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "infer"))
+        return cmd_infer(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "validate"))
+        return cmd_validate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "profile"))
+        return cmd_profile(argc - 1, argv + 1);
+    cli_error("unknown command 'data %s'\n\n%s", argv[1], data_usage);
+    return EXIT_USAGE;
+}

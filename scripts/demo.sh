@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# keel's main job, end to end, on the shipped real data (data/): for each data set, infer a
+# schema, validate every record against it and profile it, writing the schema, the
+# quarantine, the profile JSON and the HTML report under out/. Then the same on a dirty
+# copy of the churn data, to show quarantine at work.
+# Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ge 1 ]; then
+    keel=$1
+else
+    scripts/deps.sh build
+    make --no-print-directory -j2 build/keel >/dev/null
+    keel=build/keel
+fi
+out=out
+mkdir -p "$out"
+declare -A target=(
+    [breast_cancer_wdbc]=diagnosis [pima2]=diabetes [spam]=type [income]=INCOME
+    [mlc_churn]=churn [shuttle]=Class [digits]=digit
+)
+for name in breast_cancer_wdbc pima2 spam income mlc_churn shuttle digits; do
+    echo "== $name"
+    "$keel" data infer "data/$name.csv" --target "${target[$name]}" -o "$out/$name.schema.yaml"
+    "$keel" data validate "data/$name.csv" --schema "$out/$name.schema.yaml" \
+        --quarantine "$out/$name.quarantine.jsonl" --max-quarantine-rate 0
+    "$keel" data profile "data/$name.csv" --schema "$out/$name.schema.yaml" --no-quarantine \
+        -o "$out/$name.profile.json" --html "$out/$name.profile.html" | tail -n 2
+done
+echo "== dirty data: examples/churn_dirty.csv against the schema of the clean churn data"
+set +e
+"$keel" data validate examples/churn_dirty.csv --schema "$out/mlc_churn.schema.yaml" \
+    --quarantine "$out/churn_dirty.quarantine.jsonl" --max-quarantine-rate 0.01
+status=$?
+set -e
+echo "(exit status $status: the quarantine rate is above the 1% threshold, as expected)"
+echo "first quarantined record:"
+head -n 1 "$out/churn_dirty.quarantine.jsonl"
+echo
+echo "done: schemas, quarantines, profiles and reports are in $out/"
+ls "$out"/*.profile.html

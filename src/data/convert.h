@@ -1,0 +1,31 @@
+/*
+ * convert.h — turning field text into typed values: numbers, timestamps, booleans.
+ *
+ * These run once per field of every record, so they are written for speed: no allocation,
+ * no locale, and a fast exact path for the decimals that make up almost all real data.
+ * All take (pointer, length) text that need not be NUL-terminated. Thread-safe.
+ */
+#ifndef KEEL_DATA_CONVERT_H
+#define KEEL_DATA_CONVERT_H
+
+#include "base/base.h"
+
+/* Parses a decimal number: optional spaces, sign, digits with an optional decimal mark
+ * (decimal is '.' or ','), optional exponent, optional spaces. Rejects everything else,
+ * including NaN, infinities, hex and thousands separators. Results are correctly rounded.
+ * Returns KEEL_OK, KEEL_EPARSE (not a number) or KEEL_ELIMIT (overflows a double). */
+int keel_parse_number(const char *s, size_t n, char decimal, double *out);
+
+/* Parses a timestamp to microseconds since 1970-01-01T00:00:00Z.
+ * format NULL: ISO 8601 — YYYY-MM-DD, optionally followed by 'T' or ' ' and
+ * HH:MM[:SS[.fraction]], optionally followed by 'Z' or an offset ±HH[:MM]. No offset = UTC.
+ * Otherwise format is a pattern of %Y %m %d %H %M %S %f (fraction) %z (Z or ±HH[:MM]) %%
+ * and literal characters, e.g. "%d/%m/%Y". Fields are range-checked (no 31 February).
+ * Returns KEEL_OK or KEEL_EPARSE. */
+int keel_parse_timestamp(const char *s, size_t n, const char *format, int64_t *micros);
+
+/* Recognises the default boolean spellings, case-insensitively: true/false, t/f, yes/no,
+ * y/n, 1/0. Returns 1 for true, 0 for false, -1 for neither. */
+int keel_parse_bool(const char *s, size_t n);
+
+#endif

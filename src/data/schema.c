@@ -1,0 +1,232 @@
+/*
+ * schema.c — the in-memory schema: construction, lookup, checks and the names of enums.
+ *
+ * Reading and writing YAML lives in schema_yaml.c; this file has no YAML in it, so that
+ * libkeel can carry a schema inside a model artifact without linking a YAML parser.
+ */
+#include "data/schema.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const type_names[KEEL_TYPE_COUNT] = {
+    "numeric", "categorical", "boolean", "text", "timestamp", "id"};
+static const char *const role_names[KEEL_ROLE_COUNT] = {"feature", "target", "id",
+                                                         "time",    "weight", "ignore"};
+static const char *const on_invalid_names[KEEL_ON_INVALID_COUNT] = {"reject", "missing", "clip"};
+static const char *const pii_names[KEEL_PII_COUNT] = {
+    "none", "email", "phone", "iban", "card", "national_id", "name", "address", "birth_date",
+    "other"};
+
+static int find_name(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(names[i], s))
+            return i;
+    return -1;
+}
+
+const char *keel_type_name(keel_type t)
+{
+    return (unsigned)t < KEEL_TYPE_COUNT ? type_names[t] : "?";
+}
+const char *keel_role_name(keel_role r)
+{
+    return (unsigned)r < KEEL_ROLE_COUNT ? role_names[r] : "?";
+}
+const char *keel_on_invalid_name(keel_on_invalid p)
+{
+    return (unsigned)p < KEEL_ON_INVALID_COUNT ? on_invalid_names[p] : "?";
+}
+const char *keel_pii_name(keel_pii p)
+{
+    return (unsigned)p < KEEL_PII_COUNT ? pii_names[p] : "?";
+}
+int keel_type_from_name(const char *s)
+{
+    return find_name(type_names, KEEL_TYPE_COUNT, s);
+}
+int keel_role_from_name(const char *s)
+{
+    return find_name(role_names, KEEL_ROLE_COUNT, s);
+}
+int keel_on_invalid_from_name(const char *s)
+{
+    return find_name(on_invalid_names, KEEL_ON_INVALID_COUNT, s);
+}
+int keel_pii_from_name(const char *s)
+{
+    return find_name(pii_names, KEEL_PII_COUNT, s);
+}
+
+int keel_strlist_add(keel_strlist *l, const char *s, size_t len)
+{
+    char *copy = keel_strndup(s, len);
+    if (!copy)
+        return KEEL_ENOMEM;
+    char **items = keel_reallocarray(l->items, l->n + 1, sizeof *items);
+    if (!items) {
+        keel_free(copy);
+        return KEEL_ENOMEM;
+    }
+    items[l->n++] = copy;
+    l->items = items;
+    return KEEL_OK;
+}
+
+void keel_strlist_clear(keel_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        keel_free(l->items[i]);
+    keel_free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+long keel_strlist_find(const keel_strlist *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->items[i]) == len && !memcmp(l->items[i], s, len))
+            return (long)i;
+    return -1;
+}
+
+static const char *const default_missing[] = {"", "NA", "N/A", "null", "NULL", "NaN", "?"};
+
+keel_schema *keel_schema_new(void)
+{
+    keel_schema *s = keel_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->version = 1;
+    s->format = KEEL_FORMAT_CSV;
+    s->delimiter = ',';
+    s->quote = '"';
+    s->decimal = '.';
+    s->header = true;
+    s->encoding = KEEL_ENC_UTF8;
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(default_missing); i++) {
+        if (keel_strlist_add(&s->missing, default_missing[i], strlen(default_missing[i]))) {
+            keel_schema_free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+static void column_free(keel_schema_column *c)
+{
+    keel_free(c->name);
+    keel_free(c->display_name);
+    keel_free(c->description);
+    keel_free(c->time_format);
+    keel_free(c->note);
+    keel_strlist_clear(&c->categories);
+    keel_strlist_clear(&c->true_values);
+    keel_strlist_clear(&c->false_values);
+    keel_strlist_clear(&c->missing);
+}
+
+void keel_schema_free(keel_schema *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_columns; i++)
+        column_free(&s->columns[i]);
+    keel_free(s->columns);
+    keel_free(s->source);
+    keel_strlist_clear(&s->missing);
+    keel_free(s);
+}
+
+int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column **out)
+{
+    *out = NULL;
+    char *copy = keel_strdup(name);
+    if (!copy)
+        return KEEL_ENOMEM;
+    keel_schema_column *cols = keel_reallocarray(s->columns, s->n_columns + 1, sizeof *cols);
+    if (!cols) {
+        keel_free(copy);
+        return KEEL_ENOMEM;
+    }
+    s->columns = cols;
+    keel_schema_column *c = &cols[s->n_columns++];
+    memset(c, 0, sizeof *c);
+    c->name = copy;
+    c->type = KEEL_TYPE_NUMERIC;
+    c->role = KEEL_ROLE_FEATURE;
+    c->nullable = true;
+    c->on_invalid = KEEL_ON_INVALID_REJECT;
+    *out = c;
+    return KEEL_OK;
+}
+
+long keel_schema_find(const keel_schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_columns; i++)
+        if (!strcmp(s->columns[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+int keel_schema_check(const keel_schema *s, keel_error *e)
+{
+    if (s->version != 1)
+        return keel_error_set(e, KEEL_ESCHEMA, "unsupported schema version %d (expected 1)",
+                              s->version);
+    if (s->format == KEEL_FORMAT_CSV) {
+        if (s->delimiter == '\0' || s->delimiter == '\n' || s->delimiter == '\r' ||
+            s->delimiter == s->quote)
+            return keel_error_set(e, KEEL_ESCHEMA, "invalid delimiter");
+        if (s->quote == '\n' || s->quote == '\r')
+            return keel_error_set(e, KEEL_ESCHEMA, "invalid quote character");
+        if (s->decimal == s->delimiter)
+            return keel_error_set(e, KEEL_ESCHEMA,
+                                  "the decimal mark cannot also be the delimiter");
+    }
+    if (s->decimal != '.' && s->decimal != ',')
+        return keel_error_set(e, KEEL_ESCHEMA, "decimal must be '.' or ','");
+    if (s->n_columns == 0)
+        return keel_error_set(e, KEEL_ESCHEMA, "the schema has no columns");
+    int targets = 0;
+    for (size_t i = 0; i < s->n_columns; i++) {
+        const keel_schema_column *c = &s->columns[i];
+        if (!c->name || !c->name[0])
+            return keel_error_set(e, KEEL_ESCHEMA, "column %zu has an empty name", i + 1);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s->columns[j].name, c->name))
+                return keel_error_set(e, KEEL_ESCHEMA, "column '%s' appears twice", c->name);
+        if ((unsigned)c->type >= KEEL_TYPE_COUNT || (unsigned)c->role >= KEEL_ROLE_COUNT ||
+            (unsigned)c->on_invalid >= KEEL_ON_INVALID_COUNT || (unsigned)c->pii >= KEEL_PII_COUNT)
+            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': invalid enum value", c->name);
+        if ((c->has_min && isnan(c->min)) || (c->has_max && isnan(c->max)))
+            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min/max is not a number",
+                                  c->name);
+        if (c->has_min && c->has_max && c->min > c->max)
+            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min %g is above max %g", c->name,
+                                  c->min, c->max);
+        if (c->type == KEEL_TYPE_CATEGORICAL && c->categories.n == 0)
+            return keel_error_set(e, KEEL_ESCHEMA,
+                                  "column '%s': a categorical column needs its categories",
+                                  c->name);
+        for (size_t a = 0; a < c->categories.n; a++)
+            for (size_t b = 0; b < a; b++)
+                if (!strcmp(c->categories.items[a], c->categories.items[b]))
+                    return keel_error_set(e, KEEL_ESCHEMA,
+                                          "column '%s': category '%s' is listed twice", c->name,
+                                          c->categories.items[a]);
+        if (c->on_invalid == KEEL_ON_INVALID_CLIP &&
+            (c->type != KEEL_TYPE_NUMERIC && c->type != KEEL_TYPE_TIMESTAMP))
+            return keel_error_set(e, KEEL_ESCHEMA,
+                                  "column '%s': on_invalid: clip needs a numeric or timestamp "
+                                  "column",
+                                  c->name);
+        if (c->on_invalid == KEEL_ON_INVALID_CLIP && !c->has_min && !c->has_max)
+            return keel_error_set(e, KEEL_ESCHEMA,
+                                  "column '%s': on_invalid: clip needs min or max", c->name);
+        if (c->role == KEEL_ROLE_TARGET && ++targets > 1)
+            return keel_error_set(e, KEEL_ESCHEMA, "more than one column has role target");
+    }
+    return KEEL_OK;
+}

@@ -1,0 +1,1420 @@
+/*
+ * sketch.c — HyperLogLog, KLL quantiles and space-saving heavy hitters.
+ *
+ * HyperLogLog. 4096 one-byte registers; keel_hll_add (inline, in the header) is a shift, a
+ * count of leading zeros and a max. The estimate is Ertl's "improved estimator" (Ertl 2017,
+ * New cardinality estimation algorithms for HyperLogLog sketches, algorithm 6): it works on
+ * the histogram of register values and corrects both ends of the range analytically, so
+ * there is no switch-over to linear counting with its bias bump and no empirical tables.
+ *
+ * KLL. Values are stored as "keys": the IEEE bits mapped so that unsigned integer order is
+ * numeric order (negatives flipped, positives with the sign bit set), which makes sorting a
+ * radix sort and comparisons integer compares. Level h holds values of weight 2^h. All
+ * levels live in one array, packed against its end: level 0 starts at lev[0] and grows
+ * downwards into the free space, so an add is a store and a decrement. Each level has a
+ * capacity, k at the top and 2/3 of the one above going down (never below 8); level 0 also
+ * gets at least 2k, which costs a little memory, makes the values exact for n < 2k and keeps
+ * the sorted batches big enough for sorting to be cheap per value. Compaction is lazy (as in
+ * the Apache DataSketches KLL): only when the whole array is full do we compact the lowest
+ * level that is at or over its capacity. Compacting sorts the level (only level 0 is ever
+ * unsorted), keeps every other value starting at a random offset (one coin flip from
+ * keel_rng, so the sketch is deterministic for a seed) and merges them into the sorted level
+ * above; an odd value out stays behind. Weights are conserved exactly, so the weighted sizes
+ * always add up to n, which the reader checks. Queries never allocate: the rank of y is a
+ * count over level 0 plus a binary search per sorted level, and a quantile is a binary
+ * search for the smallest key whose rank reaches q * n.
+ *
+ * Space-saving. Up to `capacity` strings, each with an upper-bound count and an error, in
+ * an open-addressing hash table (linear probing, backward-shift deletion) and a binary
+ * min-heap ordered by (count, then string descending) so that the string evicted is always
+ * the same whatever the heap's layout. A new string replaces the heap's root and inherits
+ * its count as error. `floor` bounds the count of every string not monitored; merging adds
+ * counts, charging a string missing from one side that side's floor (Agarwal et al. 2012,
+ * Mergeable summaries), and keeps the `capacity` largest.
+ */
+#include "data/sketch.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Truncates b back to len after a failed multi-part write. */
+static int buf_rollback(keel_buf *b, size_t len, int rc)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = '\0';
+    return rc;
+}
+
+/* Reads v as an integer: plain digits only ("1e3" and "2.0" are refused; our writers
+ * never produce them, and values must be exact beyond 2^53). False if v is anything else
+ * or does not fit 64 bits. */
+static bool json_plain_u64(const keel_json *v, uint64_t *out)
+{
+    if (!v || v->type != KEEL_JSON_NUMBER || v->u.number.len == 0)
+        return false;
+    const char *p = v->u.number.text;
+    uint64_t x = 0;
+    for (size_t i = 0; i < v->u.number.len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        unsigned d = (unsigned)(p[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return false;
+        x = x * 10 + d;
+    }
+    *out = x;
+    return true;
+}
+
+/* Reads obj[key] as an integer in [0, max]. */
+static int json_u64(const keel_json *obj, const char *what, const char *key, uint64_t max,
+                    uint64_t *out, keel_error *e)
+{
+    uint64_t x;
+    if (!json_plain_u64(keel_json_get(obj, key), &x))
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "%s: \"%s\" must be an integer in [0, 2^64)", what, key);
+    if (x > max)
+        return keel_error_set(e, KEEL_EFORMAT, "%s: \"%s\" is out of range (%llu > %llu)", what,
+                              key, (unsigned long long)x, (unsigned long long)max);
+    *out = x;
+    return KEEL_OK;
+}
+
+/* Checks obj["type"] == type and obj["version"] == 1. */
+static int json_header(const keel_json *v, const char *type, keel_error *e)
+{
+    if (!v || v->type != KEEL_JSON_OBJECT)
+        return keel_error_set(e, KEEL_EFORMAT, "%s sketch: expected a JSON object", type);
+    const char *t = keel_json_str(keel_json_get(v, "type"));
+    if (!t || strcmp(t, type) != 0)
+        return keel_error_set(e, KEEL_EFORMAT, "%s sketch: \"type\" must be \"%s\"", type, type);
+    uint64_t version;
+    int rc = json_u64(v, type, "version", UINT64_MAX, &version, e);
+    if (rc != KEEL_OK)
+        return rc;
+    if (version != 1)
+        return keel_error_set(e, KEEL_EFORMAT, "%s sketch: unsupported version %llu", type,
+                              (unsigned long long)version);
+    return KEEL_OK;
+}
+
+/* ======================================================================================
+ * HyperLogLog
+ * ==================================================================================== */
+
+#define HLL_M (1u << KEEL_HLL_P)
+#define HLL_Q (64 - KEEL_HLL_P) /* hash bits left after the register index */
+
+void keel_hll_init(keel_hll *h)
+{
+    memset(h->reg, 0, sizeof h->reg);
+}
+
+void keel_hll_merge(keel_hll *dst, const keel_hll *src)
+{
+    for (size_t i = 0; i < HLL_M; i++)
+        dst->reg[i] = dst->reg[i] > src->reg[i] ? dst->reg[i] : src->reg[i];
+}
+
+/* sigma(x) = x + sum_{k>=1} x^(2^k) 2^(k-1), the correction for empty registers. */
+static double hll_sigma(double x)
+{
+    if (x == 1.0)
+        return INFINITY;
+    double y = 1.0, z = x;
+    for (int i = 0; i < 100; i++) { /* converges within ~60 steps; the cap is a backstop */
+        x *= x;
+        double z0 = z;
+        z += x * y;
+        y += y;
+        if (z == z0)
+            break;
+    }
+    return z;
+}
+
+/* tau(x) = (1 - x - sum_{k>=1} (1 - x^(2^-k))^2 2^-k) / 3, the correction for saturated
+ * registers. */
+static double hll_tau(double x)
+{
+    if (x == 0.0 || x == 1.0)
+        return 0.0;
+    double y = 1.0, z = 1.0 - x;
+    for (int i = 0; i < 100; i++) {
+        x = sqrt(x);
+        double z0 = z;
+        y *= 0.5;
+        z -= (1.0 - x) * (1.0 - x) * y;
+        if (z == z0)
+            break;
+    }
+    return z / 3.0;
+}
+
+double keel_hll_estimate(const keel_hll *h)
+{
+    uint32_t c[HLL_Q + 2] = {0};
+    for (size_t i = 0; i < HLL_M; i++)
+        c[h->reg[i] <= HLL_Q + 1 ? h->reg[i] : HLL_Q + 1]++;
+    const double m = HLL_M;
+    double z = m * hll_tau(1.0 - c[HLL_Q + 1] / m);
+    for (int k = HLL_Q; k >= 1; k--)
+        z = 0.5 * (z + c[k]);
+    z += m * hll_sigma(c[0] / m);
+    if (isinf(z))
+        return 0.0;
+    return (m * m / (2.0 * log(2.0))) / z;
+}
+
+int keel_hll_write(const keel_hll *h, keel_buf *out)
+{
+    size_t len0 = out->len;
+    if (keel_buf_putc(out, '"') != KEEL_OK || keel_buf_base64(out, h->reg, HLL_M) != KEEL_OK ||
+        keel_buf_putc(out, '"') != KEEL_OK)
+        return buf_rollback(out, len0, KEEL_ENOMEM);
+    return KEEL_OK;
+}
+
+int keel_hll_read(keel_hll *h, const keel_json *v, keel_error *e)
+{
+    uint8_t reg[HLL_M];
+    const char *s = keel_json_str(v);
+    if (!s)
+        return keel_error_set(e, KEEL_EFORMAT, "hll sketch: expected a base64 string");
+    if (v->u.string.len != (HLL_M + 2) / 3 * 4 ||
+        keel_base64_decode(s, v->u.string.len, reg, sizeof reg) != (long)HLL_M)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "hll sketch: expected the base64 of %u registers", HLL_M);
+    for (size_t i = 0; i < HLL_M; i++)
+        if (reg[i] > HLL_Q + 1)
+            return keel_error_set(e, KEEL_EFORMAT, "hll sketch: register %zu is %u (max %u)", i,
+                                  reg[i], HLL_Q + 1);
+    memcpy(h->reg, reg, sizeof reg);
+    return KEEL_OK;
+}
+
+/* ======================================================================================
+ * KLL
+ * ==================================================================================== */
+
+#define KLL_MAX_LEVELS 64 /* level h has weight 2^h, and n < 2^64 */
+#define KLL_MIN_CAP 8     /* no level's capacity goes below this */
+#define KLL_K_MIN 8
+#define KLL_K_MAX 65535
+#define KLL_SLACK 32 /* spare slots allocated past the capacity, to realloc less often */
+
+struct keel_kll {
+    uint32_t k;
+    uint32_t n_levels; /* H >= 1 */
+    uint32_t space;    /* sum of the level capacities */
+    uint32_t alloc;    /* slots in items; the levels fill [lev[0], alloc) */
+    uint32_t low;      /* alloc - space: when lev[0] reaches it, the sketch is full */
+    uint64_t n;
+    double min, max; /* +inf / -inf while empty */
+    keel_rng rng;
+    uint64_t *items; /* alloc keys, then alloc slots of scratch for sorting */
+    uint32_t lev[KLL_MAX_LEVELS + 1]; /* level h is items[lev[h] .. lev[h+1]); lev[H] = alloc */
+    uint32_t cap[KLL_MAX_LEVELS];     /* capacity of each level for the current H */
+};
+
+/* Order-preserving map from doubles (NaN excluded, -0.0 already folded into 0.0) to
+ * unsigned integers: flip all bits of negatives, set the sign bit of positives. */
+static inline uint64_t kll_key(double x)
+{
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b ^ ((uint64_t)((int64_t)b >> 63) | 0x8000000000000000ull);
+}
+
+static inline double kll_value(uint64_t key)
+{
+    uint64_t b = key ^ (((key >> 63) - 1) | 0x8000000000000000ull);
+    double x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* Capacity of level h of H: ceil(k (2/3)^depth) by repeated rounding up, at least
+ * KLL_MIN_CAP; level 0 at least 2k. Integer arithmetic, so identical on every machine. */
+static uint32_t kll_level_cap(uint32_t k, uint32_t n_levels, uint32_t h)
+{
+    uint32_t c = k;
+    for (uint32_t d = h + 1; d < n_levels && c > KLL_MIN_CAP; d++)
+        c = (2 * c + 2) / 3;
+    if (c < KLL_MIN_CAP)
+        c = KLL_MIN_CAP;
+    if (h == 0 && c < 2 * k)
+        c = 2 * k;
+    return c;
+}
+
+static uint32_t kll_space(uint32_t k, uint32_t n_levels)
+{
+    uint32_t total = 0;
+    for (uint32_t h = 0; h < n_levels; h++)
+        total += kll_level_cap(k, n_levels, h);
+    return total;
+}
+
+/* Sets H and the capacities; the caller has made sure alloc >= the new space. */
+static void kll_set_levels(keel_kll *s, uint32_t n_levels)
+{
+    s->n_levels = n_levels;
+    s->space = 0;
+    for (uint32_t h = 0; h < n_levels; h++) {
+        s->cap[h] = kll_level_cap(s->k, n_levels, h);
+        s->space += s->cap[h];
+    }
+    s->low = s->alloc - s->space;
+}
+
+static inline uint32_t kll_retained(const keel_kll *s)
+{
+    return s->alloc - s->lev[0];
+}
+
+/* An empty sketch with room for `alloc` values and `n_levels` (empty) levels. */
+static keel_kll *kll_create(uint32_t k, uint32_t n_levels, uint32_t alloc)
+{
+    keel_kll *s = keel_calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->items = keel_reallocarray(NULL, alloc, 2 * sizeof(uint64_t));
+    if (!s->items) {
+        keel_free(s);
+        return NULL;
+    }
+    s->k = k;
+    s->alloc = alloc;
+    for (uint32_t h = 0; h <= n_levels; h++)
+        s->lev[h] = alloc;
+    kll_set_levels(s, n_levels);
+    s->min = INFINITY;
+    s->max = -INFINITY;
+    return s;
+}
+
+keel_kll *keel_kll_new(uint32_t k, uint64_t seed)
+{
+    k = k < KLL_K_MIN ? KLL_K_MIN : k > KLL_K_MAX ? KLL_K_MAX : k;
+    keel_kll *s = kll_create(k, 1, kll_space(k, 1) + KLL_SLACK);
+    if (s)
+        keel_rng_seed(&s->rng, seed);
+    return s;
+}
+
+void keel_kll_free(keel_kll *s)
+{
+    if (!s)
+        return;
+    keel_free(s->items);
+    keel_free(s);
+}
+
+static void insertion_sort(uint64_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint64_t x = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1] > x) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
+/* Sorts keys a[0..n) using tmp[0..n) as scratch. Most-significant-digit radix sort that
+ * adapts to the data: the digit is taken from (key - min) at the top of the range actually
+ * present, with about one bucket per two keys, so clustered data (all positives, a narrow
+ * range) spends no passes on bits that never vary. Buckets still holding more than 48 keys
+ * are sorted the same way (each level of recursion consumes at least 4 bits of range, so
+ * depth <= 16); then one insertion sort pass finishes the small buckets, which costs O(n)
+ * plus the few inversions left inside them. */
+static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
+{
+    if (n <= 48) {
+        insertion_sort(a, n);
+        return;
+    }
+    uint64_t lo = a[0], hi = a[0];
+    for (size_t i = 1; i < n; i++) {
+        lo = a[i] < lo ? a[i] : lo;
+        hi = a[i] > hi ? a[i] : hi;
+    }
+    if (lo == hi)
+        return;
+    uint64_t range = hi - lo;
+    int bits = 64 - __builtin_clzll(range);
+    int d = 63 - __builtin_clzll((uint64_t)n) - 1; /* ~2 keys per bucket */
+    d = d < 4 ? 4 : d > 10 ? 10 : d;
+    int shift = bits > d ? bits - d : 0;
+    size_t n_buckets = (size_t)(range >> shift) + 1;
+    uint32_t cnt[(1u << 10) + 1];
+    memset(cnt, 0, n_buckets * sizeof cnt[0]);
+    for (size_t i = 0; i < n; i++)
+        cnt[(a[i] - lo) >> shift]++;
+    uint32_t sum = 0;
+    for (size_t b = 0; b < n_buckets; b++) {
+        uint32_t c = cnt[b];
+        cnt[b] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[cnt[(a[i] - lo) >> shift]++] = a[i];
+    memcpy(a, tmp, n * sizeof *a);
+    /* Now cnt[b] is the end of bucket b. */
+    if (shift > 0) {
+        uint32_t start = 0;
+        for (size_t b = 0; b < n_buckets; b++) {
+            if (cnt[b] - start > 48)
+                radix_sort(a + start, tmp + start, cnt[b] - start);
+            start = cnt[b];
+        }
+        insertion_sort(a, n);
+    }
+}
+
+/* Grows the array to new_alloc slots (> alloc), moving the levels to its end. */
+static int kll_grow(keel_kll *s, uint32_t new_alloc)
+{
+    uint64_t *items = keel_reallocarray(NULL, new_alloc, 2 * sizeof(uint64_t));
+    if (!items)
+        return KEEL_ENOMEM;
+    uint32_t delta = new_alloc - s->alloc;
+    memcpy(items + s->lev[0] + delta, s->items + s->lev[0],
+           (size_t)kll_retained(s) * sizeof *items);
+    keel_free(s->items);
+    s->items = items;
+    s->alloc = new_alloc;
+    for (uint32_t h = 0; h <= s->n_levels; h++)
+        s->lev[h] += delta;
+    s->low = s->alloc - s->space;
+    return KEEL_OK;
+}
+
+/* Adds an empty level on top; every level below moves one step deeper, so capacities are
+ * recomputed. Allocates only if the new capacity does not fit; on failure nothing changed. */
+static int kll_add_level(keel_kll *s)
+{
+    if (s->n_levels >= KLL_MAX_LEVELS)
+        return KEEL_ELIMIT; /* unreachable: it would take more than 2^64 values */
+    uint32_t space = kll_space(s->k, s->n_levels + 1);
+    if (space > s->alloc) {
+        int rc = kll_grow(s, space + KLL_SLACK);
+        if (rc != KEEL_OK)
+            return rc;
+    }
+    s->lev[s->n_levels + 1] = s->lev[s->n_levels];
+    kll_set_levels(s, s->n_levels + 1);
+    return KEEL_OK;
+}
+
+/* Compacts level h (which must be below the top): sorts it if it is level 0, keeps every
+ * other key from a random offset, merges them into level h + 1 and closes the gap by
+ * moving the lower levels up. Frees floor(size / 2) slots; never allocates. */
+static void kll_compact(keel_kll *s, uint32_t h)
+{
+    uint64_t *it = s->items;
+    uint32_t start = s->lev[h], end = s->lev[h + 1], len = end - start;
+    if (h == 0)
+        radix_sort(it + start, it + s->alloc, len);
+    uint32_t odd = len & 1, half = len / 2;
+    uint32_t r = (uint32_t)(keel_rng_next(&s->rng) >> 63);
+    uint64_t left = it[start]; /* the odd one out (the smallest), if len is odd */
+
+    /* Keep keys odd + r, odd + r + 2, ... packed at start + odd (reads stay ahead). */
+    uint64_t *a = it + start + odd;
+    for (uint32_t i = 0; i < half; i++)
+        a[i] = a[2 * i + r];
+
+    /* Merge a[0..half) with level h+1 into [end - half, lev[h+2]). The output never
+     * overtakes the unread part of level h+1, and a lies wholly below the output. */
+    uint64_t *b = it + end, *o = it + end - half;
+    uint32_t nb = s->lev[h + 2] - end, i = 0, j = 0;
+    while (i < half && j < nb) {
+        uint64_t x = a[i], y = b[j];
+        int take_b = y < x;
+        *o++ = take_b ? y : x;
+        j += (uint32_t)take_b;
+        i += (uint32_t)!take_b;
+    }
+    while (i < half)
+        *o++ = a[i++];
+    /* What is left of level h+1 is already in place. */
+
+    /* Close the gap of `half` slots: lower levels (and the odd key) move up. */
+    memmove(it + s->lev[0] + half, it + s->lev[0], (size_t)(start - s->lev[0]) * sizeof *it);
+    if (odd)
+        it[start + half] = left;
+    for (uint32_t l = 0; l <= h; l++)
+        s->lev[l] += half;
+    s->lev[h + 1] = end - half;
+}
+
+/* Compacts the lowest level at or over its capacity, adding a level first if that is the
+ * top one. Called when the sketch is full; frees at least 4 slots. */
+static int kll_compress_once(keel_kll *s)
+{
+    uint32_t h = 0;
+    while (h + 1 < s->n_levels && s->lev[h + 1] - s->lev[h] < s->cap[h])
+        h++;
+    if (h + 1 == s->n_levels) {
+        int rc = kll_add_level(s);
+        if (rc != KEEL_OK)
+            return rc;
+    }
+    kll_compact(s, h);
+    return KEEL_OK;
+}
+
+int keel_kll_add(keel_kll *s, double x)
+{
+    if (x != x)
+        return KEEL_OK;
+    x += 0.0; /* -0.0 + 0.0 == +0.0: one key for zero */
+    if (KEEL_UNLIKELY(s->n == UINT64_MAX))
+        return KEEL_ELIMIT;
+    if (KEEL_UNLIKELY(s->lev[0] <= s->low)) {
+        int rc = kll_compress_once(s);
+        if (rc != KEEL_OK)
+            return rc;
+    }
+    s->items[--s->lev[0]] = kll_key(x);
+    s->n++;
+    s->min = x < s->min ? x : s->min;
+    s->max = x > s->max ? x : s->max;
+    return KEEL_OK;
+}
+
+/* The number of levels and the retained count that compressing sizes[] down to capacity
+ * will reach, replaying kll_compress_once on sizes alone (what it does depends only on
+ * sizes, not on values or coin flips). */
+static uint32_t kll_plan(uint32_t k, uint32_t n_levels, uint64_t *sizes, uint64_t retained)
+{
+    uint32_t cap[KLL_MAX_LEVELS];
+    uint64_t space = 0;
+    for (uint32_t h = 0; h < n_levels; h++)
+        space += cap[h] = kll_level_cap(k, n_levels, h);
+    while (retained > space) {
+        uint32_t h = 0;
+        while (h + 1 < n_levels && sizes[h] < cap[h])
+            h++;
+        if (h + 1 == n_levels) {
+            if (n_levels == KLL_MAX_LEVELS)
+                break; /* unreachable for valid sketches; kll_compress_once says ELIMIT */
+            sizes[n_levels++] = 0;
+            space = 0;
+            for (uint32_t l = 0; l < n_levels; l++)
+                space += cap[l] = kll_level_cap(k, n_levels, l);
+        }
+        uint64_t half = sizes[h] / 2;
+        sizes[h] -= 2 * half;
+        sizes[h + 1] += half;
+        retained -= half;
+    }
+    return n_levels;
+}
+
+int keel_kll_merge(keel_kll *dst, const keel_kll *src)
+{
+    if (src->n == 0)
+        return KEEL_OK;
+    if (dst->n > UINT64_MAX - src->n)
+        return KEEL_ELIMIT;
+    uint32_t n_levels = KEEL_MAX(dst->n_levels, src->n_levels);
+    uint64_t sizes[KLL_MAX_LEVELS] = {0};
+    uint64_t retained = 0;
+    for (uint32_t h = 0; h < n_levels; h++) {
+        if (h < dst->n_levels)
+            sizes[h] += dst->lev[h + 1] - dst->lev[h];
+        if (h < src->n_levels)
+            sizes[h] += src->lev[h + 1] - src->lev[h];
+        retained += sizes[h];
+    }
+    uint64_t plan[KLL_MAX_LEVELS];
+    memcpy(plan, sizes, sizeof plan);
+    uint32_t final_levels = kll_plan(dst->k, n_levels, plan, retained);
+    uint64_t alloc = KEEL_MAX(retained, (uint64_t)kll_space(dst->k, final_levels)) + KLL_SLACK;
+    if (alloc > UINT32_MAX / 2)
+        return KEEL_ELIMIT;
+
+    uint64_t *items = keel_reallocarray(NULL, (size_t)alloc, 2 * sizeof(uint64_t));
+    if (!items)
+        return KEEL_ENOMEM;
+    /* Lay the merged levels out from the top down. src may be dst: read only, until the
+     * old array is freed. */
+    uint32_t lev[KLL_MAX_LEVELS + 1];
+    uint32_t pos = (uint32_t)alloc;
+    lev[n_levels] = pos;
+    for (uint32_t h = n_levels; h-- > 0;) {
+        const uint64_t *x = NULL, *y = NULL;
+        uint32_t nx = 0, ny = 0;
+        if (h < dst->n_levels) {
+            x = dst->items + dst->lev[h];
+            nx = dst->lev[h + 1] - dst->lev[h];
+        }
+        if (h < src->n_levels) {
+            y = src->items + src->lev[h];
+            ny = src->lev[h + 1] - src->lev[h];
+        }
+        pos -= nx + ny;
+        lev[h] = pos;
+        uint64_t *o = items + pos;
+        if (h == 0) { /* level 0 is unsorted: concatenate */
+            if (nx)
+                memcpy(o, x, nx * sizeof *o);
+            if (ny)
+                memcpy(o + nx, y, ny * sizeof *o);
+            continue;
+        }
+        uint32_t i = 0, j = 0;
+        while (i < nx && j < ny) {
+            uint64_t a = x[i], b = y[j];
+            int take_y = b < a;
+            *o++ = take_y ? b : a;
+            j += (uint32_t)take_y;
+            i += (uint32_t)!take_y;
+        }
+        while (i < nx)
+            *o++ = x[i++];
+        while (j < ny)
+            *o++ = y[j++];
+    }
+    double mn = KEEL_MIN(dst->min, src->min), mx = KEEL_MAX(dst->max, src->max);
+    uint64_t n = dst->n + src->n;
+
+    keel_free(dst->items);
+    dst->items = items;
+    dst->alloc = (uint32_t)alloc;
+    memcpy(dst->lev, lev, (n_levels + 1) * sizeof lev[0]);
+    kll_set_levels(dst, n_levels);
+    dst->n = n;
+    dst->min = mn;
+    dst->max = mx;
+    /* The plan guaranteed that alloc covers every level added here: no allocation. */
+    while (kll_retained(dst) > dst->space)
+        if (kll_compress_once(dst) != KEEL_OK)
+            break; /* unreachable; the sketch stays valid, merely over capacity */
+    return KEEL_OK;
+}
+
+uint64_t keel_kll_count(const keel_kll *s)
+{
+    return s->n;
+}
+
+double keel_kll_min(const keel_kll *s)
+{
+    return s->n ? s->min : NAN;
+}
+
+double keel_kll_max(const keel_kll *s)
+{
+    return s->n ? s->max : NAN;
+}
+
+/* Weighted count of retained keys <= y: sum over levels of 2^h * #{keys <= y}. */
+static uint64_t kll_weight_le(const keel_kll *s, uint64_t y)
+{
+    const uint64_t *it = s->items;
+    uint64_t total = 0;
+    for (uint32_t i = s->lev[0]; i < s->lev[1]; i++) /* unsorted: count (vectorises) */
+        total += it[i] <= y;
+    for (uint32_t h = 1; h < s->n_levels; h++) {
+        uint32_t lo = s->lev[h], hi = s->lev[h + 1]; /* first key > y in [lo, hi) */
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (it[mid] <= y)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        total += (uint64_t)(lo - s->lev[h]) << h;
+    }
+    return total;
+}
+
+double keel_kll_quantile(const keel_kll *s, double q)
+{
+    if (s->n == 0 || q != q)
+        return NAN;
+    if (q <= 0.0)
+        return s->min;
+    if (q >= 1.0)
+        return s->max;
+    double target = q * (double)s->n;
+    /* Smallest key y with weight_le(y) >= target; it is a retained key, since the weight
+     * only steps up at retained keys. Invariant: weight_le(lo) < target <= weight_le(hi). */
+    uint64_t lo = kll_key(s->min), hi = kll_key(s->max);
+    if ((double)kll_weight_le(s, lo) >= target)
+        return s->min;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if ((double)kll_weight_le(s, mid) >= target)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return kll_value(hi);
+}
+
+double keel_kll_rank(const keel_kll *s, double x)
+{
+    if (s->n == 0 || x != x)
+        return NAN;
+    x += 0.0;
+    return (double)kll_weight_le(s, kll_key(x)) / (double)s->n;
+}
+
+/* Appends min or max: a JSON number, null when empty, a string for infinities (JSON has no
+ * spelling for them). */
+static int kll_write_bound(keel_buf *out, double x, bool empty)
+{
+    if (empty)
+        return keel_buf_puts(out, "null");
+    if (isinf(x))
+        return keel_buf_puts(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    return keel_buf_json_num(out, x);
+}
+
+static void put_le64(unsigned char *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)p[i] << (8 * i);
+    return x;
+}
+
+int keel_kll_write(const keel_kll *s, keel_buf *out)
+{
+    size_t len0 = out->len;
+    uint32_t retained = kll_retained(s);
+    /* Reserve the base64 up front: 4 chars per 3 bytes. */
+    if (keel_buf_reserve(out, 256 + 12 * (size_t)s->n_levels + (size_t)retained * 32 / 3) !=
+        KEEL_OK)
+        return KEEL_ENOMEM;
+    int rc = keel_buf_printf(out,
+                             "{\"type\":\"kll\",\"version\":1,\"k\":%u,\"n\":%llu,\"min\":", s->k,
+                             (unsigned long long)s->n);
+    rc = rc ? rc : kll_write_bound(out, s->min, s->n == 0);
+    rc = rc ? rc : keel_buf_puts(out, ",\"max\":");
+    rc = rc ? rc : kll_write_bound(out, s->max, s->n == 0);
+    rc = rc ? rc : keel_buf_puts(out, ",\"rng\":\"");
+    for (int i = 0; i < 4 && !rc; i++)
+        rc = keel_buf_printf(out, "%016llx", (unsigned long long)s->rng.s[i]);
+    rc = rc ? rc : keel_buf_puts(out, "\",\"levels\":[");
+    for (uint32_t h = 0; h < s->n_levels && !rc; h++)
+        rc = keel_buf_printf(out, "%s%u", h ? "," : "", s->lev[h + 1] - s->lev[h]);
+    rc = rc ? rc : keel_buf_puts(out, "],\"items\":\"");
+    /* Chunks of 384 values = 3072 bytes, a multiple of 3, so the base64 of the chunks
+     * concatenates into the base64 of the whole. */
+    unsigned char chunk[384 * 8];
+    for (uint32_t i = 0; i < retained && !rc;) {
+        uint32_t m = KEEL_MIN(retained - i, 384u);
+        for (uint32_t j = 0; j < m; j++) {
+            double x = kll_value(s->items[s->lev[0] + i + j]);
+            uint64_t b;
+            memcpy(&b, &x, sizeof b);
+            put_le64(chunk + 8 * j, b);
+        }
+        rc = keel_buf_base64(out, chunk, (size_t)m * 8);
+        i += m;
+    }
+    rc = rc ? rc : keel_buf_puts(out, "\"}");
+    return rc ? buf_rollback(out, len0, rc) : KEEL_OK;
+}
+
+/* Reads min or max as written by kll_write_bound (not null: the caller checked). */
+static int kll_read_bound(const keel_json *v, const char *key, double *out, keel_error *e)
+{
+    const keel_json *x = keel_json_get(v, key);
+    if (x && x->type == KEEL_JSON_NUMBER) {
+        *out = x->u.number.value + 0.0;
+        return KEEL_OK;
+    }
+    const char *str = keel_json_str(x);
+    if (str && strcmp(str, "Infinity") == 0) {
+        *out = INFINITY;
+        return KEEL_OK;
+    }
+    if (str && strcmp(str, "-Infinity") == 0) {
+        *out = -INFINITY;
+        return KEEL_OK;
+    }
+    return keel_error_set(e, KEEL_EFORMAT, "kll sketch: \"%s\" must be a number", key);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
+{
+    *out = NULL;
+    keel_kll *s = NULL;
+    uint64_t k, n, sizes[KLL_MAX_LEVELS];
+    int rc = json_header(v, "kll", e);
+    if (rc != KEEL_OK)
+        return rc;
+    if ((rc = json_u64(v, "kll sketch", "k", KLL_K_MAX, &k, e)) != KEEL_OK ||
+        (rc = json_u64(v, "kll sketch", "n", UINT64_MAX, &n, e)) != KEEL_OK)
+        return rc;
+    if (k < KLL_K_MIN)
+        return keel_error_set(e, KEEL_EFORMAT, "kll sketch: k = %llu is below %d",
+                              (unsigned long long)k, KLL_K_MIN);
+
+    /* Levels: sizes that fit the capacity and add up to n with weights 2^h. */
+    const keel_json *levels = keel_json_get(v, "levels");
+    size_t n_levels = keel_json_len(levels);
+    if (!levels || levels->type != KEEL_JSON_ARRAY || n_levels < 1 ||
+        n_levels > KLL_MAX_LEVELS)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "kll sketch: \"levels\" must be an array of 1 to %d sizes",
+                              KLL_MAX_LEVELS);
+    uint32_t space = kll_space((uint32_t)k, (uint32_t)n_levels);
+    uint64_t retained = 0, weight = 0;
+    for (size_t h = 0; h < n_levels; h++) {
+        const keel_json *x = keel_json_at(levels, h);
+        uint64_t sz;
+        if (!json_plain_u64(x, &sz) || sz > space)
+            return keel_error_set(e, KEEL_EFORMAT,
+                                  "kll sketch: level %zu size must be an integer in [0, %u]", h,
+                                  space);
+        sizes[h] = sz;
+        retained += sz;
+        if (sz && (sz > (UINT64_MAX >> h) || (sz << h) > UINT64_MAX - weight))
+            return keel_error_set(e, KEEL_EFORMAT, "kll sketch: level weights overflow");
+        weight += sz << h;
+    }
+    if (retained > space)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "kll sketch: %llu values exceed the capacity %u of %zu levels",
+                              (unsigned long long)retained, space, n_levels);
+    if (weight != n)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "kll sketch: levels weigh %llu values but n is %llu",
+                              (unsigned long long)weight, (unsigned long long)n);
+
+    /* min and max: null exactly when empty, ordered otherwise. */
+    double mn = INFINITY, mx = -INFINITY;
+    const keel_json *jmin = keel_json_get(v, "min"), *jmax = keel_json_get(v, "max");
+    if (n == 0) {
+        if (!jmin || jmin->type != KEEL_JSON_NULL || !jmax || jmax->type != KEEL_JSON_NULL)
+            return keel_error_set(e, KEEL_EFORMAT,
+                                  "kll sketch: \"min\" and \"max\" must be null when empty");
+    } else {
+        if ((rc = kll_read_bound(v, "min", &mn, e)) != KEEL_OK ||
+            (rc = kll_read_bound(v, "max", &mx, e)) != KEEL_OK)
+            return rc;
+        if (!(mn <= mx))
+            return keel_error_set(e, KEEL_EFORMAT, "kll sketch: min %g is above max %g", mn,
+                                  mx);
+    }
+
+    /* rng: 4 words of 16 hex digits; all zero would stick xoshiro at zero. */
+    keel_rng rng = {{0}};
+    const keel_json *jrng = keel_json_get(v, "rng");
+    const char *hex = keel_json_str(jrng);
+    if (!hex || jrng->u.string.len != 64)
+        return keel_error_set(e, KEEL_EFORMAT, "kll sketch: \"rng\" must be 64 hex digits");
+    for (int i = 0; i < 64; i++) {
+        int d = hex_digit(hex[i]);
+        if (d < 0)
+            return keel_error_set(e, KEEL_EFORMAT, "kll sketch: \"rng\" must be 64 hex digits");
+        rng.s[i / 16] = rng.s[i / 16] << 4 | (uint64_t)d;
+    }
+    if ((rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]) == 0)
+        return keel_error_set(e, KEEL_EFORMAT, "kll sketch: \"rng\" state is all zero");
+
+    /* Items: base64 of exactly `retained` little-endian doubles. */
+    const keel_json *jitems = keel_json_get(v, "items");
+    const char *b64 = keel_json_str(jitems);
+    size_t n_bytes = (size_t)retained * 8;
+    if (!b64 || jitems->u.string.len != (n_bytes + 2) / 3 * 4)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "kll sketch: \"items\" must be the base64 of %llu doubles",
+                              (unsigned long long)retained);
+
+    s = kll_create((uint32_t)k, (uint32_t)n_levels, space + KLL_SLACK);
+    if (!s)
+        return KEEL_ENOMEM;
+    uint32_t pos = s->alloc - (uint32_t)retained;
+    for (size_t h = 0; h < n_levels; h++) {
+        s->lev[h] = pos;
+        pos += (uint32_t)sizes[h];
+    }
+    /* Decode into the scratch half (as bytes), then convert into place. */
+    unsigned char *bytes = (unsigned char *)(s->items + s->alloc);
+    if (keel_base64_decode(b64, jitems->u.string.len, bytes, n_bytes) != (long)n_bytes) {
+        rc = keel_error_set(e, KEEL_EFORMAT, "kll sketch: \"items\" is not valid base64");
+        goto fail;
+    }
+    for (uint32_t h = 0, i = 0; h < n_levels; h++) {
+        for (uint32_t j = s->lev[h]; j < s->lev[h + 1]; j++, i++) {
+            uint64_t b = get_le64(bytes + 8 * (size_t)i);
+            double x;
+            memcpy(&x, &b, sizeof x);
+            if (x != x || x < mn || x > mx) {
+                rc = keel_error_set(e, KEEL_EFORMAT,
+                                    "kll sketch: item %u (level %u) is %g, outside [%g, %g]", i,
+                                    h, x, mn, mx);
+                goto fail;
+            }
+            uint64_t key = kll_key(x + 0.0);
+            if (h > 0 && j > s->lev[h] && key < s->items[j - 1]) {
+                rc = keel_error_set(e, KEEL_EFORMAT, "kll sketch: level %u is not sorted", h);
+                goto fail;
+            }
+            s->items[j] = key;
+        }
+    }
+    s->n = n;
+    s->min = mn;
+    s->max = mx;
+    s->rng = rng;
+    *out = s;
+    return KEEL_OK;
+fail:
+    keel_kll_free(s);
+    return rc;
+}
+
+/* ======================================================================================
+ * Space-saving top-k
+ * ==================================================================================== */
+
+#define TOPK_CAP_MAX 65536
+#define TOPK_SEED 0x746f706bull /* "topk": any constant; hashes never leave the process */
+
+typedef struct topk_slot {
+    char *s; /* owned, NUL-terminated, buffer of size `room` */
+    size_t len, room;
+    uint64_t hash, count, error;
+    uint32_t heap_pos;
+} topk_slot;
+
+struct keel_topk {
+    uint32_t capacity, n;
+    uint64_t total, floor;
+    topk_slot *items; /* [capacity]; [0, n) in use */
+    uint32_t *heap;   /* [capacity] item indices; root = the item evicted next */
+    uint32_t *table;  /* [mask + 1] item index + 1, or 0 for empty */
+    uint32_t mask;
+};
+
+static int str_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    int c = memcmp(a, b, na < nb ? na : nb);
+    if (c)
+        return c;
+    return na < nb ? -1 : na > nb;
+}
+
+/* True if item x is evicted before y: smaller count, or equal count and larger string. */
+static bool topk_worse(const topk_slot *x, const topk_slot *y)
+{
+    if (x->count != y->count)
+        return x->count < y->count;
+    return str_cmp(x->s, x->len, y->s, y->len) > 0;
+}
+
+static void topk_heap_set(keel_topk *t, uint32_t pos, uint32_t idx)
+{
+    t->heap[pos] = idx;
+    t->items[idx].heap_pos = pos;
+}
+
+static void topk_sift_up(keel_topk *t, uint32_t pos)
+{
+    uint32_t idx = t->heap[pos];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (!topk_worse(&t->items[idx], &t->items[t->heap[parent]]))
+            break;
+        topk_heap_set(t, pos, t->heap[parent]);
+        pos = parent;
+    }
+    topk_heap_set(t, pos, idx);
+}
+
+static void topk_sift_down(keel_topk *t, uint32_t pos)
+{
+    uint32_t idx = t->heap[pos];
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= t->n)
+            break;
+        if (c + 1 < t->n && topk_worse(&t->items[t->heap[c + 1]], &t->items[t->heap[c]]))
+            c++;
+        if (!topk_worse(&t->items[t->heap[c]], &t->items[idx]))
+            break;
+        topk_heap_set(t, pos, t->heap[c]);
+        pos = c;
+    }
+    topk_heap_set(t, pos, idx);
+}
+
+/* Finds s in the table: returns its table slot, with *idx the item index or UINT32_MAX
+ * (then the slot is the empty one where it would go). */
+static uint32_t topk_find(const keel_topk *t, const char *s, size_t len, uint64_t hash,
+                          uint32_t *idx)
+{
+    uint32_t i = (uint32_t)hash & t->mask;
+    for (;;) {
+        uint32_t v = t->table[i];
+        if (v == 0) {
+            *idx = UINT32_MAX;
+            return i;
+        }
+        const topk_slot *it = &t->items[v - 1];
+        if (it->hash == hash && it->len == len && memcmp(it->s, s, len) == 0) {
+            *idx = v - 1;
+            return i;
+        }
+        i = (i + 1) & t->mask;
+    }
+}
+
+/* Removes table slot i by shifting back the entries of its probe run (no tombstones). */
+static void topk_table_remove(keel_topk *t, uint32_t i)
+{
+    uint32_t j = i;
+    t->table[i] = 0;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        uint32_t v = t->table[j];
+        if (v == 0)
+            return;
+        uint32_t home = (uint32_t)t->items[v - 1].hash & t->mask;
+        /* The entry at j may fill the hole at i unless its home lies in (i, j]. */
+        if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
+            t->table[i] = v;
+            t->table[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* Makes room for a string of len bytes (plus NUL) in slot it; the old bytes may go. */
+static int topk_slot_reserve(topk_slot *it, size_t len)
+{
+    if (len < it->room)
+        return KEEL_OK;
+    size_t room;
+    if (!keel_size_add(len, 16, &room))
+        return KEEL_ENOMEM;
+    room &= ~(size_t)15;
+    char *p = keel_realloc(it->s, room);
+    if (!p)
+        return KEEL_ENOMEM;
+    it->s = p;
+    it->room = room;
+    return KEEL_OK;
+}
+
+keel_topk *keel_topk_new(uint32_t capacity)
+{
+    capacity = capacity < 1 ? 1 : capacity > TOPK_CAP_MAX ? TOPK_CAP_MAX : capacity;
+    keel_topk *t = keel_calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    uint32_t table = 4;
+    while (table < 2 * capacity) /* load factor <= 1/2 */
+        table *= 2;
+    t->capacity = capacity;
+    t->mask = table - 1;
+    t->items = keel_calloc(capacity, sizeof *t->items);
+    t->heap = keel_calloc(capacity, sizeof *t->heap);
+    t->table = keel_calloc(table, sizeof *t->table);
+    if (!t->items || !t->heap || !t->table) {
+        keel_topk_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void keel_topk_free(keel_topk *t)
+{
+    if (!t)
+        return;
+    if (t->items)
+        for (uint32_t i = 0; i < t->capacity; i++)
+            keel_free(t->items[i].s);
+    keel_free(t->items);
+    keel_free(t->heap);
+    keel_free(t->table);
+    keel_free(t);
+}
+
+/* Puts a new string into the (not full) summary with the given count and error. */
+static int topk_insert(keel_topk *t, uint32_t slot, const char *s, size_t len, uint64_t hash,
+                       uint64_t count, uint64_t error)
+{
+    topk_slot *it = &t->items[t->n];
+    if (topk_slot_reserve(it, len) != KEEL_OK)
+        return KEEL_ENOMEM;
+    memcpy(it->s, s, len);
+    it->s[len] = '\0';
+    it->len = len;
+    it->hash = hash;
+    it->count = count;
+    it->error = error;
+    t->table[slot] = t->n + 1;
+    t->heap[t->n] = t->n;
+    it->heap_pos = t->n;
+    t->n++;
+    topk_sift_up(t, t->n - 1);
+    return KEEL_OK;
+}
+
+int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
+{
+    if (weight == 0)
+        return KEEL_OK;
+    if (t->total > UINT64_MAX - weight)
+        return KEEL_ELIMIT;
+    uint64_t hash = keel_hash64(s, len, TOPK_SEED);
+    uint32_t idx, slot = topk_find(t, s, len, hash, &idx);
+    if (idx != UINT32_MAX) { /* monitored: count it (counts never exceed total) */
+        t->items[idx].count += weight;
+        topk_sift_down(t, t->items[idx].heap_pos);
+    } else if (t->n < t->capacity) {
+        /* Every earlier occurrence of s was counted or is bounded by floor. */
+        if (topk_insert(t, slot, s, len, hash, t->floor + weight, t->floor) != KEEL_OK)
+            return KEEL_ENOMEM;
+    } else { /* evict the root: s inherits its count as error */
+        uint32_t v = t->heap[0];
+        topk_slot *it = &t->items[v];
+        if (topk_slot_reserve(it, len) != KEEL_OK)
+            return KEEL_ENOMEM;
+        uint32_t old_slot, found;
+        old_slot = topk_find(t, it->s, it->len, it->hash, &found);
+        topk_table_remove(t, old_slot);
+        uint64_t evicted = it->count;
+        t->floor = evicted > t->floor ? evicted : t->floor;
+        memcpy(it->s, s, len);
+        it->s[len] = '\0';
+        it->len = len;
+        it->hash = hash;
+        it->count = evicted + weight;
+        it->error = evicted;
+        /* The removal may have shifted entries; look the empty slot up again. */
+        slot = topk_find(t, s, len, hash, &found);
+        t->table[slot] = v + 1;
+        topk_sift_down(t, 0);
+    }
+    t->total += weight;
+    return KEEL_OK;
+}
+
+uint64_t keel_topk_total(const keel_topk *t)
+{
+    return t->total;
+}
+
+/* True if item x ranks before y in output order: larger count, then smaller string. */
+static bool item_before(const keel_topk_item *x, const keel_topk_item *y)
+{
+    if (x->count != y->count)
+        return x->count > y->count;
+    return str_cmp(x->s, x->len, y->s, y->len) < 0;
+}
+
+/* Sift-down in a heap whose root is the item ranked last. */
+static void item_sift_down(keel_topk_item *a, size_t n, size_t pos)
+{
+    keel_topk_item x = a[pos];
+    for (;;) {
+        size_t c = 2 * pos + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && item_before(&a[c], &a[c + 1]))
+            c++;
+        if (!item_before(&x, &a[c]))
+            break;
+        a[pos] = a[c];
+        pos = c;
+    }
+    a[pos] = x;
+}
+
+/* Keeps the best `keep` of a[0..n) (heap selection), sorted best first, in a[0..keep). */
+static void items_select_sorted(keel_topk_item *a, size_t n, size_t keep,
+                                void (*get)(const void *, size_t, keel_topk_item *),
+                                const void *src)
+{
+    for (size_t i = 0; i < keep; i++)
+        get(src, i, &a[i]);
+    for (size_t i = keep / 2; i-- > 0;)
+        item_sift_down(a, keep, i);
+    for (size_t i = keep; i < n; i++) {
+        keel_topk_item x;
+        get(src, i, &x);
+        if (item_before(&x, &a[0])) {
+            a[0] = x;
+            item_sift_down(a, keep, 0);
+        }
+    }
+    for (size_t i = keep; i-- > 1;) { /* heap sort: the last-ranked goes to the end */
+        keel_topk_item x = a[0];
+        a[0] = a[i];
+        a[i] = x;
+        item_sift_down(a, i, 0);
+    }
+}
+
+static void topk_get(const void *p, size_t i, keel_topk_item *out)
+{
+    const topk_slot *it = &((const keel_topk *)p)->items[i];
+    *out = (keel_topk_item){it->s, it->len, it->count, it->error};
+}
+
+size_t keel_topk_items(const keel_topk *t, keel_topk_item *out, size_t max)
+{
+    size_t keep = KEEL_MIN(max, (size_t)t->n);
+    if (keep == 0)
+        return 0;
+    items_select_sorted(out, t->n, keep, topk_get, t);
+    return keep;
+}
+
+/* A merge candidate: a string from either side with its merged count and error. */
+typedef struct topk_cand {
+    keel_topk_item item;
+    uint64_t hash;
+} topk_cand;
+
+static void cand_get(const void *p, size_t i, keel_topk_item *out)
+{
+    *out = ((const topk_cand *)p)[i].item;
+}
+
+int keel_topk_merge(keel_topk *dst, const keel_topk *src)
+{
+    if (src->total == 0)
+        return KEEL_OK; /* nothing was ever added to src */
+    if (dst->total > UINT64_MAX - src->total)
+        return KEEL_ELIMIT;
+    int rc = KEEL_ENOMEM;
+    keel_topk *t = NULL;
+    topk_cand *cand = NULL;
+    keel_topk_item *best = NULL;
+    size_t n_cand = 0;
+    /* Counts never exceed their side's total and floors never exceed counts (invariants
+     * kept by add and checked by read), so these sums cannot overflow. */
+    uint64_t b1 = dst->floor, b2 = src->floor;
+    cand = keel_calloc((size_t)dst->n + src->n, sizeof *cand);
+    if (!cand && dst->n + src->n > 0)
+        goto fail;
+    for (uint32_t i = 0; i < dst->n; i++) {
+        const topk_slot *x = &dst->items[i];
+        uint32_t j;
+        topk_find(src, x->s, x->len, x->hash, &j);
+        topk_cand *c = &cand[n_cand++];
+        c->item = (keel_topk_item){x->s, x->len, x->count, x->error};
+        c->hash = x->hash;
+        c->item.count += j != UINT32_MAX ? src->items[j].count : b2;
+        c->item.error += j != UINT32_MAX ? src->items[j].error : b2;
+    }
+    for (uint32_t i = 0; i < src->n; i++) {
+        const topk_slot *y = &src->items[i];
+        uint32_t j;
+        topk_find(dst, y->s, y->len, y->hash, &j);
+        if (j != UINT32_MAX)
+            continue;
+        topk_cand *c = &cand[n_cand++];
+        c->item = (keel_topk_item){y->s, y->len, y->count + b1, y->error + b1};
+        c->hash = y->hash;
+    }
+    /* Keep the capacity largest; anything dropped raises the floor to its count. */
+    size_t keep = KEEL_MIN(n_cand, (size_t)dst->capacity);
+    uint64_t floor = b1 + b2;
+    best = keel_calloc(keep + 1, sizeof *best);
+    if (!best)
+        goto fail;
+    if (keep < n_cand) {
+        items_select_sorted(best, n_cand, keep + 1, cand_get, cand);
+        floor = KEEL_MAX(floor, best[keep].count);
+    } else if (keep > 0) {
+        items_select_sorted(best, n_cand, keep, cand_get, cand);
+    }
+    t = keel_topk_new(dst->capacity);
+    if (!t)
+        goto fail;
+    for (size_t i = 0; i < keep; i++) {
+        uint64_t hash = keel_hash64(best[i].s, best[i].len, TOPK_SEED);
+        uint32_t j, slot = topk_find(t, best[i].s, best[i].len, hash, &j);
+        if (topk_insert(t, slot, best[i].s, best[i].len, hash, best[i].count, best[i].error) !=
+            KEEL_OK)
+            goto fail;
+    }
+    t->total = dst->total + src->total;
+    t->floor = floor;
+    /* Swap the new contents into dst; the old ones go with t. */
+    keel_topk tmp = *dst;
+    *dst = *t;
+    *t = tmp;
+    rc = KEEL_OK;
+fail:
+    keel_topk_free(t);
+    keel_free(cand);
+    keel_free(best);
+    return rc;
+}
+
+int keel_topk_write(const keel_topk *t, keel_buf *out)
+{
+    size_t len0 = out->len;
+    keel_topk_item *items = NULL;
+    if (t->n) {
+        items = keel_calloc(t->n, sizeof *items);
+        if (!items)
+            return KEEL_ENOMEM;
+        keel_topk_items(t, items, t->n);
+    }
+    int rc = keel_buf_printf(out,
+                             "{\"type\":\"topk\",\"version\":1,\"capacity\":%u,\"total\":%llu,"
+                             "\"floor\":%llu,\"items\":[",
+                             t->capacity, (unsigned long long)t->total,
+                             (unsigned long long)t->floor);
+    for (uint32_t i = 0; i < t->n && !rc; i++) {
+        const keel_topk_item *x = &items[i];
+        rc = keel_buf_puts(out, i ? ",{" : "{");
+        if (keel_utf8_valid(x->s, x->len)) {
+            rc = rc ? rc : keel_buf_puts(out, "\"value\":");
+            rc = rc ? rc : keel_buf_json_str(out, x->s, x->len);
+        } else {
+            rc = rc ? rc : keel_buf_puts(out, "\"base64\":\"");
+            rc = rc ? rc : keel_buf_base64(out, x->s, x->len);
+            rc = rc ? rc : keel_buf_putc(out, '"');
+        }
+        rc = rc ? rc
+                : keel_buf_printf(out, ",\"count\":%llu,\"error\":%llu}",
+                                  (unsigned long long)x->count, (unsigned long long)x->error);
+    }
+    rc = rc ? rc : keel_buf_puts(out, "]}");
+    keel_free(items);
+    return rc ? buf_rollback(out, len0, rc) : KEEL_OK;
+}
+
+int keel_topk_read(const keel_json *v, keel_topk **out, keel_error *e)
+{
+    *out = NULL;
+    keel_topk *t = NULL;
+    char *bytes = NULL;
+    uint64_t capacity, total, floor, sum = 0;
+    int rc = json_header(v, "topk", e);
+    if (rc != KEEL_OK)
+        return rc;
+    if ((rc = json_u64(v, "topk sketch", "capacity", TOPK_CAP_MAX, &capacity, e)) != KEEL_OK ||
+        (rc = json_u64(v, "topk sketch", "total", UINT64_MAX, &total, e)) != KEEL_OK ||
+        (rc = json_u64(v, "topk sketch", "floor", total, &floor, e)) != KEEL_OK)
+        return rc;
+    if (capacity < 1)
+        return keel_error_set(e, KEEL_EFORMAT, "topk sketch: capacity must be at least 1");
+    const keel_json *items = keel_json_get(v, "items");
+    size_t n = keel_json_len(items);
+    if (!items || items->type != KEEL_JSON_ARRAY || n > capacity)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "topk sketch: \"items\" must be an array of at most %llu items",
+                              (unsigned long long)capacity);
+    t = keel_topk_new((uint32_t)capacity);
+    if (!t)
+        return KEEL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const keel_json *x = keel_json_at(items, i);
+        uint64_t count, error;
+        if (!x || x->type != KEEL_JSON_OBJECT) {
+            rc = keel_error_set(e, KEEL_EFORMAT, "topk sketch: item %zu is not an object", i);
+            goto fail;
+        }
+        if ((rc = json_u64(x, "topk sketch item", "count", total, &count, e)) != KEEL_OK ||
+            (rc = json_u64(x, "topk sketch item", "error", count, &error, e)) != KEEL_OK)
+            goto fail;
+        /* Every monitored count is at least floor, and every error at most floor. */
+        if (count < floor || error > floor || count == 0) {
+            rc = keel_error_set(e, KEEL_EFORMAT,
+                                "topk sketch: item %zu: count %llu, error %llu do not fit "
+                                "floor %llu",
+                                i, (unsigned long long)count, (unsigned long long)error,
+                                (unsigned long long)floor);
+            goto fail;
+        }
+        /* count - error are lower bounds on distinct strings' counts: they fit in total. */
+        if (count - error > total - sum) {
+            rc = keel_error_set(e, KEEL_EFORMAT,
+                                "topk sketch: item counts exceed the total %llu",
+                                (unsigned long long)total);
+            goto fail;
+        }
+        sum += count - error;
+        const char *s = keel_json_str(keel_json_get(x, "value"));
+        size_t len = 0;
+        if (s) {
+            len = keel_json_get(x, "value")->u.string.len;
+        } else {
+            const keel_json *jb = keel_json_get(x, "base64");
+            const char *b64 = keel_json_str(jb);
+            if (!b64) {
+                rc = keel_error_set(e, KEEL_EFORMAT,
+                                    "topk sketch: item %zu has no \"value\" string", i);
+                goto fail;
+            }
+            keel_free(bytes);
+            bytes = keel_malloc(jb->u.string.len / 4 * 3 + 1);
+            if (!bytes) {
+                rc = KEEL_ENOMEM;
+                goto fail;
+            }
+            long got = keel_base64_decode(b64, jb->u.string.len, bytes, jb->u.string.len / 4 * 3);
+            if (got < 0) {
+                rc = keel_error_set(e, KEEL_EFORMAT, "topk sketch: item %zu: bad base64", i);
+                goto fail;
+            }
+            s = bytes;
+            len = (size_t)got;
+        }
+        uint64_t hash = keel_hash64(s, len, TOPK_SEED);
+        uint32_t j, slot = topk_find(t, s, len, hash, &j);
+        if (j != UINT32_MAX) {
+            rc = keel_error_set(e, KEEL_EFORMAT, "topk sketch: item %zu is a duplicate", i);
+            goto fail;
+        }
+        if (topk_insert(t, slot, s, len, hash, count, error) != KEEL_OK) {
+            rc = KEEL_ENOMEM;
+            goto fail;
+        }
+    }
+    /* With floor 0 nothing was ever dropped: the counts are exact and add up to total. */
+    if (floor == 0 && sum != total) {
+        rc = keel_error_set(e, KEEL_EFORMAT,
+                            "topk sketch: exact counts add up to %llu, not the total %llu",
+                            (unsigned long long)sum, (unsigned long long)total);
+        goto fail;
+    }
+    t->total = total;
+    t->floor = floor;
+    keel_free(bytes);
+    *out = t;
+    return KEEL_OK;
+fail:
+    keel_free(bytes);
+    keel_topk_free(t);
+    return rc;
+}

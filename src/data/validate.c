@@ -1,0 +1,631 @@
+/*
+ * validate.c — streaming validation: records in, typed rows and quarantine entries out.
+ *
+ * For each record the validator writes every column's value at row index n_rows of the
+ * current chunk frame; only when all columns are fine does n_rows advance. A record with
+ * any rejected value is written to the quarantine with all of its reasons (not just the
+ * first), so one look at the quarantine shows everything wrong with a record.
+ *
+ * Per-field work is the hot path. Each column gets a precomputed state: its missing tokens
+ * behind a filter on length and first byte (a numeric field "42" never reaches a string
+ * compare), its categories in an open-addressing hash table, and its parse function chosen
+ * by type. Messages are only formatted for records that are quarantined.
+ */
+#include "data/validate.h"
+
+#include "data/convert.h"
+#include "data/csv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static const char *const reason_names[KEEL_REASON_COUNT] = {
+#define KEEL_REASON_NAME(name, text) text,
+    KEEL_REASON_TABLE(KEEL_REASON_NAME)
+#undef KEEL_REASON_NAME
+};
+
+const char *keel_reason_name(keel_reason r)
+{
+    return (unsigned)r < KEEL_REASON_COUNT ? reason_names[r] : "?";
+}
+
+void keel_validate_options_init(keel_validate_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->chunk_rows = 65536;
+    o->max_record_bytes = (size_t)64 << 20;
+}
+
+void keel_validate_result_free(keel_validate_result *r)
+{
+    if (!r)
+        return;
+    keel_free(r->repaired);
+    r->repaired = NULL;
+    keel_strlist_clear(&r->extra_columns);
+}
+
+/* ---- per-column state ---- */
+
+typedef struct colstate {
+    const keel_schema_column *def;
+    long field; /* index of the column's field in a record */
+    const keel_strlist *missing;
+    uint64_t miss_len_mask; /* bit L set: some token has length L (tokens up to 63 bytes) */
+    uint8_t miss_first[256];
+    bool miss_long;    /* some token is 64+ bytes long */
+    uint32_t *slots;   /* categorical: hash table of category index + 1; 0 = empty */
+    uint32_t mask;
+} colstate;
+
+/* One rejected value of the record being checked. */
+typedef struct problem {
+    keel_reason reason;
+    long column;    /* schema column, -1 for the whole record */
+    size_t raw_off; /* where in the raw record */
+} problem;
+
+typedef struct validator {
+    const keel_schema *s;
+    const keel_validate_options *o;
+    const char *name;
+    colstate *cols;
+    long n_fields;  /* fields expected per record */
+    keel_frame *frame;
+    keel_validate_result *res;
+    FILE *quarantine;
+    keel_buf line; /* quarantine line being built */
+    problem *problems;
+    size_t n_problems, cap_problems;
+    keel_error *e;
+} validator;
+
+static bool is_missing(const colstate *c, const char *p, size_t len)
+{
+    if (len < 64) {
+        if (!(c->miss_len_mask >> len & 1))
+            return false;
+        if (len && !c->miss_first[(unsigned char)p[0]])
+            return false;
+    } else if (!c->miss_long) {
+        return false;
+    }
+    return keel_strlist_find(c->missing, p, len) >= 0;
+}
+
+static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_column *def)
+{
+    c->def = def;
+    c->field = -1;
+    c->missing = def->has_missing ? &def->missing : &s->missing;
+    for (size_t i = 0; i < c->missing->n; i++) {
+        size_t len = strlen(c->missing->items[i]);
+        if (len < 64)
+            c->miss_len_mask |= 1ULL << len;
+        else
+            c->miss_long = true;
+        if (len)
+            c->miss_first[(unsigned char)c->missing->items[i][0]] = 1;
+    }
+    if (def->type == KEEL_TYPE_CATEGORICAL) {
+        uint32_t size = 16;
+        while (size < def->categories.n * 2 + 2)
+            size *= 2;
+        c->slots = keel_calloc(size, sizeof *c->slots);
+        if (!c->slots)
+            return KEEL_ENOMEM;
+        c->mask = size - 1;
+        for (size_t i = 0; i < def->categories.n; i++) {
+            const char *cat = def->categories.items[i];
+            uint32_t h = (uint32_t)keel_hash64(cat, strlen(cat), 0) & c->mask;
+            while (c->slots[h])
+                h = (h + 1) & c->mask;
+            c->slots[h] = (uint32_t)i + 1;
+        }
+    }
+    return KEEL_OK;
+}
+
+static int32_t category_code(const colstate *c, const char *p, size_t len)
+{
+    uint32_t h = (uint32_t)keel_hash64(p, len, 0) & c->mask;
+    while (c->slots[h]) {
+        const char *cat = c->def->categories.items[c->slots[h] - 1];
+        if (strlen(cat) == len && !memcmp(cat, p, len)) /* fields may hold NUL bytes */
+            return (int32_t)c->slots[h] - 1;
+        h = (h + 1) & c->mask;
+    }
+    return -1;
+}
+
+static int add_problem(validator *v, keel_reason reason, long column, size_t raw_off)
+{
+    if (v->n_problems == v->cap_problems) {
+        size_t cap = v->cap_problems ? v->cap_problems * 2 : 16;
+        problem *p = keel_reallocarray(v->problems, cap, sizeof *p);
+        if (!p)
+            return KEEL_ENOMEM;
+        v->problems = p;
+        v->cap_problems = cap;
+    }
+    v->problems[v->n_problems++] = (problem){reason, column, raw_off};
+    return KEEL_OK;
+}
+
+/* ---- converting one field into the frame ---- */
+
+/* Outcome of a value that breaks a rule, given the column's policy. */
+enum { KEEP, SET_MISSING, CLIP, REJECT };
+
+static int policy(const keel_schema_column *def, bool range_problem)
+{
+    switch (def->on_invalid) {
+    case KEEL_ON_INVALID_MISSING: return def->nullable ? SET_MISSING : REJECT;
+    case KEEL_ON_INVALID_CLIP: return range_problem ? CLIP : REJECT;
+    default: return REJECT;
+    }
+}
+
+/* Writes field (p, len) of column ci into row r. Returns a reason code + 1 when the value
+ * must reject the record, 0 when it was stored (possibly repaired), <0 on out of memory. */
+static int convert(validator *v, size_t ci, const char *p, size_t len, size_t r)
+{
+    colstate *c = &v->cols[ci];
+    const keel_schema_column *def = c->def;
+    keel_column *col = &v->frame->cols[ci];
+    bool missing = is_missing(c, p, len);
+    if (missing && !def->nullable)
+        return KEEL_REASON_MISSING_VALUE + 1;
+    int outcome = KEEP;
+    keel_reason why = 0;
+    switch (def->type) {
+    case KEEL_TYPE_NUMERIC: {
+        if (missing) {
+            col->num[r] = NAN;
+            return 0;
+        }
+        double x;
+        if (keel_parse_number(p, len, v->s->decimal, &x) != KEEL_OK) {
+            why = KEEL_REASON_BAD_NUMBER;
+            outcome = policy(def, false);
+        } else if (def->integer && x != floor(x)) {
+            why = KEEL_REASON_NOT_INTEGER;
+            outcome = policy(def, false);
+        } else if ((def->has_min && x < def->min) || (def->has_max && x > def->max)) {
+            why = KEEL_REASON_OUT_OF_RANGE;
+            outcome = policy(def, true);
+            if (outcome == CLIP)
+                x = def->has_min && x < def->min ? def->min : def->max;
+        }
+        col->num[r] = outcome == SET_MISSING ? NAN : x;
+        break;
+    }
+    case KEEL_TYPE_CATEGORICAL: {
+        if (missing) {
+            col->cat[r] = -1;
+            return 0;
+        }
+        int32_t code = category_code(c, p, len);
+        if (code < 0) {
+            why = keel_utf8_valid(p, len) ? KEEL_REASON_UNKNOWN_CATEGORY
+                                          : KEEL_REASON_INVALID_UTF8;
+            outcome = policy(def, false);
+        }
+        col->cat[r] = code;
+        break;
+    }
+    case KEEL_TYPE_BOOLEAN: {
+        if (missing) {
+            col->boolean[r] = -1;
+            return 0;
+        }
+        int b;
+        if (def->true_values.n || def->false_values.n)
+            b = keel_strlist_find(&def->true_values, p, len) >= 0    ? 1
+                : keel_strlist_find(&def->false_values, p, len) >= 0 ? 0
+                                                                     : -1;
+        else
+            b = keel_parse_bool(p, len);
+        if (b < 0) {
+            why = KEEL_REASON_BAD_BOOLEAN;
+            outcome = policy(def, false);
+        }
+        col->boolean[r] = (int8_t)b;
+        break;
+    }
+    case KEEL_TYPE_TIMESTAMP: {
+        if (missing) {
+            col->ts[r] = KEEL_TS_MISSING;
+            return 0;
+        }
+        int64_t t = 0;
+        if (keel_parse_timestamp(p, len, def->time_format, &t) != KEEL_OK) {
+            why = KEEL_REASON_BAD_TIMESTAMP;
+            outcome = policy(def, false);
+        } else if ((def->has_min && (double)t < def->min) ||
+                   (def->has_max && (double)t > def->max)) {
+            why = KEEL_REASON_OUT_OF_RANGE;
+            outcome = policy(def, true);
+            if (outcome == CLIP)
+                t = (int64_t)(def->has_min && (double)t < def->min ? def->min : def->max);
+        }
+        col->ts[r] = outcome == SET_MISSING ? KEEL_TS_MISSING : t;
+        break;
+    }
+    default: { /* text, id */
+        if (!missing && !keel_utf8_valid(p, len)) {
+            why = KEEL_REASON_INVALID_UTF8;
+            outcome = policy(def, false);
+            missing = true;
+        }
+        col->missing[r] = missing;
+        if (!missing && keel_buf_append(&col->text, p, len))
+            return KEEL_ENOMEM;
+        col->off[r + 1] = col->text.len;
+        break;
+    }
+    }
+    if (outcome == REJECT)
+        return (int)why + 1;
+    if (outcome == SET_MISSING || outcome == CLIP)
+        v->res->repaired[ci]++;
+    return 0;
+}
+
+/* ---- quarantine ---- */
+
+static void value_excerpt(keel_buf *b, const char *p, size_t len)
+{
+    size_t n = KEEL_MIN(len, (size_t)60);
+    keel_buf_putc(b, '\'');
+    keel_buf_append(b, p, n);
+    if (n < len)
+        keel_buf_puts(b, "...");
+    keel_buf_putc(b, '\'');
+}
+
+static void describe_problem(validator *v, const keel_record *rec, const problem *pr,
+                             keel_buf *msg)
+{
+    const keel_schema_column *def = pr->column >= 0 ? v->cols[pr->column].def : NULL;
+    const keel_field *f =
+        def && v->cols[pr->column].field < (long)rec->n_fields ? &rec->fields[v->cols[pr->column].field]
+                                                                : NULL;
+    uint64_t line, col;
+    keel_record_position(rec, pr->raw_off, &line, &col);
+    keel_buf_printf(msg, "%s:%llu:%llu: ", v->name, (unsigned long long)line,
+                    (unsigned long long)col);
+    if (def)
+        keel_buf_printf(msg, "column '%s': ", def->name);
+    switch (pr->reason) {
+    case KEEL_REASON_FIELD_COUNT:
+        keel_buf_printf(msg, "expected %ld fields, found %zu", v->n_fields, rec->n_fields);
+        break;
+    case KEEL_REASON_UNTERMINATED_QUOTE:
+        keel_buf_puts(msg, "quoted field never closed before the end of the file");
+        break;
+    case KEEL_REASON_BAD_QUOTE:
+        keel_buf_puts(msg, "characters after a closing quote");
+        break;
+    case KEEL_REASON_RECORD_TOO_LONG:
+        keel_buf_printf(msg, "record of %llu bytes exceeds the limit of %zu bytes",
+                        (unsigned long long)rec->raw_total, v->o->max_record_bytes);
+        break;
+    case KEEL_REASON_INVALID_UTF8: keel_buf_puts(msg, "invalid UTF-8"); break;
+    case KEEL_REASON_MISSING_VALUE: keel_buf_puts(msg, "value missing, column is not nullable");
+        break;
+    case KEEL_REASON_BAD_NUMBER:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_puts(msg, " is not a number");
+        break;
+    case KEEL_REASON_NOT_INTEGER:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_puts(msg, " is not a whole number");
+        break;
+    case KEEL_REASON_OUT_OF_RANGE:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_puts(msg, " is outside the range");
+        if (def->has_min && def->type == KEEL_TYPE_NUMERIC)
+            keel_buf_printf(msg, " min %g", def->min);
+        if (def->has_max && def->type == KEEL_TYPE_NUMERIC)
+            keel_buf_printf(msg, " max %g", def->max);
+        break;
+    case KEEL_REASON_UNKNOWN_CATEGORY:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_printf(msg, " is not one of the %zu categories", def->categories.n);
+        break;
+    case KEEL_REASON_BAD_BOOLEAN:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_puts(msg, " is not a boolean");
+        break;
+    case KEEL_REASON_BAD_TIMESTAMP:
+        value_excerpt(msg, f->p, f->len);
+        keel_buf_printf(msg, " is not a timestamp (%s)",
+                        def->time_format ? def->time_format : "ISO 8601");
+        break;
+    default: keel_buf_puts(msg, keel_reason_name(pr->reason)); break;
+    }
+}
+
+static int quarantine(validator *v, const keel_record *rec)
+{
+    v->res->quarantined++;
+    bool seen[KEEL_REASON_COUNT] = {0};
+    for (size_t i = 0; i < v->n_problems; i++) {
+        if (!seen[v->problems[i].reason])
+            v->res->reasons[v->problems[i].reason]++;
+        seen[v->problems[i].reason] = true;
+    }
+    if (!v->quarantine)
+        return KEEL_OK;
+    keel_buf *b = &v->line;
+    keel_buf_reset(b);
+    keel_buf msg;
+    keel_buf_init(&msg);
+    keel_buf_printf(b, "{\"line\":%llu,\"offset\":%llu,\"record\":", (unsigned long long)rec->line,
+                    (unsigned long long)rec->offset);
+    bool latin1 = v->s->encoding == KEEL_ENC_LATIN1;
+    bool exact = !latin1 && keel_utf8_valid(rec->raw, rec->raw_len);
+    if (latin1) {
+        keel_buf_latin1(&msg, rec->raw, rec->raw_len);
+        keel_buf_json_str(b, msg.data ? msg.data : "", msg.len);
+        keel_buf_reset(&msg);
+    } else {
+        keel_buf_json_str(b, rec->raw, rec->raw_len);
+    }
+    if (!exact) {
+        /* The JSON string could not hold the bytes as they are: keep them exactly too. */
+        keel_buf_puts(b, ",\"record_base64\":\"");
+        keel_buf_base64(b, rec->raw, rec->raw_len);
+        keel_buf_putc(b, '"');
+    }
+    if (rec->raw_total > rec->raw_len)
+        keel_buf_printf(b, ",\"record_bytes\":%llu,\"record_truncated\":true",
+                        (unsigned long long)rec->raw_total);
+    keel_buf_puts(b, ",\"reasons\":[");
+    for (size_t i = 0; i < v->n_problems; i++) {
+        const problem *pr = &v->problems[i];
+        uint64_t line, col;
+        keel_record_position(rec, pr->raw_off, &line, &col);
+        keel_buf_printf(b, "%s{\"code\":\"%s\"", i ? "," : "", keel_reason_name(pr->reason));
+        if (pr->column >= 0) {
+            keel_buf_puts(b, ",\"column\":");
+            const char *cn = v->cols[pr->column].def->name;
+            keel_buf_json_str(b, cn, strlen(cn));
+        }
+        keel_buf_printf(b, ",\"line\":%llu,\"column_number\":%llu,\"message\":",
+                        (unsigned long long)line, (unsigned long long)col);
+        keel_buf_reset(&msg);
+        describe_problem(v, rec, pr, &msg);
+        keel_buf_json_str(b, msg.data ? msg.data : "", msg.len);
+        keel_buf_putc(b, '}');
+    }
+    keel_buf_puts(b, "]}\n");
+    keel_buf_free(&msg);
+    if (!b->data)
+        return KEEL_ENOMEM;
+    if (fwrite(b->data, 1, b->len, v->quarantine) != b->len)
+        return keel_error_set(v->e, KEEL_EIO, "%s: cannot write: %s", v->o->quarantine_path,
+                              strerror(errno));
+    return KEEL_OK;
+}
+
+/* ---- the record loop ---- */
+
+static int flush_chunk(validator *v)
+{
+    if (v->frame->n_rows == 0)
+        return KEEL_OK;
+    int rc = KEEL_OK;
+    if (v->o->on_chunk)
+        rc = v->o->on_chunk(v->o->chunk_ud, v->frame);
+    keel_frame_clear(v->frame);
+    return rc;
+}
+
+static int check_record(validator *v, const keel_record *rec)
+{
+    v->n_problems = 0;
+    v->res->records++;
+    if (rec->problem != KEEL_CSV_OK) {
+        static const keel_reason map[] = {0, KEEL_REASON_UNTERMINATED_QUOTE, KEEL_REASON_BAD_QUOTE,
+                                          KEEL_REASON_RECORD_TOO_LONG};
+        if (add_problem(v, map[rec->problem], -1, rec->problem_off))
+            return KEEL_ENOMEM;
+        return quarantine(v, rec);
+    }
+    if ((long)rec->n_fields != v->n_fields) {
+        if (add_problem(v, KEEL_REASON_FIELD_COUNT, -1, 0))
+            return KEEL_ENOMEM;
+        return quarantine(v, rec);
+    }
+    keel_frame *f = v->frame;
+    size_t r = f->n_rows;
+    for (size_t ci = 0; ci < v->s->n_columns; ci++) {
+        const keel_field *fld = &rec->fields[v->cols[ci].field];
+        int rc = convert(v, ci, fld->p, fld->len, r);
+        if (rc < 0)
+            return rc;
+        if (rc > 0 && add_problem(v, (keel_reason)(rc - 1), (long)ci, fld->raw_off))
+            return KEEL_ENOMEM;
+    }
+    if (v->n_problems) {
+        /* Abandon the half-written row: cut text columns back to where it began. */
+        for (size_t ci = 0; ci < f->n_cols; ci++)
+            if (f->cols[ci].off) {
+                f->cols[ci].text.len = f->cols[ci].off[r];
+                f->cols[ci].off[r + 1] = f->cols[ci].off[r];
+            }
+        return quarantine(v, rec);
+    }
+    f->n_rows++;
+    v->res->accepted++;
+    if (f->n_rows >= v->o->chunk_rows)
+        return flush_chunk(v);
+    return KEEL_OK;
+}
+
+/* Matches the header record to the schema's columns. */
+static int map_header(validator *v, const keel_record *rec)
+{
+    const keel_schema *s = v->s;
+    if (!s->header) {
+        v->n_fields = (long)s->n_columns;
+        for (size_t i = 0; i < s->n_columns; i++)
+            v->cols[i].field = (long)i;
+        return KEEL_OK;
+    }
+    if (rec->problem != KEEL_CSV_OK)
+        return keel_error_set(v->e, KEEL_EMISMATCH, "%s:%llu: the header line is malformed",
+                              v->name, (unsigned long long)rec->line);
+    v->n_fields = (long)rec->n_fields;
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        const keel_field *f = &rec->fields[i];
+        long ci = -1;
+        for (size_t k = 0; k < s->n_columns; k++)
+            if (strlen(s->columns[k].name) == f->len && !memcmp(s->columns[k].name, f->p, f->len))
+                ci = (long)k;
+        if (ci < 0) {
+            if (keel_strlist_add(&v->res->extra_columns, f->p, f->len))
+                return KEEL_ENOMEM;
+        } else if (v->cols[ci].field < 0) {
+            v->cols[ci].field = (long)i;
+        }
+    }
+    for (size_t k = 0; k < s->n_columns; k++)
+        if (v->cols[k].field < 0)
+            return keel_error_set(v->e, KEEL_EMISMATCH,
+                                  "%s:%llu: column '%s' of the schema is not in the header",
+                                  v->name, (unsigned long long)rec->line, s->columns[k].name);
+    return KEEL_OK;
+}
+
+int keel_validate_file(const keel_schema *s, const char *path, const keel_validate_options *opt,
+                       keel_validate_result *res, keel_error *e)
+{
+    keel_validate_options defaults;
+    if (!opt) {
+        keel_validate_options_init(&defaults);
+        opt = &defaults;
+    }
+    memset(res, 0, sizeof *res);
+    validator v = {.s = s, .o = opt, .res = res, .e = e};
+    v.name = opt->display_name ? opt->display_name : path;
+    keel_buf_init(&v.line);
+    keel_csv *reader = NULL;
+    keel_sha256 hash;
+    double t0 = keel_now_seconds();
+    int rc;
+    if (s->format != KEEL_FORMAT_CSV)
+        return keel_error_set(e, KEEL_EINVAL, "this schema's format is not handled here");
+    res->n_columns = s->n_columns;
+    res->repaired = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *res->repaired);
+    v.cols = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *v.cols);
+    v.frame = keel_frame_new(s);
+    if (!res->repaired || !v.cols || !v.frame) {
+        rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s->n_columns; i++)
+        if ((rc = colstate_init(&v.cols[i], s, &s->columns[i])) != KEEL_OK) {
+            keel_error_set(e, rc, "out of memory");
+            goto done;
+        }
+    size_t chunk = opt->chunk_rows ? opt->chunk_rows : 65536;
+    if ((rc = keel_frame_reserve(v.frame, chunk + 1)) != KEEL_OK) {
+        keel_error_set(e, rc, "out of memory for a chunk of %zu rows", chunk);
+        goto done;
+    }
+    keel_csv_options co;
+    keel_csv_options_init(&co);
+    co.delimiter = s->delimiter;
+    co.quote = s->quote;
+    co.encoding = s->encoding;
+    if (opt->max_record_bytes)
+        co.max_record_bytes = opt->max_record_bytes;
+    if (opt->sha256) {
+        keel_sha256_init(&hash);
+        co.sha256 = &hash;
+    }
+    if ((rc = keel_csv_open(path, &co, &reader, e)) != KEEL_OK)
+        goto done;
+    if (opt->quarantine_path) {
+        v.quarantine = fopen(opt->quarantine_path, "w");
+        if (!v.quarantine) {
+            rc = keel_error_set(e, KEEL_EIO, "%s: cannot create: %s", opt->quarantine_path,
+                                strerror(errno));
+            goto done;
+        }
+    }
+    keel_record rec;
+    int got = s->header ? keel_csv_next(reader, &rec) : 1;
+    if (got == 0) {
+        rc = keel_error_set(e, KEEL_EEMPTY, "%s: the file is empty (no header line)", v.name);
+        goto done;
+    }
+    if (got < 0) {
+        rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
+        goto done;
+    }
+    if ((rc = map_header(&v, &rec)) != KEEL_OK)
+        goto done;
+    uint64_t n = 0;
+    while ((got = keel_csv_next(reader, &rec)) == 1) {
+        if ((rc = check_record(&v, &rec)) != KEEL_OK) {
+            if (rc == KEEL_ENOMEM)
+                keel_error_set(e, rc, "out of memory at %s:%llu", v.name,
+                               (unsigned long long)rec.line);
+            else if (e && e->code != rc)
+                keel_error_set(e, rc, "stopped at %s:%llu", v.name, (unsigned long long)rec.line);
+            goto done;
+        }
+        if ((++n & 0xFFFF) == 0) {
+            if (opt->progress)
+                opt->progress(opt->progress_ud, keel_csv_bytes_read(reader),
+                              keel_csv_size(reader), "validating");
+            if (opt->cancel && *opt->cancel) {
+                rc = keel_error_set(e, KEEL_ECANCELED, "canceled at %s:%llu", v.name,
+                                    (unsigned long long)rec.line);
+                goto done;
+            }
+        }
+    }
+    if (got < 0) {
+        rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
+        goto done;
+    }
+    if ((rc = flush_chunk(&v)) != KEEL_OK) {
+        if (e && e->code != rc)
+            keel_error_set(e, rc, "processing the last chunk failed");
+        goto done;
+    }
+    if (opt->progress)
+        opt->progress(opt->progress_ud, keel_csv_bytes_read(reader), keel_csv_size(reader),
+                      "validating");
+    if (opt->sha256) {
+        unsigned char d[32];
+        keel_sha256_final(&hash, d);
+        keel_sha256_hex(d, res->sha256);
+    }
+    rc = KEEL_OK;
+done:
+    if (reader) {
+        res->bytes = keel_csv_bytes_read(reader);
+        res->blank_lines = keel_csv_blank_lines(reader);
+    }
+    if (v.quarantine && fclose(v.quarantine) != 0 && rc == KEEL_OK)
+        rc = keel_error_set(e, KEEL_EIO, "%s: cannot write: %s", opt->quarantine_path,
+                            strerror(errno));
+    keel_csv_close(reader);
+    if (v.cols)
+        for (size_t i = 0; i < s->n_columns; i++)
+            keel_free(v.cols[i].slots);
+    keel_free(v.cols);
+    keel_free(v.problems);
+    keel_buf_free(&v.line);
+    keel_frame_free(v.frame);
+    res->seconds = keel_now_seconds() - t0;
+    return rc;
+}

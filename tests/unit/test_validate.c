@@ -1,0 +1,212 @@
+/* Tests of streaming validation: every record accepted or quarantined, with reasons. */
+#include "harness.h"
+
+#include "data/validate.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* age: numeric 0..120 integer; plan: categorical basic|gold; active: boolean; note: text */
+static keel_schema *sample_schema(void)
+{
+    keel_schema *s = keel_schema_new();
+    keel_schema_column *c;
+    keel_schema_add_column(s, "age", &c);
+    c->integer = true;
+    c->has_min = c->has_max = true;
+    c->min = 0;
+    c->max = 120;
+    keel_schema_add_column(s, "plan", &c);
+    c->type = KEEL_TYPE_CATEGORICAL;
+    keel_strlist_add(&c->categories, "basic", 5);
+    keel_strlist_add(&c->categories, "gold", 4);
+    keel_schema_add_column(s, "active", &c);
+    c->type = KEEL_TYPE_BOOLEAN;
+    keel_schema_add_column(s, "note", &c);
+    c->type = KEEL_TYPE_TEXT;
+    return s;
+}
+
+typedef struct collected {
+    size_t rows;
+    double age_sum;
+    int gold;
+    char notes[256];
+} collected;
+
+static int collect(void *ud, const keel_frame *f)
+{
+    collected *c = ud;
+    for (size_t r = 0; r < f->n_rows; r++) {
+        c->rows++;
+        if (!isnan(f->cols[0].num[r]))
+            c->age_sum += f->cols[0].num[r];
+        c->gold += f->cols[1].cat[r] == 1;
+        size_t len;
+        const char *t = keel_column_text(&f->cols[3], r, &len);
+        strncat(c->notes, t, len);
+        strcat(c->notes, "|");
+    }
+    return 0;
+}
+
+TEST(validate_accepts_and_quarantines_with_reasons)
+{
+    char in[600], q[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    snprintf(q, sizeof q, "%s/q.jsonl", test_tmpdir());
+    write_file(in, "age,plan,active,note\n"
+                   "34,gold,yes,first\n"
+                   "abc,gold,no,bad number\n"
+                   "200,silver,maybe,three problems\n"
+                   "NA,basic,,missing is fine\n"
+                   "1,2\n"
+                   "12.5,basic,true,not whole\n"
+                   "40,basic,false,\"quoted, with comma\"\n");
+    keel_schema *s = sample_schema();
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    o.quarantine_path = q;
+    o.display_name = "in.csv";
+    collected got = {0};
+    o.on_chunk = collect;
+    o.chunk_ud = &got;
+    o.chunk_rows = 2; /* several chunks */
+    keel_validate_result res;
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_file(s, in, &o, &res, &e), KEEL_OK);
+    CHECK_EQ_INT(res.records, 7);
+    CHECK_EQ_INT(res.accepted, 3);
+    CHECK_EQ_INT(res.quarantined, 4);
+    CHECK_EQ_INT(res.records, res.accepted + res.quarantined);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_BAD_NUMBER], 1);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_OUT_OF_RANGE], 1);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_UNKNOWN_CATEGORY], 1);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_BAD_BOOLEAN], 1);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_FIELD_COUNT], 1);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_NOT_INTEGER], 1);
+    CHECK_EQ_INT(got.rows, 3);
+    CHECK_NEAR(got.age_sum, 74, 0);
+    CHECK_EQ_INT(got.gold, 1);
+    CHECK_STR(got.notes, "first|missing is fine|quoted, with comma|");
+    const char *qt = read_all(q);
+    REQUIRE(qt);
+    CHECK(strstr(qt, "{\"line\":3,\"offset\":39,\"record\":\"abc,gold,no,bad number\","
+                     "\"reasons\":[{\"code\":\"bad_number\",\"column\":\"age\",\"line\":3,"
+                     "\"column_number\":1,\"message\":\"in.csv:3:1: column 'age': 'abc' is not a "
+                     "number\"}]}") != NULL);
+    CHECK(strstr(qt, "in.csv:4:5: column 'plan': 'silver' is not one of the 2 categories"));
+    CHECK(strstr(qt, "\"code\":\"field_count\""));
+    CHECK(strstr(qt, "expected 4 fields, found 2"));
+    keel_validate_result_free(&res);
+    keel_schema_free(s);
+}
+
+TEST(validate_policies_repair_instead_of_reject)
+{
+    char in[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    write_file(in, "age,plan,active,note\n500,silver,yes,x\n-3,gold,no,y\n");
+    keel_schema *s = sample_schema();
+    s->columns[0].on_invalid = KEEL_ON_INVALID_CLIP;
+    s->columns[1].on_invalid = KEEL_ON_INVALID_MISSING;
+    collected got = {0};
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    o.on_chunk = collect;
+    o.chunk_ud = &got;
+    keel_validate_result res;
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_file(s, in, &o, &res, &e), KEEL_OK);
+    CHECK_EQ_INT(res.accepted, 2);
+    CHECK_NEAR(got.age_sum, 120, 0); /* 500 clipped to 120, -3 to 0 */
+    CHECK_EQ_INT(res.repaired[0], 2);
+    CHECK_EQ_INT(res.repaired[1], 1);
+    keel_validate_result_free(&res);
+    keel_schema_free(s);
+}
+
+TEST(validate_header_must_hold_schema_columns)
+{
+    char in[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    write_file(in, "age,plan,extra,note\n1,gold,x,y\n");
+    keel_schema *s = sample_schema();
+    keel_validate_result res;
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_file(s, in, NULL, &res, &e), KEEL_EMISMATCH);
+    CHECK(strstr(e.msg, "column 'active' of the schema is not in the header") != NULL);
+    keel_validate_result_free(&res);
+    write_file(in, "");
+    CHECK_EQ_INT(keel_validate_file(s, in, NULL, &res, &e), KEEL_EEMPTY);
+    keel_validate_result_free(&res);
+    write_file(in, "note,active,plan,age,spare\n"); /* header only, other order: fine */
+    CHECK_EQ_INT(keel_validate_file(s, in, NULL, &res, &e), KEEL_OK);
+    CHECK_EQ_INT(res.records, 0);
+    CHECK_EQ_INT(res.extra_columns.n, 1);
+    keel_validate_result_free(&res);
+    keel_schema_free(s);
+}
+
+TEST(validate_invalid_utf8_keeps_exact_bytes)
+{
+    char in[600], q[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    snprintf(q, sizeof q, "%s/q.jsonl", test_tmpdir());
+    write_file(in, "age,plan,active,note\n1,gold,yes,caf\xe9\n");
+    keel_schema *s = sample_schema();
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    o.quarantine_path = q;
+    keel_validate_result res;
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_file(s, in, &o, &res, &e), KEEL_OK);
+    CHECK_EQ_INT(res.reasons[KEEL_REASON_INVALID_UTF8], 1);
+    const char *qt = read_all(q);
+    CHECK(qt && strstr(qt, "\"record_base64\":\"MSxnb2xkLHllcyxjYWbp\""));
+    keel_validate_result_free(&res);
+    keel_schema_free(s);
+}
+
+TEST(validate_out_of_memory_is_reported_and_leak_free)
+{
+    char in[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    write_file(in, "age,plan,active,note\n34,gold,yes,a\nx,gold,no,b\n");
+    keel_schema *s = sample_schema();
+    for (long n = 1; n < 200; n++) {
+        long live = test_alloc_live();
+        test_fail_alloc_after(n);
+        keel_validate_result res;
+        keel_error e;
+        int rc = keel_validate_file(s, in, NULL, &res, &e);
+        keel_validate_result_free(&res);
+        test_fail_alloc_after(0);
+        CHECK_EQ_INT(test_alloc_live(), live);
+        if (rc == KEEL_OK)
+            break;
+        CHECK_EQ_INT(rc, KEEL_ENOMEM);
+    }
+    keel_schema_free(s);
+}
