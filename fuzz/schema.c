@@ -19,11 +19,9 @@ static int opt_eq(const char *a, const char *b)
 
 static int list_eq(const keel_strlist *a, const keel_strlist *b)
 {
-    if (a->n != b->n)
-        return 0;
+    if (a->n != b->n) return 0;
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->items[i], b->items[i]))
-            return 0;
+        if (strcmp(a->items[i], b->items[i])) return 0;
     return 1;
 }
 
@@ -49,8 +47,7 @@ static int schema_eq(const keel_schema *a, const keel_schema *b)
         !list_eq(&a->missing, &b->missing) || a->n_columns != b->n_columns)
         return 0;
     for (size_t i = 0; i < a->n_columns; i++)
-        if (!column_eq(&a->columns[i], &b->columns[i]))
-            return 0;
+        if (!column_eq(&a->columns[i], &b->columns[i])) return 0;
     return 1;
 }
 
@@ -70,8 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         }
         return 0;
     }
-    if (keel_schema_write(s1, &w1) != KEEL_OK)
-        abort();
+    if (keel_schema_write(s1, &w1) != KEEL_OK) abort();
     if (keel_schema_parse(w1.data, w1.len, "written.yaml", &s2, &e) != KEEL_OK) {
         fprintf(stderr, "written schema does not parse: %s\n%s", e.msg, w1.data);
         abort();
@@ -80,8 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         fprintf(stderr, "round trip changed the schema:\n%s", w1.data);
         abort();
     }
-    if (keel_schema_write(s2, &w2) != KEEL_OK)
-        abort();
+    if (keel_schema_write(s2, &w2) != KEEL_OK) abort();
     if (w1.len != w2.len || memcmp(w1.data, w2.data, w1.len)) {
         fprintf(stderr, "second write differs:\n%s\n----\n%s", w1.data, w2.data);
         abort();

@@ -24,8 +24,8 @@ for name in breast_cancer_wdbc pima2 spam income mlc_churn shuttle digits; do
     "$keel" data infer "data/$name.csv" --target "${target[$name]}" -o "$out/$name.schema.yaml"
     "$keel" data validate "data/$name.csv" --schema "$out/$name.schema.yaml" \
         --quarantine "$out/$name.quarantine.jsonl" --max-quarantine-rate 0
-    "$keel" data profile "data/$name.csv" --schema "$out/$name.schema.yaml" --no-quarantine \
-        -o "$out/$name.profile.json" --html "$out/$name.profile.html" | tail -n 2
+    "$keel" data profile "data/$name.csv" --schema "$out/$name.schema.yaml" --no-quarantine --sha256 \
+        -o "$out/$name.profile.json" --html "$out/$name.profile.html" | tail -n 3
 done
 echo "== dirty data: examples/churn_dirty.csv against the schema of the clean churn data"
 set +e

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static volatile sig_atomic_t interrupted;
 
@@ -428,7 +429,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
         }
     }
     o.quarantine_path = q;
-    o.sha256 = r->sha256 || profile;
+    o.sha256 = r->sha256;
     if (r->max_record_bytes)
         o.max_record_bytes = r->max_record_bytes;
     o.cancel = (const volatile int *)&interrupted;
@@ -655,6 +656,7 @@ static int cmd_profile(int argc, char **argv)
         goto done;
     keel_profile_set_source(p, strcmp(r.file, "-") ? base_name(r.file) : "stdin", res.sha256,
                             res.records, res.accepted, res.quarantined, res.repaired);
+    keel_profile_set_created(p, (int64_t)time(NULL) * 1000000);
     if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK)
         goto done;
     if (r.json) {

@@ -10,8 +10,9 @@
  *     its largest record. Blocks beyond ARENA_KEEP bytes are given back on the rewind, so one
  *     huge document does not pin its memory for the life of a long-running reader.
  *   - The children of an array or object are collected on a scratch stack shared by all
- *     levels (a child's own children sit above it and are popped before it is pushed); when
- *     the closing bracket arrives they are copied into the arena with exactly their size.
+ *     levels: each child gets the next slot before it is parsed, and a child container's own
+ *     children sit above that slot until it closes. When the closing bracket arrives the
+ *     children are copied into the arena with exactly their size and popped.
  *
  * Strings are scanned once to find the closing quote (eight bytes at a time while no quote,
  * backslash or control byte is in sight), then validated as UTF-8 only if a byte >= 0x80 was
@@ -98,22 +99,15 @@ static void arena_rewind(keel_json_doc *d)
         d->cur->used = 0;
 }
 
-/* Returns size bytes aligned to align (a power of two <= 8), or NULL when out of memory. */
-static void *arena_alloc(keel_json_doc *d, size_t size, size_t align)
+/* The slow path of arena_alloc: the current block is full (or there is none). */
+static void *arena_alloc_block(keel_json_doc *d, size_t size)
 {
     block *b = d->cur;
-    if (b) {
-        size_t off = (b->used + align - 1) & ~(align - 1);
-        if (off <= b->cap && b->cap - off >= size) {
-            b->used = off + size;
-            return b->data + off;
-        }
-        /* The next kept block is empty; take it if it is big enough. */
-        if (b->next && b->next->cap >= size) {
-            d->cur = b->next;
-            d->cur->used = size;
-            return d->cur->data;
-        }
+    /* The next kept block is empty; take it if it is big enough. */
+    if (b && b->next && b->next->cap >= size) {
+        d->cur = b->next;
+        d->cur->used = size;
+        return d->cur->data;
     }
     /* A new block, inserted after the current one so that kept blocks stay usable. Growth
      * doubles the total (amortised O(1) mallocs per byte) up to ARENA_MAX per block; a
@@ -141,6 +135,20 @@ static void *arena_alloc(keel_json_doc *d, size_t size, size_t align)
     return nb->data;
 }
 
+/* Returns size bytes aligned to align (a power of two <= 8), or NULL when out of memory. */
+static inline void *arena_alloc(keel_json_doc *d, size_t size, size_t align)
+{
+    block *b = d->cur;
+    if (KEEL_LIKELY(b != NULL)) {
+        size_t off = (b->used + align - 1) & ~(align - 1);
+        if (KEEL_LIKELY(off <= b->cap && b->cap - off >= size)) {
+            b->used = off + size;
+            return b->data + off;
+        }
+    }
+    return arena_alloc_block(d, size);
+}
+
 /* Gives back the unused tail of the most recent allocation p (old bytes, now keep). */
 static void arena_shrink_last(keel_json_doc *d, void *p, size_t old, size_t keep)
 {
@@ -151,7 +159,7 @@ static void arena_shrink_last(keel_json_doc *d, void *p, size_t old, size_t keep
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
-/* Formats "line L, column C: <message>" for the byte at offset pos. */
+/* Reports code with "line L, column C: <message>" for the byte at (or end of input). */
 static int fail_at(const parser *ps, const char *at, int code, const char *fmt, ...)
     KEEL_PRINTF(4, 5);
 static int fail_at(const parser *ps, const char *at, int code, const char *fmt, ...)
@@ -253,9 +261,9 @@ static int hex4(const char *p, uint32_t *out)
     return 0;
 }
 
-/* Rewrites the escaped body raw[0..n) into o; returns the bytes written, or -1 with the
+/* Rewrites the escaped body raw[0..n) into o and sets *out_len; returns false with the
  * error reported. The scanner has already checked that every backslash has a successor. */
-static long unescape(const parser *ps, const char *raw, size_t n, char *o)
+static bool unescape(const parser *ps, const char *raw, size_t n, char *o, size_t *out_len)
 {
     const char *p = raw, *end = raw + n;
     char *o0 = o;
@@ -283,13 +291,13 @@ static long unescape(const parser *ps, const char *raw, size_t n, char *o)
             char buf[16];
             fail_at(ps, bs, KEEL_EPARSE, "invalid escape: '\\' followed by %s",
                     describe(ps, bs + 1, buf));
-            return -1;
+            return false;
         }
         }
         uint32_t cp;
         if (end - p < 4 || hex4(p, &cp) != 0) {
             fail_at(ps, bs, KEEL_EPARSE, "expected 4 hex digits after \\u");
-            return -1;
+            return false;
         }
         p += 4;
         if (cp >= 0xD800 && cp <= 0xDFFF) {
@@ -297,7 +305,7 @@ static long unescape(const parser *ps, const char *raw, size_t n, char *o)
             if (cp >= 0xDC00 || end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
                 hex4(p + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF) {
                 fail_at(ps, bs, KEEL_EPARSE, "lone surrogate \\u%04X", (unsigned)cp);
-                return -1;
+                return false;
             }
             p += 6;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -318,7 +326,8 @@ static long unescape(const parser *ps, const char *raw, size_t n, char *o)
             *o++ = (char)(0x80 | (cp & 0x3F));
         }
     }
-    return (long)(o - o0);
+    *out_len = (size_t)(o - o0);
+    return true;
 }
 
 /* Parses the string whose opening quote is at ps->p into the arena. */
@@ -373,10 +382,8 @@ static int parse_string(parser *ps, const char **out, size_t *out_len)
     if (!escapes) {
         memcpy(s, raw, n);
     } else {
-        long m = unescape(ps, raw, n, s);
-        if (m < 0)
+        if (!unescape(ps, raw, n, s, &len))
             return KEEL_EPARSE;
-        len = (size_t)m;
         arena_shrink_last(ps->d, s, n + 1, len + 1);
     }
     s[len] = '\0';
@@ -483,20 +490,43 @@ static int parse_literal(parser *ps, const char *word, size_t n)
 /* ---- values ---------------------------------------------------------------------------- */
 
 static int parse_value(parser *ps, keel_json *out);
+static int parse_array(parser *ps, keel_json *out);
+static int parse_object(parser *ps, keel_json *out);
 
-static int stack_push(parser *ps, const keel_json_member *m)
+static int stack_grow(parser *ps)
 {
     keel_json_doc *d = ps->d;
-    if (d->n_stack == d->cap_stack) {
-        size_t cap = d->cap_stack ? d->cap_stack * 2 : 64;
-        keel_json_member *s = keel_reallocarray(d->stack, cap, sizeof *s);
-        if (!s)
-            return fail_nomem(ps);
-        d->stack = s;
-        d->cap_stack = cap;
-    }
-    d->stack[d->n_stack++] = *m;
+    size_t cap = d->cap_stack ? d->cap_stack * 2 : 64;
+    keel_json_member *s = keel_reallocarray(d->stack, cap, sizeof *s);
+    if (!s)
+        return fail_nomem(ps);
+    d->stack = s;
+    d->cap_stack = cap;
     return KEEL_OK;
+}
+
+/* Reserves the next scratch slot; returns its index, or SIZE_MAX when out of memory. */
+static inline size_t stack_reserve(parser *ps)
+{
+    keel_json_doc *d = ps->d;
+    if (KEEL_UNLIKELY(d->n_stack == d->cap_stack) && stack_grow(ps) != KEEL_OK)
+        return SIZE_MAX;
+    return d->n_stack++;
+}
+
+/* Parses a value into scratch slot idx. Scalars are written in place (building them in a
+ * local and copying costs a store-forwarding stall per value); a container is built in a
+ * local because its children may move the scratch stack while it is parsed. */
+static int parse_child(parser *ps, size_t idx)
+{
+    skip_ws(ps);
+    if (ps->p < ps->end && (*ps->p == '[' || *ps->p == '{')) {
+        keel_json tmp;
+        int rc = *ps->p == '[' ? parse_array(ps, &tmp) : parse_object(ps, &tmp);
+        ps->d->stack[idx].value = tmp;
+        return rc;
+    }
+    return parse_value(ps, &ps->d->stack[idx].value);
 }
 
 static int enter(parser *ps)
@@ -519,8 +549,10 @@ static int parse_array(parser *ps, keel_json *out)
         ps->p++;
     } else {
         for (;;) {
-            keel_json_member m = {NULL, 0, {0}};
-            if ((rc = parse_value(ps, &m.value)) || (rc = stack_push(ps, &m)))
+            size_t idx = stack_reserve(ps);
+            if (idx == SIZE_MAX)
+                return KEEL_ENOMEM;
+            if ((rc = parse_child(ps, idx)))
                 return rc;
             skip_ws(ps);
             if (ps->p < ps->end && *ps->p == ',') {
@@ -569,14 +601,17 @@ static int parse_object(parser *ps, keel_json *out)
         for (;;) {
             if (ps->p >= ps->end || *ps->p != '"')
                 return fail_expected(ps, ps->p, "a string key");
-            keel_json_member m;
-            if ((rc = parse_string(ps, &m.key, &m.key_len)))
+            size_t idx = stack_reserve(ps);
+            if (idx == SIZE_MAX)
+                return KEEL_ENOMEM;
+            keel_json_member *m = &d->stack[idx]; /* valid until the value is parsed */
+            if ((rc = parse_string(ps, &m->key, &m->key_len)))
                 return rc;
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':')
                 return fail_expected(ps, ps->p, "':' after the key");
             ps->p++;
-            if ((rc = parse_value(ps, &m.value)) || (rc = stack_push(ps, &m)))
+            if ((rc = parse_child(ps, idx)))
                 return rc;
             skip_ws(ps);
             if (ps->p < ps->end && *ps->p == ',') {
@@ -683,9 +718,11 @@ int keel_json_parse(keel_json_doc *d, const char *text, size_t n, keel_error *e)
         d->stack = NULL;
         d->cap_stack = 0;
     }
+    if (!text) { /* NULL is taken as empty text (NULL + 0 is not valid C) */
+        text = "";
+        n = 0;
+    }
     parser ps = {text, text, text + n, d, e, 0};
-    if (!text)
-        ps.start = ps.p = ps.end = "";
     int rc = parse_value(&ps, &d->root);
     if (rc)
         return rc;

@@ -277,21 +277,35 @@ int keel_parse_timestamp(const char *s, size_t n, const char *format, int64_t *m
     return KEEL_OK;
 }
 
+/* Case-insensitive compare of s[0..n) with a lower-case literal of the same length. */
+static bool same_ci(const char *s, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != lower[i])
+            return false;
+    }
+    return true;
+}
+
 int keel_parse_bool(const char *s, size_t n)
 {
-    char low[6];
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
-    low[n] = '\0';
-    static const char *const t[] = {"true", "t", "yes", "y", "1"};
-    static const char *const f[] = {"false", "f", "no", "n", "0"};
-    for (int i = 0; i < 5; i++) {
-        if (!strcmp(low, t[i]))
+    /* Dispatch on length: this runs for every value of a boolean column. */
+    switch (n) {
+    case 1: {
+        char c = s[0];
+        if (c == '1' || c == 't' || c == 'T' || c == 'y' || c == 'Y')
             return 1;
-        if (!strcmp(low, f[i]))
+        if (c == '0' || c == 'f' || c == 'F' || c == 'n' || c == 'N')
             return 0;
+        return -1;
+    }
+    case 2: return same_ci(s, "no", 2) ? 0 : -1;
+    case 3: return same_ci(s, "yes", 3) ? 1 : -1;
+    case 4: return same_ci(s, "true", 4) ? 1 : -1;
+    case 5: return same_ci(s, "false", 5) ? 0 : -1;
     }
     return -1;
 }

@@ -218,9 +218,9 @@ static long fill(keel_csv *r)
     }
 }
 
-static int push_field(keel_csv *r, const char *p, size_t len, size_t raw_off, bool quoted)
+static int grow_fields(keel_csv *r)
 {
-    if (r->n_fields == r->cap_fields) {
+    {
         size_t cap = r->cap_fields ? r->cap_fields * 2 : 64;
         keel_field *f = keel_reallocarray(r->fields, cap, sizeof *f);
         if (!f) {
@@ -230,6 +230,13 @@ static int push_field(keel_csv *r, const char *p, size_t len, size_t raw_off, bo
         r->fields = f;
         r->cap_fields = cap;
     }
+    return KEEL_OK;
+}
+
+static inline int push_field(keel_csv *r, const char *p, size_t len, size_t raw_off, bool quoted)
+{
+    if (KEEL_UNLIKELY(r->n_fields == r->cap_fields) && grow_fields(r))
+        return KEEL_ENOMEM;
     r->fields[r->n_fields++] = (keel_field){p, len, raw_off, quoted};
     return KEEL_OK;
 }

@@ -15,6 +15,7 @@
  */
 #include "data/infer.h"
 
+#include "base/json.h"
 #include "data/convert.h"
 #include "data/csv.h"
 #include "data/sketch.h"
@@ -54,6 +55,8 @@ typedef struct colinfer {
     bool has_space;
     uint64_t len_sum;
     uint64_t pii_checked, pii_hits[N_PII_CHECKS];
+    uint64_t seen;   /* JSON Lines: records in which the key appears */
+    uint64_t nested; /* JSON Lines: objects or arrays as values */
 } colinfer;
 
 void keel_infer_options_init(keel_infer_options *o)
@@ -350,6 +353,108 @@ static int observe(colinfer *c, const char *p, size_t len, size_t max_categories
     return observe_value(c, p, len, max_categories);
 }
 
+/* Appends a column named (p, len) to *cols (growing it). */
+static int add_colinfer(colinfer **cols, size_t *n, size_t *cap, const char *p, size_t len,
+                        bool comma_ok)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        colinfer *grown = keel_reallocarray(*cols, c, sizeof *grown);
+        if (!grown)
+            return KEEL_ENOMEM;
+        *cols = grown;
+        *cap = c;
+    }
+    colinfer *c = &(*cols)[*n];
+    memset(c, 0, sizeof *c);
+    char fallback[32];
+    bool usable = len && !memchr(p, '\0', len);
+    snprintf(fallback, sizeof fallback, "column_%zu", *n + 1);
+    c->name = usable ? keel_strndup(p, len) : keel_strdup(fallback);
+    if (!c->name)
+        return KEEL_ENOMEM;
+    c->num_ok = c->int_ok = c->bool_ok = c->ts_ok = true;
+    c->num_comma_ok = comma_ok;
+    keel_hll_init(&c->hll);
+    (*n)++;
+    return KEEL_OK;
+}
+
+/* Reads JSON Lines records: each key becomes a column the first time it is seen. */
+static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *cap,
+                         uint64_t *rows, const keel_infer_options *opt, size_t max_cat)
+{
+    keel_json_doc *doc = keel_json_doc_new();
+    if (!doc)
+        return KEEL_ENOMEM;
+    keel_record rec;
+    int got, rc = KEEL_OK;
+    while ((got = keel_csv_next(r, &rec)) == 1) {
+        keel_error je;
+        if (rec.problem != KEEL_CSV_OK || rec.n_fields != 1)
+            continue;
+        rc = keel_json_parse(doc, rec.fields[0].p, rec.fields[0].len, &je);
+        if (rc == KEEL_ENOMEM)
+            break;
+        rc = KEEL_OK;
+        const keel_json *root = keel_json_root(doc);
+        if (!root || root->type != KEEL_JSON_OBJECT)
+            continue; /* validation will quarantine it */
+        for (size_t m = 0; m < root->u.object.n && !rc; m++) {
+            const keel_json_member *mem = &root->u.object.members[m];
+            size_t ci = 0;
+            while (ci < *n_cols && strcmp((*cols)[ci].name, mem->key))
+                ci++;
+            if (ci == *n_cols &&
+                (rc = add_colinfer(cols, n_cols, cap, mem->key, mem->key_len, false)))
+                break;
+            colinfer *c = &(*cols)[ci];
+            if (c->seen > *rows)
+                continue; /* a repeated key: the first one counts */
+            c->seen++;
+            const keel_json *j = &mem->value;
+            switch (j->type) {
+            case KEEL_JSON_NULL: c->strong[0]++; break;
+            case KEEL_JSON_STRING: rc = observe(c, j->u.string.s, j->u.string.len, max_cat); break;
+            case KEEL_JSON_NUMBER:
+                rc = observe_value(c, j->u.number.text, j->u.number.len, max_cat);
+                break;
+            case KEEL_JSON_BOOL:
+                rc = observe_value(c, j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5,
+                                   max_cat);
+                break;
+            default: c->nested++; break;
+            }
+        }
+        if (rc)
+            break;
+        if (++*rows == opt->max_rows)
+            break;
+        if ((*rows & 0xFFFF) == 0 && opt->progress)
+            opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r), "inferring");
+    }
+    keel_json_doc_free(doc);
+    if (got < 0)
+        return got;
+    /* A key absent from a record is a missing value there. */
+    for (size_t i = 0; i < *n_cols; i++)
+        (*cols)[i].strong[0] += *rows - (*cols)[i].seen - (*cols)[i].nested;
+    return rc;
+}
+
+static bool looks_like_jsonl(const char *path, const char *head, size_t n)
+{
+    const char *dot = strrchr(path, '.');
+    if (dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".ndjson") || !strcmp(dot, ".json")))
+        return true;
+    size_t i = 0;
+    if (n >= 3 && !memcmp(head, "\xEF\xBB\xBF", 3))
+        i = 3;
+    while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))
+        i++;
+    return i < n && head[i] == '{';
+}
+
 /* ---- decisions ---- */
 
 static int cmp_str(const void *a, const void *b)
@@ -436,6 +541,8 @@ static int decide(keel_schema *s, keel_schema_column *col, colinfer *c, bool is_
     if (c->present == 0) {
         col->type = KEEL_TYPE_TEXT;
         col->role = is_target ? KEEL_ROLE_TARGET : KEEL_ROLE_IGNORE;
+        if (c->nested)
+            return KEEL_OK; /* the caller notes the nested values */
         return set_note(col, "review: every one of %llu values is missing; ignored",
                         (unsigned long long)total);
     }
@@ -616,55 +723,60 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
     keel_csv_options_init(&co);
     co.delimiter = s->delimiter;
     co.encoding = s->encoding;
-    if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK)
-        goto fail;
-    keel_record rec;
-    int got = keel_csv_next(r, &rec);
-    if (got <= 0) {
-        rc = keel_error_set(e, got < 0 ? got : KEEL_EEMPTY,
-                            got < 0 ? "%s: read error" : "%s: the file is empty (no header line)",
-                            name);
-        goto fail;
-    }
-    n_cols = rec.n_fields;
-    cols = keel_calloc(n_cols, sizeof *cols);
-    if (!cols) {
-        rc = keel_error_set(e, KEEL_ENOMEM, "out of memory for %zu columns", n_cols);
-        goto fail;
-    }
-    for (size_t i = 0; i < n_cols; i++) {
-        colinfer *c = &cols[i];
-        char fallback[32];
-        const keel_field *f = &rec.fields[i];
-        if (f->len == 0 || memchr(f->p, '\0', f->len))
-            snprintf(fallback, sizeof fallback, "column_%zu", i + 1);
-        c->name = f->len && !memchr(f->p, '\0', f->len) ? keel_strndup(f->p, f->len)
-                                                        : keel_strdup(fallback);
-        if (!c->name) {
-            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    size_t cap_cols = 0;
+    uint64_t rows = 0;
+    if (looks_like_jsonl(path, head, head_len)) {
+        s->format = KEEL_FORMAT_JSONL;
+        s->delimiter = ',';
+        s->encoding = KEEL_ENC_UTF8; /* JSON text is UTF-8 (RFC 8259) */
+        co.delimiter = co.quote = '\0';
+        co.encoding = KEEL_ENC_UTF8;
+        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK)
+            goto fail;
+        rc = observe_jsonl(r, &cols, &n_cols, &cap_cols, &rows, opt, max_cat);
+        if (rc) {
+            keel_error_set(e, rc, "%s: %s", name, rc == KEEL_ENOMEM ? "out of memory" : "read error");
             goto fail;
         }
-        c->num_ok = c->int_ok = c->bool_ok = c->ts_ok = true;
-        c->num_comma_ok = s->delimiter != ',';
-        keel_hll_init(&c->hll);
-    }
-    uint64_t rows = 0;
-    while ((got = keel_csv_next(r, &rec)) == 1) {
-        if (rec.problem != KEEL_CSV_OK || rec.n_fields != n_cols)
-            continue; /* validation will quarantine it; infer looks at good records */
-        for (size_t i = 0; i < n_cols; i++)
-            if ((rc = observe(&cols[i], rec.fields[i].p, rec.fields[i].len, max_cat))) {
+        if (n_cols == 0) {
+            rc = keel_error_set(e, KEEL_EEMPTY, "%s: no JSON object with any key", name);
+            goto fail;
+        }
+    } else {
+        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK)
+            goto fail;
+        keel_record rec;
+        int got = keel_csv_next(r, &rec);
+        if (got <= 0) {
+            rc = keel_error_set(e, got < 0 ? got : KEEL_EEMPTY,
+                                got < 0 ? "%s: read error" : "%s: the file is empty (no header line)",
+                                name);
+            goto fail;
+        }
+        for (size_t i = 0; i < rec.n_fields; i++)
+            if ((rc = add_colinfer(&cols, &n_cols, &cap_cols, rec.fields[i].p, rec.fields[i].len,
+                                   s->delimiter != ','))) {
                 keel_error_set(e, rc, "out of memory");
                 goto fail;
             }
-        if (++rows == opt->max_rows)
-            break;
-        if ((rows & 0xFFFF) == 0 && opt->progress)
-            opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r), "inferring");
-    }
-    if (got < 0) {
-        rc = keel_error_set(e, got, "%s: %s", name, keel_csv_errmsg(r));
-        goto fail;
+        while ((got = keel_csv_next(r, &rec)) == 1) {
+            if (rec.problem != KEEL_CSV_OK || rec.n_fields != n_cols)
+                continue; /* validation will quarantine it; infer looks at good records */
+            for (size_t i = 0; i < n_cols; i++)
+                if ((rc = observe(&cols[i], rec.fields[i].p, rec.fields[i].len, max_cat))) {
+                    keel_error_set(e, rc, "out of memory");
+                    goto fail;
+                }
+            if (++rows == opt->max_rows)
+                break;
+            if ((rows & 0xFFFF) == 0 && opt->progress)
+                opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r),
+                              "inferring");
+        }
+        if (got < 0) {
+            rc = keel_error_set(e, got, "%s: %s", name, keel_csv_errmsg(r));
+            goto fail;
+        }
     }
     bool comma_decimal = false, target_found = !opt->target;
     for (size_t i = 0; i < n_cols; i++) {
@@ -701,6 +813,12 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         if (strcmp(unique_name, c->name))
             set_note(col, "review: the header repeats the name '%s'", c->name);
         flag_pii(col, c);
+        if (c->nested) {
+            col->type = KEEL_TYPE_TEXT;
+            col->role = KEEL_ROLE_IGNORE;
+            set_note(col, "review: %llu values are JSON objects or arrays; ignored",
+                     (unsigned long long)c->nested);
+        }
     }
     if (!target_found) {
         rc = keel_error_set(e, KEEL_EINVAL, "%s: no column named '%s' (the target)", name,

@@ -50,6 +50,7 @@ typedef struct pcol {
 struct keel_profile {
     char *source;
     char sha256[65];
+    char created[40]; /* ISO 8601, "" when not recorded */
     uint64_t records, accepted, quarantined;
     pcol *cols;
     size_t n_cols;
@@ -262,6 +263,11 @@ int keel_profile_add_frame(void *ud, const keel_frame *f)
         }
     }
     return KEEL_OK;
+}
+
+void keel_profile_set_created(keel_profile *p, int64_t micros)
+{
+    keel_format_timestamp(micros - micros % 1000000, p->created);
 }
 
 int keel_profile_set_source(keel_profile *p, const char *source, const char *sha256,
@@ -532,6 +538,8 @@ int keel_profile_write_json(const keel_profile *p, keel_buf *b)
     keel_buf_putc(b, ',');
     put_str(b, "source_sha256", p->sha256[0] ? p->sha256 : NULL);
     keel_buf_putc(b, ',');
+    put_str(b, "created", p->created[0] ? p->created : NULL);
+    keel_buf_putc(b, ',');
     put_str(b, "keel_version", keel_version());
     keel_buf_printf(b, ",\"records\":%llu,\"accepted\":%llu,\"quarantined\":%llu,\"columns\":[",
                     (unsigned long long)p->records, (unsigned long long)p->accepted,
@@ -554,6 +562,8 @@ int keel_profile_write_json(const keel_profile *p, keel_buf *b)
                         (unsigned long long)c->count, (unsigned long long)c->missing,
                         (unsigned long long)c->repaired);
         put_num(b, "distinct", round(keel_profile_distinct(p, i)));
+        /* Categorical and boolean columns count every value; the others estimate. */
+        keel_buf_printf(b, ",\"distinct_exact\":%s", c->cat_counts ? "true" : "false");
         if (has_moments(c->type)) {
             keel_buf_putc(b, ',');
             write_distribution(b, c);
@@ -693,6 +703,9 @@ int keel_profile_read_json(const keel_json *root, keel_profile **out, keel_error
         rc = keel_error_set(e, KEEL_EFORMAT, "profile has bad record counts");
         goto fail;
     }
+    const char *created = keel_json_str(keel_json_get(root, "created"));
+    if (created)
+        snprintf(p->created, sizeof p->created, "%s", created);
     if ((rc = keel_profile_set_source(p, src, sha, records, accepted, quarantined, NULL))) {
         keel_error_set(e, rc, "out of memory");
         goto fail;

@@ -32,6 +32,10 @@ int keel_profile_set_source(keel_profile *p, const char *source, const char *sha
                             uint64_t records, uint64_t accepted, uint64_t quarantined,
                             const uint64_t *repaired);
 
+/* Records when the profile was made (microseconds since the epoch, UTC; whole seconds kept).
+ * The library does not read the clock itself, so that profiles can be reproduced. */
+void keel_profile_set_created(keel_profile *p, int64_t micros);
+
 /* Appends the profile as JSON (docs/profile.md). */
 int keel_profile_write_json(const keel_profile *p, keel_buf *out);
 

@@ -41,9 +41,9 @@
 #include <strings.h>
 #include <yaml.h>
 
-#define MAX_TEXT ((size_t)16 << 20)
-#define MAX_DEPTH 16
-#define MAX_NODES ((size_t)8 << 20)
+#define MAX_TEXT    ((size_t)16 << 20)
+#define MAX_DEPTH   16
+#define MAX_NODES   ((size_t)8 << 20)
 #define MAX_COLUMNS 100000
 
 /* ---- the tree -------------------------------------------------------------------------- */
@@ -52,11 +52,11 @@ enum { N_SCALAR, N_SEQ, N_MAP };
 
 typedef struct node {
     uint8_t kind;
-    uint8_t plain;     /* scalar written without quotes; an empty plain value means "unset" */
+    uint8_t plain;      /* scalar written without quotes; an empty plain value means "unset" */
     uint32_t line, col; /* 1-based position of the node's first character */
-    uint32_t n;        /* containers: number of children (a map has key, value, key, ...) */
-    uint32_t end;      /* index one past the last node of this subtree */
-    uint32_t off, len; /* scalars: text in the arena, NUL-terminated there */
+    uint32_t n;         /* containers: number of children (a map has key, value, key, ...) */
+    uint32_t end;       /* index one past the last node of this subtree */
+    uint32_t off, len;  /* scalars: text in the arena, NUL-terminated there */
 } node;
 
 typedef struct reader {
@@ -78,8 +78,7 @@ static int fail_at(reader *r, const node *at, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (at)
-        return keel_error_set(r->e, code, "%s:%u:%u: %s", r->name, at->line, at->col, msg);
+    if (at) return keel_error_set(r->e, code, "%s:%u:%u: %s", r->name, at->line, at->col, msg);
     return keel_error_set(r->e, code, "%s: %s", r->name, msg);
 }
 
@@ -87,8 +86,7 @@ static int fail_at(reader *r, const node *at, int code, const char *fmt, ...)
 static const char *clip(const char *s, char buf[48])
 {
     size_t n = strlen(s);
-    if (n <= 40)
-        return s;
+    if (n <= 40) return s;
     n = 37;
     while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
         n--;
@@ -110,8 +108,7 @@ static int add_node(reader *r, int kind, const yaml_mark_t *mark, uint32_t *out)
     if (r->n_nodes == r->cap_nodes) {
         size_t cap = r->cap_nodes ? r->cap_nodes * 2 : 64;
         node *nodes = keel_reallocarray(r->nodes, cap, sizeof *nodes);
-        if (!nodes)
-            return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
+        if (!nodes) return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
         r->nodes = nodes;
         r->cap_nodes = cap;
     }
@@ -128,8 +125,7 @@ static int add_node(reader *r, int kind, const yaml_mark_t *mark, uint32_t *out)
 
 static int yaml_failure(reader *r, const yaml_parser_t *yp, const char *text, size_t n)
 {
-    if (yp->error == YAML_MEMORY_ERROR)
-        return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
+    if (yp->error == YAML_MEMORY_ERROR) return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
     const char *problem = yp->problem ? yp->problem : "malformed YAML";
     node at = {.line = (uint32_t)yp->problem_mark.line + 1,
                .col = (uint32_t)yp->problem_mark.column + 1};
@@ -150,8 +146,7 @@ static int yaml_failure(reader *r, const yaml_parser_t *yp, const char *text, si
 }
 
 /* Handles one event; the caller deletes it. */
-static int take_event(reader *r, const yaml_event_t *ev, uint32_t *stack, int *depth,
-                      int *docs)
+static int take_event(reader *r, const yaml_event_t *ev, uint32_t *stack, int *depth, int *docs)
 {
     node at = {.line = (uint32_t)ev->start_mark.line + 1,
                .col = (uint32_t)ev->start_mark.column + 1};
@@ -185,16 +180,13 @@ static int take_event(reader *r, const yaml_event_t *ev, uint32_t *stack, int *d
     default:
         return KEEL_OK;
     }
-    if (anchor)
-        return fail_at(r, &at, KEEL_EPARSE, "anchors (&name) are not allowed in a schema");
+    if (anchor) return fail_at(r, &at, KEEL_EPARSE, "anchors (&name) are not allowed in a schema");
     if (kind != N_SCALAR && *depth >= MAX_DEPTH)
         return fail_at(r, &at, KEEL_ELIMIT, "nested more than %d levels deep", MAX_DEPTH);
     uint32_t i = 0;
     int rc = add_node(r, kind, &ev->start_mark, &i);
-    if (rc)
-        return rc;
-    if (*depth > 0)
-        r->nodes[stack[*depth - 1]].n++;
+    if (rc) return rc;
+    if (*depth > 0) r->nodes[stack[*depth - 1]].n++;
     if (kind != N_SCALAR) {
         stack[(*depth)++] = i;
         return KEEL_OK;
@@ -215,8 +207,7 @@ static int take_event(reader *r, const yaml_event_t *ev, uint32_t *stack, int *d
 static int build_tree(reader *r, const char *text, size_t n)
 {
     yaml_parser_t yp;
-    if (!yaml_parser_initialize(&yp))
-        return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
+    if (!yaml_parser_initialize(&yp)) return keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
     yaml_parser_set_input_string(&yp, (const unsigned char *)text, n);
     uint32_t stack[MAX_DEPTH];
     int depth = 0, docs = 0, rc = KEEL_OK;
@@ -242,7 +233,7 @@ typedef struct strset {
     struct slot {
         const char *s;
         uint32_t node;
-    } *slots;
+    } * slots;
     size_t mask;
 } strset;
 
@@ -262,8 +253,7 @@ static long strset_add(strset *t, const char *s, uint32_t node_index)
 {
     size_t i = (size_t)keel_hash64(s, strlen(s), 0) & t->mask;
     for (; t->slots[i].s; i = (i + 1) & t->mask)
-        if (!strcmp(t->slots[i].s, s))
-            return t->slots[i].node;
+        if (!strcmp(t->slots[i].s, s)) return t->slots[i].node;
     t->slots[i].s = s;
     t->slots[i].node = node_index;
     return -1;
@@ -273,8 +263,7 @@ static long strset_add(strset *t, const char *s, uint32_t node_index)
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
-    if (na > 32 || nb > 32)
-        return 99;
+    if (na > 32 || nb > 32) return 99;
     size_t row[33];
     for (size_t j = 0; j <= nb; j++)
         row[j] = j;
@@ -306,8 +295,7 @@ static int collect(reader *r, uint32_t m, const char *const *keys, size_t n_keys
     for (uint32_t k = m + 1, v; k < r->nodes[m].end; k = r->nodes[v].end) {
         v = r->nodes[k].end;
         if (r->nodes[k].kind != N_SCALAR)
-            return fail_at(r, &r->nodes[k], KEEL_ESCHEMA, "a key must be a plain name%s",
-                           r->in);
+            return fail_at(r, &r->nodes[k], KEEL_ESCHEMA, "a key must be a plain name%s", r->in);
         const char *ks = str(r, k);
         size_t idx = 0;
         while (idx < n_keys && strcmp(keys[idx], ks))
@@ -347,8 +335,8 @@ static const char *kind_name(int kind)
 static int scalar(reader *r, uint32_t v, const char *key, const char **out)
 {
     if (r->nodes[v].kind != N_SCALAR)
-        return fail_at(r, &r->nodes[v], KEEL_ESCHEMA, "%s%s must be a single value, not %s",
-                       r->ctx, key, kind_name(r->nodes[v].kind));
+        return fail_at(r, &r->nodes[v], KEEL_ESCHEMA, "%s%s must be a single value, not %s", r->ctx,
+                       key, kind_name(r->nodes[v].kind));
     *out = str(r, v);
     return KEEL_OK;
 }
@@ -358,10 +346,8 @@ static int get_text(reader *r, uint32_t v, const char *key, char **dst)
 {
     const char *s;
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
-    if (r->nodes[v].plain && r->nodes[v].len == 0)
-        return KEEL_OK;
+    if (rc) return rc;
+    if (r->nodes[v].plain && r->nodes[v].len == 0) return KEEL_OK;
     *dst = keel_strndup(s, r->nodes[v].len);
     return *dst ? KEEL_OK : keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
 }
@@ -371,8 +357,7 @@ static int get_bool(reader *r, uint32_t v, const char *key, bool *out)
     const char *s;
     char b1[48];
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!strcmp(s, "true") || !strcmp(s, "false")) {
         *out = s[0] == 't';
         return KEEL_OK;
@@ -387,8 +372,7 @@ static int get_number(reader *r, uint32_t v, const char *key, double *out)
     const char *s;
     char b1[48];
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     size_t n = r->nodes[v].len;
     if (n > 0 && strspn(s, "0123456789+-.eE") == n) {
         char *end;
@@ -409,8 +393,7 @@ static int get_char(reader *r, uint32_t v, const char *key, char *out)
     const char *s;
     char b1[48];
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (r->nodes[v].len == 1) {
         *out = s[0];
         return KEEL_OK;
@@ -428,10 +411,14 @@ static int get_char(reader *r, uint32_t v, const char *key, char *out)
 static const char *enum_name(int which, int i)
 {
     switch (which) {
-    case 0: return keel_type_name((keel_type)i);
-    case 1: return keel_role_name((keel_role)i);
-    case 2: return keel_on_invalid_name((keel_on_invalid)i);
-    default: return keel_pii_name((keel_pii)i);
+    case 0:
+        return keel_type_name((keel_type)i);
+    case 1:
+        return keel_role_name((keel_role)i);
+    case 2:
+        return keel_on_invalid_name((keel_on_invalid)i);
+    default:
+        return keel_pii_name((keel_pii)i);
     }
 }
 static const int enum_count[4] = {KEEL_TYPE_COUNT, KEEL_ROLE_COUNT, KEEL_ON_INVALID_COUNT,
@@ -442,8 +429,7 @@ static int get_enum(reader *r, uint32_t v, const char *key, int which, int *out)
     const char *s;
     char b1[48];
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (int i = 0; i < enum_count[which]; i++) {
         if (!strcmp(s, enum_name(which, i))) {
             *out = i;
@@ -475,8 +461,7 @@ static int get_list(reader *r, uint32_t v, const char *key, keel_strlist *l, con
     int rc = KEEL_OK;
     if (nd->n > 0) {
         l->items = keel_calloc(nd->n, sizeof *l->items);
-        if (!l->items || (dups && strset_init(&seen, nd->n)))
-            goto oom;
+        if (!l->items || (dups && strset_init(&seen, nd->n))) goto oom;
     }
     for (uint32_t c = v + 1; c < nd->end; c = r->nodes[c].end) {
         if (r->nodes[c].kind != N_SCALAR) {
@@ -485,8 +470,7 @@ static int get_list(reader *r, uint32_t v, const char *key, keel_strlist *l, con
             goto done;
         }
         char *item = keel_strndup(str(r, c), r->nodes[c].len);
-        if (!item)
-            goto oom;
+        if (!item) goto oom;
         l->items[l->n++] = item;
         long first = dups ? strset_add(&seen, item, c) : -1;
         if (first >= 0) {
@@ -506,16 +490,15 @@ done:
 
 /* Timestamps in a schema are limited to years 0000..9999 in UTC, the range that
  * keel_format_timestamp writes and keel_parse_timestamp reads back. */
-#define TS_LOW (-62167219200LL * 1000000)                /* 0000-01-01T00:00:00Z */
-#define TS_HIGH (253402300799LL * 1000000 + 999999)     /* 9999-12-31T23:59:59.999999Z */
+#define TS_LOW  (-62167219200LL * 1000000)          /* 0000-01-01T00:00:00Z */
+#define TS_HIGH (253402300799LL * 1000000 + 999999) /* 9999-12-31T23:59:59.999999Z */
 
 static int get_timestamp(reader *r, uint32_t v, const char *key, double *out)
 {
     const char *s;
     char b1[48];
     int rc = scalar(r, v, key, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     int64_t us;
     if (keel_parse_timestamp(s, r->nodes[v].len, NULL, &us) != KEEL_OK || us < TS_LOW ||
         us > TS_HIGH)
@@ -536,8 +519,7 @@ static int check_time_format(reader *r, uint32_t v, const char *f)
         return fail_at(r, &r->nodes[v], KEEL_ESCHEMA,
                        "%stime_format is empty (leave it out for ISO 8601)", r->ctx);
     for (const char *p = f; *p; p++) {
-        if (*p != '%')
-            continue;
+        if (*p != '%') continue;
         if (!p[1] || !strchr("YmdHMSfz%", p[1]))
             return fail_at(r, &r->nodes[v], KEEL_ESCHEMA,
                            "%stime_format '%s': unknown directive '%%%.1s' (known: %%Y %%m %%d "
@@ -551,13 +533,28 @@ static int check_time_format(reader *r, uint32_t v, const char *f)
 /* ---- the schema ------------------------------------------------------------------------- */
 
 enum {
-    C_NAME, C_DISPLAY, C_DESCRIPTION, C_TYPE, C_ROLE, C_NULLABLE, C_ON_INVALID, C_MIN, C_MAX,
-    C_INTEGER, C_CATEGORIES, C_TRUE, C_FALSE, C_TIME_FORMAT, C_MISSING, C_PII, C_COUNT
+    C_NAME,
+    C_DISPLAY,
+    C_DESCRIPTION,
+    C_TYPE,
+    C_ROLE,
+    C_NULLABLE,
+    C_ON_INVALID,
+    C_MIN,
+    C_MAX,
+    C_INTEGER,
+    C_CATEGORIES,
+    C_TRUE,
+    C_FALSE,
+    C_TIME_FORMAT,
+    C_MISSING,
+    C_PII,
+    C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",     "display_name", "description", "type",        "role",         "nullable",
-    "on_invalid", "min",        "max",         "integer",     "categories",   "true_values",
-    "false_values", "time_format", "missing",  "pii"};
+    "name",         "display_name", "description", "type",    "role",       "nullable",
+    "on_invalid",   "min",          "max",         "integer", "categories", "true_values",
+    "false_values", "time_format",  "missing",     "pii"};
 
 #define T(x) (1u << KEEL_TYPE_##x)
 /* The types each key applies to; the others take it everywhere. */
@@ -565,13 +562,19 @@ static unsigned key_types(int k)
 {
     switch (k) {
     case C_MIN:
-    case C_MAX: return T(NUMERIC) | T(TIMESTAMP);
-    case C_INTEGER: return T(NUMERIC);
-    case C_CATEGORIES: return T(CATEGORICAL);
+    case C_MAX:
+        return T(NUMERIC) | T(TIMESTAMP);
+    case C_INTEGER:
+        return T(NUMERIC);
+    case C_CATEGORIES:
+        return T(CATEGORICAL);
     case C_TRUE:
-    case C_FALSE: return T(BOOLEAN);
-    case C_TIME_FORMAT: return T(TIMESTAMP);
-    default: return ~0u;
+    case C_FALSE:
+        return T(BOOLEAN);
+    case C_TIME_FORMAT:
+        return T(TIMESTAMP);
+    default:
+        return ~0u;
     }
 }
 #undef T
@@ -580,18 +583,22 @@ static const char *key_types_text(int k)
 {
     switch (k) {
     case C_MIN:
-    case C_MAX: return "numeric and timestamp columns";
-    case C_INTEGER: return "numeric columns";
-    case C_CATEGORIES: return "categorical columns";
+    case C_MAX:
+        return "numeric and timestamp columns";
+    case C_INTEGER:
+        return "numeric columns";
+    case C_CATEGORIES:
+        return "categorical columns";
     case C_TRUE:
-    case C_FALSE: return "boolean columns";
-    default: return "timestamp columns";
+    case C_FALSE:
+        return "boolean columns";
+    default:
+        return "timestamp columns";
     }
 }
 
 /* Reads the column at node m (the index-th, 0-based) into a new column of s. */
-static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index,
-                       uint32_t *name_node)
+static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index, uint32_t *name_node)
 {
     const node *nd = &r->nodes[m];
     char b1[48];
@@ -615,14 +622,10 @@ static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index,
 
     uint32_t v[C_COUNT], k[C_COUNT];
     int rc = collect(r, m, column_keys, C_COUNT, v, k);
-    if (rc)
-        return rc;
-    if (!v[C_NAME])
-        return fail_at(r, nd, KEEL_ESCHEMA, "missing required key 'name'%s", r->in);
-    if (!v[C_TYPE])
-        return fail_at(r, nd, KEEL_ESCHEMA, "missing required key 'type'%s", r->in);
-    if ((rc = scalar(r, v[C_NAME], "name", &name)))
-        return rc;
+    if (rc) return rc;
+    if (!v[C_NAME]) return fail_at(r, nd, KEEL_ESCHEMA, "missing required key 'name'%s", r->in);
+    if (!v[C_TYPE]) return fail_at(r, nd, KEEL_ESCHEMA, "missing required key 'type'%s", r->in);
+    if ((rc = scalar(r, v[C_NAME], "name", &name))) return rc;
     if (!*name)
         return fail_at(r, &r->nodes[v[C_NAME]], KEEL_ESCHEMA, "a column name cannot be empty");
     *name_node = v[C_NAME];
@@ -631,17 +634,13 @@ static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index,
         return keel_error_set(r->e, rc, "out of memory");
 
     int t = 0, role = 0, oi = 0, pii = 0;
-    if ((rc = get_enum(r, v[C_TYPE], "type", 0, &t)))
-        return rc;
+    if ((rc = get_enum(r, v[C_TYPE], "type", 0, &t))) return rc;
     c->type = (keel_type)t;
-    if (v[C_ROLE] && (rc = get_enum(r, v[C_ROLE], "role", 1, &role)))
-        return rc;
+    if (v[C_ROLE] && (rc = get_enum(r, v[C_ROLE], "role", 1, &role))) return rc;
     c->role = (keel_role)role;
-    if (v[C_ON_INVALID] && (rc = get_enum(r, v[C_ON_INVALID], "on_invalid", 2, &oi)))
-        return rc;
+    if (v[C_ON_INVALID] && (rc = get_enum(r, v[C_ON_INVALID], "on_invalid", 2, &oi))) return rc;
     c->on_invalid = (keel_on_invalid)oi;
-    if (v[C_PII] && (rc = get_enum(r, v[C_PII], "pii", 3, &pii)))
-        return rc;
+    if (v[C_PII] && (rc = get_enum(r, v[C_PII], "pii", 3, &pii))) return rc;
     c->pii = (keel_pii)pii;
 
     for (int key = 0; key < C_COUNT; key++)
@@ -658,13 +657,11 @@ static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index,
         return rc;
 
     for (int key = C_MIN; key <= C_MAX; key++) {
-        if (!v[key])
-            continue;
+        if (!v[key]) continue;
         double *dst = key == C_MIN ? &c->min : &c->max;
         rc = c->type == KEEL_TYPE_TIMESTAMP ? get_timestamp(r, v[key], column_keys[key], dst)
                                             : get_number(r, v[key], column_keys[key], dst);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         *(key == C_MIN ? &c->has_min : &c->has_max) = true;
     }
     if (c->has_min && c->has_max && c->min > c->max)
@@ -687,15 +684,12 @@ static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index,
                            "%s'%s' is in both true_values and false_values", r->ctx,
                            clip(c->false_values.items[i], b1));
     if (v[C_TIME_FORMAT]) {
-        if ((rc = get_text(r, v[C_TIME_FORMAT], "time_format", &c->time_format)))
-            return rc;
-        if ((rc = check_time_format(r, v[C_TIME_FORMAT],
-                                    c->time_format ? c->time_format : "")))
+        if ((rc = get_text(r, v[C_TIME_FORMAT], "time_format", &c->time_format))) return rc;
+        if ((rc = check_time_format(r, v[C_TIME_FORMAT], c->time_format ? c->time_format : "")))
             return rc;
     }
     if (v[C_MISSING]) {
-        if ((rc = get_list(r, v[C_MISSING], "missing", &c->missing, NULL)))
-            return rc;
+        if ((rc = get_list(r, v[C_MISSING], "missing", &c->missing, NULL))) return rc;
         c->has_missing = true;
     }
     if (c->on_invalid == KEEL_ON_INVALID_CLIP && !c->has_min && !c->has_max)
@@ -721,8 +715,7 @@ static int read_columns(reader *r, keel_schema *s, uint32_t v)
         return fail_at(r, nd, KEEL_ESCHEMA, "columns must be a list (- name: ...), not %s",
                        kind_name(nd->kind));
     if (nd->n > MAX_COLUMNS)
-        return fail_at(r, nd, KEEL_ELIMIT, "%u columns; keel reads at most %d", nd->n,
-                       MAX_COLUMNS);
+        return fail_at(r, nd, KEEL_ELIMIT, "%u columns; keel reads at most %d", nd->n, MAX_COLUMNS);
     strset names = {0};
     uint32_t *name_nodes = keel_calloc(nd->n ? nd->n : 1, sizeof *name_nodes);
     int rc = KEEL_OK;
@@ -733,8 +726,7 @@ static int read_columns(reader *r, keel_schema *s, uint32_t v)
     size_t i = 0, target = SIZE_MAX;
     char b1[48];
     for (uint32_t c = v + 1; c < nd->end; c = r->nodes[c].end, i++) {
-        if ((rc = read_column(r, s, c, i, &name_nodes[i])))
-            goto done;
+        if ((rc = read_column(r, s, c, i, &name_nodes[i]))) goto done;
         const keel_schema_column *col = &s->columns[i];
         long first = strset_add(&names, col->name, name_nodes[i]);
         if (first >= 0) {
@@ -764,8 +756,7 @@ static int read_schema(reader *r, keel_schema *s)
 {
     if (r->n_nodes == 0)
         return keel_error_set(r->e, KEEL_ESCHEMA,
-                              "%s: the file is empty (a schema starts with 'version: 1')",
-                              r->name);
+                              "%s: the file is empty (a schema starts with 'version: 1')", r->name);
     if (r->nodes[0].kind != N_MAP)
         return fail_at(r, &r->nodes[0], KEEL_ESCHEMA,
                        "a schema is a mapping (version: 1, columns: ...), not %s",
@@ -774,21 +765,16 @@ static int read_schema(reader *r, keel_schema *s)
     const char *t;
     char b1[48];
     int rc = collect(r, 0, root_keys, R_COUNT, v, k);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (!v[R_VERSION])
         return fail_at(r, &r->nodes[0], KEEL_ESCHEMA, "missing required key 'version'");
-    if ((rc = scalar(r, v[R_VERSION], "version", &t)))
-        return rc;
+    if ((rc = scalar(r, v[R_VERSION], "version", &t))) return rc;
     if (strcmp(t, "1"))
         return fail_at(r, &r->nodes[v[R_VERSION]], KEEL_ESCHEMA,
-                       "unsupported schema version '%s' (this keel reads version 1)",
-                       clip(t, b1));
-    if (v[R_SOURCE] && (rc = get_text(r, v[R_SOURCE], "source", &s->source)))
-        return rc;
+                       "unsupported schema version '%s' (this keel reads version 1)", clip(t, b1));
+    if (v[R_SOURCE] && (rc = get_text(r, v[R_SOURCE], "source", &s->source))) return rc;
     if (v[R_FORMAT]) {
-        if ((rc = scalar(r, v[R_FORMAT], "format", &t)))
-            return rc;
+        if ((rc = scalar(r, v[R_FORMAT], "format", &t))) return rc;
         if (!strcmp(t, "csv"))
             s->format = KEEL_FORMAT_CSV;
         else if (!strcmp(t, "jsonl"))
@@ -808,24 +794,22 @@ static int read_schema(reader *r, keel_schema *s)
                            "not %s",
                            kind_name(r->nodes[v[R_CSV]].kind));
         strcpy(r->in, " in csv");
-        if ((rc = collect(r, v[R_CSV], csv_keys, CSV_COUNT, cv, ck)))
-            return rc;
+        if ((rc = collect(r, v[R_CSV], csv_keys, CSV_COUNT, cv, ck))) return rc;
         r->in[0] = '\0';
-        if ((cv[CSV_DELIMITER] && (rc = get_char(r, cv[CSV_DELIMITER], "delimiter", &s->delimiter))) ||
+        if ((cv[CSV_DELIMITER] &&
+             (rc = get_char(r, cv[CSV_DELIMITER], "delimiter", &s->delimiter))) ||
             (cv[CSV_QUOTE] && (rc = get_char(r, cv[CSV_QUOTE], "quote", &s->quote))) ||
             (cv[CSV_HEADER] && (rc = get_bool(r, cv[CSV_HEADER], "header", &s->header))))
             return rc;
     }
     if (v[R_DECIMAL]) {
-        if ((rc = get_char(r, v[R_DECIMAL], "decimal", &s->decimal)))
-            return rc;
+        if ((rc = get_char(r, v[R_DECIMAL], "decimal", &s->decimal))) return rc;
         if (s->decimal != '.' && s->decimal != ',')
             return fail_at(r, &r->nodes[v[R_DECIMAL]], KEEL_ESCHEMA,
                            "decimal must be \".\" or \",\"");
     }
     if (v[R_ENCODING]) {
-        if ((rc = scalar(r, v[R_ENCODING], "encoding", &t)))
-            return rc;
+        if ((rc = scalar(r, v[R_ENCODING], "encoding", &t))) return rc;
         if (!strcasecmp(t, "utf-8") || !strcasecmp(t, "utf8"))
             s->encoding = KEEL_ENC_UTF8;
         else if (!strcasecmp(t, "latin-1") || !strcasecmp(t, "latin1") ||
@@ -837,8 +821,7 @@ static int read_schema(reader *r, keel_schema *s)
     }
     if (v[R_MISSING]) {
         keel_strlist_clear(&s->missing);
-        if ((rc = get_list(r, v[R_MISSING], "missing", &s->missing, NULL)))
-            return rc;
+        if ((rc = get_list(r, v[R_MISSING], "missing", &s->missing, NULL))) return rc;
     }
     if (!v[R_COLUMNS])
         return fail_at(r, &r->nodes[0], KEEL_ESCHEMA, "missing required key 'columns'");
@@ -854,19 +837,17 @@ int keel_schema_parse(const char *text, size_t n, const char *name, keel_schema 
     keel_schema *s = NULL;
     int rc;
     if (n > MAX_TEXT) {
-        rc = keel_error_set(e, KEEL_ELIMIT, "%s: %zu bytes; a schema may be at most 16 MiB",
-                            r.name, n);
+        rc = keel_error_set(e, KEEL_ELIMIT, "%s: %zu bytes; a schema may be at most 16 MiB", r.name,
+                            n);
         goto fail;
     }
-    if ((rc = build_tree(&r, text, n)))
-        goto fail;
+    if ((rc = build_tree(&r, text, n))) goto fail;
     s = keel_schema_new();
     if (!s) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = read_schema(&r, s)))
-        goto fail;
+    if ((rc = read_schema(&r, s))) goto fail;
     /* The reader has checked most rules already, with positions; this catches the rest
      * (e.g. a delimiter equal to the quote) and any rule added to schema.c later. */
     keel_error ce;
@@ -907,8 +888,7 @@ int keel_schema_load(const char *path, keel_schema **out, keel_error *e)
             rc = keel_error_set(e, KEEL_ELIMIT, "%s: larger than 16 MiB; not a schema", path);
             goto done;
         }
-        if (got < 65536)
-            break;
+        if (got < 65536) break;
     }
     if (ferror(f)) {
         rc = keel_error_set(e, KEEL_EIO, "cannot read '%s': %s", path, strerror(errno));
@@ -928,8 +908,7 @@ done:
 static size_t utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 {
     size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : 2;
-    if (len > n || !keel_utf8_valid((const char *)s, len))
-        return 0;
+    if (len > n || !keel_utf8_valid((const char *)s, len)) return 0;
     static const unsigned char lead_mask[5] = {0, 0x7F, 0x1F, 0x0F, 0x07};
     uint32_t v = s[0] & lead_mask[len];
     for (size_t i = 1; i < len; i++)
@@ -958,15 +937,14 @@ static bool is_alpha(unsigned char c)
  * reader, in block and in flow context. */
 static bool plain_safe(const char *s, size_t n)
 {
-    static const char *const keywords[] = {"y",   "n",    "yes", "no",  "true", "false",
-                                           "on",  "off",  "null", "nan", "inf", "infinity"};
+    static const char *const keywords[] = {"y",  "n",   "yes",  "no",  "true", "false",
+                                           "on", "off", "null", "nan", "inf",  "infinity"};
     const unsigned char *u = (const unsigned char *)s;
     if (n == 0 || !(is_alpha(u[0]) || u[0] == '_' || u[0] == '/' || u[0] >= 0x80) ||
         u[n - 1] == ' ')
         return false;
     for (size_t i = 0; i < KEEL_ARRAY_LEN(keywords); i++)
-        if (strlen(keywords[i]) == n && !strncasecmp(s, keywords[i], n))
-            return false;
+        if (strlen(keywords[i]) == n && !strncasecmp(s, keywords[i], n)) return false;
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         if (c < 0x80) {
@@ -977,8 +955,7 @@ static bool plain_safe(const char *s, size_t n)
         }
         uint32_t cp;
         size_t len = utf8_char(u + i, n - i, &cp);
-        if (!len || invisible(cp))
-            return false;
+        if (!len || invisible(cp)) return false;
         i += len;
     }
     return true;
@@ -1027,8 +1004,7 @@ static int put_scalar(keel_buf *b, const char *s)
 static int put_kv(keel_buf *b, int indent, const char *key, const char *value)
 {
     int rc = keel_buf_printf(b, "%*s%s: ", indent, "", key);
-    if (!rc)
-        rc = put_scalar(b, value);
+    if (!rc) rc = put_scalar(b, value);
     return rc ? rc : keel_buf_putc(b, '\n');
 }
 
@@ -1036,8 +1012,7 @@ static int put_char_kv(keel_buf *b, int indent, const char *key, char c)
 {
     char s[2] = {c, '\0'};
     int rc = keel_buf_printf(b, "%*s%s: ", indent, "", key);
-    if (!rc)
-        rc = put_quoted(b, s, 1);
+    if (!rc) rc = put_quoted(b, s, 1);
     return rc ? rc : keel_buf_putc(b, '\n');
 }
 
@@ -1051,16 +1026,12 @@ static int put_list(keel_buf *b, int indent, const char *key, const keel_strlist
     int rc = keel_buf_putc(&flow, '[');
     for (size_t i = 0; i < l->n && one_line && rc == KEEL_OK; i++) {
         size_t before = flow.len;
-        if (i)
-            rc = keel_buf_puts(&flow, ", ");
-        if (!rc)
-            rc = put_scalar(&flow, l->items[i]);
+        if (i) rc = keel_buf_puts(&flow, ", ");
+        if (!rc) rc = put_scalar(&flow, l->items[i]);
         one_line = flow.len - before <= 34 && flow.len <= 100;
     }
-    if (!rc)
-        rc = keel_buf_putc(&flow, ']');
-    if (rc)
-        goto done;
+    if (!rc) rc = keel_buf_putc(&flow, ']');
+    if (rc) goto done;
     if (one_line) {
         rc = keel_buf_printf(b, "%*s%s: %s\n", indent, "", key, flow.data);
         goto done;
@@ -1068,10 +1039,8 @@ static int put_list(keel_buf *b, int indent, const char *key, const keel_strlist
     rc = keel_buf_printf(b, "%*s%s:\n", indent, "", key);
     for (size_t i = 0; i < l->n && rc == KEEL_OK; i++) {
         rc = keel_buf_printf(b, "%*s  - ", indent, "");
-        if (!rc)
-            rc = put_scalar(b, l->items[i]);
-        if (!rc)
-            rc = keel_buf_putc(b, '\n');
+        if (!rc) rc = put_scalar(b, l->items[i]);
+        if (!rc) rc = keel_buf_putc(b, '\n');
     }
 done:
     keel_buf_free(&flow);
@@ -1090,10 +1059,8 @@ static int put_note(keel_buf *b, const char *note)
         size_t len = utf8_char(u + i, n - i, &cp);
         if (len && (cp == '\n' || cp == '\r')) {
             /* \r\n is one break; a trailing break adds no empty comment line */
-            if (cp == '\r' && i + 1 < n && u[i + 1] == '\n')
-                len++;
-            if (i + len < n)
-                rc = keel_buf_puts(b, "\n  # ");
+            if (cp == '\r' && i + 1 < n && u[i + 1] == '\n') len++;
+            if (i + len < n) rc = keel_buf_puts(b, "\n  # ");
         } else if (!len || (invisible(cp) && cp != '\t')) {
             rc = keel_buf_putc(b, '?');
             len = len ? len : 1;
@@ -1107,8 +1074,7 @@ static int put_note(keel_buf *b, const char *note)
 
 static int put_bound(keel_buf *b, const char *key, keel_type t, double v)
 {
-    if (!isfinite(v))
-        return KEEL_OK; /* an infinite bound is no bound */
+    if (!isfinite(v)) return KEEL_OK; /* an infinite bound is no bound */
     int rc = keel_buf_printf(b, "    %s: ", key);
     if (!rc && t == KEEL_TYPE_TIMESTAMP) {
         /* Clamped in integers: (double)TS_HIGH rounds up into the year 10000. */
@@ -1122,49 +1088,38 @@ static int put_bound(keel_buf *b, const char *key, keel_type t, double v)
     return rc ? rc : keel_buf_putc(b, '\n');
 }
 
-#define TRY(x)                                                                                 \
-    do {                                                                                       \
-        int rc_ = (x);                                                                         \
-        if (rc_)                                                                               \
-            return rc_;                                                                        \
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_) return rc_;                                                                       \
     } while (0)
 
 static int put_column(keel_buf *b, const keel_schema_column *c)
 {
-    if (c->note)
-        TRY(put_note(b, c->note));
+    if (c->note) TRY(put_note(b, c->note));
     TRY(keel_buf_puts(b, "  - name: "));
     TRY(put_scalar(b, c->name ? c->name : ""));
     TRY(keel_buf_putc(b, '\n'));
-    if (c->display_name)
-        TRY(put_kv(b, 4, "display_name", c->display_name));
-    if (c->description)
-        TRY(put_kv(b, 4, "description", c->description));
+    if (c->display_name) TRY(put_kv(b, 4, "display_name", c->display_name));
+    if (c->description) TRY(put_kv(b, 4, "description", c->description));
     TRY(put_kv(b, 4, "type", keel_type_name(c->type)));
     TRY(put_kv(b, 4, "role", keel_role_name(c->role)));
-    if (!c->nullable)
-        TRY(keel_buf_puts(b, "    nullable: false\n"));
+    if (!c->nullable) TRY(keel_buf_puts(b, "    nullable: false\n"));
     if (c->on_invalid != KEEL_ON_INVALID_REJECT)
         TRY(put_kv(b, 4, "on_invalid", keel_on_invalid_name(c->on_invalid)));
     bool ranged = c->type == KEEL_TYPE_NUMERIC || c->type == KEEL_TYPE_TIMESTAMP;
-    if (ranged && c->has_min)
-        TRY(put_bound(b, "min", c->type, c->min));
-    if (ranged && c->has_max)
-        TRY(put_bound(b, "max", c->type, c->max));
-    if (c->type == KEEL_TYPE_NUMERIC && c->integer)
-        TRY(keel_buf_puts(b, "    integer: true\n"));
-    if (c->type == KEEL_TYPE_CATEGORICAL)
-        TRY(put_list(b, 4, "categories", &c->categories));
+    if (ranged && c->has_min) TRY(put_bound(b, "min", c->type, c->min));
+    if (ranged && c->has_max) TRY(put_bound(b, "max", c->type, c->max));
+    if (c->type == KEEL_TYPE_NUMERIC && c->integer) TRY(keel_buf_puts(b, "    integer: true\n"));
+    if (c->type == KEEL_TYPE_CATEGORICAL) TRY(put_list(b, 4, "categories", &c->categories));
     if (c->type == KEEL_TYPE_BOOLEAN && c->true_values.n)
         TRY(put_list(b, 4, "true_values", &c->true_values));
     if (c->type == KEEL_TYPE_BOOLEAN && c->false_values.n)
         TRY(put_list(b, 4, "false_values", &c->false_values));
     if (c->type == KEEL_TYPE_TIMESTAMP && c->time_format && c->time_format[0])
         TRY(put_kv(b, 4, "time_format", c->time_format));
-    if (c->has_missing)
-        TRY(put_list(b, 4, "missing", &c->missing));
-    if (c->pii != KEEL_PII_NONE)
-        TRY(put_kv(b, 4, "pii", keel_pii_name(c->pii)));
+    if (c->has_missing) TRY(put_list(b, 4, "missing", &c->missing));
+    if (c->pii != KEEL_PII_NONE) TRY(put_kv(b, 4, "pii", keel_pii_name(c->pii)));
     return KEEL_OK;
 }
 
@@ -1188,8 +1143,7 @@ static int write_schema(const keel_schema *s, keel_buf *b)
     TRY(put_choices(b, "on_invalid", 2));
     TRY(put_choices(b, "pii", 3));
     TRY(keel_buf_printf(b, "version: %d\n", s->version));
-    if (s->source)
-        TRY(put_kv(b, 0, "source", s->source));
+    if (s->source) TRY(put_kv(b, 0, "source", s->source));
     TRY(keel_buf_printf(b, "format: %s\n", s->format == KEEL_FORMAT_JSONL ? "jsonl" : "csv"));
     if (s->format == KEEL_FORMAT_CSV) {
         TRY(keel_buf_puts(b, "csv:\n"));
@@ -1198,13 +1152,11 @@ static int write_schema(const keel_schema *s, keel_buf *b)
         TRY(keel_buf_printf(b, "  header: %s\n", s->header ? "true" : "false"));
     }
     TRY(put_char_kv(b, 0, "decimal", s->decimal));
-    TRY(keel_buf_printf(b, "encoding: %s\n",
-                        s->encoding == KEEL_ENC_LATIN1 ? "latin-1" : "utf-8"));
+    TRY(keel_buf_printf(b, "encoding: %s\n", s->encoding == KEEL_ENC_LATIN1 ? "latin-1" : "utf-8"));
     TRY(put_list(b, 0, "missing", &s->missing));
     TRY(keel_buf_puts(b, s->n_columns ? "columns:\n" : "columns: []\n"));
     for (size_t i = 0; i < s->n_columns; i++) {
-        if (i)
-            TRY(keel_buf_putc(b, '\n'));
+        if (i) TRY(keel_buf_putc(b, '\n'));
         TRY(put_column(b, &s->columns[i]));
     }
     return KEEL_OK;

@@ -14,6 +14,7 @@
 #include "data/validate.h"
 
 #include "data/convert.h"
+#include "base/json.h"
 #include "data/csv.h"
 
 #include <errno.h>
@@ -56,9 +57,25 @@ typedef struct colstate {
     uint64_t miss_len_mask; /* bit L set: some token has length L (tokens up to 63 bytes) */
     uint8_t miss_first[256];
     bool miss_long;    /* some token is 64+ bytes long */
+    size_t *miss_len;  /* length of each missing token */
     uint32_t *slots;   /* categorical: hash table of category index + 1; 0 = empty */
     uint32_t mask;
+    size_t *cat_len;   /* categorical: length of each category */
 } colstate;
+
+/* A cheap hash of a short string for category lookup: its first and last eight bytes and
+ * its length, mixed. Collisions only cost a compare; keys are the schema's categories. */
+static inline uint32_t cat_hash(const char *p, size_t len)
+{
+    uint64_t a = 0, b = 0;
+    if (len >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + len - 8, 8);
+    } else {
+        memcpy(&a, p, len);
+    }
+    return (uint32_t)(keel_mix64(a ^ (b * 0x9E3779B97F4A7C15ULL) ^ len) >> 32);
+}
 
 /* One rejected value of the record being checked. */
 typedef struct problem {
@@ -80,6 +97,10 @@ typedef struct validator {
     problem *problems;
     size_t n_problems, cap_problems;
     keel_error *e;
+    /* JSON Lines */
+    keel_json_doc *doc;
+    const keel_json **cells; /* per schema column: its value in the current record, or NULL */
+    char json_error[sizeof(keel_error){0}.msg]; /* why the current line is not JSON */
 } validator;
 
 static bool is_missing(const colstate *c, const char *p, size_t len)
@@ -92,7 +113,10 @@ static bool is_missing(const colstate *c, const char *p, size_t len)
     } else if (!c->miss_long) {
         return false;
     }
-    return keel_strlist_find(c->missing, p, len) >= 0;
+    for (size_t i = 0; i < c->missing->n; i++)
+        if (c->miss_len[i] == len && !memcmp(c->missing->items[i], p, len))
+            return true;
+    return false;
 }
 
 static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_column *def)
@@ -100,8 +124,11 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
     c->def = def;
     c->field = -1;
     c->missing = def->has_missing ? &def->missing : &s->missing;
+    c->miss_len = keel_calloc(c->missing->n + 1, sizeof *c->miss_len);
+    if (!c->miss_len)
+        return KEEL_ENOMEM;
     for (size_t i = 0; i < c->missing->n; i++) {
-        size_t len = strlen(c->missing->items[i]);
+        size_t len = c->miss_len[i] = strlen(c->missing->items[i]);
         if (len < 64)
             c->miss_len_mask |= 1ULL << len;
         else
@@ -117,9 +144,13 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
         if (!c->slots)
             return KEEL_ENOMEM;
         c->mask = size - 1;
+        c->cat_len = keel_calloc(def->categories.n + 1, sizeof *c->cat_len);
+        if (!c->cat_len)
+            return KEEL_ENOMEM;
         for (size_t i = 0; i < def->categories.n; i++) {
             const char *cat = def->categories.items[i];
-            uint32_t h = (uint32_t)keel_hash64(cat, strlen(cat), 0) & c->mask;
+            c->cat_len[i] = strlen(cat);
+            uint32_t h = cat_hash(cat, c->cat_len[i]) & c->mask;
             while (c->slots[h])
                 h = (h + 1) & c->mask;
             c->slots[h] = (uint32_t)i + 1;
@@ -130,11 +161,19 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
 
 static int32_t category_code(const colstate *c, const char *p, size_t len)
 {
-    uint32_t h = (uint32_t)keel_hash64(p, len, 0) & c->mask;
+    const keel_strlist *cats = &c->def->categories;
+    if (cats->n <= 8) {
+        /* A handful of categories: comparing lengths first beats hashing. */
+        for (size_t i = 0; i < cats->n; i++)
+            if (c->cat_len[i] == len && !memcmp(cats->items[i], p, len))
+                return (int32_t)i;
+        return -1;
+    }
+    uint32_t h = cat_hash(p, len) & c->mask;
     while (c->slots[h]) {
-        const char *cat = c->def->categories.items[c->slots[h] - 1];
-        if (strlen(cat) == len && !memcmp(cat, p, len)) /* fields may hold NUL bytes */
-            return (int32_t)c->slots[h] - 1;
+        uint32_t i = c->slots[h] - 1;
+        if (c->cat_len[i] == len && !memcmp(cats->items[i], p, len)) /* fields may hold NUL */
+            return (int32_t)i;
         h = (h + 1) & c->mask;
     }
     return -1;
@@ -168,14 +207,18 @@ static int policy(const keel_schema_column *def, bool range_problem)
     }
 }
 
-/* Writes field (p, len) of column ci into row r. Returns a reason code + 1 when the value
+/* How a value arrived: CSV fields and JSON strings are text (missing tokens apply); a JSON
+ * number's text always uses '.'; JSON null or an absent key is missing. */
+enum value_kind { VALUE_TEXT, VALUE_JSON_NUMBER, VALUE_MISSING };
+
+/* Writes value (p, len) of column ci into row r. Returns a reason code + 1 when the value
  * must reject the record, 0 when it was stored (possibly repaired), <0 on out of memory. */
-static int convert(validator *v, size_t ci, const char *p, size_t len, size_t r)
+static int convert(validator *v, size_t ci, const char *p, size_t len, size_t r, int kind)
 {
     colstate *c = &v->cols[ci];
     const keel_schema_column *def = c->def;
     keel_column *col = &v->frame->cols[ci];
-    bool missing = is_missing(c, p, len);
+    bool missing = kind == VALUE_MISSING || (kind == VALUE_TEXT && is_missing(c, p, len));
     if (missing && !def->nullable)
         return KEEL_REASON_MISSING_VALUE + 1;
     int outcome = KEEP;
@@ -187,7 +230,8 @@ static int convert(validator *v, size_t ci, const char *p, size_t len, size_t r)
             return 0;
         }
         double x;
-        if (keel_parse_number(p, len, v->s->decimal, &x) != KEEL_OK) {
+        char decimal = kind == VALUE_JSON_NUMBER ? '.' : v->s->decimal;
+        if (keel_parse_number(p, len, decimal, &x) != KEEL_OK) {
             why = KEEL_REASON_BAD_NUMBER;
             outcome = policy(def, false);
         } else if (def->integer && x != floor(x)) {
@@ -290,9 +334,24 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
                              keel_buf *msg)
 {
     const keel_schema_column *def = pr->column >= 0 ? v->cols[pr->column].def : NULL;
-    const keel_field *f =
-        def && v->cols[pr->column].field < (long)rec->n_fields ? &rec->fields[v->cols[pr->column].field]
-                                                                : NULL;
+    keel_field json_value = {"", 0, 0, false};
+    const keel_field *f = NULL;
+    if (def && v->doc) {
+        /* JSON Lines: quote the value from the parsed line. */
+        const keel_json *j = v->cells[pr->column];
+        if (j && j->type == KEEL_JSON_STRING)
+            json_value = (keel_field){j->u.string.s, j->u.string.len, 0, false};
+        else if (j && j->type == KEEL_JSON_NUMBER)
+            json_value = (keel_field){j->u.number.text, j->u.number.len, 0, false};
+        else if (j && j->type == KEEL_JSON_BOOL)
+            json_value = (keel_field){j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, 0,
+                                      false};
+        f = &json_value;
+    } else if (def && v->cols[pr->column].field < (long)rec->n_fields) {
+        f = &rec->fields[v->cols[pr->column].field];
+    } else {
+        f = &json_value;
+    }
     uint64_t line, col;
     keel_record_position(rec, pr->raw_off, &line, &col);
     keel_buf_printf(msg, "%s:%llu:%llu: ", v->name, (unsigned long long)line,
@@ -344,6 +403,13 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
         value_excerpt(msg, f->p, f->len);
         keel_buf_printf(msg, " is not a timestamp (%s)",
                         def->time_format ? def->time_format : "ISO 8601");
+        break;
+    case KEEL_REASON_BAD_JSON:
+        keel_buf_printf(msg, "not valid JSON: %s", v->json_error);
+        break;
+    case KEEL_REASON_NOT_OBJECT: keel_buf_puts(msg, "the line is not a JSON object"); break;
+    case KEEL_REASON_WRONG_TYPE:
+        keel_buf_puts(msg, "an object or array where a single value belongs");
         break;
     default: keel_buf_puts(msg, keel_reason_name(pr->reason)); break;
     }
@@ -425,6 +491,15 @@ static int flush_chunk(validator *v)
     return rc;
 }
 
+static void abandon_row(keel_frame *f, size_t r)
+{
+    for (size_t ci = 0; ci < f->n_cols; ci++)
+        if (f->cols[ci].off) {
+            f->cols[ci].text.len = f->cols[ci].off[r];
+            f->cols[ci].off[r + 1] = f->cols[ci].off[r];
+        }
+}
+
 static int check_record(validator *v, const keel_record *rec)
 {
     v->n_problems = 0;
@@ -445,19 +520,86 @@ static int check_record(validator *v, const keel_record *rec)
     size_t r = f->n_rows;
     for (size_t ci = 0; ci < v->s->n_columns; ci++) {
         const keel_field *fld = &rec->fields[v->cols[ci].field];
-        int rc = convert(v, ci, fld->p, fld->len, r);
+        int rc = convert(v, ci, fld->p, fld->len, r, VALUE_TEXT);
         if (rc < 0)
             return rc;
         if (rc > 0 && add_problem(v, (keel_reason)(rc - 1), (long)ci, fld->raw_off))
             return KEEL_ENOMEM;
     }
     if (v->n_problems) {
-        /* Abandon the half-written row: cut text columns back to where it began. */
-        for (size_t ci = 0; ci < f->n_cols; ci++)
-            if (f->cols[ci].off) {
-                f->cols[ci].text.len = f->cols[ci].off[r];
-                f->cols[ci].off[r + 1] = f->cols[ci].off[r];
+        abandon_row(f, r); /* cut text columns back to where the row began */
+        return quarantine(v, rec);
+    }
+    f->n_rows++;
+    v->res->accepted++;
+    if (f->n_rows >= v->o->chunk_rows)
+        return flush_chunk(v);
+    return KEEL_OK;
+}
+
+/* One JSON Lines record: a JSON object whose keys name the schema's columns. Keys the schema
+ * doesn't know are ignored; a column whose key is absent or null is missing. */
+static int check_json_record(validator *v, const keel_record *rec)
+{
+    v->n_problems = 0;
+    v->res->records++;
+    if (rec->problem == KEEL_CSV_TOO_LONG) {
+        if (add_problem(v, KEEL_REASON_RECORD_TOO_LONG, -1, 0))
+            return KEEL_ENOMEM;
+        return quarantine(v, rec);
+    }
+    keel_error je;
+    int rc = rec->n_fields == 1
+                 ? keel_json_parse(v->doc, rec->fields[0].p, rec->fields[0].len, &je)
+                 : (keel_error_set(&je, KEEL_EPARSE, "a NUL byte in the line"), KEEL_EPARSE);
+    if (rc == KEEL_ENOMEM)
+        return rc;
+    const keel_json *root = rc == KEEL_OK ? keel_json_root(v->doc) : NULL;
+    if (rc != KEEL_OK || !root || root->type != KEEL_JSON_OBJECT) {
+        snprintf(v->json_error, sizeof v->json_error, "%s", rc == KEEL_OK ? "" : je.msg);
+        if (add_problem(v, rc == KEEL_OK ? KEEL_REASON_NOT_OBJECT : KEEL_REASON_BAD_JSON, -1, 0))
+            return KEEL_ENOMEM;
+        return quarantine(v, rec);
+    }
+    const keel_schema *s = v->s;
+    for (size_t ci = 0; ci < s->n_columns; ci++)
+        v->cells[ci] = NULL;
+    for (size_t m = 0; m < root->u.object.n; m++) {
+        const keel_json_member *mem = &root->u.object.members[m];
+        for (size_t ci = 0; ci < s->n_columns; ci++)
+            if (!v->cells[ci] && !strcmp(s->columns[ci].name, mem->key) &&
+                strlen(mem->key) == mem->key_len) {
+                v->cells[ci] = &mem->value;
+                break;
             }
+    }
+    keel_frame *f = v->frame;
+    size_t r = f->n_rows;
+    for (size_t ci = 0; ci < s->n_columns; ci++) {
+        const keel_json *j = v->cells[ci];
+        int out;
+        if (!j || j->type == KEEL_JSON_NULL)
+            out = convert(v, ci, "", 0, r, VALUE_MISSING);
+        else if (j->type == KEEL_JSON_STRING)
+            out = convert(v, ci, j->u.string.s, j->u.string.len, r, VALUE_TEXT);
+        else if (j->type == KEEL_JSON_NUMBER)
+            out = convert(v, ci, j->u.number.text, j->u.number.len, r,
+                          s->columns[ci].type == KEEL_TYPE_NUMERIC ? VALUE_JSON_NUMBER
+                                                                   : VALUE_TEXT);
+        else if (j->type == KEEL_JSON_BOOL)
+            out = convert(v, ci, j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, r,
+                          VALUE_TEXT);
+        else if (s->columns[ci].role == KEEL_ROLE_IGNORE)
+            out = convert(v, ci, "", 0, r, VALUE_MISSING); /* nested, but nobody uses it */
+        else
+            out = KEEL_REASON_WRONG_TYPE + 1;
+        if (out < 0)
+            return out;
+        if (out > 0 && add_problem(v, (keel_reason)(out - 1), (long)ci, 0))
+            return KEEL_ENOMEM;
+    }
+    if (v->n_problems) {
+        abandon_row(f, r);
         return quarantine(v, rec);
     }
     f->n_rows++;
@@ -502,8 +644,9 @@ static int map_header(validator *v, const keel_record *rec)
     return KEEL_OK;
 }
 
-int keel_validate_file(const keel_schema *s, const char *path, const keel_validate_options *opt,
-                       keel_validate_result *res, keel_error *e)
+/* Validates from a file (path) or from memory (path NULL). */
+static int validate(const keel_schema *s, const char *path, const void *mem, size_t mem_len,
+                    const keel_validate_options *opt, keel_validate_result *res, keel_error *e)
 {
     keel_validate_options defaults;
     if (!opt) {
@@ -512,19 +655,22 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
     }
     memset(res, 0, sizeof *res);
     validator v = {.s = s, .o = opt, .res = res, .e = e};
-    v.name = opt->display_name ? opt->display_name : path;
+    v.name = opt->display_name ? opt->display_name : path ? path : "(memory)";
+    bool jsonl = s->format == KEEL_FORMAT_JSONL;
     keel_buf_init(&v.line);
     keel_csv *reader = NULL;
     keel_sha256 hash;
     double t0 = keel_now_seconds();
     int rc;
-    if (s->format != KEEL_FORMAT_CSV)
-        return keel_error_set(e, KEEL_EINVAL, "this schema's format is not handled here");
     res->n_columns = s->n_columns;
     res->repaired = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *res->repaired);
     v.cols = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *v.cols);
     v.frame = keel_frame_new(s);
-    if (!res->repaired || !v.cols || !v.frame) {
+    if (jsonl) {
+        v.doc = keel_json_doc_new();
+        v.cells = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *v.cells);
+    }
+    if (!res->repaired || !v.cols || !v.frame || (jsonl && (!v.doc || !v.cells))) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto done;
     }
@@ -543,13 +689,21 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
     co.delimiter = s->delimiter;
     co.quote = s->quote;
     co.encoding = s->encoding;
+    if (jsonl) {
+        /* One record per line: no quoting (JSON strings cannot hold a raw newline), and NUL
+         * as the "delimiter", which valid JSON never contains. */
+        co.delimiter = '\0';
+        co.quote = '\0';
+    }
     if (opt->max_record_bytes)
         co.max_record_bytes = opt->max_record_bytes;
     if (opt->sha256) {
         keel_sha256_init(&hash);
         co.sha256 = &hash;
     }
-    if ((rc = keel_csv_open(path, &co, &reader, e)) != KEEL_OK)
+    rc = path ? keel_csv_open(path, &co, &reader, e)
+              : keel_csv_open_mem(mem, mem_len, &co, &reader, e);
+    if (rc != KEEL_OK)
         goto done;
     if (opt->quarantine_path) {
         v.quarantine = fopen(opt->quarantine_path, "w");
@@ -560,7 +714,8 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
         }
     }
     keel_record rec;
-    int got = s->header ? keel_csv_next(reader, &rec) : 1;
+    bool header = s->header && !jsonl;
+    int got = header ? keel_csv_next(reader, &rec) : 1;
     if (got == 0) {
         rc = keel_error_set(e, KEEL_EEMPTY, "%s: the file is empty (no header line)", v.name);
         goto done;
@@ -569,11 +724,12 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
         rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
         goto done;
     }
-    if ((rc = map_header(&v, &rec)) != KEEL_OK)
+    if (!jsonl && (rc = map_header(&v, &rec)) != KEEL_OK)
         goto done;
     uint64_t n = 0;
     while ((got = keel_csv_next(reader, &rec)) == 1) {
-        if ((rc = check_record(&v, &rec)) != KEEL_OK) {
+        rc = jsonl ? check_json_record(&v, &rec) : check_record(&v, &rec);
+        if (rc != KEEL_OK) {
             if (rc == KEEL_ENOMEM)
                 keel_error_set(e, rc, "out of memory at %s:%llu", v.name,
                                (unsigned long long)rec.line);
@@ -620,12 +776,29 @@ done:
                             strerror(errno));
     keel_csv_close(reader);
     if (v.cols)
-        for (size_t i = 0; i < s->n_columns; i++)
+        for (size_t i = 0; i < s->n_columns; i++) {
             keel_free(v.cols[i].slots);
+            keel_free(v.cols[i].cat_len);
+            keel_free(v.cols[i].miss_len);
+        }
     keel_free(v.cols);
     keel_free(v.problems);
     keel_buf_free(&v.line);
     keel_frame_free(v.frame);
+    keel_json_doc_free(v.doc);
+    keel_free(v.cells);
     res->seconds = keel_now_seconds() - t0;
     return rc;
+}
+
+int keel_validate_file(const keel_schema *s, const char *path, const keel_validate_options *o,
+                       keel_validate_result *res, keel_error *e)
+{
+    return validate(s, path, NULL, 0, o, res, e);
+}
+
+int keel_validate_mem(const keel_schema *s, const void *data, size_t n,
+                      const keel_validate_options *o, keel_validate_result *res, keel_error *e)
+{
+    return validate(s, NULL, data, n, o, res, e);
 }

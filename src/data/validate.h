@@ -74,7 +74,9 @@ typedef struct keel_validate_result {
 
 void keel_validate_result_free(keel_validate_result *r);
 
-/* Validates the file at path ("-" for standard input) against s. Fills *res (free it with
+/* Validates the file at path ("-" for standard input) against s. CSV or JSON Lines, as the
+ * schema's format says (JSON Lines: one object per line, keys naming columns; keys the
+ * schema doesn't know are ignored, an absent key or null is a missing value). Fills *res (free it with
  * keel_validate_result_free, also after a failure). Returns KEEL_OK when the whole file was
  * read — quarantined records are not a failure — or an error for what stops the work: the
  * file cannot be read (KEEL_ENOENT, KEEL_EIO), is empty (KEEL_EEMPTY), its header lacks
@@ -82,5 +84,10 @@ void keel_validate_result_free(keel_validate_result *r);
  * memory, or canceled. e's message names file:line:column where there is one. */
 int keel_validate_file(const keel_schema *s, const char *path, const keel_validate_options *o,
                        keel_validate_result *res, keel_error *e);
+
+/* The same for data in memory (not copied; not modified). Used by tests, fuzzing and
+ * services that validate request bodies. */
+int keel_validate_mem(const keel_schema *s, const void *data, size_t n,
+                      const keel_validate_options *o, keel_validate_result *res, keel_error *e);
 
 #endif

@@ -37,15 +37,15 @@
 #include <string.h>
 
 enum {
-    MAX_BINS = 200,   /* most histogram bars drawn; finer histograms are regrouped */
-    SPARK_BINS = 40,  /* most bars in an overview sparkline */
-    MAX_TOP = 20,     /* most top values listed in a card; the rest join "other" */
-    SPARK_TOP = 6,    /* most segments in an overview stacked bar */
-    W_NAME = 120,     /* display width (columns) kept of a column name */
-    W_VALUE = 160,    /* ... of a value in a table cell or tooltip */
-    W_LABEL = 26,     /* ... of a value written beside a bar */
-    W_HEAD = 200,     /* ... of header strings (source, created, version) */
-    FMT = 48          /* buffer size for one formatted number */
+    MAX_BINS = 200,  /* most histogram bars drawn; finer histograms are regrouped */
+    SPARK_BINS = 40, /* most bars in an overview sparkline */
+    MAX_TOP = 20,    /* most top values listed in a card; the rest join "other" */
+    SPARK_TOP = 6,   /* most segments in an overview stacked bar */
+    W_NAME = 120,    /* display width (columns) kept of a column name */
+    W_VALUE = 160,   /* ... of a value in a table cell or tooltip */
+    W_LABEL = 26,    /* ... of a value written beside a bar */
+    W_HEAD = 200,    /* ... of header strings (source, created, version) */
+    FMT = 48         /* buffer size for one formatted number */
 };
 
 /* Histogram chart geometry (SVG user units). */
@@ -76,6 +76,7 @@ static void put(html *h, const char *s)
     putn(h, s, strlen(s));
 }
 
+/* keel_buf_printf with the sticky error (base.h has no va_list form to wrap). */
 static void putf(html *h, const char *fmt, ...) KEEL_PRINTF(2, 3);
 static void putf(html *h, const char *fmt, ...)
 {
@@ -320,8 +321,10 @@ static void fmt_pct(double part, double whole, char out[FMT])
         snprintf(out, FMT, "\xe2\x80\x94");
         return;
     }
-    double p = 100.0 * part / whole;
-    if (!(fabs(p) < 1000)) { /* part > whole: inconsistent, but show it as it is */
+    double p = 100.0 * (part / whole);
+    if (!isfinite(p)) {
+        snprintf(out, FMT, "\xe2\x80\x94");
+    } else if (!(fabs(p) < 1000)) { /* part > whole: inconsistent, but show it as it is */
         char v[FMT];
         fmt_stat(p, v);
         snprintf(out, FMT, "%.40s%%", v);
@@ -378,13 +381,15 @@ static void put_jcount(html *h, const keel_json *v)
         put(h, "\xe2\x80\x94");
 }
 
-/* A "step" between about target ticks over span: 1, 2 or 5 times a power of ten. */
+/* A "step" between about target ticks over span: 1, 2 or 5 times a power of ten; 0 when
+ * span is too small or too large for one (the caller then draws no ticks). */
 static double nice_step(double span, int target)
 {
     double raw = span / target;
     double mag = pow(10, floor(log10(raw)));
     double f = raw / mag;
-    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+    double step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+    return isfinite(step) && step > 0 ? step : 0;
 }
 
 /* ---- histograms ----------------------------------------------------------------------- */
@@ -420,6 +425,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
             hs->bad_counts = true;
             c = 0;
         }
+        c = fmin(c, 1e300); /* keeps every sum below finite-double overflow */
         hs->count[i / group] += c;
         hs->total += c;
     }
@@ -454,7 +460,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
         double w = hs->edge[j + 1] - hs->edge[j];
         if (fabs(w - span / (double)hs->n) > 1e-6 * span)
             hs->uniform = false;
-        if (w <= 0 && hs->count[j] > 0)
+        if (hs->count[j] > 0 && (w <= 0 || !isfinite(hs->count[j] / w)))
             hs->linear = false; /* a point mass on a value axis has no drawable density */
     }
 }
@@ -502,7 +508,8 @@ static void ts_tick(html *h, const keel_json *s, bool dates_only, bool end)
 
 static double px_of(const hist *hs, double v)
 {
-    return ML + PW * (v - hs->edge[0]) / (hs->edge[hs->n] - hs->edge[0]);
+    /* Divide first: PW * (v - lo) alone can overflow near the largest doubles. */
+    return ML + PW * ((v - hs->edge[0]) / (hs->edge[hs->n] - hs->edge[0]));
 }
 
 /* x of bar boundary j: by value on a linear axis, else evenly spaced. */
@@ -542,14 +549,15 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
     bool counts_axis = !hs->linear || hs->uniform;
     double ymax = 0;
     (void)hist_height(hs, 0, &ref);
-    if (counts_axis && hs->max > 0) {
-        double step = nice_step(hs->max, 4);
+    double ystep = counts_axis && hs->max > 0 ? nice_step(hs->max, 4) : 0;
+    if (ystep > 0) {
+        double step = ystep;
         ymax = ceil(hs->max / step) * step;
         for (int k = 0; k <= 8; k++) {
             double v = k * step;
             if (v > ymax * (1 + 1e-9))
                 break;
-            double y = MT + PH - PH * v / ymax;
+            double y = MT + PH - PH * (v / ymax);
             char s[FMT];
             fmt_axis(v, s);
             if (k > 0)
@@ -561,7 +569,9 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
         putf(h, "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
                 "text-anchor=\"middle\">count</text>",
              MT + PH / 2);
-    } else if (!counts_axis) {
+    } else if (counts_axis) {
+        ymax = hs->max; /* no ticks, but bars keep their proportions */
+    } else {
         putf(h, "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
                 "text-anchor=\"middle\">density</text>",
              MT + PH / 2);
@@ -577,7 +587,7 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             x0 += 0.5;
             x1 -= 0.5;
         }
-        double bh = ref > 0 ? PH * v / (counts_axis ? ymax : ref * 1.05) : 0;
+        double bh = ref > 0 ? PH * (v / (counts_axis ? ymax : ref * 1.05)) : 0;
         if (hs->count[j] > 0 && bh < 1)
             bh = 1; /* a single outlier must stay visible */
         char c[FMT], p[FMT];
@@ -607,7 +617,7 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             double lo = hs->edge[0], hi = hs->edge[hs->n];
             double step = nice_step(hi - lo, 6);
             double first = ceil(lo / step) * step;
-            for (int k = 0; k < 16; k++) {
+            for (int k = 0; k < 16 && step > 0; k++) {
                 double v = first + k * step;
                 if (v > hi)
                     break;
@@ -681,7 +691,7 @@ static void hist_spark(html *h, const hist *hs, bool numeric)
     putf(h, "<line class=\"axis\" x1=\"0\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>", w, ht - 0.5,
          ht - 0.5);
     for (size_t j = 0; j < n && max > 0; j++) {
-        double bh = (ht - 1) * c[j] / max;
+        double bh = (ht - 1) * (c[j] / max);
         if (c[j] > 0 && bh < 1)
             bh = 1;
         double bw = w / (double)n;
@@ -747,7 +757,7 @@ static void top_chart(html *h, const keel_json *top, const keel_json *col, doubl
         const keel_json *entry = other ? NULL : keel_json_at(top, i);
         double c = other ? rest : top_count(entry);
         double y = 4 + row * (double)i;
-        double len = max > 0 ? bw * c / max : 0;
+        double len = max > 0 ? bw * (c / max) : 0;
         if (c > 0 && len < 1)
             len = 1;
         char cs[FMT], ps[FMT];
@@ -796,7 +806,7 @@ static void top_spark(html *h, const keel_json *top, const keel_json *col, doubl
     for (size_t i = 0; i <= n && denom > 0; i++) {
         const keel_json *entry = i < n ? keel_json_at(top, i) : NULL;
         double c = i < n ? top_count(entry) : rest;
-        double sw = w * c / denom;
+        double sw = w * (c / denom);
         if (sw <= 0)
             continue;
         putf(h, "<rect class=\"seg%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%.0f\">",

@@ -62,6 +62,13 @@ static size_t count_of(const char *hay, const char *needle)
     return n;
 }
 
+/* Whether an SVG attribute got a NaN or an infinity (drawn nowhere, or not at all). */
+static bool has_bad_number(const char *page)
+{
+    return strstr(page, "=\"nan") || strstr(page, "=\"-nan") || strstr(page, "=\"inf") ||
+           strstr(page, "=\"-inf");
+}
+
 TEST(report_renders_example_profile)
 {
     keel_json_doc *d = load_example();
@@ -84,6 +91,7 @@ TEST(report_renders_example_profile)
     }
     CHECK(strstr(out.data, "<svg") != NULL);
     CHECK(strstr(out.data, "<script") == NULL);
+    CHECK(!has_bad_number(out.data));
     CHECK(strstr(out.data, "src=") == NULL && strstr(out.data, "url(") == NULL);
     CHECK(strstr(out.data, "http:") == NULL && strstr(out.data, "https:") == NULL);
     /* One card per column, each with a chart (every example column has a distribution). */
@@ -244,6 +252,13 @@ TEST(report_survives_hostile_shapes)
         "\"numeric\":{\"histogram\":{\"edges\":[0,0,1,10],\"counts\":[5,1,1]},"
         "\"quantiles\":{\"p50\":-5}}},{\"name\":\"e\",\"numeric\":{\"histogram\":{"
         "\"edges\":[0,1],\"counts\":[0]}}}]}",
+        "{\"columns\":[{\"name\":\"wide\",\"numeric\":{\"histogram\":{\"edges\":[-1e-08,0,"
+        "1e308],\"counts\":[1,1]}}}]}", /* found by fuzzing: width overflowed to inf */
+        "{\"columns\":[{\"name\":\"s\",\"count\":1e308,\"top\":[{\"value\":\"a\",\"count\":"
+        "1e308},{\"value\":\"b\",\"count\":1e308}],\"other_count\":1e308}]}",
+        "{\"columns\":[{\"name\":\"big\",\"numeric\":{\"histogram\":{\"edges\":[0,1e-320,"
+        "2e-320],\"counts\":[1e308,1e308]}}},{\"name\":\"tiny\",\"numeric\":{\"histogram\":"
+        "{\"edges\":[1e300,1e300,1.0000000001e300],\"counts\":[1e-320,0]}}}]}",
         "{\"columns\":[{\"name\":\"t\",\"timestamp\":{\"min\":5,\"histogram\":{\"edges\":[1,"
         "\"\",\"x\"],\"counts\":[1,2]}}},{\"name\":\"u\",\"timestamp\":{\"histogram\":{"
         "\"edges\":[\"2020-01-01T00:00:00Z\"],\"counts\":[1,2,3]}}}]}",
@@ -260,7 +275,7 @@ TEST(report_survives_hostile_shapes)
         if (rc != KEEL_OK)
             harness_fail(__FILE__, __LINE__, "case %zu: %s", i, e.msg);
         else
-            CHECK(strstr(out.data, "</html>") != NULL);
+            CHECK(strstr(out.data, "</html>") != NULL && !has_bad_number(out.data));
         keel_buf_free(&out);
     }
 }

@@ -182,10 +182,9 @@ static void expect_error(int line, const char *yaml, size_t n, int code, const c
     keel_error e = {0};
     int rc = keel_schema_parse(yaml, n, "schema.yaml", &s, &e);
     if (rc != code)
-        harness_fail(__FILE__, line, "code %s, want %s (%s)", keel_errname(rc),
-                     keel_errname(code), e.msg);
-    if (s != NULL)
-        harness_fail(__FILE__, line, "*out not NULL on failure");
+        harness_fail(__FILE__, line, "code %s, want %s (%s)", keel_errname(rc), keel_errname(code),
+                     e.msg);
+    if (s != NULL) harness_fail(__FILE__, line, "*out not NULL on failure");
     keel_schema_free(rc == KEEL_OK ? s : NULL);
     if (strncmp(e.msg, want, strlen(want)) != 0)
         harness_fail(__FILE__, line, "message\n    got:  %s\n    want: %s...", e.msg, want);
@@ -198,7 +197,8 @@ TEST(schema_errors_yaml_structure)
 {
     EXPECT_ERROR("version: 1\ncolumns: [\n", KEEL_EPARSE, "schema.yaml:3:1: YAML syntax: ");
     EXPECT_ERROR("version: 1\n  bad: indent\n", KEEL_EPARSE, "schema.yaml:2:6: YAML syntax: ");
-    EXPECT_ERROR("version: 1\nsource: \"\xff\"\n", KEEL_EPARSE, "schema.yaml:2:10: invalid leading UTF-8 octet");
+    EXPECT_ERROR("version: 1\nsource: \"\xff\"\n", KEEL_EPARSE,
+                 "schema.yaml:2:10: invalid leading UTF-8 octet");
     EXPECT_ERROR(HEAD "  - &a {name: x, type: text}\n", KEEL_EPARSE,
                  "schema.yaml:3:5: anchors (&name) are not allowed");
     EXPECT_ERROR("version: 1\nmissing: &m [a]\ncolumns:\n  - {name: x, type: text, missing: *m}\n",
@@ -220,14 +220,16 @@ TEST(schema_errors_keys)
 {
     EXPECT_ERROR("version: 1\ncolums: []\n", KEEL_ESCHEMA,
                  "schema.yaml:2:1: unknown key 'colums' (did you mean 'columns'?)");
-    EXPECT_ERROR("version: 1\nflavour: x\n", KEEL_ESCHEMA, "schema.yaml:2:1: unknown key 'flavour'");
+    EXPECT_ERROR("version: 1\nflavour: x\n", KEEL_ESCHEMA,
+                 "schema.yaml:2:1: unknown key 'flavour'");
     EXPECT_ERROR(HEAD "  - name: x\n    type: numeric\n  - name: glucose\n    tpye: numeric\n",
                  KEEL_ESCHEMA,
                  "schema.yaml:6:5: unknown key 'tpye' in column 'glucose' (did you mean 'type'?)");
     /* the column is named even when its name comes after the mistake */
     EXPECT_ERROR(HEAD "  - tpye: numeric\n    name: glucose\n", KEEL_ESCHEMA,
                  "schema.yaml:3:5: unknown key 'tpye' in column 'glucose'");
-    EXPECT_ERROR(HEAD "  - note: hi\n", KEEL_ESCHEMA, "schema.yaml:3:5: unknown key 'note' in column 1");
+    EXPECT_ERROR(HEAD "  - note: hi\n", KEEL_ESCHEMA,
+                 "schema.yaml:3:5: unknown key 'note' in column 1");
     EXPECT_ERROR("version: 1\ncsv:\n  delimeter: \";\"\n", KEEL_ESCHEMA,
                  "schema.yaml:3:3: unknown key 'delimeter' in csv (did you mean 'delimiter'?)");
     EXPECT_ERROR("version: 1\nversion: 1\n", KEEL_ESCHEMA,
@@ -260,13 +262,15 @@ TEST(schema_errors_values)
 {
     EXPECT_ERROR("version: 2\ncolumns: []\n", KEEL_ESCHEMA,
                  "schema.yaml:1:10: unsupported schema version '2' (this keel reads version 1)");
-    EXPECT_ERROR("version: [1]\n", KEEL_ESCHEMA, "schema.yaml:1:10: version must be a single value, not a list");
+    EXPECT_ERROR("version: [1]\n", KEEL_ESCHEMA,
+                 "schema.yaml:1:10: version must be a single value, not a list");
     EXPECT_ERROR("version: 1\nformat: xml\n", KEEL_ESCHEMA,
                  "schema.yaml:2:9: unknown format 'xml' (expected csv or jsonl)");
     EXPECT_ERROR("version: 1\nencoding: ascii\n", KEEL_ESCHEMA,
                  "schema.yaml:2:11: unknown encoding 'ascii' (expected utf-8 or latin-1)");
     EXPECT_ERROR("version: 1\ncsv: {delimiter: \";;\"}\n", KEEL_ESCHEMA,
-                 "schema.yaml:2:18: delimiter must be a single character such as \",\" or \"\\t\", not ';;'");
+                 "schema.yaml:2:18: delimiter must be a single character such as \",\" or \"\\t\", "
+                 "not ';;'");
     EXPECT_ERROR("version: 1\ncsv: [a]\n", KEEL_ESCHEMA, "schema.yaml:2:6: csv must be a mapping");
     EXPECT_ERROR("version: 1\ncsv:\n  header: yes\n", KEEL_ESCHEMA,
                  "schema.yaml:3:11: header must be true or false, not 'yes'");
@@ -324,8 +328,9 @@ TEST(schema_errors_values)
                  "schema.yaml:3:46: column 'a': a categorical column needs its categories");
     EXPECT_ERROR(HEAD "  - name: a\n    type: categorical\n    categories:\n      - x\n"
                       "      - y\n      - x\n",
-                 KEEL_ESCHEMA, "schema.yaml:8:9: column 'a': category 'x' is listed twice "
-                               "(first at line 6, column 9)");
+                 KEEL_ESCHEMA,
+                 "schema.yaml:8:9: column 'a': category 'x' is listed twice "
+                 "(first at line 6, column 9)");
     EXPECT_ERROR(HEAD "  - {name: a, type: boolean, true_values: [j], false_values: [n, j]}\n",
                  KEEL_ESCHEMA,
                  "schema.yaml:3:62: column 'a': 'j' is in both true_values and false_values");
@@ -370,7 +375,8 @@ TEST(schema_check_failures_surface)
                  KEEL_ESCHEMA, "schema.yaml: invalid delimiter");
     EXPECT_ERROR("version: 1\ndecimal: \",\"\ncolumns: [{name: a, type: text}]\n", KEEL_ESCHEMA,
                  "schema.yaml: the decimal mark cannot also be the delimiter");
-    EXPECT_ERROR("version: 1\ncolumns: []\n", KEEL_ESCHEMA, "schema.yaml: the schema has no columns");
+    EXPECT_ERROR("version: 1\ncolumns: []\n", KEEL_ESCHEMA,
+                 "schema.yaml: the schema has no columns");
     EXPECT_ERROR("version: 1\ncolumns: [{name: a, type: text, on_invalid: clip}]\n", KEEL_ESCHEMA,
                  "schema.yaml:2:45: column 'a': on_invalid: clip needs min or max");
 }
@@ -378,11 +384,9 @@ TEST(schema_check_failures_surface)
 /* Field-by-field equality of two schemas; notes are comments and do not come back. */
 static int strlist_eq(const keel_strlist *a, const keel_strlist *b)
 {
-    if (a->n != b->n)
-        return 0;
+    if (a->n != b->n) return 0;
     for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->items[i], b->items[i]))
-            return 0;
+        if (strcmp(a->items[i], b->items[i])) return 0;
     return 1;
 }
 static int opt_eq(const char *a, const char *b)
@@ -401,8 +405,8 @@ static int schema_eq(const keel_schema *a, const keel_schema *b)
     for (size_t i = 0; i < a->n_columns; i++) {
         const keel_schema_column *x = &a->columns[i], *y = &b->columns[i];
         if (strcmp(x->name, y->name) || !opt_eq(x->display_name, y->display_name) ||
-            !opt_eq(x->description, y->description) || x->type != y->type ||
-            x->role != y->role || x->nullable != y->nullable || x->on_invalid != y->on_invalid ||
+            !opt_eq(x->description, y->description) || x->type != y->type || x->role != y->role ||
+            x->nullable != y->nullable || x->on_invalid != y->on_invalid ||
             x->has_min != y->has_min || x->has_max != y->has_max ||
             (x->has_min && x->min != y->min) || (x->has_max && x->max != y->max) ||
             x->integer != y->integer || !strlist_eq(&x->categories, &y->categories) ||
@@ -469,8 +473,7 @@ static keel_schema_column *add(keel_schema *s, const char *name, keel_type t)
 {
     keel_schema_column *c = NULL;
     keel_schema_add_column(s, name, &c);
-    if (c)
-        c->type = t;
+    if (c) c->type = t;
     return c;
 }
 
@@ -482,18 +485,66 @@ static void add_all(keel_strlist *l, const char *const *items, size_t n)
 
 TEST(schema_round_trip_strange_strings)
 {
-    static const char *const strange[] = {
-        "",          "yes",         "No",          "null",       "~",         "true",
-        "off",       "NaN",         ".inf",        "-1",         "1e5",       "0x1F",
-        "007",       "2024-01-31",  "a: b",        "a #b",       "#x",        "'q'",
-        "\"dq\"",    "back\\slash", " lead",       "trail ",     "two  sp",   "-",
-        "- x",       "?",           ":",           "[a, b]",     "{a}",       "&a",
-        "*a",        "!tag",        "|",           ">",          "%Y",        "@x",
-        "`x`",       "a,b",         "tab\there",   "nl\nhere",   "cr\rhere",  "\x01\x1f\x7f",
-        "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "nbsp\xc2\xa0x", "nel\xc2\x85x",
-        "ls\xe2\x80\xa8x", "bom\xef\xbb\xbfx", "zw\xe2\x80\x8bx", "emoji \xf0\x9f\x98\x80",
-        "\xc2\x80", "---",          "...",         "Y",          "=",         "<<",
-        "a/b",       "_x",          "x.y-z",       "\xef\xbf\xbe"};
+    static const char *const strange[] = {"",
+                                          "yes",
+                                          "No",
+                                          "null",
+                                          "~",
+                                          "true",
+                                          "off",
+                                          "NaN",
+                                          ".inf",
+                                          "-1",
+                                          "1e5",
+                                          "0x1F",
+                                          "007",
+                                          "2024-01-31",
+                                          "a: b",
+                                          "a #b",
+                                          "#x",
+                                          "'q'",
+                                          "\"dq\"",
+                                          "back\\slash",
+                                          " lead",
+                                          "trail ",
+                                          "two  sp",
+                                          "-",
+                                          "- x",
+                                          "?",
+                                          ":",
+                                          "[a, b]",
+                                          "{a}",
+                                          "&a",
+                                          "*a",
+                                          "!tag",
+                                          "|",
+                                          ">",
+                                          "%Y",
+                                          "@x",
+                                          "`x`",
+                                          "a,b",
+                                          "tab\there",
+                                          "nl\nhere",
+                                          "cr\rhere",
+                                          "\x01\x1f\x7f",
+                                          "caf\xc3\xa9",
+                                          "\xe6\x97\xa5\xe6\x9c\xac",
+                                          "nbsp\xc2\xa0x",
+                                          "nel\xc2\x85x",
+                                          "ls\xe2\x80\xa8x",
+                                          "bom\xef\xbb\xbfx",
+                                          "zw\xe2\x80\x8bx",
+                                          "emoji \xf0\x9f\x98\x80",
+                                          "\xc2\x80",
+                                          "---",
+                                          "...",
+                                          "Y",
+                                          "=",
+                                          "<<",
+                                          "a/b",
+                                          "_x",
+                                          "x.y-z",
+                                          "\xef\xbf\xbe"};
     keel_schema *s = keel_schema_new();
     REQUIRE(s);
     s->source = keel_strdup("data/\"odd\" file #1.csv");
@@ -502,8 +553,7 @@ TEST(schema_round_trip_strange_strings)
     keel_strlist_clear(&s->missing);
     add_all(&s->missing, strange, 12);
     for (size_t i = 0; i < KEEL_ARRAY_LEN(strange); i++) {
-        if (!strange[i][0])
-            continue;
+        if (!strange[i][0]) continue;
         keel_schema_column *c = add(s, strange[i], KEEL_TYPE_TEXT);
         REQUIRE(c);
         c->display_name = keel_strdup(strange[(i + 1) % KEEL_ARRAY_LEN(strange)]);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every benchmark and prints the figures that go into bench/RESULTS.md.
+# Usage: bench/run.sh [path/to/keel]      (make bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keel=${1:-build/keel}
+mkdir -p bench/out
+[ -f bench/out/churn_1m.csv ] || python3 bench/gen_data.py bench/out/churn_1m.csv 1000000
+[ -f bench/out/churn_1m_dirty.csv ] || python3 bench/gen_data.py bench/out/churn_1m_dirty.csv 1000000 --dirty 0.01
+"$keel" data infer bench/out/churn_1m.csv --target churn -o bench/out/churn_1m.yaml >/dev/null
+echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo; uptime
+echo "== data: clean 1M rows"
+/usr/bin/python3 bench/data_bench.py "$keel" bench/out/churn_1m.csv bench/out/churn_1m.yaml 5 | tee bench/out/data_clean.json
+echo "== data: 1M rows, 1% dirty"
+/usr/bin/python3 bench/data_bench.py "$keel" bench/out/churn_1m_dirty.csv bench/out/churn_1m.yaml 5 | tee bench/out/data_dirty.json
+echo "== peak memory validating 2 GB"
+bench/peak_memory.sh "$keel" bench/out/churn_1m.csv bench/out/churn_1m.yaml | tee bench/out/peak.json
