@@ -97,7 +97,8 @@ static void progress(void *ud, uint64_t done, uint64_t total, const char *what)
 static const char infer_usage[] =
     "usage: keel data infer FILE [options]\n"
     "\n"
-    "Reads FILE (CSV) and proposes a schema for people to review: each column's type and\n"
+    "Reads FILE (CSV, or JSON Lines: one object per line) and proposes a schema for people\n"
+    "to review: each column's type and\n"
     "role, observed ranges, categories, missing-value tokens, and possible personal data.\n"
     "\n"
     "  -o, --output PATH      write the schema YAML here (default: standard output)\n"

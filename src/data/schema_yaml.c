@@ -259,27 +259,28 @@ static long strset_add(strset *t, const char *s, uint32_t node_index)
     return -1;
 }
 
-/* Edit distance (insert, delete, substitute) of two short strings, for "did you mean". */
+/* Edit distance of two short strings (insert, delete, substitute, swap two neighbours), for
+ * "did you mean". */
 static size_t edit_distance(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     if (na > 32 || nb > 32) return 99;
-    size_t row[33];
+    size_t d[33][33];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = i;
     for (size_t j = 0; j <= nb; j++)
-        row[j] = j;
+        d[0][j] = j;
     for (size_t i = 1; i <= na; i++) {
-        size_t diag = row[0];
-        row[0] = i;
         for (size_t j = 1; j <= nb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            best = KEEL_MIN(best, up + 1);
-            best = KEEL_MIN(best, row[j - 1] + 1);
-            row[j] = best;
-            diag = up;
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            best = KEEL_MIN(best, d[i - 1][j] + 1);
+            best = KEEL_MIN(best, d[i][j - 1] + 1);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                best = KEEL_MIN(best, d[i - 2][j - 2] + 1);
+            d[i][j] = best;
         }
     }
-    return row[nb];
+    return d[na][nb];
 }
 
 /* Pairs the keys of map node m with the names in keys: vals[k] and key_nodes[k] receive
@@ -301,7 +302,8 @@ static int collect(reader *r, uint32_t m, const char *const *keys, size_t n_keys
         while (idx < n_keys && strcmp(keys[idx], ks))
             idx++;
         if (idx == n_keys) {
-            size_t best = 3, which = 0;
+            /* a near miss: one slip in a short key, two in a longer one */
+            size_t best = strlen(ks) <= 4 ? 2 : 3, which = 0, limit = best;
             for (size_t j = 0; j < n_keys; j++) {
                 size_t d = edit_distance(ks, keys[j]);
                 if (d < best) {
@@ -309,7 +311,7 @@ static int collect(reader *r, uint32_t m, const char *const *keys, size_t n_keys
                     which = j;
                 }
             }
-            if (best < 3)
+            if (best < limit)
                 return fail_at(r, &r->nodes[k], KEEL_ESCHEMA,
                                "unknown key '%s'%s (did you mean '%s'?)", clip(ks, b1), r->in,
                                keys[which]);
@@ -344,7 +346,7 @@ static int scalar(reader *r, uint32_t v, const char *key, const char **out)
 /* An optional text value: a copy into *dst, or NULL for an empty unquoted value. */
 static int get_text(reader *r, uint32_t v, const char *key, char **dst)
 {
-    const char *s;
+    const char *s = "";
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
     if (r->nodes[v].plain && r->nodes[v].len == 0) return KEEL_OK;
@@ -354,7 +356,7 @@ static int get_text(reader *r, uint32_t v, const char *key, char **dst)
 
 static int get_bool(reader *r, uint32_t v, const char *key, bool *out)
 {
-    const char *s;
+    const char *s = "";
     char b1[48];
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
@@ -369,7 +371,7 @@ static int get_bool(reader *r, uint32_t v, const char *key, bool *out)
 /* A finite decimal number, the whole scalar (strtod alone would take "12abc" and "nan"). */
 static int get_number(reader *r, uint32_t v, const char *key, double *out)
 {
-    const char *s;
+    const char *s = "";
     char b1[48];
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
@@ -390,7 +392,7 @@ static int get_number(reader *r, uint32_t v, const char *key, double *out)
 /* One byte; the two characters \t also mean a tab (a common slip in single quotes). */
 static int get_char(reader *r, uint32_t v, const char *key, char *out)
 {
-    const char *s;
+    const char *s = "";
     char b1[48];
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
@@ -426,7 +428,7 @@ static const int enum_count[4] = {KEEL_TYPE_COUNT, KEEL_ROLE_COUNT, KEEL_ON_INVA
 
 static int get_enum(reader *r, uint32_t v, const char *key, int which, int *out)
 {
-    const char *s;
+    const char *s = "";
     char b1[48];
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
@@ -495,7 +497,7 @@ done:
 
 static int get_timestamp(reader *r, uint32_t v, const char *key, double *out)
 {
-    const char *s;
+    const char *s = "";
     char b1[48];
     int rc = scalar(r, v, key, &s);
     if (rc) return rc;
@@ -762,7 +764,7 @@ static int read_schema(reader *r, keel_schema *s)
                        "a schema is a mapping (version: 1, columns: ...), not %s",
                        kind_name(r->nodes[0].kind));
     uint32_t v[R_COUNT], k[R_COUNT];
-    const char *t;
+    const char *t = "";
     char b1[48];
     int rc = collect(r, 0, root_keys, R_COUNT, v, k);
     if (rc) return rc;

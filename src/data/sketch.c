@@ -203,6 +203,9 @@ int keel_hll_read(keel_hll *h, const keel_json *v, keel_error *e)
 #define KLL_MIN_CAP 8     /* no level's capacity goes below this */
 #define KLL_K_MIN 8
 #define KLL_K_MAX 65535
+#ifndef KLL_L0_MULT
+#define KLL_L0_MULT 2
+#endif
 #define KLL_SLACK 32 /* spare slots allocated past the capacity, to realloc less often */
 
 struct keel_kll {
@@ -245,8 +248,8 @@ static uint32_t kll_level_cap(uint32_t k, uint32_t n_levels, uint32_t h)
         c = (2 * c + 2) / 3;
     if (c < KLL_MIN_CAP)
         c = KLL_MIN_CAP;
-    if (h == 0 && c < 2 * k)
-        c = 2 * k;
+    if (h == 0 && c < KLL_L0_MULT * k)
+        c = KLL_L0_MULT * k;
     return c;
 }
 
@@ -326,16 +329,26 @@ static void insertion_sort(uint64_t *a, size_t n)
     }
 }
 
-/* Sorts keys a[0..n) using tmp[0..n) as scratch. Most-significant-digit radix sort that
- * adapts to the data: the digit is taken from (key - min) at the top of the range actually
- * present, with about one bucket per two keys, so clustered data (all positives, a narrow
- * range) spends no passes on bits that never vary. Buckets still holding more than 48 keys
- * are sorted the same way (each level of recursion consumes at least 4 bits of range, so
- * depth <= 16); then one insertion sort pass finishes the small buckets, which costs O(n)
- * plus the few inversions left inside them. */
+/* Sorts keys a[0..n) using tmp[0..n) as scratch, for the level-0 compactions (a few
+ * hundred keys each, about one sort per value added, so this is the hot loop of KLL).
+ *
+ * A radix sort on the top 16 bits of (key - min), 8 bits a pass, least significant digit
+ * first: two counting passes that sort by those bits, then an insertion sort that settles
+ * the keys sharing a 16-bit prefix. Measuring the digits from the range actually present
+ * means no pass is spent on bits that never vary (the exponent of data in [0, 1), the
+ * high bits of small integers). For real data few keys share a prefix and the insertion
+ * sort is one predictable compare per key. When they do (an outlier stretching the range,
+ * or clustered values), the insertion sort gives up after 4n moves and each run of keys
+ * with a common prefix is sorted by the same method on its own, narrower range: every
+ * level of that recursion consumes 16 bits of range, so it is at most 4 deep. */
+#ifndef RADIX_BITS
+#define RADIX_BITS 8
+#endif
+#define RADIX_SMALL 16 /* below this, insertion sort alone */
+
 static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 {
-    if (n <= 48) {
+    if (n <= RADIX_SMALL) {
         insertion_sort(a, n);
         return;
     }
@@ -346,34 +359,63 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
     }
     if (lo == hi)
         return;
-    uint64_t range = hi - lo;
-    int bits = 64 - __builtin_clzll(range);
-    int d = 63 - __builtin_clzll((uint64_t)n) - 1; /* ~2 keys per bucket */
-    d = d < 4 ? 4 : d > 10 ? 10 : d;
-    int shift = bits > d ? bits - d : 0;
-    size_t n_buckets = (size_t)(range >> shift) + 1;
-    uint32_t cnt[(1u << 10) + 1];
-    memset(cnt, 0, n_buckets * sizeof cnt[0]);
-    for (size_t i = 0; i < n; i++)
-        cnt[(a[i] - lo) >> shift]++;
-    uint32_t sum = 0;
-    for (size_t b = 0; b < n_buckets; b++) {
-        uint32_t c = cnt[b];
-        cnt[b] = sum;
-        sum += c;
+    int bits = 64 - __builtin_clzll(hi - lo);
+    int shift = bits > 2 * RADIX_BITS ? bits - 2 * RADIX_BITS : 0;
+    const uint64_t mask = (1u << RADIX_BITS) - 1;
+    uint32_t cnt[2][1u << RADIX_BITS];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = (a[i] - lo) >> shift;
+        cnt[0][d & mask]++;
+        cnt[1][(d >> RADIX_BITS) & mask]++;
     }
-    for (size_t i = 0; i < n; i++)
-        tmp[cnt[(a[i] - lo) >> shift]++] = a[i];
-    memcpy(a, tmp, n * sizeof *a);
-    /* Now cnt[b] is the end of bucket b. */
-    if (shift > 0) {
-        uint32_t start = 0;
-        for (size_t b = 0; b < n_buckets; b++) {
-            if (cnt[b] - start > 48)
-                radix_sort(a + start, tmp + start, cnt[b] - start);
-            start = cnt[b];
+    uint64_t *src = a, *dst = tmp;
+    for (int p = 0; p < 2; p++) {
+        uint32_t *c = cnt[p];
+        int by = p * RADIX_BITS + shift;
+        if (c[((src[0] - lo) >> by) & mask] == n)
+            continue; /* this digit is the same everywhere */
+        uint32_t sum = 0;
+        for (size_t b = 0; b <= mask; b++) {
+            uint32_t x = c[b];
+            c[b] = sum;
+            sum += x;
         }
-        insertion_sort(a, n);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = src[i];
+            dst[c[((x - lo) >> by) & mask]++] = x;
+        }
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != a)
+        memcpy(a, src, n * sizeof *a);
+    if (shift == 0)
+        return; /* the 16 bits were the whole key range: sorted */
+
+    size_t i, moves = 0;
+    for (i = 1; i < n && moves <= 4 * n; i++) {
+        uint64_t x = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1] > x) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+        moves += i - j;
+    }
+    if (i == n)
+        return;
+    /* Too many keys share prefixes. a[0..i) is sorted and the whole is still ordered by
+     * prefix, so sorting each run of equal prefixes finishes the job. */
+    for (i = 0; i < n;) {
+        uint64_t prefix = (a[i] - lo) >> shift;
+        size_t j = i + 1;
+        while (j < n && ((a[j] - lo) >> shift) == prefix)
+            j++;
+        radix_sort(a + i, tmp + i, j - i);
+        i = j;
     }
 }
 

@@ -1100,7 +1100,8 @@ static void overview(html *h, const keel_json *p, const keel_json *cols)
         put(h, "</td><td class=\"num\">");
         double distinct;
         if (jnum(keel_json_get(col, "distinct"), &distinct)) {
-            put(h, "\xe2\x89\x88");
+            if (!keel_json_bool(keel_json_get(col, "distinct_exact"), false))
+                put(h, "\xe2\x89\x88"); /* estimated: mark it */
             put_count(h, distinct);
         } else {
             put(h, "\xe2\x80\x94");
@@ -1275,7 +1276,9 @@ static void card(html *h, const keel_json *p, const keel_json *col, size_t i)
     fact(h, "count", keel_json_get(col, "count"), NAN, false);
     fact(h, "missing", keel_json_get(col, "missing"), whole, false);
     fact(h, "repaired", keel_json_get(col, "repaired"), whole, false);
-    fact(h, "distinct (estimated)", keel_json_get(col, "distinct"), NAN, true);
+    bool exact = keel_json_bool(keel_json_get(col, "distinct_exact"), false);
+    fact(h, exact ? "distinct" : "distinct (estimated)", keel_json_get(col, "distinct"), NAN,
+         !exact);
     put(h, "</div>");
 
     const keel_json *num = jget(col, "numeric", KEEL_JSON_OBJECT);

@@ -88,4 +88,8 @@ done
 printf 'version: 1\ncolumns:\n  - name: a\n    tpye: numeric\n' > typo.yaml
 expect "schema typo: exit 1" 1 "$KEEL" data validate good.csv --schema typo.yaml
 contains "schema typo: names the place" "$T/err" "typo.yaml:4"
+# The CLI reference is generated from --help; it must be current.
+"$ROOT/scripts/gen-cli-doc.sh" "$KEEL" > cli.md
+if diff -q cli.md "$ROOT/docs/cli.md" >/dev/null; then ok "docs/cli.md matches --help"
+else fail "docs/cli.md matches --help" "run scripts/gen-cli-doc.sh > docs/cli.md" "$(diff cli.md "$ROOT/docs/cli.md" | head -10)"; fi
 finish
