@@ -155,7 +155,7 @@ int keel_buf_json_num(keel_buf *b, double v)
 {
     if (!isfinite(v))
         return keel_buf_puts(b, "null");
-    if (v == (double)(int64_t)v && fabs(v) < 1e15)
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: the cast is UB above 2^63 */
         return keel_buf_printf(b, "%lld", (long long)v);
     /* Shortest of %.15g..%.17g that reads back as the same double. */
     char tmp[40];

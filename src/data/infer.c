@@ -779,18 +779,25 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         }
     }
     bool comma_decimal = false, target_found = !opt->target;
+    keel_strset used; /* names given to columns so far: header names may repeat */
+    if ((rc = keel_strset_init(&used, n_cols * 2)) != KEEL_OK) {
+        keel_error_set(e, rc, "out of memory");
+        goto fail;
+    }
     for (size_t i = 0; i < n_cols; i++) {
         colinfer *c = &cols[i];
         keel_schema_column *col;
         /* Duplicate header names get a suffix so that the schema stays unambiguous. */
         char unique_name[300];
         snprintf(unique_name, sizeof unique_name, "%s", c->name);
-        for (int k = 2; keel_schema_find(s, unique_name) >= 0; k++)
+        for (int k = 2; keel_strset_find(&used, unique_name, strlen(unique_name)) >= 0; k++)
             snprintf(unique_name, sizeof unique_name, "%s_%d", c->name, k);
         if ((rc = keel_schema_add_column(s, unique_name, &col))) {
+            keel_strset_free(&used);
             keel_error_set(e, rc, "out of memory");
             goto fail;
         }
+        keel_strset_add(&used, col->name, (uint32_t)i);
         bool is_target = opt->target && !strcmp(opt->target, c->name);
         target_found |= is_target;
         rc = decide(s, col, c, is_target, max_cat, &comma_decimal);
@@ -807,6 +814,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
                 rc = decide(s, col, c, is_target, max_cat, &comma_decimal);
         }
         if (rc) {
+            keel_strset_free(&used);
             keel_error_set(e, rc, "out of memory");
             goto fail;
         }
@@ -820,6 +828,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
                      (unsigned long long)c->nested);
         }
     }
+    keel_strset_free(&used);
     if (!target_found) {
         rc = keel_error_set(e, KEEL_EINVAL, "%s: no column named '%s' (the target)", name,
                             opt->target);

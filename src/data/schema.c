@@ -91,6 +91,43 @@ long keel_strlist_find(const keel_strlist *l, const char *s, size_t len)
     return -1;
 }
 
+int keel_strset_init(keel_strset *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    t->slots = keel_calloc(cap, sizeof *t->slots);
+    t->mask = cap - 1;
+    return t->slots ? KEEL_OK : KEEL_ENOMEM;
+}
+
+long keel_strset_add(keel_strset *t, const char *s, uint32_t tag)
+{
+    size_t i = (size_t)keel_hash64(s, strlen(s), 0) & t->mask;
+    for (; t->slots[i].s; i = (i + 1) & t->mask)
+        if (!strcmp(t->slots[i].s, s))
+            return t->slots[i].tag;
+    t->slots[i].s = s;
+    t->slots[i].tag = tag;
+    return -1;
+}
+
+long keel_strset_find(const keel_strset *t, const char *p, size_t len)
+{
+    size_t i = (size_t)keel_hash64(p, len, 0) & t->mask;
+    for (; t->slots[i].s; i = (i + 1) & t->mask)
+        if (!strncmp(t->slots[i].s, p, len) && t->slots[i].s[len] == '\0' &&
+            !memchr(p, '\0', len))
+            return t->slots[i].tag;
+    return -1;
+}
+
+void keel_strset_free(keel_strset *t)
+{
+    keel_free(t->slots);
+    t->slots = NULL;
+}
+
 static const char *const default_missing[] = {"", "NA", "N/A", "null", "NULL", "NaN", "?"};
 
 keel_schema *keel_schema_new(void)
@@ -145,12 +182,17 @@ int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column 
     char *copy = keel_strdup(name);
     if (!copy)
         return KEEL_ENOMEM;
-    keel_schema_column *cols = keel_reallocarray(s->columns, s->n_columns + 1, sizeof *cols);
-    if (!cols) {
-        keel_free(copy);
-        return KEEL_ENOMEM;
+    if (s->n_columns == s->cap_columns) {
+        size_t cap = s->cap_columns ? s->cap_columns * 2 : 16;
+        keel_schema_column *cols = keel_reallocarray(s->columns, cap, sizeof *cols);
+        if (!cols) {
+            keel_free(copy);
+            return KEEL_ENOMEM;
+        }
+        s->columns = cols;
+        s->cap_columns = cap;
     }
-    s->columns = cols;
+    keel_schema_column *cols = s->columns;
     keel_schema_column *c = &cols[s->n_columns++];
     memset(c, 0, sizeof *c);
     c->name = copy;
@@ -168,6 +210,51 @@ long keel_schema_find(const keel_schema *s, const char *name)
         if (!strcmp(s->columns[i].name, name))
             return (long)i;
     return -1;
+}
+
+/* Checks one column; names and cats are scratch sets (names accumulates across columns). */
+static int check_column(const keel_schema_column *c, size_t i, keel_strset *names,
+                        keel_strset *cats, int *targets, keel_error *e)
+{
+    if (!c->name || !c->name[0])
+        return keel_error_set(e, KEEL_ESCHEMA, "column %zu has an empty name", i + 1);
+    if (keel_strset_add(names, c->name, (uint32_t)i) >= 0)
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s' appears twice", c->name);
+    if ((unsigned)c->type >= KEEL_TYPE_COUNT || (unsigned)c->role >= KEEL_ROLE_COUNT ||
+        (unsigned)c->on_invalid >= KEEL_ON_INVALID_COUNT || (unsigned)c->pii >= KEEL_PII_COUNT)
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': invalid enum value", c->name);
+    if ((c->has_min && isnan(c->min)) || (c->has_max && isnan(c->max)))
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min/max is not a number",
+                              c->name);
+    if (c->has_min && c->has_max && c->min > c->max)
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min %g is above max %g", c->name,
+                              c->min, c->max);
+    if (c->type == KEEL_TYPE_CATEGORICAL && c->categories.n == 0)
+        return keel_error_set(e, KEEL_ESCHEMA,
+                              "column '%s': a categorical column needs its categories",
+                              c->name);
+    if (c->categories.n) {
+        keel_strset_free(cats);
+        if (keel_strset_init(cats, c->categories.n))
+            return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        for (size_t k = 0; k < c->categories.n; k++)
+            if (keel_strset_add(cats, c->categories.items[k], (uint32_t)k) >= 0)
+                return keel_error_set(e, KEEL_ESCHEMA,
+                                      "column '%s': category '%s' is listed twice", c->name,
+                                      c->categories.items[k]);
+    }
+    if (c->on_invalid == KEEL_ON_INVALID_CLIP &&
+        (c->type != KEEL_TYPE_NUMERIC && c->type != KEEL_TYPE_TIMESTAMP))
+        return keel_error_set(e, KEEL_ESCHEMA,
+                              "column '%s': on_invalid: clip needs a numeric or timestamp "
+                              "column",
+                              c->name);
+    if (c->on_invalid == KEEL_ON_INVALID_CLIP && !c->has_min && !c->has_max)
+        return keel_error_set(e, KEEL_ESCHEMA,
+                              "column '%s': on_invalid: clip needs min or max", c->name);
+    if (c->role == KEEL_ROLE_TARGET && ++*targets > 1)
+        return keel_error_set(e, KEEL_ESCHEMA, "more than one column has role target");
+    return KEEL_OK;
 }
 
 int keel_schema_check(const keel_schema *s, keel_error *e)
@@ -189,44 +276,17 @@ int keel_schema_check(const keel_schema *s, keel_error *e)
         return keel_error_set(e, KEEL_ESCHEMA, "decimal must be '.' or ','");
     if (s->n_columns == 0)
         return keel_error_set(e, KEEL_ESCHEMA, "the schema has no columns");
-    int targets = 0;
-    for (size_t i = 0; i < s->n_columns; i++) {
+    int targets = 0, rc = KEEL_OK;
+    keel_strset names, cats;
+    names.slots = cats.slots = NULL;
+    if (keel_strset_init(&names, s->n_columns))
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_columns && rc == KEEL_OK; i++) {
         const keel_schema_column *c = &s->columns[i];
-        if (!c->name || !c->name[0])
-            return keel_error_set(e, KEEL_ESCHEMA, "column %zu has an empty name", i + 1);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(s->columns[j].name, c->name))
-                return keel_error_set(e, KEEL_ESCHEMA, "column '%s' appears twice", c->name);
-        if ((unsigned)c->type >= KEEL_TYPE_COUNT || (unsigned)c->role >= KEEL_ROLE_COUNT ||
-            (unsigned)c->on_invalid >= KEEL_ON_INVALID_COUNT || (unsigned)c->pii >= KEEL_PII_COUNT)
-            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': invalid enum value", c->name);
-        if ((c->has_min && isnan(c->min)) || (c->has_max && isnan(c->max)))
-            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min/max is not a number",
-                                  c->name);
-        if (c->has_min && c->has_max && c->min > c->max)
-            return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min %g is above max %g", c->name,
-                                  c->min, c->max);
-        if (c->type == KEEL_TYPE_CATEGORICAL && c->categories.n == 0)
-            return keel_error_set(e, KEEL_ESCHEMA,
-                                  "column '%s': a categorical column needs its categories",
-                                  c->name);
-        for (size_t a = 0; a < c->categories.n; a++)
-            for (size_t b = 0; b < a; b++)
-                if (!strcmp(c->categories.items[a], c->categories.items[b]))
-                    return keel_error_set(e, KEEL_ESCHEMA,
-                                          "column '%s': category '%s' is listed twice", c->name,
-                                          c->categories.items[a]);
-        if (c->on_invalid == KEEL_ON_INVALID_CLIP &&
-            (c->type != KEEL_TYPE_NUMERIC && c->type != KEEL_TYPE_TIMESTAMP))
-            return keel_error_set(e, KEEL_ESCHEMA,
-                                  "column '%s': on_invalid: clip needs a numeric or timestamp "
-                                  "column",
-                                  c->name);
-        if (c->on_invalid == KEEL_ON_INVALID_CLIP && !c->has_min && !c->has_max)
-            return keel_error_set(e, KEEL_ESCHEMA,
-                                  "column '%s': on_invalid: clip needs min or max", c->name);
-        if (c->role == KEEL_ROLE_TARGET && ++targets > 1)
-            return keel_error_set(e, KEEL_ESCHEMA, "more than one column has role target");
+        rc = check_column(c, i, &names, &cats, &targets, e);
     }
-    return KEEL_OK;
+    keel_strset_free(&names);
+    keel_strset_free(&cats);
+    return rc;
 }
+

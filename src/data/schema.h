@@ -98,6 +98,24 @@ typedef struct keel_schema_column {
     char *note; /* infer's remark for the reviewer, written as a YAML comment; may be NULL */
 } keel_schema_column;
 
+/* A set of borrowed strings for finding duplicates in O(n) (schema checks, the YAML reader):
+ * open addressing; each entry remembers a tag given when it was added. */
+typedef struct keel_strset {
+    struct keel_strset_slot {
+        const char *s;
+        uint32_t tag;
+    } *slots;
+    size_t mask;
+} keel_strset;
+
+int keel_strset_init(keel_strset *t, size_t n); /* room for n strings; KEEL_ENOMEM */
+/* Adds s (which must outlive the set); returns the tag of an equal string already there, or
+ * -1 when s is new. */
+long keel_strset_add(keel_strset *t, const char *s, uint32_t tag);
+/* The tag of the string equal to (p, len), or -1. p need not be NUL-terminated. */
+long keel_strset_find(const keel_strset *t, const char *p, size_t len);
+void keel_strset_free(keel_strset *t);
+
 typedef struct keel_schema {
     int version;   /* format version, 1 */
     char *source;  /* the file it was inferred from (informational); may be NULL */
@@ -110,6 +128,7 @@ typedef struct keel_schema {
     keel_strlist missing;   /* tokens that mean "missing" in every column */
     keel_schema_column *columns;
     size_t n_columns;
+    size_t cap_columns; /* allocated entries of columns */
 } keel_schema;
 
 /* Creates an empty schema with the defaults above and the standard missing tokens

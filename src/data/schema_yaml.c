@@ -227,38 +227,6 @@ static int build_tree(reader *r, const char *text, size_t n)
 
 /* ---- small helpers for reading ---------------------------------------------------------- */
 
-/* A set of strings for finding duplicates in O(n): open addressing, each slot remembering
- * the node where the string was first seen. */
-typedef struct strset {
-    struct slot {
-        const char *s;
-        uint32_t node;
-    } * slots;
-    size_t mask;
-} strset;
-
-static int strset_init(strset *t, size_t n)
-{
-    size_t cap = 16;
-    while (cap < 2 * n)
-        cap *= 2;
-    t->slots = keel_calloc(cap, sizeof *t->slots);
-    t->mask = cap - 1;
-    return t->slots ? KEEL_OK : KEEL_ENOMEM;
-}
-
-/* Adds s (which must outlive the set); returns the node of an equal string already there,
- * or -1 when s is new. */
-static long strset_add(strset *t, const char *s, uint32_t node_index)
-{
-    size_t i = (size_t)keel_hash64(s, strlen(s), 0) & t->mask;
-    for (; t->slots[i].s; i = (i + 1) & t->mask)
-        if (!strcmp(t->slots[i].s, s)) return t->slots[i].node;
-    t->slots[i].s = s;
-    t->slots[i].node = node_index;
-    return -1;
-}
-
 /* Edit distance of two short strings (insert, delete, substitute, swap two neighbours), for
  * "did you mean". */
 static size_t edit_distance(const char *a, const char *b)
@@ -459,11 +427,11 @@ static int get_list(reader *r, uint32_t v, const char *key, keel_strlist *l, con
     if (nd->kind != N_SEQ)
         return fail_at(r, nd, KEEL_ESCHEMA, "%s%s must be a list such as [a, b], not %s", r->ctx,
                        key, nd->kind == N_SCALAR ? "a single value" : "a mapping");
-    strset seen = {0};
+    keel_strset seen = {0};
     int rc = KEEL_OK;
     if (nd->n > 0) {
         l->items = keel_calloc(nd->n, sizeof *l->items);
-        if (!l->items || (dups && strset_init(&seen, nd->n))) goto oom;
+        if (!l->items || (dups && keel_strset_init(&seen, nd->n))) goto oom;
     }
     for (uint32_t c = v + 1; c < nd->end; c = r->nodes[c].end) {
         if (r->nodes[c].kind != N_SCALAR) {
@@ -474,7 +442,7 @@ static int get_list(reader *r, uint32_t v, const char *key, keel_strlist *l, con
         char *item = keel_strndup(str(r, c), r->nodes[c].len);
         if (!item) goto oom;
         l->items[l->n++] = item;
-        long first = dups ? strset_add(&seen, item, c) : -1;
+        long first = dups ? keel_strset_add(&seen, item, c) : -1;
         if (first >= 0) {
             rc = fail_at(r, &r->nodes[c], KEEL_ESCHEMA,
                          "%s%s '%s' is listed twice (first at line %u, column %u)", r->ctx, dups,
@@ -559,7 +527,7 @@ static const char *const column_keys[C_COUNT] = {
     "false_values", "time_format",  "missing",     "pii"};
 
 #define T(x) (1u << KEEL_TYPE_##x)
-/* The types each key applies to; the others take it everywhere. */
+/* The column types a key may appear in (a bit per keel_type); keys not listed: all. */
 static unsigned key_types(int k)
 {
     switch (k) {
@@ -718,10 +686,10 @@ static int read_columns(reader *r, keel_schema *s, uint32_t v)
                        kind_name(nd->kind));
     if (nd->n > MAX_COLUMNS)
         return fail_at(r, nd, KEEL_ELIMIT, "%u columns; keel reads at most %d", nd->n, MAX_COLUMNS);
-    strset names = {0};
+    keel_strset names = {0};
     uint32_t *name_nodes = keel_calloc(nd->n ? nd->n : 1, sizeof *name_nodes);
     int rc = KEEL_OK;
-    if (!name_nodes || strset_init(&names, nd->n)) {
+    if (!name_nodes || keel_strset_init(&names, nd->n)) {
         rc = keel_error_set(r->e, KEEL_ENOMEM, "out of memory");
         goto done;
     }
@@ -730,7 +698,7 @@ static int read_columns(reader *r, keel_schema *s, uint32_t v)
     for (uint32_t c = v + 1; c < nd->end; c = r->nodes[c].end, i++) {
         if ((rc = read_column(r, s, c, i, &name_nodes[i]))) goto done;
         const keel_schema_column *col = &s->columns[i];
-        long first = strset_add(&names, col->name, name_nodes[i]);
+        long first = keel_strset_add(&names, col->name, name_nodes[i]);
         if (first >= 0) {
             rc = fail_at(r, &r->nodes[name_nodes[i]], KEEL_ESCHEMA,
                          "column '%s' appears twice (first at line %u)", clip(col->name, b1),

@@ -344,6 +344,9 @@ static void insertion_sort(uint64_t *a, size_t n)
 #ifndef RADIX_BITS
 #define RADIX_BITS 8
 #endif
+#ifndef RADIX_PASSES
+#define RADIX_PASSES 2
+#endif
 #define RADIX_SMALL 16 /* below this, insertion sort alone */
 
 static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
@@ -360,17 +363,17 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
     if (lo == hi)
         return;
     int bits = 64 - __builtin_clzll(hi - lo);
-    int shift = bits > 2 * RADIX_BITS ? bits - 2 * RADIX_BITS : 0;
+    int shift = bits > RADIX_PASSES * RADIX_BITS ? bits - RADIX_PASSES * RADIX_BITS : 0;
     const uint64_t mask = (1u << RADIX_BITS) - 1;
-    uint32_t cnt[2][1u << RADIX_BITS];
+    uint32_t cnt[RADIX_PASSES][1u << RADIX_BITS];
     memset(cnt, 0, sizeof cnt);
     for (size_t i = 0; i < n; i++) {
         uint64_t d = (a[i] - lo) >> shift;
-        cnt[0][d & mask]++;
-        cnt[1][(d >> RADIX_BITS) & mask]++;
+        for (int p = 0; p < RADIX_PASSES; p++)
+            cnt[p][(d >> (p * RADIX_BITS)) & mask]++;
     }
     uint64_t *src = a, *dst = tmp;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < RADIX_PASSES; p++) {
         uint32_t *c = cnt[p];
         int by = p * RADIX_BITS + shift;
         if (c[((src[0] - lo) >> by) & mask] == n)

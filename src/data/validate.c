@@ -97,6 +97,8 @@ typedef struct validator {
     problem *problems;
     size_t n_problems, cap_problems;
     keel_error *e;
+    keel_strset names; /* schema column names -> index */
+    size_t chunk_rows; /* rows per chunk handed to on_chunk */
     /* JSON Lines */
     keel_json_doc *doc;
     const keel_json **cells; /* per schema column: its value in the current record, or NULL */
@@ -532,7 +534,7 @@ static int check_record(validator *v, const keel_record *rec)
     }
     f->n_rows++;
     v->res->accepted++;
-    if (f->n_rows >= v->o->chunk_rows)
+    if (f->n_rows >= v->chunk_rows)
         return flush_chunk(v);
     return KEEL_OK;
 }
@@ -566,12 +568,9 @@ static int check_json_record(validator *v, const keel_record *rec)
         v->cells[ci] = NULL;
     for (size_t m = 0; m < root->u.object.n; m++) {
         const keel_json_member *mem = &root->u.object.members[m];
-        for (size_t ci = 0; ci < s->n_columns; ci++)
-            if (!v->cells[ci] && !strcmp(s->columns[ci].name, mem->key) &&
-                strlen(mem->key) == mem->key_len) {
-                v->cells[ci] = &mem->value;
-                break;
-            }
+        long ci = keel_strset_find(&v->names, mem->key, mem->key_len);
+        if (ci >= 0 && !v->cells[ci])
+            v->cells[ci] = &mem->value; /* a repeated key: the first one counts */
     }
     keel_frame *f = v->frame;
     size_t r = f->n_rows;
@@ -604,7 +603,7 @@ static int check_json_record(validator *v, const keel_record *rec)
     }
     f->n_rows++;
     v->res->accepted++;
-    if (f->n_rows >= v->o->chunk_rows)
+    if (f->n_rows >= v->chunk_rows)
         return flush_chunk(v);
     return KEEL_OK;
 }
@@ -625,10 +624,7 @@ static int map_header(validator *v, const keel_record *rec)
     v->n_fields = (long)rec->n_fields;
     for (size_t i = 0; i < rec->n_fields; i++) {
         const keel_field *f = &rec->fields[i];
-        long ci = -1;
-        for (size_t k = 0; k < s->n_columns; k++)
-            if (strlen(s->columns[k].name) == f->len && !memcmp(s->columns[k].name, f->p, f->len))
-                ci = (long)k;
+        long ci = keel_strset_find(&v->names, f->p, f->len);
         if (ci < 0) {
             if (keel_strlist_add(&v->res->extra_columns, f->p, f->len))
                 return KEEL_ENOMEM;
@@ -674,12 +670,23 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < s->n_columns; i++)
+    if ((rc = keel_strset_init(&v.names, s->n_columns)) != KEEL_OK) {
+        keel_error_set(e, rc, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s->n_columns; i++) {
         if ((rc = colstate_init(&v.cols[i], s, &s->columns[i])) != KEEL_OK) {
             keel_error_set(e, rc, "out of memory");
             goto done;
         }
+        keel_strset_add(&v.names, s->columns[i].name, (uint32_t)i);
+    }
+    /* A chunk holds at most about 2 million values, so memory stays bounded however wide the
+     * file is (100,000 columns get chunks of 20 rows). */
     size_t chunk = opt->chunk_rows ? opt->chunk_rows : 65536;
+    size_t max_rows = ((size_t)1 << 21) / (s->n_columns ? s->n_columns : 1);
+    chunk = KEEL_MAX((size_t)1, KEEL_MIN(chunk, KEEL_MAX(max_rows, (size_t)16)));
+    v.chunk_rows = chunk;
     if ((rc = keel_frame_reserve(v.frame, chunk + 1)) != KEEL_OK) {
         keel_error_set(e, rc, "out of memory for a chunk of %zu rows", chunk);
         goto done;
@@ -787,6 +794,7 @@ done:
     keel_frame_free(v.frame);
     keel_json_doc_free(v.doc);
     keel_free(v.cells);
+    keel_strset_free(&v.names);
     res->seconds = keel_now_seconds() - t0;
     return rc;
 }

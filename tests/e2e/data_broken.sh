@@ -75,6 +75,12 @@ printf '\xef\xbb\xbfid,amount,label\r\n1,2.5,a\r\n\r\n2,3.5,b\r\n' > crlf.csv
 expect "CRLF+BOM: validate" 0 "$KEEL" data validate crlf.csv --schema s.yaml --json
 equal "CRLF+BOM: counts and blank line" "$(json "$T/out" "j['accepted'], j['blank_lines']")" "(2, 1)"
 
+# A schema of 100,000 columns (wide sensor exports): infer and validate stay linear.
+python3 -c "print(','.join('s%d' % i for i in range(100000))); print(','.join(str(i % 7) for i in range(100000)))" > wide100k.csv
+expect "100,000 columns: infer" 0 "$KEEL" data infer wide100k.csv -o wide.yaml
+expect "100,000 columns: validate" 0 "$KEEL" data validate wide100k.csv --schema wide.yaml --json
+equal "100,000 columns: accepted" "$(json "$T/out" "j['accepted']")" "1"
+
 # Usage errors and help
 expect "no arguments: usage" 2 "$KEEL"
 expect "unknown command: usage" 2 "$KEEL" frobnicate

@@ -740,7 +740,7 @@ TEST(schema_parse_oom)
         test_fail_alloc_after(0);
         if (rc == KEEL_ENOMEM) {
             CHECK(s == NULL);
-            CHECK_STR(e.msg, "out of memory");
+            CHECK(strstr(e.msg, "out of memory") != NULL);
             if (test_alloc_live() != base)
                 harness_fail(__FILE__, __LINE__, "leak after failing allocation %ld", n);
         } else {
