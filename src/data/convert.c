@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+const double keel_pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                        1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                        1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
@@ -41,7 +41,7 @@ static int slow_path(const char *s, size_t n, char decimal, double *out)
     return KEEL_OK;
 }
 
-int keel_parse_number(const char *s, size_t n, char decimal, double *out)
+int keel_parse_number_general(const char *s, size_t n, char decimal, double *out)
 {
     while (n && (*s == ' ' || *s == '\t')) {
         s++;
@@ -112,7 +112,7 @@ int keel_parse_number(const char *s, size_t n, char decimal, double *out)
     int e = exp10 + dropped - frac;
     if (!lost && m < (1ULL << 53) && e >= -22 && e <= 22) {
         double v = (double)m;
-        v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
+        v = e < 0 ? v / keel_pow10_exact[-e] : v * keel_pow10_exact[e];
         *out = neg ? -v : v;
         return KEEL_OK;
     }

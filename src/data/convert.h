@@ -14,7 +14,36 @@
  * (decimal is '.' or ','), optional exponent, optional spaces. Rejects everything else,
  * including NaN, infinities, hex and thousands separators. Results are correctly rounded.
  * Returns KEEL_OK, KEEL_EPARSE (not a number) or KEEL_ELIMIT (overflows a double). */
-int keel_parse_number(const char *s, size_t n, char decimal, double *out);
+int keel_parse_number_general(const char *s, size_t n, char decimal, double *out);
+
+extern const double keel_pow10_exact[23]; /* 1e0 .. 1e22, each exactly representable */
+
+/* The common shape inline — optional '-', at most 15 digits with an optional decimal mark,
+ * nothing else — where the mantissa is exact and one division by an exact power of ten
+ * rounds correctly. Everything else goes to the general parser. */
+static inline int keel_parse_number(const char *s, size_t n, char decimal, double *out)
+{
+    const char *p = s, *end = s + n;
+    bool neg = p < end && *p == '-';
+    p += neg;
+    const char *digits = p;
+    uint64_t m = 0;
+    while (p < end && (unsigned)(*p - '0') < 10)
+        m = m * 10 + (uint64_t)(*p++ - '0');
+    size_t int_digits = (size_t)(p - digits), frac_digits = 0;
+    if (p < end && *p == decimal) {
+        const char *f = ++p;
+        while (p < end && (unsigned)(*p - '0') < 10)
+            m = m * 10 + (uint64_t)(*p++ - '0');
+        frac_digits = (size_t)(p - f);
+    }
+    if (p == end && int_digits + frac_digits - 1 < 15) {
+        double v = (double)m / keel_pow10_exact[frac_digits];
+        *out = neg ? -v : v;
+        return KEEL_OK;
+    }
+    return keel_parse_number_general(s, n, decimal, out);
+}
 
 /* Parses a timestamp to microseconds since 1970-01-01T00:00:00Z.
  * format NULL: ISO 8601 — YYYY-MM-DD, optionally followed by 'T' or ' ' and

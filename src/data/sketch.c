@@ -26,8 +26,8 @@
  *
  * Space-saving. Up to `capacity` strings, each with an upper-bound count and an error, in
  * an open-addressing hash table (linear probing, backward-shift deletion) and a binary
- * min-heap ordered by (count, then string descending) so that the string evicted is always
- * the same whatever the heap's layout. A new string replaces the heap's root and inherits
+ * min-heap ordered by count, ties broken by hash, so that the string evicted is always the
+ * same whatever the heap's layout; the heap is updated lazily, so a hit is O(1). A new string replaces the heap's root and inherits
  * its count as error. `floor` bounds the count of every string not monitored; merging adds
  * counts, charging a string missing from one side that side's floor (Agarwal et al. 2012,
  * Mergeable summaries), and keeps the `capacity` largest.
@@ -951,15 +951,21 @@ typedef struct topk_slot {
     char *s; /* owned, NUL-terminated, buffer of size `room` */
     size_t len, room;
     uint64_t hash, count, error;
-    uint32_t heap_pos;
 } topk_slot;
+
+/* A heap entry carries its own copy of the ordering key, so sifting never chases pointers.
+ * The copy of count may be stale (lower than the item's): see keel_topk_add. */
+typedef struct topk_heap_entry {
+    uint64_t count, hash;
+    uint32_t idx;
+} topk_heap_entry;
 
 struct keel_topk {
     uint32_t capacity, n;
     uint64_t total, floor;
-    topk_slot *items; /* [capacity]; [0, n) in use */
-    uint32_t *heap;   /* [capacity] item indices; root = the item evicted next */
-    uint32_t *table;  /* [mask + 1] item index + 1, or 0 for empty */
+    topk_slot *items;      /* [capacity]; [0, n) in use */
+    topk_heap_entry *heap; /* [capacity]; [0, n) in use; root = the next to evict */
+    uint64_t *table;       /* [mask + 1]: 0 empty, else hash high 32 bits << 32 | index + 1 */
     uint32_t mask;
 };
 
@@ -971,82 +977,113 @@ static int str_cmp(const char *a, size_t na, const char *b, size_t nb)
     return na < nb ? -1 : na > nb;
 }
 
-/* True if item x is evicted before y: smaller count, or equal count and larger string. */
-static bool topk_worse(const topk_slot *x, const topk_slot *y)
+/* True if heap entry x is evicted before y: smaller count; among equal counts (common:
+ * every string seen once) the larger hash, and only for equal hashes the larger string. A
+ * total order, so which string is evicted never depends on the heap's layout, and a summary
+ * read back from a file evicts exactly as the original would. (count, ~hash) compared as
+ * one 128-bit number: heap sifts on random keys would mispredict most branches. */
+static inline bool topk_worse(const keel_topk *t, const topk_heap_entry *x,
+                              const topk_heap_entry *y)
 {
-    if (x->count != y->count)
-        return x->count < y->count;
-    return str_cmp(x->s, x->len, y->s, y->len) > 0;
-}
-
-static void topk_heap_set(keel_topk *t, uint32_t pos, uint32_t idx)
-{
-    t->heap[pos] = idx;
-    t->items[idx].heap_pos = pos;
+    unsigned __int128 kx = (unsigned __int128)x->count << 64 | ~x->hash;
+    unsigned __int128 ky = (unsigned __int128)y->count << 64 | ~y->hash;
+    if (KEEL_UNLIKELY(kx == ky)) {
+        const topk_slot *a = &t->items[x->idx], *b = &t->items[y->idx];
+        return str_cmp(a->s, a->len, b->s, b->len) > 0;
+    }
+    return kx < ky;
 }
 
 static void topk_sift_up(keel_topk *t, uint32_t pos)
 {
-    uint32_t idx = t->heap[pos];
+    topk_heap_entry x = t->heap[pos];
     while (pos > 0) {
         uint32_t parent = (pos - 1) / 2;
-        if (!topk_worse(&t->items[idx], &t->items[t->heap[parent]]))
+        if (!topk_worse(t, &x, &t->heap[parent]))
             break;
-        topk_heap_set(t, pos, t->heap[parent]);
+        t->heap[pos] = t->heap[parent];
         pos = parent;
     }
-    topk_heap_set(t, pos, idx);
+    t->heap[pos] = x;
 }
 
-static void topk_sift_down(keel_topk *t, uint32_t pos)
+/* Restores the heap after the root's key grew. Floyd's way: move the hole at the root down
+ * to a leaf along the worse children (a fixed number of steps and a branch-free choice at
+ * each), then sift the entry up from there, which is short because an entry whose key
+ * grew belongs low in the heap. */
+static void topk_sift_down_root(keel_topk *t)
 {
-    uint32_t idx = t->heap[pos];
-    for (;;) {
-        uint32_t c = 2 * pos + 1;
-        if (c >= t->n)
-            break;
-        if (c + 1 < t->n && topk_worse(&t->items[t->heap[c + 1]], &t->items[t->heap[c]]))
-            c++;
-        if (!topk_worse(&t->items[t->heap[c]], &t->items[idx]))
-            break;
-        topk_heap_set(t, pos, t->heap[c]);
+    topk_heap_entry x = t->heap[0];
+    uint32_t pos = 0, n = t->n;
+    /* Only a full 64-bit hash collision between equal counts makes siblings tie on the
+     * key, and then either may come up: the heap stays valid for eviction. */
+    for (uint32_t c = 1; c < n; c = 2 * pos + 1) {
+        if (c + 1 < n) {
+            unsigned __int128 k0 = (unsigned __int128)t->heap[c].count << 64 | ~t->heap[c].hash;
+            unsigned __int128 k1 =
+                (unsigned __int128)t->heap[c + 1].count << 64 | ~t->heap[c + 1].hash;
+            c += k1 < k0;
+        }
+        t->heap[pos] = t->heap[c];
         pos = c;
     }
-    topk_heap_set(t, pos, idx);
+    t->heap[pos] = x;
+    topk_sift_up(t, pos);
+}
+
+static inline uint64_t topk_tag(uint64_t hash)
+{
+    return hash >> 32 << 32;
 }
 
 /* Finds s in the table: returns its table slot, with *idx the item index or UINT32_MAX
- * (then the slot is the empty one where it would go). */
+ * (then the slot is the empty one where it would go). The tag (high hash bits) in each
+ * entry avoids touching items that cannot match. */
 static uint32_t topk_find(const keel_topk *t, const char *s, size_t len, uint64_t hash,
                           uint32_t *idx)
 {
+    uint64_t tag = topk_tag(hash);
     uint32_t i = (uint32_t)hash & t->mask;
     for (;;) {
-        uint32_t v = t->table[i];
+        uint64_t v = t->table[i];
         if (v == 0) {
             *idx = UINT32_MAX;
             return i;
         }
-        const topk_slot *it = &t->items[v - 1];
-        if (it->hash == hash && it->len == len && memcmp(it->s, s, len) == 0) {
-            *idx = v - 1;
-            return i;
+        if (topk_tag(v) == tag) {
+            const topk_slot *it = &t->items[(uint32_t)v - 1];
+            if (it->hash == hash && it->len == len && memcmp(it->s, s, len) == 0) {
+                *idx = (uint32_t)v - 1;
+                return i;
+            }
         }
         i = (i + 1) & t->mask;
     }
 }
 
-/* Removes table slot i by shifting back the entries of its probe run (no tombstones). */
-static void topk_table_remove(keel_topk *t, uint32_t i)
+/* The first empty slot of hash's probe run (for a string known to be absent). */
+static uint32_t topk_free_slot(const keel_topk *t, uint64_t hash)
 {
-    uint32_t j = i;
+    uint32_t i = (uint32_t)hash & t->mask;
+    while (t->table[i] != 0)
+        i = (i + 1) & t->mask;
+    return i;
+}
+
+/* Removes item idx from the table, shifting back the entries of its probe run (no
+ * tombstones, so probe runs stay short). */
+static void topk_table_remove(keel_topk *t, uint32_t idx)
+{
+    uint32_t i = (uint32_t)t->items[idx].hash & t->mask;
+    while ((uint32_t)t->table[i] != idx + 1)
+        i = (i + 1) & t->mask;
     t->table[i] = 0;
-    for (;;) {
+    for (uint32_t j = i;;) {
         j = (j + 1) & t->mask;
-        uint32_t v = t->table[j];
+        uint64_t v = t->table[j];
         if (v == 0)
             return;
-        uint32_t home = (uint32_t)t->items[v - 1].hash & t->mask;
+        uint32_t home = (uint32_t)t->items[(uint32_t)v - 1].hash & t->mask;
         /* The entry at j may fill the hole at i unless its home lies in (i, j]. */
         if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
             t->table[i] = v;
@@ -1079,8 +1116,8 @@ keel_topk *keel_topk_new(uint32_t capacity)
     keel_topk *t = keel_calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    uint32_t table = 4;
-    while (table < 2 * capacity) /* load factor <= 1/2 */
+    uint32_t table = 8;
+    while (table < 4 * capacity) /* load factor <= 1/4: short probes */
         table *= 2;
     t->capacity = capacity;
     t->mask = table - 1;
@@ -1107,11 +1144,12 @@ void keel_topk_free(keel_topk *t)
     keel_free(t);
 }
 
-/* Puts a new string into the (not full) summary with the given count and error. */
+/* Puts a new string into the (not full) summary at table slot `slot`. */
 static int topk_insert(keel_topk *t, uint32_t slot, const char *s, size_t len, uint64_t hash,
                        uint64_t count, uint64_t error)
 {
-    topk_slot *it = &t->items[t->n];
+    uint32_t idx = t->n;
+    topk_slot *it = &t->items[idx];
     if (topk_slot_reserve(it, len) != KEEL_OK)
         return KEEL_ENOMEM;
     memcpy(it->s, s, len);
@@ -1120,14 +1158,19 @@ static int topk_insert(keel_topk *t, uint32_t slot, const char *s, size_t len, u
     it->hash = hash;
     it->count = count;
     it->error = error;
-    t->table[slot] = t->n + 1;
-    t->heap[t->n] = t->n;
-    it->heap_pos = t->n;
+    t->table[slot] = topk_tag(hash) | (idx + 1);
+    t->heap[idx] = (topk_heap_entry){count, hash, idx};
     t->n++;
-    topk_sift_up(t, t->n - 1);
+    topk_sift_up(t, idx);
     return KEEL_OK;
 }
 
+/* Hits only raise an item's count and leave its heap entry alone, so the heap holds
+ * lower bounds of the counts (counts never go down). Before evicting, the root is
+ * refreshed until its count is current: then it is the true minimum, because every other
+ * item's current key is at least its stored key, which is at least the root's. Each hit
+ * thus costs O(1), and a refresh O(log capacity) happens only to an item that has drifted
+ * to the root. */
 int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
 {
     if (weight == 0)
@@ -1138,19 +1181,20 @@ int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
     uint32_t idx, slot = topk_find(t, s, len, hash, &idx);
     if (idx != UINT32_MAX) { /* monitored: count it (counts never exceed total) */
         t->items[idx].count += weight;
-        topk_sift_down(t, t->items[idx].heap_pos);
     } else if (t->n < t->capacity) {
         /* Every earlier occurrence of s was counted or is bounded by floor. */
         if (topk_insert(t, slot, s, len, hash, t->floor + weight, t->floor) != KEEL_OK)
             return KEEL_ENOMEM;
-    } else { /* evict the root: s inherits its count as error */
-        uint32_t v = t->heap[0];
+    } else { /* evict the minimum: s inherits its count as error */
+        while (t->heap[0].count != t->items[t->heap[0].idx].count) {
+            t->heap[0].count = t->items[t->heap[0].idx].count;
+            topk_sift_down_root(t);
+        }
+        uint32_t v = t->heap[0].idx;
         topk_slot *it = &t->items[v];
         if (topk_slot_reserve(it, len) != KEEL_OK)
             return KEEL_ENOMEM;
-        uint32_t old_slot, found;
-        old_slot = topk_find(t, it->s, it->len, it->hash, &found);
-        topk_table_remove(t, old_slot);
+        topk_table_remove(t, v);
         uint64_t evicted = it->count;
         t->floor = evicted > t->floor ? evicted : t->floor;
         memcpy(it->s, s, len);
@@ -1159,10 +1203,10 @@ int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
         it->hash = hash;
         it->count = evicted + weight;
         it->error = evicted;
-        /* The removal may have shifted entries; look the empty slot up again. */
-        slot = topk_find(t, s, len, hash, &found);
-        t->table[slot] = v + 1;
-        topk_sift_down(t, 0);
+        /* The removal may have shifted entries: probe for the empty slot again. */
+        t->table[topk_free_slot(t, hash)] = topk_tag(hash) | (v + 1);
+        t->heap[0] = (topk_heap_entry){it->count, hash, v};
+        topk_sift_down_root(t);
     }
     t->total += weight;
     return KEEL_OK;

@@ -105,7 +105,8 @@ typedef struct validator {
     char json_error[sizeof(keel_error){0}.msg]; /* why the current line is not JSON */
 } validator;
 
-static bool is_missing(const colstate *c, const char *p, size_t len)
+static inline __attribute__((always_inline)) bool is_missing(const colstate *c, const char *p,
+                                                            size_t len)
 {
     if (len < 64) {
         if (!(c->miss_len_mask >> len & 1))
@@ -161,7 +162,7 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
     return KEEL_OK;
 }
 
-static int32_t category_code(const colstate *c, const char *p, size_t len)
+static inline int32_t category_code(const colstate *c, const char *p, size_t len)
 {
     const keel_strlist *cats = &c->def->categories;
     if (cats->n <= 8) {
@@ -215,7 +216,9 @@ enum value_kind { VALUE_TEXT, VALUE_JSON_NUMBER, VALUE_MISSING };
 
 /* Writes value (p, len) of column ci into row r. Returns a reason code + 1 when the value
  * must reject the record, 0 when it was stored (possibly repaired), <0 on out of memory. */
-static int convert(validator *v, size_t ci, const char *p, size_t len, size_t r, int kind)
+static inline __attribute__((always_inline)) int convert(validator *v, size_t ci,
+                                                         const char *p, size_t len, size_t r,
+                                                         int kind)
 {
     colstate *c = &v->cols[ci];
     const keel_schema_column *def = c->def;
