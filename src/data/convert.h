@@ -20,8 +20,11 @@ extern const double keel_pow10_exact[23]; /* 1e0 .. 1e22, each exactly represent
 
 /* The common shape inline — optional '-', at most 15 digits with an optional decimal mark,
  * nothing else — where the mantissa is exact and one division by an exact power of ten
- * rounds correctly. Everything else goes to the general parser. */
-static inline int keel_parse_number(const char *s, size_t n, char decimal, double *out)
+ * rounds correctly (no division at all for whole numbers, which are most data). *whole is
+ * set to 1 when the text has no fraction digits, 0 when it has some, -1 when unknown (the
+ * general parser ran). Everything else goes to the general parser. */
+static inline int keel_parse_number_ex(const char *s, size_t n, char decimal, double *out,
+                                       int *whole)
 {
     const char *p = s, *end = s + n;
     bool neg = p < end && *p == '-';
@@ -38,11 +41,21 @@ static inline int keel_parse_number(const char *s, size_t n, char decimal, doubl
         frac_digits = (size_t)(p - f);
     }
     if (p == end && int_digits + frac_digits - 1 < 15) {
-        double v = (double)m / keel_pow10_exact[frac_digits];
+        double v = (double)m;
+        if (frac_digits)
+            v /= keel_pow10_exact[frac_digits];
         *out = neg ? -v : v;
+        *whole = frac_digits == 0;
         return KEEL_OK;
     }
+    *whole = -1;
     return keel_parse_number_general(s, n, decimal, out);
+}
+
+static inline int keel_parse_number(const char *s, size_t n, char decimal, double *out)
+{
+    int whole;
+    return keel_parse_number_ex(s, n, decimal, out, &whole);
 }
 
 /* Parses a timestamp to microseconds since 1970-01-01T00:00:00Z.

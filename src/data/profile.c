@@ -185,9 +185,10 @@ static int add_values(pcol *c, const double *x, size_t n_rows)
         uint64_t bits;
         memcpy(&bits, &v, 8);
         keel_hll_add(&c->hll, keel_mix64(bits));
-        if (keel_kll_add(c->kll, v))
-            return KEEL_ENOMEM;
     }
+    /* Quantiles: the whole array at once (missing values are skipped by the sketch). */
+    if (keel_kll_add_many(c->kll, x, n_rows))
+        return KEEL_ENOMEM;
     c->missing += n_rows - n;
     c->zeros += zeros;
     c->min = mn;

@@ -13,21 +13,23 @@
  * levels live in one array, packed against its end: level 0 starts at lev[0] and grows
  * downwards into the free space, so an add is a store and a decrement. Each level has a
  * capacity, k at the top and 2/3 of the one above going down (never below 8); level 0 also
- * gets at least 2k, which costs a little memory, makes the values exact for n < 2k and keeps
- * the sorted batches big enough for sorting to be cheap per value. Compaction is lazy (as in
- * the Apache DataSketches KLL): only when the whole array is full do we compact the lowest
- * level that is at or over its capacity. Compacting sorts the level (only level 0 is ever
- * unsorted), keeps every other value starting at a random offset (one coin flip from
- * keel_rng, so the sketch is deterministic for a seed) and merges them into the sorted level
- * above; an odd value out stays behind. Weights are conserved exactly, so the weighted sizes
- * always add up to n, which the reader checks. Queries never allocate: the rank of y is a
- * count over level 0 plus a binary search per sorted level, and a quantile is a binary
- * search for the smallest key whose rank reaches q * n.
+ * gets at least 2k. That costs a little memory, buys a little accuracy, makes the values
+ * exact for n <= 2k, and keeps the batches that level 0 sorts a few hundred long, where the
+ * radix sort is cheap per value. Compaction is lazy (as in the Apache DataSketches KLL):
+ * only when the whole array is full do we compact the lowest level at or over its
+ * capacity. Compacting sorts the level (only level 0 is ever unsorted), keeps every other
+ * value from a random offset (one coin flip from keel_rng, so the sketch is deterministic
+ * for a seed) and merges them into the sorted level above; an odd value out stays behind.
+ * Weights are conserved exactly, so the weighted sizes always add up to n, which the
+ * reader checks. Queries never allocate: the rank of y is a count over level 0 plus a
+ * binary search per sorted level, and a quantile is a binary search over keys for the
+ * smallest one whose rank reaches q * n.
  *
  * Space-saving. Up to `capacity` strings, each with an upper-bound count and an error, in
- * an open-addressing hash table (linear probing, backward-shift deletion) and a binary
- * min-heap ordered by count, ties broken by hash, so that the string evicted is always the
- * same whatever the heap's layout; the heap is updated lazily, so a hit is O(1). A new string replaces the heap's root and inherits
+ * an open-addressing hash table (linear probing at load <= 1/4, backward-shift deletion)
+ * and a binary min-heap ordered by count, ties broken by hash, so the string evicted never
+ * depends on the heap's layout. The heap is updated lazily (see keel_topk_add), so a hit
+ * costs a hash, a probe and an increment. A new string replaces the minimum and inherits
  * its count as error. `floor` bounds the count of every string not monitored; merging adds
  * counts, charging a string missing from one side that side's floor (Agarwal et al. 2012,
  * Mergeable summaries), and keeps the `capacity` largest.
@@ -41,8 +43,7 @@
 static int buf_rollback(keel_buf *b, size_t len, int rc)
 {
     b->len = len;
-    if (b->data)
-        b->data[len] = '\0';
+    if (b->data) b->data[len] = '\0';
     return rc;
 }
 
@@ -51,16 +52,13 @@ static int buf_rollback(keel_buf *b, size_t len, int rc)
  * or does not fit 64 bits. */
 static bool json_plain_u64(const keel_json *v, uint64_t *out)
 {
-    if (!v || v->type != KEEL_JSON_NUMBER || v->u.number.len == 0)
-        return false;
+    if (!v || v->type != KEEL_JSON_NUMBER || v->u.number.len == 0) return false;
     const char *p = v->u.number.text;
     uint64_t x = 0;
     for (size_t i = 0; i < v->u.number.len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
+        if (p[i] < '0' || p[i] > '9') return false;
         unsigned d = (unsigned)(p[i] - '0');
-        if (x > (UINT64_MAX - d) / 10)
-            return false;
+        if (x > (UINT64_MAX - d) / 10) return false;
         x = x * 10 + d;
     }
     *out = x;
@@ -73,8 +71,8 @@ static int json_u64(const keel_json *obj, const char *what, const char *key, uin
 {
     uint64_t x;
     if (!json_plain_u64(keel_json_get(obj, key), &x))
-        return keel_error_set(e, KEEL_EFORMAT,
-                              "%s: \"%s\" must be an integer in [0, 2^64)", what, key);
+        return keel_error_set(e, KEEL_EFORMAT, "%s: \"%s\" must be an integer in [0, 2^64)", what,
+                              key);
     if (x > max)
         return keel_error_set(e, KEEL_EFORMAT, "%s: \"%s\" is out of range (%llu > %llu)", what,
                               key, (unsigned long long)x, (unsigned long long)max);
@@ -92,8 +90,7 @@ static int json_header(const keel_json *v, const char *type, keel_error *e)
         return keel_error_set(e, KEEL_EFORMAT, "%s sketch: \"type\" must be \"%s\"", type, type);
     uint64_t version;
     int rc = json_u64(v, type, "version", UINT64_MAX, &version, e);
-    if (rc != KEEL_OK)
-        return rc;
+    if (rc != KEEL_OK) return rc;
     if (version != 1)
         return keel_error_set(e, KEEL_EFORMAT, "%s sketch: unsupported version %llu", type,
                               (unsigned long long)version);
@@ -121,16 +118,14 @@ void keel_hll_merge(keel_hll *dst, const keel_hll *src)
 /* sigma(x) = x + sum_{k>=1} x^(2^k) 2^(k-1), the correction for empty registers. */
 static double hll_sigma(double x)
 {
-    if (x == 1.0)
-        return INFINITY;
+    if (x == 1.0) return INFINITY;
     double y = 1.0, z = x;
     for (int i = 0; i < 100; i++) { /* converges within ~60 steps; the cap is a backstop */
         x *= x;
         double z0 = z;
         z += x * y;
         y += y;
-        if (z == z0)
-            break;
+        if (z == z0) break;
     }
     return z;
 }
@@ -139,16 +134,14 @@ static double hll_sigma(double x)
  * registers. */
 static double hll_tau(double x)
 {
-    if (x == 0.0 || x == 1.0)
-        return 0.0;
+    if (x == 0.0 || x == 1.0) return 0.0;
     double y = 1.0, z = 1.0 - x;
     for (int i = 0; i < 100; i++) {
         x = sqrt(x);
         double z0 = z;
         y *= 0.5;
         z -= (1.0 - x) * (1.0 - x) * y;
-        if (z == z0)
-            break;
+        if (z == z0) break;
     }
     return z / 3.0;
 }
@@ -163,8 +156,7 @@ double keel_hll_estimate(const keel_hll *h)
     for (int k = HLL_Q; k >= 1; k--)
         z = 0.5 * (z + c[k]);
     z += m * hll_sigma(c[0] / m);
-    if (isinf(z))
-        return 0.0;
+    if (isinf(z)) return 0.0;
     return (m * m / (2.0 * log(2.0))) / z;
 }
 
@@ -181,12 +173,11 @@ int keel_hll_read(keel_hll *h, const keel_json *v, keel_error *e)
 {
     uint8_t reg[HLL_M];
     const char *s = keel_json_str(v);
-    if (!s)
-        return keel_error_set(e, KEEL_EFORMAT, "hll sketch: expected a base64 string");
+    if (!s) return keel_error_set(e, KEEL_EFORMAT, "hll sketch: expected a base64 string");
     if (v->u.string.len != (HLL_M + 2) / 3 * 4 ||
         keel_base64_decode(s, v->u.string.len, reg, sizeof reg) != (long)HLL_M)
-        return keel_error_set(e, KEEL_EFORMAT,
-                              "hll sketch: expected the base64 of %u registers", HLL_M);
+        return keel_error_set(e, KEEL_EFORMAT, "hll sketch: expected the base64 of %u registers",
+                              HLL_M);
     for (size_t i = 0; i < HLL_M; i++)
         if (reg[i] > HLL_Q + 1)
             return keel_error_set(e, KEEL_EFORMAT, "hll sketch: register %zu is %u (max %u)", i,
@@ -200,13 +191,11 @@ int keel_hll_read(keel_hll *h, const keel_json *v, keel_error *e)
  * ==================================================================================== */
 
 #define KLL_MAX_LEVELS 64 /* level h has weight 2^h, and n < 2^64 */
-#define KLL_MIN_CAP 8     /* no level's capacity goes below this */
-#define KLL_K_MIN 8
-#define KLL_K_MAX 65535
-#ifndef KLL_L0_MULT
-#define KLL_L0_MULT 2
-#endif
-#define KLL_SLACK 32 /* spare slots allocated past the capacity, to realloc less often */
+#define KLL_MIN_CAP    8  /* no level's capacity goes below this */
+#define KLL_K_MIN      8
+#define KLL_K_MAX      65535
+#define KLL_L0_MULT    2  /* level 0 holds at least 2k: see the design note */
+#define KLL_SLACK      32 /* spare slots allocated past the capacity, to realloc less often */
 
 struct keel_kll {
     uint32_t k;
@@ -217,7 +206,7 @@ struct keel_kll {
     uint64_t n;
     double min, max; /* +inf / -inf while empty */
     keel_rng rng;
-    uint64_t *items; /* alloc keys, then alloc slots of scratch for sorting */
+    uint64_t *items;                  /* alloc keys, then alloc slots of scratch for sorting */
     uint32_t lev[KLL_MAX_LEVELS + 1]; /* level h is items[lev[h] .. lev[h+1]); lev[H] = alloc */
     uint32_t cap[KLL_MAX_LEVELS];     /* capacity of each level for the current H */
 };
@@ -246,10 +235,8 @@ static uint32_t kll_level_cap(uint32_t k, uint32_t n_levels, uint32_t h)
     uint32_t c = k;
     for (uint32_t d = h + 1; d < n_levels && c > KLL_MIN_CAP; d++)
         c = (2 * c + 2) / 3;
-    if (c < KLL_MIN_CAP)
-        c = KLL_MIN_CAP;
-    if (h == 0 && c < KLL_L0_MULT * k)
-        c = KLL_L0_MULT * k;
+    if (c < KLL_MIN_CAP) c = KLL_MIN_CAP;
+    if (h == 0 && c < KLL_L0_MULT * k) c = KLL_L0_MULT * k;
     return c;
 }
 
@@ -282,8 +269,7 @@ static inline uint32_t kll_retained(const keel_kll *s)
 static keel_kll *kll_create(uint32_t k, uint32_t n_levels, uint32_t alloc)
 {
     keel_kll *s = keel_calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->items = keel_reallocarray(NULL, alloc, 2 * sizeof(uint64_t));
     if (!s->items) {
         keel_free(s);
@@ -303,15 +289,13 @@ keel_kll *keel_kll_new(uint32_t k, uint64_t seed)
 {
     k = k < KLL_K_MIN ? KLL_K_MIN : k > KLL_K_MAX ? KLL_K_MAX : k;
     keel_kll *s = kll_create(k, 1, kll_space(k, 1) + KLL_SLACK);
-    if (s)
-        keel_rng_seed(&s->rng, seed);
+    if (s) keel_rng_seed(&s->rng, seed);
     return s;
 }
 
 void keel_kll_free(keel_kll *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     keel_free(s->items);
     keel_free(s);
 }
@@ -341,13 +325,9 @@ static void insertion_sort(uint64_t *a, size_t n)
  * or clustered values), the insertion sort gives up after 4n moves and each run of keys
  * with a common prefix is sorted by the same method on its own, narrower range: every
  * level of that recursion consumes 16 bits of range, so it is at most 4 deep. */
-#ifndef RADIX_BITS
-#define RADIX_BITS 8
-#endif
-#ifndef RADIX_PASSES
+#define RADIX_BITS   8
 #define RADIX_PASSES 2
-#endif
-#define RADIX_SMALL 16 /* below this, insertion sort alone */
+#define RADIX_SMALL  16 /* below this, insertion sort alone */
 
 static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 {
@@ -360,8 +340,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
         lo = a[i] < lo ? a[i] : lo;
         hi = a[i] > hi ? a[i] : hi;
     }
-    if (lo == hi)
-        return;
+    if (lo == hi) return;
     int bits = 64 - __builtin_clzll(hi - lo);
     int shift = bits > RADIX_PASSES * RADIX_BITS ? bits - RADIX_PASSES * RADIX_BITS : 0;
     const uint64_t mask = (1u << RADIX_BITS) - 1;
@@ -376,8 +355,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
     for (int p = 0; p < RADIX_PASSES; p++) {
         uint32_t *c = cnt[p];
         int by = p * RADIX_BITS + shift;
-        if (c[((src[0] - lo) >> by) & mask] == n)
-            continue; /* this digit is the same everywhere */
+        if (c[((src[0] - lo) >> by) & mask] == n) continue; /* this digit is the same everywhere */
         uint32_t sum = 0;
         for (size_t b = 0; b <= mask; b++) {
             uint32_t x = c[b];
@@ -392,10 +370,8 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
         src = dst;
         dst = t;
     }
-    if (src != a)
-        memcpy(a, src, n * sizeof *a);
-    if (shift == 0)
-        return; /* the 16 bits were the whole key range: sorted */
+    if (src != a) memcpy(a, src, n * sizeof *a);
+    if (shift == 0) return; /* the 16 bits were the whole key range: sorted */
 
     size_t i, moves = 0;
     for (i = 1; i < n && moves <= 4 * n; i++) {
@@ -408,8 +384,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
         a[j] = x;
         moves += i - j;
     }
-    if (i == n)
-        return;
+    if (i == n) return;
     /* Too many keys share prefixes. a[0..i) is sorted and the whole is still ordered by
      * prefix, so sorting each run of equal prefixes finishes the job. */
     for (i = 0; i < n;) {
@@ -417,7 +392,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
         size_t j = i + 1;
         while (j < n && ((a[j] - lo) >> shift) == prefix)
             j++;
-        radix_sort(a + i, tmp + i, j - i);
+        if (j - i > 1) radix_sort(a + i, tmp + i, j - i);
         i = j;
     }
 }
@@ -426,8 +401,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 static int kll_grow(keel_kll *s, uint32_t new_alloc)
 {
     uint64_t *items = keel_reallocarray(NULL, new_alloc, 2 * sizeof(uint64_t));
-    if (!items)
-        return KEEL_ENOMEM;
+    if (!items) return KEEL_ENOMEM;
     uint32_t delta = new_alloc - s->alloc;
     memcpy(items + s->lev[0] + delta, s->items + s->lev[0],
            (size_t)kll_retained(s) * sizeof *items);
@@ -449,8 +423,7 @@ static int kll_add_level(keel_kll *s)
     uint32_t space = kll_space(s->k, s->n_levels + 1);
     if (space > s->alloc) {
         int rc = kll_grow(s, space + KLL_SLACK);
-        if (rc != KEEL_OK)
-            return rc;
+        if (rc != KEEL_OK) return rc;
     }
     s->lev[s->n_levels + 1] = s->lev[s->n_levels];
     kll_set_levels(s, s->n_levels + 1);
@@ -464,8 +437,7 @@ static void kll_compact(keel_kll *s, uint32_t h)
 {
     uint64_t *it = s->items;
     uint32_t start = s->lev[h], end = s->lev[h + 1], len = end - start;
-    if (h == 0)
-        radix_sort(it + start, it + s->alloc, len);
+    if (h == 0) radix_sort(it + start, it + s->alloc, len);
     uint32_t odd = len & 1, half = len / 2;
     uint32_t r = (uint32_t)(keel_rng_next(&s->rng) >> 63);
     uint64_t left = it[start]; /* the odd one out (the smallest), if len is odd */
@@ -492,8 +464,7 @@ static void kll_compact(keel_kll *s, uint32_t h)
 
     /* Close the gap of `half` slots: lower levels (and the odd key) move up. */
     memmove(it + s->lev[0] + half, it + s->lev[0], (size_t)(start - s->lev[0]) * sizeof *it);
-    if (odd)
-        it[start + half] = left;
+    if (odd) it[start + half] = left;
     for (uint32_t l = 0; l <= h; l++)
         s->lev[l] += half;
     s->lev[h + 1] = end - half;
@@ -508,8 +479,7 @@ static int kll_compress_once(keel_kll *s)
         h++;
     if (h + 1 == s->n_levels) {
         int rc = kll_add_level(s);
-        if (rc != KEEL_OK)
-            return rc;
+        if (rc != KEEL_OK) return rc;
     }
     kll_compact(s, h);
     return KEEL_OK;
@@ -517,21 +487,118 @@ static int kll_compress_once(keel_kll *s)
 
 int keel_kll_add(keel_kll *s, double x)
 {
-    if (x != x)
-        return KEEL_OK;
+    if (x != x) return KEEL_OK;
     x += 0.0; /* -0.0 + 0.0 == +0.0: one key for zero */
-    if (KEEL_UNLIKELY(s->n == UINT64_MAX))
-        return KEEL_ELIMIT;
+    if (KEEL_UNLIKELY(s->n == UINT64_MAX)) return KEEL_ELIMIT;
     if (KEEL_UNLIKELY(s->lev[0] <= s->low)) {
         int rc = kll_compress_once(s);
-        if (rc != KEEL_OK)
-            return rc;
+        if (rc != KEEL_OK) return rc;
     }
     s->items[--s->lev[0]] = kll_key(x);
     s->n++;
     s->min = x < s->min ? x : s->min;
     s->max = x > s->max ? x : s->max;
     return KEEL_OK;
+}
+
+/* Adds m keys standing for `count` values at weight 2^level. The keys are sorted once and
+ * compacted on their own — halved with a random offset, as a level is, until they would fit
+ * a level of the sketch — then merged in as a one-level sketch. Each halving is an ordinary
+ * KLL compaction (of a larger buffer than usual, so fewer compactions per value and a
+ * smaller error), and the sort is paid once per group instead of once per level-0 fill. */
+static int kll_add_group(keel_kll *s, uint64_t *keys, uint64_t *tmp, uint32_t m, uint32_t level,
+                         uint64_t count, double mn, double mx)
+{
+    radix_sort(keys, tmp, m);
+    while (m > s->k / 2 && m > 8) {
+        uint32_t r = (uint32_t)(keel_rng_next(&s->rng) >> 63);
+        m /= 2;
+        for (uint32_t i = 0; i < m; i++)
+            keys[i] = keys[2 * i + r];
+        level++;
+    }
+    if (level + 1 > KLL_MAX_LEVELS)
+        return KEEL_ELIMIT;
+    uint32_t alloc = KEEL_MAX(m, kll_space(s->k, level + 1)) + KLL_SLACK;
+    keel_kll *t = kll_create(s->k, level + 1, alloc);
+    if (!t)
+        return KEEL_ENOMEM;
+    for (uint32_t h = 0; h <= level; h++)
+        t->lev[h] = alloc - m;
+    memcpy(t->items + alloc - m, keys, m * sizeof *keys);
+    t->n = count;
+    t->min = mn;
+    t->max = mx;
+    int rc = keel_kll_merge(s, t);
+    keel_kll_free(t);
+    return rc;
+}
+
+int keel_kll_add_many(keel_kll *s, const double *x, size_t n)
+{
+    uint64_t *keys = NULL;
+    size_t i = 0;
+    int rc = KEEL_OK;
+    while (i < n && rc == KEEL_OK) {
+        if (n - i < KEEL_KLL_GROUP) {
+            rc = keel_kll_add(s, x[i++]); /* the tail, one at a time */
+            continue;
+        }
+        if (!keys && !(keys = keel_malloc(2 * KEEL_KLL_GROUP * sizeof *keys)))
+            return KEEL_ENOMEM;
+        uint32_t m = 0;
+        double mn = INFINITY, mx = -INFINITY;
+        size_t start = i;
+        if (s->n >= KEEL_KLL_EXACT) {
+            /* Past the exact prefix: one value drawn at random from each block of 8, in the
+             * order they came, stands for the block at weight 8 (level 3). Only the drawn
+             * values become keys; min and max still see every value. */
+            size_t end = i + KEEL_KLL_GROUP;
+            bool any_nan = false;
+            for (size_t j = i; j < end; j++) {
+                double v = x[j];
+                any_nan |= v != v;
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+            if (!any_nan) {
+                for (uint32_t b = 0; b < KEEL_KLL_GROUP / 8; b++)
+                    keys[b] = kll_key(x[i + 8 * b + (keel_rng_next(&s->rng) >> 61)] + 0.0);
+                i = end;
+                if (s->n > UINT64_MAX - KEEL_KLL_GROUP) {
+                    rc = KEEL_ELIMIT;
+                    break;
+                }
+                rc = kll_add_group(s, keys, keys + KEEL_KLL_GROUP, KEEL_KLL_GROUP / 8, 3,
+                                   KEEL_KLL_GROUP, mn + 0.0, mx + 0.0);
+                continue;
+            }
+            mn = INFINITY;
+            mx = -INFINITY;
+        }
+        for (; i < n && m < KEEL_KLL_GROUP; i++) {
+            double v = x[i];
+            if (v != v)
+                continue;
+            v += 0.0;
+            keys[m++] = kll_key(v);
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        if (m < KEEL_KLL_GROUP) {
+            /* Missing values made the group short: take these one at a time. */
+            for (size_t j = start; j < i && rc == KEEL_OK; j++)
+                rc = keel_kll_add(s, x[j]);
+            continue;
+        }
+        if (s->n > UINT64_MAX - KEEL_KLL_GROUP) {
+            rc = KEEL_ELIMIT;
+            break;
+        }
+        rc = kll_add_group(s, keys, keys + KEEL_KLL_GROUP, m, 0, m, mn, mx);
+    }
+    keel_free(keys);
+    return rc;
 }
 
 /* The number of levels and the retained count that compressing sizes[] down to capacity
@@ -565,30 +632,24 @@ static uint32_t kll_plan(uint32_t k, uint32_t n_levels, uint64_t *sizes, uint64_
 
 int keel_kll_merge(keel_kll *dst, const keel_kll *src)
 {
-    if (src->n == 0)
-        return KEEL_OK;
-    if (dst->n > UINT64_MAX - src->n)
-        return KEEL_ELIMIT;
+    if (src->n == 0) return KEEL_OK;
+    if (dst->n > UINT64_MAX - src->n) return KEEL_ELIMIT;
     uint32_t n_levels = KEEL_MAX(dst->n_levels, src->n_levels);
     uint64_t sizes[KLL_MAX_LEVELS] = {0};
     uint64_t retained = 0;
     for (uint32_t h = 0; h < n_levels; h++) {
-        if (h < dst->n_levels)
-            sizes[h] += dst->lev[h + 1] - dst->lev[h];
-        if (h < src->n_levels)
-            sizes[h] += src->lev[h + 1] - src->lev[h];
+        if (h < dst->n_levels) sizes[h] += dst->lev[h + 1] - dst->lev[h];
+        if (h < src->n_levels) sizes[h] += src->lev[h + 1] - src->lev[h];
         retained += sizes[h];
     }
     uint64_t plan[KLL_MAX_LEVELS];
     memcpy(plan, sizes, sizeof plan);
     uint32_t final_levels = kll_plan(dst->k, n_levels, plan, retained);
     uint64_t alloc = KEEL_MAX(retained, (uint64_t)kll_space(dst->k, final_levels)) + KLL_SLACK;
-    if (alloc > UINT32_MAX / 2)
-        return KEEL_ELIMIT;
+    if (alloc > UINT32_MAX / 2) return KEEL_ELIMIT;
 
     uint64_t *items = keel_reallocarray(NULL, (size_t)alloc, 2 * sizeof(uint64_t));
-    if (!items)
-        return KEEL_ENOMEM;
+    if (!items) return KEEL_ENOMEM;
     /* Lay the merged levels out from the top down. src may be dst: read only, until the
      * old array is freed. */
     uint32_t lev[KLL_MAX_LEVELS + 1];
@@ -609,10 +670,8 @@ int keel_kll_merge(keel_kll *dst, const keel_kll *src)
         lev[h] = pos;
         uint64_t *o = items + pos;
         if (h == 0) { /* level 0 is unsorted: concatenate */
-            if (nx)
-                memcpy(o, x, nx * sizeof *o);
-            if (ny)
-                memcpy(o + nx, y, ny * sizeof *o);
+            if (nx) memcpy(o, x, nx * sizeof *o);
+            if (ny) memcpy(o + nx, y, ny * sizeof *o);
             continue;
         }
         uint32_t i = 0, j = 0;
@@ -684,18 +743,14 @@ static uint64_t kll_weight_le(const keel_kll *s, uint64_t y)
 
 double keel_kll_quantile(const keel_kll *s, double q)
 {
-    if (s->n == 0 || q != q)
-        return NAN;
-    if (q <= 0.0)
-        return s->min;
-    if (q >= 1.0)
-        return s->max;
+    if (s->n == 0 || q != q) return NAN;
+    if (q <= 0.0) return s->min;
+    if (q >= 1.0) return s->max;
     double target = q * (double)s->n;
     /* Smallest key y with weight_le(y) >= target; it is a retained key, since the weight
      * only steps up at retained keys. Invariant: weight_le(lo) < target <= weight_le(hi). */
     uint64_t lo = kll_key(s->min), hi = kll_key(s->max);
-    if ((double)kll_weight_le(s, lo) >= target)
-        return s->min;
+    if ((double)kll_weight_le(s, lo) >= target) return s->min;
     while (hi - lo > 1) {
         uint64_t mid = lo + (hi - lo) / 2;
         if ((double)kll_weight_le(s, mid) >= target)
@@ -708,8 +763,7 @@ double keel_kll_quantile(const keel_kll *s, double q)
 
 double keel_kll_rank(const keel_kll *s, double x)
 {
-    if (s->n == 0 || x != x)
-        return NAN;
+    if (s->n == 0 || x != x) return NAN;
     x += 0.0;
     return (double)kll_weight_le(s, kll_key(x)) / (double)s->n;
 }
@@ -718,10 +772,8 @@ double keel_kll_rank(const keel_kll *s, double x)
  * spelling for them). */
 static int kll_write_bound(keel_buf *out, double x, bool empty)
 {
-    if (empty)
-        return keel_buf_puts(out, "null");
-    if (isinf(x))
-        return keel_buf_puts(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    if (empty) return keel_buf_puts(out, "null");
+    if (isinf(x)) return keel_buf_puts(out, x > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     return keel_buf_json_num(out, x);
 }
 
@@ -747,9 +799,9 @@ int keel_kll_write(const keel_kll *s, keel_buf *out)
     if (keel_buf_reserve(out, 256 + 12 * (size_t)s->n_levels + (size_t)retained * 32 / 3) !=
         KEEL_OK)
         return KEEL_ENOMEM;
-    int rc = keel_buf_printf(out,
-                             "{\"type\":\"kll\",\"version\":1,\"k\":%u,\"n\":%llu,\"min\":", s->k,
-                             (unsigned long long)s->n);
+    int rc =
+        keel_buf_printf(out, "{\"type\":\"kll\",\"version\":1,\"k\":%u,\"n\":%llu,\"min\":", s->k,
+                        (unsigned long long)s->n);
     rc = rc ? rc : kll_write_bound(out, s->min, s->n == 0);
     rc = rc ? rc : keel_buf_puts(out, ",\"max\":");
     rc = rc ? rc : kll_write_bound(out, s->max, s->n == 0);
@@ -800,12 +852,9 @@ static int kll_read_bound(const keel_json *v, const char *key, double *out, keel
 
 static int hex_digit(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -815,8 +864,7 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
     keel_kll *s = NULL;
     uint64_t k, n, sizes[KLL_MAX_LEVELS];
     int rc = json_header(v, "kll", e);
-    if (rc != KEEL_OK)
-        return rc;
+    if (rc != KEEL_OK) return rc;
     if ((rc = json_u64(v, "kll sketch", "k", KLL_K_MAX, &k, e)) != KEEL_OK ||
         (rc = json_u64(v, "kll sketch", "n", UINT64_MAX, &n, e)) != KEEL_OK)
         return rc;
@@ -827,8 +875,7 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
     /* Levels: sizes that fit the capacity and add up to n with weights 2^h. */
     const keel_json *levels = keel_json_get(v, "levels");
     size_t n_levels = keel_json_len(levels);
-    if (!levels || levels->type != KEEL_JSON_ARRAY || n_levels < 1 ||
-        n_levels > KLL_MAX_LEVELS)
+    if (!levels || levels->type != KEEL_JSON_ARRAY || n_levels < 1 || n_levels > KLL_MAX_LEVELS)
         return keel_error_set(e, KEEL_EFORMAT,
                               "kll sketch: \"levels\" must be an array of 1 to %d sizes",
                               KLL_MAX_LEVELS);
@@ -852,8 +899,7 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
                               "kll sketch: %llu values exceed the capacity %u of %zu levels",
                               (unsigned long long)retained, space, n_levels);
     if (weight != n)
-        return keel_error_set(e, KEEL_EFORMAT,
-                              "kll sketch: levels weigh %llu values but n is %llu",
+        return keel_error_set(e, KEEL_EFORMAT, "kll sketch: levels weigh %llu values but n is %llu",
                               (unsigned long long)weight, (unsigned long long)n);
 
     /* min and max: null exactly when empty, ordered otherwise. */
@@ -868,8 +914,7 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
             (rc = kll_read_bound(v, "max", &mx, e)) != KEEL_OK)
             return rc;
         if (!(mn <= mx))
-            return keel_error_set(e, KEEL_EFORMAT, "kll sketch: min %g is above max %g", mn,
-                                  mx);
+            return keel_error_set(e, KEEL_EFORMAT, "kll sketch: min %g is above max %g", mn, mx);
     }
 
     /* rng: 4 words of 16 hex digits; all zero would stick xoshiro at zero. */
@@ -897,8 +942,7 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
                               (unsigned long long)retained);
 
     s = kll_create((uint32_t)k, (uint32_t)n_levels, space + KLL_SLACK);
-    if (!s)
-        return KEEL_ENOMEM;
+    if (!s) return KEEL_ENOMEM;
     uint32_t pos = s->alloc - (uint32_t)retained;
     for (size_t h = 0; h < n_levels; h++) {
         s->lev[h] = pos;
@@ -917,8 +961,8 @@ int keel_kll_read(const keel_json *v, keel_kll **out, keel_error *e)
             memcpy(&x, &b, sizeof x);
             if (x != x || x < mn || x > mx) {
                 rc = keel_error_set(e, KEEL_EFORMAT,
-                                    "kll sketch: item %u (level %u) is %g, outside [%g, %g]", i,
-                                    h, x, mn, mx);
+                                    "kll sketch: item %u (level %u) is %g, outside [%g, %g]", i, h,
+                                    x, mn, mx);
                 goto fail;
             }
             uint64_t key = kll_key(x + 0.0);
@@ -945,6 +989,7 @@ fail:
  * ==================================================================================== */
 
 #define TOPK_CAP_MAX 65536
+__extension__ typedef unsigned __int128 topk_u128; /* GCC and Clang */
 #define TOPK_SEED 0x746f706bull /* "topk": any constant; hashes never leave the process */
 
 typedef struct topk_slot {
@@ -972,8 +1017,7 @@ struct keel_topk {
 static int str_cmp(const char *a, size_t na, const char *b, size_t nb)
 {
     int c = memcmp(a, b, na < nb ? na : nb);
-    if (c)
-        return c;
+    if (c) return c;
     return na < nb ? -1 : na > nb;
 }
 
@@ -985,8 +1029,8 @@ static int str_cmp(const char *a, size_t na, const char *b, size_t nb)
 static inline bool topk_worse(const keel_topk *t, const topk_heap_entry *x,
                               const topk_heap_entry *y)
 {
-    unsigned __int128 kx = (unsigned __int128)x->count << 64 | ~x->hash;
-    unsigned __int128 ky = (unsigned __int128)y->count << 64 | ~y->hash;
+    topk_u128 kx = (topk_u128)x->count << 64 | ~x->hash;
+    topk_u128 ky = (topk_u128)y->count << 64 | ~y->hash;
     if (KEEL_UNLIKELY(kx == ky)) {
         const topk_slot *a = &t->items[x->idx], *b = &t->items[y->idx];
         return str_cmp(a->s, a->len, b->s, b->len) > 0;
@@ -999,8 +1043,7 @@ static void topk_sift_up(keel_topk *t, uint32_t pos)
     topk_heap_entry x = t->heap[pos];
     while (pos > 0) {
         uint32_t parent = (pos - 1) / 2;
-        if (!topk_worse(t, &x, &t->heap[parent]))
-            break;
+        if (!topk_worse(t, &x, &t->heap[parent])) break;
         t->heap[pos] = t->heap[parent];
         pos = parent;
     }
@@ -1019,9 +1062,8 @@ static void topk_sift_down_root(keel_topk *t)
      * key, and then either may come up: the heap stays valid for eviction. */
     for (uint32_t c = 1; c < n; c = 2 * pos + 1) {
         if (c + 1 < n) {
-            unsigned __int128 k0 = (unsigned __int128)t->heap[c].count << 64 | ~t->heap[c].hash;
-            unsigned __int128 k1 =
-                (unsigned __int128)t->heap[c + 1].count << 64 | ~t->heap[c + 1].hash;
+            topk_u128 k0 = (topk_u128)t->heap[c].count << 64 | ~t->heap[c].hash;
+            topk_u128 k1 = (topk_u128)t->heap[c + 1].count << 64 | ~t->heap[c + 1].hash;
             c += k1 < k0;
         }
         t->heap[pos] = t->heap[c];
@@ -1081,8 +1123,7 @@ static void topk_table_remove(keel_topk *t, uint32_t idx)
     for (uint32_t j = i;;) {
         j = (j + 1) & t->mask;
         uint64_t v = t->table[j];
-        if (v == 0)
-            return;
+        if (v == 0) return;
         uint32_t home = (uint32_t)t->items[(uint32_t)v - 1].hash & t->mask;
         /* The entry at j may fill the hole at i unless its home lies in (i, j]. */
         if (((j - home) & t->mask) >= ((j - i) & t->mask)) {
@@ -1096,15 +1137,12 @@ static void topk_table_remove(keel_topk *t, uint32_t idx)
 /* Makes room for a string of len bytes (plus NUL) in slot it; the old bytes may go. */
 static int topk_slot_reserve(topk_slot *it, size_t len)
 {
-    if (len < it->room)
-        return KEEL_OK;
+    if (len < it->room) return KEEL_OK;
     size_t room;
-    if (!keel_size_add(len, 16, &room))
-        return KEEL_ENOMEM;
+    if (!keel_size_add(len, 16, &room)) return KEEL_ENOMEM;
     room &= ~(size_t)15;
     char *p = keel_realloc(it->s, room);
-    if (!p)
-        return KEEL_ENOMEM;
+    if (!p) return KEEL_ENOMEM;
     it->s = p;
     it->room = room;
     return KEEL_OK;
@@ -1114,8 +1152,7 @@ keel_topk *keel_topk_new(uint32_t capacity)
 {
     capacity = capacity < 1 ? 1 : capacity > TOPK_CAP_MAX ? TOPK_CAP_MAX : capacity;
     keel_topk *t = keel_calloc(1, sizeof *t);
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     uint32_t table = 8;
     while (table < 4 * capacity) /* load factor <= 1/4: short probes */
         table *= 2;
@@ -1133,8 +1170,7 @@ keel_topk *keel_topk_new(uint32_t capacity)
 
 void keel_topk_free(keel_topk *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     if (t->items)
         for (uint32_t i = 0; i < t->capacity; i++)
             keel_free(t->items[i].s);
@@ -1150,8 +1186,7 @@ static int topk_insert(keel_topk *t, uint32_t slot, const char *s, size_t len, u
 {
     uint32_t idx = t->n;
     topk_slot *it = &t->items[idx];
-    if (topk_slot_reserve(it, len) != KEEL_OK)
-        return KEEL_ENOMEM;
+    if (topk_slot_reserve(it, len) != KEEL_OK) return KEEL_ENOMEM;
     memcpy(it->s, s, len);
     it->s[len] = '\0';
     it->len = len;
@@ -1173,10 +1208,8 @@ static int topk_insert(keel_topk *t, uint32_t slot, const char *s, size_t len, u
  * to the root. */
 int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
 {
-    if (weight == 0)
-        return KEEL_OK;
-    if (t->total > UINT64_MAX - weight)
-        return KEEL_ELIMIT;
+    if (weight == 0) return KEEL_OK;
+    if (t->total > UINT64_MAX - weight) return KEEL_ELIMIT;
     uint64_t hash = keel_hash64(s, len, TOPK_SEED);
     uint32_t idx, slot = topk_find(t, s, len, hash, &idx);
     if (idx != UINT32_MAX) { /* monitored: count it (counts never exceed total) */
@@ -1192,8 +1225,7 @@ int keel_topk_add(keel_topk *t, const char *s, size_t len, uint64_t weight)
         }
         uint32_t v = t->heap[0].idx;
         topk_slot *it = &t->items[v];
-        if (topk_slot_reserve(it, len) != KEEL_OK)
-            return KEEL_ENOMEM;
+        if (topk_slot_reserve(it, len) != KEEL_OK) return KEEL_ENOMEM;
         topk_table_remove(t, v);
         uint64_t evicted = it->count;
         t->floor = evicted > t->floor ? evicted : t->floor;
@@ -1220,8 +1252,7 @@ uint64_t keel_topk_total(const keel_topk *t)
 /* True if item x ranks before y in output order: larger count, then smaller string. */
 static bool item_before(const keel_topk_item *x, const keel_topk_item *y)
 {
-    if (x->count != y->count)
-        return x->count > y->count;
+    if (x->count != y->count) return x->count > y->count;
     return str_cmp(x->s, x->len, y->s, y->len) < 0;
 }
 
@@ -1231,12 +1262,9 @@ static void item_sift_down(keel_topk_item *a, size_t n, size_t pos)
     keel_topk_item x = a[pos];
     for (;;) {
         size_t c = 2 * pos + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && item_before(&a[c], &a[c + 1]))
-            c++;
-        if (!item_before(&x, &a[c]))
-            break;
+        if (c >= n) break;
+        if (c + 1 < n && item_before(&a[c], &a[c + 1])) c++;
+        if (!item_before(&x, &a[c])) break;
         a[pos] = a[c];
         pos = c;
     }
@@ -1277,8 +1305,7 @@ static void topk_get(const void *p, size_t i, keel_topk_item *out)
 size_t keel_topk_items(const keel_topk *t, keel_topk_item *out, size_t max)
 {
     size_t keep = KEEL_MIN(max, (size_t)t->n);
-    if (keep == 0)
-        return 0;
+    if (keep == 0) return 0;
     items_select_sorted(out, t->n, keep, topk_get, t);
     return keep;
 }
@@ -1296,10 +1323,8 @@ static void cand_get(const void *p, size_t i, keel_topk_item *out)
 
 int keel_topk_merge(keel_topk *dst, const keel_topk *src)
 {
-    if (src->total == 0)
-        return KEEL_OK; /* nothing was ever added to src */
-    if (dst->total > UINT64_MAX - src->total)
-        return KEEL_ELIMIT;
+    if (src->total == 0) return KEEL_OK; /* nothing was ever added to src */
+    if (dst->total > UINT64_MAX - src->total) return KEEL_ELIMIT;
     int rc = KEEL_ENOMEM;
     keel_topk *t = NULL;
     topk_cand *cand = NULL;
@@ -1309,8 +1334,7 @@ int keel_topk_merge(keel_topk *dst, const keel_topk *src)
      * kept by add and checked by read), so these sums cannot overflow. */
     uint64_t b1 = dst->floor, b2 = src->floor;
     cand = keel_calloc((size_t)dst->n + src->n, sizeof *cand);
-    if (!cand && dst->n + src->n > 0)
-        goto fail;
+    if (!cand && dst->n + src->n > 0) goto fail;
     for (uint32_t i = 0; i < dst->n; i++) {
         const topk_slot *x = &dst->items[i];
         uint32_t j;
@@ -1325,8 +1349,7 @@ int keel_topk_merge(keel_topk *dst, const keel_topk *src)
         const topk_slot *y = &src->items[i];
         uint32_t j;
         topk_find(dst, y->s, y->len, y->hash, &j);
-        if (j != UINT32_MAX)
-            continue;
+        if (j != UINT32_MAX) continue;
         topk_cand *c = &cand[n_cand++];
         c->item = (keel_topk_item){y->s, y->len, y->count + b1, y->error + b1};
         c->hash = y->hash;
@@ -1335,8 +1358,7 @@ int keel_topk_merge(keel_topk *dst, const keel_topk *src)
     size_t keep = KEEL_MIN(n_cand, (size_t)dst->capacity);
     uint64_t floor = b1 + b2;
     best = keel_calloc(keep + 1, sizeof *best);
-    if (!best)
-        goto fail;
+    if (!best) goto fail;
     if (keep < n_cand) {
         items_select_sorted(best, n_cand, keep + 1, cand_get, cand);
         floor = KEEL_MAX(floor, best[keep].count);
@@ -1344,8 +1366,7 @@ int keel_topk_merge(keel_topk *dst, const keel_topk *src)
         items_select_sorted(best, n_cand, keep, cand_get, cand);
     }
     t = keel_topk_new(dst->capacity);
-    if (!t)
-        goto fail;
+    if (!t) goto fail;
     for (size_t i = 0; i < keep; i++) {
         uint64_t hash = keel_hash64(best[i].s, best[i].len, TOPK_SEED);
         uint32_t j, slot = topk_find(t, best[i].s, best[i].len, hash, &j);
@@ -1373,15 +1394,14 @@ int keel_topk_write(const keel_topk *t, keel_buf *out)
     keel_topk_item *items = NULL;
     if (t->n) {
         items = keel_calloc(t->n, sizeof *items);
-        if (!items)
-            return KEEL_ENOMEM;
+        if (!items) return KEEL_ENOMEM;
         keel_topk_items(t, items, t->n);
     }
-    int rc = keel_buf_printf(out,
-                             "{\"type\":\"topk\",\"version\":1,\"capacity\":%u,\"total\":%llu,"
-                             "\"floor\":%llu,\"items\":[",
-                             t->capacity, (unsigned long long)t->total,
-                             (unsigned long long)t->floor);
+    int rc =
+        keel_buf_printf(out,
+                        "{\"type\":\"topk\",\"version\":1,\"capacity\":%u,\"total\":%llu,"
+                        "\"floor\":%llu,\"items\":[",
+                        t->capacity, (unsigned long long)t->total, (unsigned long long)t->floor);
     for (uint32_t i = 0; i < t->n && !rc; i++) {
         const keel_topk_item *x = &items[i];
         rc = keel_buf_puts(out, i ? ",{" : "{");
@@ -1409,8 +1429,7 @@ int keel_topk_read(const keel_json *v, keel_topk **out, keel_error *e)
     char *bytes = NULL;
     uint64_t capacity, total, floor, sum = 0;
     int rc = json_header(v, "topk", e);
-    if (rc != KEEL_OK)
-        return rc;
+    if (rc != KEEL_OK) return rc;
     if ((rc = json_u64(v, "topk sketch", "capacity", TOPK_CAP_MAX, &capacity, e)) != KEEL_OK ||
         (rc = json_u64(v, "topk sketch", "total", UINT64_MAX, &total, e)) != KEEL_OK ||
         (rc = json_u64(v, "topk sketch", "floor", total, &floor, e)) != KEEL_OK)
@@ -1424,8 +1443,7 @@ int keel_topk_read(const keel_json *v, keel_topk **out, keel_error *e)
                               "topk sketch: \"items\" must be an array of at most %llu items",
                               (unsigned long long)capacity);
     t = keel_topk_new((uint32_t)capacity);
-    if (!t)
-        return KEEL_ENOMEM;
+    if (!t) return KEEL_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const keel_json *x = keel_json_at(items, i);
         uint64_t count, error;
@@ -1447,8 +1465,7 @@ int keel_topk_read(const keel_json *v, keel_topk **out, keel_error *e)
         }
         /* count - error are lower bounds on distinct strings' counts: they fit in total. */
         if (count - error > total - sum) {
-            rc = keel_error_set(e, KEEL_EFORMAT,
-                                "topk sketch: item counts exceed the total %llu",
+            rc = keel_error_set(e, KEEL_EFORMAT, "topk sketch: item counts exceed the total %llu",
                                 (unsigned long long)total);
             goto fail;
         }

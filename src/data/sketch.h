@@ -42,16 +42,17 @@ static inline void keel_hll_add(keel_hll *h, uint64_t hash)
     /* The guard bit caps the count of leading zeros at 64 - P, so rho <= 64 - P + 1. */
     uint64_t w = (hash << KEEL_HLL_P) | (1ull << (KEEL_HLL_P - 1));
     uint8_t rho = (uint8_t)(__builtin_clzll(w) + 1);
-    if (rho > h->reg[idx])
-        h->reg[idx] = rho;
+    if (rho > h->reg[idx]) h->reg[idx] = rho;
 }
 
 /* dst becomes the sketch of the union of both streams (register-wise maximum). */
 void keel_hll_merge(keel_hll *dst, const keel_hll *src);
 
 /* Estimated number of distinct hashes added. Uses Ertl's improved estimator (2017), which
- * has the small-range (linear counting) correction built in: near-exact for a few dozen
- * values, unbiased across the whole range, 0 for an empty sketch. */
+ * has the small-range (linear counting) correction built in: unbiased across the whole
+ * range, 0 for an empty sketch, exact after rounding up to about 10 values and within 2 of
+ * the truth for ~99% of sets of up to 100 (two values landing in one register, chance about
+ * n^2/8192, cannot be seen). */
 double keel_hll_estimate(const keel_hll *h);
 
 /* Appends a JSON string holding the base64 of the 4096 registers. KEEL_OK or KEEL_ENOMEM. */
@@ -63,16 +64,18 @@ int keel_hll_read(keel_hll *h, const keel_json *v, keel_error *e);
 
 /* ---- KLL quantiles ---------------------------------------------------------------------
  * KLL quantile sketch (Karnin, Lang, Liberty 2016), mergeable, deterministic for a given
- * seed. With k = 200 the rank error is about 1% typically and below 2% with high
- * probability; it keeps about 3k + 2k values (up to ~10 KiB of them for k = 200) however
- * long the stream. min and max are kept exactly. -0.0 is stored as 0.0; NaN is ignored;
+ * seed. With k = 200 the worst rank error over the percentiles is typically about 0.5% and
+ * below 2% with high probability, for any distribution, merged or not. It keeps about 5k
+ * values however long the stream (about 1000 for k = 200: some 11 KB in a profile file,
+ * 17 KB in memory). min and max are exact. -0.0 is stored as 0.0; NaN is ignored;
  * infinities are values like any other. */
 typedef struct keel_kll keel_kll;
 
 /* Creates an empty sketch. k (clamped to [8, 65535]) sets accuracy and size; k = 200 is
  * keel's default. seed drives the coin flips of compaction: the same seed and the same
- * sequence of calls give the same sketch. Values are exact while fewer than 2k have been
- * added. Returns NULL when out of memory. Free with keel_kll_free. */
+ * sequence of calls give the same sketch, on every machine. Quantiles are exact while at
+ * most 2k values have been added. Returns NULL when out of memory. Free with
+ * keel_kll_free. */
 keel_kll *keel_kll_new(uint32_t k, uint64_t seed);
 void keel_kll_free(keel_kll *s);
 
@@ -84,6 +87,17 @@ int keel_kll_add(keel_kll *s, double x);
 /* dst becomes the sketch of both streams; src is unchanged (src may equal dst). dst keeps
  * its own k and seed stream. KEEL_OK, KEEL_ENOMEM or KEEL_ELIMIT (dst unchanged). */
 int keel_kll_merge(keel_kll *dst, const keel_kll *src);
+/* Adds n values (NaN ignored), faster than n calls of keel_kll_add: runs of KEEL_KLL_GROUP
+ * values are sorted and compacted as a group. Once the sketch holds KEEL_KLL_EXACT values,
+ * each block of 8 values of a group is represented by one of them drawn at random, at
+ * weight 8 (deterministic for the seed). That sampling is unbiased and adds a rank error
+ * with a standard deviation of at most sqrt(2/n) (0.14% at a million values), small beside
+ * the sketch's own ~1%,
+ * and it makes the sketch cost a few nanoseconds a value. Feed whole groups for the speed;
+ * any tail is added value by value. KEEL_OK, KEEL_ENOMEM or KEEL_ELIMIT. */
+#define KEEL_KLL_GROUP 2048
+#define KEEL_KLL_EXACT 65536
+int keel_kll_add_many(keel_kll *s, const double *x, size_t n);
 
 /* Number of (non-NaN) values added, merges included. */
 uint64_t keel_kll_count(const keel_kll *s);

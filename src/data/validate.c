@@ -35,7 +35,7 @@ const char *keel_reason_name(keel_reason r)
 void keel_validate_options_init(keel_validate_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->chunk_rows = 65536;
+    o->chunk_rows = 8192;
     o->max_record_bytes = (size_t)64 << 20;
 }
 
@@ -49,6 +49,16 @@ void keel_validate_result_free(keel_validate_result *r)
 }
 
 /* ---- per-column state ---- */
+
+/* a[0..n) == b[0..n), inline: categories are short, and a call to memcmp costs more. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 
 typedef struct colstate {
     const keel_schema_column *def;
@@ -117,7 +127,7 @@ static inline __attribute__((always_inline)) bool is_missing(const colstate *c, 
         return false;
     }
     for (size_t i = 0; i < c->missing->n; i++)
-        if (c->miss_len[i] == len && !memcmp(c->missing->items[i], p, len))
+        if (c->miss_len[i] == len && same_bytes(c->missing->items[i], p, len))
             return true;
     return false;
 }
@@ -168,14 +178,14 @@ static inline int32_t category_code(const colstate *c, const char *p, size_t len
     if (cats->n <= 8) {
         /* A handful of categories: comparing lengths first beats hashing. */
         for (size_t i = 0; i < cats->n; i++)
-            if (c->cat_len[i] == len && !memcmp(cats->items[i], p, len))
+            if (c->cat_len[i] == len && same_bytes(cats->items[i], p, len))
                 return (int32_t)i;
         return -1;
     }
     uint32_t h = cat_hash(p, len) & c->mask;
     while (c->slots[h]) {
         uint32_t i = c->slots[h] - 1;
-        if (c->cat_len[i] == len && !memcmp(cats->items[i], p, len)) /* fields may hold NUL */
+        if (c->cat_len[i] == len && same_bytes(cats->items[i], p, len)) /* NUL bytes are fine */
             return (int32_t)i;
         h = (h + 1) & c->mask;
     }
@@ -235,11 +245,12 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
             return 0;
         }
         double x;
+        int whole;
         char decimal = kind == VALUE_JSON_NUMBER ? '.' : v->s->decimal;
-        if (keel_parse_number(p, len, decimal, &x) != KEEL_OK) {
+        if (keel_parse_number_ex(p, len, decimal, &x, &whole) != KEEL_OK) {
             why = KEEL_REASON_BAD_NUMBER;
             outcome = policy(def, false);
-        } else if (def->integer && x != floor(x)) {
+        } else if (def->integer && whole != 1 && x != floor(x)) {
             why = KEEL_REASON_NOT_INTEGER;
             outcome = policy(def, false);
         } else if ((def->has_min && x < def->min) || (def->has_max && x > def->max)) {
@@ -686,7 +697,7 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     }
     /* A chunk holds at most about 2 million values, so memory stays bounded however wide the
      * file is (100,000 columns get chunks of 20 rows). */
-    size_t chunk = opt->chunk_rows ? opt->chunk_rows : 65536;
+    size_t chunk = opt->chunk_rows ? opt->chunk_rows : 8192;
     size_t max_rows = ((size_t)1 << 21) / (s->n_columns ? s->n_columns : 1);
     chunk = KEEL_MAX((size_t)1, KEEL_MIN(chunk, KEEL_MAX(max_rows, (size_t)16)));
     v.chunk_rows = chunk;

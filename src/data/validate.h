@@ -46,7 +46,7 @@ typedef int (*keel_chunk_fn)(void *ud, const keel_frame *chunk);
 typedef struct keel_validate_options {
     const char *quarantine_path; /* JSON Lines file to write; NULL: don't write one */
     const char *display_name;    /* the file's name in messages; NULL: the path */
-    size_t chunk_rows;           /* rows per chunk, default 65536 */
+    size_t chunk_rows;           /* rows per chunk, default 8192 */
     size_t max_record_bytes;     /* default 64 MiB */
     keel_chunk_fn on_chunk;
     void *chunk_ud;

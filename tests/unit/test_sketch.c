@@ -100,8 +100,7 @@ static keel_kll *kll_round_trip(const keel_kll *s)
     keel_error e;
     if (keel_kll_write(s, &b) == KEEL_OK) {
         keel_json_doc *d = parse(b.data);
-        if (d && keel_kll_read(keel_json_root(d), &out, &e) != KEEL_OK)
-            out = NULL;
+        if (d && keel_kll_read(keel_json_root(d), &out, &e) != KEEL_OK) out = NULL;
         keel_json_doc_free(d);
     }
     keel_buf_free(&b);
@@ -141,8 +140,7 @@ TEST(sketch_hll_tiny_sets_are_near_exact)
             within1 += fabs(err) <= 1;
             within2 += fabs(err) <= 2;
             bias += err;
-            if (n <= 10)
-                CHECK_NEAR(err, 0, 0.5); /* up to 10: exact after rounding */
+            if (n <= 10) CHECK_NEAR(err, 0, 0.5); /* up to 10: exact after rounding */
             CHECK_NEAR(err, 0, 5);
         }
     }
@@ -282,6 +280,18 @@ TEST(sketch_kll_exact_below_k)
     CHECK_NEAR(keel_kll_rank(s, v[n - 1] + 1), 1, 0);
     keel_kll_free(s);
     keel_kll_free(NULL);
+
+    /* Still exact at n = 2k (level 0 holds 2k), compacted just after. */
+    s = keel_kll_new(200, 8);
+    REQUIRE(s != NULL);
+    for (int i = 0; i < 400; i++)
+        keel_kll_add(s, (i * 7919) % 400);
+    for (int i = 1; i <= 400; i++)
+        CHECK_NEAR(keel_kll_quantile(s, (i - 0.5) / 400.0), i - 1, 0);
+    keel_kll_add(s, 400);
+    CHECK_EQ_INT(keel_kll_count(s), 401);
+    CHECK_NEAR(keel_kll_quantile(s, 0.5), 200, 2);
+    keel_kll_free(s);
 }
 
 TEST(sketch_kll_uniform_1e6_within_2_percent)
@@ -299,8 +309,7 @@ TEST(sketch_kll_uniform_1e6_within_2_percent)
     double *sorted = sorted_copy(v, n);
     double err = kll_max_rank_error(s, sorted, n);
     CHECK(err <= 0.02);
-    if (err > 0.01)
-        printf("note: uniform max rank error %.4f\n", err);
+    if (err > 0.01) printf("note: uniform max rank error %.4f\n", err);
     CHECK_NEAR(keel_kll_min(s), sorted[0], 0);
     CHECK_NEAR(keel_kll_max(s), sorted[n - 1], 0);
     CHECK_EQ_INT(keel_kll_count(s), n);
@@ -329,8 +338,7 @@ TEST(sketch_kll_skewed_and_duplicate_data_within_2_percent)
         }
         double *sorted = sorted_copy(v, n);
         double err = kll_max_rank_error(s, sorted, n);
-        if (err > 0.02)
-            printf("kind %d: max rank error %.4f\n", kind, err);
+        if (err > 0.02) printf("kind %d: max rank error %.4f\n", kind, err);
         CHECK(err <= 0.02);
         keel_kll_free(s);
         free(sorted);
@@ -524,11 +532,11 @@ static char *kll_text(const char *k, const char *n, const char *min, const char 
 TEST(sketch_kll_read_refuses_malformed)
 {
     const char *rng = "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"";
-    const double it3[] = {3, 1, 2};          /* level 0 of 3: unsorted is fine */
-    const double it_l1[] = {5, 1, 2};        /* level 0 {5}, level 1 {1, 2}: n = 5 */
-    const double it_l1_bad[] = {5, 2, 1};    /* level 1 unsorted */
-    const double it_nan[] = {1, NAN, 2};     /* NaN */
-    const double it_out[] = {1, 2, 9};       /* outside [1, 3] */
+    const double it3[] = {3, 1, 2};       /* level 0 of 3: unsorted is fine */
+    const double it_l1[] = {5, 1, 2};     /* level 0 {5}, level 1 {1, 2}: n = 5 */
+    const double it_l1_bad[] = {5, 2, 1}; /* level 1 unsorted */
+    const double it_nan[] = {1, NAN, 2};  /* NaN */
+    const double it_out[] = {1, 2, 9};    /* outside [1, 3] */
     keel_error e;
     /* First the valid ones, to show the mutations below are what gets refused. */
     {
@@ -545,8 +553,7 @@ TEST(sketch_kll_read_refuses_malformed)
             REQUIRE(d != NULL);
             keel_kll *s = NULL;
             CHECK_EQ_INT(keel_kll_read(keel_json_root(d), &s, &e), KEEL_OK);
-            if (!s)
-                printf("valid case %zu refused: %s\n", i, e.msg);
+            if (!s) printf("valid case %zu refused: %s\n", i, e.msg);
             keel_kll_free(s);
             keel_json_doc_free(d);
             free((void *)oks[i]);
@@ -560,28 +567,28 @@ TEST(sketch_kll_read_refuses_malformed)
         kll_text("\"200\"", "3", "1", "3", rng, "[3]", it3, 3, ""),
         kll_text("8.5", "3", "1", "3", rng, "[3]", it3, 3, ""),
         kll_text("8", "-3", "1", "3", rng, "[3]", it3, 3, ""),
-        kll_text("8", "4", "1", "3", rng, "[3]", it3, 3, ""),  /* levels weigh 3 */
+        kll_text("8", "4", "1", "3", rng, "[3]", it3, 3, ""), /* levels weigh 3 */
         kll_text("8", "1e30", "1", "3", rng, "[3]", it3, 3, ""),
         kll_text("8", "18446744073709551616", "1", "3", rng, "[3]", it3, 3, ""),
         kll_text("8", "3", "1", "3", rng, "3", it3, 3, ""),
         kll_text("8", "3", "1", "3", rng, "[]", it3, 3, ""),
         kll_text("8", "3", "1", "3", rng, "[-3]", it3, 3, ""),
         kll_text("8", "3", "1", "3", rng, "[\"3\"]", it3, 3, ""),
-        kll_text("8", "3", "1", "3", rng, "[2,1]", it3, 3, ""), /* weighs 4 */
+        kll_text("8", "3", "1", "3", rng, "[2,1]", it3, 3, ""),   /* weighs 4 */
         kll_text("8", "100", "1", "3", rng, "[100]", it3, 3, ""), /* over capacity 16 */
         kll_text("8", "4294967299", "1", "3", rng, "[4294967299]", it3, 3, ""),
-        kll_text("8", "3", "3", "1", rng, "[3]", it3, 3, ""),     /* min > max */
+        kll_text("8", "3", "3", "1", rng, "[3]", it3, 3, ""), /* min > max */
         kll_text("8", "3", "null", "3", rng, "[3]", it3, 3, ""),
         kll_text("8", "3", "\"x\"", "3", rng, "[3]", it3, 3, ""),
         kll_text("8", "0", "1", "null", rng, "[0]", NULL, 0, ""),
         kll_text("8", "3", "1", "3", "\"0123\"", "[3]", it3, 3, ""),
         kll_text("8", "3", "1", "3", "7", "[3]", it3, 3, ""),
         kll_text("8", "3", "1", "3",
-                 "\"0000000000000000000000000000000000000000000000000000000000000000\"", "[3]",
-                 it3, 3, ""),
+                 "\"0000000000000000000000000000000000000000000000000000000000000000\"", "[3]", it3,
+                 3, ""),
         kll_text("8", "3", "1", "3",
-                 "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"", "[3]",
-                 it3, 3, ""),
+                 "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\"", "[3]", it3,
+                 3, ""),
         kll_text("8", "3", "1", "3", rng, "[3]", it3, 2, ""), /* too few items */
         kll_text("8", "3", "1", "3", rng, "[3]", it_nan, 3, ""),
         kll_text("8", "3", "1", "3", rng, "[3]", it_out, 3, ""),
@@ -605,7 +612,9 @@ TEST(sketch_kll_read_refuses_malformed)
     char *p = strstr(notb64, "\"items\":\"") + 9;
     p[3] = '!';
     for (size_t i = 0; i < KEEL_ARRAY_LEN(bad) + 2; i++) {
-        const char *text = i < KEEL_ARRAY_LEN(bad) ? bad[i] : i == KEEL_ARRAY_LEN(bad) ? notb64 : v2;
+        const char *text = i < KEEL_ARRAY_LEN(bad)    ? bad[i]
+                           : i == KEEL_ARRAY_LEN(bad) ? notb64
+                                                      : v2;
         keel_json_doc *d = parse(text);
         if (!d) {
             printf("case %zu does not parse: %s\n", i, text);
@@ -615,8 +624,7 @@ TEST(sketch_kll_read_refuses_malformed)
         keel_kll *s = (keel_kll *)1;
         e.msg[0] = '\0';
         int rc = keel_kll_read(keel_json_root(d), &s, &e);
-        if (rc != KEEL_EFORMAT)
-            printf("case %zu: rc %d for %s\n", i, rc, text);
+        if (rc != KEEL_EFORMAT) printf("case %zu: rc %d for %s\n", i, rc, text);
         CHECK_EQ_INT(rc, KEEL_EFORMAT);
         CHECK(s == NULL);
         CHECK(strlen(e.msg) > 0);
@@ -651,8 +659,7 @@ TEST(sketch_kll_out_of_memory)
         int rc = KEEL_OK;
         uint64_t added = 0;
         for (int i = 0; i < 20000 && rc == KEEL_OK; i++)
-            if ((rc = keel_kll_add(s, i)) == KEEL_OK)
-                added++;
+            if ((rc = keel_kll_add(s, i)) == KEEL_OK) added++;
         test_fail_alloc_after(0);
         CHECK_EQ_INT(keel_kll_count(s), added);
         if (rc == KEEL_OK) {
@@ -681,8 +688,7 @@ TEST(sketch_kll_out_of_memory)
         test_fail_alloc_after(n);
         int rc = keel_kll_merge(a, b);
         test_fail_alloc_after(0);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         CHECK_EQ_INT(rc, KEEL_ENOMEM);
         CHECK_EQ_INT(test_alloc_live(), live1);
         char *now = kll_json(a);
@@ -697,8 +703,7 @@ TEST(sketch_kll_out_of_memory)
         test_fail_alloc_after(n);
         int rc = keel_kll_write(a, &out);
         test_fail_alloc_after(0);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         CHECK_EQ_INT(rc, KEEL_ENOMEM);
         CHECK_STR(out.data, "prefix");
     }
@@ -736,8 +741,7 @@ static uint64_t topk_count_of(const keel_topk *t, const char *s, uint64_t *error
     size_t n = keel_topk_items(t, items, 1024);
     for (size_t i = 0; i < n; i++)
         if (items[i].len == strlen(s) && memcmp(items[i].s, s, items[i].len) == 0) {
-            if (error)
-                *error = items[i].error;
+            if (error) *error = items[i].error;
             return items[i].count;
         }
     return 0;
@@ -1037,8 +1041,7 @@ TEST(sketch_topk_read_refuses_malformed)
         t = (keel_topk *)1;
         e.msg[0] = '\0';
         int rc = keel_topk_read(keel_json_root(d), &t, &e);
-        if (rc != KEEL_EFORMAT)
-            printf("case %zu: rc %d for %s\n", i, rc, bad[i]);
+        if (rc != KEEL_EFORMAT) printf("case %zu: rc %d for %s\n", i, rc, bad[i]);
         CHECK_EQ_INT(rc, KEEL_EFORMAT);
         CHECK(t == NULL);
         CHECK(strlen(e.msg) > 0);
@@ -1107,8 +1110,7 @@ TEST(sketch_topk_out_of_memory)
         test_fail_alloc_after(n);
         int rc = keel_topk_merge(a, b);
         test_fail_alloc_after(0);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         CHECK_EQ_INT(rc, KEEL_ENOMEM);
         CHECK_EQ_INT(test_alloc_live(), live1);
         char *now = topk_json(a);
@@ -1122,8 +1124,7 @@ TEST(sketch_topk_out_of_memory)
         test_fail_alloc_after(n);
         int rc = keel_topk_write(a, &out);
         test_fail_alloc_after(0);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         CHECK_EQ_INT(rc, KEEL_ENOMEM);
         CHECK_STR(out.data, "prefix");
     }
@@ -1151,4 +1152,59 @@ TEST(sketch_topk_out_of_memory)
     keel_topk_free(a);
     keel_topk_free(b);
     CHECK_EQ_INT(test_alloc_live(), live0);
+}
+
+/* keel_kll_add_many: groups are compacted on their own before merging; the accuracy must
+ * stay within the same bound as value-by-value adds, and counts/min/max exact. */
+static double worst_rank_error(const keel_kll *s, const double *sorted, size_t n)
+{
+    double worst = 0;
+    for (int q = 1; q < 100; q++) {
+        double v = keel_kll_quantile(s, q / 100.0);
+        /* true rank of v: fraction of values <= v */
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (sorted[mid] <= v)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        double err = fabs((double)lo / (double)n - q / 100.0);
+        worst = err > worst ? err : worst;
+    }
+    return worst;
+}
+
+TEST(sketch_kll_add_many_is_accurate)
+{
+    size_t n = 1000000;
+    double *x = malloc(n * sizeof *x), *sorted = malloc(n * sizeof *x);
+    REQUIRE(x && sorted);
+    keel_rng r;
+    keel_rng_seed(&r, 99);
+    for (int dist = 0; dist < 2; dist++) {
+        for (size_t i = 0; i < n; i++) {
+            double u = keel_rng_uniform(&r);
+            x[i] = dist == 0 ? u : exp(4 * u * u); /* uniform, then skewed */
+        }
+        x[12345] = NAN; /* a missing value inside a group */
+        keel_kll *s = keel_kll_new(200, 7);
+        REQUIRE(s);
+        /* feed it the way profile does: chunks of 8192, plus an odd tail */
+        for (size_t i = 0; i < n; i += 8192)
+            CHECK_EQ_INT(keel_kll_add_many(s, x + i, KEEL_MIN((size_t)8192, n - i)), KEEL_OK);
+        memcpy(sorted, x, n * sizeof *x);
+        sorted[12345] = sorted[n - 1];
+        qsort(sorted, n - 1, sizeof *sorted, cmp_double);
+        CHECK_EQ_INT(keel_kll_count(s), n - 1);
+        CHECK(keel_kll_min(s) == sorted[0]);
+        CHECK(keel_kll_max(s) == sorted[n - 2]);
+        double err = worst_rank_error(s, sorted, n - 1);
+        if (err > 0.02)
+            harness_fail(__FILE__, __LINE__, "distribution %d: worst rank error %.4f", dist, err);
+        keel_kll_free(s);
+    }
+    free(x);
+    free(sorted);
 }
