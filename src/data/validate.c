@@ -82,7 +82,8 @@ static inline uint32_t cat_hash(const char *p, size_t len)
         memcpy(&a, p, 8);
         memcpy(&b, p + len - 8, 8);
     } else {
-        memcpy(&a, p, len);
+        for (size_t i = 0; i < len; i++) /* not memcpy: a variable length is a call */
+            a |= (uint64_t)(unsigned char)p[i] << (8 * i);
     }
     return (uint32_t)(keel_mix64(a ^ (b * 0x9E3779B97F4A7C15ULL) ^ len) >> 32);
 }
@@ -172,7 +173,8 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
     return KEEL_OK;
 }
 
-static inline int32_t category_code(const colstate *c, const char *p, size_t len)
+static inline __attribute__((always_inline)) int32_t category_code(const colstate *c,
+                                                                  const char *p, size_t len)
 {
     const keel_strlist *cats = &c->def->categories;
     if (cats->n <= 8) {
