@@ -82,7 +82,7 @@ bench: $(BUILD)/keel
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
-	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c)
+	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h)
 
 clean:
 	rm -rf build build-san build-fuzz

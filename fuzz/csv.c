@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static keel_buf describe(const uint8_t *data, size_t n, size_t chunk, char delim,
-                         keel_encoding enc, size_t max_record)
+static keel_buf describe(const uint8_t *data, size_t n, size_t chunk, char delim, keel_encoding enc,
+                         size_t max_record)
 {
     keel_buf b;
     keel_buf_init(&b);
@@ -27,13 +27,11 @@ static keel_buf describe(const uint8_t *data, size_t n, size_t chunk, char delim
     o.max_record_bytes = max_record;
     keel_csv *r;
     keel_error e;
-    if (keel_csv_open_mem(data, n, &o, &r, &e))
-        abort();
+    if (keel_csv_open_mem(data, n, &o, &r, &e)) abort();
     keel_record rec;
     int rc;
     while ((rc = keel_csv_next(r, &rec)) == 1) {
-        if (rec.offset + rec.raw_len > n)
-            abort();
+        if (rec.offset + rec.raw_len > n) abort();
         if (rec.problem != KEEL_CSV_TOO_LONG && memcmp(rec.raw, data + rec.offset, rec.raw_len))
             abort(); /* raw must be the file's bytes */
         keel_buf_printf(&b, "%llu:%llu:%d:%zu", (unsigned long long)rec.line,
@@ -44,16 +42,14 @@ static keel_buf describe(const uint8_t *data, size_t n, size_t chunk, char delim
         }
         keel_buf_putc(&b, '\n');
     }
-    if (rc < 0)
-        abort(); /* memory input cannot fail */
+    if (rc < 0) abort(); /* memory input cannot fail */
     keel_csv_close(r);
     return b;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     static const char delims[] = {',', ';', '\t', '|'};
     char delim = delims[data[0] & 3];
     keel_encoding enc = (data[0] & 4) ? KEEL_ENC_LATIN1 : KEEL_ENC_UTF8;
@@ -68,19 +64,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     keel_buf_free(&small);
 
     static keel_schema *s;
-    if (!s)
-        s = fuzz_schema(KEEL_FORMAT_CSV);
+    if (!s) s = fuzz_schema(KEEL_FORMAT_CSV);
     s->delimiter = delim;
     s->encoding = enc;
     if (data[-1] & 16) {
         static const char header[] = "n,i,c,b,t,x,id\n";
         uint8_t *with = malloc(n + sizeof header);
-        if (!with)
-            return 0;
+        if (!with) return 0;
         memcpy(with, header, sizeof header - 1);
         for (size_t i = 0; i < sizeof header - 1; i++)
-            if (with[i] == ',')
-                with[i] = (uint8_t)delim;
+            if (with[i] == ',') with[i] = (uint8_t)delim;
         memcpy(with + sizeof header - 1, data, n);
         fuzz_validate(s, with, n + sizeof header - 1, max_record);
         free(with);

@@ -16,8 +16,7 @@ static keel_schema *fuzz_schema(keel_format format)
 {
     keel_schema *s = keel_schema_new();
     keel_schema_column *c;
-    if (!s)
-        abort();
+    if (!s) abort();
     s->format = format;
     keel_schema_add_column(s, "n", &c);
     c->has_min = c->has_max = true;

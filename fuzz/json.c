@@ -15,10 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ASSERT(c)                                                                              \
-    do {                                                                                       \
-        if (!(c))                                                                              \
-            abort();                                                                           \
+#define ASSERT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) abort();                                                                         \
     } while (0)
 
 static keel_json_doc *num_doc; /* checks keel_buf_json_num output; reused across calls */
@@ -28,14 +27,12 @@ static void check_num_writer(double v)
     keel_buf b;
     keel_buf_init(&b);
     if (keel_buf_json_num(&b, v) == KEEL_OK) {
-        if (!num_doc)
-            num_doc = keel_json_doc_new();
+        if (!num_doc) num_doc = keel_json_doc_new();
         if (num_doc) {
             int rc = keel_json_parse(num_doc, b.data, b.len, NULL);
             ASSERT(rc == KEEL_OK || rc == KEEL_ENOMEM);
             const keel_json *r = keel_json_root(num_doc);
-            if (r)
-                ASSERT(r->type == KEEL_JSON_NUMBER || r->type == KEEL_JSON_NULL);
+            if (r) ASSERT(r->type == KEEL_JSON_NUMBER || r->type == KEEL_JSON_NULL);
         }
     }
     keel_buf_free(&b);
@@ -112,24 +109,18 @@ static int write_json(keel_buf *b, const keel_json *v)
     case KEEL_JSON_ARRAY:
         rc = keel_buf_putc(b, '[');
         for (size_t i = 0; i < v->u.array.n && !rc; i++) {
-            if (i)
-                rc = keel_buf_putc(b, ',');
-            if (!rc)
-                rc = write_json(b, &v->u.array.items[i]);
+            if (i) rc = keel_buf_putc(b, ',');
+            if (!rc) rc = write_json(b, &v->u.array.items[i]);
         }
         return rc ? rc : keel_buf_putc(b, ']');
     case KEEL_JSON_OBJECT:
         rc = keel_buf_putc(b, '{');
         for (size_t i = 0; i < v->u.object.n && !rc; i++) {
             const keel_json_member *m = &v->u.object.members[i];
-            if (i)
-                rc = keel_buf_putc(b, ',');
-            if (!rc)
-                rc = keel_buf_json_str(b, m->key, m->key_len);
-            if (!rc)
-                rc = keel_buf_putc(b, ':');
-            if (!rc)
-                rc = write_json(b, &m->value);
+            if (i) rc = keel_buf_putc(b, ',');
+            if (!rc) rc = keel_buf_json_str(b, m->key, m->key_len);
+            if (!rc) rc = keel_buf_putc(b, ':');
+            if (!rc) rc = write_json(b, &m->value);
         }
         return rc ? rc : keel_buf_putc(b, '}');
     }
@@ -138,8 +129,7 @@ static int write_json(keel_buf *b, const keel_json *v)
 
 static bool same(const keel_json *a, const keel_json *b)
 {
-    if (a->type != b->type)
-        return false;
+    if (a->type != b->type) return false;
     switch (a->type) {
     case KEEL_JSON_NULL:
         return true;
@@ -153,15 +143,12 @@ static bool same(const keel_json *a, const keel_json *b)
         return a->u.string.len == b->u.string.len &&
                memcmp(a->u.string.s, b->u.string.s, a->u.string.len) == 0;
     case KEEL_JSON_ARRAY:
-        if (a->u.array.n != b->u.array.n)
-            return false;
+        if (a->u.array.n != b->u.array.n) return false;
         for (size_t i = 0; i < a->u.array.n; i++)
-            if (!same(&a->u.array.items[i], &b->u.array.items[i]))
-                return false;
+            if (!same(&a->u.array.items[i], &b->u.array.items[i])) return false;
         return true;
     case KEEL_JSON_OBJECT:
-        if (a->u.object.n != b->u.object.n)
-            return false;
+        if (a->u.object.n != b->u.object.n) return false;
         for (size_t i = 0; i < a->u.object.n; i++) {
             const keel_json_member *x = &a->u.object.members[i], *y = &b->u.object.members[i];
             if (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) != 0 ||
@@ -181,8 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     keel_json_doc *d = keel_json_doc_new(), *d2 = keel_json_doc_new();
     keel_buf out;
     keel_buf_init(&out);
-    if (!d || !d2)
-        goto done;
+    if (!d || !d2) goto done;
     keel_error e;
     int rc = keel_json_parse(d, text, n, &e);
     if (rc != KEEL_OK) {
@@ -197,8 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     volatile unsigned sum = walk(root);
     (void)sum;
 
-    if (write_json(&out, root) != KEEL_OK)
-        goto done;
+    if (write_json(&out, root) != KEEL_OK) goto done;
     rc = keel_json_parse(d2, out.data, out.len, &e);
     ASSERT(rc == KEEL_OK);
     ASSERT(same(root, keel_json_root(d2)));

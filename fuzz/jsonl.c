@@ -8,8 +8,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     static keel_schema *s;
-    if (!s)
-        s = fuzz_schema(KEEL_FORMAT_JSONL);
+    if (!s) s = fuzz_schema(KEEL_FORMAT_JSONL);
     fuzz_validate(s, data, n, 256);
     return 0;
 }

@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int run_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
+    if (!f) return 0;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -38,8 +37,7 @@ int main(int argc, char **argv)
     int n = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;
-        if (stat(argv[i], &st) != 0)
-            continue;
+        if (stat(argv[i], &st) != 0) continue;
         if (!S_ISDIR(st.st_mode)) {
             n += run_file(argv[i]);
             continue;
@@ -47,14 +45,12 @@ int main(int argc, char **argv)
         DIR *d = opendir(argv[i]);
         struct dirent *e;
         while (d && (e = readdir(d))) {
-            if (e->d_name[0] == '.')
-                continue;
+            if (e->d_name[0] == '.') continue;
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
             n += run_file(path);
         }
-        if (d)
-            closedir(d);
+        if (d) closedir(d);
     }
     const char *name = strrchr(argv[0], '-');
     printf("corpus %s: %d passed, 0 failed\n", name ? name + 1 : argv[0], n);

@@ -15,9 +15,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     if (!d) return 0;
     keel_error e;
     if (keel_json_parse(d, (const char *)data, n, &e) == KEEL_OK) {
-        keel_buf out; keel_buf_init(&out);
+        keel_buf out;
+        keel_buf_init(&out);
         int rc = keel_report_profile_html(keel_json_root(d), &out, &e);
-        if (rc == KEEL_OK && (!out.data || strstr(out.data, "<script") || strstr(out.data, "=\"nan") || strstr(out.data, "=\"-nan") || strstr(out.data, "=\"inf") || strstr(out.data, "=\"-inf"))) abort();
+        if (rc == KEEL_OK && (!out.data || strstr(out.data, "<script") ||
+                              strstr(out.data, "=\"nan") || strstr(out.data, "=\"-nan") ||
+                              strstr(out.data, "=\"inf") || strstr(out.data, "=\"-inf")))
+            abort();
         keel_buf_free(&out);
     }
     keel_json_doc_free(d);

@@ -23,9 +23,9 @@
 extern "C" {
 #endif
 
-#define KEEL_VERSION_MAJOR 0
-#define KEEL_VERSION_MINOR 1
-#define KEEL_VERSION_PATCH 0
+#define KEEL_VERSION_MAJOR  0
+#define KEEL_VERSION_MINOR  1
+#define KEEL_VERSION_PATCH  0
 #define KEEL_VERSION_STRING "0.1.0"
 
 /* Returns the library's version string, e.g. "0.1.0". Static storage; thread-safe. */
@@ -34,19 +34,19 @@ const char *keel_version(void);
 /* ---------------------------------------------------------------------------------------
  * Errors. One table gives the enum and the text (the X-macro keeps them in step).
  * ------------------------------------------------------------------------------------- */
-#define KEEL_ERROR_TABLE(X)                                                                    \
-    X(OK, 0, "success")                                                                        \
-    X(ENOMEM, -1, "out of memory")                                                             \
-    X(EINVAL, -2, "invalid argument")                                                          \
-    X(EIO, -3, "input/output error")                                                           \
-    X(ENOENT, -4, "no such file or directory")                                                 \
-    X(EPARSE, -5, "malformed input")                                                           \
-    X(EFORMAT, -6, "unsupported or corrupt format")                                            \
-    X(ELIMIT, -7, "a limit was exceeded")                                                      \
-    X(ESCHEMA, -8, "schema error")                                                             \
-    X(EMISMATCH, -9, "data does not match the schema")                                         \
-    X(ECANCELED, -10, "operation canceled")                                                    \
-    X(EEMPTY, -11, "no data")                                                                  \
+#define KEEL_ERROR_TABLE(X)                                                                        \
+    X(OK, 0, "success")                                                                            \
+    X(ENOMEM, -1, "out of memory")                                                                 \
+    X(EINVAL, -2, "invalid argument")                                                              \
+    X(EIO, -3, "input/output error")                                                               \
+    X(ENOENT, -4, "no such file or directory")                                                     \
+    X(EPARSE, -5, "malformed input")                                                               \
+    X(EFORMAT, -6, "unsupported or corrupt format")                                                \
+    X(ELIMIT, -7, "a limit was exceeded")                                                          \
+    X(ESCHEMA, -8, "schema error")                                                                 \
+    X(EMISMATCH, -9, "data does not match the schema")                                             \
+    X(ECANCELED, -10, "operation canceled")                                                        \
+    X(EEMPTY, -11, "no data")                                                                      \
     X(ESTATE, -12, "operation not valid in the current state")
 
 enum keel_status {

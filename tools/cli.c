@@ -43,14 +43,12 @@ int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
+    if (strncmp(a, name, n) != 0) return 0;
     if (a[n] == '=') {
         *val = a + n + 1;
         return 1;
     }
-    if (a[n] != '\0')
-        return 0;
+    if (a[n] != '\0') return 0;
     if (*i + 1 >= argc) {
         cli_error("option %s needs a value", name);
         return -1;

@@ -118,8 +118,7 @@ static int parse_char(const char *v, char *out)
         *out = '\t';
         return 0;
     }
-    if (strlen(v) != 1)
-        return -1;
+    if (strlen(v) != 1) return -1;
     *out = v[0];
     return 0;
 }
@@ -137,12 +136,10 @@ static int cmd_infer(int argc, char **argv)
             return EXIT_OK;
         } else if ((m = opt_value("-o", argc, argv, &i, &v)) ||
                    (m = opt_value("--output", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             output = v;
         } else if ((m = opt_value("--target", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             o.target = v;
         } else if ((m = opt_value("--delimiter", argc, argv, &i, &v))) {
             if (m < 0 || parse_char(v, &o.delimiter)) {
@@ -150,8 +147,7 @@ static int cmd_infer(int argc, char **argv)
                 return EXIT_USAGE;
             }
         } else if ((m = opt_value("--encoding", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             if (!strcmp(v, "utf-8") || !strcmp(v, "utf8"))
                 o.encoding = KEEL_ENC_UTF8;
             else if (!strcmp(v, "latin-1") || !strcmp(v, "latin1") || !strcmp(v, "iso-8859-1"))
@@ -244,8 +240,8 @@ static int cmd_infer(int argc, char **argv)
             }
         fprintf(out, ")%s%s\n", output ? " -> " : "", output ? output : "");
         if (pii)
-            fprintf(out, "%zu column%s flagged as possible personal data: review the schema\n",
-                    pii, pii == 1 ? "" : "s");
+            fprintf(out, "%zu column%s flagged as possible personal data: review the schema\n", pii,
+                    pii == 1 ? "" : "s");
     }
     keel_schema_free(s);
     return status;
@@ -274,12 +270,10 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
             return EXIT_OK;
         } else if ((m = opt_value("--schema", argc, argv, &i, &v)) ||
                    (m = opt_value("-s", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             r->schema = v;
         } else if ((m = opt_value("--quarantine", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             r->quarantine = v;
         } else if (opt_flag("--no-quarantine", argv[i])) {
             r->no_quarantine = true;
@@ -299,12 +293,10 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
             }
         } else if (profile && ((m = opt_value("-o", argc, argv, &i, &v)) ||
                                (m = opt_value("--output", argc, argv, &i, &v)))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             r->output = v;
         } else if (profile && (m = opt_value("--html", argc, argv, &i, &v))) {
-            if (m < 0)
-                return EXIT_USAGE;
+            if (m < 0) return EXIT_USAGE;
             r->html = v;
         } else if (profile && opt_flag("--merge", argv[i])) {
             r->n_merge = -1; /* the files follow as positional arguments */
@@ -316,8 +308,7 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
             cli_error("unknown option '%s' (see --help)", argv[i]);
             return EXIT_USAGE;
         } else if (r->n_merge) {
-            if (r->n_merge == -1)
-                r->n_merge = 0;
+            if (r->n_merge == -1) r->n_merge = 0;
             if (r->n_merge == 64) {
                 cli_error("at most 64 profiles at once");
                 return EXIT_USAGE;
@@ -330,8 +321,7 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
             return EXIT_USAGE;
         }
     }
-    if (r->n_merge == -1)
-        r->n_merge = 0;
+    if (r->n_merge == -1) r->n_merge = 0;
     if (!r->file && !r->n_merge) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -372,8 +362,7 @@ static void print_summary(const char *file, const keel_schema *s, const keel_val
             if (res->repaired[i]) {
                 keel_buf_reset(&b);
                 keel_buf_json_str(&b, s->columns[i].name, strlen(s->columns[i].name));
-                printf("%s%s:%llu", first ? "" : ",", b.data,
-                       (unsigned long long)res->repaired[i]);
+                printf("%s%s:%llu", first ? "" : ",", b.data, (unsigned long long)res->repaired[i]);
                 first = false;
             }
         printf("},\"quarantine\":");
@@ -384,8 +373,7 @@ static void print_summary(const char *file, const keel_schema *s, const keel_val
         } else {
             printf("null");
         }
-        if (res->sha256[0])
-            printf(",\"sha256\":\"%s\"", res->sha256);
+        if (res->sha256[0]) printf(",\"sha256\":\"%s\"", res->sha256);
         printf("%s}\n", extra_json ? extra_json : "");
         keel_buf_free(&b);
         return;
@@ -410,10 +398,8 @@ static void print_summary(const char *file, const keel_schema *s, const keel_val
             printf(" %s", res->extra_columns.items[i]);
         printf("\n");
     }
-    if (quarantine && res->quarantined)
-        printf("quarantine: %s\n", quarantine);
-    if (res->sha256[0])
-        printf("sha256: %s\n", res->sha256);
+    if (quarantine && res->quarantined) printf("quarantine: %s\n", quarantine);
+    if (res->sha256[0]) printf("sha256: %s\n", res->sha256);
 }
 
 static int run_validation(const run_opts *r, const keel_schema *s, keel_profile *profile,
@@ -431,8 +417,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     }
     o.quarantine_path = q;
     o.sha256 = r->sha256;
-    if (r->max_record_bytes)
-        o.max_record_bytes = r->max_record_bytes;
+    if (r->max_record_bytes) o.max_record_bytes = r->max_record_bytes;
     o.cancel = (const volatile int *)&interrupted;
     keel_progress_bar *bar = cli_progress();
     if (bar) {
@@ -450,8 +435,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     *quarantine_out = q;
     if (rc != KEEL_OK) {
         cli_error("%s", e.msg);
-        if (rc == KEEL_ECANCELED && q)
-            cli_error("interrupted; the quarantine so far is in %s", q);
+        if (rc == KEEL_ECANCELED && q) cli_error("interrupted; the quarantine so far is in %s", q);
         return EXIT_FAIL;
     }
     return EXIT_OK;
@@ -459,8 +443,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
 
 static int threshold(const run_opts *r, const keel_validate_result *res)
 {
-    if (r->max_rate < 0 || res->records == 0)
-        return EXIT_OK;
+    if (r->max_rate < 0 || res->records == 0) return EXIT_OK;
     double rate = (double)res->quarantined / (double)res->records;
     if (rate > r->max_rate) {
         cli_error("quarantine rate %.4f%% is above --max-quarantine-rate %.4f%%", 100 * rate,
@@ -495,11 +478,9 @@ static int cmd_validate(int argc, char **argv)
 {
     run_opts r = {0};
     int status = parse_run(argc, argv, &r, validate_usage, false);
-    if (status >= 0)
-        return status;
+    if (status >= 0) return status;
     keel_schema *s;
-    if ((status = load_schema(r.schema, &s)) != EXIT_OK)
-        return status;
+    if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
     keel_validate_result res;
     char *q = NULL;
     status = run_validation(&r, s, NULL, &res, &q);
@@ -605,8 +586,7 @@ static int cmd_merge(const run_opts *r)
     int status = read_profile(r->merge[0], &acc);
     for (int i = 1; i < r->n_merge && status == EXIT_OK; i++) {
         keel_profile *next;
-        if ((status = read_profile(r->merge[i], &next)) != EXIT_OK)
-            break;
+        if ((status = read_profile(r->merge[i], &next)) != EXIT_OK) break;
         keel_error e;
         if (keel_profile_merge(acc, next, &e) != KEEL_OK) {
             cli_error("%s and %s: %s", r->merge[0], r->merge[i], e.msg);
@@ -634,13 +614,10 @@ static int cmd_profile(int argc, char **argv)
 {
     run_opts r = {0};
     int status = parse_run(argc, argv, &r, profile_usage, true);
-    if (status >= 0)
-        return status;
-    if (r.n_merge)
-        return cmd_merge(&r);
+    if (status >= 0) return status;
+    if (r.n_merge) return cmd_merge(&r);
     keel_schema *s;
-    if ((status = load_schema(r.schema, &s)) != EXIT_OK)
-        return status;
+    if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
     keel_profile *p = keel_profile_new(s);
     char *json_path = r.output ? keel_strdup(r.output) : derived_name(r.file, ".profile.json");
     char *html_path = r.html ? keel_strdup(r.html) : derived_name(r.file, ".profile.html");
@@ -653,13 +630,11 @@ static int cmd_profile(int argc, char **argv)
         goto done;
     }
     status = run_validation(&r, s, p, &res, &q);
-    if (status != EXIT_OK)
-        goto done;
+    if (status != EXIT_OK) goto done;
     keel_profile_set_source(p, strcmp(r.file, "-") ? base_name(r.file) : "stdin", res.sha256,
                             res.records, res.accepted, res.quarantined, res.repaired);
     keel_profile_set_created(p, (int64_t)time(NULL) * 1000000);
-    if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK)
-        goto done;
+    if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK) goto done;
     if (r.json) {
         keel_buf extra;
         keel_buf_init(&extra);
@@ -703,12 +678,9 @@ int cmd_data(int argc, char **argv)
         fputs(data_usage, stdout);
         return EXIT_OK;
     }
-    if (!strcmp(argv[1], "infer"))
-        return cmd_infer(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "validate"))
-        return cmd_validate(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "profile"))
-        return cmd_profile(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "infer")) return cmd_infer(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "validate")) return cmd_validate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "profile")) return cmd_profile(argc - 1, argv + 1);
     cli_error("unknown command 'data %s'\n\n%s", argv[1], data_usage);
     return EXIT_USAGE;
 }

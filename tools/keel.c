@@ -37,8 +37,7 @@ int main(int argc, char **argv)
         printf("keel %s\n", keel_version());
         return 0;
     }
-    if (!strcmp(argv[1], "data"))
-        return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "data")) return cmd_data(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -47,11 +47,9 @@ void *keel_malloc(size_t size)
 void *keel_calloc(size_t n, size_t size)
 {
     size_t total;
-    if (!keel_size_mul(n, size, &total))
-        return NULL;
+    if (!keel_size_mul(n, size, &total)) return NULL;
     void *p = keel_malloc(total);
-    if (p)
-        memset(p, 0, total);
+    if (p) memset(p, 0, total);
     return p;
 }
 
@@ -63,22 +61,19 @@ void *keel_realloc(void *ptr, size_t size)
 void *keel_reallocarray(void *ptr, size_t n, size_t size)
 {
     size_t total;
-    if (!keel_size_mul(n, size, &total))
-        return NULL;
+    if (!keel_size_mul(n, size, &total)) return NULL;
     return keel_realloc(ptr, total);
 }
 
 void keel_free(void *ptr)
 {
-    if (ptr)
-        hook.free(ptr, hook.ud);
+    if (ptr) hook.free(ptr, hook.ud);
 }
 
 char *keel_strndup(const char *s, size_t n)
 {
     char *p = keel_malloc(n + 1);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     memcpy(p, s, n);
     p[n] = '\0';
     return p;

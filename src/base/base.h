@@ -17,17 +17,17 @@
 
 #if defined(__GNUC__)
 #define KEEL_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
-#define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define KEEL_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define KEEL_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #else
 #define KEEL_PRINTF(a, b)
-#define KEEL_LIKELY(x) (x)
+#define KEEL_LIKELY(x)   (x)
 #define KEEL_UNLIKELY(x) (x)
 #endif
 
 #define KEEL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define KEEL_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define KEEL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define KEEL_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define KEEL_MAX(a, b)    ((a) > (b) ? (a) : (b))
 
 /* ---- allocation (alloc.c) ---------------------------------------------------------------
  * All keel memory comes from here. Each returns NULL on failure (or on a size overflow);
@@ -151,10 +151,10 @@ void keel_format_timestamp(int64_t micros, char out[40]);
 typedef void (*keel_progress_fn)(void *ud, uint64_t done, uint64_t total, const char *what);
 
 typedef struct keel_progress_bar {
-    FILE *out;          /* where to draw; the CLI passes stderr only when isatty() */
-    double started;     /* keel_now_seconds() at the first call */
-    double last_draw;   /* throttles drawing to about 10 times a second */
-    int drawn;          /* whether a line is on screen and needs finishing */
+    FILE *out;        /* where to draw; the CLI passes stderr only when isatty() */
+    double started;   /* keel_now_seconds() at the first call */
+    double last_draw; /* throttles drawing to about 10 times a second */
+    int drawn;        /* whether a line is on screen and needs finishing */
 } keel_progress_bar;
 
 void keel_progress_bar_init(keel_progress_bar *bar, FILE *out);

@@ -27,17 +27,14 @@ void keel_buf_free(keel_buf *b)
 void keel_buf_reset(keel_buf *b)
 {
     b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    if (b->data) b->data[0] = '\0';
 }
 
 int keel_buf_reserve(keel_buf *b, size_t extra)
 {
     size_t need;
-    if (!keel_size_add(b->len, extra, &need) || !keel_size_add(need, 1, &need))
-        return KEEL_ENOMEM;
-    if (need <= b->cap)
-        return KEEL_OK;
+    if (!keel_size_add(b->len, extra, &need) || !keel_size_add(need, 1, &need)) return KEEL_ENOMEM;
+    if (need <= b->cap) return KEEL_OK;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
         if (cap > SIZE_MAX / 2) {
@@ -47,8 +44,7 @@ int keel_buf_reserve(keel_buf *b, size_t extra)
         cap *= 2;
     }
     char *p = keel_realloc(b->data, cap);
-    if (!p)
-        return KEEL_ENOMEM;
+    if (!p) return KEEL_ENOMEM;
     b->data = p;
     b->cap = cap;
     return KEEL_OK;
@@ -56,10 +52,8 @@ int keel_buf_reserve(keel_buf *b, size_t extra)
 
 int keel_buf_append(keel_buf *b, const void *p, size_t n)
 {
-    if (keel_buf_reserve(b, n) != KEEL_OK)
-        return KEEL_ENOMEM;
-    if (n)
-        memcpy(b->data + b->len, p, n);
+    if (keel_buf_reserve(b, n) != KEEL_OK) return KEEL_ENOMEM;
+    if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
     return KEEL_OK;
@@ -128,11 +122,21 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
         } else if (c < 0x20) {
             *o++ = '\\';
             switch (c) {
-            case '\n': *o++ = 'n'; break;
-            case '\r': *o++ = 'r'; break;
-            case '\t': *o++ = 't'; break;
-            case '\b': *o++ = 'b'; break;
-            case '\f': *o++ = 'f'; break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
+            case '\b':
+                *o++ = 'b';
+                break;
+            case '\f':
+                *o++ = 'f';
+                break;
             default:
                 *o++ = 'u';
                 *o++ = '0';
@@ -153,16 +157,14 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
 
 int keel_buf_json_num(keel_buf *b, double v)
 {
-    if (!isfinite(v))
-        return keel_buf_puts(b, "null");
+    if (!isfinite(v)) return keel_buf_puts(b, "null");
     if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: the cast is UB above 2^63 */
         return keel_buf_printf(b, "%lld", (long long)v);
     /* Shortest of %.15g..%.17g that reads back as the same double. */
     char tmp[40];
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v)
-            break;
+        if (strtod(tmp, NULL) == v) break;
     }
     return keel_buf_puts(b, tmp);
 }
@@ -173,8 +175,7 @@ int keel_buf_base64(keel_buf *b, const void *p, size_t n)
 {
     const unsigned char *s = p;
     size_t out = (n + 2) / 3 * 4;
-    if (keel_buf_reserve(b, out) != KEEL_OK)
-        return KEEL_ENOMEM;
+    if (keel_buf_reserve(b, out) != KEEL_OK) return KEEL_ENOMEM;
     char *o = b->data + b->len;
     size_t i = 0;
     for (; i + 3 <= n; i += 3) {
@@ -198,16 +199,11 @@ int keel_buf_base64(keel_buf *b, const void *p, size_t n)
 
 static int b64_value(char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
     return -1;
 }
 
@@ -215,8 +211,7 @@ long keel_base64_decode(const char *s, size_t n, void *out, size_t cap)
 {
     unsigned char *o = out;
     size_t len = 0;
-    if (n % 4 != 0)
-        return -1;
+    if (n % 4 != 0) return -1;
     for (size_t i = 0; i < n; i += 4) {
         int v[4], pad = 0;
         for (int k = 0; k < 4; k++) {
@@ -224,18 +219,15 @@ long keel_base64_decode(const char *s, size_t n, void *out, size_t cap)
                 v[k] = 0;
                 pad++;
             } else {
-                if (pad)
-                    return -1;
+                if (pad) return -1;
                 v[k] = b64_value(s[i + k]);
-                if (v[k] < 0)
-                    return -1;
+                if (v[k] < 0) return -1;
             }
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         int bytes = 3 - pad;
-        if (len + (size_t)bytes > cap)
-            return -1;
+        if (len + (size_t)bytes > cap) return -1;
         for (int k = 0; k < bytes; k++)
             o[len++] = (unsigned char)(w >> (16 - 8 * k));
     }

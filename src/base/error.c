@@ -17,8 +17,8 @@ const char *keel_version(void)
 const char *keel_strerror(int code)
 {
     switch (code) {
-#define KEEL_ERROR_TEXT(name, num, text)                                                       \
-    case num:                                                                                  \
+#define KEEL_ERROR_TEXT(name, num, text)                                                           \
+    case num:                                                                                      \
         return text;
         KEEL_ERROR_TABLE(KEEL_ERROR_TEXT)
 #undef KEEL_ERROR_TEXT
@@ -29,8 +29,8 @@ const char *keel_strerror(int code)
 const char *keel_errname(int code)
 {
     switch (code) {
-#define KEEL_ERROR_NAME(name, num, text)                                                       \
-    case num:                                                                                  \
+#define KEEL_ERROR_NAME(name, num, text)                                                           \
+    case num:                                                                                      \
         return #name;
         KEEL_ERROR_TABLE(KEEL_ERROR_NAME)
 #undef KEEL_ERROR_NAME

@@ -95,8 +95,7 @@ static void arena_rewind(keel_json_doc *d)
     }
     d->total = kept;
     d->cur = d->head;
-    if (d->cur)
-        d->cur->used = 0;
+    if (d->cur) d->cur->used = 0;
 }
 
 /* The slow path of arena_alloc: the current block is full (or there is none). */
@@ -113,14 +112,11 @@ static void *arena_alloc_block(keel_json_doc *d, size_t size)
      * doubles the total (amortised O(1) mallocs per byte) up to ARENA_MAX per block; a
      * larger single request gets a block of its own size. */
     size_t cap = d->total < ARENA_FIRST ? ARENA_FIRST : KEEL_MIN(d->total, ARENA_MAX);
-    if (cap < size)
-        cap = size;
+    if (cap < size) cap = size;
     size_t bytes;
-    if (!keel_size_add(cap, sizeof(block), &bytes))
-        return NULL;
+    if (!keel_size_add(cap, sizeof(block), &bytes)) return NULL;
     block *nb = keel_malloc(bytes);
-    if (!nb)
-        return NULL;
+    if (!nb) return NULL;
     nb->cap = cap;
     nb->used = size;
     if (b) {
@@ -153,8 +149,7 @@ static inline void *arena_alloc(keel_json_doc *d, size_t size, size_t align)
 static void arena_shrink_last(keel_json_doc *d, void *p, size_t old, size_t keep)
 {
     block *b = d->cur;
-    if ((unsigned char *)p + old == b->data + b->used)
-        b->used -= old - keep;
+    if ((unsigned char *)p + old == b->data + b->used) b->used -= old - keep;
 }
 
 /* ---- errors ---------------------------------------------------------------------------- */
@@ -168,8 +163,7 @@ static int fail_at(const parser *ps, const char *at, int code, const char *fmt, 
     const char *bol = ps->start;
     for (const char *q = ps->start; q < at;) {
         const char *nl = memchr(q, '\n', (size_t)(at - q));
-        if (!nl)
-            break;
+        if (!nl) break;
         line++;
         bol = q = nl + 1;
     }
@@ -178,15 +172,14 @@ static int fail_at(const parser *ps, const char *at, int code, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return keel_error_set(ps->e, code, "line %zu, column %zu: %s", line,
-                          (size_t)(at - bol) + 1, what);
+    return keel_error_set(ps->e, code, "line %zu, column %zu: %s", line, (size_t)(at - bol) + 1,
+                          what);
 }
 
 /* Describes the byte at q for a message: 'x', byte 0xNN, or end of input. */
 static const char *describe(const parser *ps, const char *q, char buf[16])
 {
-    if (q >= ps->end)
-        return "end of input";
+    if (q >= ps->end) return "end of input";
     unsigned char c = (unsigned char)*q;
     if (c >= 0x20 && c < 0x7f)
         snprintf(buf, 16, "'%c'", c);
@@ -198,8 +191,7 @@ static const char *describe(const parser *ps, const char *q, char buf[16])
 static int fail_expected(const parser *ps, const char *at, const char *expected)
 {
     char buf[16];
-    return fail_at(ps, at, KEEL_EPARSE, "expected %s, found %s", expected,
-                   describe(ps, at, buf));
+    return fail_at(ps, at, KEEL_EPARSE, "expected %s, found %s", expected, describe(ps, at, buf));
 }
 
 static int fail_nomem(const parser *ps)
@@ -278,15 +270,32 @@ static bool unescape(const parser *ps, const char *raw, size_t n, char *o, size_
         o += bs - p;
         p = bs + 1;
         switch (*p++) {
-        case '"': *o++ = '"'; continue;
-        case '\\': *o++ = '\\'; continue;
-        case '/': *o++ = '/'; continue;
-        case 'b': *o++ = '\b'; continue;
-        case 'f': *o++ = '\f'; continue;
-        case 'n': *o++ = '\n'; continue;
-        case 'r': *o++ = '\r'; continue;
-        case 't': *o++ = '\t'; continue;
-        case 'u': break;
+        case '"':
+            *o++ = '"';
+            continue;
+        case '\\':
+            *o++ = '\\';
+            continue;
+        case '/':
+            *o++ = '/';
+            continue;
+        case 'b':
+            *o++ = '\b';
+            continue;
+        case 'f':
+            *o++ = '\f';
+            continue;
+        case 'n':
+            *o++ = '\n';
+            continue;
+        case 'r':
+            *o++ = '\r';
+            continue;
+        case 't':
+            *o++ = '\t';
+            continue;
+        case 'u':
+            break;
         default: {
             char buf[16];
             fail_at(ps, bs, KEEL_EPARSE, "invalid escape: '\\' followed by %s",
@@ -349,14 +358,11 @@ static int parse_string(parser *ps, const char **out, size_t *out_len)
             }
             p += 8;
         }
-        if (p >= end)
-            return fail_at(ps, open, KEEL_EPARSE, "unterminated string");
+        if (p >= end) return fail_at(ps, open, KEEL_EPARSE, "unterminated string");
         unsigned char c = (unsigned char)*p;
-        if (c == '"')
-            break;
+        if (c == '"') break;
         if (c == '\\') {
-            if (end - p < 2)
-                return fail_at(ps, open, KEEL_EPARSE, "unterminated string");
+            if (end - p < 2) return fail_at(ps, open, KEEL_EPARSE, "unterminated string");
             escapes = true;
             p += 2;
         } else if (c < 0x20) {
@@ -376,14 +382,12 @@ static int parse_string(parser *ps, const char **out, size_t *out_len)
                            (unsigned char)raw[ok]);
     }
     char *s = arena_alloc(ps->d, n + 1, 1);
-    if (!s)
-        return fail_nomem(ps);
+    if (!s) return fail_nomem(ps);
     size_t len = n;
     if (!escapes) {
         memcpy(s, raw, n);
     } else {
-        if (!unescape(ps, raw, n, s, &len))
-            return KEEL_EPARSE;
+        if (!unescape(ps, raw, n, s, &len)) return KEEL_EPARSE;
         arena_shrink_last(ps->d, s, n + 1, len + 1);
     }
     s[len] = '\0';
@@ -405,15 +409,14 @@ static int parse_number(parser *ps, keel_json *out)
 {
     const char *s = ps->p, *p = s, *end = ps->end;
     bool neg = false;
-    uint64_t m = 0;   /* the digits as an integer, while it fits */
-    bool fits = true; /* m holds every digit */
+    uint64_t m = 0;    /* the digits as an integer, while it fits */
+    bool fits = true;  /* m holds every digit */
     int64_t scale = 0; /* value = m * 10^scale, when fits */
     if (*p == '-') {
         neg = true;
         p++;
     }
-    if (!is_digit(p, end))
-        return fail_expected(ps, p, neg ? "a digit after '-'" : "a digit");
+    if (!is_digit(p, end)) return fail_expected(ps, p, neg ? "a digit after '-'" : "a digit");
     if (*p == '0') {
         p++;
         if (is_digit(p, end))
@@ -428,8 +431,7 @@ static int parse_number(parser *ps, keel_json *out)
     }
     if (p < end && *p == '.') {
         p++;
-        if (!is_digit(p, end))
-            return fail_expected(ps, p, "a digit after '.'");
+        if (!is_digit(p, end)) return fail_expected(ps, p, "a digit after '.'");
         for (; is_digit(p, end); p++) {
             if (m < 1000000000000000000ULL) {
                 m = m * 10 + (uint64_t)(*p - '0');
@@ -442,27 +444,22 @@ static int parse_number(parser *ps, keel_json *out)
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
         bool eneg = false;
-        if (p < end && (*p == '+' || *p == '-'))
-            eneg = *p++ == '-';
-        if (!is_digit(p, end))
-            return fail_expected(ps, p, "a digit in the exponent");
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        if (!is_digit(p, end)) return fail_expected(ps, p, "a digit in the exponent");
         int64_t ex = 0;
         for (; is_digit(p, end); p++)
-            if (ex < 100000)
-                ex = ex * 10 + (*p - '0');
+            if (ex < 100000) ex = ex * 10 + (*p - '0');
         scale += eneg ? -ex : ex;
     }
     size_t len = (size_t)(p - s);
     char *text = arena_alloc(ps->d, len + 1, 1);
-    if (!text)
-        return fail_nomem(ps);
+    if (!text) return fail_nomem(ps);
     memcpy(text, s, len);
     text[len] = '\0';
     double v;
     if (fits && m <= ((uint64_t)1 << 53) && scale >= -22 && scale <= 22) {
         v = scale < 0 ? (double)m / pow10_exact[-scale] : (double)m * pow10_exact[scale];
-        if (neg)
-            v = -v;
+        if (neg) v = -v;
     } else {
         /* Out-of-range magnitudes give ±HUGE_VAL or a (sub)normal/zero, as strtod says;
          * the exact text is kept either way. */
@@ -498,8 +495,7 @@ static int stack_grow(parser *ps)
     keel_json_doc *d = ps->d;
     size_t cap = d->cap_stack ? d->cap_stack * 2 : 64;
     keel_json_member *s = keel_reallocarray(d->stack, cap, sizeof *s);
-    if (!s)
-        return fail_nomem(ps);
+    if (!s) return fail_nomem(ps);
     d->stack = s;
     d->cap_stack = cap;
     return KEEL_OK;
@@ -509,8 +505,7 @@ static int stack_grow(parser *ps)
 static inline size_t stack_reserve(parser *ps)
 {
     keel_json_doc *d = ps->d;
-    if (KEEL_UNLIKELY(d->n_stack == d->cap_stack) && stack_grow(ps) != KEEL_OK)
-        return SIZE_MAX;
+    if (KEEL_UNLIKELY(d->n_stack == d->cap_stack) && stack_grow(ps) != KEEL_OK) return SIZE_MAX;
     return d->n_stack++;
 }
 
@@ -541,8 +536,7 @@ static int enter(parser *ps)
 static int parse_array(parser *ps, keel_json *out)
 {
     int rc = enter(ps);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     keel_json_doc *d = ps->d;
     size_t base = d->n_stack;
     if (ps->p < ps->end && *ps->p == ']') {
@@ -550,10 +544,8 @@ static int parse_array(parser *ps, keel_json *out)
     } else {
         for (;;) {
             size_t idx = stack_reserve(ps);
-            if (idx == SIZE_MAX)
-                return KEEL_ENOMEM;
-            if ((rc = parse_child(ps, idx)))
-                return rc;
+            if (idx == SIZE_MAX) return KEEL_ENOMEM;
+            if ((rc = parse_child(ps, idx))) return rc;
             skip_ws(ps);
             if (ps->p < ps->end && *ps->p == ',') {
                 ps->p++;
@@ -575,8 +567,7 @@ static int parse_array(parser *ps, keel_json *out)
     if (n) {
         /* n * sizeof(keel_json) cannot overflow: n stack entries, each larger, exist. */
         items = arena_alloc(d, n * sizeof *items, alignof(keel_json));
-        if (!items)
-            return fail_nomem(ps);
+        if (!items) return fail_nomem(ps);
         for (size_t i = 0; i < n; i++)
             items[i] = d->stack[base + i].value;
     }
@@ -591,28 +582,23 @@ static int parse_array(parser *ps, keel_json *out)
 static int parse_object(parser *ps, keel_json *out)
 {
     int rc = enter(ps);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     keel_json_doc *d = ps->d;
     size_t base = d->n_stack;
     if (ps->p < ps->end && *ps->p == '}') {
         ps->p++;
     } else {
         for (;;) {
-            if (ps->p >= ps->end || *ps->p != '"')
-                return fail_expected(ps, ps->p, "a string key");
+            if (ps->p >= ps->end || *ps->p != '"') return fail_expected(ps, ps->p, "a string key");
             size_t idx = stack_reserve(ps);
-            if (idx == SIZE_MAX)
-                return KEEL_ENOMEM;
+            if (idx == SIZE_MAX) return KEEL_ENOMEM;
             keel_json_member *m = &d->stack[idx]; /* valid until the value is parsed */
-            if ((rc = parse_string(ps, &m->key, &m->key_len)))
-                return rc;
+            if ((rc = parse_string(ps, &m->key, &m->key_len))) return rc;
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':')
                 return fail_expected(ps, ps->p, "':' after the key");
             ps->p++;
-            if ((rc = parse_child(ps, idx)))
-                return rc;
+            if ((rc = parse_child(ps, idx))) return rc;
             skip_ws(ps);
             if (ps->p < ps->end && *ps->p == ',') {
                 ps->p++;
@@ -633,8 +619,7 @@ static int parse_object(parser *ps, keel_json *out)
     keel_json_member *members = NULL;
     if (n) {
         members = arena_alloc(d, n * sizeof *members, alignof(keel_json_member));
-        if (!members)
-            return fail_nomem(ps);
+        if (!members) return fail_nomem(ps);
         memcpy(members, d->stack + base, n * sizeof *members);
     }
     d->n_stack = base;
@@ -648,8 +633,7 @@ static int parse_object(parser *ps, keel_json *out)
 static int parse_value(parser *ps, keel_json *out)
 {
     skip_ws(ps);
-    if (ps->p >= ps->end)
-        return fail_expected(ps, ps->p, "a value");
+    if (ps->p >= ps->end) return fail_expected(ps, ps->p, "a value");
     switch (*ps->p) {
     case '{':
         return parse_object(ps, out);
@@ -695,8 +679,7 @@ keel_json_doc *keel_json_doc_new(void)
 
 void keel_json_doc_free(keel_json_doc *d)
 {
-    if (!d)
-        return;
+    if (!d) return;
     for (block *b = d->head; b;) {
         block *next = b->next;
         keel_free(b);
@@ -708,8 +691,7 @@ void keel_json_doc_free(keel_json_doc *d)
 
 int keel_json_parse(keel_json_doc *d, const char *text, size_t n, keel_error *e)
 {
-    if (!d)
-        return keel_error_set(e, KEEL_EINVAL, "keel_json_parse: no document");
+    if (!d) return keel_error_set(e, KEEL_EINVAL, "keel_json_parse: no document");
     d->has_root = false;
     arena_rewind(d);
     d->n_stack = 0;
@@ -724,11 +706,9 @@ int keel_json_parse(keel_json_doc *d, const char *text, size_t n, keel_error *e)
     }
     parser ps = {text, text, text + n, d, e, 0};
     int rc = parse_value(&ps, &d->root);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     skip_ws(&ps);
-    if (ps.p != ps.end)
-        return fail_expected(&ps, ps.p, "end of input after the value");
+    if (ps.p != ps.end) return fail_expected(&ps, ps.p, "end of input after the value");
     d->has_root = true;
     return KEEL_OK;
 }
@@ -740,31 +720,25 @@ const keel_json *keel_json_root(const keel_json_doc *d)
 
 const keel_json *keel_json_get(const keel_json *obj, const char *key)
 {
-    if (!obj || obj->type != KEEL_JSON_OBJECT || !key)
-        return NULL;
+    if (!obj || obj->type != KEEL_JSON_OBJECT || !key) return NULL;
     size_t n = strlen(key);
     const keel_json_member *m = obj->u.object.members;
     for (size_t i = 0; i < obj->u.object.n; i++)
-        if (m[i].key_len == n && memcmp(m[i].key, key, n) == 0)
-            return &m[i].value;
+        if (m[i].key_len == n && memcmp(m[i].key, key, n) == 0) return &m[i].value;
     return NULL;
 }
 
 const keel_json *keel_json_at(const keel_json *arr, size_t i)
 {
-    if (!arr || arr->type != KEEL_JSON_ARRAY || i >= arr->u.array.n)
-        return NULL;
+    if (!arr || arr->type != KEEL_JSON_ARRAY || i >= arr->u.array.n) return NULL;
     return &arr->u.array.items[i];
 }
 
 size_t keel_json_len(const keel_json *v)
 {
-    if (!v)
-        return 0;
-    if (v->type == KEEL_JSON_ARRAY)
-        return v->u.array.n;
-    if (v->type == KEEL_JSON_OBJECT)
-        return v->u.object.n;
+    if (!v) return 0;
+    if (v->type == KEEL_JSON_ARRAY) return v->u.array.n;
+    if (v->type == KEEL_JSON_OBJECT) return v->u.object.n;
     return 0;
 }
 

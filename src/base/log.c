@@ -18,8 +18,7 @@ void keel_set_log(keel_log_fn fn, int min_level, void *ud)
 
 void keel_log(int level, const char *fmt, ...)
 {
-    if (!log_fn || level < log_min)
-        return;
+    if (!log_fn || level < log_min) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);

@@ -29,17 +29,13 @@ static void human_bytes(double v, char out[16])
 void keel_progress_bar_update(void *p, uint64_t done, uint64_t total, const char *what)
 {
     keel_progress_bar *bar = p;
-    if (!bar || !bar->out)
-        return;
+    if (!bar || !bar->out) return;
     double now = keel_now_seconds();
-    if (!bar->started)
-        bar->started = now;
-    if (now - bar->last_draw < 0.1 && done < total)
-        return;
+    if (!bar->started) bar->started = now;
+    if (now - bar->last_draw < 0.1 && done < total) return;
     bar->last_draw = now;
     double frac = total ? (double)done / (double)total : 0;
-    if (frac > 1)
-        frac = 1;
+    if (frac > 1) frac = 1;
     char bars[31];
     int filled = (int)(frac * 30);
     for (int i = 0; i < 30; i++)

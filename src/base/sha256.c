@@ -53,8 +53,7 @@ int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e)
         keel_sha256_update(&h, chunk, n);
     int failed = ferror(f);
     fclose(f);
-    if (failed)
-        return keel_error_set(e, KEEL_EIO, "%s: read error", path);
+    if (failed) return keel_error_set(e, KEEL_EIO, "%s: read error", path);
     keel_sha256_final(&h, out);
     return KEEL_OK;
 }

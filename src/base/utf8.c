@@ -33,26 +33,19 @@ size_t keel_utf8_valid_prefix(const char *p, size_t n)
             len = 2;
         } else if (c >= 0xE0 && c <= 0xEF) {
             len = 3;
-            if (c == 0xE0)
-                lo = 0xA0; /* no overlong */
-            if (c == 0xED)
-                hi = 0x9F; /* no surrogates */
+            if (c == 0xE0) lo = 0xA0; /* no overlong */
+            if (c == 0xED) hi = 0x9F; /* no surrogates */
         } else if (c >= 0xF0 && c <= 0xF4) {
             len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            if (c == 0xF4)
-                hi = 0x8F; /* <= U+10FFFF */
+            if (c == 0xF0) lo = 0x90;
+            if (c == 0xF4) hi = 0x8F; /* <= U+10FFFF */
         } else {
             return i;
         }
-        if (i + len > n)
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
+        if (i + len > n) return i;
+        if (s[i + 1] < lo || s[i + 1] > hi) return i;
         for (size_t k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
+            if ((s[i + k] & 0xC0) != 0x80) return i;
         i += len;
     }
     return n;
@@ -61,8 +54,7 @@ size_t keel_utf8_valid_prefix(const char *p, size_t n)
 int keel_buf_latin1(keel_buf *b, const char *p, size_t n)
 {
     size_t worst;
-    if (!keel_size_mul(n, 2, &worst) || keel_buf_reserve(b, worst) != KEEL_OK)
-        return KEEL_ENOMEM;
+    if (!keel_size_mul(n, 2, &worst) || keel_buf_reserve(b, worst) != KEEL_OK) return KEEL_ENOMEM;
     char *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];

@@ -16,8 +16,8 @@
 #include <string.h>
 
 const double keel_pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 static int slow_path(const char *s, size_t n, char decimal, double *out)
 {
@@ -28,14 +28,12 @@ static int slow_path(const char *s, size_t n, char decimal, double *out)
     tmp[n] = '\0';
     if (decimal != '.') {
         char *d = memchr(tmp, decimal, n);
-        if (d)
-            *d = '.';
+        if (d) *d = '.';
     }
     errno = 0;
     char *end;
     double v = strtod(tmp, &end);
-    if (errno == ERANGE && isinf(v))
-        return KEEL_ELIMIT;
+    if (errno == ERANGE && isinf(v)) return KEEL_ELIMIT;
     /* Underflow to 0 or a denormal is a fine answer for data. */
     *out = v;
     return KEEL_OK;
@@ -56,15 +54,14 @@ int keel_parse_number_general(const char *s, size_t n, char decimal, double *out
         p++;
     }
     uint64_t m = 0;
-    int digits = 0;     /* significant digits gathered into m */
-    int dropped = 0;    /* integer digits beyond 19, which scale by 10 */
-    int frac = 0;       /* fraction digits gathered into m */
+    int digits = 0;  /* significant digits gathered into m */
+    int dropped = 0; /* integer digits beyond 19, which scale by 10 */
+    int frac = 0;    /* fraction digits gathered into m */
     bool any = false, lost = false;
     while (p < end && (unsigned)(*p - '0') < 10) {
         if (digits < 19) {
             m = m * 10 + (uint64_t)(*p - '0');
-            if (m)
-                digits++;
+            if (m) digits++;
         } else {
             dropped++;
             lost |= *p != '0';
@@ -77,8 +74,7 @@ int keel_parse_number_general(const char *s, size_t n, char decimal, double *out
         while (p < end && (unsigned)(*p - '0') < 10) {
             if (digits < 19) {
                 m = m * 10 + (uint64_t)(*p - '0');
-                if (m)
-                    digits++;
+                if (m) digits++;
                 frac++;
             } else {
                 lost |= *p != '0';
@@ -87,8 +83,7 @@ int keel_parse_number_general(const char *s, size_t n, char decimal, double *out
             p++;
         }
     }
-    if (!any)
-        return KEEL_EPARSE;
+    if (!any) return KEEL_EPARSE;
     int exp10 = 0;
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
@@ -97,18 +92,14 @@ int keel_parse_number_general(const char *s, size_t n, char decimal, double *out
             eneg = *p == '-';
             p++;
         }
-        if (p >= end || (unsigned)(*p - '0') >= 10)
-            return KEEL_EPARSE;
+        if (p >= end || (unsigned)(*p - '0') >= 10) return KEEL_EPARSE;
         while (p < end && (unsigned)(*p - '0') < 10) {
-            if (exp10 < 100000)
-                exp10 = exp10 * 10 + (*p - '0');
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
             p++;
         }
-        if (eneg)
-            exp10 = -exp10;
+        if (eneg) exp10 = -exp10;
     }
-    if (p != end)
-        return KEEL_EPARSE;
+    if (p != end) return KEEL_EPARSE;
     int e = exp10 + dropped - frac;
     if (!lost && m < (1ULL << 53) && e >= -22 && e <= 22) {
         double v = (double)m;
@@ -133,8 +124,7 @@ static int read_digits(const char **p, const char *end, int min, int max, int *o
         (*p)++;
         k++;
     }
-    if (k < min)
-        return -1;
+    if (k < min) return -1;
     *out = v;
     return k;
 }
@@ -161,13 +151,11 @@ static int read_fraction(const char **p, const char *end, int64_t *micros)
     int64_t v = 0;
     int k = 0;
     while (*p < end && (unsigned)(**p - '0') < 10) {
-        if (k < 6)
-            v = v * 10 + (**p - '0');
+        if (k < 6) v = v * 10 + (**p - '0');
         (*p)++;
         k++;
     }
-    if (k == 0)
-        return -1;
+    if (k == 0) return -1;
     for (int i = k; i < 6; i++)
         v *= 10;
     *micros = v;
@@ -181,15 +169,12 @@ static int read_offset(const char **p, const char *end, int *offset_min)
         *offset_min = 0;
         return 0;
     }
-    if (*p >= end || (**p != '+' && **p != '-'))
-        return -1;
+    if (*p >= end || (**p != '+' && **p != '-')) return -1;
     int sign = **p == '-' ? -1 : 1;
     (*p)++;
     int hh, mm = 0;
-    if (read_digits(p, end, 2, 2, &hh) < 0 || hh > 23)
-        return -1;
-    if (*p < end && **p == ':')
-        (*p)++;
+    if (read_digits(p, end, 2, 2, &hh) < 0 || hh > 23) return -1;
+    if (*p < end && **p == ':') (*p)++;
     if (*p < end && (unsigned)(**p - '0') < 10 && (read_digits(p, end, 2, 2, &mm) < 0 || mm > 59))
         return -1;
     *offset_min = sign * (hh * 60 + mm);
@@ -202,26 +187,21 @@ static int parse_iso(const char *p, const char *end, civil *c)
         read_digits(&p, end, 2, 2, &c->mo) < 0 || p >= end || *p++ != '-' ||
         read_digits(&p, end, 2, 2, &c->d) < 0)
         return -1;
-    if (p == end)
-        return 0;
-    if (*p != 'T' && *p != ' ')
-        return -1;
+    if (p == end) return 0;
+    if (*p != 'T' && *p != ' ') return -1;
     p++;
     if (read_digits(&p, end, 2, 2, &c->h) < 0 || p >= end || *p++ != ':' ||
         read_digits(&p, end, 2, 2, &c->mi) < 0)
         return -1;
     if (p < end && *p == ':') {
         p++;
-        if (read_digits(&p, end, 2, 2, &c->s) < 0)
-            return -1;
+        if (read_digits(&p, end, 2, 2, &c->s) < 0) return -1;
         if (p < end && (*p == '.' || *p == ',')) {
             p++;
-            if (read_fraction(&p, end, &c->micros) < 0)
-                return -1;
+            if (read_fraction(&p, end, &c->micros) < 0) return -1;
         }
     }
-    if (p < end && read_offset(&p, end, &c->offset_min) < 0)
-        return -1;
+    if (p < end && read_offset(&p, end, &c->offset_min) < 0) return -1;
     return p == end ? 0 : -1;
 }
 
@@ -229,31 +209,45 @@ static int parse_format(const char *p, const char *end, const char *f, civil *c)
 {
     for (; *f; f++) {
         if (*f != '%') {
-            if (p >= end || *p != *f)
-                return -1;
+            if (p >= end || *p != *f) return -1;
             p++;
             continue;
         }
         f++;
         int r = 0;
         switch (*f) {
-        case 'Y': r = read_digits(&p, end, 4, 4, &c->y); break;
-        case 'm': r = read_digits(&p, end, 1, 2, &c->mo); break;
-        case 'd': r = read_digits(&p, end, 1, 2, &c->d); break;
-        case 'H': r = read_digits(&p, end, 1, 2, &c->h); break;
-        case 'M': r = read_digits(&p, end, 1, 2, &c->mi); break;
-        case 'S': r = read_digits(&p, end, 1, 2, &c->s); break;
-        case 'f': r = read_fraction(&p, end, &c->micros); break;
-        case 'z': r = read_offset(&p, end, &c->offset_min); break;
+        case 'Y':
+            r = read_digits(&p, end, 4, 4, &c->y);
+            break;
+        case 'm':
+            r = read_digits(&p, end, 1, 2, &c->mo);
+            break;
+        case 'd':
+            r = read_digits(&p, end, 1, 2, &c->d);
+            break;
+        case 'H':
+            r = read_digits(&p, end, 1, 2, &c->h);
+            break;
+        case 'M':
+            r = read_digits(&p, end, 1, 2, &c->mi);
+            break;
+        case 'S':
+            r = read_digits(&p, end, 1, 2, &c->s);
+            break;
+        case 'f':
+            r = read_fraction(&p, end, &c->micros);
+            break;
+        case 'z':
+            r = read_offset(&p, end, &c->offset_min);
+            break;
         case '%':
-            if (p >= end || *p != '%')
-                return -1;
+            if (p >= end || *p != '%') return -1;
             p++;
             break;
-        default: return -1; /* unknown directive, or a lone % at the end */
+        default:
+            return -1; /* unknown directive, or a lone % at the end */
         }
-        if (r < 0)
-            return -1;
+        if (r < 0) return -1;
     }
     return p == end ? 0 : -1;
 }
@@ -268,8 +262,8 @@ int keel_parse_timestamp(const char *s, size_t n, const char *format, int64_t *m
         n--;
     civil c = {.y = 1970, .mo = 1, .d = 1};
     int r = format ? parse_format(s, s + n, format, &c) : parse_iso(s, s + n, &c);
-    if (r < 0 || c.mo < 1 || c.mo > 12 || c.d < 1 || c.d > days_in_month(c.y, c.mo) ||
-        c.h > 23 || c.mi > 59 || c.s > 60)
+    if (r < 0 || c.mo < 1 || c.mo > 12 || c.d < 1 || c.d > days_in_month(c.y, c.mo) || c.h > 23 ||
+        c.mi > 59 || c.s > 60)
         return KEEL_EPARSE;
     int64_t days = keel_days_from_civil(c.y, (unsigned)c.mo, (unsigned)c.d);
     int64_t secs = days * 86400 + c.h * 3600 + c.mi * 60 + c.s - (int64_t)c.offset_min * 60;
@@ -282,10 +276,8 @@ static bool same_ci(const char *s, const char *lower, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        if (c != lower[i])
-            return false;
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != lower[i]) return false;
     }
     return true;
 }
@@ -296,16 +288,18 @@ int keel_parse_bool(const char *s, size_t n)
     switch (n) {
     case 1: {
         char c = s[0];
-        if (c == '1' || c == 't' || c == 'T' || c == 'y' || c == 'Y')
-            return 1;
-        if (c == '0' || c == 'f' || c == 'F' || c == 'n' || c == 'N')
-            return 0;
+        if (c == '1' || c == 't' || c == 'T' || c == 'y' || c == 'Y') return 1;
+        if (c == '0' || c == 'f' || c == 'F' || c == 'n' || c == 'N') return 0;
         return -1;
     }
-    case 2: return same_ci(s, "no", 2) ? 0 : -1;
-    case 3: return same_ci(s, "yes", 3) ? 1 : -1;
-    case 4: return same_ci(s, "true", 4) ? 1 : -1;
-    case 5: return same_ci(s, "false", 5) ? 0 : -1;
+    case 2:
+        return same_ci(s, "no", 2) ? 0 : -1;
+    case 3:
+        return same_ci(s, "yes", 3) ? 1 : -1;
+    case 4:
+        return same_ci(s, "true", 4) ? 1 : -1;
+    case 5:
+        return same_ci(s, "false", 5) ? 0 : -1;
     }
     return -1;
 }

@@ -42,8 +42,7 @@ static inline int keel_parse_number_ex(const char *s, size_t n, char decimal, do
     }
     if (p == end && int_digits + frac_digits - 1 < 15) {
         double v = (double)m;
-        if (frac_digits)
-            v /= keel_pow10_exact[frac_digits];
+        if (frac_digits) v /= keel_pow10_exact[frac_digits];
         *out = neg ? -v : v;
         *whole = frac_digits == 0;
         return KEEL_OK;

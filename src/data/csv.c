@@ -31,17 +31,17 @@
 
 struct keel_csv {
     keel_csv_options o;
-    int fd;          /* -1 when reading from memory */
+    int fd; /* -1 when reading from memory */
     bool own_fd;
     const char *mem; /* memory input */
     size_t mem_len, mem_pos;
     char *buf;
     size_t cap, start, end;
     bool eof;
-    bool first;       /* nothing returned yet: check for a BOM */
+    bool first;             /* nothing returned yet: check for a BOM */
     size_t quoted_newlines; /* newlines inside quoted fields of the record being scanned */
-    uint64_t offset;  /* file offset of buf[start] */
-    uint64_t line;    /* physical line of buf[start] */
+    uint64_t offset;        /* file offset of buf[start] */
+    uint64_t line;          /* physical line of buf[start] */
     uint64_t size;
     uint64_t blank;
     keel_field *fields;
@@ -65,16 +65,13 @@ void keel_csv_options_init(keel_csv_options *o)
 static int reader_new(const keel_csv_options *o, keel_csv **out)
 {
     keel_csv *r = keel_calloc(1, sizeof *r);
-    if (!r)
-        return KEEL_ENOMEM;
+    if (!r) return KEEL_ENOMEM;
     if (o)
         r->o = *o;
     else
         keel_csv_options_init(&r->o);
-    if (r->o.chunk_bytes < 16)
-        r->o.chunk_bytes = 16;
-    if (r->o.max_record_bytes < 16)
-        r->o.max_record_bytes = 16;
+    if (r->o.chunk_bytes < 16) r->o.chunk_bytes = 16;
+    if (r->o.max_record_bytes < 16) r->o.max_record_bytes = 16;
     r->fd = -1;
     r->line = 1;
     r->first = true;
@@ -97,8 +94,7 @@ int keel_csv_open(const char *path, const keel_csv_options *o, keel_csv **out, k
 {
     *out = NULL;
     keel_csv *r;
-    if (reader_new(o, &r))
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory opening %s", path);
+    if (reader_new(o, &r)) return keel_error_set(e, KEEL_ENOMEM, "out of memory opening %s", path);
     if (!strcmp(path, "-")) {
         r->fd = 0;
     } else {
@@ -116,8 +112,7 @@ int keel_csv_open(const char *path, const keel_csv_options *o, keel_csv **out, k
                 keel_csv_close(r);
                 return keel_error_set(e, KEEL_EIO, "%s: is a directory", path);
             }
-            if (S_ISREG(st.st_mode))
-                r->size = (uint64_t)st.st_size;
+            if (S_ISREG(st.st_mode)) r->size = (uint64_t)st.st_size;
         }
 #ifdef POSIX_FADV_SEQUENTIAL
         posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -132,8 +127,7 @@ int keel_csv_open_mem(const void *data, size_t n, const keel_csv_options *o, kee
 {
     *out = NULL;
     keel_csv *r;
-    if (reader_new(o, &r))
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if (reader_new(o, &r)) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     r->mem = data;
     r->mem_len = n;
     r->size = n;
@@ -143,10 +137,8 @@ int keel_csv_open_mem(const void *data, size_t n, const keel_csv_options *o, kee
 
 void keel_csv_close(keel_csv *r)
 {
-    if (!r)
-        return;
-    if (r->own_fd && r->fd >= 0)
-        close(r->fd);
+    if (!r) return;
+    if (r->own_fd && r->fd >= 0) close(r->fd);
     keel_free(r->buf);
     keel_free(r->fields);
     keel_buf_free(&r->scratch);
@@ -197,26 +189,21 @@ static long fill(keel_csv *r)
     if (r->mem) {
         size_t n = KEEL_MIN(want, r->mem_len - r->mem_pos);
         memcpy(r->buf + r->end, r->mem + r->mem_pos, n);
-        if (r->o.sha256)
-            keel_sha256_update(r->o.sha256, r->buf + r->end, n);
+        if (r->o.sha256) keel_sha256_update(r->o.sha256, r->buf + r->end, n);
         r->mem_pos += n;
         r->end += n;
-        if (n == 0)
-            r->eof = true;
+        if (n == 0) r->eof = true;
         return (long)n;
     }
     for (;;) {
         ssize_t n = read(r->fd, r->buf + r->end, want);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             snprintf(r->errmsg, sizeof r->errmsg, "read error: %s", strerror(errno));
             return KEEL_EIO;
         }
-        if (n == 0)
-            r->eof = true;
-        if (r->o.sha256)
-            keel_sha256_update(r->o.sha256, r->buf + r->end, (size_t)n);
+        if (n == 0) r->eof = true;
+        if (r->o.sha256) keel_sha256_update(r->o.sha256, r->buf + r->end, (size_t)n);
         r->end += (size_t)n;
         return (long)n;
     }
@@ -239,8 +226,7 @@ static int grow_fields(keel_csv *r)
 
 static inline int push_field(keel_csv *r, const char *p, size_t len, size_t raw_off, bool quoted)
 {
-    if (KEEL_UNLIKELY(r->n_fields == r->cap_fields) && grow_fields(r))
-        return KEEL_ENOMEM;
+    if (KEEL_UNLIKELY(r->n_fields == r->cap_fields) && grow_fields(r)) return KEEL_ENOMEM;
     r->fields[r->n_fields++] = (keel_field){p, len, raw_off, quoted};
     return KEEL_OK;
 }
@@ -260,8 +246,7 @@ static inline size_t find_special(const keel_csv *r, const char *b, size_t p, si
         __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, d), _mm_cmpeq_epi8(x, nl)),
                                    _mm_cmpeq_epi8(x, cr));
         unsigned mask = (unsigned)_mm_movemask_epi8(hit);
-        if (mask)
-            return p + (size_t)__builtin_ctz(mask);
+        if (mask) return p + (size_t)__builtin_ctz(mask);
         p += 16;
     }
 #endif
@@ -287,8 +272,7 @@ static inline const char *find_quote(const char *p, const char *end, char q, siz
         nl += *p == '\n';
     }
     *newlines += nl;
-    if (p == end)
-        return NULL;
+    if (p == end) return NULL;
     const char *hit = memchr(p, q, (size_t)(end - p));
     *newlines += count_newlines(p, (size_t)((hit ? hit : end) - p));
     return hit;
@@ -317,10 +301,8 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
             for (;;) {
                 const char *hit = find_quote(b + c, b + end, q, &r->quoted_newlines);
                 if (!hit) {
-                    if (end > limit)
-                        return SCAN_TOO_LONG;
-                    if (!r->eof)
-                        return SCAN_MORE;
+                    if (end > limit) return SCAN_TOO_LONG;
+                    if (!r->eof) return SCAN_MORE;
                     *problem = KEEL_CSV_UNTERMINATED_QUOTE;
                     *problem_off = fstart - r->start;
                     if (push_field(r, b + fstart + 1, end - fstart - 1, fstart - r->start, true))
@@ -329,8 +311,7 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
                     return SCAN_DONE;
                 }
                 c = (size_t)(hit - b);
-                if (c + 1 >= end && !r->eof)
-                    return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
+                if (c + 1 >= end && !r->eof) return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
                 if (c + 1 < end && b[c + 1] == q) {
                     *needs_rewrite = true;
                     c += 2;
@@ -349,19 +330,15 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
                 }
                 while (p < end && !special[(unsigned char)b[p]])
                     p++;
-                if (p == end && !r->eof)
-                    return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
+                if (p == end && !r->eof) return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
             }
         } else {
             /* Unquoted field: runs to the delimiter or the line end. */
             p = find_special(r, b, p, end);
-            if (p == end && !r->eof)
-                return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
-            if (push_field(r, b + fstart, p - fstart, fstart - r->start, false))
-                return KEEL_ENOMEM;
+            if (p == end && !r->eof) return end > limit ? SCAN_TOO_LONG : SCAN_MORE;
+            if (push_field(r, b + fstart, p - fstart, fstart - r->start, false)) return KEEL_ENOMEM;
         }
-        if (p - r->start > r->o.max_record_bytes)
-            return SCAN_TOO_LONG;
+        if (p - r->start > r->o.max_record_bytes) return SCAN_TOO_LONG;
         if (p == end) {
             *rec_end = *next = p;
             return SCAN_DONE;
@@ -374,11 +351,9 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
          * first half of \r\n; ask for more so that the pair is consumed together. */
         *rec_end = p;
         if (b[p] == '\r') {
-            if (p + 1 == end && !r->eof)
-                return SCAN_MORE;
+            if (p + 1 == end && !r->eof) return SCAN_MORE;
             p++;
-            if (p < end && b[p] == '\n')
-                p++;
+            if (p < end && b[p] == '\n') p++;
         } else {
             p++;
         }
@@ -404,8 +379,7 @@ static int skip_long_record(keel_csv *r, keel_record *rec)
 {
     keel_buf_reset(&r->kept);
     size_t keep = KEEL_MIN(r->end - r->start, (size_t)KEPT_PREFIX);
-    if (keel_buf_append(&r->kept, r->buf + r->start, keep))
-        return KEEL_ENOMEM;
+    if (keel_buf_append(&r->kept, r->buf + r->start, keep)) return KEEL_ENOMEM;
     rec->line = r->line;
     rec->offset = r->offset;
     bool in_quotes = false, at_field_start = true;
@@ -430,19 +404,16 @@ static int skip_long_record(keel_csv *r, keel_record *rec)
         total += p - r->start;
         r->offset += p - r->start;
         r->start = p;
-        if (p < r->end || r->eof)
-            break;
+        if (p < r->end || r->eof) break;
         r->start = r->end = 0; /* nothing of this record needs keeping */
         long n = fill(r);
-        if (n < 0)
-            return (int)n;
+        if (n < 0) return (int)n;
     }
     /* Consume the line end. */
     if (r->start < r->end && r->buf[r->start] == '\r') {
         r->start++;
         r->offset++;
-        if (r->start == r->end && !r->eof && fill(r) < 0)
-            return KEEL_EIO;
+        if (r->start == r->end && !r->eof && fill(r) < 0) return KEEL_EIO;
     }
     if (r->start < r->end && r->buf[r->start] == '\n') {
         r->start++;
@@ -475,13 +446,11 @@ static int rewrite_fields(keel_csv *r, const char *raw, size_t raw_len, bool esc
             for (size_t k = 0; k < f->len && !high; k++)
                 high = (unsigned char)f->p[k] >= 0x80;
         bool esc = escapes && f->quoted && memchr(f->p, r->o.quote, f->len);
-        if (!high && !esc)
-            continue;
+        if (!high && !esc) continue;
         char *o = r->scratch.data + r->scratch.len, *start = o;
         for (size_t k = 0; k < f->len; k++) {
             unsigned char c = (unsigned char)f->p[k];
-            if (esc && c == (unsigned char)r->o.quote)
-                k++; /* "" -> " : skip the second quote */
+            if (esc && c == (unsigned char)r->o.quote) k++; /* "" -> " : skip the second quote */
             if (latin1 && c >= 0x80) {
                 *o++ = (char)(0xC0 | (c >> 6));
                 *o++ = (char)(0x80 | (c & 0x3F));
@@ -502,8 +471,7 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
     for (;;) {
         if (r->start == r->end && !r->eof) {
             long n = fill(r);
-            if (n < 0)
-                return (int)n;
+            if (n < 0) return (int)n;
         }
         if (r->first && (r->end - r->start >= 3 || r->eof)) {
             r->first = false;
@@ -513,12 +481,10 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
             }
         } else if (r->first) {
             long n = fill(r);
-            if (n < 0)
-                return (int)n;
+            if (n < 0) return (int)n;
             continue;
         }
-        if (r->start == r->end && r->eof)
-            return 0;
+        if (r->start == r->end && r->eof) return 0;
         size_t rec_end, next, problem_off = 0;
         keel_csv_problem problem;
         bool rewrite;
@@ -528,12 +494,10 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
         }
         if (s == SCAN_MORE) {
             long n = fill(r);
-            if (n < 0)
-                return (int)n;
+            if (n < 0) return (int)n;
             continue;
         }
-        if (s == SCAN_TOO_LONG)
-            return skip_long_record(r, rec);
+        if (s == SCAN_TOO_LONG) return skip_long_record(r, rec);
         const char *raw = r->buf + r->start;
         size_t raw_len = rec_end - r->start;
         if (raw_len == 0 && r->n_fields == 1 && !r->fields[0].quoted) {
@@ -562,8 +526,7 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
         /* Only quoted fields can hold newlines; the line end adds one unless it is a lone \r. */
         size_t consumed = next - r->start;
         r->line += r->quoted_newlines;
-        if (consumed > raw_len && raw[consumed - 1] == '\n')
-            r->line++;
+        if (consumed > raw_len && raw[consumed - 1] == '\n') r->line++;
         r->offset += consumed;
         r->start = next;
         return 1;
@@ -572,8 +535,7 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
 
 void keel_record_position(const keel_record *rec, size_t off, uint64_t *line, uint64_t *col)
 {
-    if (off > rec->raw_len)
-        off = rec->raw_len;
+    if (off > rec->raw_len) off = rec->raw_len;
     uint64_t l = rec->line;
     size_t line_start = 0;
     for (size_t i = 0; i < off; i++) {

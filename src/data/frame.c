@@ -13,8 +13,7 @@
 keel_frame *keel_frame_new(const keel_schema *s)
 {
     keel_frame *f = keel_calloc(1, sizeof *f);
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     f->schema = s;
     f->n_cols = s->n_columns;
     f->cols = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *f->cols);
@@ -36,8 +35,7 @@ keel_frame *keel_frame_new(const keel_schema *s)
 
 void keel_frame_free(keel_frame *f)
 {
-    if (!f)
-        return;
+    if (!f) return;
     for (size_t i = 0; i < f->n_cols; i++) {
         keel_column *c = &f->cols[i];
         keel_free(c->num);
@@ -55,16 +53,14 @@ void keel_frame_free(keel_frame *f)
 static int grow(void **p, size_t n, size_t size)
 {
     void *q = keel_reallocarray(*p, n, size);
-    if (!q)
-        return KEEL_ENOMEM;
+    if (!q) return KEEL_ENOMEM;
     *p = q;
     return KEEL_OK;
 }
 
 int keel_frame_reserve(keel_frame *f, size_t rows)
 {
-    if (rows <= f->cap_rows)
-        return KEEL_OK;
+    if (rows <= f->cap_rows) return KEEL_OK;
     size_t cap = f->cap_rows ? f->cap_rows : 1024;
     while (cap < rows)
         cap *= 2;
@@ -72,19 +68,24 @@ int keel_frame_reserve(keel_frame *f, size_t rows)
         keel_column *c = &f->cols[i];
         int rc = KEEL_OK;
         switch (c->type) {
-        case KEEL_TYPE_NUMERIC: rc = grow((void **)&c->num, cap, sizeof *c->num); break;
-        case KEEL_TYPE_CATEGORICAL: rc = grow((void **)&c->cat, cap, sizeof *c->cat); break;
-        case KEEL_TYPE_BOOLEAN: rc = grow((void **)&c->boolean, cap, 1); break;
-        case KEEL_TYPE_TIMESTAMP: rc = grow((void **)&c->ts, cap, sizeof *c->ts); break;
+        case KEEL_TYPE_NUMERIC:
+            rc = grow((void **)&c->num, cap, sizeof *c->num);
+            break;
+        case KEEL_TYPE_CATEGORICAL:
+            rc = grow((void **)&c->cat, cap, sizeof *c->cat);
+            break;
+        case KEEL_TYPE_BOOLEAN:
+            rc = grow((void **)&c->boolean, cap, 1);
+            break;
+        case KEEL_TYPE_TIMESTAMP:
+            rc = grow((void **)&c->ts, cap, sizeof *c->ts);
+            break;
         default:
             rc = grow((void **)&c->off, cap + 1, sizeof *c->off);
-            if (!rc)
-                rc = grow((void **)&c->missing, cap, 1);
-            if (!rc && f->cap_rows == 0)
-                c->off[0] = 0;
+            if (!rc) rc = grow((void **)&c->missing, cap, 1);
+            if (!rc && f->cap_rows == 0) c->off[0] = 0;
         }
-        if (rc)
-            return rc; /* columns grown so far keep their larger arrays: harmless */
+        if (rc) return rc; /* columns grown so far keep their larger arrays: harmless */
     }
     f->cap_rows = cap;
     return KEEL_OK;

@@ -30,11 +30,11 @@
 
 /* Tokens that mean missing wherever they occur, and tokens that mean missing only where
  * every other value is a number, boolean or timestamp ("-" may be a real category). */
-static const char *const strong_missing[] = {"",    "NA",   "N/A",  "n/a",  "NaN", "nan",
+static const char *const strong_missing[] = {"",     "NA",   "N/A",  "n/a",  "NaN", "nan",
                                              "null", "NULL", "None", "#N/A", "?"};
 static const char *const weak_missing[] = {"-", ".", "--", "missing"};
 #define N_STRONG KEEL_ARRAY_LEN(strong_missing)
-#define N_WEAK KEEL_ARRAY_LEN(weak_missing)
+#define N_WEAK   KEEL_ARRAY_LEN(weak_missing)
 
 enum { PII_EMAIL, PII_PHONE, PII_IBAN, PII_CARD, PII_NATID, N_PII_CHECKS };
 
@@ -71,23 +71,17 @@ void keel_infer_options_init(keel_infer_options *o)
 bool keel_looks_like_email(const char *p, size_t n)
 {
     const char *at = memchr(p, '@', n);
-    if (!at || at == p || n > 254)
-        return false;
+    if (!at || at == p || n > 254) return false;
     size_t local = (size_t)(at - p), dom = n - local - 1;
-    if (dom < 4 || memchr(at + 1, '@', dom))
-        return false;
+    if (dom < 4 || memchr(at + 1, '@', dom)) return false;
     for (size_t i = 0; i < n; i++)
-        if (p[i] == ' ' || p[i] == ',' || (unsigned char)p[i] < 0x21)
-            return false;
+        if (p[i] == ' ' || p[i] == ',' || (unsigned char)p[i] < 0x21) return false;
     const char *dot = NULL;
     for (const char *q = at + 1; q < p + n; q++)
-        if (*q == '.')
-            dot = q;
-    if (!dot || dot == at + 1 || p + n - dot - 1 < 2)
-        return false;
+        if (*q == '.') dot = q;
+    if (!dot || dot == at + 1 || p + n - dot - 1 < 2) return false;
     for (const char *q = dot + 1; q < p + n; q++)
-        if (!isalpha((unsigned char)*q))
-            return false;
+        if (!isalpha((unsigned char)*q)) return false;
     return true;
 }
 
@@ -96,23 +90,20 @@ bool keel_looks_like_card(const char *p, size_t n)
     int digits[24], k = 0;
     for (size_t i = 0; i < n; i++) {
         if (isdigit((unsigned char)p[i])) {
-            if (k == 24)
-                return false;
+            if (k == 24) return false;
             digits[k++] = p[i] - '0';
         } else if (p[i] != ' ' && p[i] != '-') {
             return false;
         }
     }
-    if (k < 13 || k > 19)
-        return false;
+    if (k < 13 || k > 19) return false;
     /* Luhn: double every second digit from the right. */
     int sum = 0;
     for (int i = k - 1, alt = 0; i >= 0; i--, alt ^= 1) {
         int d = digits[i];
         if (alt) {
             d *= 2;
-            if (d > 9)
-                d -= 9;
+            if (d > 9) d -= 9;
         }
         sum += d;
     }
@@ -124,10 +115,8 @@ bool keel_looks_like_iban(const char *p, size_t n)
     char s[40];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] == ' ')
-            continue;
-        if (k == sizeof s || !isalnum((unsigned char)p[i]))
-            return false;
+        if (p[i] == ' ') continue;
+        if (k == sizeof s || !isalnum((unsigned char)p[i])) return false;
         s[k++] = (char)toupper((unsigned char)p[i]);
     }
     if (k < 15 || k > 34 || !isalpha((unsigned char)s[0]) || !isalpha((unsigned char)s[1]) ||
@@ -168,16 +157,14 @@ bool keel_looks_like_national_id(const char *p, size_t n)
     /* US SSN: AAA-GG-SSSS, area not 000, 666 or 9xx. */
     if (n == 11 && p[3] == '-' && p[6] == '-') {
         for (size_t i = 0; i < 11; i++)
-            if (i != 3 && i != 6 && !isdigit((unsigned char)p[i]))
-                return false;
+            if (i != 3 && i != 6 && !isdigit((unsigned char)p[i])) return false;
         return memcmp(p, "000", 3) && memcmp(p, "666", 3) && p[0] != '9';
     }
     /* UK National Insurance number: two letters, six digits, A-D. */
     if (n == 9 && isalpha((unsigned char)p[0]) && isalpha((unsigned char)p[1]) &&
         strchr("ABCDabcd", p[8])) {
         for (size_t i = 2; i < 8; i++)
-            if (!isdigit((unsigned char)p[i]))
-                return false;
+            if (!isdigit((unsigned char)p[i])) return false;
         return true;
     }
     return false;
@@ -188,29 +175,35 @@ static keel_pii pii_from_name(const char *name)
 {
     char low[128];
     size_t n = strlen(name);
-    if (n >= sizeof low)
-        n = sizeof low - 1;
+    if (n >= sizeof low) n = sizeof low - 1;
     for (size_t i = 0; i < n; i++)
         low[i] = (char)tolower((unsigned char)name[i]);
     low[n] = '\0';
     static const struct {
         const char *word;
         keel_pii pii;
-    } hints[] = {{"email", KEEL_PII_EMAIL},    {"e-mail", KEEL_PII_EMAIL},
-                 {"phone", KEEL_PII_PHONE},    {"mobile", KEEL_PII_PHONE},
-                 {"iban", KEEL_PII_IBAN},      {"card_number", KEEL_PII_CARD},
-                 {"ssn", KEEL_PII_NATIONAL_ID}, {"passport", KEEL_PII_NATIONAL_ID},
-                 {"national_id", KEEL_PII_NATIONAL_ID}, {"first_name", KEEL_PII_NAME},
-                 {"last_name", KEEL_PII_NAME}, {"surname", KEEL_PII_NAME},
-                 {"full_name", KEEL_PII_NAME}, {"address", KEEL_PII_ADDRESS},
-                 {"street", KEEL_PII_ADDRESS}, {"postcode", KEEL_PII_ADDRESS},
-                 {"zip", KEEL_PII_ADDRESS},    {"birth", KEEL_PII_BIRTH_DATE},
+    } hints[] = {{"email", KEEL_PII_EMAIL},
+                 {"e-mail", KEEL_PII_EMAIL},
+                 {"phone", KEEL_PII_PHONE},
+                 {"mobile", KEEL_PII_PHONE},
+                 {"iban", KEEL_PII_IBAN},
+                 {"card_number", KEEL_PII_CARD},
+                 {"ssn", KEEL_PII_NATIONAL_ID},
+                 {"passport", KEEL_PII_NATIONAL_ID},
+                 {"national_id", KEEL_PII_NATIONAL_ID},
+                 {"first_name", KEEL_PII_NAME},
+                 {"last_name", KEEL_PII_NAME},
+                 {"surname", KEEL_PII_NAME},
+                 {"full_name", KEEL_PII_NAME},
+                 {"address", KEEL_PII_ADDRESS},
+                 {"street", KEEL_PII_ADDRESS},
+                 {"postcode", KEEL_PII_ADDRESS},
+                 {"zip", KEEL_PII_ADDRESS},
+                 {"birth", KEEL_PII_BIRTH_DATE},
                  {"dob", KEEL_PII_BIRTH_DATE}};
     for (size_t i = 0; i < KEEL_ARRAY_LEN(hints); i++)
-        if (strstr(low, hints[i].word))
-            return hints[i].pii;
-    if (!strcmp(low, "name"))
-        return KEEL_PII_NAME;
+        if (strstr(low, hints[i].word)) return hints[i].pii;
+    if (!strcmp(low, "name")) return KEEL_PII_NAME;
     return KEEL_PII_NONE;
 }
 
@@ -219,15 +212,13 @@ static keel_pii pii_from_name(const char *name)
 static long token_index(const char *const *list, size_t n_list, const char *p, size_t len)
 {
     for (size_t i = 0; i < n_list; i++)
-        if (strlen(list[i]) == len && !memcmp(list[i], p, len))
-            return (long)i;
+        if (strlen(list[i]) == len && !memcmp(list[i], p, len)) return (long)i;
     return -1;
 }
 
 static int remember_value(colinfer *c, const char *p, size_t len, size_t cap_limit)
 {
-    if (c->vals_overflow)
-        return KEEL_OK;
+    if (c->vals_overflow) return KEEL_OK;
     if (c->n_vals * 2 >= c->cap_vals) {
         size_t cap = c->cap_vals ? c->cap_vals * 2 : 64;
         char **vals = keel_calloc(cap, sizeof *vals);
@@ -238,8 +229,7 @@ static int remember_value(colinfer *c, const char *p, size_t len, size_t cap_lim
             return KEEL_ENOMEM;
         }
         for (size_t i = 0; i < c->cap_vals; i++) {
-            if (!c->vals[i])
-                continue;
+            if (!c->vals[i]) continue;
             size_t h = keel_hash64(c->vals[i], strlen(c->vals[i]), 1) & (cap - 1);
             while (vals[h])
                 h = (h + 1) & (cap - 1);
@@ -264,8 +254,7 @@ static int remember_value(colinfer *c, const char *p, size_t len, size_t cap_lim
         c->vals_overflow = true;
         return KEEL_OK;
     }
-    if (!(c->vals[h] = keel_strndup(p, len)))
-        return KEEL_ENOMEM;
+    if (!(c->vals[h] = keel_strndup(p, len))) return KEEL_ENOMEM;
     c->counts[h] = 1;
     c->n_vals++;
     return KEEL_OK;
@@ -297,35 +286,27 @@ static int observe_value(colinfer *c, const char *p, size_t len, size_t max_cate
     if (c->num_ok || c->num_comma_ok) {
         double x;
         bool dot = c->num_ok && keel_parse_number(p, len, '.', &x) == KEEL_OK;
-        if (!dot)
-            c->num_ok = false;
+        if (!dot) c->num_ok = false;
         if (c->num_comma_ok && (dot || keel_parse_number(p, len, ',', &x) != KEEL_OK))
             c->num_comma_ok = false; /* comma-decimal only if '.' fails somewhere */
         if (dot || c->num_comma_ok) {
-            if (x != floor(x))
-                c->int_ok = false;
-            if (c->present == 1 || x < c->min)
-                c->min = x;
-            if (c->present == 1 || x > c->max)
-                c->max = x;
+            if (x != floor(x)) c->int_ok = false;
+            if (c->present == 1 || x < c->min) c->min = x;
+            if (c->present == 1 || x > c->max) c->max = x;
         }
     }
-    if (c->bool_ok)
-        check_bool(c, p, len);
+    if (c->bool_ok) check_bool(c, p, len);
     if (c->ts_ok) {
         int64_t ts;
         if (len < 10 || keel_parse_timestamp(p, len, NULL, &ts) != KEEL_OK) {
             c->ts_ok = false;
         } else {
-            if (c->ts_min > ts || c->present == 1)
-                c->ts_min = ts;
-            if (c->ts_max < ts || c->present == 1)
-                c->ts_max = ts;
+            if (c->ts_min > ts || c->present == 1) c->ts_min = ts;
+            if (c->ts_max < ts || c->present == 1) c->ts_max = ts;
         }
     }
     keel_hll_add(&c->hll, keel_hash64(p, len, 0));
-    if (!c->has_space && memchr(p, ' ', len))
-        c->has_space = true;
+    if (!c->has_space && memchr(p, ' ', len)) c->has_space = true;
     c->len_sum += len;
     if (c->pii_checked < PII_SAMPLE) {
         c->pii_checked++;
@@ -360,8 +341,7 @@ static int add_colinfer(colinfer **cols, size_t *n, size_t *cap, const char *p, 
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 16;
         colinfer *grown = keel_reallocarray(*cols, c, sizeof *grown);
-        if (!grown)
-            return KEEL_ENOMEM;
+        if (!grown) return KEEL_ENOMEM;
         *cols = grown;
         *cap = c;
     }
@@ -371,8 +351,7 @@ static int add_colinfer(colinfer **cols, size_t *n, size_t *cap, const char *p, 
     bool usable = len && !memchr(p, '\0', len);
     snprintf(fallback, sizeof fallback, "column_%zu", *n + 1);
     c->name = usable ? keel_strndup(p, len) : keel_strdup(fallback);
-    if (!c->name)
-        return KEEL_ENOMEM;
+    if (!c->name) return KEEL_ENOMEM;
     c->num_ok = c->int_ok = c->bool_ok = c->ts_ok = true;
     c->num_comma_ok = comma_ok;
     keel_hll_init(&c->hll);
@@ -381,25 +360,21 @@ static int add_colinfer(colinfer **cols, size_t *n, size_t *cap, const char *p, 
 }
 
 /* Reads JSON Lines records: each key becomes a column the first time it is seen. */
-static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *cap,
-                         uint64_t *rows, const keel_infer_options *opt, size_t max_cat)
+static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *cap, uint64_t *rows,
+                         const keel_infer_options *opt, size_t max_cat)
 {
     keel_json_doc *doc = keel_json_doc_new();
-    if (!doc)
-        return KEEL_ENOMEM;
+    if (!doc) return KEEL_ENOMEM;
     keel_record rec;
     int got, rc = KEEL_OK;
     while ((got = keel_csv_next(r, &rec)) == 1) {
         keel_error je;
-        if (rec.problem != KEEL_CSV_OK || rec.n_fields != 1)
-            continue;
+        if (rec.problem != KEEL_CSV_OK || rec.n_fields != 1) continue;
         rc = keel_json_parse(doc, rec.fields[0].p, rec.fields[0].len, &je);
-        if (rc == KEEL_ENOMEM)
-            break;
+        if (rc == KEEL_ENOMEM) break;
         rc = KEEL_OK;
         const keel_json *root = keel_json_root(doc);
-        if (!root || root->type != KEEL_JSON_OBJECT)
-            continue; /* validation will quarantine it */
+        if (!root || root->type != KEEL_JSON_OBJECT) continue; /* validation will quarantine it */
         for (size_t m = 0; m < root->u.object.n && !rc; m++) {
             const keel_json_member *mem = &root->u.object.members[m];
             size_t ci = 0;
@@ -409,13 +384,16 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
                 (rc = add_colinfer(cols, n_cols, cap, mem->key, mem->key_len, false)))
                 break;
             colinfer *c = &(*cols)[ci];
-            if (c->seen > *rows)
-                continue; /* a repeated key: the first one counts */
+            if (c->seen > *rows) continue; /* a repeated key: the first one counts */
             c->seen++;
             const keel_json *j = &mem->value;
             switch (j->type) {
-            case KEEL_JSON_NULL: c->strong[0]++; break;
-            case KEEL_JSON_STRING: rc = observe(c, j->u.string.s, j->u.string.len, max_cat); break;
+            case KEEL_JSON_NULL:
+                c->strong[0]++;
+                break;
+            case KEEL_JSON_STRING:
+                rc = observe(c, j->u.string.s, j->u.string.len, max_cat);
+                break;
             case KEEL_JSON_NUMBER:
                 rc = observe_value(c, j->u.number.text, j->u.number.len, max_cat);
                 break;
@@ -423,19 +401,18 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
                 rc = observe_value(c, j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5,
                                    max_cat);
                 break;
-            default: c->nested++; break;
+            default:
+                c->nested++;
+                break;
             }
         }
-        if (rc)
-            break;
-        if (++*rows == opt->max_rows)
-            break;
+        if (rc) break;
+        if (++*rows == opt->max_rows) break;
         if ((*rows & 0xFFFF) == 0 && opt->progress)
             opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r), "inferring");
     }
     keel_json_doc_free(doc);
-    if (got < 0)
-        return got;
+    if (got < 0) return got;
     /* A key absent from a record is a missing value there. */
     for (size_t i = 0; i < *n_cols; i++)
         (*cols)[i].strong[0] += *rows - (*cols)[i].seen - (*cols)[i].nested;
@@ -448,8 +425,7 @@ static bool looks_like_jsonl(const char *path, const char *head, size_t n)
     if (dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".ndjson") || !strcmp(dot, ".json")))
         return true;
     size_t i = 0;
-    if (n >= 3 && !memcmp(head, "\xEF\xBB\xBF", 3))
-        i = 3;
+    if (n >= 3 && !memcmp(head, "\xEF\xBB\xBF", 3)) i = 3;
     while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))
         i++;
     return i < n && head[i] == '{';
@@ -466,12 +442,10 @@ static bool name_says_id(const char *name)
 {
     size_t n = strlen(name);
     char low[128];
-    if (n >= sizeof low)
-        return false;
+    if (n >= sizeof low) return false;
     for (size_t i = 0; i <= n; i++)
         low[i] = (char)tolower((unsigned char)name[i]);
-    if (!strcmp(low, "id") || !strcmp(low, "uuid") || !strcmp(low, "key"))
-        return true;
+    if (!strcmp(low, "id") || !strcmp(low, "uuid") || !strcmp(low, "key")) return true;
     /* customer_id, CustomerID, customer-id */
     return n > 2 && !strcmp(low + n - 2, "id") &&
            (name[n - 3] == '_' || name[n - 3] == '-' || name[n - 3] == ' ' ||
@@ -489,8 +463,7 @@ static int set_note(keel_schema_column *col, const char *fmt, ...)
     if (col->note) {
         size_t a = strlen(col->note), b = strlen(msg);
         char *joined = keel_malloc(a + b + 2);
-        if (!joined)
-            return KEEL_ENOMEM;
+        if (!joined) return KEEL_ENOMEM;
         memcpy(joined, col->note, a);
         joined[a] = '\n';
         memcpy(joined + a + 1, msg, b + 1);
@@ -505,12 +478,10 @@ static int set_note(keel_schema_column *col, const char *fmt, ...)
 static int set_categories(keel_schema_column *col, colinfer *c)
 {
     char **sorted = keel_calloc(c->n_vals ? c->n_vals : 1, sizeof *sorted);
-    if (!sorted)
-        return KEEL_ENOMEM;
+    if (!sorted) return KEEL_ENOMEM;
     size_t k = 0;
     for (size_t i = 0; i < c->cap_vals; i++)
-        if (c->vals[i])
-            sorted[k++] = c->vals[i];
+        if (c->vals[i]) sorted[k++] = c->vals[i];
     qsort(sorted, k, sizeof *sorted, cmp_str);
     int rc = KEEL_OK;
     for (size_t i = 0; i < k && !rc; i++)
@@ -541,8 +512,7 @@ static int decide(keel_schema *s, keel_schema_column *col, colinfer *c, bool is_
     if (c->present == 0) {
         col->type = KEEL_TYPE_TEXT;
         col->role = is_target ? KEEL_ROLE_TARGET : KEEL_ROLE_IGNORE;
-        if (c->nested)
-            return KEEL_OK; /* the caller notes the nested values */
+        if (c->nested) return KEEL_OK; /* the caller notes the nested values */
         return set_note(col, "review: every one of %llu values is missing; ignored",
                         (unsigned long long)total);
     }
@@ -573,8 +543,7 @@ static int decide(keel_schema *s, keel_schema_column *col, colinfer *c, bool is_
         return KEEL_OK;
     }
     if (numeric) {
-        if (c->num_comma_ok && !c->num_ok)
-            *comma_decimal = true;
+        if (c->num_comma_ok && !c->num_ok) *comma_decimal = true;
         if (c->int_ok && unique && name_says_id(col->name)) {
             col->type = KEEL_TYPE_ID;
             col->role = KEEL_ROLE_ID;
@@ -585,8 +554,8 @@ static int decide(keel_schema *s, keel_schema_column *col, colinfer *c, bool is_
         col->has_min = col->has_max = true;
         col->min = c->min;
         col->max = c->max;
-        return set_note(col, "observed range %g to %g; widen min/max to the valid domain",
-                        c->min, c->max);
+        return set_note(col, "observed range %g to %g; widen min/max to the valid domain", c->min,
+                        c->max);
     }
     if (c->ts_ok) {
         col->type = KEEL_TYPE_TIMESTAMP;
@@ -596,8 +565,8 @@ static int decide(keel_schema *s, keel_schema_column *col, colinfer *c, bool is_
         keel_format_timestamp(c->ts_max, b);
         return set_note(col, "observed %s to %s", a, b);
     }
-    bool few = !c->vals_overflow &&
-               (c->n_vals <= 100 || (double)c->n_vals <= (double)c->present / 20);
+    bool few =
+        !c->vals_overflow && (c->n_vals <= 100 || (double)c->n_vals <= (double)c->present / 20);
     if (unique && (name_says_id(col->name) || (!c->has_space && c->len_sum / c->present <= 64))) {
         col->type = KEEL_TYPE_ID;
         col->role = KEEL_ROLE_ID;
@@ -666,8 +635,7 @@ static char sniff_delimiter(const char *p, size_t n)
                 count = 0;
             }
         }
-        if (first < 0)
-            first = count;
+        if (first < 0) first = count;
         long score = first > 0 && agree * 2 >= lines - 1 ? first : 0;
         if (score > best_score) {
             best_score = score;
@@ -703,8 +671,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         head_len = fread(head, 1, sizeof head, f);
         fclose(f);
     }
-    if (!(s = keel_schema_new()))
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if (!(s = keel_schema_new())) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     s->delimiter = opt->delimiter ? opt->delimiter : sniff_delimiter(head, head_len);
     if (opt->encoding >= 0) {
         s->encoding = (keel_encoding)opt->encoding;
@@ -731,11 +698,11 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         s->encoding = KEEL_ENC_UTF8; /* JSON text is UTF-8 (RFC 8259) */
         co.delimiter = co.quote = '\0';
         co.encoding = KEEL_ENC_UTF8;
-        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK)
-            goto fail;
+        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK) goto fail;
         rc = observe_jsonl(r, &cols, &n_cols, &cap_cols, &rows, opt, max_cat);
         if (rc) {
-            keel_error_set(e, rc, "%s: %s", name, rc == KEEL_ENOMEM ? "out of memory" : "read error");
+            keel_error_set(e, rc, "%s: %s", name,
+                           rc == KEEL_ENOMEM ? "out of memory" : "read error");
             goto fail;
         }
         if (n_cols == 0) {
@@ -743,14 +710,13 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
             goto fail;
         }
     } else {
-        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK)
-            goto fail;
+        if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK) goto fail;
         keel_record rec;
         int got = keel_csv_next(r, &rec);
         if (got <= 0) {
-            rc = keel_error_set(e, got < 0 ? got : KEEL_EEMPTY,
-                                got < 0 ? "%s: read error" : "%s: the file is empty (no header line)",
-                                name);
+            rc = keel_error_set(
+                e, got < 0 ? got : KEEL_EEMPTY,
+                got < 0 ? "%s: read error" : "%s: the file is empty (no header line)", name);
             goto fail;
         }
         for (size_t i = 0; i < rec.n_fields; i++)
@@ -767,8 +733,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
                     keel_error_set(e, rc, "out of memory");
                     goto fail;
                 }
-            if (++rows == opt->max_rows)
-                break;
+            if (++rows == opt->max_rows) break;
             if ((rows & 0xFFFF) == 0 && opt->progress)
                 opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r),
                               "inferring");
@@ -806,12 +771,10 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
              * decide again. */
             for (size_t w = 0; w < N_WEAK; w++)
                 for (uint64_t k = 0; k < c->weak[w]; k++)
-                    if ((rc = observe_value(c, weak_missing[w], strlen(weak_missing[w]),
-                                            max_cat)))
+                    if ((rc = observe_value(c, weak_missing[w], strlen(weak_missing[w]), max_cat)))
                         break;
             memset(c->weak, 0, sizeof c->weak);
-            if (!rc)
-                rc = decide(s, col, c, is_target, max_cat, &comma_decimal);
+            if (!rc) rc = decide(s, col, c, is_target, max_cat, &comma_decimal);
         }
         if (rc) {
             keel_strset_free(&used);
@@ -834,8 +797,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
                             opt->target);
         goto fail;
     }
-    if (comma_decimal)
-        s->decimal = ',';
+    if (comma_decimal) s->decimal = ',';
     /* Weak tokens seen in typed columns join the schema-wide missing list. */
     for (size_t w = 0; w < N_WEAK; w++) {
         bool seen = false;
@@ -851,7 +813,8 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         bool seen = false;
         for (size_t i = 0; i < n_cols; i++)
             seen |= cols[i].strong[t] > 0;
-        if (seen && keel_strlist_find(&s->missing, strong_missing[t], strlen(strong_missing[t])) < 0 &&
+        if (seen &&
+            keel_strlist_find(&s->missing, strong_missing[t], strlen(strong_missing[t])) < 0 &&
             (rc = keel_strlist_add(&s->missing, strong_missing[t], strlen(strong_missing[t])))) {
             keel_error_set(e, rc, "out of memory");
             goto fail;

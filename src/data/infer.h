@@ -32,9 +32,9 @@ int keel_infer_file(const char *path, const keel_infer_options *o, keel_schema *
 
 /* The personal-data checks infer applies to one value, exposed for tests. */
 bool keel_looks_like_email(const char *p, size_t n);
-bool keel_looks_like_card(const char *p, size_t n);   /* 13-19 digits passing Luhn */
-bool keel_looks_like_iban(const char *p, size_t n);   /* ISO 13616 mod-97 check */
-bool keel_looks_like_phone(const char *p, size_t n);  /* +, digits, separators; 7-15 digits */
+bool keel_looks_like_card(const char *p, size_t n);        /* 13-19 digits passing Luhn */
+bool keel_looks_like_iban(const char *p, size_t n);        /* ISO 13616 mod-97 check */
+bool keel_looks_like_phone(const char *p, size_t n);       /* +, digits, separators; 7-15 digits */
 bool keel_looks_like_national_id(const char *p, size_t n); /* US SSN, UK NINO */
 
 #endif

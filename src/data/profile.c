@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KLL_K 200
+#define KLL_K         200
 #define TOPK_CAPACITY 64
-#define TOP_SHOWN 20
-#define HIST_BINS 20
+#define TOP_SHOWN     20
+#define HIST_BINS     20
 
 static const double quantile_levels[] = {0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99};
 static const char *const quantile_names[] = {"p01", "p05", "p25", "p50", "p75", "p95", "p99"};
@@ -78,8 +78,7 @@ static void pcol_free(pcol *c)
 
 void keel_profile_free(keel_profile *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     for (size_t i = 0; i < p->n_cols; i++)
         pcol_free(&p->cols[i]);
     keel_free(p->cols);
@@ -94,23 +93,19 @@ static int pcol_init(pcol *c, size_t n_cats)
     c->min = INFINITY;
     c->max = -INFINITY;
     c->len_min = UINT64_MAX;
-    if (has_moments(c->type) && !(c->kll = keel_kll_new(KLL_K, 0x6b65656c)))
-        return KEEL_ENOMEM;
+    if (has_moments(c->type) && !(c->kll = keel_kll_new(KLL_K, 0x6b65656c))) return KEEL_ENOMEM;
     if (c->type == KEEL_TYPE_CATEGORICAL || c->type == KEEL_TYPE_BOOLEAN) {
         size_t n = c->type == KEEL_TYPE_BOOLEAN ? 2 : n_cats;
-        if (!(c->cat_counts = keel_calloc(n ? n : 1, sizeof *c->cat_counts)))
-            return KEEL_ENOMEM;
+        if (!(c->cat_counts = keel_calloc(n ? n : 1, sizeof *c->cat_counts))) return KEEL_ENOMEM;
     }
-    if (has_topk(c->type) && !(c->top = keel_topk_new(TOPK_CAPACITY)))
-        return KEEL_ENOMEM;
+    if (has_topk(c->type) && !(c->top = keel_topk_new(TOPK_CAPACITY))) return KEEL_ENOMEM;
     return KEEL_OK;
 }
 
 static keel_profile *profile_alloc(size_t n_cols)
 {
     keel_profile *p = keel_calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     p->cols = keel_calloc(n_cols ? n_cols : 1, sizeof *p->cols);
     if (!p->cols) {
         keel_free(p);
@@ -123,8 +118,7 @@ static keel_profile *profile_alloc(size_t n_cols)
 keel_profile *keel_profile_new(const keel_schema *s)
 {
     keel_profile *p = profile_alloc(s->n_columns);
-    if (!p)
-        return NULL;
+    if (!p) return NULL;
     for (size_t i = 0; i < s->n_columns; i++) {
         const keel_schema_column *sc = &s->columns[i];
         pcol *c = &p->cols[i];
@@ -135,10 +129,10 @@ keel_profile *keel_profile_new(const keel_schema *s)
             (sc->display_name && !(c->display_name = keel_strdup(sc->display_name))))
             goto fail;
         for (size_t k = 0; k < sc->categories.n; k++)
-            if (keel_strlist_add(&c->cats, sc->categories.items[k], strlen(sc->categories.items[k])))
+            if (keel_strlist_add(&c->cats, sc->categories.items[k],
+                                 strlen(sc->categories.items[k])))
                 goto fail;
-        if (pcol_init(c, sc->categories.n))
-            goto fail;
+        if (pcol_init(c, sc->categories.n)) goto fail;
     }
     return p;
 fail:
@@ -150,8 +144,7 @@ fail:
 static void combine_moments(uint64_t *n, double *mean, double *m2, uint64_t nb, double mean_b,
                             double m2_b)
 {
-    if (nb == 0)
-        return;
+    if (nb == 0) return;
     if (*n == 0) {
         *n = nb;
         *mean = mean_b;
@@ -172,8 +165,7 @@ static int add_values(pcol *c, const double *x, size_t n_rows)
     double sum = 0, mn = c->min, mx = c->max;
     for (size_t r = 0; r < n_rows; r++) {
         double v = x[r];
-        if (isnan(v))
-            continue;
+        if (isnan(v)) continue;
         n++;
         sum += v;
         mn = v < mn ? v : mn;
@@ -187,20 +179,17 @@ static int add_values(pcol *c, const double *x, size_t n_rows)
         keel_hll_add(&c->hll, keel_mix64(bits));
     }
     /* Quantiles: the whole array at once (missing values are skipped by the sketch). */
-    if (keel_kll_add_many(c->kll, x, n_rows))
-        return KEEL_ENOMEM;
+    if (keel_kll_add_many(c->kll, x, n_rows)) return KEEL_ENOMEM;
     c->missing += n_rows - n;
     c->zeros += zeros;
     c->min = mn;
     c->max = mx;
-    if (n == 0)
-        return KEEL_OK;
+    if (n == 0) return KEEL_OK;
     /* Second pass: squared deviations from the chunk's mean (numerically stable). */
     double mean = sum / (double)n, m2 = 0;
     for (size_t r = 0; r < n_rows; r++) {
         double d = x[r] - mean;
-        if (!isnan(d))
-            m2 += d * d;
+        if (!isnan(d)) m2 += d * d;
     }
     combine_moments(&c->n, &c->mean, &c->m2, n, mean, m2);
     return KEEL_OK;
@@ -216,16 +205,14 @@ int keel_profile_add_frame(void *ud, const keel_frame *f)
         c->count += f->n_rows;
         switch (c->type) {
         case KEEL_TYPE_NUMERIC:
-            if (add_values(c, col->num, f->n_rows))
-                return KEEL_ENOMEM;
+            if (add_values(c, col->num, f->n_rows)) return KEEL_ENOMEM;
             break;
         case KEEL_TYPE_TIMESTAMP:
             for (size_t r0 = 0; r0 < f->n_rows; r0 += 1024) {
                 size_t n = KEEL_MIN((size_t)1024, f->n_rows - r0);
                 for (size_t r = 0; r < n; r++)
                     tmp[r] = col->ts[r0 + r] == KEEL_TS_MISSING ? NAN : (double)col->ts[r0 + r];
-                if (add_values(c, tmp, n))
-                    return KEEL_ENOMEM;
+                if (add_values(c, tmp, n)) return KEEL_ENOMEM;
             }
             break;
         case KEEL_TYPE_CATEGORICAL:
@@ -255,8 +242,7 @@ int keel_profile_add_frame(void *ud, const keel_frame *f)
                 size_t len;
                 const char *t = keel_column_text(col, r, &len);
                 keel_hll_add(&c->hll, keel_hash64(t, len, 0));
-                if (keel_topk_add(c->top, t, len, 1))
-                    return KEEL_ENOMEM;
+                if (keel_topk_add(c->top, t, len, 1)) return KEEL_ENOMEM;
                 c->len_min = KEEL_MIN(c->len_min, (uint64_t)len);
                 c->len_max = KEEL_MAX(c->len_max, (uint64_t)len);
                 c->len_sum += (double)len;
@@ -277,11 +263,9 @@ int keel_profile_set_source(keel_profile *p, const char *source, const char *sha
 {
     keel_free(p->source);
     p->source = NULL;
-    if (source && !(p->source = keel_strdup(source)))
-        return KEEL_ENOMEM;
+    if (source && !(p->source = keel_strdup(source))) return KEEL_ENOMEM;
     p->sha256[0] = '\0';
-    if (sha256 && strlen(sha256) == 64)
-        memcpy(p->sha256, sha256, 65);
+    if (sha256 && strlen(sha256) == 64) memcpy(p->sha256, sha256, 65);
     p->records = records;
     p->accepted = accepted;
     p->quarantined = quarantined;
@@ -327,8 +311,7 @@ uint64_t keel_profile_missing(const keel_profile *p, size_t i)
 
 double keel_profile_distinct(const keel_profile *p, size_t i)
 {
-    if (i >= p->n_cols)
-        return NAN;
+    if (i >= p->n_cols) return NAN;
     const pcol *c = &p->cols[i];
     if (c->cat_counts) {
         size_t n = c->type == KEEL_TYPE_BOOLEAN ? 2 : c->cats.n, d = 0;
@@ -336,8 +319,7 @@ double keel_profile_distinct(const keel_profile *p, size_t i)
             d += c->cat_counts[k] > 0;
         return (double)d;
     }
-    if (c->count == c->missing)
-        return 0;
+    if (c->count == c->missing) return 0;
     double est = keel_hll_estimate(&c->hll);
     /* An estimate above the number of values is impossible; cap it. */
     double present = (double)(c->count - c->missing);
@@ -402,8 +384,7 @@ static void write_distribution(keel_buf *b, const pcol *c)
     }
     keel_buf_puts(b, ",\"quantiles\":{");
     for (size_t q = 0; q < KEEL_ARRAY_LEN(quantile_levels); q++) {
-        if (q)
-            keel_buf_putc(b, ',');
+        if (q) keel_buf_putc(b, ',');
         put_key(b, quantile_names[q]);
         put_value(b, c->type, any ? keel_kll_quantile(c->kll, quantile_levels[q]) : NAN);
     }
@@ -411,8 +392,7 @@ static void write_distribution(keel_buf *b, const pcol *c)
     int bins = any && c->max > c->min ? HIST_BINS : 1;
     double lo = any ? c->min : 0, hi = any ? c->max : 0;
     for (int k = 0; k <= bins; k++) {
-        if (k)
-            keel_buf_putc(b, ',');
+        if (k) keel_buf_putc(b, ',');
         double edge = k == bins ? hi : lo + (hi - lo) * k / bins;
         put_value(b, c->type, edge);
     }
@@ -423,8 +403,7 @@ static void write_distribution(keel_buf *b, const pcol *c)
         double edge = k == bins ? hi : lo + (hi - lo) * k / bins;
         double rank = k == bins ? 1.0 : (any ? keel_kll_rank(c->kll, edge) : 0);
         uint64_t cnt = k == bins ? c->n - used : (uint64_t)llround((rank - prev) * (double)c->n);
-        if (used + cnt > c->n)
-            cnt = c->n - used;
+        if (used + cnt > c->n) cnt = c->n - used;
         used += cnt;
         prev = rank;
         keel_buf_printf(b, "%s%llu", k > 1 ? "," : "", (unsigned long long)cnt);
@@ -441,8 +420,7 @@ typedef struct shown {
 static int cmp_shown(const void *a, const void *b)
 {
     const shown *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
     int c = memcmp(x->s, y->s, KEEL_MIN(x->len, y->len));
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
@@ -463,8 +441,7 @@ static void write_top(keel_buf *b, const pcol *c)
                 all[k] = (shown){c->cats.items[k], strlen(c->cats.items[k]), c->cat_counts[k]};
             qsort(all, c->cats.n, sizeof *all, cmp_shown);
             for (size_t k = 0; k < c->cats.n && n < TOP_SHOWN; k++)
-                if (all[k].count)
-                    items[n++] = all[k];
+                if (all[k].count) items[n++] = all[k];
             keel_free(all);
         }
     } else {
@@ -513,8 +490,7 @@ static void write_sketch(keel_buf *b, const pcol *c)
         if (c->type == KEEL_TYPE_CATEGORICAL) {
             keel_buf_puts(b, ",\"categories\":[");
             for (size_t k = 0; k < c->cats.n; k++) {
-                if (k)
-                    keel_buf_putc(b, ',');
+                if (k) keel_buf_putc(b, ',');
                 keel_buf_json_str(b, c->cats.items[k], strlen(c->cats.items[k]));
             }
             keel_buf_putc(b, ']');
@@ -598,8 +574,7 @@ static int bad(keel_error *e, size_t col, const char *what)
 static bool get_count(const keel_json *v, uint64_t *out)
 {
     double d = keel_json_num(v, -1);
-    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d))
-        return false;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != floor(d)) return false;
     *out = (uint64_t)d;
     return true;
 }
@@ -615,7 +590,8 @@ static int read_column(pcol *c, const keel_json *j, size_t i, keel_error *e)
     c->role = role && keel_role_from_name(role) >= 0 ? (keel_role)keel_role_from_name(role)
                                                      : KEEL_ROLE_FEATURE;
     const char *pii = keel_json_str(keel_json_get(j, "pii"));
-    c->pii = pii && keel_pii_from_name(pii) >= 0 ? (keel_pii)keel_pii_from_name(pii) : KEEL_PII_NONE;
+    c->pii =
+        pii && keel_pii_from_name(pii) >= 0 ? (keel_pii)keel_pii_from_name(pii) : KEEL_PII_NONE;
     const char *dn = keel_json_str(keel_json_get(j, "display_name"));
     if (!(c->name = keel_strdup(name)) || (dn && !(c->display_name = keel_strdup(dn))))
         return keel_error_set(e, KEEL_ENOMEM, "out of memory");
@@ -628,17 +604,14 @@ static int read_column(pcol *c, const keel_json *j, size_t i, keel_error *e)
     if (c->type == KEEL_TYPE_CATEGORICAL) {
         for (size_t k = 0; k < keel_json_len(cats); k++) {
             const keel_json *cv = keel_json_at(cats, k);
-            if (!keel_json_str(cv))
-                return bad(e, i, "categories must be strings");
+            if (!keel_json_str(cv)) return bad(e, i, "categories must be strings");
             if (keel_strlist_add(&c->cats, cv->u.string.s, cv->u.string.len))
                 return keel_error_set(e, KEEL_ENOMEM, "out of memory");
         }
     }
-    if (pcol_init(c, c->cats.n))
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if (pcol_init(c, c->cats.n)) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     int rc = keel_hll_read(&c->hll, keel_json_get(sk, "hll"), e);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     if (has_moments(c->type)) {
         const keel_json *m = keel_json_get(sk, "moments");
         if (!get_count(keel_json_get(m, "n"), &c->n) ||
@@ -654,8 +627,7 @@ static int read_column(pcol *c, const keel_json *j, size_t i, keel_error *e)
             return bad(e, i, "moments are not finite");
         keel_kll_free(c->kll);
         c->kll = NULL;
-        if ((rc = keel_kll_read(keel_json_get(sk, "kll"), &c->kll, e)))
-            return rc;
+        if ((rc = keel_kll_read(keel_json_get(sk, "kll"), &c->kll, e))) return rc;
     }
     if (c->cat_counts) {
         const keel_json *counts = keel_json_get(sk, "counts");
@@ -669,11 +641,11 @@ static int read_column(pcol *c, const keel_json *j, size_t i, keel_error *e)
     if (c->top) {
         keel_topk_free(c->top);
         c->top = NULL;
-        if ((rc = keel_topk_read(keel_json_get(sk, "topk"), &c->top, e)))
-            return rc;
+        if ((rc = keel_topk_read(keel_json_get(sk, "topk"), &c->top, e))) return rc;
         const keel_json *len = keel_json_get(sk, "length");
         uint64_t mn, mx;
-        if (!get_count(keel_json_get(len, "min"), &mn) || !get_count(keel_json_get(len, "max"), &mx))
+        if (!get_count(keel_json_get(len, "min"), &mn) ||
+            !get_count(keel_json_get(len, "max"), &mx))
             return bad(e, i, "bad length");
         c->len_min = c->count > c->missing ? mn : UINT64_MAX;
         c->len_max = mx;
@@ -692,8 +664,7 @@ int keel_profile_read_json(const keel_json *root, keel_profile **out, keel_error
     if (!cols || cols->type != KEEL_JSON_ARRAY)
         return keel_error_set(e, KEEL_EFORMAT, "profile has no columns array");
     keel_profile *p = profile_alloc(keel_json_len(cols));
-    if (!p)
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if (!p) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     int rc;
     const char *src = keel_json_str(keel_json_get(root, "source"));
     const char *sha = keel_json_str(keel_json_get(root, "source_sha256"));
@@ -705,15 +676,13 @@ int keel_profile_read_json(const keel_json *root, keel_profile **out, keel_error
         goto fail;
     }
     const char *created = keel_json_str(keel_json_get(root, "created"));
-    if (created)
-        snprintf(p->created, sizeof p->created, "%s", created);
+    if (created) snprintf(p->created, sizeof p->created, "%s", created);
     if ((rc = keel_profile_set_source(p, src, sha, records, accepted, quarantined, NULL))) {
         keel_error_set(e, rc, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < p->n_cols; i++)
-        if ((rc = read_column(&p->cols[i], keel_json_at(cols, i), i, e)))
-            goto fail;
+        if ((rc = read_column(&p->cols[i], keel_json_at(cols, i), i, e))) goto fail;
     *out = p;
     return KEEL_OK;
 fail:
@@ -730,17 +699,17 @@ int keel_profile_merge(keel_profile *dst, const keel_profile *src, keel_error *e
         pcol *a = &dst->cols[i];
         const pcol *b = &src->cols[i];
         if (strcmp(a->name, b->name) || a->type != b->type)
-            return keel_error_set(e, KEEL_EMISMATCH,
-                                  "column %zu differs: '%s' (%s) and '%s' (%s)", i + 1, a->name,
-                                  keel_type_name(a->type), b->name, keel_type_name(b->type));
+            return keel_error_set(e, KEEL_EMISMATCH, "column %zu differs: '%s' (%s) and '%s' (%s)",
+                                  i + 1, a->name, keel_type_name(a->type), b->name,
+                                  keel_type_name(b->type));
         if (a->type == KEEL_TYPE_CATEGORICAL) {
             if (a->cats.n != b->cats.n)
                 return keel_error_set(e, KEEL_EMISMATCH, "column '%s': different categories",
                                       a->name);
             for (size_t k = 0; k < a->cats.n; k++)
                 if (strcmp(a->cats.items[k], b->cats.items[k]))
-                    return keel_error_set(e, KEEL_EMISMATCH,
-                                          "column '%s': different categories", a->name);
+                    return keel_error_set(e, KEEL_EMISMATCH, "column '%s': different categories",
+                                          a->name);
         }
     }
     for (size_t i = 0; i < dst->n_cols; i++) {

@@ -9,20 +9,19 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const type_names[KEEL_TYPE_COUNT] = {
-    "numeric", "categorical", "boolean", "text", "timestamp", "id"};
+static const char *const type_names[KEEL_TYPE_COUNT] = {"numeric", "categorical", "boolean",
+                                                        "text",    "timestamp",   "id"};
 static const char *const role_names[KEEL_ROLE_COUNT] = {"feature", "target", "id",
-                                                         "time",    "weight", "ignore"};
+                                                        "time",    "weight", "ignore"};
 static const char *const on_invalid_names[KEEL_ON_INVALID_COUNT] = {"reject", "missing", "clip"};
 static const char *const pii_names[KEEL_PII_COUNT] = {
-    "none", "email", "phone", "iban", "card", "national_id", "name", "address", "birth_date",
-    "other"};
+    "none",        "email", "phone",   "iban",       "card",
+    "national_id", "name",  "address", "birth_date", "other"};
 
 static int find_name(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
-        if (!strcmp(names[i], s))
-            return i;
+        if (!strcmp(names[i], s)) return i;
     return -1;
 }
 
@@ -62,8 +61,7 @@ int keel_pii_from_name(const char *s)
 int keel_strlist_add(keel_strlist *l, const char *s, size_t len)
 {
     char *copy = keel_strndup(s, len);
-    if (!copy)
-        return KEEL_ENOMEM;
+    if (!copy) return KEEL_ENOMEM;
     char **items = keel_reallocarray(l->items, l->n + 1, sizeof *items);
     if (!items) {
         keel_free(copy);
@@ -86,8 +84,7 @@ void keel_strlist_clear(keel_strlist *l)
 long keel_strlist_find(const keel_strlist *l, const char *s, size_t len)
 {
     for (size_t i = 0; i < l->n; i++)
-        if (strlen(l->items[i]) == len && !memcmp(l->items[i], s, len))
-            return (long)i;
+        if (strlen(l->items[i]) == len && !memcmp(l->items[i], s, len)) return (long)i;
     return -1;
 }
 
@@ -105,8 +102,7 @@ long keel_strset_add(keel_strset *t, const char *s, uint32_t tag)
 {
     size_t i = (size_t)keel_hash64(s, strlen(s), 0) & t->mask;
     for (; t->slots[i].s; i = (i + 1) & t->mask)
-        if (!strcmp(t->slots[i].s, s))
-            return t->slots[i].tag;
+        if (!strcmp(t->slots[i].s, s)) return t->slots[i].tag;
     t->slots[i].s = s;
     t->slots[i].tag = tag;
     return -1;
@@ -116,8 +112,7 @@ long keel_strset_find(const keel_strset *t, const char *p, size_t len)
 {
     size_t i = (size_t)keel_hash64(p, len, 0) & t->mask;
     for (; t->slots[i].s; i = (i + 1) & t->mask)
-        if (!strncmp(t->slots[i].s, p, len) && t->slots[i].s[len] == '\0' &&
-            !memchr(p, '\0', len))
+        if (!strncmp(t->slots[i].s, p, len) && t->slots[i].s[len] == '\0' && !memchr(p, '\0', len))
             return t->slots[i].tag;
     return -1;
 }
@@ -133,8 +128,7 @@ static const char *const default_missing[] = {"", "NA", "N/A", "null", "NULL", "
 keel_schema *keel_schema_new(void)
 {
     keel_schema *s = keel_calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     s->version = 1;
     s->format = KEEL_FORMAT_CSV;
     s->delimiter = ',';
@@ -166,8 +160,7 @@ static void column_free(keel_schema_column *c)
 
 void keel_schema_free(keel_schema *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     for (size_t i = 0; i < s->n_columns; i++)
         column_free(&s->columns[i]);
     keel_free(s->columns);
@@ -180,8 +173,7 @@ int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column 
 {
     *out = NULL;
     char *copy = keel_strdup(name);
-    if (!copy)
-        return KEEL_ENOMEM;
+    if (!copy) return KEEL_ENOMEM;
     if (s->n_columns == s->cap_columns) {
         size_t cap = s->cap_columns ? s->cap_columns * 2 : 16;
         keel_schema_column *cols = keel_reallocarray(s->columns, cap, sizeof *cols);
@@ -207,8 +199,7 @@ int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column 
 long keel_schema_find(const keel_schema *s, const char *name)
 {
     for (size_t i = 0; i < s->n_columns; i++)
-        if (!strcmp(s->columns[i].name, name))
-            return (long)i;
+        if (!strcmp(s->columns[i].name, name)) return (long)i;
     return -1;
 }
 
@@ -224,24 +215,21 @@ static int check_column(const keel_schema_column *c, size_t i, keel_strset *name
         (unsigned)c->on_invalid >= KEEL_ON_INVALID_COUNT || (unsigned)c->pii >= KEEL_PII_COUNT)
         return keel_error_set(e, KEEL_ESCHEMA, "column '%s': invalid enum value", c->name);
     if ((c->has_min && isnan(c->min)) || (c->has_max && isnan(c->max)))
-        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min/max is not a number",
-                              c->name);
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min/max is not a number", c->name);
     if (c->has_min && c->has_max && c->min > c->max)
         return keel_error_set(e, KEEL_ESCHEMA, "column '%s': min %g is above max %g", c->name,
                               c->min, c->max);
     if (c->type == KEEL_TYPE_CATEGORICAL && c->categories.n == 0)
         return keel_error_set(e, KEEL_ESCHEMA,
-                              "column '%s': a categorical column needs its categories",
-                              c->name);
+                              "column '%s': a categorical column needs its categories", c->name);
     if (c->categories.n) {
         keel_strset_free(cats);
         if (keel_strset_init(cats, c->categories.n))
             return keel_error_set(e, KEEL_ENOMEM, "out of memory");
         for (size_t k = 0; k < c->categories.n; k++)
             if (keel_strset_add(cats, c->categories.items[k], (uint32_t)k) >= 0)
-                return keel_error_set(e, KEEL_ESCHEMA,
-                                      "column '%s': category '%s' is listed twice", c->name,
-                                      c->categories.items[k]);
+                return keel_error_set(e, KEEL_ESCHEMA, "column '%s': category '%s' is listed twice",
+                                      c->name, c->categories.items[k]);
     }
     if (c->on_invalid == KEEL_ON_INVALID_CLIP &&
         (c->type != KEEL_TYPE_NUMERIC && c->type != KEEL_TYPE_TIMESTAMP))
@@ -250,8 +238,8 @@ static int check_column(const keel_schema_column *c, size_t i, keel_strset *name
                               "column",
                               c->name);
     if (c->on_invalid == KEEL_ON_INVALID_CLIP && !c->has_min && !c->has_max)
-        return keel_error_set(e, KEEL_ESCHEMA,
-                              "column '%s': on_invalid: clip needs min or max", c->name);
+        return keel_error_set(e, KEEL_ESCHEMA, "column '%s': on_invalid: clip needs min or max",
+                              c->name);
     if (c->role == KEEL_ROLE_TARGET && ++*targets > 1)
         return keel_error_set(e, KEEL_ESCHEMA, "more than one column has role target");
     return KEEL_OK;
@@ -269,13 +257,11 @@ int keel_schema_check(const keel_schema *s, keel_error *e)
         if (s->quote == '\n' || s->quote == '\r')
             return keel_error_set(e, KEEL_ESCHEMA, "invalid quote character");
         if (s->decimal == s->delimiter)
-            return keel_error_set(e, KEEL_ESCHEMA,
-                                  "the decimal mark cannot also be the delimiter");
+            return keel_error_set(e, KEEL_ESCHEMA, "the decimal mark cannot also be the delimiter");
     }
     if (s->decimal != '.' && s->decimal != ',')
         return keel_error_set(e, KEEL_ESCHEMA, "decimal must be '.' or ','");
-    if (s->n_columns == 0)
-        return keel_error_set(e, KEEL_ESCHEMA, "the schema has no columns");
+    if (s->n_columns == 0) return keel_error_set(e, KEEL_ESCHEMA, "the schema has no columns");
     int targets = 0, rc = KEEL_OK;
     keel_strset names, cats;
     names.slots = cats.slots = NULL;
@@ -289,4 +275,3 @@ int keel_schema_check(const keel_schema *s, keel_error *e)
     keel_strset_free(&cats);
     return rc;
 }
-

@@ -78,20 +78,20 @@ typedef struct keel_schema_column {
     char *description;  /* NULL or free text */
     keel_type type;
     keel_role role;
-    bool nullable;      /* missing values allowed (default true) */
+    bool nullable; /* missing values allowed (default true) */
     keel_on_invalid on_invalid;
 
     /* numeric and timestamp: inclusive range (timestamps in microseconds) */
     bool has_min, has_max;
     double min, max;
-    bool integer;       /* numeric: values must be whole numbers */
+    bool integer; /* numeric: values must be whole numbers */
 
     keel_strlist categories;  /* categorical: the allowed values, in order */
     keel_strlist true_values; /* boolean: empty = the defaults (true, yes, ...) */
     keel_strlist false_values;
-    char *time_format;        /* timestamp: NULL = ISO 8601; else strftime-like, see docs */
+    char *time_format; /* timestamp: NULL = ISO 8601; else strftime-like, see docs */
 
-    bool has_missing;         /* true: `missing` replaces the schema-wide tokens */
+    bool has_missing; /* true: `missing` replaces the schema-wide tokens */
     keel_strlist missing;
 
     keel_pii pii;
@@ -104,7 +104,7 @@ typedef struct keel_strset {
     struct keel_strset_slot {
         const char *s;
         uint32_t tag;
-    } *slots;
+    } * slots;
     size_t mask;
 } keel_strset;
 
@@ -117,8 +117,8 @@ long keel_strset_find(const keel_strset *t, const char *p, size_t len);
 void keel_strset_free(keel_strset *t);
 
 typedef struct keel_schema {
-    int version;   /* format version, 1 */
-    char *source;  /* the file it was inferred from (informational); may be NULL */
+    int version;  /* format version, 1 */
+    char *source; /* the file it was inferred from (informational); may be NULL */
     keel_format format;
     char delimiter;         /* CSV: ',' by default */
     char quote;             /* CSV: '"' */

@@ -517,12 +517,10 @@ static int kll_add_group(keel_kll *s, uint64_t *keys, uint64_t *tmp, uint32_t m,
             keys[i] = keys[2 * i + r];
         level++;
     }
-    if (level + 1 > KLL_MAX_LEVELS)
-        return KEEL_ELIMIT;
+    if (level + 1 > KLL_MAX_LEVELS) return KEEL_ELIMIT;
     uint32_t alloc = KEEL_MAX(m, kll_space(s->k, level + 1)) + KLL_SLACK;
     keel_kll *t = kll_create(s->k, level + 1, alloc);
-    if (!t)
-        return KEEL_ENOMEM;
+    if (!t) return KEEL_ENOMEM;
     for (uint32_t h = 0; h <= level; h++)
         t->lev[h] = alloc - m;
     memcpy(t->items + alloc - m, keys, m * sizeof *keys);
@@ -544,8 +542,7 @@ int keel_kll_add_many(keel_kll *s, const double *x, size_t n)
             rc = keel_kll_add(s, x[i++]); /* the tail, one at a time */
             continue;
         }
-        if (!keys && !(keys = keel_malloc(2 * KEEL_KLL_GROUP * sizeof *keys)))
-            return KEEL_ENOMEM;
+        if (!keys && !(keys = keel_malloc(2 * KEEL_KLL_GROUP * sizeof *keys))) return KEEL_ENOMEM;
         uint32_t m = 0;
         double mn = INFINITY, mx = -INFINITY;
         size_t start = i;
@@ -578,8 +575,7 @@ int keel_kll_add_many(keel_kll *s, const double *x, size_t n)
         }
         for (; i < n && m < KEEL_KLL_GROUP; i++) {
             double v = x[i];
-            if (v != v)
-                continue;
+            if (v != v) continue;
             v += 0.0;
             keys[m++] = kll_key(v);
             mn = v < mn ? v : mn;

@@ -41,8 +41,7 @@ void keel_validate_options_init(keel_validate_options *o)
 
 void keel_validate_result_free(keel_validate_result *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     keel_free(r->repaired);
     r->repaired = NULL;
     keel_strlist_clear(&r->extra_columns);
@@ -54,11 +53,9 @@ void keel_validate_result_free(keel_validate_result *r)
 static inline bool same_bytes(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return false;
+        if (a[i] != b[i]) return false;
     return true;
 }
-
 
 typedef struct colstate {
     const keel_schema_column *def;
@@ -66,11 +63,11 @@ typedef struct colstate {
     const keel_strlist *missing;
     uint64_t miss_len_mask; /* bit L set: some token has length L (tokens up to 63 bytes) */
     uint8_t miss_first[256];
-    bool miss_long;    /* some token is 64+ bytes long */
-    size_t *miss_len;  /* length of each missing token */
-    uint32_t *slots;   /* categorical: hash table of category index + 1; 0 = empty */
+    bool miss_long;   /* some token is 64+ bytes long */
+    size_t *miss_len; /* length of each missing token */
+    uint32_t *slots;  /* categorical: hash table of category index + 1; 0 = empty */
     uint32_t mask;
-    size_t *cat_len;   /* categorical: length of each category */
+    size_t *cat_len; /* categorical: length of each category */
 } colstate;
 
 /* A cheap hash of a short string for category lookup: its first and last eight bytes and
@@ -100,7 +97,7 @@ typedef struct validator {
     const keel_validate_options *o;
     const char *name;
     colstate *cols;
-    long n_fields;  /* fields expected per record */
+    long n_fields; /* fields expected per record */
     keel_frame *frame;
     keel_validate_result *res;
     FILE *quarantine;
@@ -117,19 +114,16 @@ typedef struct validator {
 } validator;
 
 static inline __attribute__((always_inline)) bool is_missing(const colstate *c, const char *p,
-                                                            size_t len)
+                                                             size_t len)
 {
     if (len < 64) {
-        if (!(c->miss_len_mask >> len & 1))
-            return false;
-        if (len && !c->miss_first[(unsigned char)p[0]])
-            return false;
+        if (!(c->miss_len_mask >> len & 1)) return false;
+        if (len && !c->miss_first[(unsigned char)p[0]]) return false;
     } else if (!c->miss_long) {
         return false;
     }
     for (size_t i = 0; i < c->missing->n; i++)
-        if (c->miss_len[i] == len && same_bytes(c->missing->items[i], p, len))
-            return true;
+        if (c->miss_len[i] == len && same_bytes(c->missing->items[i], p, len)) return true;
     return false;
 }
 
@@ -139,28 +133,24 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
     c->field = -1;
     c->missing = def->has_missing ? &def->missing : &s->missing;
     c->miss_len = keel_calloc(c->missing->n + 1, sizeof *c->miss_len);
-    if (!c->miss_len)
-        return KEEL_ENOMEM;
+    if (!c->miss_len) return KEEL_ENOMEM;
     for (size_t i = 0; i < c->missing->n; i++) {
         size_t len = c->miss_len[i] = strlen(c->missing->items[i]);
         if (len < 64)
             c->miss_len_mask |= 1ULL << len;
         else
             c->miss_long = true;
-        if (len)
-            c->miss_first[(unsigned char)c->missing->items[i][0]] = 1;
+        if (len) c->miss_first[(unsigned char)c->missing->items[i][0]] = 1;
     }
     if (def->type == KEEL_TYPE_CATEGORICAL) {
         uint32_t size = 16;
         while (size < def->categories.n * 2 + 2)
             size *= 2;
         c->slots = keel_calloc(size, sizeof *c->slots);
-        if (!c->slots)
-            return KEEL_ENOMEM;
+        if (!c->slots) return KEEL_ENOMEM;
         c->mask = size - 1;
         c->cat_len = keel_calloc(def->categories.n + 1, sizeof *c->cat_len);
-        if (!c->cat_len)
-            return KEEL_ENOMEM;
+        if (!c->cat_len) return KEEL_ENOMEM;
         for (size_t i = 0; i < def->categories.n; i++) {
             const char *cat = def->categories.items[i];
             c->cat_len[i] = strlen(cat);
@@ -173,15 +163,14 @@ static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_co
     return KEEL_OK;
 }
 
-static inline __attribute__((always_inline)) int32_t category_code(const colstate *c,
-                                                                  const char *p, size_t len)
+static inline __attribute__((always_inline)) int32_t category_code(const colstate *c, const char *p,
+                                                                   size_t len)
 {
     const keel_strlist *cats = &c->def->categories;
     if (cats->n <= 8) {
         /* A handful of categories: comparing lengths first beats hashing. */
         for (size_t i = 0; i < cats->n; i++)
-            if (c->cat_len[i] == len && same_bytes(cats->items[i], p, len))
-                return (int32_t)i;
+            if (c->cat_len[i] == len && same_bytes(cats->items[i], p, len)) return (int32_t)i;
         return -1;
     }
     uint32_t h = cat_hash(p, len) & c->mask;
@@ -199,8 +188,7 @@ static int add_problem(validator *v, keel_reason reason, long column, size_t raw
     if (v->n_problems == v->cap_problems) {
         size_t cap = v->cap_problems ? v->cap_problems * 2 : 16;
         problem *p = keel_reallocarray(v->problems, cap, sizeof *p);
-        if (!p)
-            return KEEL_ENOMEM;
+        if (!p) return KEEL_ENOMEM;
         v->problems = p;
         v->cap_problems = cap;
     }
@@ -216,9 +204,12 @@ enum { KEEP, SET_MISSING, CLIP, REJECT };
 static int policy(const keel_schema_column *def, bool range_problem)
 {
     switch (def->on_invalid) {
-    case KEEL_ON_INVALID_MISSING: return def->nullable ? SET_MISSING : REJECT;
-    case KEEL_ON_INVALID_CLIP: return range_problem ? CLIP : REJECT;
-    default: return REJECT;
+    case KEEL_ON_INVALID_MISSING:
+        return def->nullable ? SET_MISSING : REJECT;
+    case KEEL_ON_INVALID_CLIP:
+        return range_problem ? CLIP : REJECT;
+    default:
+        return REJECT;
     }
 }
 
@@ -228,16 +219,14 @@ enum value_kind { VALUE_TEXT, VALUE_JSON_NUMBER, VALUE_MISSING };
 
 /* Writes value (p, len) of column ci into row r. Returns a reason code + 1 when the value
  * must reject the record, 0 when it was stored (possibly repaired), <0 on out of memory. */
-static inline __attribute__((always_inline)) int convert(validator *v, size_t ci,
-                                                         const char *p, size_t len, size_t r,
-                                                         int kind)
+static inline __attribute__((always_inline)) int convert(validator *v, size_t ci, const char *p,
+                                                         size_t len, size_t r, int kind)
 {
     colstate *c = &v->cols[ci];
     const keel_schema_column *def = c->def;
     keel_column *col = &v->frame->cols[ci];
     bool missing = kind == VALUE_MISSING || (kind == VALUE_TEXT && is_missing(c, p, len));
-    if (missing && !def->nullable)
-        return KEEL_REASON_MISSING_VALUE + 1;
+    if (missing && !def->nullable) return KEEL_REASON_MISSING_VALUE + 1;
     int outcome = KEEP;
     keel_reason why = 0;
     switch (def->type) {
@@ -258,8 +247,7 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
         } else if ((def->has_min && x < def->min) || (def->has_max && x > def->max)) {
             why = KEEL_REASON_OUT_OF_RANGE;
             outcome = policy(def, true);
-            if (outcome == CLIP)
-                x = def->has_min && x < def->min ? def->min : def->max;
+            if (outcome == CLIP) x = def->has_min && x < def->min ? def->min : def->max;
         }
         col->num[r] = outcome == SET_MISSING ? NAN : x;
         break;
@@ -271,8 +259,7 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
         }
         int32_t code = category_code(c, p, len);
         if (code < 0) {
-            why = keel_utf8_valid(p, len) ? KEEL_REASON_UNKNOWN_CATEGORY
-                                          : KEEL_REASON_INVALID_UTF8;
+            why = keel_utf8_valid(p, len) ? KEEL_REASON_UNKNOWN_CATEGORY : KEEL_REASON_INVALID_UTF8;
             outcome = policy(def, false);
         }
         col->cat[r] = code;
@@ -323,16 +310,13 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
             missing = true;
         }
         col->missing[r] = missing;
-        if (!missing && keel_buf_append(&col->text, p, len))
-            return KEEL_ENOMEM;
+        if (!missing && keel_buf_append(&col->text, p, len)) return KEEL_ENOMEM;
         col->off[r + 1] = col->text.len;
         break;
     }
     }
-    if (outcome == REJECT)
-        return (int)why + 1;
-    if (outcome == SET_MISSING || outcome == CLIP)
-        v->res->repaired[ci]++;
+    if (outcome == REJECT) return (int)why + 1;
+    if (outcome == SET_MISSING || outcome == CLIP) v->res->repaired[ci]++;
     return 0;
 }
 
@@ -343,13 +327,11 @@ static void value_excerpt(keel_buf *b, const char *p, size_t len)
     size_t n = KEEL_MIN(len, (size_t)60);
     keel_buf_putc(b, '\'');
     keel_buf_append(b, p, n);
-    if (n < len)
-        keel_buf_puts(b, "...");
+    if (n < len) keel_buf_puts(b, "...");
     keel_buf_putc(b, '\'');
 }
 
-static void describe_problem(validator *v, const keel_record *rec, const problem *pr,
-                             keel_buf *msg)
+static void describe_problem(validator *v, const keel_record *rec, const problem *pr, keel_buf *msg)
 {
     const keel_schema_column *def = pr->column >= 0 ? v->cols[pr->column].def : NULL;
     keel_field json_value = {"", 0, 0, false};
@@ -362,8 +344,8 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
         else if (j && j->type == KEEL_JSON_NUMBER)
             json_value = (keel_field){j->u.number.text, j->u.number.len, 0, false};
         else if (j && j->type == KEEL_JSON_BOOL)
-            json_value = (keel_field){j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, 0,
-                                      false};
+            json_value =
+                (keel_field){j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, 0, false};
         f = &json_value;
     } else if (def && v->cols[pr->column].field < (long)rec->n_fields) {
         f = &rec->fields[v->cols[pr->column].field];
@@ -374,8 +356,7 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
     keel_record_position(rec, pr->raw_off, &line, &col);
     keel_buf_printf(msg, "%s:%llu:%llu: ", v->name, (unsigned long long)line,
                     (unsigned long long)col);
-    if (def)
-        keel_buf_printf(msg, "column '%s': ", def->name);
+    if (def) keel_buf_printf(msg, "column '%s': ", def->name);
     switch (pr->reason) {
     case KEEL_REASON_FIELD_COUNT:
         keel_buf_printf(msg, "expected %ld fields, found %zu", v->n_fields, rec->n_fields);
@@ -390,8 +371,11 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
         keel_buf_printf(msg, "record of %llu bytes exceeds the limit of %zu bytes",
                         (unsigned long long)rec->raw_total, v->o->max_record_bytes);
         break;
-    case KEEL_REASON_INVALID_UTF8: keel_buf_puts(msg, "invalid UTF-8"); break;
-    case KEEL_REASON_MISSING_VALUE: keel_buf_puts(msg, "value missing, column is not nullable");
+    case KEEL_REASON_INVALID_UTF8:
+        keel_buf_puts(msg, "invalid UTF-8");
+        break;
+    case KEEL_REASON_MISSING_VALUE:
+        keel_buf_puts(msg, "value missing, column is not nullable");
         break;
     case KEEL_REASON_BAD_NUMBER:
         value_excerpt(msg, f->p, f->len);
@@ -425,11 +409,15 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
     case KEEL_REASON_BAD_JSON:
         keel_buf_printf(msg, "not valid JSON: %s", v->json_error);
         break;
-    case KEEL_REASON_NOT_OBJECT: keel_buf_puts(msg, "the line is not a JSON object"); break;
+    case KEEL_REASON_NOT_OBJECT:
+        keel_buf_puts(msg, "the line is not a JSON object");
+        break;
     case KEEL_REASON_WRONG_TYPE:
         keel_buf_puts(msg, "an object or array where a single value belongs");
         break;
-    default: keel_buf_puts(msg, keel_reason_name(pr->reason)); break;
+    default:
+        keel_buf_puts(msg, keel_reason_name(pr->reason));
+        break;
     }
 }
 
@@ -438,12 +426,10 @@ static int quarantine(validator *v, const keel_record *rec)
     v->res->quarantined++;
     bool seen[KEEL_REASON_COUNT] = {0};
     for (size_t i = 0; i < v->n_problems; i++) {
-        if (!seen[v->problems[i].reason])
-            v->res->reasons[v->problems[i].reason]++;
+        if (!seen[v->problems[i].reason]) v->res->reasons[v->problems[i].reason]++;
         seen[v->problems[i].reason] = true;
     }
-    if (!v->quarantine)
-        return KEEL_OK;
+    if (!v->quarantine) return KEEL_OK;
     keel_buf *b = &v->line;
     keel_buf_reset(b);
     keel_buf msg;
@@ -488,8 +474,7 @@ static int quarantine(validator *v, const keel_record *rec)
     }
     keel_buf_puts(b, "]}\n");
     keel_buf_free(&msg);
-    if (!b->data)
-        return KEEL_ENOMEM;
+    if (!b->data) return KEEL_ENOMEM;
     if (fwrite(b->data, 1, b->len, v->quarantine) != b->len)
         return keel_error_set(v->e, KEEL_EIO, "%s: cannot write: %s", v->o->quarantine_path,
                               strerror(errno));
@@ -500,11 +485,9 @@ static int quarantine(validator *v, const keel_record *rec)
 
 static int flush_chunk(validator *v)
 {
-    if (v->frame->n_rows == 0)
-        return KEEL_OK;
+    if (v->frame->n_rows == 0) return KEEL_OK;
     int rc = KEEL_OK;
-    if (v->o->on_chunk)
-        rc = v->o->on_chunk(v->o->chunk_ud, v->frame);
+    if (v->o->on_chunk) rc = v->o->on_chunk(v->o->chunk_ud, v->frame);
     keel_frame_clear(v->frame);
     return rc;
 }
@@ -525,13 +508,11 @@ static int check_record(validator *v, const keel_record *rec)
     if (rec->problem != KEEL_CSV_OK) {
         static const keel_reason map[] = {0, KEEL_REASON_UNTERMINATED_QUOTE, KEEL_REASON_BAD_QUOTE,
                                           KEEL_REASON_RECORD_TOO_LONG};
-        if (add_problem(v, map[rec->problem], -1, rec->problem_off))
-            return KEEL_ENOMEM;
+        if (add_problem(v, map[rec->problem], -1, rec->problem_off)) return KEEL_ENOMEM;
         return quarantine(v, rec);
     }
     if ((long)rec->n_fields != v->n_fields) {
-        if (add_problem(v, KEEL_REASON_FIELD_COUNT, -1, 0))
-            return KEEL_ENOMEM;
+        if (add_problem(v, KEEL_REASON_FIELD_COUNT, -1, 0)) return KEEL_ENOMEM;
         return quarantine(v, rec);
     }
     keel_frame *f = v->frame;
@@ -539,8 +520,7 @@ static int check_record(validator *v, const keel_record *rec)
     for (size_t ci = 0; ci < v->s->n_columns; ci++) {
         const keel_field *fld = &rec->fields[v->cols[ci].field];
         int rc = convert(v, ci, fld->p, fld->len, r, VALUE_TEXT);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         if (rc > 0 && add_problem(v, (keel_reason)(rc - 1), (long)ci, fld->raw_off))
             return KEEL_ENOMEM;
     }
@@ -550,8 +530,7 @@ static int check_record(validator *v, const keel_record *rec)
     }
     f->n_rows++;
     v->res->accepted++;
-    if (f->n_rows >= v->chunk_rows)
-        return flush_chunk(v);
+    if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
     return KEEL_OK;
 }
 
@@ -562,16 +541,14 @@ static int check_json_record(validator *v, const keel_record *rec)
     v->n_problems = 0;
     v->res->records++;
     if (rec->problem == KEEL_CSV_TOO_LONG) {
-        if (add_problem(v, KEEL_REASON_RECORD_TOO_LONG, -1, 0))
-            return KEEL_ENOMEM;
+        if (add_problem(v, KEEL_REASON_RECORD_TOO_LONG, -1, 0)) return KEEL_ENOMEM;
         return quarantine(v, rec);
     }
     keel_error je;
     int rc = rec->n_fields == 1
                  ? keel_json_parse(v->doc, rec->fields[0].p, rec->fields[0].len, &je)
                  : (keel_error_set(&je, KEEL_EPARSE, "a NUL byte in the line"), KEEL_EPARSE);
-    if (rc == KEEL_ENOMEM)
-        return rc;
+    if (rc == KEEL_ENOMEM) return rc;
     const keel_json *root = rc == KEEL_OK ? keel_json_root(v->doc) : NULL;
     if (rc != KEEL_OK || !root || root->type != KEEL_JSON_OBJECT) {
         snprintf(v->json_error, sizeof v->json_error, "%s", rc == KEEL_OK ? "" : je.msg);
@@ -598,9 +575,9 @@ static int check_json_record(validator *v, const keel_record *rec)
         else if (j->type == KEEL_JSON_STRING)
             out = convert(v, ci, j->u.string.s, j->u.string.len, r, VALUE_TEXT);
         else if (j->type == KEEL_JSON_NUMBER)
-            out = convert(v, ci, j->u.number.text, j->u.number.len, r,
-                          s->columns[ci].type == KEEL_TYPE_NUMERIC ? VALUE_JSON_NUMBER
-                                                                   : VALUE_TEXT);
+            out =
+                convert(v, ci, j->u.number.text, j->u.number.len, r,
+                        s->columns[ci].type == KEEL_TYPE_NUMERIC ? VALUE_JSON_NUMBER : VALUE_TEXT);
         else if (j->type == KEEL_JSON_BOOL)
             out = convert(v, ci, j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, r,
                           VALUE_TEXT);
@@ -608,10 +585,8 @@ static int check_json_record(validator *v, const keel_record *rec)
             out = convert(v, ci, "", 0, r, VALUE_MISSING); /* nested, but nobody uses it */
         else
             out = KEEL_REASON_WRONG_TYPE + 1;
-        if (out < 0)
-            return out;
-        if (out > 0 && add_problem(v, (keel_reason)(out - 1), (long)ci, 0))
-            return KEEL_ENOMEM;
+        if (out < 0) return out;
+        if (out > 0 && add_problem(v, (keel_reason)(out - 1), (long)ci, 0)) return KEEL_ENOMEM;
     }
     if (v->n_problems) {
         abandon_row(f, r);
@@ -619,8 +594,7 @@ static int check_json_record(validator *v, const keel_record *rec)
     }
     f->n_rows++;
     v->res->accepted++;
-    if (f->n_rows >= v->chunk_rows)
-        return flush_chunk(v);
+    if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
     return KEEL_OK;
 }
 
@@ -642,8 +616,7 @@ static int map_header(validator *v, const keel_record *rec)
         const keel_field *f = &rec->fields[i];
         long ci = keel_strset_find(&v->names, f->p, f->len);
         if (ci < 0) {
-            if (keel_strlist_add(&v->res->extra_columns, f->p, f->len))
-                return KEEL_ENOMEM;
+            if (keel_strlist_add(&v->res->extra_columns, f->p, f->len)) return KEEL_ENOMEM;
         } else if (v->cols[ci].field < 0) {
             v->cols[ci].field = (long)i;
         }
@@ -718,16 +691,14 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         co.delimiter = '\0';
         co.quote = '\0';
     }
-    if (opt->max_record_bytes)
-        co.max_record_bytes = opt->max_record_bytes;
+    if (opt->max_record_bytes) co.max_record_bytes = opt->max_record_bytes;
     if (opt->sha256) {
         keel_sha256_init(&hash);
         co.sha256 = &hash;
     }
     rc = path ? keel_csv_open(path, &co, &reader, e)
               : keel_csv_open_mem(mem, mem_len, &co, &reader, e);
-    if (rc != KEEL_OK)
-        goto done;
+    if (rc != KEEL_OK) goto done;
     if (opt->quarantine_path) {
         v.quarantine = fopen(opt->quarantine_path, "w");
         if (!v.quarantine) {
@@ -747,8 +718,7 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
         goto done;
     }
-    if (!jsonl && (rc = map_header(&v, &rec)) != KEEL_OK)
-        goto done;
+    if (!jsonl && (rc = map_header(&v, &rec)) != KEEL_OK) goto done;
     uint64_t n = 0;
     while ((got = keel_csv_next(reader, &rec)) == 1) {
         rc = jsonl ? check_json_record(&v, &rec) : check_record(&v, &rec);
@@ -762,8 +732,8 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         }
         if ((++n & 0xFFFF) == 0) {
             if (opt->progress)
-                opt->progress(opt->progress_ud, keel_csv_bytes_read(reader),
-                              keel_csv_size(reader), "validating");
+                opt->progress(opt->progress_ud, keel_csv_bytes_read(reader), keel_csv_size(reader),
+                              "validating");
             if (opt->cancel && *opt->cancel) {
                 rc = keel_error_set(e, KEEL_ECANCELED, "canceled at %s:%llu", v.name,
                                     (unsigned long long)rec.line);
@@ -776,8 +746,7 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         goto done;
     }
     if ((rc = flush_chunk(&v)) != KEEL_OK) {
-        if (e && e->code != rc)
-            keel_error_set(e, rc, "processing the last chunk failed");
+        if (e && e->code != rc) keel_error_set(e, rc, "processing the last chunk failed");
         goto done;
     }
     if (opt->progress)

@@ -13,21 +13,21 @@
 #include "data/frame.h"
 
 /* Machine-readable reasons a record is quarantined (names in keel_reason_name). */
-#define KEEL_REASON_TABLE(X)                                                                   \
-    X(FIELD_COUNT, "field_count")                                                              \
-    X(UNTERMINATED_QUOTE, "unterminated_quote")                                                \
-    X(BAD_QUOTE, "bad_quote")                                                                  \
-    X(RECORD_TOO_LONG, "record_too_long")                                                      \
-    X(INVALID_UTF8, "invalid_utf8")                                                            \
-    X(MISSING_VALUE, "missing_value")                                                          \
-    X(BAD_NUMBER, "bad_number")                                                                \
-    X(NOT_INTEGER, "not_integer")                                                              \
-    X(OUT_OF_RANGE, "out_of_range")                                                            \
-    X(UNKNOWN_CATEGORY, "unknown_category")                                                    \
-    X(BAD_BOOLEAN, "bad_boolean")                                                              \
-    X(BAD_TIMESTAMP, "bad_timestamp")                                                          \
-    X(BAD_JSON, "bad_json")                                                                    \
-    X(NOT_OBJECT, "not_object")                                                                \
+#define KEEL_REASON_TABLE(X)                                                                       \
+    X(FIELD_COUNT, "field_count")                                                                  \
+    X(UNTERMINATED_QUOTE, "unterminated_quote")                                                    \
+    X(BAD_QUOTE, "bad_quote")                                                                      \
+    X(RECORD_TOO_LONG, "record_too_long")                                                          \
+    X(INVALID_UTF8, "invalid_utf8")                                                                \
+    X(MISSING_VALUE, "missing_value")                                                              \
+    X(BAD_NUMBER, "bad_number")                                                                    \
+    X(NOT_INTEGER, "not_integer")                                                                  \
+    X(OUT_OF_RANGE, "out_of_range")                                                                \
+    X(UNKNOWN_CATEGORY, "unknown_category")                                                        \
+    X(BAD_BOOLEAN, "bad_boolean")                                                                  \
+    X(BAD_TIMESTAMP, "bad_timestamp")                                                              \
+    X(BAD_JSON, "bad_json")                                                                        \
+    X(NOT_OBJECT, "not_object")                                                                    \
     X(WRONG_TYPE, "wrong_type")
 
 typedef enum keel_reason {
@@ -59,13 +59,13 @@ typedef struct keel_validate_options {
 void keel_validate_options_init(keel_validate_options *o);
 
 typedef struct keel_validate_result {
-    uint64_t records;     /* records read (the header is not a record) */
+    uint64_t records; /* records read (the header is not a record) */
     uint64_t accepted;
     uint64_t quarantined; /* records == accepted + quarantined, always */
     uint64_t blank_lines; /* skipped, not records */
     uint64_t bytes;
     uint64_t reasons[KEEL_REASON_COUNT]; /* quarantined records with each reason */
-    uint64_t *repaired;   /* per schema column: values set missing or clipped by policy */
+    uint64_t *repaired; /* per schema column: values set missing or clipped by policy */
     size_t n_columns;
     keel_strlist extra_columns; /* header columns the schema doesn't know (ignored) */
     char sha256[65];            /* hex, when requested; "" otherwise */
@@ -76,8 +76,8 @@ void keel_validate_result_free(keel_validate_result *r);
 
 /* Validates the file at path ("-" for standard input) against s. CSV or JSON Lines, as the
  * schema's format says (JSON Lines: one object per line, keys naming columns; keys the
- * schema doesn't know are ignored, an absent key or null is a missing value). Fills *res (free it with
- * keel_validate_result_free, also after a failure). Returns KEEL_OK when the whole file was
+ * schema doesn't know are ignored, an absent key or null is a missing value). Fills *res (free it
+ * with keel_validate_result_free, also after a failure). Returns KEEL_OK when the whole file was
  * read — quarantined records are not a failure — or an error for what stops the work: the
  * file cannot be read (KEEL_ENOENT, KEEL_EIO), is empty (KEEL_EEMPTY), its header lacks
  * a schema column (KEEL_EMISMATCH), the quarantine cannot be written (KEEL_EIO), out of

@@ -67,8 +67,7 @@ typedef struct html {
 
 static void putn(html *h, const char *s, size_t n)
 {
-    if (!h->err && keel_buf_append(h->b, s, n) != KEEL_OK)
-        h->err = KEEL_ENOMEM;
+    if (!h->err && keel_buf_append(h->b, s, n) != KEEL_OK) h->err = KEEL_ENOMEM;
 }
 
 static void put(html *h, const char *s)
@@ -80,8 +79,7 @@ static void put(html *h, const char *s)
 static void putf(html *h, const char *fmt, ...) KEEL_PRINTF(2, 3);
 static void putf(html *h, const char *fmt, ...)
 {
-    if (h->err)
-        return;
+    if (h->err) return;
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
@@ -106,21 +104,16 @@ static void putf(html *h, const char *fmt, ...)
 
 static size_t utf8_seq_len(unsigned char c)
 {
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return 2;
-    if (c >= 0xe0 && c <= 0xef)
-        return 3;
-    if (c >= 0xf0 && c <= 0xf4)
-        return 4;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) return 2;
+    if (c >= 0xe0 && c <= 0xef) return 3;
+    if (c >= 0xf0 && c <= 0xf4) return 4;
     return 0;
 }
 
 static uint32_t utf8_decode(const unsigned char *p, size_t len)
 {
-    if (len == 1)
-        return p[0];
+    if (len == 1) return p[0];
     uint32_t cp = p[0] & (0x7f >> len);
     for (size_t i = 1; i < len; i++)
         cp = (cp << 6) | (p[i] & 0x3f);
@@ -198,8 +191,7 @@ static void text(html *h, const char *s, size_t n, size_t max_w)
 
 static bool jnum(const keel_json *v, double *out)
 {
-    if (!v || v->type != KEEL_JSON_NUMBER || !isfinite(v->u.number.value))
-        return false;
+    if (!v || v->type != KEEL_JSON_NUMBER || !isfinite(v->u.number.value)) return false;
     *out = v->u.number.value;
     return true;
 }
@@ -239,11 +231,9 @@ static void fmt_int(double v, char out[FMT])
     char digits[32];
     int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)fabs(v));
     char *o = out;
-    if (v < 0 && nd > 0 && digits[0] != '0')
-        *o++ = '-';
+    if (v < 0 && nd > 0 && digits[0] != '0') *o++ = '-';
     for (int i = 0; i < nd; i++) {
-        if (i && (nd - i) % 3 == 0)
-            *o++ = ',';
+        if (i && (nd - i) % 3 == 0) *o++ = ',';
         *o++ = digits[i];
     }
     *o = '\0';
@@ -253,13 +243,11 @@ static void fmt_int(double v, char out[FMT])
 static void trim_zeros(char *s)
 {
     char *dot = strchr(s, '.');
-    if (!dot)
-        return;
+    if (!dot) return;
     char *end = s + strlen(s);
     while (end > dot + 1 && end[-1] == '0')
         *--end = '\0';
-    if (end == dot + 1)
-        *dot = '\0';
+    if (end == dot + 1) *dot = '\0';
 }
 
 /* A statistic: four significant digits, integer digits never rounded away. */
@@ -280,8 +268,7 @@ static void fmt_stat(double v, char out[FMT])
             trim_zeros(tmp);
             const char *d = ex + 1;
             bool neg = *d == '-';
-            if (*d == '+' || *d == '-')
-                d++;
+            if (*d == '+' || *d == '-') d++;
             while (*d == '0' && d[1])
                 d++;
             snprintf(out, FMT, "%se%s%s", tmp, neg ? "-" : "", d);
@@ -292,16 +279,14 @@ static void fmt_stat(double v, char out[FMT])
         fmt_int(round(v), out);
     } else {
         int decimals = 3 - (int)floor(log10(a));
-        if (decimals < 0)
-            decimals = 0;
+        if (decimals < 0) decimals = 0;
         snprintf(out, FMT, "%.*f", decimals, v);
         if (fabs(strtod(out, NULL)) >= 1000) { /* 999.96 rounded up to 1000.0 */
             fmt_int(round(v), out);
             return;
         }
         trim_zeros(out);
-        if (strcmp(out, "-0") == 0)
-            snprintf(out, FMT, "0");
+        if (strcmp(out, "-0") == 0) snprintf(out, FMT, "0");
     }
 }
 
@@ -414,8 +399,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     const keel_json *counts = jget(obj, "counts", KEEL_JSON_ARRAY);
     const keel_json *edges = jget(obj, "edges", KEEL_JSON_ARRAY);
     size_t n_raw = keel_json_len(counts);
-    if (n_raw == 0)
-        return;
+    if (n_raw == 0) return;
     size_t group = (n_raw + MAX_BINS - 1) / MAX_BINS; /* raw bins per bar */
     hs->n_raw = n_raw;
     hs->n = (n_raw + group - 1) / group;
@@ -431,8 +415,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     }
     for (size_t j = 0; j < hs->n; j++)
         hs->max = KEEL_MAX(hs->max, hs->count[j]);
-    if (keel_json_len(edges) != n_raw + 1)
-        return;
+    if (keel_json_len(edges) != n_raw + 1) return;
     if (!numeric) {
         for (size_t j = 0; j <= hs->n; j++) {
             const keel_json *s = keel_json_at(edges, j < hs->n ? j * group : n_raw);
@@ -443,8 +426,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     double prev = -INFINITY;
     for (size_t i = 0; i <= n_raw; i++) {
         double x;
-        if (!jnum(keel_json_at(edges, i), &x) || x < prev)
-            return;
+        if (!jnum(keel_json_at(edges, i), &x) || x < prev) return;
         prev = x;
     }
     for (size_t j = 0; j < hs->n; j++)
@@ -452,14 +434,12 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     jnum(keel_json_at(edges, n_raw), &hs->edge[hs->n]);
     hs->has_edges = true;
     double lo = hs->edge[0], hi = hs->edge[hs->n], span = hi - lo;
-    if (!(span > 0) || !isfinite(span))
-        return;
+    if (!(span > 0) || !isfinite(span)) return;
     hs->linear = true;
     hs->uniform = true;
     for (size_t j = 0; j < hs->n; j++) {
         double w = hs->edge[j + 1] - hs->edge[j];
-        if (fabs(w - span / (double)hs->n) > 1e-6 * span)
-            hs->uniform = false;
+        if (fabs(w - span / (double)hs->n) > 1e-6 * span) hs->uniform = false;
         if (hs->count[j] > 0 && (w <= 0 || !isfinite(hs->count[j] / w)))
             hs->linear = false; /* a point mass on a value axis has no drawable density */
     }
@@ -475,8 +455,7 @@ static double hist_height(const hist *hs, size_t j, double *ref)
     double top = 0;
     for (size_t k = 0; k < hs->n; k++) {
         double w = hs->edge[k + 1] - hs->edge[k];
-        if (w > 0)
-            top = KEEL_MAX(top, hs->count[k] / w);
+        if (w > 0) top = KEEL_MAX(top, hs->count[k] / w);
     }
     *ref = top;
     double w = hs->edge[j + 1] - hs->edge[j];
@@ -486,8 +465,8 @@ static double hist_height(const hist *hs, size_t j, double *ref)
 /* Whether s looks like an ISO timestamp to the minute at least: "YYYY-MM-DDTHH:MM...". */
 static bool ts_iso(const keel_json *s)
 {
-    return s && s->type == KEEL_JSON_STRING && s->u.string.len >= 16 &&
-           s->u.string.s[4] == '-' && s->u.string.s[10] == 'T';
+    return s && s->type == KEEL_JSON_STRING && s->u.string.len >= 16 && s->u.string.s[4] == '-' &&
+           s->u.string.s[10] == 'T';
 }
 
 /* An ISO timestamp as an axis label: the date alone when every tick falls on its own day,
@@ -555,8 +534,7 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
         ymax = ceil(hs->max / step) * step;
         for (int k = 0; k <= 8; k++) {
             double v = k * step;
-            if (v > ymax * (1 + 1e-9))
-                break;
+            if (v > ymax * (1 + 1e-9)) break;
             double y = MT + PH - PH * (v / ymax);
             char s[FMT];
             fmt_axis(v, s);
@@ -566,19 +544,22 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             tick_label(h, ML - 6, y + 4, "end", "tick");
             putf(h, "%s</text>", s);
         }
-        putf(h, "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
-                "text-anchor=\"middle\">count</text>",
+        putf(h,
+             "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
+             "text-anchor=\"middle\">count</text>",
              MT + PH / 2);
     } else if (counts_axis) {
         ymax = hs->max; /* no ticks, but bars keep their proportions */
     } else {
-        putf(h, "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
-                "text-anchor=\"middle\">density</text>",
+        putf(h,
+             "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
+             "text-anchor=\"middle\">density</text>",
              MT + PH / 2);
     }
     if (hs->total <= 0)
-        putf(h, "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no values"
-                "</text>",
+        putf(h,
+             "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no values"
+             "</text>",
              ML + PW / 2, MT + PH / 2);
     for (size_t j = 0; j < hs->n; j++) {
         double v = hist_height(hs, j, &ref);
@@ -588,8 +569,7 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             x1 -= 0.5;
         }
         double bh = ref > 0 ? PH * (v / (counts_axis ? ymax : ref * 1.05)) : 0;
-        if (hs->count[j] > 0 && bh < 1)
-            bh = 1; /* a single outlier must stay visible */
+        if (hs->count[j] > 0 && bh < 1) bh = 1; /* a single outlier must stay visible */
         char c[FMT], p[FMT];
         fmt_count(hs->count[j], c);
         fmt_pct(hs->count[j], whole, p);
@@ -600,8 +580,8 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
         putf(h, ": %s (%s)</title></rect>", c, p);
     }
     double base = MT + PH;
-    putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML,
-         ML + PW, base, base);
+    putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, ML + PW,
+         base, base);
 
     /* x axis: the two ends in bold (the minimum and maximum), nice ticks between them. */
     double ly = base + 16;
@@ -619,8 +599,7 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             double first = ceil(lo / step) * step;
             for (int k = 0; k < 16 && step > 0; k++) {
                 double v = first + k * step;
-                if (v > hi)
-                    break;
+                if (v > hi) break;
                 double x = px_of(hs, v);
                 putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x,
                      x, base, base + 4);
@@ -632,12 +611,14 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             }
             if (isfinite(median) && median >= lo && median <= hi) {
                 double x = px_of(hs, median);
-                putf(h, "<line class=\"median\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\">"
-                        "<title>median ",
+                putf(h,
+                     "<line class=\"median\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\">"
+                     "<title>median ",
                      x, x, MT - 4, base);
                 put_stat(h, median);
-                putf(h, "</title></line><text class=\"median-label\" x=\"%.1f\" y=\"%.1f\" "
-                        "text-anchor=\"%s\">median</text>",
+                putf(h,
+                     "</title></line><text class=\"median-label\" x=\"%.1f\" y=\"%.1f\" "
+                     "text-anchor=\"%s\">median</text>",
                      x + (x > ML + PW - 60 ? -4 : 4), MT + 6, x > ML + PW - 60 ? "end" : "start");
             }
         }
@@ -658,13 +639,15 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
         }
         for (size_t k = 0; k <= n_ticks; k++) {
             size_t j = idx[k];
-            if (!hs->label[j])
-                continue;
+            if (!hs->label[j]) continue;
             bool end = k == 0 || k == n_ticks;
             double x = px_edge(hs, j);
-            putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x,
-                 x, base, base + 4);
-            tick_label(h, x, ly, k == 0 ? "start" : k == n_ticks ? "end" : "middle",
+            putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x, x,
+                 base, base + 4);
+            tick_label(h, x, ly,
+                       k == 0         ? "start"
+                       : k == n_ticks ? "end"
+                                      : "middle",
                        end ? "tick end" : "tick");
             ts_tick(h, hs->label[j], dates_only, end);
             put(h, "</text>");
@@ -686,14 +669,13 @@ static void hist_spark(html *h, const hist *hs, bool numeric)
         c[j / group] += hs->count[j];
     for (size_t j = 0; j < n; j++)
         max = KEEL_MAX(max, c[j]);
-    putf(h, "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">", w,
-         ht, w, ht);
+    putf(h, "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">", w, ht,
+         w, ht);
     putf(h, "<line class=\"axis\" x1=\"0\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>", w, ht - 0.5,
          ht - 0.5);
     for (size_t j = 0; j < n && max > 0; j++) {
         double bh = (ht - 1) * (c[j] / max);
-        if (c[j] > 0 && bh < 1)
-            bh = 1;
+        if (c[j] > 0 && bh < 1) bh = 1;
         double bw = w / (double)n;
         putf(h, "<rect class=\"bar%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
              numeric ? "" : " ts", bw * (double)j + (bw > 3 ? 0.5 : 0), ht - 1 - bh,
@@ -723,12 +705,10 @@ static void top_value(html *h, const keel_json *v, size_t max_w)
 static double top_rest(const keel_json *top, const keel_json *col, size_t *n_more)
 {
     double rest = 0, x;
-    if (jnum(keel_json_get(col, "other_count"), &x) && x > 0)
-        rest += x;
+    if (jnum(keel_json_get(col, "other_count"), &x) && x > 0) rest += x;
     *n_more = 0;
     for (size_t i = MAX_TOP; i < keel_json_len(top); i++) {
-        if (jnum(keel_json_get(keel_json_at(top, i), "count"), &x) && x > 0)
-            rest += x;
+        if (jnum(keel_json_get(keel_json_at(top, i), "count"), &x) && x > 0) rest += x;
         (*n_more)++;
     }
     return rest;
@@ -758,8 +738,7 @@ static void top_chart(html *h, const keel_json *top, const keel_json *col, doubl
         double c = other ? rest : top_count(entry);
         double y = 4 + row * (double)i;
         double len = max > 0 ? bw * (c / max) : 0;
-        if (c > 0 && len < 1)
-            len = 1;
+        if (c > 0 && len < 1) len = 1;
         char cs[FMT], ps[FMT];
         fmt_count(c, cs);
         fmt_pct(c, whole, ps);
@@ -778,11 +757,13 @@ static void top_chart(html *h, const keel_json *top, const keel_json *col, doubl
             put(h, "other");
         else
             top_value(h, keel_json_get(entry, "value"), W_LABEL);
-        putf(h, "</text><rect class=\"bar%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
-                "height=\"%.1f\"/>",
+        putf(h,
+             "</text><rect class=\"bar%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
+             "height=\"%.1f\"/>",
              other ? " other" : "", lw + 1, y + 3, len, row - 7);
-        putf(h, "<text class=\"val\" x=\"%.1f\" y=\"%.1f\">%s <tspan class=\"pct\">%s</tspan>"
-                "</text></g>",
+        putf(h,
+             "<text class=\"val\" x=\"%.1f\" y=\"%.1f\">%s <tspan class=\"pct\">%s</tspan>"
+             "</text></g>",
              lw + 1 + len + 6, y + 15, cs, ps);
     }
     put(h, "</svg>");
@@ -799,16 +780,16 @@ static void top_spark(html *h, const keel_json *top, const keel_json *col, doubl
     for (size_t i = n; i < keel_json_len(top) && i < MAX_TOP; i++)
         rest += top_count(keel_json_at(top, i));
     double denom = KEEL_MAX(whole, sum);
-    putf(h, "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">"
-            "<rect class=\"track\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\"/>",
+    putf(h,
+         "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">"
+         "<rect class=\"track\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\"/>",
          w, ht, w, ht, w, ht);
     double x = 0;
     for (size_t i = 0; i <= n && denom > 0; i++) {
         const keel_json *entry = i < n ? keel_json_at(top, i) : NULL;
         double c = i < n ? top_count(entry) : rest;
         double sw = w * (c / denom);
-        if (sw <= 0)
-            continue;
+        if (sw <= 0) continue;
         putf(h, "<rect class=\"seg%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%.0f\">",
              i < n ? (i % 2 ? " s1" : " s0") : " other", x, sw, ht);
         put(h, "<title>");
@@ -961,16 +942,18 @@ static void page_header(html *h, const keel_json *p, size_t n_cols)
         put(h, "<p class=\"callout\">This file does not say which profile format it uses "
                "(no &quot;keel_profile&quot; field); it is shown as format 1.</p>");
     else if (version != 1)
-        putf(h, "<p class=\"callout\">This profile is in format %g; this report knows format 1, "
-                "so fields it does not know are not shown.</p>",
+        putf(h,
+             "<p class=\"callout\">This profile is in format %g; this report knows format 1, "
+             "so fields it does not know are not shown.</p>",
              version);
     if (quarantined > 0) {
         char q[FMT], r[FMT], pct[FMT];
         fmt_count(quarantined, q);
         fmt_count(records, r);
         fmt_pct(quarantined, records, pct);
-        putf(h, "<p class=\"callout\">%s of %s records (%s) were quarantined: they failed the "
-                "schema and are not included in any statistic below.</p>",
+        putf(h,
+             "<p class=\"callout\">%s of %s records (%s) were quarantined: they failed the "
+             "schema and are not included in any statistic below.</p>",
              q, isfinite(records) ? r : "\xe2\x80\x94", pct);
     }
     if (isfinite(records) && isfinite(accepted) && isfinite(quarantined) &&
@@ -988,8 +971,9 @@ static void page_header(html *h, const keel_json *p, size_t n_cols)
         fmt_pct(accepted, records, pct);
         putf(h, "<small>%s</small>", pct);
     }
-    putf(h, "</div></div><div class=\"kpi%s\"><div class=\"k\">Quarantined</div>"
-            "<div class=\"v\">",
+    putf(h,
+         "</div></div><div class=\"kpi%s\"><div class=\"k\">Quarantined</div>"
+         "<div class=\"v\">",
          quarantined > 0 ? " alert" : "");
     put_jcount(h, keel_json_get(p, "quarantined"));
     if (isfinite(quarantined) && records > 0) {
@@ -997,8 +981,9 @@ static void page_header(html *h, const keel_json *p, size_t n_cols)
         fmt_pct(quarantined, records, pct);
         putf(h, "<small>%s</small>", pct);
     }
-    putf(h, "</div></div><div class=\"kpi\"><div class=\"k\">Columns</div><div class=\"v\">%zu"
-            "</div></div></div>",
+    putf(h,
+         "</div></div><div class=\"kpi\"><div class=\"k\">Columns</div><div class=\"v\">%zu"
+         "</div></div></div>",
          n_cols);
 
     put(h, "<dl class=\"meta\"><dt>Source</dt><dd class=\"mono\">");
@@ -1022,10 +1007,8 @@ static void page_header(html *h, const keel_json *p, size_t n_cols)
 static double col_whole(const keel_json *col, const keel_json *p)
 {
     double c;
-    if (jnum(keel_json_get(col, "count"), &c) && c >= 0)
-        return c;
-    if (jnum(keel_json_get(p, "accepted"), &c) && c >= 0)
-        return c;
+    if (jnum(keel_json_get(col, "count"), &c) && c >= 0) return c;
+    if (jnum(keel_json_get(p, "accepted"), &c) && c >= 0) return c;
     return NAN;
 }
 
@@ -1043,8 +1026,8 @@ static void col_badges(html *h, const keel_json *col, bool with_role)
 {
     const keel_json *role = jstr(col, "role");
     if (with_role && role && role->u.string.len) {
-        put(h, jstr_is(role, "target") ? " <span class=\"badge target\">"
-                                       : " <span class=\"badge\">");
+        put(h,
+            jstr_is(role, "target") ? " <span class=\"badge target\">" : " <span class=\"badge\">");
         text(h, role->u.string.s, role->u.string.len, 24);
         put(h, "</span>");
     }
@@ -1110,8 +1093,7 @@ static void overview(html *h, const keel_json *p, const keel_json *cols)
         const keel_json *num = jget(col, "numeric", KEEL_JSON_OBJECT);
         const keel_json *ts = jget(col, "timestamp", KEEL_JSON_OBJECT);
         const keel_json *top = jget(col, "top", KEEL_JSON_ARRAY);
-        if (num || ts)
-            hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
+        if (num || ts) hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
         if ((num || ts) && hs.n)
             hist_spark(h, &hs, num != NULL);
         else if (top && keel_json_len(top))
@@ -1154,12 +1136,9 @@ static void stat_share(html *h, const char *label, const keel_json *v, double wh
     stat_row(h, label, s);
 }
 
-static const char *const QUANTILES[][2] = {{"p01", "1st percentile"},
-                                           {"p05", "5th percentile"},
-                                           {"p25", "25th percentile"},
-                                           {"p50", "median"},
-                                           {"p75", "75th percentile"},
-                                           {"p95", "95th percentile"},
+static const char *const QUANTILES[][2] = {{"p01", "1st percentile"},  {"p05", "5th percentile"},
+                                           {"p25", "25th percentile"}, {"p50", "median"},
+                                           {"p75", "75th percentile"}, {"p95", "95th percentile"},
                                            {"p99", "99th percentile"}};
 
 static void stats_numeric(html *h, const keel_json *num, double whole)
@@ -1231,8 +1210,7 @@ static void fact(html *h, const char *label, const keel_json *v, double whole, b
     double x;
     putf(h, "<div><span class=\"k\">%s</span><span class=\"v\">", label);
     if (jnum(v, &x)) {
-        if (approx)
-            put(h, "\xe2\x89\x88");
+        if (approx) put(h, "\xe2\x89\x88");
         put_count(h, x);
         if (!isnan(whole)) {
             char pct[FMT];
@@ -1248,8 +1226,9 @@ static void fact(html *h, const char *label, const keel_json *v, double whole, b
 static void card(html *h, const keel_json *p, const keel_json *col, size_t i)
 {
     double whole = col_whole(col, p), x;
-    putf(h, "<section class=\"card\" id=\"col-%zu\"><h3><span class=\"idx\">%zu</span>"
-            "<span class=\"name\">",
+    putf(h,
+         "<section class=\"card\" id=\"col-%zu\"><h3><span class=\"idx\">%zu</span>"
+         "<span class=\"name\">",
          i + 1, i + 1);
     col_name(h, col, i);
     put(h, "</span> <span class=\"badge\">");
@@ -1284,8 +1263,9 @@ static void card(html *h, const keel_json *p, const keel_json *col, size_t i)
     const keel_json *num = jget(col, "numeric", KEEL_JSON_OBJECT);
     const keel_json *ts = jget(col, "timestamp", KEEL_JSON_OBJECT);
     const keel_json *top = jget(col, "top", KEEL_JSON_ARRAY);
-    bool values = !num && !ts &&
-                  (top || jget(col, "length", KEEL_JSON_OBJECT) || keel_json_get(col, "categories"));
+    bool values =
+        !num && !ts &&
+        (top || jget(col, "length", KEEL_JSON_OBJECT) || keel_json_get(col, "categories"));
     put(h, num || ts || values ? "<div class=\"body\"><div class=\"stats\">"
                                : "<div class=\"body solo\"><div class=\"stats\">");
     if (num)
@@ -1297,29 +1277,27 @@ static void card(html *h, const keel_json *p, const keel_json *col, size_t i)
     put(h, "</div><figure>");
 
     hist hs;
-    if (num || ts)
-        hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
+    if (num || ts) hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
     if ((num || ts) && hs.n) {
         double median = NAN;
         jnum(keel_json_get(jget(num, "quantiles", KEEL_JSON_OBJECT), "p50"), &median);
         hist_chart(h, &hs, num != NULL, whole, median);
         putf(h, "<figcaption>Histogram of present values, %zu bin%s", hs.n, hs.n == 1 ? "" : "s");
-        if (hs.n < hs.n_raw)
-            putf(h, " (the profile's %zu bins regrouped)", hs.n_raw);
+        if (hs.n < hs.n_raw) putf(h, " (the profile's %zu bins regrouped)", hs.n_raw);
         if (num && !hs.has_edges)
             put(h, "; bin edges missing or malformed, bins drawn evenly");
         else if (num && hs.linear && !hs.uniform)
             put(h, "; unequal bins, heights show density");
         else if (!num)
             put(h, "; bins drawn evenly, labelled with their edges");
-        if (hs.bad_counts)
-            put(h, "; some counts were not valid and are shown as 0");
+        if (hs.bad_counts) put(h, "; some counts were not valid and are shown as 0");
         put(h, ". Hover a bar for its count.</figcaption>");
     } else if (top && keel_json_len(top)) {
         size_t n = keel_json_len(top);
         top_chart(h, top, col, whole);
-        putf(h, "<figcaption>Most frequent values%s; share of all %s records. Hover a bar for "
-                "the full value.</figcaption>",
+        putf(h,
+             "<figcaption>Most frequent values%s; share of all %s records. Hover a bar for "
+             "the full value.</figcaption>",
              n > MAX_TOP ? " (first 20 listed)" : "", isfinite(whole) ? "" : "accepted");
     } else {
         put(h, "<p class=\"note\">The profile holds no distribution for this column.</p>");
@@ -1350,8 +1328,7 @@ static void footer(html *h)
 
 int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error *e)
 {
-    if (!out)
-        return keel_error_set(e, KEEL_EINVAL, "profile report: no output buffer");
+    if (!out) return keel_error_set(e, KEEL_EINVAL, "profile report: no output buffer");
     if (!profile || profile->type != KEEL_JSON_OBJECT)
         return keel_error_set(e, KEEL_EFORMAT, "profile: the top level is not a JSON object");
     const keel_json *cols = jget(profile, "columns", KEEL_JSON_ARRAY);
@@ -1382,8 +1359,7 @@ int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error
 
     if (h.err) {
         out->len = start;
-        if (out->data)
-            out->data[start] = '\0';
+        if (out->data) out->data[start] = '\0';
         return keel_error_set(e, h.err, "profile report: out of memory");
     }
     return KEEL_OK;

@@ -63,11 +63,9 @@ static void *t_malloc(size_t n, void *ud)
 {
     (void)ud;
     alloc_count++;
-    if (fail_at > 0 && --fail_at == 0)
-        return NULL;
+    if (fail_at > 0 && --fail_at == 0) return NULL;
     void *p = malloc(n);
-    if (p)
-        alloc_live++;
+    if (p) alloc_live++;
     return p;
 }
 
@@ -75,11 +73,9 @@ static void *t_realloc(void *p, size_t n, void *ud)
 {
     (void)ud;
     alloc_count++;
-    if (fail_at > 0 && --fail_at == 0)
-        return NULL;
+    if (fail_at > 0 && --fail_at == 0) return NULL;
     void *q = realloc(p, n);
-    if (q && !p)
-        alloc_live++;
+    if (q && !p) alloc_live++;
     return q;
 }
 
@@ -124,8 +120,7 @@ static int run_one(int i)
     if (pid == 0) {
         char cmd[1200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmpdir, tmpdir);
-        if (system(cmd) != 0)
-            _exit(2);
+        if (system(cmd) != 0) _exit(2);
         keel_allocator a = {t_malloc, t_realloc, t_free, NULL};
         keel_set_allocator(&a);
         tests[i].fn();
@@ -150,8 +145,7 @@ int main(int argc, char **argv)
              (int)getpid());
     int passed = 0, failed = 0;
     for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter))
-            continue;
+        if (filter && !strstr(tests[i].name, filter)) continue;
         double t0 = 0;
         (void)t0;
         int bad = run_one(i);
@@ -164,8 +158,7 @@ int main(int argc, char **argv)
     }
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
     printf("unit: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -29,50 +29,49 @@ long test_alloc_count(void);
 long test_alloc_live(void);
 void test_alloc_reset(void);
 
-#define TEST(name)                                                                             \
-    static void name(void);                                                                    \
-    __attribute__((constructor)) static void register_##name(void)                             \
-    {                                                                                          \
-        harness_register(#name, name);                                                         \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void name(void);                                                                        \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        harness_register(#name, name);                                                             \
+    }                                                                                              \
     static void name(void)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            harness_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                              \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) harness_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                         \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                     \
-    do {                                                                                       \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                  \
-        if (va_ != vb_)                                                                        \
-            harness_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, va_, vb_);       \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_)                                                                            \
+            harness_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, va_, vb_);          \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                                  \
-    do {                                                                                       \
-        double va_ = (double)(a), vb_ = (double)(b);                                           \
-        if (!(fabs(va_ - vb_) <= (tol)))                                                       \
-            harness_fail(__FILE__, __LINE__, "%s ~= %s: %.17g vs %.17g (tol %g)", #a, #b, va_, \
-                         vb_, (double)(tol));                                                  \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double va_ = (double)(a), vb_ = (double)(b);                                               \
+        if (!(fabs(va_ - vb_) <= (tol)))                                                           \
+            harness_fail(__FILE__, __LINE__, "%s ~= %s: %.17g vs %.17g (tol %g)", #a, #b, va_,     \
+                         vb_, (double)(tol));                                                      \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        const char *sa_ = (a), *sb_ = (b);                                                     \
-        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                                             \
-            harness_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,              \
-                         sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                          \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                                                 \
+            harness_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,                 \
+                         sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                              \
     } while (0)
 
 /* Stops the test at once (for checks whose failure makes the rest meaningless). */
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            harness_fail(__FILE__, __LINE__, "REQUIRE(%s)", #cond);                            \
-            return;                                                                            \
-        }                                                                                      \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            harness_fail(__FILE__, __LINE__, "REQUIRE(%s)", #cond);                                \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -92,10 +92,10 @@ TEST(utf8_validation_follows_rfc3629)
 {
     CHECK(keel_utf8_valid("plain ascii text, long enough", 29));
     CHECK(keel_utf8_valid("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9)); /* é € 😀 */
-    CHECK_EQ_INT(keel_utf8_valid_prefix("ab\xc0\xaf", 4), 2);            /* overlong '/' */
-    CHECK_EQ_INT(keel_utf8_valid_prefix("\xed\xa0\x80", 3), 0);          /* surrogate */
-    CHECK_EQ_INT(keel_utf8_valid_prefix("\xf4\x90\x80\x80", 4), 0);      /* > U+10FFFF */
-    CHECK_EQ_INT(keel_utf8_valid_prefix("x\xe2\x82", 3), 1);             /* truncated */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("ab\xc0\xaf", 4), 2);          /* overlong '/' */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("\xed\xa0\x80", 3), 0);        /* surrogate */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("\xf4\x90\x80\x80", 4), 0);    /* > U+10FFFF */
+    CHECK_EQ_INT(keel_utf8_valid_prefix("x\xe2\x82", 3), 1);           /* truncated */
     keel_buf b;
     keel_buf_init(&b);
     keel_buf_latin1(&b, "caf\xe9 M\xfcller", 11);

@@ -15,10 +15,22 @@ static double num(const char *s, int *rc)
 TEST(convert_numbers_exact)
 {
     int rc;
-    const char *cases[] = {"0",       "-0",  "1",        "3.14159", "  42  ",  "+7",
-                           "1e10",    "1E-5", "0.1",     "123456789012345678", ".5", "5.",
-                           "2.2250738585072014e-308", "1.7976931348623157e308",
-                           "123456789012345678901234567890", "0.000000000000000000000000001"};
+    const char *cases[] = {"0",
+                           "-0",
+                           "1",
+                           "3.14159",
+                           "  42  ",
+                           "+7",
+                           "1e10",
+                           "1E-5",
+                           "0.1",
+                           "123456789012345678",
+                           ".5",
+                           "5.",
+                           "2.2250738585072014e-308",
+                           "1.7976931348623157e308",
+                           "123456789012345678901234567890",
+                           "0.000000000000000000000000001"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         double v = num(cases[i], &rc);
         CHECK_EQ_INT(rc, KEEL_OK);
@@ -42,15 +54,14 @@ TEST(convert_numbers_random_match_strtod)
         int digits = 1 + (int)(keel_rng_next(&r) % 17);
         int point = (int)(keel_rng_next(&r) % (unsigned)(digits + 1));
         int k = 0;
-        if (keel_rng_next(&r) & 1)
-            buf[k++] = '-';
+        if (keel_rng_next(&r) & 1) buf[k++] = '-';
         for (int d = 0; d < digits; d++) {
-            if (d == point && d > 0)
-                buf[k++] = '.';
+            if (d == point && d > 0) buf[k++] = '.';
             buf[k++] = (char)('0' + keel_rng_next(&r) % 10);
         }
         if (keel_rng_next(&r) % 4 == 0)
-            k += snprintf(buf + k, sizeof buf - (size_t)k, "e%d", (int)(keel_rng_next(&r) % 60) - 30);
+            k += snprintf(buf + k, sizeof buf - (size_t)k, "e%d",
+                          (int)(keel_rng_next(&r) % 60) - 30);
         buf[k] = '\0';
         double v;
         int rc = keel_parse_number(buf, (size_t)k, '.', &v);
@@ -64,8 +75,8 @@ TEST(convert_numbers_random_match_strtod)
 
 TEST(convert_numbers_rejected)
 {
-    const char *bad[] = {"", " ", "-", "abc", "1.2.3", "1e", "1e+", "nan", "inf", "0x10",
-                         "1,000", "12a", "--1", ".", "e5", "1 2"};
+    const char *bad[] = {"",    " ",    "-",     "abc", "1.2.3", "1e", "1e+", "nan",
+                         "inf", "0x10", "1,000", "12a", "--1",   ".",  "e5",  "1 2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc;
         num(bad[i], &rc);
@@ -94,14 +105,14 @@ TEST(convert_timestamps)
     CHECK_EQ_INT(ts("2024-02-29 12:30", NULL, &rc),
                  (keel_days_from_civil(2024, 2, 29) * 86400 + 45000) * 1000000LL);
     CHECK_EQ_INT(ts("1970-01-01T01:00:00+01:00", NULL, &rc), 0);
-    CHECK_EQ_INT(ts("31/12/1999", "%d/%m/%Y", &rc), keel_days_from_civil(1999, 12, 31) * 86400000000LL);
+    CHECK_EQ_INT(ts("31/12/1999", "%d/%m/%Y", &rc),
+                 keel_days_from_civil(1999, 12, 31) * 86400000000LL);
     CHECK_EQ_INT(rc, KEEL_OK);
-    const char *bad[] = {"2023-02-29", "2024-13-01", "2024-01-01T25:00", "2024-1-1", "yesterday",
-                         "2024-01-01T10:00:00+", "2024-01-01x", ""};
+    const char *bad[] = {"2023-02-29", "2024-13-01",           "2024-01-01T25:00", "2024-1-1",
+                         "yesterday",  "2024-01-01T10:00:00+", "2024-01-01x",      ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ts(bad[i], NULL, &rc);
-        if (rc != KEEL_EPARSE)
-            harness_fail(__FILE__, __LINE__, "'%s' accepted", bad[i]);
+        if (rc != KEEL_EPARSE) harness_fail(__FILE__, __LINE__, "'%s' accepted", bad[i]);
     }
     ts("2024-01-01", "%Y-%m-%d %q", &rc);
     CHECK_EQ_INT(rc, KEEL_EPARSE);

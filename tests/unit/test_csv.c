@@ -13,14 +13,12 @@ static char *describe(const char *text, size_t n, size_t chunk, size_t max_recor
     keel_csv_options o;
     keel_csv_options_init(&o);
     o.chunk_bytes = chunk;
-    if (max_record)
-        o.max_record_bytes = max_record;
+    if (max_record) o.max_record_bytes = max_record;
     o.delimiter = delim;
     o.encoding = enc;
     keel_csv *r;
     keel_error e;
-    if (keel_csv_open_mem(text, n, &o, &r, &e))
-        return NULL;
+    if (keel_csv_open_mem(text, n, &o, &r, &e)) return NULL;
     keel_buf b;
     keel_buf_init(&b);
     keel_record rec;
@@ -34,11 +32,9 @@ static char *describe(const char *text, size_t n, size_t chunk, size_t max_recor
         }
         keel_buf_putc(&b, '\n');
     }
-    if (rc < 0)
-        keel_buf_puts(&b, "ERROR\n");
+    if (rc < 0) keel_buf_puts(&b, "ERROR\n");
     keel_csv_close(r);
-    if (!b.data)
-        keel_buf_puts(&b, "");
+    if (!b.data) keel_buf_puts(&b, "");
     return b.data;
 }
 
@@ -47,8 +43,8 @@ static void expect(const char *text, const char *want)
     for (size_t chunk = 16; chunk <= 1 << 20; chunk *= 64) {
         char *got = describe(text, strlen(text), chunk, 0, ',', KEEL_ENC_UTF8);
         if (!got || strcmp(got, want) != 0)
-            harness_fail(__FILE__, __LINE__, "chunk %zu:\n  input: %s\n  got:\n%s  want:\n%s", chunk,
-                         text, got ? got : "(null)", want);
+            harness_fail(__FILE__, __LINE__, "chunk %zu:\n  input: %s\n  got:\n%s  want:\n%s",
+                         chunk, text, got ? got : "(null)", want);
         keel_free(got);
     }
 }
@@ -56,12 +52,12 @@ static void expect(const char *text, const char *want)
 TEST(csv_basic_records_and_fields)
 {
     expect("a,b,c\n1,2,3\n", "1:0:0|a|b|c\n2:6:0|1|2|3\n");
-    expect("a,b\n1,2", "1:0:0|a|b\n2:4:0|1|2\n");            /* no final newline */
-    expect("a,,c,\n", "1:0:0|a||c|\n");                       /* empty fields */
-    expect("x\r\ny\r\n", "1:0:0|x\n2:3:0|y\n");               /* CRLF */
-    expect("x\ry\r", "1:0:0|x\n1:2:0|y\n");                   /* lone CR ends a record */
+    expect("a,b\n1,2", "1:0:0|a|b\n2:4:0|1|2\n");                 /* no final newline */
+    expect("a,,c,\n", "1:0:0|a||c|\n");                           /* empty fields */
+    expect("x\r\ny\r\n", "1:0:0|x\n2:3:0|y\n");                   /* CRLF */
+    expect("x\ry\r", "1:0:0|x\n1:2:0|y\n");                       /* lone CR ends a record */
     expect("\xEF\xBB\xBFid,v\n1,2\n", "1:3:0|id|v\n2:8:0|1|2\n"); /* BOM skipped */
-    expect("a\n\n\nb\n", "1:0:0|a\n4:4:0|b\n");               /* blank lines skipped */
+    expect("a\n\n\nb\n", "1:0:0|a\n4:4:0|b\n");                   /* blank lines skipped */
     expect("", "");
 }
 
@@ -71,8 +67,8 @@ TEST(csv_quotes)
     expect("\"say \"\"hi\"\"\",x\n", "1:0:0|say \"hi\"|x\n");
     expect("\"multi\nline\",2\nnext,3\n", "1:0:0|multi\nline|2\n3:15:0|next|3\n");
     expect("\"\",x\n", "1:0:0||x\n");
-    expect("5'11\",x\n", "1:0:0|5'11\"|x\n"); /* a quote inside an unquoted field is literal */
-    expect("\"abc\"def,x\n", "1:0:2|abc|x\n");  /* text after closing quote */
+    expect("5'11\",x\n", "1:0:0|5'11\"|x\n");  /* a quote inside an unquoted field is literal */
+    expect("\"abc\"def,x\n", "1:0:2|abc|x\n"); /* text after closing quote */
     expect("a,\"open\nnever closed\n", "1:0:1|a|open\nnever closed\n\n");
     expect("\"\"\"\"\n", "1:0:0|\"\n");
 }
@@ -201,8 +197,7 @@ TEST(csv_missing_file_and_oom)
         }
         test_fail_alloc_after(0);
         CHECK_EQ_INT(test_alloc_live(), live);
-        if (rc == 0 && got == 2)
-            break;
+        if (rc == 0 && got == 2) break;
         CHECK(rc == KEEL_ENOMEM);
     }
 }

@@ -39,12 +39,12 @@ TEST(infer_personal_data_checks)
 
 TEST(infer_types_and_roles)
 {
-    const char *path = put("t.csv",
-                           "customer_id,email,age,plan,active,signup,comment,score,churn\n"
-                           "C001,ann@example.com,34,gold,yes,2024-01-05,likes the app a lot,0.5,no\n"
-                           "C002,bob@example.org,NA,basic,no,2024-02-11,\"long, quoted\",1.25,yes\n"
-                           "C003,cy@example.net,51,gold,yes,2024-03-02,never calls support,-,no\n"
-                           "C004,dee@example.com,29,basic,no,2024-03-09,moved house in may,2,no\n");
+    const char *path =
+        put("t.csv", "customer_id,email,age,plan,active,signup,comment,score,churn\n"
+                     "C001,ann@example.com,34,gold,yes,2024-01-05,likes the app a lot,0.5,no\n"
+                     "C002,bob@example.org,NA,basic,no,2024-02-11,\"long, quoted\",1.25,yes\n"
+                     "C003,cy@example.net,51,gold,yes,2024-03-02,never calls support,-,no\n"
+                     "C004,dee@example.com,29,basic,no,2024-03-09,moved house in may,2,no\n");
     keel_infer_options o;
     keel_infer_options_init(&o);
     o.target = "churn";
@@ -111,8 +111,7 @@ TEST(infer_out_of_memory_is_clean)
         keel_schema_free(s);
         test_fail_alloc_after(0);
         CHECK_EQ_INT(test_alloc_live(), live);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         if (rc != KEEL_ENOMEM) {
             harness_fail(__FILE__, __LINE__, "n=%ld: rc %d (%s)", n, rc, e.msg);
             break;

@@ -9,8 +9,7 @@
 static int parse(const char *text, keel_json_doc **out, keel_error *e)
 {
     *out = keel_json_doc_new();
-    if (!*out)
-        return KEEL_ENOMEM;
+    if (!*out) return KEEL_ENOMEM;
     return keel_json_parse(*out, text, strlen(text), e);
 }
 
@@ -72,8 +71,9 @@ TEST(json_scalars)
 
 TEST(json_record)
 {
-    const char *text = "{\"id\": 17, \"name\": \"Zoë\", \"score\": -0.25, \"ok\": true,\n"
-                       " \"tags\": [\"a\", \"b\", null], \"nested\": {\"x\": [1, [2, {\"y\": 3}]]}}";
+    const char *text =
+        "{\"id\": 17, \"name\": \"Zoë\", \"score\": -0.25, \"ok\": true,\n"
+        " \"tags\": [\"a\", \"b\", null], \"nested\": {\"x\": [1, [2, {\"y\": 3}]]}}";
     keel_json_doc *d;
     keel_error e;
     REQUIRE(parse(text, &d, &e) == KEEL_OK);
@@ -202,8 +202,7 @@ TEST(json_long_strings_cross_word_boundaries)
         CHECK_EQ_INT(keel_json_parse(d, text, 41, &e), KEEL_EPARSE);
         char msg[128];
         snprintf(msg, sizeof msg,
-                 "line 1, column %d: control character 0x01 in a string (must be escaped)",
-                 k + 2);
+                 "line 1, column %d: control character 0x01 in a string (must be escaped)", k + 2);
         CHECK_STR(e.msg, msg);
     }
     keel_json_doc_free(d);
@@ -284,12 +283,10 @@ TEST(json_numbers_match_strtod)
         uint64_t x = keel_rng_next(&r);
         int digits = 1 + (int)(x % 19), frac = (int)((x >> 8) % (unsigned)(digits + 1));
         int len = 0;
-        if (x >> 63)
-            t[len++] = '-';
+        if (x >> 63) t[len++] = '-';
         for (int k = 0; k < digits; k++) {
             if (k == digits - frac && frac) {
-                if (k == 0)
-                    t[len++] = '0';
+                if (k == 0) t[len++] = '0';
                 t[len++] = '.';
             }
             int dg = (int)(keel_rng_next(&r) % 10);
@@ -297,8 +294,7 @@ TEST(json_numbers_match_strtod)
                 dg = 1; /* no leading zero in the integer part */
             t[len++] = (char)('0' + dg);
         }
-        if ((x >> 20) % 3 == 0)
-            len += snprintf(t + len, 16, "e%d", (int)((x >> 24) % 60) - 30);
+        if ((x >> 20) % 3 == 0) len += snprintf(t + len, 16, "e%d", (int)((x >> 24) % 60) - 30);
         t[len] = '\0';
         if (keel_json_parse(d, t, (size_t)len, &e) != KEEL_OK) {
             harness_fail(__FILE__, __LINE__, "%s: %s", t, e.msg);
@@ -322,7 +318,11 @@ TEST(json_whitespace)
     /* Other Unicode or ASCII spaces are not JSON whitespace. */
     CHECK_EQ_INT(keel_json_parse(d, "\f1", 2, &e), KEEL_EPARSE);
     CHECK_EQ_INT(keel_json_parse(d, "1\v", 2, &e), KEEL_EPARSE);
-    CHECK_EQ_INT(keel_json_parse(d, "\xc2\xa0" "1", 3, &e), KEEL_EPARSE);
+    CHECK_EQ_INT(keel_json_parse(d,
+                                 "\xc2\xa0"
+                                 "1",
+                                 3, &e),
+                 KEEL_EPARSE);
     keel_json_doc_free(d);
 }
 
@@ -372,7 +372,8 @@ TEST(json_number_errors)
     CHECK_ERROR("01", KEEL_EPARSE, "line 1, column 1: leading zeros are not allowed in numbers");
     CHECK_ERROR("[-012]", KEEL_EPARSE,
                 "line 1, column 2: leading zeros are not allowed in numbers");
-    CHECK_ERROR("-", KEEL_EPARSE, "line 1, column 2: expected a digit after '-', found end of input");
+    CHECK_ERROR("-", KEEL_EPARSE,
+                "line 1, column 2: expected a digit after '-', found end of input");
     CHECK_ERROR("-a", KEEL_EPARSE, "line 1, column 2: expected a digit after '-', found 'a'");
     CHECK_ERROR("1.", KEEL_EPARSE,
                 "line 1, column 3: expected a digit after '.', found end of input");
@@ -402,10 +403,8 @@ TEST(json_string_errors)
                 "line 1, column 5: control character 0x0A in a string (must be escaped)");
     CHECK_ERROR("\"a\tb\"", KEEL_EPARSE,
                 "line 1, column 3: control character 0x09 in a string (must be escaped)");
-    CHECK_ERROR("\"a\\qb\"", KEEL_EPARSE,
-                "line 1, column 3: invalid escape: '\\' followed by 'q'");
-    CHECK_ERROR("\"\\x41\"", KEEL_EPARSE,
-                "line 1, column 2: invalid escape: '\\' followed by 'x'");
+    CHECK_ERROR("\"a\\qb\"", KEEL_EPARSE, "line 1, column 3: invalid escape: '\\' followed by 'q'");
+    CHECK_ERROR("\"\\x41\"", KEEL_EPARSE, "line 1, column 2: invalid escape: '\\' followed by 'x'");
     CHECK_ERROR("\"\\u12\"", KEEL_EPARSE, "line 1, column 2: expected 4 hex digits after \\u");
     CHECK_ERROR("\"\\u12G4\"", KEEL_EPARSE, "line 1, column 2: expected 4 hex digits after \\u");
     CHECK_ERROR("\"ab\\uD800\"", KEEL_EPARSE, "line 1, column 4: lone surrogate \\uD800");
@@ -415,13 +414,13 @@ TEST(json_string_errors)
     CHECK_ERROR("\"\\uD800\\uD800\"", KEEL_EPARSE, "line 1, column 2: lone surrogate \\uD800");
     CHECK_ERROR("{\"k\":\n\"ok \xff\"}", KEEL_EPARSE,
                 "line 2, column 5: invalid UTF-8 (byte 0xFF) in a string");
-    CHECK_REJECTS("\"\xc0\xaf\"");             /* overlong '/' */
-    CHECK_REJECTS("\"\xed\xa0\x80\"");         /* an encoded surrogate */
-    CHECK_REJECTS("\"\xf4\x90\x80\x80\"");     /* above U+10FFFF */
-    CHECK_REJECTS("\"\xe2\x82\"");             /* truncated sequence */
-    CHECK_REJECTS("\"\\\xc3\xa9\"");           /* a backslash before a non-ASCII byte */
+    CHECK_REJECTS("\"\xc0\xaf\"");         /* overlong '/' */
+    CHECK_REJECTS("\"\xed\xa0\x80\"");     /* an encoded surrogate */
+    CHECK_REJECTS("\"\xf4\x90\x80\x80\""); /* above U+10FFFF */
+    CHECK_REJECTS("\"\xe2\x82\"");         /* truncated sequence */
+    CHECK_REJECTS("\"\\\xc3\xa9\"");       /* a backslash before a non-ASCII byte */
     CHECK_REJECTS("'single'");
-    CHECK_REJECTS("\"a\x7f\x00\"");            /* NUL raw byte (0x7F is allowed) */
+    CHECK_REJECTS("\"a\x7f\x00\""); /* NUL raw byte (0x7F is allowed) */
 }
 
 TEST(json_rejects_non_json)
@@ -461,15 +460,15 @@ TEST(json_doc_reuse_does_not_allocate_when_warm)
     keel_json_doc *d = keel_json_doc_new();
     keel_error e;
     char line[256];
-    int n = snprintf(line, sizeof line,
-                     "{\"id\":%d,\"name\":\"user %d\",\"tags\":[\"a\",\"b\\n\"],\"v\":%d.5}", 1,
-                     1, 1);
+    int n =
+        snprintf(line, sizeof line,
+                 "{\"id\":%d,\"name\":\"user %d\",\"tags\":[\"a\",\"b\\n\"],\"v\":%d.5}", 1, 1, 1);
     REQUIRE(keel_json_parse(d, line, (size_t)n, &e) == KEEL_OK);
     long before = test_alloc_count();
     for (int i = 0; i < 10000; i++) {
         n = snprintf(line, sizeof line,
-                     "{\"id\":%d,\"name\":\"user %d\",\"tags\":[\"a\",\"b\\n\"],\"v\":%d.5}", i,
-                     i, i);
+                     "{\"id\":%d,\"name\":\"user %d\",\"tags\":[\"a\",\"b\\n\"],\"v\":%d.5}", i, i,
+                     i);
         if (keel_json_parse(d, line, (size_t)n, &e) != KEEL_OK) {
             harness_fail(__FILE__, __LINE__, "%s: %s", line, e.msg);
             break;
@@ -504,8 +503,7 @@ TEST(json_doc_reuse_after_big_document)
         CHECK_EQ_INT(keel_json_len(r), 100000);
         CHECK_STR(keel_json_str(keel_json_get(keel_json_at(r, 99999), "k99999")), "99999");
         CHECK_EQ_INT(keel_json_parse(d, "{\"a\":[1]}", 9, &e), KEEL_OK);
-        CHECK_NEAR(keel_json_num(keel_json_at(keel_json_get(keel_json_root(d), "a"), 0), 0), 1,
-                   0);
+        CHECK_NEAR(keel_json_num(keel_json_at(keel_json_get(keel_json_root(d), "a"), 0), 0), 1, 0);
     }
     /* One huge string: a block of its own, given back by the next parse. */
     keel_buf_reset(&b);
@@ -556,7 +554,8 @@ TEST(json_out_of_memory_is_reported_and_recovers)
         }
         const keel_json *rows = keel_json_get(keel_json_root(d), "rows");
         CHECK_EQ_INT(keel_json_len(rows), 2000);
-        CHECK_STR(keel_json_str(keel_json_at(keel_json_at(rows, 1999), 1)), "s\xc3\xa9" "1999");
+        CHECK_STR(keel_json_str(keel_json_at(keel_json_at(rows, 1999), 1)), "s\xc3\xa9"
+                                                                            "1999");
         keel_json_doc_free(d);
         CHECK_EQ_INT(test_alloc_live(), start);
     }

@@ -64,8 +64,7 @@ TEST(profile_statistics_are_right)
         }
     double mean = sum / n;
     for (int i = 0; i < 1000; i++)
-        if (i % 10)
-            sq += (i - mean) * (i - mean);
+        if (i % 10) sq += (i - mean) * (i - mean);
     CHECK_NEAR(keel_profile_mean(p, 0), mean, 1e-9);
     CHECK_NEAR(keel_profile_std(p, 0), sqrt(sq / (n - 1)), 1e-9);
     CHECK_EQ_INT(keel_profile_missing(p, 0), 100);
@@ -127,7 +126,9 @@ TEST(profile_json_round_trip_and_merge_equals_whole)
 TEST(profile_refuses_hostile_json)
 {
     const char *bad[] = {
-        "[]", "{\"keel_profile\":2,\"columns\":[]}", "{\"keel_profile\":1}",
+        "[]",
+        "{\"keel_profile\":2,\"columns\":[]}",
+        "{\"keel_profile\":1}",
         "{\"keel_profile\":1,\"records\":1,\"accepted\":1,\"quarantined\":0,\"columns\":[{}]}",
         "{\"keel_profile\":1,\"records\":1,\"accepted\":1,\"quarantined\":0,\"columns\":[{\"name\":"
         "\"x\",\"type\":\"numeric\",\"count\":1,\"missing\":5,\"repaired\":0}]}",

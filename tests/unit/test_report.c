@@ -10,8 +10,7 @@
 static bool read_file(const char *path, keel_buf *b)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
+    if (!f) return false;
     char chunk[4096];
     size_t n;
     bool ok = true;
@@ -25,11 +24,9 @@ static bool read_file(const char *path, keel_buf *b)
 static int render_text(const char *text, keel_buf *out, keel_error *e)
 {
     keel_json_doc *d = keel_json_doc_new();
-    if (!d)
-        return KEEL_ENOMEM;
+    if (!d) return KEEL_ENOMEM;
     int rc = keel_json_parse(d, text, strlen(text), e);
-    if (rc == KEEL_OK)
-        rc = keel_report_profile_html(keel_json_root(d), out, e);
+    if (rc == KEEL_OK) rc = keel_report_profile_html(keel_json_root(d), out, e);
     keel_json_doc_free(d);
     return rc;
 }
@@ -129,7 +126,8 @@ TEST(report_escapes_hostile_text)
     CHECK(strstr(out.data, "&lt;/text&gt;&lt;script&gt;x") != NULL);
     CHECK(strstr(out.data, "personal data: &lt;i&gt;email") != NULL);
     /* Controls are shown as symbols (a␊b, ␀, ␡); bidi overrides and C1 controls replaced. */
-    CHECK(strstr(out.data, "a\xe2\x90\x8a" "b") != NULL);
+    CHECK(strstr(out.data, "a\xe2\x90\x8a"
+                           "b") != NULL);
     CHECK(strstr(out.data, "\xe2\x90\x80\xe2\x90\xa1\xef\xbf\xbd") != NULL);
     CHECK(strstr(out.data, "\xe2\x80\xae") == NULL);
     CHECK(strstr(out.data, "\xc2\x85") == NULL);
@@ -139,26 +137,30 @@ TEST(report_escapes_hostile_text)
 /* A profile of three columns whose counts are all scaled by scale. */
 static void scaled_profile(keel_buf *b, double scale)
 {
-    keel_buf_printf(b, "{\"keel_profile\":1,\"source\":\"s.csv\",\"records\":%.0f,"
-                       "\"accepted\":%.0f,\"quarantined\":%.0f,\"columns\":[",
+    keel_buf_printf(b,
+                    "{\"keel_profile\":1,\"source\":\"s.csv\",\"records\":%.0f,"
+                    "\"accepted\":%.0f,\"quarantined\":%.0f,\"columns\":[",
                     1000 * scale, 990 * scale, 10 * scale);
-    keel_buf_printf(b, "{\"name\":\"x\",\"type\":\"numeric\",\"count\":%.0f,\"missing\":%.0f,"
-                       "\"repaired\":%.0f,\"distinct\":%.0f,\"numeric\":{\"min\":0,\"max\":20,"
-                       "\"mean\":9.5,\"std\":3.2,\"zeros\":%.0f,\"quantiles\":{\"p50\":9.5},"
-                       "\"histogram\":{\"edges\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,"
-                       "18,19,20],\"counts\":[",
+    keel_buf_printf(b,
+                    "{\"name\":\"x\",\"type\":\"numeric\",\"count\":%.0f,\"missing\":%.0f,"
+                    "\"repaired\":%.0f,\"distinct\":%.0f,\"numeric\":{\"min\":0,\"max\":20,"
+                    "\"mean\":9.5,\"std\":3.2,\"zeros\":%.0f,\"quantiles\":{\"p50\":9.5},"
+                    "\"histogram\":{\"edges\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,"
+                    "18,19,20],\"counts\":[",
                     990 * scale, 9 * scale, 3 * scale, 500 * scale, 7 * scale);
     for (int i = 0; i < 20; i++)
         keel_buf_printf(b, "%s%.0f", i ? "," : "", (double)(10 + i * 3) * scale);
-    keel_buf_printf(b, "]}}},{\"name\":\"c\",\"type\":\"categorical\",\"count\":%.0f,"
-                       "\"missing\":0,\"distinct\":3,\"top\":[{\"value\":\"a\",\"count\":%.0f},"
-                       "{\"value\":\"b\",\"count\":%.0f}],\"other_count\":%.0f},",
+    keel_buf_printf(b,
+                    "]}}},{\"name\":\"c\",\"type\":\"categorical\",\"count\":%.0f,"
+                    "\"missing\":0,\"distinct\":3,\"top\":[{\"value\":\"a\",\"count\":%.0f},"
+                    "{\"value\":\"b\",\"count\":%.0f}],\"other_count\":%.0f},",
                     990 * scale, 600 * scale, 300 * scale, 90 * scale);
-    keel_buf_printf(b, "{\"name\":\"t\",\"type\":\"timestamp\",\"count\":%.0f,\"missing\":0,"
-                       "\"timestamp\":{\"min\":\"2020-01-01T00:00:00Z\",\"max\":"
-                       "\"2020-01-03T00:00:00Z\",\"histogram\":{\"edges\":[\"2020-01-01T00:00:00Z"
-                       "\",\"2020-01-02T00:00:00Z\",\"2020-01-03T00:00:00Z\"],\"counts\":[%.0f,"
-                       "%.0f]}}}]}",
+    keel_buf_printf(b,
+                    "{\"name\":\"t\",\"type\":\"timestamp\",\"count\":%.0f,\"missing\":0,"
+                    "\"timestamp\":{\"min\":\"2020-01-01T00:00:00Z\",\"max\":"
+                    "\"2020-01-03T00:00:00Z\",\"histogram\":{\"edges\":[\"2020-01-01T00:00:00Z"
+                    "\",\"2020-01-02T00:00:00Z\",\"2020-01-03T00:00:00Z\"],\"counts\":[%.0f,"
+                    "%.0f]}}}]}",
                     990 * scale, 490 * scale, 500 * scale);
 }
 
@@ -231,7 +233,8 @@ TEST(report_formats_numbers_for_people)
     CHECK(strstr(out.data, ">1.5e20<") != NULL);
     CHECK(strstr(out.data, "&lt;0.1%") != NULL);  /* 1 in 100,000 is not 0.0% */
     CHECK(strstr(out.data, "&gt;99.9%") != NULL); /* 99,999 in 100,000 is not 100.0% */
-    CHECK(strstr(out.data, "\xe2\x89\x88" "12,345") != NULL);
+    CHECK(strstr(out.data, "\xe2\x89\x88"
+                           "12,345") != NULL);
     keel_buf_free(&out);
 }
 
@@ -292,8 +295,7 @@ static void render_now(const keel_json *root)
     int rc = keel_report_profile_html(root, &out, &e);
     renders++;
     /* Only nulling the root or "columns" may be refused. */
-    if (rc != KEEL_OK && rc != KEEL_EFORMAT)
-        failures++;
+    if (rc != KEEL_OK && rc != KEEL_EFORMAT) failures++;
     keel_buf_free(&out);
 }
 
@@ -312,8 +314,7 @@ static void walk(const keel_json *root, keel_json *v)
             /* Same length, different first byte: no lookup can match it. */
             char hidden[256];
             const char *key = m->key;
-            if (m->key_len >= sizeof hidden)
-                continue;
+            if (m->key_len >= sizeof hidden) continue;
             memcpy(hidden, key, m->key_len + 1);
             hidden[0] = '\001';
             m->key = hidden;
@@ -338,8 +339,8 @@ TEST(report_survives_any_field_null_or_absent)
 
 TEST(report_rejects_what_is_not_a_profile)
 {
-    static const char *const cases[] = {"[1,2]", "\"profile\"", "null", "{\"x\":1}",
-                                        "{\"columns\":{}}", "{\"columns\":null}"};
+    static const char *const cases[] = {"[1,2]",     "\"profile\"",      "null",
+                                        "{\"x\":1}", "{\"columns\":{}}", "{\"columns\":null}"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         keel_buf out;
         keel_buf_init(&out);

@@ -18,8 +18,7 @@ static void write_file(const char *path, const char *text)
 static char *read_all(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     static char buf[1 << 16];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     buf[n] = '\0';
@@ -60,8 +59,7 @@ static int collect(void *ud, const keel_frame *f)
     collected *c = ud;
     for (size_t r = 0; r < f->n_rows; r++) {
         c->rows++;
-        if (!isnan(f->cols[0].num[r]))
-            c->age_sum += f->cols[0].num[r];
+        if (!isnan(f->cols[0].num[r])) c->age_sum += f->cols[0].num[r];
         c->gold += f->cols[1].cat[r] == 1;
         size_t len;
         const char *t = keel_column_text(&f->cols[3], r, &len);
@@ -204,8 +202,7 @@ TEST(validate_out_of_memory_is_reported_and_leak_free)
         keel_validate_result_free(&res);
         test_fail_alloc_after(0);
         CHECK_EQ_INT(test_alloc_live(), live);
-        if (rc == KEEL_OK)
-            break;
+        if (rc == KEEL_OK) break;
         CHECK_EQ_INT(rc, KEEL_ENOMEM);
     }
     keel_schema_free(s);
