@@ -433,6 +433,25 @@ static int kll_add_level(keel_kll *s)
 /* Compacts level h (which must be below the top): sorts it if it is level 0, keeps every
  * other key from a random offset, merges them into level h + 1 and closes the gap by
  * moving the lower levels up. Frees floor(size / 2) slots; never allocates. */
+/* Merges sorted runs a and b into o until one of them runs out (branch-free selection);
+ * *i and *j say how much of each was taken. Returns the end of the output. The callers
+ * finish the other run themselves: in a compaction it is already in place. */
+static inline uint64_t *merge_runs(const uint64_t *a, uint32_t na, const uint64_t *b,
+                                   uint32_t nb, uint64_t *o, uint32_t *i_out, uint32_t *j_out)
+{
+    uint32_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        uint64_t x = a[i], y = b[j];
+        int take_b = y < x;
+        *o++ = take_b ? y : x;
+        j += (uint32_t)take_b;
+        i += (uint32_t)!take_b;
+    }
+    *i_out = i;
+    *j_out = j;
+    return o;
+}
+
 static void kll_compact(keel_kll *s, uint32_t h)
 {
     uint64_t *it = s->items;
@@ -451,13 +470,7 @@ static void kll_compact(keel_kll *s, uint32_t h)
      * overtakes the unread part of level h+1, and a lies wholly below the output. */
     uint64_t *b = it + end, *o = it + end - half;
     uint32_t nb = s->lev[h + 2] - end, i = 0, j = 0;
-    while (i < half && j < nb) {
-        uint64_t x = a[i], y = b[j];
-        int take_b = y < x;
-        *o++ = take_b ? y : x;
-        j += (uint32_t)take_b;
-        i += (uint32_t)!take_b;
-    }
+    o = merge_runs(a, half, b, nb, o, &i, &j);
     while (i < half)
         *o++ = a[i++];
     /* What is left of level h+1 is already in place. */
@@ -671,13 +684,7 @@ int keel_kll_merge(keel_kll *dst, const keel_kll *src)
             continue;
         }
         uint32_t i = 0, j = 0;
-        while (i < nx && j < ny) {
-            uint64_t a = x[i], b = y[j];
-            int take_y = b < a;
-            *o++ = take_y ? b : a;
-            j += (uint32_t)take_y;
-            i += (uint32_t)!take_y;
-        }
+        o = merge_runs(x, nx, y, ny, o, &i, &j);
         while (i < nx)
             *o++ = x[i++];
         while (j < ny)
