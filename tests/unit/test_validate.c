@@ -207,3 +207,33 @@ TEST(validate_out_of_memory_is_reported_and_leak_free)
     }
     keel_schema_free(s);
 }
+
+/* Found by fuzzing: a header field with a NUL byte in it made the name lookup read past the
+ * end of a shorter column name. */
+TEST(validate_header_with_nul_byte)
+{
+    keel_schema *s = sample_schema();
+    static const char data[] = "age\0x,plan,active,note\n1,gold,yes,x\n"; /* "age" + NUL */
+    keel_validate_result res;
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_mem(s, data, sizeof data - 1, NULL, &res, &e), KEEL_EMISMATCH);
+    CHECK(strstr(e.msg, "'age'") != NULL);
+    keel_validate_result_free(&res);
+    keel_schema_free(s);
+}
+
+/* The same bug at its source: a nearly full string set makes every probe pass "a", which a
+ * key "a\0zz" matched up to its NUL byte before the lengths were compared. */
+TEST(strset_find_compares_lengths_first)
+{
+    keel_strset t;
+    REQUIRE(keel_strset_init(&t, 1) == KEEL_OK); /* 16 slots */
+    static const char *names[] = {"a", "b", "c", "d", "e", "f", "g", "h",
+                                  "i", "j", "k", "l", "m", "n", "o"};
+    for (uint32_t i = 0; i < 15; i++)
+        CHECK_EQ_INT(keel_strset_add(&t, names[i], i), -1);
+    CHECK_EQ_INT(keel_strset_find(&t, "a\0zz", 4), -1);
+    CHECK_EQ_INT(keel_strset_find(&t, "a", 1), 0);
+    CHECK_EQ_INT(keel_strset_find(&t, "o", 1), 14);
+    keel_strset_free(&t);
+}
