@@ -136,6 +136,10 @@ bool keel_looks_like_iban(const char *p, size_t n)
 
 bool keel_looks_like_phone(const char *p, size_t n)
 {
+    /* A plain decimal number ("0.006399") is a measurement, not a phone number. */
+    double ignored;
+    if (n && p[0] != '+' && keel_parse_number(p, n, '.', &ignored) == KEEL_OK)
+        return false;
     int digits = 0, seps = 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
@@ -600,7 +604,11 @@ static void flag_pii(keel_schema_column *col, const colinfer *c)
                  (unsigned long long)c->pii_checked, what[best]);
         return;
     }
-    keel_pii by_name = pii_from_name(col->name);
+    /* A name hint only counts where the values are strings: "email" in a table of word
+     * frequencies is a number. */
+    bool strings = col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_CATEGORICAL ||
+                   col->type == KEEL_TYPE_ID;
+    keel_pii by_name = strings ? pii_from_name(col->name) : KEEL_PII_NONE;
     if (by_name != KEEL_PII_NONE) {
         col->pii = by_name;
         set_note(col, "review: personal data? the column's name suggests %s",

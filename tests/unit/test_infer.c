@@ -32,6 +32,9 @@ TEST(infer_personal_data_checks)
     CHECK(!keel_looks_like_iban("GB82 WEST 1234 5698 7654 33", 27));
     CHECK(keel_looks_like_phone("+44 20 7946 0958", 16));
     CHECK(!keel_looks_like_phone("12345678", 8)); /* a bare number: more likely an amount */
+    CHECK(!keel_looks_like_phone("0.006399", 8)); /* a measurement */
+    CHECK(keel_looks_like_phone("555.123.4567", 12));
+    CHECK(keel_looks_like_phone("+441234567890", 13));
     CHECK(keel_looks_like_national_id("123-45-6789", 11));
     CHECK(!keel_looks_like_national_id("666-45-6789", 11));
     CHECK(keel_looks_like_national_id("QQ123456C", 9));
