@@ -1197,9 +1197,9 @@ static void stats_values(html *h, const keel_json *col, double whole)
     if (keel_json_get(col, "other_count"))
         stat_share(h, "not listed", keel_json_get(col, "other_count"), whole);
     if (len) {
-        stat_jnum(h, "shortest (chars)", keel_json_get(len, "min"), true);
+        stat_jnum(h, "shortest (bytes)", keel_json_get(len, "min"), true);
         stat_jnum(h, "mean length", keel_json_get(len, "mean"), false);
-        stat_jnum(h, "longest (chars)", keel_json_get(len, "max"), true);
+        stat_jnum(h, "longest (bytes)", keel_json_get(len, "max"), true);
     }
     put(h, "</table>");
 }
