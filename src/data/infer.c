@@ -138,8 +138,7 @@ bool keel_looks_like_phone(const char *p, size_t n)
 {
     /* A plain decimal number ("0.006399") is a measurement, not a phone number. */
     double ignored;
-    if (n && p[0] != '+' && keel_parse_number(p, n, '.', &ignored) == KEEL_OK)
-        return false;
+    if (n && p[0] != '+' && keel_parse_number(p, n, '.', &ignored) == KEEL_OK) return false;
     int digits = 0, seps = 0;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];

@@ -113,8 +113,7 @@ long keel_strset_find(const keel_strset *t, const char *p, size_t len)
     size_t i = (size_t)keel_hash64(p, len, 0) & t->mask;
     /* Lengths first: p may hold NUL bytes, which would stop a string compare early. */
     for (; t->slots[i].s; i = (i + 1) & t->mask)
-        if (strlen(t->slots[i].s) == len && !memcmp(t->slots[i].s, p, len))
-            return t->slots[i].tag;
+        if (strlen(t->slots[i].s) == len && !memcmp(t->slots[i].s, p, len)) return t->slots[i].tag;
     return -1;
 }
 

@@ -300,9 +300,12 @@ void keel_kll_free(keel_kll *s)
     keel_free(s);
 }
 
-static void insertion_sort(uint64_t *a, size_t n)
+/* Insertion sort that gives up once it has moved more than max_moves keys. Returns how many
+ * leading keys are sorted: n when it finished. */
+static size_t insertion_sort_bounded(uint64_t *a, size_t n, size_t max_moves)
 {
-    for (size_t i = 1; i < n; i++) {
+    size_t i, moves = 0;
+    for (i = 1; i < n && moves <= max_moves; i++) {
         uint64_t x = a[i];
         size_t j = i;
         while (j > 0 && a[j - 1] > x) {
@@ -310,7 +313,14 @@ static void insertion_sort(uint64_t *a, size_t n)
             j--;
         }
         a[j] = x;
+        moves += i - j;
     }
+    return n ? i : 0;
+}
+
+static void insertion_sort(uint64_t *a, size_t n)
+{
+    insertion_sort_bounded(a, n, SIZE_MAX);
 }
 
 /* Sorts keys a[0..n) using tmp[0..n) as scratch, for the level-0 compactions (a few
@@ -373,17 +383,7 @@ static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
     if (src != a) memcpy(a, src, n * sizeof *a);
     if (shift == 0) return; /* the 16 bits were the whole key range: sorted */
 
-    size_t i, moves = 0;
-    for (i = 1; i < n && moves <= 4 * n; i++) {
-        uint64_t x = a[i];
-        size_t j = i;
-        while (j > 0 && a[j - 1] > x) {
-            a[j] = a[j - 1];
-            j--;
-        }
-        a[j] = x;
-        moves += i - j;
-    }
+    size_t i = insertion_sort_bounded(a, n, 4 * n);
     if (i == n) return;
     /* Too many keys share prefixes. a[0..i) is sorted and the whole is still ordered by
      * prefix, so sorting each run of equal prefixes finishes the job. */
@@ -436,8 +436,8 @@ static int kll_add_level(keel_kll *s)
 /* Merges sorted runs a and b into o until one of them runs out (branch-free selection);
  * *i and *j say how much of each was taken. Returns the end of the output. The callers
  * finish the other run themselves: in a compaction it is already in place. */
-static inline uint64_t *merge_runs(const uint64_t *a, uint32_t na, const uint64_t *b,
-                                   uint32_t nb, uint64_t *o, uint32_t *i_out, uint32_t *j_out)
+static inline uint64_t *merge_runs(const uint64_t *a, uint32_t na, const uint64_t *b, uint32_t nb,
+                                   uint64_t *o, uint32_t *i_out, uint32_t *j_out)
 {
     uint32_t i = 0, j = 0;
     while (i < na && j < nb) {

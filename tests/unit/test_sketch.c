@@ -1156,26 +1156,6 @@ TEST(sketch_topk_out_of_memory)
 
 /* keel_kll_add_many: groups are compacted on their own before merging; the accuracy must
  * stay within the same bound as value-by-value adds, and counts/min/max exact. */
-static double worst_rank_error(const keel_kll *s, const double *sorted, size_t n)
-{
-    double worst = 0;
-    for (int q = 1; q < 100; q++) {
-        double v = keel_kll_quantile(s, q / 100.0);
-        /* true rank of v: fraction of values <= v */
-        size_t lo = 0, hi = n;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (sorted[mid] <= v)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        double err = fabs((double)lo / (double)n - q / 100.0);
-        worst = err > worst ? err : worst;
-    }
-    return worst;
-}
-
 TEST(sketch_kll_add_many_is_accurate)
 {
     size_t n = 1000000;
@@ -1200,7 +1180,7 @@ TEST(sketch_kll_add_many_is_accurate)
         CHECK_EQ_INT(keel_kll_count(s), n - 1);
         CHECK(keel_kll_min(s) == sorted[0]);
         CHECK(keel_kll_max(s) == sorted[n - 2]);
-        double err = worst_rank_error(s, sorted, n - 1);
+        double err = kll_max_rank_error(s, sorted, n - 1);
         if (err > 0.02)
             harness_fail(__FILE__, __LINE__, "distribution %d: worst rank error %.4f", dist, err);
         keel_kll_free(s);
