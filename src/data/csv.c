@@ -40,6 +40,7 @@ struct keel_csv {
     bool eof;
     bool first;             /* nothing returned yet: check for a BOM */
     size_t quoted_newlines; /* newlines inside quoted fields of the record being scanned */
+    size_t last_nl;         /* buffer index just past the last '\n' in it; 0 = not known */
     uint64_t offset;        /* file offset of buf[start] */
     uint64_t line;          /* physical line of buf[start] */
     uint64_t size;
@@ -170,6 +171,7 @@ uint64_t keel_csv_blank_lines(const keel_csv *r)
  * added (0 at end of input) or a negative code. */
 static long fill(keel_csv *r)
 {
+    r->last_nl = 0;
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
         r->end -= r->start;
@@ -531,6 +533,36 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
         r->start = next;
         return 1;
     }
+}
+
+int keel_csv_peek_lines(keel_csv *r, const char **p, size_t *n)
+{
+    *p = NULL;
+    *n = 0;
+    if (r->first) return 0; /* the byte-order mark is the plain reader's business */
+    for (int tries = 0; tries < 2; tries++) {
+        if (!r->last_nl || r->last_nl <= r->start) {
+            const char *nl =
+                r->end > r->start ? memrchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
+            r->last_nl = nl ? (size_t)(nl - r->buf) + 1 : 0;
+        }
+        if (r->last_nl > r->start) {
+            *p = r->buf + r->start;
+            *n = r->last_nl - r->start;
+            return 1;
+        }
+        if (r->eof || tries) return 0;
+        long got = fill(r);
+        if (got < 0) return (int)got;
+    }
+    return 0;
+}
+
+void keel_csv_consume(keel_csv *r, size_t n, uint64_t lines)
+{
+    r->start += n;
+    r->offset += n;
+    r->line += lines;
 }
 
 void keel_record_position(const keel_record *rec, size_t off, uint64_t *line, uint64_t *col)

@@ -74,6 +74,14 @@ void keel_csv_close(keel_csv *r);
  * negative code on an I/O or memory failure (message in keel_csv_errmsg). */
 int keel_csv_next(keel_csv *r, keel_record *rec);
 
+/* For callers with a scanner of their own for plain records: returns in (*p, *n) the
+ * unread input up to and including its last line feed, reading more first if none is there.
+ * Returns 1, 0 when there is no such line (the caller uses keel_csv_next), or a negative code.
+ * The region stays valid until the next call on the reader. */
+int keel_csv_peek_lines(keel_csv *r, const char **p, size_t *n);
+/* Moves past n bytes of that region, holding `lines` line feeds, that the caller handled. */
+void keel_csv_consume(keel_csv *r, size_t n, uint64_t lines);
+
 const char *keel_csv_errmsg(const keel_csv *r);
 uint64_t keel_csv_bytes_read(const keel_csv *r); /* bytes consumed so far */
 uint64_t keel_csv_size(const keel_csv *r);       /* total size, 0 when unknown (a pipe) */

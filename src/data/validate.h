@@ -54,6 +54,7 @@ typedef struct keel_validate_options {
     void *progress_ud;
     const volatile int *cancel; /* when *cancel becomes non-zero, stop with KEEL_ECANCELED */
     bool sha256;                /* compute the SHA-256 of the input into the result */
+    bool plain;                 /* no fast path for plain records (tests compare the two) */
 } keel_validate_options;
 
 void keel_validate_options_init(keel_validate_options *o);
