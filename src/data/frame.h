@@ -51,7 +51,7 @@ void keel_frame_clear(keel_frame *f);
 static inline const char *keel_column_text(const keel_column *c, size_t r, size_t *len)
 {
     *len = (size_t)(c->off[r + 1] - c->off[r]);
-    return c->text.data + c->off[r];
+    return c->text.data ? c->text.data + c->off[r] : ""; /* no bytes yet: no buffer */
 }
 
 #endif

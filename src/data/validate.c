@@ -319,7 +319,10 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
     }
     }
     if (outcome == REJECT) return (int)why + 1;
-    if (outcome == SET_MISSING || outcome == CLIP) v->res->repaired[ci]++;
+    if (outcome == SET_MISSING || outcome == CLIP) {
+        v->res->repaired[ci]++;
+        v->repair_log[v->n_repair_log++] = ci; /* so that a record handed over can undo it */
+    }
     return 0;
 }
 

@@ -237,3 +237,36 @@ TEST(strset_find_compares_lengths_first)
     CHECK_EQ_INT(keel_strset_find(&t, "o", 1), 14);
     keel_strset_free(&t);
 }
+
+/* Found by the differential fuzz target: a record whose early value is repaired and a later
+ * value rejected leaves the fast path for the record path; its repairs must count once. */
+TEST(validate_fast_path_agrees_with_record_path)
+{
+    char in[600];
+    snprintf(in, sizeof in, "%s/in.csv", test_tmpdir());
+    write_file(in, "age,plan,active,note\n"
+                   "500,gold,yes,fine\n"               /* repaired, accepted */
+                   "500,silver,maybe,bad\n"            /* repaired twice, then rejected */
+                   "7,basic,no,\"quoted\"\n"           /* plain */
+                   "8,basic,no,\"say \"\"hi\"\"\"\n"); /* escaped quotes: record path */
+    keel_schema *s = sample_schema();
+    s->columns[0].on_invalid = KEEL_ON_INVALID_CLIP;
+    s->columns[1].on_invalid = KEEL_ON_INVALID_MISSING;
+    keel_validate_result fast, plain;
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    keel_error e;
+    CHECK_EQ_INT(keel_validate_file(s, in, &o, &fast, &e), KEEL_OK);
+    o.plain = true;
+    CHECK_EQ_INT(keel_validate_file(s, in, &o, &plain, &e), KEEL_OK);
+    CHECK_EQ_INT(fast.accepted, 3);
+    CHECK_EQ_INT(fast.quarantined, 1);
+    CHECK_EQ_INT(fast.accepted, plain.accepted);
+    CHECK_EQ_INT(fast.repaired[0], plain.repaired[0]);
+    CHECK_EQ_INT(fast.repaired[1], plain.repaired[1]);
+    CHECK_EQ_INT(fast.repaired[0], 2);
+    CHECK_EQ_INT(fast.repaired[1], 1);
+    keel_validate_result_free(&fast);
+    keel_validate_result_free(&plain);
+    keel_schema_free(s);
+}
