@@ -10,6 +10,12 @@
  * behind a filter on length and first byte (a numeric field "42" never reaches a string
  * compare), its categories in an open-addressing hash table, and its parse function chosen
  * by type. Messages are only formatted for records that are quarantined.
+ *
+ * Two paths feed the frame. Plain CSV records (the vast majority) are scanned and converted
+ * in one pass straight from the read buffer (fast_records); every other record — JSON Lines,
+ * odd quoting, CR line ends, a wrong field count, any rejected value — goes through
+ * keel_csv_next and check_record. Both end in the same frame and the same quarantine; the
+ * csv fuzz target requires them to agree on every count, reason, repair and value.
  */
 #include "data/validate.h"
 
