@@ -24,3 +24,5 @@ for shape in income shuttle; do
 done
 echo "== peak memory validating 2 GB"
 bench/peak_memory.sh "$keel" bench/out/churn_1m.csv bench/out/churn_1m.yaml | tee bench/out/peak.json
+echo "== GEMM backends (groundwork for issue 3)"
+bench/gemm.sh | tee bench/out/gemm.txt
