@@ -82,7 +82,8 @@ bench: $(BUILD)/keel
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
-	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h)
+	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h) \
+	  $(wildcard bench/*.c)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -38,7 +38,8 @@ int main(int argc, char **argv)
     };
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n),
+        float *a = malloc(sizeof(float) * (size_t)m * k),
+              *b = malloc(sizeof(float) * (size_t)k * n),
               *c = malloc(sizeof(float) * (size_t)m * n);
         for (int i = 0; i < m * k; i++)
             a[i] = (float)(i % 7) * 0.1f;
@@ -57,8 +58,7 @@ int main(int argc, char **argv)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b,
                                 n, 0.0f, c, n);
             }
-            if (r >= 0)
-                t[r] = now() - t0;
+            if (r >= 0) t[r] = now() - t0;
         }
         qsort(t, 5, sizeof *t, cmp);
         double per_call = t[2] / reps;
