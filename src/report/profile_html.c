@@ -921,6 +921,16 @@ static const char CSS[] =
     ".card{margin:10px 0}}\n";
 
 /* The record counts and provenance at the top of the page. */
+
+/* "<small>12.3%</small>": part as a share of whole, when both are known. */
+static void put_share(html *h, double part, double whole)
+{
+    if (isfinite(part) && whole > 0) {
+        char pct[FMT];
+        fmt_pct(part, whole, pct);
+        putf(h, "<small>%s</small>", pct);
+    }
+}
 static void page_header(html *h, const keel_json *p, size_t n_cols)
 {
     const keel_json *source = jstr(p, "source");
@@ -966,21 +976,13 @@ static void page_header(html *h, const keel_json *p, size_t n_cols)
     put_jcount(h, keel_json_get(p, "records"));
     put(h, "</div></div><div class=\"kpi\"><div class=\"k\">Accepted</div><div class=\"v\">");
     put_jcount(h, keel_json_get(p, "accepted"));
-    if (isfinite(accepted) && records > 0) {
-        char pct[FMT];
-        fmt_pct(accepted, records, pct);
-        putf(h, "<small>%s</small>", pct);
-    }
+    put_share(h, accepted, records);
     putf(h,
          "</div></div><div class=\"kpi%s\"><div class=\"k\">Quarantined</div>"
          "<div class=\"v\">",
          quarantined > 0 ? " alert" : "");
     put_jcount(h, keel_json_get(p, "quarantined"));
-    if (isfinite(quarantined) && records > 0) {
-        char pct[FMT];
-        fmt_pct(quarantined, records, pct);
-        putf(h, "<small>%s</small>", pct);
-    }
+    put_share(h, quarantined, records);
     putf(h,
          "</div></div><div class=\"kpi\"><div class=\"k\">Columns</div><div class=\"v\">%zu"
          "</div></div></div>",
