@@ -27,7 +27,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwr
             -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS := -Iinclude -Isrc -I. -D_GNU_SOURCE
 CFLAGS   := -std=c17 $(OPT) $(WARN) -MMD -MP
-LDLIBS   := -lsodium -lyaml -lm -lpthread
+LDLIBS   := -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -99,6 +99,60 @@ typedef void (*keel_log_fn)(int level, const char *msg, void *ud);
  * Not thread-safe to change; the callback itself may be called from any thread. */
 void keel_set_log(keel_log_fn fn, int min_level, void *ud);
 
+/* ---------------------------------------------------------------------------------------
+ * Prediction: the start of libkeel. A model is one .keel file written by `keel train`
+ * (format in docs/artifact.md); it carries its schema and fitted transforms, so callers pass
+ * the raw values of a row and get what the model predicts, computed exactly as `keel
+ * predict` does. Thread-safety: open and close from one thread; between them any number of
+ * threads may call the other functions on the same model at once.
+ * ------------------------------------------------------------------------------------- */
+typedef struct keel_model keel_model;
+
+/* Opens and checks the artifact at path (every offset, size and type; the SHA-256 digest).
+ * On failure *out is NULL and e says why: KEEL_ENOENT / KEEL_EIO (cannot read),
+ * KEEL_EFORMAT (not a keel model, corrupt, truncated or from a newer keel), KEEL_ENOMEM. */
+int keel_model_open(const char *path, keel_model **out, keel_error *e);
+/* Frees the model; NULL does nothing. No call on it may be running. */
+void keel_model_close(keel_model *m);
+
+/* "binary", "multiclass" or "regression". Static storage. */
+const char *keel_model_task(const keel_model *m);
+/* The artifact's SHA-256 (64 lowercase hex digits): its identity. Owned by m. */
+const char *keel_model_sha256(const keel_model *m);
+
+/* The model's inputs: its feature columns, in the order predict_row expects them. */
+size_t keel_model_n_inputs(const keel_model *m);
+/* Name and type ("numeric", "categorical", "boolean", "text", "timestamp") of input i, or
+ * NULL when i is out of range. Owned by m. */
+const char *keel_model_input_name(const keel_model *m, size_t i);
+const char *keel_model_input_type(const keel_model *m, size_t i);
+
+/* Values written per predicted row: one probability per class (classification) or the
+ * predicted value (regression). */
+size_t keel_model_n_outputs(const keel_model *m);
+/* Output j's name: the class label, or "prediction" for regression. Owned by m. */
+const char *keel_model_output_name(const keel_model *m, size_t j);
+
+/* Predicts one row. values[i] is input i as text, exactly as it would appear in a CSV file
+ * (NULL or a missing-value token such as "" or "NA" = missing); out receives
+ * keel_model_n_outputs(m) floats. A value the model's schema rejects gives KEEL_EMISMATCH
+ * with e naming the column; nothing is written to out then. */
+int keel_model_predict_row(keel_model *m, const char *const *values, float *out, keel_error *e);
+/* Predicts n_rows rows: values holds n_rows * n_inputs strings, row after row; out receives
+ * n_rows * n_outputs floats. Stops at the first rejected row (KEEL_EMISMATCH, e names the
+ * row and column). */
+int keel_model_predict_batch(keel_model *m, const char *const *values, size_t n_rows, float *out,
+                             keel_error *e);
+
+/* For models whose inputs are all numeric or boolean: predicts from the network's input
+ * tensor directly, skipping the schema and transforms (for benchmarks and callers that
+ * transform themselves). x holds n_rows rows of keel_model_n_features(m) floats; out gets
+ * n_rows * n_outputs floats. KEEL_EINVAL when n_cols is not the model's feature width or
+ * the model has categorical or text inputs. */
+size_t keel_model_n_features(const keel_model *m);
+int keel_model_predict_tensor(keel_model *m, const float *x, size_t n_rows, size_t n_cols,
+                              float *out, keel_error *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,8 @@
 # keel's main job, end to end, on the shipped real data (data/): for each data set, infer a
 # schema, validate every record against it and profile it, writing the schema, the
 # quarantine, the profile JSON and the HTML report under out/. Then the same on a dirty
-# copy of the churn data, to show quarantine at work.
+# copy of the churn data, to show quarantine at work. Then trains a model on the churn data
+# with the defaults, evaluates it on held-out rows and predicts them.
 # Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +38,18 @@ echo "(exit status $status: the quarantine rate is above the 1% threshold, as ex
 echo "first quarantined record:"
 head -n 1 "$out/churn_dirty.quarantine.jsonl"
 echo
-echo "done: schemas, quarantines, profiles and reports are in $out/"
-ls "$out"/*.profile.html
+echo "== model: train on the churn data with the defaults, evaluate on held-out rows, predict"
+# Rows 1-4000 train, rows 4001-5000 are held out (the header goes on both files).
+head -n 4001 data/mlc_churn.csv > "$out/churn_train.csv"
+(head -n 1 data/mlc_churn.csv; tail -n 1000 data/mlc_churn.csv) > "$out/churn_holdout.csv"
+"$keel" train "$out/churn_train.csv" --target churn -o "$out/churn.keel" \
+    --quarantine "$out/churn_train.quarantine.jsonl"
+echo "-- held-out rows:"
+"$keel" evaluate "$out/churn.keel" "$out/churn_holdout.csv" --quarantine "$out/churn_holdout.quarantine.jsonl"
+"$keel" predict "$out/churn.keel" "$out/churn_holdout.csv" -o "$out/churn_predictions.csv" \
+    --quarantine "$out/churn_predict.quarantine.jsonl"
+echo "first predictions:"
+head -n 4 "$out/churn_predictions.csv"
+echo
+echo "done: schemas, quarantines, profiles, reports, the model and its predictions are in $out/"
+ls "$out"/*.profile.html "$out"/churn.keel "$out"/churn_predictions.csv

@@ -3,6 +3,7 @@
  */
 #include "tools/cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +61,40 @@ int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
 bool opt_flag(const char *name, const char *arg)
 {
     return strcmp(name, arg) == 0;
+}
+
+volatile sig_atomic_t cli_interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+const char *cli_base_name(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+char *cli_derived_name(const char *path, const char *suffix)
+{
+    const char *b = strcmp(path, "-") ? cli_base_name(path) : "stdin";
+    const char *dot = strrchr(b, '.');
+    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    char *out = keel_malloc(stem + strlen(suffix) + 1);
+    if (out) {
+        memcpy(out, b, stem);
+        strcpy(out + stem, suffix);
+    }
+    return out;
 }

@@ -20,43 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-static void catch_interrupts(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-static const char *base_name(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
-/* "dir/pima2.csv" + ".quarantine.jsonl" -> "pima2.quarantine.jsonl" (in the working dir). */
-static char *derived_name(const char *path, const char *suffix)
-{
-    const char *b = strcmp(path, "-") ? base_name(path) : "stdin";
-    const char *dot = strrchr(b, '.');
-    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    char *out = keel_malloc(stem + strlen(suffix) + 1);
-    if (out) {
-        memcpy(out, b, stem);
-        strcpy(out + stem, suffix);
-    }
-    return out;
-}
-
 static int write_file(const char *path, const char *data, size_t n)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
@@ -409,7 +372,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     keel_validate_options_init(&o);
     char *q = NULL;
     if (!r->no_quarantine) {
-        q = r->quarantine ? keel_strdup(r->quarantine) : derived_name(r->file, ".quarantine.jsonl");
+        q = r->quarantine ? keel_strdup(r->quarantine) : cli_derived_name(r->file, ".quarantine.jsonl");
         if (!q) {
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -418,7 +381,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     o.quarantine_path = q;
     o.sha256 = r->sha256;
     if (r->max_record_bytes) o.max_record_bytes = r->max_record_bytes;
-    o.cancel = (const volatile int *)&interrupted;
+    o.cancel = (const volatile int *)&cli_interrupted;
     keel_progress_bar *bar = cli_progress();
     if (bar) {
         o.progress = progress;
@@ -428,7 +391,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
         o.on_chunk = keel_profile_add_frame;
         o.chunk_ud = profile;
     }
-    catch_interrupts();
+    cli_catch_interrupts();
     keel_error e;
     int rc = keel_validate_file(s, r->file, &o, res, &e);
     keel_progress_bar_finish(bar);
@@ -595,7 +558,7 @@ static int cmd_merge(const run_opts *r)
         keel_profile_free(next);
     }
     if (status == EXIT_OK) {
-        char *html = r->html ? NULL : derived_name(r->output, ".html");
+        char *html = r->html ? NULL : cli_derived_name(r->output, ".html");
         status = write_outputs(acc, r->output, r->html ? r->html : html);
         if (status == EXIT_OK && !r->json)
             printf("merged %d profiles (%llu records) -> %s, %s\n", r->n_merge,
@@ -619,8 +582,8 @@ static int cmd_profile(int argc, char **argv)
     keel_schema *s;
     if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
     keel_profile *p = keel_profile_new(s);
-    char *json_path = r.output ? keel_strdup(r.output) : derived_name(r.file, ".profile.json");
-    char *html_path = r.html ? keel_strdup(r.html) : derived_name(r.file, ".profile.html");
+    char *json_path = r.output ? keel_strdup(r.output) : cli_derived_name(r.file, ".profile.json");
+    char *html_path = r.html ? keel_strdup(r.html) : cli_derived_name(r.file, ".profile.html");
     keel_validate_result res;
     memset(&res, 0, sizeof res);
     char *q = NULL;
@@ -631,7 +594,7 @@ static int cmd_profile(int argc, char **argv)
     }
     status = run_validation(&r, s, p, &res, &q);
     if (status != EXIT_OK) goto done;
-    keel_profile_set_source(p, strcmp(r.file, "-") ? base_name(r.file) : "stdin", res.sha256,
+    keel_profile_set_source(p, strcmp(r.file, "-") ? cli_base_name(r.file) : "stdin", res.sha256,
                             res.records, res.accepted, res.quarantined, res.repaired);
     keel_profile_set_created(p, (int64_t)time(NULL) * 1000000);
     if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK) goto done;

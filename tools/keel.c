@@ -18,6 +18,12 @@ static const char usage[] =
     "  keel data profile FILE --schema S            statistics, JSON + HTML report\n"
     "  keel data profile --merge A.json B.json -o C merge two profiles\n"
     "\n"
+    "Models\n"
+    "  keel train FILE --target COL [-o M.keel]      train a model with good defaults\n"
+    "  keel evaluate MODEL FILE                     quality measures on labelled data\n"
+    "  keel predict MODEL FILE [-o OUT.csv]         score a file (streaming, threaded)\n"
+    "  keel cv FILE --target COL [--folds 5]        stratified cross-validation\n"
+    "\n"
     "Other\n"
     "  keel version                                 print the version\n"
     "  keel help                                    this text\n"
@@ -38,6 +44,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "data")) return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "evaluate")) return cmd_evaluate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cv")) return cmd_cv(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -100,3 +100,39 @@ void keel_frame_clear(keel_frame *f)
             keel_buf_reset(&f->cols[i].text);
         }
 }
+
+int keel_frame_append(keel_frame *dst, const keel_frame *src)
+{
+    size_t n = src->n_rows, at = dst->n_rows, total;
+    if (src->n_cols != dst->n_cols || !keel_size_add(at, n, &total)) return KEEL_EINVAL;
+    if (keel_frame_reserve(dst, total)) return KEEL_ENOMEM;
+    for (size_t i = 0; i < dst->n_cols; i++) {
+        keel_column *d = &dst->cols[i];
+        const keel_column *s = &src->cols[i];
+        if (d->type != s->type) return KEEL_EINVAL;
+        switch (d->type) {
+        case KEEL_TYPE_NUMERIC:
+            memcpy(d->num + at, s->num, n * sizeof *d->num);
+            break;
+        case KEEL_TYPE_CATEGORICAL:
+            memcpy(d->cat + at, s->cat, n * sizeof *d->cat);
+            break;
+        case KEEL_TYPE_BOOLEAN:
+            memcpy(d->boolean + at, s->boolean, n);
+            break;
+        case KEEL_TYPE_TIMESTAMP:
+            memcpy(d->ts + at, s->ts, n * sizeof *d->ts);
+            break;
+        default: {
+            uint64_t base = d->text.len, first = s->off[0], bytes = s->off[n] - first;
+            if (bytes && keel_buf_append(&d->text, s->text.data + first, bytes))
+                return KEEL_ENOMEM; /* earlier columns got their rows; n_rows not moved yet */
+            for (size_t r = 0; r < n; r++)
+                d->off[at + r + 1] = base + (s->off[r + 1] - first);
+            memcpy(d->missing + at, s->missing, n);
+        }
+        }
+    }
+    dst->n_rows = total;
+    return KEEL_OK;
+}

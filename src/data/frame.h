@@ -46,6 +46,9 @@ void keel_frame_free(keel_frame *f);
 int keel_frame_reserve(keel_frame *f, size_t rows);
 /* Drops every row, keeping the memory for reuse. */
 void keel_frame_clear(keel_frame *f);
+/* Appends every row of src to dst; both must have the same schema layout. KEEL_ENOMEM (dst
+ * keeps its rows), KEEL_EINVAL when the layouts differ. */
+int keel_frame_append(keel_frame *dst, const keel_frame *src);
 
 /* Text of row r of a text/id column (not NUL-terminated); *len gets its length. */
 static inline const char *keel_column_text(const keel_column *c, size_t r, size_t *len)

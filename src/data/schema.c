@@ -169,6 +169,22 @@ void keel_schema_free(keel_schema *s)
     keel_free(s);
 }
 
+void keel_schema_remove_column(keel_schema *s, size_t i)
+{
+    if (i >= s->n_columns) return;
+    column_free(&s->columns[i]);
+    memmove(&s->columns[i], &s->columns[i + 1], (s->n_columns - i - 1) * sizeof *s->columns);
+    s->n_columns--;
+}
+
+void keel_schema_move_to_end(keel_schema *s, size_t i)
+{
+    if (i >= s->n_columns) return;
+    keel_schema_column c = s->columns[i];
+    memmove(&s->columns[i], &s->columns[i + 1], (s->n_columns - i - 1) * sizeof *s->columns);
+    s->columns[s->n_columns - 1] = c;
+}
+
 int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column **out)
 {
     *out = NULL;

@@ -140,6 +140,11 @@ void keel_schema_free(keel_schema *s);
  * *out points into s->columns and is valid until the next add. */
 int keel_schema_add_column(keel_schema *s, const char *name, keel_schema_column **out);
 
+/* Removes column i (freeing it) / moves column i to the end; others keep their order. Pointers
+ * into s->columns are invalidated. Out-of-range i does nothing. */
+void keel_schema_remove_column(keel_schema *s, size_t i);
+void keel_schema_move_to_end(keel_schema *s, size_t i);
+
 /* Index of the column called name, or -1. */
 long keel_schema_find(const keel_schema *s, const char *name);
 
@@ -156,6 +161,17 @@ int keel_schema_load(const char *path, keel_schema **out, keel_error *e);
 /* Appends the schema as commented, human-editable YAML that keel_schema_parse reads back
  * to an equal schema. */
 int keel_schema_write(const keel_schema *s, keel_buf *out);
+
+/* The schema as one JSON object (schema_json.c; the same fields as the YAML form), for model
+ * artifacts: libkeel reads schemas without a YAML library. */
+int keel_schema_to_json(const keel_schema *s, keel_buf *out);
+/* Reads that JSON back as untrusted input: every field type-checked, names from the closed
+ * lists, sizes capped, then keel_schema_check. KEEL_EFORMAT with e naming the field. The json
+ * type is from base/json.h. */
+struct keel_json;
+int keel_schema_from_json(const struct keel_json *root, keel_schema **out, keel_error *e);
+/* A deep copy of s. */
+int keel_schema_dup(const keel_schema *s, keel_schema **out, keel_error *e);
 
 /* Names used in YAML and JSON ("numeric", "target", "reject", "email", ...), and back.
  * The _from_name functions return -1 for an unknown name. */

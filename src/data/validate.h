@@ -91,4 +91,10 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
 int keel_validate_mem(const keel_schema *s, const void *data, size_t n,
                       const keel_validate_options *o, keel_validate_result *res, keel_error *e);
 
+/* Validates the file at path like keel_validate_file and collects every accepted row into one
+ * new frame *out (free with keel_frame_free). o may be NULL (defaults); its on_chunk is not
+ * used. Fills *res as keel_validate_file does. */
+int keel_frame_load(const keel_schema *s, const char *path, const keel_validate_options *o,
+                    keel_frame **out, keel_validate_result *res, keel_error *e);
+
 #endif

@@ -2,6 +2,7 @@
  * round trips, out-of-memory and loading. */
 #include "harness.h"
 
+#include "base/json.h"
 #include "data/schema.h"
 
 #include <stdbool.h>
@@ -806,4 +807,107 @@ TEST(schema_load_files)
     CHECK(strncmp(e.msg, want, strlen(want)) == 0);
 
     CHECK_EQ_INT(keel_schema_load(test_tmpdir(), &s, &e), KEEL_EIO); /* a directory */
+}
+
+/* ---- JSON form (schema_json.c), as carried by model artifacts ---- */
+
+static const char rich_yaml[] = "version: 1\n"
+                                "format: csv\n"
+                                "csv:\n"
+                                "  delimiter: ';'\n"
+                                "decimal: ','\n"
+                                "missing: [\"\", NA]\n"
+                                "columns:\n"
+                                "  - name: age\n"
+                                "    type: numeric\n"
+                                "    min: 0\n"
+                                "    max: 120\n"
+                                "    integer: true\n"
+                                "    display_name: Age in years\n"
+                                "  - name: plan\n"
+                                "    type: categorical\n"
+                                "    categories: [basic, \"pro \\\"x\\\"\"]\n"
+                                "    on_invalid: missing\n"
+                                "  - name: active\n"
+                                "    type: boolean\n"
+                                "    true_values: [Y]\n"
+                                "    false_values: [N]\n"
+                                "  - name: seen\n"
+                                "    type: timestamp\n"
+                                "    time_format: \"%d/%m/%Y\"\n"
+                                "    missing: [\"-\"]\n"
+                                "  - name: email\n"
+                                "    type: text\n"
+                                "    pii: email\n"
+                                "  - name: y\n"
+                                "    type: categorical\n"
+                                "    role: target\n"
+                                "    categories: [a, b]\n"
+                                "    nullable: false\n";
+
+TEST(schema_json_round_trip)
+{
+    keel_schema *s, *t;
+    keel_error e;
+    int prc = keel_schema_parse(rich_yaml, sizeof rich_yaml - 1, "rich.yaml", &s, &e);
+    if (prc) fprintf(stderr, "%s\n", e.msg);
+    REQUIRE(prc == KEEL_OK);
+    keel_buf a, b;
+    keel_buf_init(&a);
+    keel_buf_init(&b);
+    REQUIRE(keel_schema_to_json(s, &a) == KEEL_OK);
+    REQUIRE(keel_schema_dup(s, &t, &e) == KEEL_OK);
+    REQUIRE(keel_schema_to_json(t, &b) == KEEL_OK);
+    CHECK_STR(a.data, b.data);
+    CHECK_EQ_INT(t->delimiter, ';');
+    CHECK_EQ_INT(t->decimal, ',');
+    CHECK_STR(t->columns[1].categories.items[1], "pro \"x\"");
+    CHECK_EQ_INT(t->columns[1].on_invalid, KEEL_ON_INVALID_MISSING);
+    CHECK_STR(t->columns[3].time_format, "%d/%m/%Y");
+    CHECK(t->columns[3].has_missing);
+    CHECK_EQ_INT(t->columns[4].pii, KEEL_PII_EMAIL);
+    CHECK_EQ_INT(t->columns[5].role, KEEL_ROLE_TARGET);
+    CHECK(!t->columns[5].nullable);
+    CHECK(t->columns[0].integer && t->columns[0].has_max && t->columns[0].max == 120);
+    /* Moving and removing columns keep the others intact. */
+    keel_schema_move_to_end(t, 0);
+    CHECK_STR(t->columns[5].name, "age");
+    keel_schema_remove_column(t, 5);
+    CHECK_EQ_INT(t->n_columns, 5);
+    CHECK_STR(t->columns[4].name, "y");
+    keel_buf_free(&a);
+    keel_buf_free(&b);
+    keel_schema_free(s);
+    keel_schema_free(t);
+}
+
+TEST(schema_json_refuses_bad_input)
+{
+    static const struct {
+        const char *json, *msg;
+    } cases[] = {
+        {"[]", "object"},
+        {"{\"version\":2,\"columns\":[{\"name\":\"a\"}]}", "version"},
+        {"{\"version\":1,\"columns\":[]}", "columns"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"\"}]}", "name"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"a\",\"type\":\"blob\"}]}", "type"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"a\",\"min\":\"0\"}]}", "min"},
+        {"{\"version\":1,\"delimiter\":\",,\",\"columns\":[{\"name\":\"a\"}]}", "delimiter"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"a\",\"type\":\"categorical\","
+         "\"categories\":[1]}]}",
+         "categories"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"a\"},{\"name\":\"a\"}]}", "a"},
+        {"{\"version\":1,\"columns\":[{\"name\":\"a\",\"min\":5,\"max\":1}]}", "a"},
+    };
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(cases); i++) {
+        keel_json_doc *d = keel_json_doc_new();
+        keel_error e;
+        REQUIRE(keel_json_parse(d, cases[i].json, strlen(cases[i].json), &e) == KEEL_OK);
+        keel_schema *s = (keel_schema *)1;
+        CHECK_EQ_INT(keel_schema_from_json(keel_json_root(d), &s, &e), KEEL_EFORMAT);
+        CHECK(s == NULL);
+        if (!strstr(e.msg, cases[i].msg)) fprintf(stderr, "case %zu: %s\n", i, e.msg);
+        CHECK(strstr(e.msg, cases[i].msg) != NULL);
+        keel_json_doc_free(d);
+    }
 }

@@ -1,0 +1,786 @@
+/*
+ * model.c — building the network for a fitted transform, saving and loading artifacts, and
+ * predicting.
+ *
+ * The network is a plain MLP over the concatenation of the dense features, one embedding per
+ * categorical column and one embedding bag per text column:
+ *   x = [dense | E_1[c_1] | ... | mean(B_1[bag_1]) | ...]
+ *   h = dropout(act(x W_1 + b_1)) ... ; logits = h W_out + b_out
+ * with a loss node for training (sigmoid BCE, softmax CE or MSE, weighted per row).
+ *
+ * The manifest (docs/artifact.md) holds everything needed to predict as JSON; the parameters
+ * and batch-norm state are the tensors "params" and "state". Loading re-validates all of it
+ * as untrusted input and copies the parameters out, so the file can be closed at once.
+ */
+#include "model/model.h"
+#include "data/convert.h"
+#include "model/artifact.h"
+
+#include <math.h>
+#include <string.h>
+
+void keel_hparams_init(keel_hparams *h)
+{
+    memset(h, 0, sizeof *h);
+    h->hidden[0] = 256;
+    h->hidden[1] = 256;
+    h->n_hidden = 2;
+    h->activation = KEEL_OP_SILU;
+    h->dropout = 0.1f;
+    h->lr = 1e-3f;
+    h->weight_decay = 1e-4f;
+    h->patience = 16;
+    h->val_fraction = 0.15f;
+    h->bins = 16;
+    h->seed = 42;
+    h->threads = 1;
+    h->calibrate = true;
+    h->task = -1;
+}
+
+static const char *class_weight_name(int w)
+{
+    return w == 1 ? "none" : w == 2 ? "balanced" : "auto";
+}
+
+int keel_hparams_to_json(const keel_hparams *h, keel_buf *b)
+{
+    int rc = keel_buf_puts(b, "{\"hidden\":[");
+    for (int i = 0; i < h->n_hidden; i++)
+        rc |= keel_buf_printf(b, "%s%zu", i ? "," : "", h->hidden[i]);
+    rc |= keel_buf_printf(b, "],\"activation\":\"%s\",\"dropout\":", keel_op_name(h->activation));
+    rc |= keel_buf_json_num(b, h->dropout);
+    rc |= keel_buf_puts(b, ",\"lr\":");
+    rc |= keel_buf_json_num(b, h->lr);
+    rc |= keel_buf_puts(b, ",\"weight_decay\":");
+    rc |= keel_buf_json_num(b, h->weight_decay);
+    rc |= keel_buf_printf(b, ",\"batch_size\":%zu,\"max_epochs\":%d,\"patience\":%d,\"bins\":%zu,",
+                          h->batch_size, h->max_epochs, h->patience, h->bins);
+    rc |= keel_buf_puts(b, "\"val_fraction\":");
+    rc |= keel_buf_json_num(b, h->val_fraction);
+    rc |= keel_buf_printf(b,
+                          ",\"seed\":%llu,\"threads\":%d,\"class_weight\":\"%s\","
+                          "\"calibrate\":%s,\"optimizer\":\"adamw\"}",
+                          (unsigned long long)h->seed, h->threads, class_weight_name(h->class_weight),
+                          h->calibrate ? "true" : "false");
+    return rc ? KEEL_ENOMEM : KEEL_OK;
+}
+
+/* ---- building ---- */
+
+static int build_graph(keel_model *m, keel_error *e)
+{
+    keel_graph *g = keel_graph_new();
+    if (!g) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    m->graph = g;
+    int parts[KEEL_NN_MAX_INPUTS], n_parts = 0, x;
+    m->node_dense = m->node_index = -1;
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(m->node_bag); i++)
+        m->node_bag[i] = -1;
+    if (m->tf.n_bags > KEEL_ARRAY_LEN(m->node_bag) ||
+        m->tf.n_index + m->tf.n_bags + 1 > KEEL_NN_MAX_INPUTS)
+        return keel_error_set(e, KEEL_ELIMIT, "too many categorical and text columns (at most %d)",
+                              KEEL_NN_MAX_INPUTS - 1);
+    if (m->tf.n_dense) {
+        if ((x = m->node_dense = keel_nn_input(g, m->tf.n_dense, "dense")) < 0) goto fail;
+        parts[n_parts++] = x;
+    }
+    if (m->tf.n_index && (m->node_index = keel_nn_index(g, m->tf.n_index, "index")) < 0) goto fail;
+    for (size_t i = 0; i < m->tf.n_features; i++) {
+        const keel_feature *f = &m->tf.features[i];
+        char name[32];
+        snprintf(name, sizeof name, "emb%zu", i);
+        if (f->kind == KEEL_FEAT_CATEGORICAL) {
+            x = keel_nn_embed(g, m->node_index, f->index_slot, f->vocab, f->embed_dim, name);
+        } else if (f->kind == KEEL_FEAT_TEXT) {
+            int bag = m->node_bag[f->bag_slot] = keel_nn_bag(g, name);
+            if (bag < 0) goto fail;
+            x = keel_nn_embed_bag(g, bag, f->vocab, f->embed_dim, name);
+        } else {
+            continue;
+        }
+        if (x < 0) goto fail;
+        parts[n_parts++] = x;
+    }
+    if (n_parts == 0) return keel_error_set(e, KEEL_EEMPTY, "the model has no input features");
+    x = n_parts == 1 ? parts[0] : keel_nn_concat(g, parts, n_parts);
+    for (int l = 0; l < m->hp.n_hidden && x >= 0; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "h%d", l + 1);
+        x = keel_nn_dense(g, x, m->hp.hidden[l], KEEL_INIT_KAIMING, name);
+        if (x >= 0) x = keel_nn_unary(g, m->hp.activation, x, 0);
+        if (x >= 0 && m->hp.dropout > 0) x = keel_nn_unary(g, KEEL_OP_DROPOUT, x, m->hp.dropout);
+    }
+    if (x < 0 || (x = m->node_logits = keel_nn_dense(g, x, m->n_out, KEEL_INIT_XAVIER, "out")) < 0)
+        goto fail;
+    keel_op loss = KEEL_OP_MSE;
+    if (m->target.task == KEEL_TASK_MULTICLASS) {
+        m->node_label = keel_nn_index(g, 1, "label");
+        loss = KEEL_OP_SOFTMAX_CE;
+    } else {
+        m->node_label = keel_nn_input(g, 1, "label");
+        if (m->target.task == KEEL_TASK_BINARY) loss = KEEL_OP_SIGMOID_BCE;
+    }
+    if (m->node_label < 0 || (m->node_weight = keel_nn_input(g, 1, "weight")) < 0) goto fail;
+    if ((m->node_loss = keel_nn_loss(g, loss, m->node_logits, m->node_label, m->node_weight, 1)) < 0)
+        goto fail;
+    if (keel_graph_finalise(g)) goto fail;
+    return KEEL_OK;
+fail:
+    return keel_error_set(e, KEEL_ENOMEM, "cannot build the network (out of memory)");
+}
+
+static int make_input_schema(keel_model *m, keel_error *e)
+{
+    int rc = keel_schema_dup(m->schema, &m->input_schema, e);
+    if (rc) return rc;
+    keel_schema *s = m->input_schema;
+    keel_schema_remove_column(s, s->n_columns - 1);
+    if (!(m->inputs = keel_calloc(s->n_columns + 1, sizeof *m->inputs)))
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_columns; i++)
+        if (s->columns[i].role == KEEL_ROLE_FEATURE) m->inputs[m->n_inputs++] = i;
+    return KEEL_OK;
+}
+
+static int model_init(keel_model *m, keel_error *e)
+{
+    m->n_out = m->target.task == KEEL_TASK_MULTICLASS ? m->target.classes.n : 1;
+    if (pthread_mutex_init(&m->lock, NULL)) return keel_error_set(e, KEEL_ENOMEM, "no mutex");
+    int rc = build_graph(m, e);
+    if (!rc) rc = make_input_schema(m, e);
+    return rc;
+}
+
+int keel_model_build(keel_schema *schema, keel_transform *tf, keel_target *target,
+                     const keel_hparams *hp, keel_model **out, keel_error *e)
+{
+    *out = NULL;
+    keel_model *m = keel_calloc(1, sizeof *m);
+    if (!m) {
+        keel_schema_free(schema);
+        keel_transform_free(tf);
+        keel_target_free(target);
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    }
+    m->schema = schema;
+    m->tf = *tf;
+    m->target = *target;
+    memset(tf, 0, sizeof *tf);
+    memset(target, 0, sizeof *target);
+    m->hp = *hp;
+    int rc = model_init(m, e);
+    if (rc) {
+        keel_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return KEEL_OK;
+}
+
+static void ws_free(keel_workspace *ws)
+{
+    if (!ws) return;
+    keel_exec_free(ws->exec);
+    keel_free(ws->dense);
+    keel_free(ws->index);
+    keel_bags_free(&ws->bags);
+    keel_free(ws->logits);
+    keel_frame_free(ws->row);
+    keel_free(ws);
+}
+
+void keel_model_free(keel_model *m)
+{
+    if (!m) return;
+    while (m->free_ws) {
+        keel_workspace *n = m->free_ws->next;
+        ws_free(m->free_ws);
+        m->free_ws = n;
+    }
+    if (m->graph) pthread_mutex_destroy(&m->lock);
+    keel_graph_free(m->graph);
+    keel_transform_free(&m->tf);
+    keel_target_free(&m->target);
+    keel_schema_free(m->schema);
+    keel_schema_free(m->input_schema);
+    keel_free(m->inputs);
+    keel_buf_free(&m->metrics_json);
+    keel_buf_free(&m->training_json);
+    keel_buf_free(&m->profile_json);
+    keel_buf_free(&m->lineage_json);
+    keel_free(m);
+}
+
+size_t keel_model_n_outputs(const keel_model *m)
+{
+    return m->target.task == KEEL_TASK_REGRESSION ? 1 : m->target.classes.n;
+}
+
+/* ---- saving ---- */
+
+static const char *cal_name(int kind)
+{
+    return kind == 1 ? "platt" : kind == 2 ? "temperature" : "none";
+}
+
+int keel_model_save(keel_model *m, const char *path, keel_error *e)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    int rc = keel_buf_puts(&b, "{\"format\":\"keel-model\",\"format_version\":1,\"task\":");
+    const char *task = keel_task_name(m->target.task);
+    rc |= keel_buf_json_str(&b, task, strlen(task));
+    rc |= keel_buf_puts(&b, ",\"schema\":");
+    rc |= keel_schema_to_json(m->schema, &b);
+    rc |= keel_buf_puts(&b, ",\"target\":");
+    rc |= keel_target_to_json(&m->target, &b);
+    rc |= keel_buf_puts(&b, ",\"transforms\":");
+    rc |= keel_transform_to_json(&m->tf, &b);
+    rc |= keel_buf_puts(&b, ",\"graph\":");
+    rc |= keel_graph_to_json(m->graph, &b);
+    rc |= keel_buf_printf(&b, ",\"io\":{\"dense\":%d,\"index\":%d,\"bags\":[", m->node_dense,
+                          m->node_index);
+    for (size_t i = 0; i < m->tf.n_bags; i++)
+        rc |= keel_buf_printf(&b, "%s%d", i ? "," : "", m->node_bag[i]);
+    rc |= keel_buf_printf(&b, "],\"logits\":%d,\"label\":%d,\"weight\":%d,\"loss\":%d}",
+                          m->node_logits, m->node_label, m->node_weight, m->node_loss);
+    rc |= keel_buf_printf(&b, ",\"calibration\":{\"kind\":\"%s\",\"a\":", cal_name(m->cal.kind));
+    rc |= keel_buf_json_num(&b, m->cal.a);
+    rc |= keel_buf_puts(&b, ",\"b\":");
+    rc |= keel_buf_json_num(&b, m->cal.b);
+    rc |= keel_buf_puts(&b, ",\"t\":");
+    rc |= keel_buf_json_num(&b, m->cal.t);
+    rc |= keel_buf_puts(&b, "},\"hyper_parameters\":");
+    rc |= keel_hparams_to_json(&m->hp, &b);
+    const struct {
+        const char *key;
+        const keel_buf *v;
+    } extra[] = {{"metrics", &m->metrics_json},
+                 {"training", &m->training_json},
+                 {"profile", &m->profile_json},
+                 {"lineage", &m->lineage_json}};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(extra); i++)
+        if (extra[i].v->len) {
+            rc |= keel_buf_printf(&b, ",\"%s\":", extra[i].key);
+            rc |= keel_buf_append(&b, extra[i].v->data, extra[i].v->len);
+        }
+    rc |= keel_buf_putc(&b, '}');
+    if (rc) {
+        keel_buf_free(&b);
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    }
+    keel_artifact_tensor t[2] = {
+        {.name = "params",
+         .dtype = KEEL_DTYPE_F32,
+         .rank = 1,
+         .shape = {m->graph->n_params},
+         .data = m->graph->params,
+         .nbytes = m->graph->n_params * sizeof(float)},
+        {.name = "state",
+         .dtype = KEEL_DTYPE_F32,
+         .rank = 1,
+         .shape = {m->graph->n_state},
+         .data = m->graph->state,
+         .nbytes = m->graph->n_state * sizeof(float)},
+    };
+    unsigned char digest[32];
+    rc = keel_artifact_write(path, b.data, b.len, t, 2, digest, e);
+    if (!rc) keel_sha256_hex(digest, m->sha256);
+    keel_buf_free(&b);
+    return rc;
+}
+
+/* ---- loading ---- */
+
+static int bad(keel_error *e, const char *what)
+{
+    return keel_error_set(e, KEEL_EFORMAT, "model manifest: %s", what);
+}
+
+/* Copies a raw JSON value back out as text, for the parts kept verbatim (metrics, profile). */
+static int keep_json(const keel_json *v, keel_buf *out);
+
+static int keep_json(const keel_json *v, keel_buf *out)
+{
+    int rc = 0;
+    switch (v->type) {
+    case KEEL_JSON_NULL:
+        return keel_buf_puts(out, "null");
+    case KEEL_JSON_BOOL:
+        return keel_buf_puts(out, v->u.boolean ? "true" : "false");
+    case KEEL_JSON_NUMBER:
+        return keel_buf_append(out, v->u.number.text, v->u.number.len);
+    case KEEL_JSON_STRING:
+        return keel_buf_json_str(out, v->u.string.s, v->u.string.len);
+    case KEEL_JSON_ARRAY:
+        rc |= keel_buf_putc(out, '[');
+        for (size_t i = 0; i < v->u.array.n && !rc; i++) {
+            if (i) rc |= keel_buf_putc(out, ',');
+            rc |= keep_json(&v->u.array.items[i], out);
+        }
+        return rc | keel_buf_putc(out, ']');
+    case KEEL_JSON_OBJECT:
+        rc |= keel_buf_putc(out, '{');
+        for (size_t i = 0; i < v->u.object.n && !rc; i++) {
+            const keel_json_member *mb = &v->u.object.members[i];
+            if (i) rc |= keel_buf_putc(out, ',');
+            rc |= keel_buf_json_str(out, mb->key, mb->key_len);
+            rc |= keel_buf_putc(out, ':');
+            rc |= keep_json(&mb->value, out);
+        }
+        return rc | keel_buf_putc(out, '}');
+    }
+    return KEEL_OK;
+}
+
+/* An io node id: must name a node of the expected op (or be -1 where allowed). */
+static int io_node(const keel_graph *g, const keel_json *io, const char *key, keel_op op,
+                   bool optional, int *out, keel_error *e)
+{
+    const keel_json *v = keel_json_get(io, key);
+    double x = keel_json_num(v, -2);
+    if (x == -1 && optional) {
+        *out = -1;
+        return KEEL_OK;
+    }
+    if (!v || x != floor(x) || x < 0 || x >= g->n_nodes || g->nodes[(int)x].op != op)
+        return keel_error_set(e, KEEL_EFORMAT, "model manifest: io.%s does not name a %s node", key,
+                              keel_op_name(op));
+    *out = (int)x;
+    return KEEL_OK;
+}
+
+static int check_io(keel_model *m, const keel_json *io, keel_error *e)
+{
+    const keel_graph *g = m->graph;
+    int rc, logits;
+    if ((rc = io_node(g, io, "dense", KEEL_OP_INPUT, true, &m->node_dense, e)) ||
+        (rc = io_node(g, io, "index", KEEL_OP_INDEX, true, &m->node_index, e)) ||
+        (rc = io_node(g, io, "weight", KEEL_OP_INPUT, false, &m->node_weight, e)))
+        return rc;
+    const keel_json *lv = keel_json_get(io, "logits");
+    double lx = keel_json_num(lv, -1);
+    if (lx != floor(lx) || lx < 0 || lx >= g->n_nodes || g->nodes[(int)lx].op == KEEL_OP_PARAM)
+        return bad(e, "io.logits does not name a computed node");
+    logits = m->node_logits = (int)lx;
+    if (keel_node_cols(g, logits) != m->n_out)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "model manifest: the network has %zu outputs, the target needs %zu",
+                              keel_node_cols(g, logits), m->n_out);
+    keel_op label_op = m->target.task == KEEL_TASK_MULTICLASS ? KEEL_OP_INDEX : KEEL_OP_INPUT;
+    if ((rc = io_node(g, io, "label", label_op, false, &m->node_label, e))) return rc;
+    double lo = keel_json_num(keel_json_get(io, "loss"), -1);
+    if (lo != floor(lo) || lo < 0 || lo >= g->n_nodes) return bad(e, "io.loss is not a node");
+    keel_op lop = g->nodes[(int)lo].op;
+    if (lop != KEEL_OP_SOFTMAX_CE && lop != KEEL_OP_SIGMOID_BCE && lop != KEEL_OP_MSE &&
+        lop != KEEL_OP_HUBER)
+        return bad(e, "io.loss does not name a loss node");
+    m->node_loss = (int)lo;
+    /* The inputs must be exactly what the transforms produce. */
+    if ((m->node_dense >= 0) != (m->tf.n_dense > 0) ||
+        (m->node_dense >= 0 && keel_node_cols(g, m->node_dense) != m->tf.n_dense))
+        return bad(e, "the dense input does not match the transforms");
+    if ((m->node_index >= 0) != (m->tf.n_index > 0) ||
+        (m->node_index >= 0 && keel_node_cols(g, m->node_index) != m->tf.n_index))
+        return bad(e, "the index input does not match the transforms");
+    const keel_json *bags = keel_json_get(io, "bags");
+    if (!bags || bags->type != KEEL_JSON_ARRAY || bags->u.array.n != m->tf.n_bags ||
+        m->tf.n_bags > KEEL_ARRAY_LEN(m->node_bag))
+        return bad(e, "io.bags does not match the text columns");
+    for (size_t i = 0; i < m->tf.n_bags; i++) {
+        double x = keel_json_num(&bags->u.array.items[i], -1);
+        if (x != floor(x) || x < 0 || x >= g->n_nodes || g->nodes[(int)x].op != KEEL_OP_BAG)
+            return bad(e, "io.bags names a node that is not a bag");
+        m->node_bag[i] = (int)x;
+    }
+    /* Every INDEX/EMBED pairing must stay inside what the transforms emit: an embedding's
+     * column and vocabulary are checked against the feature that feeds it. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const keel_node *nd = &g->nodes[i];
+        if (nd->op == KEEL_OP_EMBED) {
+            if (nd->inputs[0] != m->node_index || nd->iattr < 0 || (size_t)nd->iattr >= m->tf.n_index)
+                return bad(e, "an embedding reads outside the index input");
+            for (size_t f = 0; f < m->tf.n_features; f++)
+                if (m->tf.features[f].index_slot == nd->iattr &&
+                    g->nodes[nd->inputs[1]].rows < m->tf.features[f].vocab)
+                    return bad(e, "an embedding table is smaller than its column's vocabulary");
+        }
+        if ((nd->op == KEEL_OP_INPUT || nd->op == KEEL_OP_INDEX || nd->op == KEEL_OP_BAG) &&
+            i != m->node_dense && i != m->node_index && i != m->node_label && i != m->node_weight) {
+            bool is_bag = false;
+            for (size_t b = 0; b < m->tf.n_bags; b++)
+                is_bag |= m->node_bag[b] == i;
+            if (!is_bag) return bad(e, "the network has an input the model does not feed");
+        }
+    }
+    return KEEL_OK;
+}
+
+static int read_calibration(keel_model *m, const keel_json *c, keel_error *e)
+{
+    const char *kind = keel_json_str(keel_json_get(c, "kind"));
+    if (!kind) return bad(e, "'calibration.kind' is missing");
+    m->cal.kind = !strcmp(kind, "platt") ? 1 : !strcmp(kind, "temperature") ? 2 : 0;
+    if (!m->cal.kind && strcmp(kind, "none")) return bad(e, "unknown calibration kind");
+    m->cal.a = keel_json_num(keel_json_get(c, "a"), 1);
+    m->cal.b = keel_json_num(keel_json_get(c, "b"), 0);
+    m->cal.t = keel_json_num(keel_json_get(c, "t"), 1);
+    if (!isfinite(m->cal.a) || !isfinite(m->cal.b) || !(m->cal.t > 0) || !isfinite(m->cal.t))
+        return bad(e, "calibration parameters must be finite (and t > 0)");
+    if ((m->cal.kind == 1 && m->target.task != KEEL_TASK_BINARY) ||
+        (m->cal.kind == 2 && m->target.task != KEEL_TASK_MULTICLASS))
+        return bad(e, "the calibration kind does not fit the task");
+    return KEEL_OK;
+}
+
+static int read_hparams(keel_model *m, const keel_json *h)
+{
+    keel_hparams_init(&m->hp);
+    m->hp.seed = (uint64_t)keel_json_num(keel_json_get(h, "seed"), 42);
+    m->hp.threads = (int)keel_json_num(keel_json_get(h, "threads"), 1);
+    const keel_json *hid = keel_json_get(h, "hidden");
+    size_t n = keel_json_len(hid);
+    if (n <= KEEL_MAX_HIDDEN && hid && hid->type == KEEL_JSON_ARRAY) {
+        m->hp.n_hidden = (int)n;
+        for (size_t i = 0; i < n; i++)
+            m->hp.hidden[i] = (size_t)fmax(0, keel_json_num(keel_json_at(hid, i), 0));
+    }
+    return KEEL_OK;
+}
+
+int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_error *e)
+{
+    *out = NULL;
+    size_t len;
+    const char *text = keel_artifact_manifest(a, &len);
+    keel_json_doc *d = keel_json_doc_new();
+    keel_model *m = keel_calloc(1, sizeof *m);
+    int rc;
+    if (!d || !m) {
+        rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = keel_json_parse(d, text, len, e))) {
+        char msg[sizeof e->msg];
+        snprintf(msg, sizeof msg, "%s", e->msg);
+        rc = keel_error_set(e, KEEL_EFORMAT, "model manifest: not JSON: %s", msg);
+        goto fail;
+    }
+    const keel_json *root = keel_json_root(d);
+    const char *fmt = keel_json_str(keel_json_get(root, "format"));
+    if (!fmt || strcmp(fmt, "keel-model")) {
+        rc = bad(e, "'format' is not \"keel-model\"");
+        goto fail;
+    }
+    if (keel_json_num(keel_json_get(root, "format_version"), 0) != 1) {
+        rc = bad(e, "'format_version' is not 1");
+        goto fail;
+    }
+    if ((rc = keel_schema_from_json(keel_json_get(root, "schema"), &m->schema, e)) ||
+        (rc = keel_target_from_json(&m->target, keel_json_get(root, "target"), m->schema, e)) ||
+        (rc = keel_transform_from_json(&m->tf, keel_json_get(root, "transforms"), m->schema, e)))
+        goto fail;
+    if (m->target.col != m->schema->n_columns - 1) {
+        rc = bad(e, "the target must be the schema's last column");
+        goto fail;
+    }
+    for (size_t i = 0; i < m->tf.n_features; i++)
+        if (m->tf.features[i].col == m->target.col) {
+            rc = bad(e, "the target is also a feature");
+            goto fail;
+        }
+    m->n_out = m->target.task == KEEL_TASK_MULTICLASS ? m->target.classes.n : 1;
+    if ((rc = keel_graph_from_json(keel_json_get(root, "graph"), &m->graph, e))) goto fail;
+    if (pthread_mutex_init(&m->lock, NULL)) {
+        keel_graph_free(m->graph);
+        m->graph = NULL;
+        rc = keel_error_set(e, KEEL_ENOMEM, "no mutex");
+        goto fail;
+    }
+    if ((rc = check_io(m, keel_json_get(root, "io"), e)) ||
+        (rc = read_calibration(m, keel_json_get(root, "calibration"), e)) ||
+        (rc = read_hparams(m, keel_json_get(root, "hyper_parameters"))))
+        goto fail;
+    const keel_artifact_tensor *p = keel_artifact_find(a, "params");
+    const keel_artifact_tensor *s = keel_artifact_find(a, "state");
+    if (!p || p->dtype != KEEL_DTYPE_F32 || p->nbytes != m->graph->n_params * sizeof(float)) {
+        rc = bad(e, "tensor 'params' is missing or does not match the network");
+        goto fail;
+    }
+    if (m->graph->n_state &&
+        (!s || s->dtype != KEEL_DTYPE_F32 || s->nbytes != m->graph->n_state * sizeof(float))) {
+        rc = bad(e, "tensor 'state' is missing or does not match the network");
+        goto fail;
+    }
+    memcpy(m->graph->params, p->data, p->nbytes);
+    if (m->graph->n_state) memcpy(m->graph->state, s->data, s->nbytes);
+    for (size_t i = 0; i < m->graph->n_params; i++)
+        if (!isfinite(m->graph->params[i])) {
+            rc = bad(e, "a parameter is not a finite number");
+            goto fail;
+        }
+    const char *keys[] = {"metrics", "training", "profile", "lineage"};
+    keel_buf *bufs[] = {&m->metrics_json, &m->training_json, &m->profile_json, &m->lineage_json};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(keys); i++) {
+        const keel_json *v = keel_json_get(root, keys[i]);
+        if (v && keep_json(v, bufs[i])) {
+            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    if ((rc = make_input_schema(m, e))) goto fail;
+    snprintf(m->sha256, sizeof m->sha256, "%s", keel_artifact_sha256(a));
+    keel_json_doc_free(d);
+    *out = m;
+    return KEEL_OK;
+fail:
+    keel_json_doc_free(d);
+    keel_model_free(m);
+    return rc;
+}
+
+int keel_model_load(const char *path, keel_model **out, keel_error *e)
+{
+    *out = NULL;
+    keel_artifact *a;
+    int rc = keel_artifact_open(path, &a, e);
+    if (rc) return rc;
+    rc = keel_model_from_artifact(a, out, e);
+    keel_artifact_close(a);
+    return rc;
+}
+
+int keel_model_load_mem(const void *data, size_t n, keel_model **out, keel_error *e)
+{
+    *out = NULL;
+    keel_artifact *a;
+    int rc = keel_artifact_open_mem(data, n, &a, e);
+    if (rc) return rc;
+    rc = keel_model_from_artifact(a, out, e);
+    keel_artifact_close(a);
+    return rc;
+}
+
+/* ---- predicting ---- */
+
+keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)
+{
+    if (max_rows == 0) max_rows = 1;
+    pthread_mutex_lock(&m->lock);
+    keel_workspace **pp = &m->free_ws, *ws = NULL;
+    while (*pp && (*pp)->max_rows < max_rows)
+        pp = &(*pp)->next;
+    if (*pp) {
+        ws = *pp;
+        *pp = ws->next;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (ws) return ws;
+    ws = keel_calloc(1, sizeof *ws);
+    if (!ws) return NULL;
+    ws->max_rows = max_rows;
+    ws->exec = keel_exec_new(m->graph, max_rows, false);
+    ws->dense = keel_calloc(max_rows * m->tf.n_dense + 1, sizeof(float));
+    ws->index = keel_calloc(max_rows * m->tf.n_index + 1, sizeof(int32_t));
+    ws->logits = keel_calloc(max_rows * m->n_out + 1, sizeof(float));
+    ws->row = keel_frame_new(m->input_schema);
+    if (!ws->exec || !ws->dense || !ws->index || !ws->logits || !ws->row) {
+        ws_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void keel_model_ws_give(keel_model *m, keel_workspace *ws)
+{
+    if (!ws) return;
+    pthread_mutex_lock(&m->lock);
+    ws->next = m->free_ws;
+    m->free_ws = ws;
+    pthread_mutex_unlock(&m->lock);
+}
+
+int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
+                      size_t first, size_t n, float *logits)
+{
+    if (n > ws->max_rows) return KEEL_EINVAL;
+    if (n == 0) return KEEL_OK;
+    int rc = keel_transform_apply(&m->tf, f, rows, first, n, ws->dense, ws->index, &ws->bags);
+    if (rc) return rc;
+    if (m->node_dense >= 0)
+        memcpy(keel_exec_data(ws->exec, m->node_dense), ws->dense, n * m->tf.n_dense * sizeof(float));
+    if (m->node_index >= 0)
+        memcpy(keel_exec_index(ws->exec, m->node_index), ws->index,
+               n * m->tf.n_index * sizeof(int32_t));
+    for (size_t b = 0; b < m->tf.n_bags; b++)
+        keel_exec_bag(ws->exec, m->node_bag[b], ws->bags.slot[b].off, ws->bags.slot[b].ids);
+    if ((rc = keel_exec_forward(ws->exec, m->node_logits, n, false))) return rc;
+    memcpy(logits, keel_exec_value(ws->exec, m->node_logits), n * m->n_out * sizeof(float));
+    return KEEL_OK;
+}
+
+void keel_model_finish(const keel_model *m, const float *logits, size_t n, float *out)
+{
+    if (m->target.task == KEEL_TASK_REGRESSION) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)(logits[i] * m->target.scale + m->target.mean);
+        return;
+    }
+    keel_calibration_apply(&m->cal, logits, n, m->n_out, out);
+}
+
+#define PREDICT_CHUNK 256
+
+int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *rows, size_t first,
+                             size_t n, float *out)
+{
+    keel_workspace *ws = keel_model_ws_take(m, PREDICT_CHUNK);
+    if (!ws) return KEEL_ENOMEM;
+    size_t k = keel_model_n_outputs(m);
+    int rc = KEEL_OK;
+    for (size_t i = 0; i < n && !rc; i += PREDICT_CHUNK) {
+        size_t c = KEEL_MIN((size_t)PREDICT_CHUNK, n - i);
+        rc = keel_model_logits(m, ws, f, rows ? rows + i : NULL, first + i, c, ws->logits);
+        if (!rc) keel_model_finish(m, ws->logits, c, out + i * k);
+    }
+    keel_model_ws_give(m, ws);
+    return rc;
+}
+
+static bool is_missing_token(const keel_schema *s, const keel_schema_column *c, const char *p,
+                             size_t len)
+{
+    return keel_strlist_find(c->has_missing ? &c->missing : &s->missing, p, len) >= 0;
+}
+
+/* Stores value p of column ci in row 0 of f, following the column's on_invalid policy. */
+static int set_value(const keel_schema *s, keel_frame *f, size_t ci, const char *p, keel_error *e)
+{
+    const keel_schema_column *c = &s->columns[ci];
+    keel_column *col = &f->cols[ci];
+    size_t len = p ? strlen(p) : 0;
+    bool missing = !p || is_missing_token(s, c, p, len);
+    const char *why = NULL;
+    if (missing && !c->nullable) why = "a value is required";
+    switch (c->type) {
+    case KEEL_TYPE_NUMERIC: {
+        double x = NAN;
+        if (!missing && keel_parse_number(p, len, s->decimal, &x)) why = "is not a number";
+        else if (!missing && c->integer && x != floor(x)) why = "is not a whole number";
+        else if (!missing && ((c->has_min && x < c->min) || (c->has_max && x > c->max))) {
+            if (c->on_invalid == KEEL_ON_INVALID_CLIP) x = c->has_min && x < c->min ? c->min : c->max;
+            else why = "is out of range";
+        }
+        col->num[0] = x;
+        break;
+    }
+    case KEEL_TYPE_CATEGORICAL: {
+        long code = missing ? -1 : keel_strlist_find(&c->categories, p, len);
+        if (!missing && code < 0) why = "is not one of the column's categories";
+        col->cat[0] = (int32_t)code;
+        break;
+    }
+    case KEEL_TYPE_BOOLEAN: {
+        int b = -1;
+        if (!missing) {
+            if (c->true_values.n || c->false_values.n)
+                b = keel_strlist_find(&c->true_values, p, len) >= 0    ? 1
+                    : keel_strlist_find(&c->false_values, p, len) >= 0 ? 0
+                                                                       : -1;
+            else
+                b = keel_parse_bool(p, len);
+            if (b < 0) why = "is not a boolean";
+        }
+        col->boolean[0] = (int8_t)b;
+        break;
+    }
+    case KEEL_TYPE_TIMESTAMP: {
+        int64_t t = KEEL_TS_MISSING;
+        if (!missing && keel_parse_timestamp(p, len, c->time_format, &t)) why = "is not a timestamp";
+        col->ts[0] = t;
+        break;
+    }
+    default:
+        if (!missing && !keel_utf8_valid(p, len)) why = "is not valid UTF-8";
+        keel_buf_reset(&col->text);
+        col->off[0] = 0;
+        col->missing[0] = missing;
+        if (!missing && keel_buf_append(&col->text, p, len))
+            return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        col->off[1] = col->text.len;
+    }
+    if (why && c->on_invalid == KEEL_ON_INVALID_MISSING && c->nullable && !missing) {
+        /* The policy turns a bad value into a missing one, as validation does. */
+        if (c->type == KEEL_TYPE_NUMERIC) col->num[0] = NAN;
+        if (c->type == KEEL_TYPE_CATEGORICAL) col->cat[0] = -1;
+        if (c->type == KEEL_TYPE_BOOLEAN) col->boolean[0] = -1;
+        if (c->type == KEEL_TYPE_TIMESTAMP) col->ts[0] = KEEL_TS_MISSING;
+        why = NULL;
+    }
+    if (why)
+        return keel_error_set(e, KEEL_EMISMATCH, "column '%s': %s%.40s%s %s", c->name,
+                              p ? "'" : "", p ? p : "missing value", p ? "'" : "", why);
+    return KEEL_OK;
+}
+
+int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e)
+{
+    keel_workspace *ws = keel_model_ws_take(m, 1);
+    if (!ws) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    const keel_schema *s = m->input_schema;
+    int rc = KEEL_OK;
+    ws->row->n_rows = 0;
+    for (size_t i = 0; i < s->n_columns && !rc; i++)
+        if (s->columns[i].role == KEEL_ROLE_FEATURE) rc = set_value(s, ws->row, i, values[i], e);
+        else if (s->columns[i].type == KEEL_TYPE_TEXT || s->columns[i].type == KEEL_TYPE_ID)
+            rc = set_value(s, ws->row, i, NULL, e); /* keep the frame consistent */
+    if (!rc) {
+        ws->row->n_rows = 1;
+        rc = keel_model_logits(m, ws, ws->row, NULL, 0, 1, ws->logits);
+        if (rc) keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
+        else keel_model_finish(m, ws->logits, 1, out);
+    }
+    keel_model_ws_give(m, ws);
+    return rc;
+}
+
+int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
+                        keel_metrics *out)
+{
+    keel_metrics_clear(out);
+    size_t k = keel_model_n_outputs(m);
+    float *pred = keel_calloc(n * k + 1, sizeof *pred);
+    int32_t *cls = keel_calloc(n + 1, sizeof *cls);
+    double *y = keel_calloc(n + 1, sizeof *y), *p = keel_calloc(n + 1, sizeof *p);
+    size_t *keep = keel_calloc(n + 1, sizeof *keep);
+    int rc = KEEL_ENOMEM;
+    if (!pred || !cls || !y || !p || !keep) goto done;
+    /* Rows with a missing target (or a class never seen in training) cannot be scored. */
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = rows ? rows[i] : i;
+        int32_t c;
+        float v;
+        keel_target_label(&m->target, f, r, &c, &v);
+        if (m->target.task == KEEL_TASK_REGRESSION ? isnan(v) : c < 0) continue;
+        cls[kept] = c;
+        y[kept] = v * m->target.scale + m->target.mean;
+        keep[kept++] = r;
+    }
+    if ((rc = keel_model_predict_frame(m, f, keep, 0, kept, pred))) goto done;
+    if (m->target.task == KEEL_TASK_REGRESSION) {
+        for (size_t i = 0; i < kept; i++)
+            p[i] = pred[i];
+        rc = keel_metrics_regression(y, p, kept, out);
+    } else {
+        rc = keel_metrics_classification(cls, pred, kept, k, out);
+    }
+done:
+    keel_free(pred);
+    keel_free(cls);
+    keel_free(y);
+    keel_free(p);
+    keel_free(keep);
+    return rc;
+}

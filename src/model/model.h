@@ -1,0 +1,121 @@
+/*
+ * model.h — a trained model: its prediction contract (schema), fitted transforms, target,
+ * network and calibration; saving it as a .keel artifact, loading one, and predicting.
+ *
+ * The schema a model keeps has the feature, id and other columns first and the target column
+ * LAST, so that one fitted transform indexes columns identically in frames that have the
+ * target (training, evaluation) and frames that don't (prediction: the same schema with the
+ * last column left out, keel_model_input_schema).
+ *
+ * A loaded model is read-only; predictions take a workspace from a small pool guarded by a
+ * mutex, so any number of threads may predict at once (src/model/model.c).
+ */
+#ifndef KEEL_MODEL_MODEL_H
+#define KEEL_MODEL_MODEL_H
+
+#include "data/transform.h"
+#include "nn/nn.h"
+#include "train/metrics.h"
+
+#include <pthread.h>
+
+#define KEEL_MAX_HIDDEN 8
+
+/* Hyper-parameters. keel_hparams_init gives the defaults that `keel train` uses. */
+typedef struct keel_hparams {
+    size_t hidden[KEEL_MAX_HIDDEN]; /* widths of the hidden layers */
+    int n_hidden;
+    keel_op activation; /* KEEL_OP_RELU, GELU or SILU */
+    float dropout;
+    float lr, weight_decay;
+    size_t batch_size; /* 0: chosen from the training rows */
+    int max_epochs;    /* 0: chosen from the training rows */
+    int patience;      /* epochs without improvement before stopping */
+    float val_fraction;
+    size_t bins; /* piecewise-linear bins per numeric column (transform option) */
+    uint64_t seed;
+    int threads;
+    int class_weight; /* 0 auto, 1 none,
+                         2 balanced */
+    bool calibrate;
+    int task; /* -1 automatic, else keel_task */
+} keel_hparams;
+
+void keel_hparams_init(keel_hparams *h);
+int keel_hparams_to_json(const keel_hparams *h, keel_buf *out);
+
+/* Per-row workspace for prediction. */
+typedef struct keel_workspace {
+    keel_exec *exec;
+    size_t max_rows;
+    float *dense;
+    int32_t *index;
+    keel_bags bags;
+    float *logits;
+    keel_frame *row; /* one-row frame for keel_model_predict_row */
+    struct keel_workspace *next;
+} keel_workspace;
+
+typedef struct keel_model {
+    keel_schema *schema;       /* prediction contract, target column last */
+    keel_schema *input_schema; /* the same without the target column */
+    size_t *inputs, n_inputs;  /* the public API's inputs: feature columns of input_schema */
+    keel_transform tf;
+    keel_target target;
+    keel_graph *graph;
+    int node_dense, node_index, node_logits, node_label, node_weight, node_loss;
+    int node_bag[64];
+    size_t n_out; /* logits per row: 1 (binary, regression) or the number of classes */
+    keel_calibration cal;
+    keel_hparams hp;
+    keel_buf metrics_json;  /* {"validation":{...}} or empty */
+    keel_buf training_json; /* epochs, rows, ... or empty */
+    keel_buf profile_json;  /* the training data's profile or empty */
+    keel_buf lineage_json;  /* or empty */
+    char sha256[65];        /* of the artifact file, once saved or loaded */
+    pthread_mutex_t lock;
+    keel_workspace *free_ws;
+} keel_model;
+
+/* Builds an untrained model around an owned schema (target last), fitted transform and
+ * target (taken over: the caller's structs are zeroed). */
+int keel_model_build(keel_schema *schema, keel_transform *tf, keel_target *target,
+                     const keel_hparams *hp, keel_model **out, keel_error *e);
+void keel_model_free(keel_model *m);
+
+/* Number of outputs a prediction writes per row: classification = classes (probabilities),
+ * regression = 1 (the value in the target's units). */
+size_t keel_model_n_outputs(const keel_model *m);
+
+/* Writes the artifact; m->sha256 gets its digest. */
+int keel_model_save(keel_model *m, const char *path, keel_error *e);
+/* Reads and checks an artifact. */
+int keel_model_load(const char *path, keel_model **out, keel_error *e);
+int keel_model_load_mem(const void *data, size_t n, keel_model **out, keel_error *e);
+/* The model in an open artifact (which may be closed afterwards: nothing is borrowed). */
+struct keel_artifact;
+int keel_model_from_artifact(const struct keel_artifact *a, keel_model **out, keel_error *e);
+
+/* Workspaces: take one (from the pool or new) and give it back. */
+keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows);
+void keel_model_ws_give(keel_model *m, keel_workspace *ws);
+
+/* Raw logits for rows of f (a frame of m->schema or m->input_schema) into logits
+ * [n * n_out]. Uses ws (which must have room for n rows). */
+int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
+                      size_t first, size_t n, float *logits);
+/* Turns logits into outputs (calibrated probabilities or de-standardised values). */
+void keel_model_finish(const keel_model *m, const float *logits, size_t n, float *out);
+/* Predictions for rows of f into out [n * n_outputs], in chunks through a workspace. */
+int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *rows, size_t first,
+                             size_t n, float *out);
+/* One row given as text per input-schema column (NULL = missing); out gets n_outputs floats.
+ * A value that breaks the schema is KEEL_EMISMATCH naming the column. Thread-safe. */
+int keel_model_predict_strings(keel_model *m, const char *const *values, float *out,
+                               keel_error *e);
+
+/* Evaluates predictions against the target of rows of f (a frame of m->schema). */
+int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
+                        keel_metrics *out);
+
+#endif

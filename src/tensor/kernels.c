@@ -1,0 +1,624 @@
+/*
+ * kernels.c — the elementwise and small matrix kernels behind the nn ops.
+ *
+ * Design. The heavy matrix products go to oneDNN (gemm.c); what is left is either memory-bound
+ * elementwise work (bias, ReLU, column sums) or shapes where a GEMM call is a poor fit: one
+ * row (prediction of one record: the fixed cost of a GEMM call is larger than the work) and
+ * narrow outputs (n <= 16, the logits layer, where oneDNN runs at a tenth of its speed).
+ * Each elementwise kernel has a plain-C version and an AVX-512 version beside it; the build
+ * compiles everything at -O2 without -march, so the AVX-512 code carries a target attribute
+ * and is only called after a run-time check of the CPU (keel_tensor_simd()). Loops use masked
+ * loads and stores for their tails, so there is no scalar epilogue to get wrong.
+ *
+ * The matrix-vector product streams the weight matrix once, row by row (y += x[i] * W[i,:]),
+ * with the whole output block in registers, and skips the rows whose input is zero: after a
+ * ReLU about half are, which halves the bytes read from L2, and bytes are what bound it.
+ * The narrow kernels transpose the (small) weight matrix into a stack tile in chunks of
+ * NARROW_KC rows so that every product becomes a run of dot products along k.
+ */
+#include "tensor/kernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define KEEL_HAVE_AVX512 1
+#include <immintrin.h>
+#else
+#define KEEL_HAVE_AVX512 0
+#endif
+
+bool keel_k_cpu_avx512(void)
+{
+#if KEEL_HAVE_AVX512
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+/* ---- plain C ------------------------------------------------------------------------- */
+
+void keel_k_bias_c(size_t m, size_t n, const float *b, float *y, float *relu)
+{
+    for (size_t r = 0; r < m; r++) {
+        float *yr = y + r * n;
+        if (b)
+            for (size_t j = 0; j < n; j++)
+                yr[j] += b[j];
+        if (relu)
+            for (size_t j = 0; j < n; j++)
+                relu[r * n + j] = yr[j] > 0.0f ? yr[j] : 0.0f;
+    }
+}
+
+void keel_k_relu_c(size_t n, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void keel_k_relu_bwd_c(size_t n, const float *y, const float *dy, float *dx, bool acc)
+{
+    if (acc) {
+        for (size_t i = 0; i < n; i++)
+            dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
+}
+
+void keel_k_colsum_c(size_t m, size_t n, const float *dy, float *db, bool acc)
+{
+    if (!acc) memset(db, 0, n * sizeof *db);
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < n; j++)
+            db[j] += dy[r * n + j];
+}
+
+void keel_k_add_c(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+void keel_k_accum_c(size_t n, const float *src, float *dst, bool acc)
+{
+    if (!acc) {
+        memmove(dst, src, n * sizeof *dst);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+/* ---- AVX-512 ------------------------------------------------------------------------- */
+#if KEEL_HAVE_AVX512
+
+#define KEEL_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define INLINE      inline __attribute__((always_inline))
+
+/* Lanes [0, left) of a 16-float vector, all of them when left >= 16. */
+KEEL_AVX512 static INLINE __mmask16 tail(size_t left)
+{
+    return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+}
+
+KEEL_AVX512 void keel_k_bias_avx512(size_t m, size_t n, const float *b, float *y, float *relu)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t r = 0; r < m; r++) {
+        float *yr = y + r * n;
+        float *rr = relu ? relu + r * n : NULL;
+        for (size_t j = 0; j < n; j += 16) {
+            __mmask16 k = tail(n - j);
+            __m512 v = _mm512_maskz_loadu_ps(k, yr + j);
+            if (b) {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j));
+                _mm512_mask_storeu_ps(yr + j, k, v);
+            }
+            if (rr) _mm512_mask_storeu_ps(rr + j, k, _mm512_max_ps(v, zero));
+        }
+    }
+}
+
+KEEL_AVX512 void keel_k_relu_avx512(size_t n, const float *x, float *y)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail(n - i);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_max_ps(_mm512_maskz_loadu_ps(k, x + i), zero));
+    }
+}
+
+KEEL_AVX512 void keel_k_relu_bwd_avx512(size_t n, const float *y, const float *dy, float *dx,
+                                        bool acc)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail(n - i);
+        __mmask16 pos = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, y + i), zero,
+                                                _CMP_GT_OQ);
+        __m512 v = _mm512_maskz_loadu_ps(pos, dy + i);
+        if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, dx + i));
+        _mm512_mask_storeu_ps(dx + i, k, v);
+    }
+}
+
+KEEL_AVX512 void keel_k_colsum_avx512(size_t m, size_t n, const float *dy, float *db, bool acc)
+{
+    /* 256 columns at a time, the sums in 16 registers, rows streamed once per block. */
+    for (size_t j0 = 0; j0 < n; j0 += 256) {
+        size_t nb = KEEL_MIN((size_t)256, n - j0);
+        __mmask16 mk[16];
+        __m512 s[16];
+#pragma GCC unroll 16
+        for (int v = 0; v < 16; v++) {
+            mk[v] = (size_t)v * 16 < nb ? tail(nb - (size_t)v * 16) : 0;
+            s[v] = acc ? _mm512_maskz_loadu_ps(mk[v], db + j0 + 16 * v) : _mm512_setzero_ps();
+        }
+        for (size_t r = 0; r < m; r++) {
+            const float *row = dy + r * n + j0;
+#pragma GCC unroll 16
+            for (int v = 0; v < 16; v++)
+                if (mk[v]) s[v] = _mm512_add_ps(s[v], _mm512_maskz_loadu_ps(mk[v], row + 16 * v));
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < 16; v++)
+            if (mk[v]) _mm512_mask_storeu_ps(db + j0 + 16 * v, mk[v], s[v]);
+    }
+}
+
+KEEL_AVX512 void keel_k_add_avx512(size_t n, const float *a, const float *b, float *y)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail(n - i);
+        _mm512_mask_storeu_ps(
+            y + i, k, _mm512_add_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i)));
+    }
+}
+
+KEEL_AVX512 void keel_k_accum_avx512(size_t n, const float *src, float *dst, bool acc)
+{
+    if (!acc) {
+        memmove(dst, src, n * sizeof *dst);
+        return;
+    }
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = tail(n - i);
+        _mm512_mask_storeu_ps(dst + i, k,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(k, dst + i),
+                                            _mm512_maskz_loadu_ps(k, src + i)));
+    }
+}
+
+/* ---- matrix-vector product ---- */
+
+/* Rows of one GEMV pass whose indices are gathered at a time (a stack array). */
+#define GEMV_KC 2048
+
+/* Writes to idx the i < k with x[i] != 0 (NaN counts as non-zero, so it propagates);
+ * returns how many. */
+KEEL_AVX512 static size_t nonzero_rows(const float *x, size_t k, int32_t *idx)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    size_t nnz = 0;
+    for (size_t i = 0; i < k; i += 16) {
+        __mmask16 lm = tail(k - i);
+        __m512 v = _mm512_maskz_loadu_ps(lm, x + i);
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(lm, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        _mm512_mask_compressstoreu_epi32(idx + nnz, nz,
+                                         _mm512_add_epi32(_mm512_set1_epi32((int)i), lane));
+        nnz += (size_t)__builtin_popcount(nz);
+    }
+    return nnz;
+}
+
+/* n <= 64: at most four vectors of output, so four rows are kept in flight at once (four
+ * sets of accumulators) to hide the latency of the FMA chains. */
+KEEL_AVX512 static void gemv_small(size_t n, size_t k, const float *x, const float *w,
+                                   const float *b, float *y, float *relu)
+{
+    int32_t idx[GEMV_KC];
+    __mmask16 mk[4];
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) {
+        mk[v] = (size_t)v * 16 < n ? tail(n - (size_t)v * 16) : 0;
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            acc[u][v] = _mm512_setzero_ps();
+    }
+    for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
+        size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
+        size_t t = 0;
+        for (; t + 4 <= nnz; t += 4) {
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                size_t i = i0 + (size_t)idx[t + (size_t)u];
+                __m512 xv = _mm512_set1_ps(x[i]);
+                const float *row = w + i * n;
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    if (mk[v])
+                        acc[u][v] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mk[v], row + 16 * v),
+                                                    acc[u][v]);
+            }
+        }
+        for (; t < nnz; t++) {
+            size_t i = i0 + (size_t)idx[t];
+            __m512 xv = _mm512_set1_ps(x[i]);
+            const float *row = w + i * n;
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++)
+                if (mk[v])
+                    acc[0][v] =
+                        _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mk[v], row + 16 * v), acc[0][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; v++) {
+        if (!mk[v]) continue;
+        __m512 s = _mm512_add_ps(_mm512_add_ps(acc[0][v], acc[1][v]),
+                                 _mm512_add_ps(acc[2][v], acc[3][v]));
+        if (b) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mk[v], b + 16 * v));
+        _mm512_mask_storeu_ps(y + 16 * v, mk[v], s);
+        if (relu) _mm512_mask_storeu_ps(relu + 16 * v, mk[v], _mm512_max_ps(s, _mm512_setzero_ps()));
+    }
+}
+
+KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w,
+                                    const float *b, float *y, float *relu)
+{
+    if (n == 0) return;
+    if (n <= 64) {
+        gemv_small(n, k, x, w, b, y, relu);
+        return;
+    }
+    int32_t idx[GEMV_KC];
+    /* 256 outputs at a time in 16 registers; the row indices are recomputed per block,
+     * which costs k/16 vector compares against the block's 16 * nnz loads. */
+    for (size_t j0 = 0; j0 < n; j0 += 256) {
+        size_t nb = KEEL_MIN((size_t)256, n - j0);
+        __mmask16 mk[16];
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int v = 0; v < 16; v++) {
+            mk[v] = (size_t)v * 16 < nb ? tail(nb - (size_t)v * 16) : 0;
+            acc[v] = b ? _mm512_maskz_loadu_ps(mk[v], b + j0 + 16 * v) : _mm512_setzero_ps();
+        }
+        for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
+            size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
+            if (nb == 256) {
+                for (size_t t = 0; t < nnz; t++) {
+                    size_t i = i0 + (size_t)idx[t];
+                    __m512 xv = _mm512_set1_ps(x[i]);
+                    const float *row = w + i * n + j0;
+#pragma GCC unroll 16
+                    for (int v = 0; v < 16; v++)
+                        acc[v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[v]);
+                }
+            } else {
+                for (size_t t = 0; t < nnz; t++) {
+                    size_t i = i0 + (size_t)idx[t];
+                    __m512 xv = _mm512_set1_ps(x[i]);
+                    const float *row = w + i * n + j0;
+#pragma GCC unroll 16
+                    for (int v = 0; v < 16; v++)
+                        if (mk[v])
+                            acc[v] = _mm512_fmadd_ps(
+                                xv, _mm512_maskz_loadu_ps(mk[v], row + 16 * v), acc[v]);
+                }
+            }
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < 16; v++) {
+            if (!mk[v]) continue;
+            _mm512_mask_storeu_ps(y + j0 + 16 * v, mk[v], acc[v]);
+            if (relu)
+                _mm512_mask_storeu_ps(relu + j0 + 16 * v, mk[v],
+                                      _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+        }
+    }
+}
+
+/* ---- narrow outputs (n <= 16) ---- */
+
+/* Rows of w transposed into the stack tile at a time: 16 x 256 floats = 16 KiB. */
+#define NARROW_KC 256
+
+/* wt[j * NARROW_KC + i] = w[(i0 + i) * n + j] for i < kc, zero up to the next multiple of 16
+ * (the padding meets masked-off, zeroed x lanes, so it must be finite). */
+static void transpose_chunk(size_t n, size_t i0, size_t kc, const float *w, float *wt)
+{
+    size_t pad = (kc + 15) & ~(size_t)15;
+    for (size_t j = 0; j < n; j++) {
+        float *dst = wt + j * NARROW_KC;
+        const float *src = w + i0 * n + j;
+        for (size_t i = 0; i < kc; i++)
+            dst[i] = src[i * n];
+        for (size_t i = kc; i < pad; i++)
+            dst[i] = 0.0f;
+    }
+}
+
+/* R rows of y[.., 0..N) += dot products over one chunk of k: R * N <= 16 accumulators, and
+ * where N allows at least 8 of them, so that the FMA latency is hidden. */
+KEEL_AVX512 static INLINE void narrow_fwd_block(const int N, const int R, size_t k, size_t kc,
+                                                const float *x, const float *wt, float *y,
+                                                const float *init)
+{
+    __m512 acc[8][16];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++)
+            acc[r][j] = _mm512_setzero_ps();
+    for (size_t i = 0; i < kc; i += 16) {
+        __mmask16 lm = tail(kc - i);
+        __m512 xv[8];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+            xv[r] = _mm512_maskz_loadu_ps(lm, x + (size_t)r * k + i);
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++) {
+            __m512 wv = _mm512_load_ps(wt + (size_t)j * NARROW_KC + i);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r][j] = _mm512_fmadd_ps(xv[r], wv, acc[r][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++) {
+            float base = init ? init[j] : y[(size_t)r * (size_t)N + (size_t)j];
+            y[(size_t)r * (size_t)N + (size_t)j] = base + _mm512_reduce_add_ps(acc[r][j]);
+        }
+}
+
+KEEL_AVX512 static INLINE void narrow_fwd_n(const int N, const int R, size_t m, size_t k,
+                                            size_t i0, size_t kc, const float *x, const float *wt,
+                                            const float *b, float *y)
+{
+    /* The first chunk starts from the bias (or zero); later ones add to y. */
+    static const float zeros[KEEL_K_NARROW];
+    const float *init = i0 == 0 ? (b ? b : zeros) : NULL;
+    size_t r = 0;
+    for (; r + (size_t)R <= m; r += (size_t)R)
+        narrow_fwd_block(N, R, k, kc, x + r * k + i0, wt, y + r * (size_t)N, init);
+    for (; r < m; r++)
+        narrow_fwd_block(N, 1, k, kc, x + r * k + i0, wt, y + r * (size_t)N, init);
+}
+
+#define NARROW_CASES(X)                                                                            \
+    X(1, 8) X(2, 4) X(3, 4) X(4, 4) X(5, 3) X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1)     \
+        X(12, 1) X(13, 1) X(14, 1) X(15, 1) X(16, 1)
+
+KEEL_AVX512 void keel_k_narrow_fwd_avx512(size_t m, size_t n, size_t k, const float *x,
+                                          const float *w, const float *b, float *y)
+{
+    if (m == 0 || n == 0) return;
+    if (k == 0) {
+        for (size_t r = 0; r < m; r++)
+            for (size_t j = 0; j < n; j++)
+                y[r * n + j] = b ? b[j] : 0.0f;
+        return;
+    }
+    _Alignas(64) float wt[KEEL_K_NARROW * NARROW_KC];
+    for (size_t i0 = 0; i0 < k; i0 += NARROW_KC) {
+        size_t kc = KEEL_MIN((size_t)NARROW_KC, k - i0);
+        transpose_chunk(n, i0, kc, w, wt);
+        switch (n) {
+#define X(N, R)                                                                                    \
+    case N: narrow_fwd_n(N, R, m, k, i0, kc, x, wt, b, y); break;
+            NARROW_CASES(X)
+#undef X
+        default: break;
+        }
+    }
+}
+
+/* dw for 16 * B consecutive rows of w (columns of x) at a time: N * B accumulators. */
+KEEL_AVX512 static INLINE void narrow_dw_n(const int N, const int B, size_t m, size_t k,
+                                           const float *x, const float *dy, float *dw, bool acc)
+{
+    _Alignas(64) float tile[256];
+    for (size_t i0 = 0; i0 < k; i0 += 16 * (size_t)B) {
+        size_t cols = KEEL_MIN((size_t)(16 * B), k - i0);
+        __mmask16 lm[16];
+        __m512 a[16][16];
+#pragma GCC unroll 16
+        for (int bb = 0; bb < B; bb++) {
+            lm[bb] = (size_t)bb * 16 < cols ? tail(cols - (size_t)bb * 16) : 0;
+#pragma GCC unroll 16
+            for (int j = 0; j < N; j++)
+                a[j][bb] = _mm512_setzero_ps();
+        }
+        for (size_t r = 0; r < m; r++) {
+            __m512 xv[16];
+#pragma GCC unroll 16
+            for (int bb = 0; bb < B; bb++)
+                xv[bb] = _mm512_maskz_loadu_ps(lm[bb], x + r * k + i0 + 16 * (size_t)bb);
+#pragma GCC unroll 16
+            for (int j = 0; j < N; j++) {
+                __m512 d = _mm512_set1_ps(dy[r * (size_t)N + (size_t)j]);
+#pragma GCC unroll 16
+                for (int bb = 0; bb < B; bb++)
+                    a[j][bb] = _mm512_fmadd_ps(d, xv[bb], a[j][bb]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++)
+#pragma GCC unroll 16
+            for (int bb = 0; bb < B; bb++)
+                _mm512_store_ps(tile + (size_t)(j * B + bb) * 16, a[j][bb]);
+        for (size_t i = 0; i < cols; i++)
+            for (int j = 0; j < N; j++) {
+                float v = tile[(size_t)j * (size_t)B * 16 + i];
+                float *d = dw + (i0 + i) * (size_t)N + (size_t)j;
+                *d = acc ? *d + v : v;
+            }
+    }
+}
+
+#define NARROW_DW_CASES(X)                                                                         \
+    X(1, 16) X(2, 8) X(3, 5) X(4, 4) X(5, 3) X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1)   \
+        X(12, 1) X(13, 1) X(14, 1) X(15, 1) X(16, 1)
+
+KEEL_AVX512 void keel_k_narrow_dw_avx512(size_t m, size_t n, size_t k, const float *x,
+                                         const float *dy, float *dw, bool acc)
+{
+    if (n == 0 || k == 0) return;
+    switch (n) {
+#define X(N, B)                                                                                    \
+    case N: narrow_dw_n(N, B, m, k, x, dy, dw, acc); break;
+        NARROW_DW_CASES(X)
+#undef X
+    default: break;
+    }
+}
+
+KEEL_AVX512 static INLINE void narrow_dx_n(const int N, size_t m, size_t k, size_t i0,
+                                           size_t kc, const float *dy, const float *wt,
+                                           float *dx, bool acc)
+{
+    for (size_t r = 0; r < m; r++) {
+        __m512 d[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < N; j++)
+            d[j] = _mm512_set1_ps(dy[r * (size_t)N + (size_t)j]);
+        float *out = dx + r * k + i0;
+        for (size_t i = 0; i < kc; i += 16) {
+            __mmask16 lm = tail(kc - i);
+            __m512 v = acc ? _mm512_maskz_loadu_ps(lm, out + i) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+            for (int j = 0; j < N; j++)
+                v = _mm512_fmadd_ps(d[j], _mm512_load_ps(wt + (size_t)j * NARROW_KC + i), v);
+            _mm512_mask_storeu_ps(out + i, lm, v);
+        }
+    }
+}
+
+KEEL_AVX512 void keel_k_narrow_dx_avx512(size_t m, size_t n, size_t k, const float *dy,
+                                         const float *w, float *dx, bool acc)
+{
+    if (m == 0 || k == 0) return;
+    if (n == 0) {
+        if (!acc) memset(dx, 0, m * k * sizeof *dx);
+        return;
+    }
+    _Alignas(64) float wt[KEEL_K_NARROW * NARROW_KC];
+    for (size_t i0 = 0; i0 < k; i0 += NARROW_KC) {
+        size_t kc = KEEL_MIN((size_t)NARROW_KC, k - i0);
+        transpose_chunk(n, i0, kc, w, wt);
+        switch (n) {
+#define X(N, R)                                                                                    \
+    case N: narrow_dx_n(N, m, k, i0, kc, dy, wt, dx, acc); break;
+            NARROW_CASES(X)
+#undef X
+        default: break;
+        }
+    }
+}
+
+#else /* !KEEL_HAVE_AVX512: never called (keel_k_cpu_avx512() is false); plain C stand-ins. */
+
+void keel_k_bias_avx512(size_t m, size_t n, const float *b, float *y, float *relu)
+{
+    keel_k_bias_c(m, n, b, y, relu);
+}
+void keel_k_relu_avx512(size_t n, const float *x, float *y)
+{
+    keel_k_relu_c(n, x, y);
+}
+void keel_k_relu_bwd_avx512(size_t n, const float *y, const float *dy, float *dx, bool acc)
+{
+    keel_k_relu_bwd_c(n, y, dy, dx, acc);
+}
+void keel_k_colsum_avx512(size_t m, size_t n, const float *dy, float *db, bool acc)
+{
+    keel_k_colsum_c(m, n, dy, db, acc);
+}
+void keel_k_add_avx512(size_t n, const float *a, const float *b, float *y)
+{
+    keel_k_add_c(n, a, b, y);
+}
+void keel_k_accum_avx512(size_t n, const float *src, float *dst, bool acc)
+{
+    keel_k_accum_c(n, src, dst, acc);
+}
+void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w, const float *b,
+                        float *y, float *relu)
+{
+    keel_gemm(false, false, 1, n, k, 1.0f, x, k, w, n, 0.0f, y, n);
+    keel_k_bias_c(1, n, b, y, relu);
+}
+void keel_k_narrow_fwd_avx512(size_t m, size_t n, size_t k, const float *x, const float *w,
+                              const float *b, float *y)
+{
+    keel_gemm(false, false, m, n, k, 1.0f, x, k, w, n, 0.0f, y, n);
+    keel_k_bias_c(m, n, b, y, NULL);
+}
+void keel_k_narrow_dw_avx512(size_t m, size_t n, size_t k, const float *x, const float *dy,
+                             float *dw, bool acc)
+{
+    keel_gemm(true, false, k, n, m, 1.0f, x, k, dy, n, acc ? 1.0f : 0.0f, dw, n);
+}
+void keel_k_narrow_dx_avx512(size_t m, size_t n, size_t k, const float *dy, const float *w,
+                             float *dx, bool acc)
+{
+    keel_gemm(false, true, m, k, n, 1.0f, dy, n, w, n, acc ? 1.0f : 0.0f, dx, k);
+}
+
+#endif
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+void keel_k_bias(size_t m, size_t n, const float *b, float *y, float *relu)
+{
+    if (keel_tensor_simd())
+        keel_k_bias_avx512(m, n, b, y, relu);
+    else
+        keel_k_bias_c(m, n, b, y, relu);
+}
+
+void keel_k_relu(size_t n, const float *x, float *y)
+{
+    if (keel_tensor_simd())
+        keel_k_relu_avx512(n, x, y);
+    else
+        keel_k_relu_c(n, x, y);
+}
+
+void keel_k_relu_bwd(size_t n, const float *y, const float *dy, float *dx, bool acc)
+{
+    if (keel_tensor_simd())
+        keel_k_relu_bwd_avx512(n, y, dy, dx, acc);
+    else
+        keel_k_relu_bwd_c(n, y, dy, dx, acc);
+}
+
+void keel_k_colsum(size_t m, size_t n, const float *dy, float *db, bool acc)
+{
+    if (keel_tensor_simd())
+        keel_k_colsum_avx512(m, n, dy, db, acc);
+    else
+        keel_k_colsum_c(m, n, dy, db, acc);
+}
+
+void keel_k_add(size_t n, const float *a, const float *b, float *y)
+{
+    if (keel_tensor_simd())
+        keel_k_add_avx512(n, a, b, y);
+    else
+        keel_k_add_c(n, a, b, y);
+}
+
+void keel_k_accum(size_t n, const float *src, float *dst, bool acc)
+{
+    if (keel_tensor_simd())
+        keel_k_accum_avx512(n, src, dst, acc);
+    else
+        keel_k_accum_c(n, src, dst, acc);
+}

@@ -1,0 +1,68 @@
+/*
+ * kernels.h — keel's own dense kernels (private to src/tensor and src/nn, and their tests).
+ *
+ * Each elementwise kernel keel_k_NAME has a plain-C version keel_k_NAME_c and, on x86-64, an
+ * AVX-512 version keel_k_NAME_avx512 compiled with a target attribute (the build uses -O2
+ * without -march); keel_k_NAME picks one at run time (keel_tensor_simd()). The matrix kernels
+ * (gemv, narrow_*) exist only as AVX-512 code: without it the linear-layer functions use
+ * oneDNN, which carries its own code for older CPUs; keel_gemm_ref is their reference.
+ * Only call an _avx512 function when keel_k_cpu_avx512() is true.
+ *
+ * None allocates. Tight row-major layouts; n, m, k may be 0.
+ */
+#ifndef KEEL_TENSOR_KERNELS_H
+#define KEEL_TENSOR_KERNELS_H
+
+#include "tensor/tensor.h"
+
+/* Outputs narrower than this use the narrow_* kernels (classifier logits). */
+#define KEEL_K_NARROW 16
+
+bool keel_k_cpu_avx512(void); /* the CPU (and OS) support AVX-512F */
+
+/* y[r,:] += b (b may be NULL) for r < m; then, if relu is not NULL, relu = max(0, y). */
+void keel_k_bias(size_t m, size_t n, const float *b, float *y, float *relu);
+void keel_k_bias_c(size_t m, size_t n, const float *b, float *y, float *relu);
+void keel_k_bias_avx512(size_t m, size_t n, const float *b, float *y, float *relu);
+
+/* y = max(0, x) over n floats. */
+void keel_k_relu(size_t n, const float *x, float *y);
+void keel_k_relu_c(size_t n, const float *x, float *y);
+void keel_k_relu_avx512(size_t n, const float *x, float *y);
+
+/* dx (= or +=, by acc) dy where y > 0, else 0: ReLU's backward from its output y. */
+void keel_k_relu_bwd(size_t n, const float *y, const float *dy, float *dx, bool acc);
+void keel_k_relu_bwd_c(size_t n, const float *y, const float *dy, float *dx, bool acc);
+void keel_k_relu_bwd_avx512(size_t n, const float *y, const float *dy, float *dx, bool acc);
+
+/* db[j] (= or +=) sum over r < m of dy[r, j]. */
+void keel_k_colsum(size_t m, size_t n, const float *dy, float *db, bool acc);
+void keel_k_colsum_c(size_t m, size_t n, const float *dy, float *db, bool acc);
+void keel_k_colsum_avx512(size_t m, size_t n, const float *dy, float *db, bool acc);
+
+/* y = a + b over n floats (y may alias a or b). */
+void keel_k_add(size_t n, const float *a, const float *b, float *y);
+void keel_k_add_c(size_t n, const float *a, const float *b, float *y);
+void keel_k_add_avx512(size_t n, const float *a, const float *b, float *y);
+
+/* dst (= or +=) src over n floats. */
+void keel_k_accum(size_t n, const float *src, float *dst, bool acc);
+void keel_k_accum_c(size_t n, const float *src, float *dst, bool acc);
+void keel_k_accum_avx512(size_t n, const float *src, float *dst, bool acc);
+
+/* y[n] = b + x[k] w[k,n] (b may be NULL), skipping the rows of w where x is 0 (ReLU
+ * outputs are about half zeros, and one row is one input's weights); relu as keel_k_bias. */
+void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w, const float *b,
+                        float *y, float *relu);
+
+/* For n <= KEEL_K_NARROW: y[m,n] = x[m,k] w[k,n] + b (b may be NULL). */
+void keel_k_narrow_fwd_avx512(size_t m, size_t n, size_t k, const float *x, const float *w,
+                              const float *b, float *y);
+/* For n <= KEEL_K_NARROW: dw[k,n] (= or +=) x[m,k]^T dy[m,n]. */
+void keel_k_narrow_dw_avx512(size_t m, size_t n, size_t k, const float *x, const float *dy,
+                             float *dw, bool acc);
+/* For n <= KEEL_K_NARROW: dx[m,k] (= or +=) dy[m,n] w[k,n]^T. */
+void keel_k_narrow_dx_avx512(size_t m, size_t n, size_t k, const float *dy, const float *w,
+                             float *dx, bool acc);
+
+#endif

@@ -1,0 +1,127 @@
+# keel train / evaluate / predict / cv on the shipped data: the defaults work, the artifact is
+# reproducible, a killed run resumes to the same bytes, Ctrl-C keeps the best model, and a
+# damaged artifact is refused with a clear message.
+. "$(dirname "$0")/lib.sh"
+cd "$T"
+export SOURCE_DATE_EPOCH=1767225600 KEEL_USER=tester # fixed creation time and author
+D=$ROOT/data
+
+# Hold out every fifth row of pima2 for evaluation (the header stays on both).
+awk 'NR == 1 || NR % 5 != 1' "$D/pima2.csv" > train.csv
+awk 'NR == 1 || NR % 5 == 1' "$D/pima2.csv" > test.csv
+
+# ---- defaults ----
+expect "train: defaults" 0 "$KEEL" train train.csv --target diabetes -o pima.keel --json
+equal "train: binary task with classes neg/pos" "$(json "$T/out" "j['task']")" "binary"
+equal "train: sha256 is the file's" "$(json "$T/out" "j['sha256']")" "$(sha256sum pima.keel | cut -d' ' -f1)"
+equal "train: validation AUC is useful (> 0.75)" "$(json "$T/out" "j['validation']['roc_auc'] > 0.75")" "True"
+contains "train: JSON lines progress when not a terminal" "$T/err" '"event":"epoch"'
+equal "train: the checkpoint is removed after a finished run" "$(ls pima.keel.ckpt 2>/dev/null)" ""
+
+expect "evaluate: held-out rows" 0 "$KEEL" evaluate pima.keel test.csv --json
+equal "evaluate: sklearn key names" "$(json "$T/out" "sorted(k for k in j if k in ('accuracy','roc_auc','average_precision','log_loss','f1','brier','ece'))")" "['accuracy', 'average_precision', 'brier', 'ece', 'f1', 'log_loss', 'roc_auc']"
+equal "evaluate: every held-out row scored" "$(json "$T/out" "(j['records'], j['scored'])")" "(154, 154)"
+equal "evaluate: held-out AUC > 0.75" "$(json "$T/out" "j['roc_auc'] > 0.75")" "True"
+expect "evaluate: text output" 0 "$KEEL" evaluate pima.keel test.csv
+contains "evaluate: text names the measures" "$T/out" "roc_auc"
+
+# ---- predict ----
+cut -d, -f1-8 test.csv > features.csv # no target column: predict must not need it
+expect "predict: a file without the target" 0 "$KEEL" predict pima.keel features.csv -o pred.csv
+equal "predict: header" "$(head -n 1 pred.csv)" "prediction,p_neg,p_pos"
+equal "predict: one line per record" "$(($(wc -l < pred.csv) - 1))" "154"
+equal "predict: probabilities sum to one" "$(awk -F, 'NR > 1 { d = $2 + $3 - 1; if (d > 1e-5 || d < -1e-5) bad++ } END { print bad + 0 }' pred.csv)" "0"
+expect "predict: threads give the same output" 0 "$KEEL" predict pima.keel features.csv -o pred1.csv --threads 1
+equal "predict: 1 thread = default threads" "$(cmp -s pred.csv pred1.csv && echo same)" "same"
+# A record that breaks the model's schema is quarantined, not scored.
+(head -n 3 features.csv; echo "1,abc,70,30,100,30.5,0.5,40"; tail -n +4 features.csv) > dirty.csv
+expect "predict: dirty input" 0 "$KEEL" predict pima.keel dirty.csv -o pred2.csv --quarantine q.jsonl
+equal "predict: the bad record is left out" "$(($(wc -l < pred2.csv) - 1))" "154"
+contains "predict: quarantine names the reason" q.jsonl '"bad_number"'
+contains "predict: quarantine names the line" q.jsonl '"line":4'
+
+# ---- reproducible ----
+expect "train: second run, same seed" 0 "$KEEL" train train.csv --target diabetes -o again.keel -q
+equal "train: same seed and threads give the same bytes" "$(cmp -s pima.keel again.keel && echo same)" "same"
+expect "train: another seed" 0 "$KEEL" train train.csv --target diabetes -o other.keel -q --seed 7
+equal "train: another seed gives another model" "$(cmp -s pima.keel other.keel && echo same)" ""
+
+# ---- resume after kill -9 ----
+# Reference: an uninterrupted run of a fixed 40 epochs.
+opts=(--target INCOME --epochs 40 --patience 40 -q)
+expect "resume: reference run" 0 "$KEEL" train "$D/income.csv" "${opts[@]}" -o ref.keel
+killed=no
+for attempt in 1 2 3; do
+    rm -f run.keel run.keel.ckpt
+    "$KEEL" train "$D/income.csv" "${opts[@]}" -o run.keel 2>/dev/null & pid=$!
+    # Kill it once a few epochs are checkpointed.
+    for i in $(seq 1 2000); do
+        [ -f run.keel.ckpt ] && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.01
+    done
+    sleep 0.3
+    if kill -9 $pid 2>/dev/null; then wait $pid 2>/dev/null; killed=yes; break; fi
+    wait $pid
+done
+equal "resume: a run was killed mid-training" "$killed" "yes"
+equal "resume: no model written by the killed run" "$(ls run.keel 2>/dev/null)" ""
+cp run.keel.ckpt killed.ckpt
+expect "resume: --resume continues" 0 "$KEEL" train "$D/income.csv" "${opts[@]}" -o run.keel --resume
+equal "resume: the resumed model is the uninterrupted one, byte for byte" "$(cmp -s ref.keel run.keel && echo same)" "same"
+# A checkpoint of other data, or of other settings, is refused rather than used.
+expect "resume: other data refused" 1 "$KEEL" train train.csv --target diabetes --checkpoint killed.ckpt --resume -q
+contains "resume: the message says why" "$T/err" "other data"
+cp killed.ckpt killed2.ckpt
+expect "resume: other settings refused" 1 "$KEEL" train "$D/income.csv" "${opts[@]}" --lr 0.01 --checkpoint killed2.ckpt --resume -o x.keel
+contains "resume: the message names settings" "$T/err" "other settings"
+
+# ---- Ctrl-C keeps the best model ----
+rm -f int.keel
+"$KEEL" train "$D/income.csv" --target INCOME --epochs 500 --patience 500 -o int.keel >int.out 2>int.err & pid=$!
+for i in $(seq 1 1000); do [ -f int.keel.ckpt ] && break; sleep 0.01; done
+sleep 0.2
+kill -INT $pid; wait $pid; status=$?
+equal "interrupt: exit status 1" "$status" "1"
+contains "interrupt: says where the best model is" int.err "best model so far is in int.keel"
+expect "interrupt: the kept model evaluates" 0 "$KEEL" evaluate int.keel "$D/income.csv" --json
+
+# ---- other tasks ----
+awk 'NR == 1 || NR % 4 != 1' "$D/digits.csv" > dtrain.csv
+awk 'NR == 1 || NR % 4 == 1' "$D/digits.csv" > dtest.csv
+expect "multiclass: digits" 0 "$KEEL" train dtrain.csv --target digit -o digits.keel -q --json
+equal "multiclass: task" "$(json "$T/out" "j['task']")" "multiclass"
+expect "multiclass: evaluate" 0 "$KEEL" evaluate digits.keel dtest.csv --json
+equal "multiclass: held-out accuracy > 0.9" "$(json "$T/out" "j['accuracy'] > 0.9")" "True"
+# Regression: predict glucose from the other pima columns.
+expect "regression: pima glucose" 0 "$KEEL" train train.csv --target glucose -o gl.keel -q --json
+equal "regression: task" "$(json "$T/out" "j['task']")" "regression"
+expect "regression: evaluate" 0 "$KEEL" evaluate gl.keel test.csv --json
+equal "regression: rmse, mae and r2 reported, r2 > 0.1" "$(json "$T/out" "('rmse' in j, 'mae' in j, j['r2'] > 0.1)")" "(True, True, True)"
+
+# ---- cv ----
+expect "cv: 3 folds" 0 "$KEEL" cv "$D/pima2.csv" --target diabetes --folds 3 --json -q
+equal "cv: three folds reported" "$(json "$T/out" "len(j['per_fold'])")" "3"
+equal "cv: mean and std of roc_auc" "$(json "$T/out" "(j['mean']['roc_auc'] > 0.75, j['mean']['roc_auc_std'] >= 0)")" "(True, True)"
+
+# ---- damaged artifacts ----
+head -c 1000 pima.keel > trunc.keel
+expect "corrupt: truncated artifact refused" 1 "$KEEL" evaluate trunc.keel test.csv
+contains "corrupt: the message says so" "$T/err" "trunc.keel"
+python3 -c "
+import sys; b = bytearray(open('pima.keel','rb').read()); b[len(b)//2] ^= 0x10
+open('flip.keel','wb').write(b)"
+expect "corrupt: a flipped bit is refused" 1 "$KEEL" predict flip.keel features.csv
+contains "corrupt: checksum message" "$T/err" "checksum"
+echo "not a model" > text.keel
+expect "corrupt: a text file is refused" 1 "$KEEL" evaluate text.keel test.csv
+expect "corrupt: a missing file" 1 "$KEEL" evaluate nothere.keel test.csv
+
+# ---- usage errors ----
+expect "usage: train without --target" 2 "$KEEL" train train.csv
+expect "usage: unknown option" 2 "$KEEL" train train.csv --target diabetes --bogus
+expect "usage: bad value" 2 "$KEEL" train train.csv --target diabetes --lr nope
+expect "train: unknown target column" 1 "$KEEL" train train.csv --target nope
+contains "train: the message names the column" "$T/err" "'nope'"
+expect "help: train" 0 "$KEEL" train --help
+finish

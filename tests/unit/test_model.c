@@ -1,0 +1,310 @@
+/*
+ * test_model.c — training a small model on real data, the artifact round trip, the public
+ * prediction API (include/keel.h) and the loader's refusal of damaged or hostile artifacts.
+ */
+#include "data/infer.h"
+#include "data/validate.h"
+#include "model/artifact.h"
+#include "model/model.h"
+#include "tests/unit/harness.h"
+#include "train/train.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+/* Trains on data/pima2.csv (target diabetes, numeric features with NA) with a small network;
+ * returns the model and leaves the frame in *fp. */
+static keel_model *train_pima(keel_frame **fp, keel_schema **sp, uint64_t seed, int epochs)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/pima2.csv", test_root());
+    keel_infer_options io;
+    keel_infer_options_init(&io);
+    io.target = "diabetes";
+    keel_schema *s;
+    keel_error e;
+    if (keel_infer_file(path, &io, &s, &e)) return NULL;
+    keel_schema_move_to_end(s, (size_t)keel_schema_find(s, "diabetes"));
+    for (size_t i = 0; i < s->n_columns; i++) /* a prediction contract, as keel train makes it */
+        if (s->columns[i].role == KEEL_ROLE_FEATURE) {
+            s->columns[i].has_min = s->columns[i].has_max = s->columns[i].integer = false;
+            s->columns[i].nullable = true;
+        }
+    keel_frame *f;
+    keel_validate_result vr;
+    if (keel_frame_load(s, path, NULL, &f, &vr, &e)) return NULL;
+    keel_validate_result_free(&vr);
+    keel_train_options o = {.target = "diabetes"};
+    keel_hparams_init(&o.hp);
+    o.hp.hidden[0] = o.hp.hidden[1] = 16;
+    o.hp.max_epochs = epochs;
+    o.hp.seed = seed;
+    keel_model *m = NULL;
+    keel_train_result r;
+    if (keel_train(f, NULL, 0, &o, &m, &r, &e)) {
+        fprintf(stderr, "train: %s\n", e.msg);
+        return NULL;
+    }
+    *fp = f;
+    *sp = s;
+    return m;
+}
+
+static char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc(*n + 1);
+    if (p && fread(p, 1, *n, f) != *n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    return p;
+}
+
+TEST(model_train_save_open_predict)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 8);
+    REQUIRE(m);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pima.keel", test_tmpdir());
+    keel_error e;
+    REQUIRE(keel_model_save(m, path, &e) == KEEL_OK);
+
+    keel_model *p;
+    REQUIRE(keel_model_open(path, &p, &e) == KEEL_OK);
+    CHECK_STR(keel_model_task(p), "binary");
+    CHECK_EQ_INT(keel_model_n_inputs(p), 8);
+    CHECK_STR(keel_model_input_name(p, 0), "pregnant");
+    CHECK_STR(keel_model_input_type(p, 1), "numeric");
+    CHECK(keel_model_input_name(p, 8) == NULL);
+    CHECK_EQ_INT(keel_model_n_outputs(p), 2);
+    CHECK_STR(keel_model_output_name(p, 0), "neg");
+    CHECK_STR(keel_model_output_name(p, 1), "pos");
+    CHECK_STR(keel_model_sha256(p), m->sha256);
+
+    /* One row through the public API equals the same row through the frame path. */
+    const char *row[8] = {"6", "148", "72", "35", NULL, "33.6", "0.627", "50"};
+    float out[2], ref[2];
+    REQUIRE(keel_model_predict_row(p, row, out, &e) == KEEL_OK);
+    CHECK_NEAR(out[0] + out[1], 1.0, 1e-6);
+    REQUIRE(keel_model_predict_frame(m, f, NULL, 0, 1, ref) == KEEL_OK); /* file row 1 */
+    CHECK_NEAR(out[1], ref[1], 1e-6);
+
+    /* Missing tokens of the schema work like NULL. */
+    const char *row_na[8] = {"6", "148", "72", "35", "NA", "33.6", "0.627", "50"};
+    float out2[2];
+    REQUIRE(keel_model_predict_row(p, row_na, out2, &e) == KEEL_OK);
+    CHECK_NEAR(out2[1], out[1], 0);
+
+    /* A bad value is refused, naming the column. */
+    const char *bad[8] = {"6", "lots", "72", "35", NULL, "33.6", "0.627", "50"};
+    CHECK_EQ_INT(keel_model_predict_row(p, bad, out, &e), KEEL_EMISMATCH);
+    CHECK(strstr(e.msg, "glucose") != NULL);
+
+    /* A batch equals rows one by one. */
+    const char *batch[16];
+    memcpy(batch, row, sizeof row);
+    memcpy(batch + 8, row_na, sizeof row_na);
+    float bo[4];
+    REQUIRE(keel_model_predict_batch(p, batch, 2, bo, &e) == KEEL_OK);
+    CHECK_NEAR(bo[1], out2[1], 0);
+    CHECK_NEAR(bo[3], out2[1], 0);
+
+    /* The tensor path: this model's inputs are all numeric. */
+    CHECK(keel_model_n_features(p) > 0);
+    keel_workspace *ws = keel_model_ws_take(p, 1);
+    REQUIRE(ws);
+    keel_frame *one = f;
+    REQUIRE(keel_transform_apply(&p->tf, one, NULL, 0, 1, ws->dense, ws->index, &ws->bags) == 0);
+    float tout[2];
+    REQUIRE(keel_model_predict_tensor(p, ws->dense, 1, keel_model_n_features(p), tout, &e) == 0);
+    CHECK_NEAR(tout[1], ref[1], 1e-6);
+    CHECK_EQ_INT(keel_model_predict_tensor(p, ws->dense, 1, 3, tout, &e), KEEL_EINVAL);
+    keel_model_ws_give(p, ws);
+
+    keel_model_close(p);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
+
+TEST(model_training_is_deterministic)
+{
+    keel_frame *f1, *f2, *f3;
+    keel_schema *s1, *s2, *s3;
+    keel_model *a = train_pima(&f1, &s1, 7, 4), *b = train_pima(&f2, &s2, 7, 4),
+               *c = train_pima(&f3, &s3, 8, 4);
+    REQUIRE(a && b && c);
+    REQUIRE(a->graph->n_params == b->graph->n_params);
+    CHECK(memcmp(a->graph->params, b->graph->params, a->graph->n_params * sizeof(float)) == 0);
+    CHECK(memcmp(a->graph->params, c->graph->params, a->graph->n_params * sizeof(float)) != 0);
+    char pa[1024], pb[1024];
+    snprintf(pa, sizeof pa, "%s/a.keel", test_tmpdir());
+    snprintf(pb, sizeof pb, "%s/b.keel", test_tmpdir());
+    keel_error e;
+    REQUIRE(keel_model_save(a, pa, &e) == 0 && keel_model_save(b, pb, &e) == 0);
+    CHECK_STR(a->sha256, b->sha256);
+    keel_model_free(a);
+    keel_model_free(b);
+    keel_model_free(c);
+    keel_frame_free(f1);
+    keel_frame_free(f2);
+    keel_frame_free(f3);
+    keel_schema_free(s1);
+    keel_schema_free(s2);
+    keel_schema_free(s3);
+}
+
+typedef struct race {
+    keel_model *m;
+    float want;
+    int bad;
+} race;
+
+static void *predict_many(void *arg)
+{
+    race *r = arg;
+    const char *row[8] = {"6", "148", "72", "35", NULL, "33.6", "0.627", "50"};
+    for (int i = 0; i < 2000; i++) {
+        float out[2];
+        keel_error e;
+        if (keel_model_predict_row(r->m, row, out, &e) || out[1] != r->want) r->bad++;
+    }
+    return NULL;
+}
+
+TEST(model_predict_is_thread_safe)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 2);
+    REQUIRE(m);
+    const char *row[8] = {"6", "148", "72", "35", NULL, "33.6", "0.627", "50"};
+    float out[2];
+    keel_error e;
+    REQUIRE(keel_model_predict_row(m, row, out, &e) == 0);
+    race r[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (race){m, out[1], 0};
+        pthread_create(&t[i], NULL, predict_many, &r[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(r[i].bad, 0);
+    }
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
+
+/* Rewrites an artifact with an edited manifest (and a valid digest), so that the model
+ * loader's own checks are what must refuse it. */
+static int load_edited(const char *src, const char *from, const char *to, keel_error *e)
+{
+    keel_artifact *a;
+    if (keel_artifact_open(src, &a, e)) return -100;
+    size_t len;
+    const char *man = keel_artifact_manifest(a, &len);
+    char *text = malloc(len + strlen(to) + 1);
+    const char *hit = memmem(man, len, from, strlen(from));
+    if (!text || !hit) {
+        free(text);
+        keel_artifact_close(a);
+        return -101;
+    }
+    size_t pre = (size_t)(hit - man);
+    memcpy(text, man, pre);
+    strcpy(text + pre, to);
+    size_t tail = len - pre - strlen(from);
+    memcpy(text + pre + strlen(to), hit + strlen(from), tail);
+    size_t n = pre + strlen(to) + tail;
+    size_t nt = keel_artifact_n_tensors(a);
+    keel_artifact_tensor ts[8];
+    for (size_t i = 0; i < nt && i < 8; i++)
+        ts[i] = *keel_artifact_tensor_at(a, i);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/edited.keel", test_tmpdir());
+    int rc = keel_artifact_write(out, text, n, ts, nt, NULL, e);
+    keel_artifact_close(a);
+    free(text);
+    if (rc) return -102;
+    keel_model *m;
+    rc = keel_model_load(out, &m, e);
+    keel_model_free(m);
+    return rc;
+}
+
+TEST(model_loader_refuses_hostile_manifests)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 1);
+    REQUIRE(m);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pima.keel", test_tmpdir());
+    keel_error e;
+    REQUIRE(keel_model_save(m, path, &e) == 0);
+    static const struct {
+        const char *from, *to, *msg;
+    } cases[] = {
+        {"\"format\":\"keel-model\"", "\"format\":\"keel-modem\"", "format"},
+        {"\"format_version\":1", "\"format_version\":2", "format_version"},
+        {"\"op\":\"relu\"", "\"op\":\"system\"", ""},
+        {"\"kind\":\"platt\"", "\"kind\":\"magic\"", "calibration"},
+        {"\"task\":\"binary\"", "\"task\":\"binary\",\"x\":1", NULL}, /* extra keys are fine */
+        {"\"type\":\"numeric\"", "\"type\":\"numerical\"", "type"},
+        {"\"logits\":", "\"logits\":9999,\"was\":", "logits"},
+    };
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(cases); i++) {
+        int rc = load_edited(path, cases[i].from, cases[i].to, &e);
+        if (cases[i].msg == NULL) {
+            CHECK_EQ_INT(rc, KEEL_OK);
+            continue;
+        }
+        if (rc != KEEL_EFORMAT) fprintf(stderr, "case %zu: rc %d: %s\n", i, rc, e.msg);
+        CHECK_EQ_INT(rc, KEEL_EFORMAT);
+        CHECK(strstr(e.msg, cases[i].msg) != NULL);
+    }
+    /* Every truncation and a sample of bit flips of the whole file are refused. */
+    size_t n;
+    char *bytes = read_all(path, &n);
+    REQUIRE(bytes);
+    int accepted = 0;
+    for (size_t cut = 0; cut < n; cut += 1 + cut / 64) {
+        keel_model *x;
+        if (keel_model_load_mem(bytes, cut, &x, &e) == KEEL_OK) accepted++, keel_model_free(x);
+    }
+    keel_rng rng;
+    keel_rng_seed(&rng, 1);
+    for (int i = 0; i < 300; i++) {
+        size_t at = keel_rng_next(&rng) % n;
+        char bit = (char)(1u << (keel_rng_next(&rng) % 8));
+        bytes[at] ^= bit;
+        keel_model *x;
+        if (keel_model_load_mem(bytes, n, &x, &e) == KEEL_OK) accepted++, keel_model_free(x);
+        bytes[at] ^= bit; /* back to the good file */
+    }
+    CHECK_EQ_INT(accepted, 0);
+    free(bytes);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
+
+TEST(model_open_reports_errors)
+{
+    keel_model *m = (keel_model *)1;
+    keel_error e;
+    CHECK_EQ_INT(keel_model_open("/nonexistent/x.keel", &m, &e), KEEL_ENOENT);
+    CHECK(m == NULL);
+    CHECK(strstr(e.msg, "/nonexistent/x.keel") != NULL);
+    CHECK_EQ_INT(keel_model_open(NULL, &m, &e), KEEL_EINVAL);
+}

@@ -1,0 +1,1088 @@
+/*
+ * cmd_model.c — `keel train`, `keel evaluate`, `keel predict` and `keel cv`.
+ *
+ * The defaults are the product: `keel train data.csv --target y` infers the schema, validates
+ * the data (quarantining bad rows), trains with early stopping and calibration, and writes
+ * NAME.keel. A schema inferred here is loosened into a prediction contract (observed ranges,
+ * "whole number" and "no missing" are facts about the training file, not rules for new data;
+ * an unseen category is scored as missing rather than rejected); a schema given with --schema
+ * is kept exactly.
+ */
+#include "data/infer.h"
+#include "data/profile.h"
+#include "data/validate.h"
+#include "model/model.h"
+#include "tensor/tensor.h"
+#include "tools/cli.h"
+#include "train/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- shared options ---- */
+
+typedef struct train_args {
+    const char *file, *target, *schema, *output, *quarantine, *checkpoint;
+    bool no_quarantine, json, quiet, resume;
+    int folds;
+    keel_hparams hp;
+} train_args;
+
+static int parse_size_list(const char *s, keel_hparams *hp)
+{
+    hp->n_hidden = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 65536 || hp->n_hidden == KEEL_MAX_HIDDEN) return -1;
+        hp->hidden[hp->n_hidden++] = (size_t)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return 0;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+/* Parses the training options shared by train and cv. Returns -1 when argv[*i] is not one,
+ * EXIT_USAGE on a bad value, 0 when consumed. */
+static int parse_train_option(int argc, char **argv, int *i, train_args *a)
+{
+    const char *v;
+    double x;
+    int m;
+#define VALUE(name) ((m = opt_value(name, argc, argv, i, &v)) != 0)
+    if (VALUE("--target") || VALUE("-t")) {
+        if (m < 0) return EXIT_USAGE;
+        a->target = v;
+    } else if (VALUE("--schema") || VALUE("-s")) {
+        if (m < 0) return EXIT_USAGE;
+        a->schema = v;
+    } else if (VALUE("--quarantine")) {
+        if (m < 0) return EXIT_USAGE;
+        a->quarantine = v;
+    } else if (VALUE("--seed")) {
+        if (m < 0 || !parse_num(v, 0, 1e18, &x)) goto bad;
+        a->hp.seed = (uint64_t)x;
+    } else if (VALUE("--threads")) {
+        if (m < 0 || !parse_num(v, 1, 256, &x)) goto bad;
+        a->hp.threads = (int)x;
+    } else if (VALUE("--epochs")) {
+        if (m < 0 || !parse_num(v, 1, 100000, &x)) goto bad;
+        a->hp.max_epochs = (int)x;
+    } else if (VALUE("--patience")) {
+        if (m < 0 || !parse_num(v, 1, 100000, &x)) goto bad;
+        a->hp.patience = (int)x;
+    } else if (VALUE("--batch-size")) {
+        if (m < 0 || !parse_num(v, 1, 1 << 20, &x)) goto bad;
+        a->hp.batch_size = (size_t)x;
+    } else if (VALUE("--lr")) {
+        if (m < 0 || !parse_num(v, 1e-7, 10, &x)) goto bad;
+        a->hp.lr = (float)x;
+    } else if (VALUE("--weight-decay")) {
+        if (m < 0 || !parse_num(v, 0, 10, &x)) goto bad;
+        a->hp.weight_decay = (float)x;
+    } else if (VALUE("--dropout")) {
+        if (m < 0 || !parse_num(v, 0, 0.95, &x)) goto bad;
+        a->hp.dropout = (float)x;
+    } else if (VALUE("--validation")) {
+        if (m < 0 || !parse_num(v, 0.02, 0.5, &x)) goto bad;
+        a->hp.val_fraction = (float)x;
+    } else if (VALUE("--bins")) {
+        if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
+        a->hp.bins = (size_t)x;
+    } else if (VALUE("--hidden")) {
+        if (m < 0 || parse_size_list(v, &a->hp)) goto bad;
+    } else if (VALUE("--activation")) {
+        if (m < 0) return EXIT_USAGE;
+        int op = keel_op_from_name(v);
+        if (op != KEEL_OP_RELU && op != KEEL_OP_GELU && op != KEEL_OP_SILU) goto bad;
+        a->hp.activation = (keel_op)op;
+    } else if (VALUE("--task")) {
+        if (m < 0) return EXIT_USAGE;
+        a->hp.task = !strcmp(v, "binary")       ? KEEL_TASK_BINARY
+                     : !strcmp(v, "multiclass") ? KEEL_TASK_MULTICLASS
+                     : !strcmp(v, "regression") ? KEEL_TASK_REGRESSION
+                                                : -2;
+        if (a->hp.task == -2) goto bad;
+    } else if (VALUE("--class-weight")) {
+        if (m < 0) return EXIT_USAGE;
+        a->hp.class_weight = !strcmp(v, "auto") ? 0 : !strcmp(v, "none") ? 1 : !strcmp(v, "balanced") ? 2 : -1;
+        if (a->hp.class_weight < 0) goto bad;
+    } else if (opt_flag("--no-calibration", argv[*i])) {
+        a->hp.calibrate = false;
+    } else if (opt_flag("--no-quarantine", argv[*i])) {
+        a->no_quarantine = true;
+    } else if (opt_flag("--json", argv[*i])) {
+        a->json = true;
+    } else if (opt_flag("--quiet", argv[*i]) || opt_flag("-q", argv[*i])) {
+        a->quiet = true;
+    } else {
+        return -1;
+    }
+#undef VALUE
+    return 0;
+bad:
+    cli_error("bad value for %s: '%s'", argv[*i - (strchr(argv[*i], '=') ? 0 : 1)], v);
+    return EXIT_USAGE;
+}
+
+/* Loosens an inferred schema into a prediction contract (see the top of this file). */
+static void loosen_inferred(keel_schema *s)
+{
+    for (size_t i = 0; i < s->n_columns; i++) {
+        keel_schema_column *c = &s->columns[i];
+        if (c->role != KEEL_ROLE_FEATURE) continue;
+        c->has_min = c->has_max = false;
+        c->integer = false;
+        c->nullable = true;
+        if (c->type == KEEL_TYPE_CATEGORICAL || c->type == KEEL_TYPE_BOOLEAN)
+            c->on_invalid = KEEL_ON_INVALID_MISSING;
+    }
+}
+
+/* The schema to train with: given or inferred, with the target column last. */
+static int training_schema(const train_args *a, keel_schema **out)
+{
+    keel_error e;
+    keel_schema *s = NULL;
+    *out = NULL;
+    if (a->schema) {
+        if (keel_schema_load(a->schema, &s, &e)) {
+            cli_error("%s", e.msg);
+            return EXIT_FAIL;
+        }
+    } else {
+        keel_infer_options io;
+        keel_infer_options_init(&io);
+        io.target = a->target;
+        if (keel_infer_file(a->file, &io, &s, &e)) {
+            cli_error("%s", e.msg);
+            return EXIT_FAIL;
+        }
+        loosen_inferred(s);
+    }
+    long t = keel_schema_find(s, a->target);
+    if (t < 0) {
+        cli_error("%s has no column '%s' (the --target)", a->schema ? a->schema : a->file, a->target);
+        keel_schema_free(s);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < s->n_columns; i++) /* one target only: the one asked for */
+        if (s->columns[i].role == KEEL_ROLE_TARGET) s->columns[i].role = KEEL_ROLE_IGNORE;
+    s->columns[t].role = KEEL_ROLE_TARGET;
+    s->columns[t].nullable = true; /* unlabelled rows are counted and skipped, not quarantined */
+    keel_schema_move_to_end(s, (size_t)t);
+    *out = s;
+    return EXIT_OK;
+}
+
+static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *what)
+{
+    keel_progress_bar_update(ud, done, total, what);
+}
+
+/* Loads every accepted row of file through validation. */
+static int load_data(const char *file, const keel_schema *s, const char *quarantine,
+                     bool no_quarantine, keel_frame **f, keel_validate_result *res, char **qpath,
+                     bool quiet)
+{
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    char *q = NULL;
+    if (!no_quarantine) {
+        q = quarantine ? keel_strdup(quarantine) : cli_derived_name(file, ".quarantine.jsonl");
+        if (!q) {
+            cli_error("out of memory");
+            return EXIT_FAIL;
+        }
+    }
+    o.quarantine_path = q;
+    o.sha256 = true;
+    o.cancel = (const volatile int *)&cli_interrupted;
+    keel_progress_bar *bar = quiet ? NULL : cli_progress();
+    if (bar) {
+        o.progress = progress_cb;
+        o.progress_ud = bar;
+    }
+    keel_error e;
+    int rc = keel_frame_load(s, file, &o, f, res, &e);
+    keel_progress_bar_finish(bar);
+    if (rc) {
+        cli_error("%s", e.msg);
+        keel_free(q);
+        return EXIT_FAIL;
+    }
+    if (res->quarantined && !quiet)
+        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", file,
+                (unsigned long long)res->quarantined, (unsigned long long)res->records,
+                q ? ", see " : "", q ? q : "");
+    *qpath = q;
+    return EXIT_OK;
+}
+
+/* ---- progress of training ---- */
+
+typedef struct epoch_ui {
+    FILE *tty;  /* draw a line here when a terminal */
+    bool lines; /* JSON lines on stderr otherwise */
+    int fold;   /* cv: 1-based fold, else 0 */
+} epoch_ui;
+
+static void on_epoch(void *ud, const keel_epoch_report *r)
+{
+    epoch_ui *ui = ud;
+    if (ui->tty) {
+        double per = r->seconds / r->epoch;
+        fprintf(ui->tty,
+                "\r\033[K%s%.0d%sepoch %d/%d  loss %.4f  val loss %.4f  %s %.4f  best %d  %.1fs  "
+                "ETA ≤%.0fs",
+                ui->fold ? "fold " : "", ui->fold, ui->fold ? "  " : "", r->epoch, r->max_epochs,
+                r->train_loss, r->val_loss, r->metric_name, r->val_metric, r->best_epoch,
+                r->seconds, per * (r->max_epochs - r->epoch));
+        fflush(ui->tty);
+    } else if (ui->lines) {
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_printf(&b, "{\"event\":\"epoch\",%s%.0d%s\"epoch\":%d,\"max_epochs\":%d,\"step\":%llu,\"train_loss\":",
+                        ui->fold ? "\"fold\":" : "", ui->fold, ui->fold ? "," : "", r->epoch,
+                        r->max_epochs, (unsigned long long)r->step);
+        keel_buf_json_num(&b, r->train_loss);
+        keel_buf_puts(&b, ",\"val_loss\":");
+        keel_buf_json_num(&b, r->val_loss);
+        keel_buf_printf(&b, ",\"%s\":", r->metric_name);
+        keel_buf_json_num(&b, r->val_metric);
+        keel_buf_printf(&b, ",\"best_epoch\":%d,\"seconds\":%.3f}\n", r->best_epoch, r->seconds);
+        if (b.data) fputs(b.data, stderr);
+        keel_buf_free(&b);
+    }
+}
+
+static void epoch_ui_done(epoch_ui *ui)
+{
+    if (ui->tty) fputc('\n', ui->tty);
+}
+
+/* ---- train ---- */
+
+static const char train_usage[] =
+    "usage: keel train FILE --target COLUMN [options]\n"
+    "\n"
+    "Trains a neural network on FILE (CSV or JSON Lines) to predict COLUMN and writes the model\n"
+    "as one .keel file. With no other option: the schema is inferred, bad records are\n"
+    "quarantined, 15% of the rows (stratified) decide early stopping and calibration.\n"
+    "\n"
+    "  -t, --target COLUMN          the column to predict (required)\n"
+    "  -s, --schema PATH            the schema (YAML); default: inferred from FILE\n"
+    "  -o, --output PATH            the model (default: NAME.keel in the working directory)\n"
+    "  --task T                     binary, multiclass or regression (default: from the target)\n"
+    "  --seed N                     random seed (default 42); same seed + threads = same bytes\n"
+    "  --threads N                  threads for the matrix products (default 1)\n"
+    "  --epochs N                   at most N epochs (default 200)\n"
+    "  --patience N                 stop after N epochs without a better validation loss (16)\n"
+    "  --batch-size N               rows per step (default: 32 to 256 by data size)\n"
+    "  --lr X                       peak learning rate of AdamW (default 0.001)\n"
+    "  --weight-decay X             AdamW weight decay (default 0.0001)\n"
+    "  --hidden W1,W2,...           hidden layer widths (default 256,256)\n"
+    "  --activation A               relu, gelu or silu (default silu)\n"
+    "  --dropout P                  dropout after each hidden layer (default 0.1)\n"
+    "  --bins N                     piecewise-linear bins per numeric column (default 16)\n"
+    "  --validation F               share of rows held out for early stopping (default 0.15)\n"
+    "  --class-weight W             auto, none or balanced (auto: balanced when the rarest\n"
+    "                               class is under 10% of the rows)\n"
+    "  --no-calibration             keep the raw probabilities\n"
+    "  --checkpoint PATH            write a checkpoint every epoch (default: OUTPUT.ckpt)\n"
+    "  --resume                     continue from the checkpoint of a run that was stopped\n"
+    "  --quarantine PATH            where rejected records go (default NAME.quarantine.jsonl)\n"
+    "  --no-quarantine              count rejected records without writing them\n"
+    "  --json                       print the summary as JSON\n"
+    "  -q, --quiet                  no progress output\n"
+    "  -h, --help                   this text\n"
+    "\n"
+    "Progress goes to stderr: a line on a terminal, else one JSON object per epoch. Ctrl-C stops\n"
+    "after the current step and writes the best model so far. The SOURCE_DATE_EPOCH variable,\n"
+    "when set, fixes the model's creation time (reproducible artifacts). The artifact format is\n"
+    "described in docs/artifact.md.\n";
+
+static void train_args_init(train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    keel_hparams_init(&a->hp);
+    a->folds = 5;
+}
+
+/* Creation time: SOURCE_DATE_EPOCH when set (reproducible builds' convention), else now. */
+static int64_t creation_micros(void)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    double x;
+    if (sde && parse_num(sde, 0, 1e12, &x)) return (int64_t)x * 1000000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *user_name(void)
+{
+    const char *u = getenv("KEEL_USER");
+    if (!u || !*u) u = getenv("USER");
+    return u && *u ? u : "unknown";
+}
+
+static int add_lineage(keel_model *m, const train_args *a, const keel_validate_result *vr,
+                       const keel_frame *f, int64_t created)
+{
+    char when[40];
+    keel_format_timestamp(created, when);
+    keel_buf *b = &m->lineage_json;
+    keel_buf_reset(b);
+    const char *src = cli_base_name(a->file), *user = user_name();
+    int rc = keel_buf_printf(b, "{\"data_sha256\":\"%s\",\"data_source\":", vr->sha256);
+    rc |= keel_buf_json_str(b, src, strlen(src));
+    rc |= keel_buf_printf(b,
+                          ",\"records\":%llu,\"accepted\":%llu,\"quarantined\":%llu,\"seed\":%llu,"
+                          "\"threads\":%d,\"keel_version\":\"%s\",\"created\":\"%s\",\"user\":",
+                          (unsigned long long)vr->records, (unsigned long long)vr->accepted,
+                          (unsigned long long)vr->quarantined, (unsigned long long)a->hp.seed,
+                          a->hp.threads, keel_version(), when);
+    rc |= keel_buf_json_str(b, user, strlen(user));
+    rc |= keel_buf_putc(b, '}');
+    /* The training data's profile: the drift baseline of later issues. */
+    keel_profile *p = keel_profile_new(f->schema);
+    if (!p) return KEEL_ENOMEM;
+    rc |= keel_profile_add_frame(p, f);
+    rc |= keel_profile_set_source(p, src, vr->sha256, vr->records, vr->accepted, vr->quarantined,
+                                 vr->repaired);
+    keel_profile_set_created(p, created);
+    keel_buf_reset(&m->profile_json);
+    rc |= keel_profile_write_json(p, &m->profile_json);
+    keel_profile_free(p);
+    return rc ? KEEL_ENOMEM : KEEL_OK;
+}
+
+static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
+{
+    /* keel_metrics_to_json writes an object; splice its members into ours. */
+    keel_buf tmp;
+    keel_buf_init(&tmp);
+    if (!keel_metrics_to_json(mt, &tmp) && tmp.len > 2) {
+        keel_buf_putc(b, ',');
+        keel_buf_append(b, tmp.data + 1, tmp.len - 2);
+    }
+    keel_buf_free(&tmp);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    train_args_init(&a);
+    bool explicit_ckpt = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m, r;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(train_usage, stdout);
+            return EXIT_OK;
+        }
+        if ((r = parse_train_option(argc, argv, &i, &a)) >= 0) {
+            if (r) return r;
+        } else if ((m = opt_value("--output", argc, argv, &i, &v)) || (m = opt_value("-o", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a.output = v;
+        } else if ((m = opt_value("--checkpoint", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a.checkpoint = v;
+            explicit_ckpt = true;
+        } else if (opt_flag("--resume", argv[i])) {
+            a.resume = true;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel train --help)", argv[i]);
+            return EXIT_USAGE;
+        } else if (!a.file) {
+            a.file = argv[i];
+        } else {
+            cli_error("one data file only (got '%s' and '%s')", a.file, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!a.file || !a.target) {
+        cli_error("%s", !a.file ? "no data file given" : "--target COLUMN is required");
+        fputs(train_usage, stderr);
+        return EXIT_USAGE;
+    }
+    (void)explicit_ckpt;
+    int status;
+    keel_schema *s = NULL;
+    keel_frame *f = NULL;
+    keel_model *model = NULL;
+    keel_validate_result vr = {0};
+    char *q = NULL, *out = NULL, *ckpt = NULL;
+    cli_catch_interrupts();
+    if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
+    if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)) !=
+        EXIT_OK)
+        goto done;
+    out = a.output ? keel_strdup(a.output) : cli_derived_name(a.file, ".keel");
+    if (!out) goto oom;
+    if (a.checkpoint) ckpt = keel_strdup(a.checkpoint);
+    else if ((ckpt = keel_malloc(strlen(out) + 6))) sprintf(ckpt, "%s.ckpt", out);
+    if (!ckpt) goto oom;
+    keel_tensor_set_threads(a.hp.threads);
+    keel_train_options to = {.hp = a.hp,
+                             .target = a.target,
+                             .checkpoint_path = ckpt,
+                             .resume = a.resume,
+                             .data_sha256 = vr.sha256,
+                             .cancel = (const volatile int *)&cli_interrupted,
+                             .on_epoch = on_epoch};
+    epoch_ui ui = {.tty = a.quiet ? NULL : cli_progress() ? stderr : NULL,
+                   .lines = !a.quiet && !cli_progress()};
+    to.ud = &ui;
+    keel_train_result tr;
+    keel_error e;
+    int rc = keel_train(f, NULL, f->n_rows, &to, &model, &tr, &e);
+    epoch_ui_done(&ui);
+    if (rc) {
+        cli_error("%s", e.msg);
+        status = EXIT_FAIL;
+        goto done;
+    }
+    if (tr.resumed_from && !a.quiet)
+        fprintf(stderr, "keel: resumed from the checkpoint after epoch %d\n", tr.resumed_from);
+    if (add_lineage(model, &a, &vr, f, creation_micros())) goto oom;
+    if (keel_model_save(model, out, &e)) {
+        cli_error("%s", e.msg);
+        status = EXIT_FAIL;
+        goto done;
+    }
+    if (!tr.canceled) unlink(ckpt); /* finished: the checkpoint has done its job */
+    keel_buf b;
+    keel_buf_init(&b);
+    const char *task = keel_task_name(model->target.task);
+    if (a.json) {
+        keel_buf_puts(&b, "{\"model\":");
+        keel_buf_json_str(&b, out, strlen(out));
+        keel_buf_printf(&b,
+                        ",\"sha256\":\"%s\",\"task\":\"%s\",\"records\":%llu,\"quarantined\":%llu,"
+                        "\"train_rows\":%zu,\"validation_rows\":%zu,\"unlabeled_rows\":%zu,"
+                        "\"epochs\":%d,\"best_epoch\":%d,\"canceled\":%s,\"seconds\":%.3f,"
+                        "\"validation\":{\"n\":%llu",
+                        model->sha256, task, (unsigned long long)vr.records,
+                        (unsigned long long)vr.quarantined, tr.n_train, tr.n_val, tr.n_unlabeled,
+                        tr.epochs, tr.best_epoch, tr.canceled ? "true" : "false", tr.seconds,
+                        (unsigned long long)tr.val.n);
+        print_metrics_json(&b, &tr.val);
+        keel_buf_puts(&b, "}}\n");
+    } else {
+        keel_buf_printf(&b, "model: %s\nsha256: %s\ntask: %s", out, model->sha256, task);
+        if (model->target.task != KEEL_TASK_REGRESSION) {
+            keel_buf_printf(&b, " (%zu classes:", model->target.classes.n);
+            for (size_t i = 0; i < model->target.classes.n && i < 10; i++)
+                keel_buf_printf(&b, " %s", model->target.classes.items[i]);
+            keel_buf_puts(&b, model->target.classes.n > 10 ? " ...)" : ")");
+        }
+        keel_buf_printf(&b,
+                        "\nrows: %zu train, %zu validation, %zu without a target, %llu "
+                        "quarantined\nepochs: %d (best %d)%s, %.1f s\nvalidation:\n",
+                        tr.n_train, tr.n_val, tr.n_unlabeled, (unsigned long long)vr.quarantined,
+                        tr.epochs, tr.best_epoch,
+                        tr.canceled ? ", stopped by the user" : tr.early_stopped ? ", early stopping" : "",
+                        tr.seconds);
+        keel_metrics_to_text(&tr.val, &b);
+    }
+    if (b.data) fputs(b.data, stdout);
+    keel_buf_free(&b);
+    status = tr.canceled ? EXIT_FAIL : EXIT_OK;
+    if (tr.canceled)
+        cli_error("interrupted: the best model so far is in %s; --resume continues from %s", out,
+                  ckpt);
+    goto done;
+oom:
+    cli_error("out of memory");
+    status = EXIT_FAIL;
+done:
+    keel_model_free(model);
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_schema_free(s);
+    keel_free(q);
+    keel_free(out);
+    keel_free(ckpt);
+    return status;
+}
+
+/* ---- evaluate ---- */
+
+static const char evaluate_usage[] =
+    "usage: keel evaluate MODEL FILE [options]\n"
+    "\n"
+    "Scores FILE (which must have the model's target column) and prints the model's quality:\n"
+    "accuracy, ROC AUC, average precision, log loss, F1, Brier score and expected calibration\n"
+    "error for classifiers; RMSE, MAE and R² for regression. Records that break the model's\n"
+    "schema are quarantined, never scored.\n"
+    "\n"
+    "  --quarantine PATH, --no-quarantine   as for keel train\n"
+    "  --json                       print a JSON object with scikit-learn's names (accuracy,\n"
+    "                               roc_auc, average_precision, log_loss, f1, brier, ece,\n"
+    "                               rmse, mae, r2)\n"
+    "  -h, --help                   this text\n";
+
+static int load_model(const char *path, keel_model **m)
+{
+    keel_error e;
+    if (keel_model_load(path, m, &e)) {
+        cli_error("%s: %s", path, e.msg);
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int cmd_evaluate(int argc, char **argv)
+{
+    train_args a;
+    train_args_init(&a);
+    const char *model_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(evaluate_usage, stdout);
+            return EXIT_OK;
+        }
+        int r = parse_train_option(argc, argv, &i, &a);
+        if (r > 0) return r;
+        if (r == 0) continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel evaluate --help)", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (!model_path) model_path = argv[i];
+        else if (!a.file) a.file = argv[i];
+        else {
+            cli_error("too many arguments ('%s')", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!model_path || !a.file) {
+        fputs(evaluate_usage, stderr);
+        return EXIT_USAGE;
+    }
+    keel_model *m;
+    int status = load_model(model_path, &m);
+    if (status) return status;
+    cli_catch_interrupts();
+    keel_frame *f = NULL;
+    keel_validate_result vr = {0};
+    char *q = NULL;
+    status = load_data(a.file, m->schema, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet);
+    if (status == EXIT_OK) {
+        keel_metrics mt;
+        if (keel_model_evaluate(m, f, NULL, f->n_rows, &mt)) {
+            cli_error("cannot evaluate: out of memory");
+            status = EXIT_FAIL;
+        } else {
+            keel_buf b;
+            keel_buf_init(&b);
+            if (a.json) {
+                keel_buf_puts(&b, "{\"model\":");
+                keel_buf_json_str(&b, model_path, strlen(model_path));
+                keel_buf_puts(&b, ",\"file\":");
+                keel_buf_json_str(&b, a.file, strlen(a.file));
+                keel_buf_printf(&b, ",\"records\":%llu,\"quarantined\":%llu,\"scored\":%llu",
+                                (unsigned long long)vr.records, (unsigned long long)vr.quarantined,
+                                (unsigned long long)mt.n);
+                print_metrics_json(&b, &mt);
+                keel_buf_puts(&b, "}\n");
+            } else {
+                keel_buf_printf(&b, "model: %s\nfile: %s (%llu records, %llu quarantined, %llu scored)\n",
+                                model_path, a.file, (unsigned long long)vr.records,
+                                (unsigned long long)vr.quarantined, (unsigned long long)mt.n);
+                keel_metrics_to_text(&mt, &b);
+            }
+            if (b.data) fputs(b.data, stdout);
+            keel_buf_free(&b);
+            if (mt.n == 0) {
+                cli_error("no record of %s could be scored", a.file);
+                status = EXIT_FAIL;
+            }
+        }
+    }
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_free(q);
+    keel_model_free(m);
+    return status;
+}
+
+/* ---- predict ---- */
+
+static const char predict_usage[] =
+    "usage: keel predict MODEL FILE [options]\n"
+    "\n"
+    "Scores every record of FILE with MODEL, streaming, on several threads. Writes CSV: the\n"
+    "schema's id columns, `prediction` (the class label, or the value for regression) and,\n"
+    "for classifiers, one probability column per class (`p_LABEL`). Records that break the\n"
+    "model's schema are quarantined with their reasons, never scored; the target column, when\n"
+    "present, is ignored.\n"
+    "\n"
+    "  -o, --output PATH            the predictions (default: standard output)\n"
+    "  --threads N                  threads (default: the number of cores)\n"
+    "  --quarantine PATH, --no-quarantine   as for keel train\n"
+    "  --json                       print the summary as JSON (on stdout with -o, else on\n"
+    "                               stderr)\n"
+    "  -h, --help                   this text\n";
+
+typedef struct predictor {
+    keel_model *m;
+    FILE *out;
+    int threads;
+    uint64_t rows;
+    float *pred;
+    size_t cap;
+    int err;
+    keel_buf line;
+} predictor;
+
+typedef struct part {
+    keel_model *m;
+    const keel_frame *f;
+    size_t first, n;
+    float *out;
+    int rc;
+} part;
+
+static void *predict_part(void *arg)
+{
+    part *p = arg;
+    p->rc = keel_model_predict_frame(p->m, p->f, NULL, p->first, p->n, p->out);
+    return NULL;
+}
+
+static void csv_field(keel_buf *b, const char *p, size_t n)
+{
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) {
+        keel_buf_append(b, p, n);
+        return;
+    }
+    keel_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') keel_buf_putc(b, '"');
+        keel_buf_putc(b, p[i]);
+    }
+    keel_buf_putc(b, '"');
+}
+
+static int predict_chunk(void *ud, const keel_frame *f)
+{
+    predictor *pr = ud;
+    keel_model *m = pr->m;
+    size_t k = keel_model_n_outputs(m), n = f->n_rows;
+    if (n * k > pr->cap) {
+        float *p = keel_reallocarray(pr->pred, n * k, sizeof *p);
+        if (!p) return KEEL_ENOMEM;
+        pr->pred = p;
+        pr->cap = n * k;
+    }
+    int T = pr->threads;
+    if ((size_t)T > n / 64 + 1) T = (int)(n / 64 + 1);
+    part parts[64];
+    pthread_t tid[64];
+    size_t per = (n + T - 1) / T;
+    bool started[64] = {false};
+    for (int t = 0; t < T; t++) {
+        size_t lo = KEEL_MIN(n, t * per), hi = KEEL_MIN(n, lo + per);
+        parts[t] = (part){m, f, lo, hi - lo, pr->pred + lo * k, 0};
+        /* The last part (or one whose thread could not start) runs here. */
+        started[t] = t < T - 1 && !pthread_create(&tid[t], NULL, predict_part, &parts[t]);
+        if (!started[t]) predict_part(&parts[t]);
+    }
+    for (int t = 0; t < T; t++)
+        if (started[t]) pthread_join(tid[t], NULL);
+    for (int t = 0; t < T; t++)
+        if (parts[t].rc) return parts[t].rc;
+    /* Write the rows. */
+    const keel_schema *s = m->input_schema;
+    for (size_t r = 0; r < n; r++) {
+        keel_buf *b = &pr->line;
+        keel_buf_reset(b);
+        for (size_t c = 0; c < s->n_columns; c++) {
+            if (s->columns[c].role != KEEL_ROLE_ID) continue;
+            const keel_column *col = &f->cols[c];
+            if (col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_ID) {
+                size_t len;
+                const char *p = keel_column_text(col, r, &len);
+                if (!col->missing[r]) csv_field(b, p, len);
+            } else if (col->type == KEEL_TYPE_NUMERIC && !isnan(col->num[r])) {
+                keel_buf_json_num(b, col->num[r]);
+            } else if (col->type == KEEL_TYPE_CATEGORICAL && col->cat[r] >= 0) {
+                const char *cat = col->def->categories.items[col->cat[r]];
+                csv_field(b, cat, strlen(cat));
+            }
+            keel_buf_putc(b, ',');
+        }
+        const float *p = pr->pred + r * k;
+        if (m->target.task == KEEL_TASK_REGRESSION) {
+            keel_buf_json_num(b, p[0]);
+        } else {
+            size_t best = 0;
+            for (size_t j = 1; j < k; j++)
+                if (p[j] > p[best]) best = j;
+            const char *label = m->target.classes.items[best];
+            csv_field(b, label, strlen(label));
+            for (size_t j = 0; j < k; j++)
+                keel_buf_printf(b, ",%.6g", p[j]);
+        }
+        if (keel_buf_putc(b, '\n')) return KEEL_ENOMEM;
+        if (fwrite(b->data, 1, b->len, pr->out) != b->len) return KEEL_EIO;
+    }
+    pr->rows += n;
+    return KEEL_OK;
+}
+
+static int write_header(FILE *out, const keel_model *m)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    const keel_schema *s = m->input_schema;
+    for (size_t c = 0; c < s->n_columns; c++)
+        if (s->columns[c].role == KEEL_ROLE_ID) {
+            csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
+            keel_buf_putc(&b, ',');
+        }
+    keel_buf_puts(&b, "prediction");
+    if (m->target.task != KEEL_TASK_REGRESSION)
+        for (size_t j = 0; j < m->target.classes.n; j++) {
+            keel_buf b2;
+            keel_buf_init(&b2);
+            keel_buf_printf(&b2, "p_%s", m->target.classes.items[j]);
+            keel_buf_putc(&b, ',');
+            if (b2.data) csv_field(&b, b2.data, b2.len);
+            keel_buf_free(&b2);
+        }
+    int rc = keel_buf_putc(&b, '\n') || fwrite(b.data, 1, b.len, out) != b.len;
+    keel_buf_free(&b);
+    return rc ? KEEL_EIO : KEEL_OK;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    train_args a;
+    train_args_init(&a);
+    a.hp.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (a.hp.threads < 1) a.hp.threads = 1;
+    if (a.hp.threads > 64) a.hp.threads = 64;
+    const char *model_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(predict_usage, stdout);
+            return EXIT_OK;
+        }
+        if ((m = opt_value("--output", argc, argv, &i, &v)) || (m = opt_value("-o", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a.output = v;
+            continue;
+        }
+        int r = parse_train_option(argc, argv, &i, &a);
+        if (r > 0) return r;
+        if (r == 0) continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel predict --help)", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (!model_path) model_path = argv[i];
+        else if (!a.file) a.file = argv[i];
+        else {
+            cli_error("too many arguments ('%s')", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!model_path || !a.file) {
+        fputs(predict_usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (a.hp.threads > 64) a.hp.threads = 64;
+    keel_model *m;
+    int status = load_model(model_path, &m);
+    if (status) return status;
+    keel_tensor_set_threads(1); /* parallel over rows instead */
+    cli_catch_interrupts();
+    FILE *out = stdout;
+    char *tmp = NULL;
+    if (a.output) {
+        /* Written under a temporary name and renamed at the end: never a half file. */
+        if (!(tmp = keel_malloc(strlen(a.output) + 16))) {
+            cli_error("out of memory");
+            keel_model_free(m);
+            return EXIT_FAIL;
+        }
+        sprintf(tmp, "%s.tmp.%d", a.output, (int)getpid());
+        if (!(out = fopen(tmp, "wb"))) {
+            cli_error("%s: %s", a.output, strerror(errno));
+            keel_free(tmp);
+            keel_model_free(m);
+            return EXIT_FAIL;
+        }
+    }
+    predictor pr = {.m = m, .out = out, .threads = a.hp.threads};
+    keel_buf_init(&pr.line);
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    char *q = NULL;
+    if (!a.no_quarantine)
+        q = a.quarantine ? keel_strdup(a.quarantine) : cli_derived_name(a.file, ".quarantine.jsonl");
+    o.quarantine_path = q;
+    o.on_chunk = predict_chunk;
+    o.chunk_ud = &pr;
+    o.cancel = (const volatile int *)&cli_interrupted;
+    keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
+    if (bar) {
+        o.progress = progress_cb;
+        o.progress_ud = bar;
+    }
+    keel_validate_result vr = {0};
+    keel_error e;
+    double t0 = keel_now_seconds();
+    int rc = write_header(out, m);
+    if (!rc) rc = keel_validate_file(m->input_schema, a.file, &o, &vr, &e);
+    else keel_error_set(&e, rc, "cannot write the predictions");
+    keel_progress_bar_finish(bar);
+    int closed = out == stdout ? fflush(stdout) : fclose(out);
+    if (closed && !rc) rc = keel_error_set(&e, KEEL_EIO, "cannot write the predictions");
+    if (rc) {
+        cli_error("%s", e.msg);
+        if (tmp) unlink(tmp);
+        status = EXIT_FAIL;
+    } else {
+        if (tmp && rename(tmp, a.output)) {
+            cli_error("%s: %s", a.output, strerror(errno));
+            status = EXIT_FAIL;
+        }
+        double secs = keel_now_seconds() - t0;
+        FILE *info = tmp ? stdout : stderr;
+        if (a.json)
+            fprintf(info,
+                    "{\"model\":\"%s\",\"records\":%llu,\"predicted\":%llu,\"quarantined\":%llu,"
+                    "\"seconds\":%.3f}\n",
+                    m->sha256, (unsigned long long)vr.records, (unsigned long long)pr.rows,
+                    (unsigned long long)vr.quarantined, secs);
+        else if (!a.quiet)
+            fprintf(info, "keel: %llu records, %llu predicted, %llu quarantined%s%s (%.2f s)\n",
+                    (unsigned long long)vr.records, (unsigned long long)pr.rows,
+                    (unsigned long long)vr.quarantined, vr.quarantined && q ? ", see " : "",
+                    vr.quarantined && q ? q : "", secs);
+    }
+    keel_free(tmp);
+    keel_free(q);
+    keel_free(pr.pred);
+    keel_buf_free(&pr.line);
+    keel_validate_result_free(&vr);
+    keel_model_free(m);
+    return status;
+}
+
+/* ---- cv ---- */
+
+static double metric_at(const keel_metrics *m, size_t j)
+{
+    const double v[] = {m->accuracy, m->roc_auc, m->average_precision, m->log_loss,
+                        m->f1,       m->brier,               m->ece,               m->rmse,
+                        m->mae,      m->r2};
+    return j < KEEL_ARRAY_LEN(v) ? v[j] : NAN;
+}
+
+static const char cv_usage[] =
+    "usage: keel cv FILE --target COLUMN [--folds K] [training options]\n"
+    "\n"
+    "Stratified K-fold cross-validation (default 5): trains on K-1 folds with keel train's\n"
+    "defaults (or the options given), evaluates on the held-out fold, and reports every\n"
+    "measure's mean and standard deviation over the folds. Takes keel train's options.\n"
+    "\n"
+    "  --folds K                    number of folds (2..100, default 5)\n"
+    "  --json                       print the per-fold and summary figures as JSON\n"
+    "  -h, --help                   this text\n";
+
+int cmd_cv(int argc, char **argv)
+{
+    train_args a;
+    train_args_init(&a);
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        double x;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(cv_usage, stdout);
+            return EXIT_OK;
+        }
+        if ((m = opt_value("--folds", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_num(v, 2, 100, &x)) {
+                cli_error("--folds must be a whole number from 2 to 100");
+                return EXIT_USAGE;
+            }
+            a.folds = (int)x;
+            continue;
+        }
+        int r = parse_train_option(argc, argv, &i, &a);
+        if (r > 0) return r;
+        if (r == 0) continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel cv --help)", argv[i]);
+            return EXIT_USAGE;
+        }
+        if (a.file) {
+            cli_error("one data file only");
+            return EXIT_USAGE;
+        }
+        a.file = argv[i];
+    }
+    if (!a.file || !a.target) {
+        fputs(cv_usage, stderr);
+        return EXIT_USAGE;
+    }
+    keel_schema *s = NULL;
+    keel_frame *f = NULL;
+    keel_validate_result vr = {0};
+    char *q = NULL;
+    int32_t *fold = NULL, *cls = NULL;
+    size_t *train_rows = NULL, *test_rows = NULL;
+    keel_metrics *per = NULL;
+    keel_target tg = {0};
+    keel_error e;
+    int status;
+    cli_catch_interrupts();
+    if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
+    if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)))
+        goto done;
+    keel_tensor_set_threads(a.hp.threads);
+    size_t n = f->n_rows;
+    fold = keel_calloc(n + 1, sizeof *fold);
+    cls = keel_calloc(n + 1, sizeof *cls);
+    train_rows = keel_calloc(n + 1, sizeof *train_rows);
+    test_rows = keel_calloc(n + 1, sizeof *test_rows);
+    per = keel_calloc((size_t)a.folds, sizeof *per);
+    if (!fold || !cls || !train_rows || !test_rows || !per) {
+        cli_error("out of memory");
+        status = EXIT_FAIL;
+        goto done;
+    }
+    if (keel_target_fit(&tg, f, NULL, n, a.target, a.hp.task, &e)) {
+        cli_error("%s", e.msg);
+        status = EXIT_FAIL;
+        goto done;
+    }
+    bool classify = tg.task != KEEL_TASK_REGRESSION;
+    for (size_t r = 0; r < n; r++) {
+        float y;
+        keel_target_label(&tg, f, r, &cls[r], &y);
+    }
+    keel_folds_stratified(classify ? cls : NULL, n, a.folds, a.hp.seed, fold);
+    keel_buf b;
+    keel_buf_init(&b);
+    if (a.json) keel_buf_printf(&b, "{\"folds\":%d,\"per_fold\":[", a.folds);
+    for (int k = 0; k < a.folds && status == EXIT_OK; k++) {
+        size_t ntr = 0, nte = 0;
+        for (size_t r = 0; r < n; r++)
+            if (fold[r] == k) test_rows[nte++] = r;
+            else train_rows[ntr++] = r;
+        keel_train_options to = {.hp = a.hp,
+                                 .target = a.target,
+                                 .cancel = (const volatile int *)&cli_interrupted,
+                                 .on_epoch = on_epoch};
+        epoch_ui ui = {.tty = a.quiet ? NULL : cli_progress() ? stderr : NULL, .lines = false, .fold = k + 1};
+        to.ud = &ui;
+        keel_model *m = NULL;
+        keel_train_result tr;
+        if (keel_train(f, train_rows, ntr, &to, &m, &tr, &e)) {
+            epoch_ui_done(&ui);
+            cli_error("fold %d: %s", k + 1, e.msg);
+            status = EXIT_FAIL;
+            break;
+        }
+        epoch_ui_done(&ui);
+        if (tr.canceled) {
+            keel_model_free(m);
+            cli_error("interrupted");
+            status = EXIT_FAIL;
+            break;
+        }
+        if (keel_model_evaluate(m, f, test_rows, nte, &per[k])) {
+            keel_model_free(m);
+            cli_error("fold %d: out of memory", k + 1);
+            status = EXIT_FAIL;
+            break;
+        }
+        keel_model_free(m);
+        if (a.json) {
+            keel_buf_printf(&b, "%s{\"fold\":%d,\"epochs\":%d", k ? "," : "", k + 1, tr.epochs);
+            print_metrics_json(&b, &per[k]);
+            keel_buf_putc(&b, '}');
+        } else if (!a.quiet) {
+            fprintf(stderr, "keel: fold %d/%d: %d epochs, %llu rows scored\n", k + 1, a.folds,
+                    tr.epochs, (unsigned long long)per[k].n);
+        }
+    }
+    if (status == EXIT_OK) {
+        static const char *names[] = {"accuracy", "roc_auc", "average_precision", "log_loss", "f1",
+                                      "brier",    "ece",     "rmse",              "mae",      "r2"};
+        if (a.json) keel_buf_puts(&b, "],\"mean\":{");
+        else keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
+                             a.folds, a.file, a.target, "measure", "mean", "std");
+        bool first = true;
+        for (size_t j = 0; j < KEEL_ARRAY_LEN(names); j++) {
+            double sum = 0, sq = 0;
+            int cnt = 0;
+            for (int k = 0; k < a.folds; k++) {
+                double v = metric_at(&per[k], j);
+                if (isnan(v)) continue;
+                sum += v;
+                cnt++;
+            }
+            if (!cnt) continue;
+            double mean = sum / cnt;
+            for (int k = 0; k < a.folds; k++) {
+                double v = metric_at(&per[k], j);
+                if (!isnan(v)) sq += (v - mean) * (v - mean);
+            }
+            double sd = cnt > 1 ? sqrt(sq / (cnt - 1)) : 0;
+            if (a.json) {
+                keel_buf_printf(&b, "%s\"%s\":", first ? "" : ",", names[j]);
+                keel_buf_json_num(&b, mean);
+                keel_buf_printf(&b, ",\"%s_std\":", names[j]);
+                keel_buf_json_num(&b, sd);
+            } else {
+                keel_buf_printf(&b, "%-18s %10.4f %10.4f\n", names[j], mean, sd);
+            }
+            first = false;
+        }
+        if (a.json) keel_buf_puts(&b, "}}\n");
+        if (b.data) fputs(b.data, stdout);
+    }
+    keel_buf_free(&b);
+done:
+    keel_target_free(&tg);
+    keel_free(fold);
+    keel_free(cls);
+    keel_free(train_rows);
+    keel_free(test_rows);
+    keel_free(per);
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_schema_free(s);
+    keel_free(q);
+    return status;
+}
