@@ -22,7 +22,9 @@ for t in "${targets[@]}"; do
     work=fuzz/corpus-work/$t; mkdir -p "$work" fuzz/corpus-work/crashes
     cp -n tests/corpus/"$t"/* "$work"/ 2>/dev/null || true
     echo "fuzz $t: ${secs}s"
-    if "$build/fuzz-$t" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+    maxlen=65536
+    [ "$t" = model ] && maxlen=262144 # a whole small artifact
+    if "$build/fuzz-$t" -max_total_time="$secs" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix=fuzz/corpus-work/crashes/"$t"- -print_final_stats=1 "$work" \
         >"$build/fuzz-$t.log" 2>&1; then
         grep -E 'stat::number_of_executed_units|stat::peak_rss' "$build/fuzz-$t.log" | sed 's/^/  /'

@@ -5,8 +5,8 @@
  * the data (quarantining bad rows), trains with early stopping and calibration, and writes
  * NAME.keel. A schema inferred here is loosened into a prediction contract (observed ranges,
  * "whole number" and "no missing" are facts about the training file, not rules for new data;
- * an unseen category is scored as missing rather than rejected); a schema given with --schema
- * is kept exactly.
+ * an unseen category is scored as missing rather than rejected; a timestamp column becomes
+ * calendar features); a schema given with --schema is kept exactly.
  */
 #include "data/infer.h"
 #include "data/profile.h"
@@ -145,6 +145,8 @@ static void loosen_inferred(keel_schema *s)
 {
     for (size_t i = 0; i < s->n_columns; i++) {
         keel_schema_column *c = &s->columns[i];
+        /* A timestamp column becomes calendar features (month, weekday, hour, year). */
+        if (c->role == KEEL_ROLE_TIME && c->type == KEEL_TYPE_TIMESTAMP) c->role = KEEL_ROLE_FEATURE;
         if (c->role != KEEL_ROLE_FEATURE) continue;
         c->has_min = c->has_max = false;
         c->integer = false;

@@ -21,11 +21,13 @@
  * allowed; duplicate keys are rejected.
  *
  *   {"column": "age", "kind": "numeric", "indicator": true, "fill": 0.0125,
- *    "knots": [18, 21, 25.5, ...], "scores": [-3.29, -2.1, -1.7, ...]}
+ *    "knots": [18, 21, 25.5, ...], "scores": [-3.29, -2.1, -1.7, ...], "bins": 16}
  *       knots: 0 .. 4096 finite raw values, strictly increasing; scores: as many finite
  *       values in [-5, 5], non-decreasing; fill: finite, in [-5, 5]. Output: the score
  *       interpolated linearly between the two knots around the value (the end scores
- *       outside the knots; fill when there are no knots), then the indicator if any.
+ *       outside the knots; fill when there are no knots), then `bins` piecewise-linear
+ *       encodings over edges picked evenly from the knots (optional, default 0; at most
+ *       n_knots - 1, none below 3 knots), then the indicator if any.
  *   {"column": "active", "kind": "boolean", "indicator": true}
  *       Output: 1 / 0, or 0.5 when missing; then the indicator if any.
  *   {"column": "plan", "kind": "categorical", "vocab": 4, "dim": 3, "code_map": [2, 0, 3]}
@@ -916,7 +918,9 @@ static int read_numeric(const ctx *c, keel_feature *ft, const keel_json *obj)
         if (!(ft->scores[i] >= ft->scores[i - 1]))
             return bad(c, KEEL_EFORMAT, "scores", "must be non-decreasing");
     }
-    if ((rc = get_size(c, obj, "bins", 0, 256, &bins))) return rc;
+    /* bins is optional (0 = none), so that a transform written without the piecewise-linear
+     * encoding reads back as one. */
+    if (keel_json_get(obj, "bins") && (rc = get_size(c, obj, "bins", 0, 256, &bins))) return rc;
     if ((rc = make_edges(ft, bins))) return bad(c, rc, "bins", "out of memory");
     if (ft->n_bins != bins)
         return bad(c, KEEL_EFORMAT, "bins", "must be 0, or fewer than the knots (at least 3)");

@@ -146,6 +146,7 @@ static int make_input_schema(keel_model *m, keel_error *e)
 static int model_init(keel_model *m, keel_error *e)
 {
     m->n_out = m->target.task == KEEL_TASK_MULTICLASS ? m->target.classes.n : 1;
+    m->cal = (keel_calibration){.kind = 0, .a = 1, .b = 0, .t = 1}; /* none until fitted */
     if (pthread_mutex_init(&m->lock, NULL)) return keel_error_set(e, KEEL_ENOMEM, "no mutex");
     int rc = build_graph(m, e);
     if (!rc) rc = make_input_schema(m, e);

@@ -12,7 +12,9 @@
  *
  * The matrix-vector product streams the weight matrix once, row by row (y += x[i] * W[i,:]),
  * with the whole output block in registers, and skips the rows whose input is zero: after a
- * ReLU about half are, which halves the bytes read from L2, and bytes are what bound it.
+ * ReLU about half are, which halves the bytes read from L2, and bytes are what bound it
+ * (a 256 x 256 layer is 256 KiB: it lives in L2, not L1). For 1, 2, 4 or 8 outputs a vector
+ * holds several whole rows and the product runs over packed rows instead.
  * The narrow kernels transpose the (small) weight matrix into a stack tile in chunks of
  * NARROW_KC rows so that every product becomes a run of dot products along k.
  */
@@ -198,7 +200,7 @@ KEEL_AVX512 void keel_k_accum_avx512(size_t n, const float *src, float *dst, boo
 #define GEMV_KC 2048
 
 /* Writes to idx the i < k with x[i] != 0 (NaN counts as non-zero, so it propagates);
- * returns how many. */
+ * returns how many. idx must have room for k + 16 entries. */
 KEEL_AVX512 static size_t nonzero_rows(const float *x, size_t k, int32_t *idx)
 {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -207,8 +209,10 @@ KEEL_AVX512 static size_t nonzero_rows(const float *x, size_t k, int32_t *idx)
         __mmask16 lm = tail(k - i);
         __m512 v = _mm512_maskz_loadu_ps(lm, x + i);
         __mmask16 nz = _mm512_mask_cmp_ps_mask(lm, v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        _mm512_mask_compressstoreu_epi32(idx + nnz, nz,
-                                         _mm512_add_epi32(_mm512_set1_epi32((int)i), lane));
+        /* compress in a register and store all 16 lanes (idx has 16 spare entries): a
+         * compressing store to memory is several times slower on current cores */
+        __m512i packed = _mm512_maskz_compress_epi32(nz, _mm512_add_epi32(_mm512_set1_epi32((int)i), lane));
+        _mm512_storeu_si512((void *)(idx + nnz), packed);
         nnz += (size_t)__builtin_popcount(nz);
     }
     return nnz;
@@ -219,7 +223,7 @@ KEEL_AVX512 static size_t nonzero_rows(const float *x, size_t k, int32_t *idx)
 KEEL_AVX512 static void gemv_small(size_t n, size_t k, const float *x, const float *w,
                                    const float *b, float *y, float *relu)
 {
-    int32_t idx[GEMV_KC];
+    int32_t idx[GEMV_KC + 16];
     __mmask16 mk[4];
     __m512 acc[4][4];
 #pragma GCC unroll 4
@@ -267,15 +271,71 @@ KEEL_AVX512 static void gemv_small(size_t n, size_t k, const float *x, const flo
     }
 }
 
+/* n in {1, 2, 4, 8}: one vector of w holds 16 / n whole rows, so 16 rows take n loads of w
+ * and n permutes of the 16 x values (x_i repeated n times per row) — no per-row work at all.
+ * Lane l of the accumulators sums column l % n. */
+KEEL_AVX512 static INLINE void gemv_packed(const size_t n, size_t k, const float *x,
+                                           const float *w, const float *b, float *y, float *relu)
+{
+    __m512i perm[8];
+    __m512 acc[2][8];
+    size_t rpv = 16 / n; /* rows per vector */
+#pragma GCC unroll 8
+    for (size_t s = 0; s < n; s++) {
+        int e[16];
+        for (int l = 0; l < 16; l++)
+            e[l] = (int)(s * rpv) + l / (int)n;
+        perm[s] = _mm512_loadu_si512((const void *)e);
+        acc[0][s] = acc[1][s] = _mm512_setzero_ps();
+    }
+    size_t total = k * n, blk = 0;
+    for (size_t i = 0; i < k; i += 16, blk++) {
+        __m512 xv = _mm512_maskz_loadu_ps(tail(k - i), x + i);
+        const float *wp = w + i * n;
+        size_t left = total - i * n;
+#pragma GCC unroll 8
+        for (size_t s = 0; s < n; s++) {
+            size_t off = 16 * s;
+            __mmask16 wm = left > off ? tail(left - off) : 0;
+            __m512 xs = _mm512_permutexvar_ps(perm[s], xv);
+            __m512 ws = _mm512_maskz_loadu_ps(wm, wp + off);
+            if (blk & 1) /* two sets of accumulators: two FMA chains in flight */
+                acc[1][s] = _mm512_fmadd_ps(xs, ws, acc[1][s]);
+            else
+                acc[0][s] = _mm512_fmadd_ps(xs, ws, acc[0][s]);
+        }
+    }
+    __m512 sum = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (size_t s = 0; s < n; s++)
+        sum = _mm512_add_ps(sum, _mm512_add_ps(acc[0][s], acc[1][s]));
+    _Alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, sum);
+    for (size_t c = 0; c < n; c++) {
+        float v = b ? b[c] : 0.0f;
+        for (size_t l = c; l < 16; l += n)
+            v += lanes[l];
+        y[c] = v;
+        if (relu) relu[c] = v > 0.0f ? v : 0.0f;
+    }
+}
+
 KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w,
                                     const float *b, float *y, float *relu)
 {
     if (n == 0) return;
+    switch (n) { /* constant n: the accumulators live in registers */
+    case 1: gemv_packed(1, k, x, w, b, y, relu); return;
+    case 2: gemv_packed(2, k, x, w, b, y, relu); return;
+    case 4: gemv_packed(4, k, x, w, b, y, relu); return;
+    case 8: gemv_packed(8, k, x, w, b, y, relu); return;
+    default: break;
+    }
     if (n <= 64) {
         gemv_small(n, k, x, w, b, y, relu);
         return;
     }
-    int32_t idx[GEMV_KC];
+    int32_t idx[GEMV_KC + 16];
     /* 256 outputs at a time in 16 registers; the row indices are recomputed per block,
      * which costs k/16 vector compares against the block's 16 * nnz loads. */
     for (size_t j0 = 0; j0 < n; j0 += 256) {

@@ -20,6 +20,8 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -81,7 +83,7 @@ static void update_c(const adam_job *j)
     for (size_t i = j->lo; i < j->hi; i++) {
         float g = j->g[i];
         float m = j->m[i] * k->b1 + g * k->omb1;
-        float v = j->v[i] * k->b2 + (g * g) * k->omb2;
+        float v = j->v[i] * k->b2 + (k->omb2 * g) * g; /* addcmul's order */
         float denom = sqrtf(v) / k->bc2_sqrt + k->eps;
         float p = j->p[i];
         if (!j->mask || j->mask[i]) p = p * k->decay;
@@ -106,7 +108,7 @@ __attribute__((target("avx512f,avx2,fma"))) static void update_avx512(const adam
         __m512 m = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lm, j->m + i), b1),
                                  _mm512_mul_ps(g, omb1));
         __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(lm, j->v + i), b2),
-                                 _mm512_mul_ps(_mm512_mul_ps(g, g), omb2));
+                                 _mm512_mul_ps(_mm512_mul_ps(omb2, g), g));
         __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(v), bc2), eps);
         __m512 p = _mm512_maskz_loadu_ps(lm, j->p + i);
         __mmask16 dm = lm;
@@ -165,20 +167,30 @@ static void par_body(void *arg)
     run_job(&j);
 }
 
+/* A float hyper-parameter read as the decimal it was written as: 0.999f is 0.99900001287,
+ * and 1 - 0.99900001287 differs from PyTorch's 1 - 0.999 in the fifth digit. Seven
+ * significant digits identify a float's decimal spelling. */
+static double as_decimal(float f)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%.7g", (double)f);
+    return strtod(s, NULL);
+}
+
 void keel_adamw_step(keel_adamw *o, float *params, const float *grad, float lr)
 {
     o->step++;
-    double t = (double)o->step;
-    double bc1 = 1.0 - pow((double)o->beta1, t), bc2 = 1.0 - pow((double)o->beta2, t);
+    double t = (double)o->step, b1 = as_decimal(o->beta1), b2 = as_decimal(o->beta2);
+    double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
     adam_k k = {
-        .b1 = o->beta1,
-        .omb1 = (float)(1.0 - (double)o->beta1),
-        .b2 = o->beta2,
-        .omb2 = (float)(1.0 - (double)o->beta2),
+        .b1 = (float)b1,
+        .omb1 = (float)(1.0 - b1),
+        .b2 = (float)b2,
+        .omb2 = (float)(1.0 - b2),
         .step_size = (float)((double)lr / bc1),
         .bc2_sqrt = (float)sqrt(bc2),
         .eps = o->eps,
-        .decay = (float)(1.0 - (double)lr * (double)o->weight_decay),
+        .decay = (float)(1.0 - (double)lr * as_decimal(o->weight_decay)),
     };
     adam_par par = {{&k, params, o->m, o->v, grad, o->decay, 0, o->n}};
     int nt = keel_tensor_threads();

@@ -257,7 +257,7 @@ TEST(model_loader_refuses_hostile_manifests)
     } cases[] = {
         {"\"format\":\"keel-model\"", "\"format\":\"keel-modem\"", "format"},
         {"\"format_version\":1", "\"format_version\":2", "format_version"},
-        {"\"op\":\"relu\"", "\"op\":\"system\"", ""},
+        {"\"op\":\"silu\"", "\"op\":\"system\"", ""},
         {"\"kind\":\"platt\"", "\"kind\":\"magic\"", "calibration"},
         {"\"task\":\"binary\"", "\"task\":\"binary\",\"x\":1", NULL}, /* extra keys are fine */
         {"\"type\":\"numeric\"", "\"type\":\"numerical\"", "type"},

@@ -145,6 +145,10 @@ static char *mixed_training(void)
 
 /* ---- the inverse normal CDF --------------------------------------------------------------- */
 
+/* The layout these tests check by offset: no piecewise-linear bins (tested on their own). */
+static const keel_transform_options flat = {.max_knots = 64, .bins = 0, .min_count = 5,
+                                            .text_buckets = 1 << 14, .text_dim = 16};
+
 TEST(normal_quantile_known_values)
 {
     CHECK_NEAR(keel_normal_quantile(0.5), 0, 1e-15);
@@ -176,7 +180,7 @@ TEST(transform_churn_numeric_quantiles)
     REQUIRE(f && f->n_rows == 5000);
     keel_transform t;
     keel_error e;
-    REQUIRE(keel_transform_fit(&t, f, NULL, 0, "churn", NULL, &e) == KEEL_OK);
+    REQUIRE(keel_transform_fit(&t, f, NULL, 0, "churn", &flat, &e) == KEEL_OK);
     CHECK_EQ_INT(t.n_features, 19);
     CHECK(feature(&t, "churn") == NULL);
     CHECK_EQ_INT(t.n_index, 2); /* state, area_code */
@@ -370,7 +374,7 @@ TEST(transform_mixed_all_kinds)
     REQUIRE(f && f->n_rows == 200);
     keel_transform t;
     keel_error e;
-    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, NULL, &e) == KEEL_OK);
+    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, &flat, &e) == KEEL_OK);
     /* y is the target (role), id is an id: five features */
     REQUIRE(t.n_features == 5);
     CHECK_EQ_INT(t.n_dense, 2 + 2 + 8);
@@ -476,7 +480,7 @@ TEST(transform_timestamp_tables)
     f->n_rows = 400;
     keel_transform t;
     keel_error e;
-    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, NULL, &e) == KEEL_OK);
+    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, &flat, &e) == KEEL_OK);
     CHECK_EQ_INT(t.n_dense, 7); /* not nullable, nothing missing: no indicator */
     float d[400 * 7];
     REQUIRE(keel_transform_apply(&t, f, NULL, 0, 400, d, NULL, NULL) == KEEL_OK);
@@ -514,7 +518,7 @@ TEST(transform_constant_and_empty_columns)
     REQUIRE(f && f->n_rows == 3);
     keel_transform t;
     keel_error e;
-    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, NULL, &e) == KEEL_OK);
+    REQUIRE(keel_transform_fit(&t, f, NULL, 0, NULL, &flat, &e) == KEEL_OK);
     CHECK_EQ_INT(t.n_features, 2);
     CHECK_EQ_INT(t.features[0].n_knots, 1);
     CHECK_EQ_INT(t.features[1].n_knots, 0);
@@ -529,7 +533,7 @@ TEST(transform_constant_and_empty_columns)
     /* Nothing to fit on: no features */
     s->columns[0].role = KEEL_ROLE_IGNORE;
     s->columns[1].role = KEEL_ROLE_IGNORE;
-    CHECK_EQ_INT(keel_transform_fit(&t, f, NULL, 0, NULL, NULL, &e), KEEL_EEMPTY);
+    CHECK_EQ_INT(keel_transform_fit(&t, f, NULL, 0, NULL, &flat, &e), KEEL_EEMPTY);
     CHECK_EQ_INT(t.n_features, 0);
     s->columns[0].role = KEEL_ROLE_FEATURE;
     keel_transform_options o;
@@ -908,7 +912,7 @@ TEST(transform_out_of_memory_is_clean)
     for (n = 1; n < 1000 && rc; n++) {
         long live = test_alloc_live();
         test_fail_alloc_after(n);
-        rc = keel_transform_fit(&t, f, NULL, 0, NULL, NULL, &e);
+        rc = keel_transform_fit(&t, f, NULL, 0, NULL, &flat, &e);
         test_fail_alloc_after(0);
         if (rc) {
             CHECK_EQ_INT(rc, KEEL_ENOMEM);
@@ -1263,5 +1267,65 @@ TEST(target_out_of_memory_is_clean)
     }
     keel_frame_free(f);
     free(train);
+    keel_schema_free(s);
+}
+
+TEST(transform_piecewise_linear_bins)
+{
+    keel_schema *s;
+    keel_frame *f = load_data("mlc_churn.csv", "churn", &s);
+    REQUIRE(f);
+    keel_transform t;
+    keel_error e;
+    REQUIRE(keel_transform_fit(&t, f, NULL, 0, "churn", NULL, &e) == KEEL_OK); /* defaults */
+    const keel_feature *ft = feature(&t, "total_day_minutes");
+    REQUIRE(ft && ft->n_bins == 16);
+    CHECK_EQ_INT(ft->n_dense_out, 1 + 16 + 1);
+    CHECK_NEAR(ft->edges[0], ft->knots[0], 0);
+    CHECK_NEAR(ft->edges[16], ft->knots[63], 0);
+    /* A column with few values gets fewer bins: customer service calls has 10 values. */
+    CHECK_EQ_INT(feature(&t, "number_customer_service_calls")->n_bins, 9);
+    float *dense = calloc(f->n_rows * t.n_dense, sizeof *dense);
+    int32_t *index = calloc(f->n_rows * t.n_index + 1, sizeof *index);
+    REQUIRE(dense && index);
+    REQUIRE(keel_transform_apply(&t, f, NULL, 0, f->n_rows, dense, index, NULL) == KEEL_OK);
+    const double *raw = f->cols[ft->col].num;
+    size_t bad = 0;
+    for (size_t i = 0; i < f->n_rows; i++) {
+        const float *b = dense + i * t.n_dense + ft->dense_offset + 1;
+        /* Bins are a thermometer: 1 ... 1, one fraction, 0 ... 0; and they sum back to the
+         * value: x = e_0 + sum_b (e_{b+1} - e_b) bin_b inside the edges. */
+        double back = ft->edges[0];
+        for (int k = 0; k < 16; k++) {
+            if (b[k] < 0 || b[k] > 1 || (k && b[k] > b[k - 1])) bad++;
+            back += (ft->edges[k + 1] - ft->edges[k]) * b[k];
+        }
+        if (fabs(back - raw[i]) > 1e-3) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* The bins survive the JSON round trip and a missing value gives all zeros. */
+    keel_buf j;
+    keel_buf_init(&j);
+    REQUIRE(keel_transform_to_json(&t, &j) == KEEL_OK);
+    CHECK(strstr(j.data, "\"bins\":16") != NULL);
+    keel_json_doc *d = parse(j.data);
+    REQUIRE(d);
+    keel_transform u;
+    REQUIRE(keel_transform_from_json(&u, keel_json_root(d), s, &e) == KEEL_OK);
+    CHECK_EQ_INT(u.n_dense, t.n_dense);
+    f->cols[ft->col].num[0] = NAN;
+    float *d2 = calloc(t.n_dense, sizeof *d2);
+    REQUIRE(d2 && keel_transform_apply(&u, f, NULL, 0, 1, d2, index, NULL) == KEEL_OK);
+    for (int k = 0; k < 16; k++)
+        CHECK(d2[ft->dense_offset + 1 + k] == 0);
+    CHECK(d2[ft->dense_offset + 17] == 1);
+    free(d2);
+    keel_json_doc_free(d);
+    keel_transform_free(&u);
+    keel_buf_free(&j);
+    free(dense);
+    free(index);
+    keel_transform_free(&t);
+    keel_frame_free(f);
     keel_schema_free(s);
 }
