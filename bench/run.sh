@@ -26,3 +26,7 @@ echo "== peak memory validating 2 GB"
 bench/peak_memory.sh "$keel" bench/out/churn_1m.csv bench/out/churn_1m.yaml | tee bench/out/peak.json
 echo "== GEMM backends (groundwork for issue 3)"
 bench/gemm.sh | tee bench/out/gemm.txt
+echo "== training and prediction speed against PyTorch 1.13 (issue 3)"
+bench/train_speed.sh 3
+echo "== accuracy against LogisticRegression, XGBoost and MLPClassifier, 5-fold CV (issue 3)"
+bench/accuracy.sh "$keel"

@@ -492,7 +492,23 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
             goto fail;
         }
     m->n_out = m->target.task == KEEL_TASK_MULTICLASS ? m->target.classes.n : 1;
-    if ((rc = keel_graph_from_json(keel_json_get(root, "graph"), &m->graph, e))) goto fail;
+    /* The parameter counts must match the tensors before the graph allocates anything: a
+     * consistent but huge graph must not make the loader allocate gigabytes. */
+    const keel_json *gj = keel_json_get(root, "graph");
+    const keel_artifact_tensor *p = keel_artifact_find(a, "params");
+    const keel_artifact_tensor *s = keel_artifact_find(a, "state");
+    double jp = keel_json_num(keel_json_get(gj, "n_params"), -1);
+    double js = keel_json_num(keel_json_get(gj, "n_state"), -1);
+    if (!p || p->dtype != KEEL_DTYPE_F32 || jp < 0 || jp * sizeof(float) != (double)p->nbytes) {
+        rc = bad(e, "tensor 'params' is missing or does not match the network");
+        goto fail;
+    }
+    if (js < 0 || (js > 0 && (!s || s->dtype != KEEL_DTYPE_F32 ||
+                              js * sizeof(float) != (double)s->nbytes))) {
+        rc = bad(e, "tensor 'state' is missing or does not match the network");
+        goto fail;
+    }
+    if ((rc = keel_graph_from_json(gj, &m->graph, e))) goto fail;
     if (pthread_mutex_init(&m->lock, NULL)) {
         keel_graph_free(m->graph);
         m->graph = NULL;
@@ -503,9 +519,7 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
         (rc = read_calibration(m, keel_json_get(root, "calibration"), e)) ||
         (rc = read_hparams(m, keel_json_get(root, "hyper_parameters"))))
         goto fail;
-    const keel_artifact_tensor *p = keel_artifact_find(a, "params");
-    const keel_artifact_tensor *s = keel_artifact_find(a, "state");
-    if (!p || p->dtype != KEEL_DTYPE_F32 || p->nbytes != m->graph->n_params * sizeof(float)) {
+    if (p->nbytes != m->graph->n_params * sizeof(float)) {
         rc = bad(e, "tensor 'params' is missing or does not match the network");
         goto fail;
     }

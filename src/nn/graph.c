@@ -131,19 +131,32 @@ static int check_node(const keel_graph *g, const keel_node *nd, size_t *cols, ke
     case KEEL_OP_INPUT:
     case KEEL_OP_INDEX:
     case KEEL_OP_BAG:
-    case KEEL_OP_PARAM: min_in = max_in = 0; break;
-    case KEEL_OP_LINEAR: min_in = 2, max_in = 3; break;
+    case KEEL_OP_PARAM:
+        min_in = max_in = 0;
+        break;
+    case KEEL_OP_LINEAR:
+        min_in = 2, max_in = 3;
+        break;
     case KEEL_OP_ADD:
     case KEEL_OP_EMBED:
-    case KEEL_OP_EMBED_BAG: min_in = max_in = 2; break;
+    case KEEL_OP_EMBED_BAG:
+        min_in = max_in = 2;
+        break;
     case KEEL_OP_LAYERNORM:
-    case KEEL_OP_BATCHNORM: min_in = max_in = 3; break;
-    case KEEL_OP_CONCAT: max_in = KEEL_NN_MAX_INPUTS; break;
+    case KEEL_OP_BATCHNORM:
+        min_in = max_in = 3;
+        break;
+    case KEEL_OP_CONCAT:
+        max_in = KEEL_NN_MAX_INPUTS;
+        break;
     case KEEL_OP_SOFTMAX_CE:
     case KEEL_OP_SIGMOID_BCE:
     case KEEL_OP_MSE:
-    case KEEL_OP_HUBER: min_in = 2, max_in = 3; break;
-    default: break;
+    case KEEL_OP_HUBER:
+        min_in = 2, max_in = 3;
+        break;
+    default:
+        break;
     }
     if (nd->n_inputs < min_in || nd->n_inputs > max_in) {
         if (min_in == max_in) FAIL(KEEL_EINVAL, "takes %d inputs, not %d", min_in, nd->n_inputs);
@@ -199,7 +212,9 @@ static int check_node(const keel_graph *g, const keel_node *nd, size_t *cols, ke
         break;
     case KEEL_OP_RELU:
     case KEEL_OP_GELU:
-    case KEEL_OP_SILU: out = in[0]->cols; break;
+    case KEEL_OP_SILU:
+        out = in[0]->cols;
+        break;
     case KEEL_OP_DROPOUT:
         if (!(nd->attr >= 0.0f && nd->attr < 1.0f)) FAIL(KEEL_EINVAL, "p must be in [0, 1)");
         out = in[0]->cols;
@@ -239,8 +254,7 @@ static int check_node(const keel_graph *g, const keel_node *nd, size_t *cols, ke
                 FAIL(KEEL_EINVAL, "the labels must be an index node of 1 column");
         } else {
             if (in[1]->op != KEEL_OP_INPUT || in[1]->cols != in[0]->cols)
-                FAIL(KEEL_EINVAL, "the targets must be an input node of %zu columns",
-                     in[0]->cols);
+                FAIL(KEEL_EINVAL, "the targets must be an input node of %zu columns", in[0]->cols);
         }
         if (nd->n_inputs == 3 && (in[2]->op != KEEL_OP_INPUT || in[2]->cols != 1))
             FAIL(KEEL_EINVAL, "the weights must be an input node of 1 column");
@@ -250,7 +264,8 @@ static int check_node(const keel_graph *g, const keel_node *nd, size_t *cols, ke
         out = 1;
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (nd->rows != want_rows && !(is_loss(op) && nd->rows == 0))
         FAIL(KEEL_EINVAL, "rows must be %zu", want_rows);
@@ -402,7 +417,8 @@ void keel_graph_init_params(keel_graph *g, keel_rng *rng)
         size_t n = nd->rows * nd->cols;
         double bound = 0.0;
         switch ((keel_init)nd->iattr) {
-        case KEEL_INIT_ZERO: break;
+        case KEEL_INIT_ZERO:
+            break;
         case KEEL_INIT_ONE:
             for (size_t j = 0; j < n; j++)
                 p[j] = 1.0f;
@@ -418,7 +434,8 @@ void keel_graph_init_params(keel_graph *g, keel_rng *rng)
             for (size_t j = 0; j < n; j++)
                 p[j] = (float)(normal01(rng) * nd->attr);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }

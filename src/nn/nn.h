@@ -20,7 +20,7 @@
  *   INDEX        int32 input [B, cols], written through keel_exec_index (category codes,
  *                class labels); no gradient
  *   BAG          ragged int32 bags, one per row, set with keel_exec_bag (hashed text)
- *   PARAM        trainable [r, c]; attr init: KEEL_INIT_*
+ *   PARAM        trainable [r, c]; iattr init: KEEL_INIT_* (attr: NORMAL's stddev)
  *   LINEAR       y = x W + b          inputs x[B,k], W[k,n] (PARAM), b[1,n] (PARAM)
  *   ADD          y = a + b            same shapes (residual connections)
  *   RELU         y = max(0, x)
@@ -30,7 +30,7 @@
  *   LAYERNORM    y = γ (x - μ_row) / sqrt(σ²_row + ε) + β     inputs x, γ[1,n], β[1,n]; ε 1e-5
  *   BATCHNORM    train: batch statistics, running stats updated with momentum 0.1 (in
  *                g->state); eval: running stats.  inputs x, γ[1,n], β[1,n]; ε 1e-5
- *   EMBED        y[B,d] = T[idx[r, col]]   inputs idx (INDEX), T[V,d] (PARAM); attr col;
+ *   EMBED        y[B,d] = T[idx[r, col]]   inputs idx (INDEX), T[V,d] (PARAM); iattr col;
  *                an index outside [0, V) is a programming error (the transforms map unknown
  *                values to bucket 0)
  *   EMBED_BAG    y[B,d] = mean over the row's bag of T[id]; empty bag gives 0; ids are
@@ -106,7 +106,7 @@ typedef enum keel_init {
     KEEL_INIT_COUNT
 } keel_init;
 
-const char *keel_op_name(keel_op op);     /* "linear", "softmax_ce", ... */
+const char *keel_op_name(keel_op op);    /* "linear", "softmax_ce", ... */
 int keel_op_from_name(const char *name); /* -1 if unknown */
 
 typedef struct keel_node {
@@ -115,10 +115,10 @@ typedef struct keel_node {
     int inputs[KEEL_NN_MAX_INPUTS];
     size_t rows; /* PARAM: its rows; loss: 1; others: 0 = the batch */
     size_t cols;
-    float attr;      /* DROPOUT p; HUBER delta; NORMAL init stddev */
-    int iattr;       /* EMBED column; PARAM keel_init */
-    size_t offset;   /* PARAM: offset in g->params; BATCHNORM: offset of mean, var in g->state */
-    char name[32];   /* optional, for reports and the manifest ("h1.W"); may be empty */
+    float attr;    /* DROPOUT p; HUBER delta; NORMAL init stddev */
+    int iattr;     /* EMBED column; PARAM keel_init */
+    size_t offset; /* PARAM: offset in g->params; BATCHNORM: offset of mean, var in g->state */
+    char name[32]; /* optional, for reports and the manifest ("h1.W"); may be empty */
 } keel_node;
 
 typedef struct keel_graph {
@@ -159,9 +159,10 @@ int keel_nn_index(keel_graph *g, size_t cols, const char *name);
 int keel_nn_bag(keel_graph *g, const char *name);
 int keel_nn_param(keel_graph *g, size_t rows, size_t cols, keel_init init, float attr,
                   const char *name);
-int keel_nn_dense(keel_graph *g, int x, size_t n_out, keel_init init, const char *name); /* W,b,LINEAR */
-int keel_nn_unary(keel_graph *g, keel_op op, int x, float attr);  /* RELU, GELU, SILU, DROPOUT */
-int keel_nn_layernorm(keel_graph *g, int x, const char *name);     /* γ, β, LAYERNORM */
+int keel_nn_dense(keel_graph *g, int x, size_t n_out, keel_init init,
+                  const char *name);                             /* W,b,LINEAR */
+int keel_nn_unary(keel_graph *g, keel_op op, int x, float attr); /* RELU, GELU, SILU, DROPOUT */
+int keel_nn_layernorm(keel_graph *g, int x, const char *name);   /* γ, β, LAYERNORM */
 int keel_nn_batchnorm(keel_graph *g, int x, const char *name);
 int keel_nn_embed(keel_graph *g, int idx, int col, size_t vocab, size_t dim, const char *name);
 int keel_nn_embed_bag(keel_graph *g, int bag, size_t vocab, size_t dim, const char *name);
@@ -228,7 +229,9 @@ const float *keel_exec_value(const keel_exec *x, int node);
  * loss node, KEEL_ESTATE if the exec has no gradients or the last forward was not for loss. */
 int keel_exec_backward(keel_exec *x, int loss, float *grad);
 /* The gradient of the loss with respect to a node's value from the last backward, [rows,
- * cols]; NULL for nodes that got none (inputs, params, nodes no parameter feeds). */
+ * cols]; NULL for nodes that got none (inputs, params, nodes no parameter feeds) and for a
+ * ReLU that is its input's only consumer (its buffer is reused, in place, for the input's
+ * gradient). */
 const float *keel_exec_grad(const keel_exec *x, int node);
 
 #endif

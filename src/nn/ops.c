@@ -31,7 +31,7 @@
 #include <math.h>
 #include <string.h>
 
-#define NORM_EPS 1e-5
+#define NORM_EPS    1e-5
 #define BN_MOMENTUM 0.1
 
 struct keel_exec {
@@ -48,14 +48,15 @@ struct keel_exec {
     uint8_t *need;   /* the node's value depends on a parameter: it gets a gradient */
     uint8_t *active; /* in the current plan */
     uint8_t *gset;   /* backward: the gradient has been written (else it is garbage) */
+    uint8_t *lent;   /* a ReLU whose gradient buffer is also its input's (see keel_exec_new) */
     int *order;      /* the plan: ancestors of plan_target, in node order */
     int n_order;
     int plan_target;
     keel_rng rng;
-    size_t rows;      /* of the last forward */
-    int fwd_target;   /* of the last successful forward, -1 if none */
+    size_t rows;    /* of the last forward */
+    int fwd_target; /* of the last successful forward, -1 if none */
     bool fwd_train;
-    float *grad_out;  /* during backward: the caller's parameter gradient */
+    float *grad_out; /* during backward: the caller's parameter gradient */
     void *arena;
 };
 
@@ -95,7 +96,9 @@ static bool node_sizes(const keel_graph *g, const keel_node *nd, size_t max_rows
         if (max_rows > SIZE_MAX / 8) return false;
         *aux = round16(2 * max_rows);
         break;
-    case KEEL_OP_BATCHNORM: *aux = round16(6 * nd->cols); break; /* mean, rstd, 2 double sums */
+    case KEEL_OP_BATCHNORM:
+        *aux = round16(6 * nd->cols);
+        break; /* mean, rstd, 2 double sums */
     case KEEL_OP_SOFTMAX_CE:
     case KEEL_OP_SIGMOID_BCE:
     case KEEL_OP_MSE:
@@ -103,7 +106,8 @@ static bool node_sizes(const keel_graph *g, const keel_node *nd, size_t max_rows
         if (max_rows > SIZE_MAX / 8) return false;
         *aux = round16(max_rows + 1); /* per-row log-sum-exp; [max_rows]: sum of weights */
         break;
-    default: break;
+    default:
+        break;
     }
     (void)g;
     return true;
@@ -117,10 +121,11 @@ keel_exec *keel_exec_new(const keel_graph *g, size_t max_rows, bool with_grad)
     /* One block for the struct and the per-node arrays, one arena for the floats. */
     size_t meta = sizeof(keel_exec);
     meta = (meta + 15) & ~(size_t)15;
-    size_t o_val = meta, o_grad = o_val + nn * sizeof(float *), o_aux = o_grad + nn * sizeof(float *),
-           o_idx = o_aux + nn * sizeof(float *), o_off = o_idx + nn * sizeof(int32_t *),
-           o_ids = o_off + nn * sizeof(uint32_t *), o_order = o_ids + nn * sizeof(int32_t *),
-           o_need = o_order + nn * sizeof(int), total_meta = o_need + 3 * nn;
+    size_t o_val = meta, o_grad = o_val + nn * sizeof(float *),
+           o_aux = o_grad + nn * sizeof(float *), o_idx = o_aux + nn * sizeof(float *),
+           o_off = o_idx + nn * sizeof(int32_t *), o_ids = o_off + nn * sizeof(uint32_t *),
+           o_order = o_ids + nn * sizeof(int32_t *), o_need = o_order + nn * sizeof(int),
+           total_meta = o_need + 4 * nn;
     char *m = keel_calloc(1, total_meta);
     if (!m) return NULL;
     keel_exec *x = (keel_exec *)m;
@@ -138,10 +143,19 @@ keel_exec *keel_exec_new(const keel_graph *g, size_t max_rows, bool with_grad)
     x->need = (uint8_t *)(m + o_need);
     x->active = x->need + nn;
     x->gset = x->active + nn;
+    x->lent = x->gset + nn;
     x->plan_target = -1;
     x->fwd_target = -1;
     keel_rng_seed(&x->rng, 0);
 
+    /* A ReLU that is the only consumer of its input lends its gradient buffer to that input:
+     * ReLU's backward then runs in place (dx = dy where y > 0), and training touches one
+     * [batch, cols] buffer less per dense layer. x->order counts consumers meanwhile (the
+     * plan overwrites it later). */
+    int *users = x->order;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < g->nodes[i].n_inputs; j++)
+            users[g->nodes[i].inputs[j]]++;
     size_t total = 0;
     for (int i = 0; i < n; i++) {
         const keel_node *nd = &g->nodes[i];
@@ -150,9 +164,17 @@ keel_exec *keel_exec_new(const keel_graph *g, size_t max_rows, bool with_grad)
         else
             for (int j = 0; j < nd->n_inputs; j++)
                 if (x->need[nd->inputs[j]]) x->need[i] = 1;
+        if (with_grad && nd->op == KEEL_OP_RELU && x->need[i] && users[nd->inputs[0]] == 1) {
+            x->lent[i] = 1;
+            users[nd->inputs[0]] = -1; /* from now on: "borrows its consumer's buffer" */
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        const keel_node *nd = &g->nodes[i];
         size_t v, gr, a;
-        if (!node_sizes(g, nd, max_rows, with_grad, x->need[i], &v, &gr, &a) ||
-            !keel_size_add(total, v, &total) || !keel_size_add(total, gr, &total) ||
+        if (!node_sizes(g, nd, max_rows, with_grad, x->need[i], &v, &gr, &a)) goto fail;
+        if (users[i] == -1) gr = 0;
+        if (!keel_size_add(total, v, &total) || !keel_size_add(total, gr, &total) ||
             !keel_size_add(total, a, &total))
             goto fail;
     }
@@ -167,6 +189,7 @@ keel_exec *keel_exec_new(const keel_graph *g, size_t max_rows, bool with_grad)
         const keel_node *nd = &g->nodes[i];
         size_t v, gr, a;
         node_sizes(g, nd, max_rows, with_grad, x->need[i], &v, &gr, &a);
+        if (users[i] == -1) gr = 0;
         if (nd->op == KEEL_OP_INDEX)
             x->idx[i] = (int32_t *)p;
         else if (v)
@@ -177,6 +200,8 @@ keel_exec *keel_exec_new(const keel_graph *g, size_t max_rows, bool with_grad)
         if (a) x->aux[i] = p;
         p += a;
     }
+    for (int i = 0; i < n; i++)
+        if (x->lent[i]) x->grad[g->nodes[i].inputs[0]] = x->grad[i];
     return x;
 fail:
     keel_free(m);
@@ -224,7 +249,8 @@ const float *keel_exec_value(const keel_exec *x, int node)
 
 const float *keel_exec_grad(const keel_exec *x, int node)
 {
-    if (!x || node < 0 || node >= x->n || !x->grad[node] || !x->gset[node]) return NULL;
+    if (!x || node < 0 || node >= x->n || !x->grad[node] || !x->gset[node] || x->lent[node])
+        return NULL;
     return x->grad[node];
 }
 
@@ -490,7 +516,9 @@ static int fwd_loss(keel_exec *x, int i, size_t rows)
                     /* -t log σ(z) - (1-t) log(1-σ(z)) = max(z,0) - z t + log(1 + e^-|z|) */
                     row += (zv > 0 ? zv : 0) - zv * tv + log1p(exp(-fabs(zv)));
                     break;
-                case KEEL_OP_MSE: row += d * d; break;
+                case KEEL_OP_MSE:
+                    row += d * d;
+                    break;
                 default: /* HUBER */
                     row += fabs(d) <= delta ? 0.5 * d * d : delta * (fabs(d) - 0.5 * delta);
                     break;
@@ -520,7 +548,8 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
         case KEEL_OP_INPUT:
         case KEEL_OP_INDEX:
         case KEEL_OP_BAG:
-        case KEEL_OP_PARAM: break;
+        case KEEL_OP_PARAM:
+            break;
         case KEEL_OP_LINEAR: {
             /* y = x W + b, with the following ReLU of y in the same pass */
             float *relu = NULL;
@@ -533,21 +562,43 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
                                 relu);
             break;
         }
-        case KEEL_OP_ADD: keel_k_add(rows * nd->cols, in_val(x, nd, 0), in_val(x, nd, 1), y); break;
-        case KEEL_OP_RELU: keel_k_relu(rows * nd->cols, in_val(x, nd, 0), y); break;
+        case KEEL_OP_ADD:
+            keel_k_add(rows * nd->cols, in_val(x, nd, 0), in_val(x, nd, 1), y);
+            break;
+        case KEEL_OP_RELU:
+            keel_k_relu(rows * nd->cols, in_val(x, nd, 0), y);
+            break;
         case KEEL_OP_GELU:
-        case KEEL_OP_SILU: fwd_gelu_silu(x, nd, y, rows); break;
-        case KEEL_OP_DROPOUT: fwd_dropout(x, i, rows, train); break;
-        case KEEL_OP_LAYERNORM: fwd_layernorm(x, i, rows); break;
-        case KEEL_OP_BATCHNORM: fwd_batchnorm(x, i, rows, train); break;
-        case KEEL_OP_EMBED: rc = fwd_embed(x, i, rows); break;
-        case KEEL_OP_EMBED_BAG: rc = fwd_embed_bag(x, i, rows); break;
-        case KEEL_OP_CONCAT: fwd_concat(x, i, rows); break;
+        case KEEL_OP_SILU:
+            fwd_gelu_silu(x, nd, y, rows);
+            break;
+        case KEEL_OP_DROPOUT:
+            fwd_dropout(x, i, rows, train);
+            break;
+        case KEEL_OP_LAYERNORM:
+            fwd_layernorm(x, i, rows);
+            break;
+        case KEEL_OP_BATCHNORM:
+            fwd_batchnorm(x, i, rows, train);
+            break;
+        case KEEL_OP_EMBED:
+            rc = fwd_embed(x, i, rows);
+            break;
+        case KEEL_OP_EMBED_BAG:
+            rc = fwd_embed_bag(x, i, rows);
+            break;
+        case KEEL_OP_CONCAT:
+            fwd_concat(x, i, rows);
+            break;
         case KEEL_OP_SOFTMAX_CE:
         case KEEL_OP_SIGMOID_BCE:
         case KEEL_OP_MSE:
-        case KEEL_OP_HUBER: rc = fwd_loss(x, i, rows); break;
-        default: rc = KEEL_EINVAL; break;
+        case KEEL_OP_HUBER:
+            rc = fwd_loss(x, i, rows);
+            break;
+        default:
+            rc = KEEL_EINVAL;
+            break;
         }
         if (rc != KEEL_OK) return rc;
     }
@@ -598,8 +649,8 @@ static void bwd_dropout(keel_exec *x, int i)
 
 /* dγ = Σ_r dy x̂, dβ = Σ_r dy (into the param gradients, zeroed first when not yet set). */
 static void norm_param_grads(keel_exec *x, const keel_node *nd, const float *dy,
-                             const float *xhat_src, size_t rows, const float *mu,
-                             const float *rs, bool per_row)
+                             const float *xhat_src, size_t rows, const float *mu, const float *rs,
+                             bool per_row)
 {
     size_t n = nd->cols;
     bool ag, ab;
@@ -741,7 +792,8 @@ static void bwd_loss(keel_exec *x, int i)
     const float *w = nd->n_inputs == 3 ? in_val(x, nd, 2) : NULL;
     size_t c = in_cols(x, nd, 0), rows = x->rows;
     double sum_w = x->aux[i][x->max_rows];
-    double scale = sum_w != 0 ? 1.0 / (sum_w * (nd->op == KEEL_OP_SOFTMAX_CE ? 1.0 : (double)c)) : 0;
+    double scale =
+        sum_w != 0 ? 1.0 / (sum_w * (nd->op == KEEL_OP_SOFTMAX_CE ? 1.0 : (double)c)) : 0;
     if (nd->op == KEEL_OP_SOFTMAX_CE) {
         const int32_t *lab = x->idx[nd->inputs[1]];
         for (size_t r = 0; r < rows; r++) {
@@ -760,9 +812,15 @@ static void bwd_loss(keel_exec *x, int i)
         for (size_t j = 0; j < c; j++) {
             double zv = z[r * c + j], d = zv - t[r * c + j], gv;
             switch (nd->op) {
-            case KEEL_OP_SIGMOID_BCE: gv = sigmoid(zv) - t[r * c + j]; break;
-            case KEEL_OP_MSE: gv = 2.0 * d; break;
-            default: gv = d > delta ? delta : d < -delta ? -delta : d; break;
+            case KEEL_OP_SIGMOID_BCE:
+                gv = sigmoid(zv) - t[r * c + j];
+                break;
+            case KEEL_OP_MSE:
+                gv = 2.0 * d;
+                break;
+            default:
+                gv = d > delta ? delta : d < -delta ? -delta : d;
+                break;
             }
             put(&dz[r * c + j], (float)(s * gv), acc);
         }
@@ -812,14 +870,27 @@ int keel_exec_backward(keel_exec *x, int loss, float *grad)
             break;
         }
         case KEEL_OP_GELU:
-        case KEEL_OP_SILU: bwd_gelu_silu(x, i); break;
-        case KEEL_OP_DROPOUT: bwd_dropout(x, i); break;
-        case KEEL_OP_LAYERNORM: bwd_layernorm(x, i); break;
-        case KEEL_OP_BATCHNORM: bwd_batchnorm(x, i); break;
+        case KEEL_OP_SILU:
+            bwd_gelu_silu(x, i);
+            break;
+        case KEEL_OP_DROPOUT:
+            bwd_dropout(x, i);
+            break;
+        case KEEL_OP_LAYERNORM:
+            bwd_layernorm(x, i);
+            break;
+        case KEEL_OP_BATCHNORM:
+            bwd_batchnorm(x, i);
+            break;
         case KEEL_OP_EMBED:
-        case KEEL_OP_EMBED_BAG: bwd_embed(x, i); break;
-        case KEEL_OP_CONCAT: bwd_concat(x, i); break;
-        default: break;
+        case KEEL_OP_EMBED_BAG:
+            bwd_embed(x, i);
+            break;
+        case KEEL_OP_CONCAT:
+            bwd_concat(x, i);
+            break;
+        default:
+            break;
         }
     }
     /* Zero what no path reached: unused parameters and the alignment gaps between blocks. */

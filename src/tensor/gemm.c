@@ -66,17 +66,28 @@ static pthread_once_t g_backend_once = PTHREAD_ONCE_INIT;
 static const char *isa_name(dnnl_cpu_isa_t isa)
 {
     switch (isa) {
-    case dnnl_cpu_isa_sse41: return "sse41";
-    case dnnl_cpu_isa_avx: return "avx";
-    case dnnl_cpu_isa_avx2: return "avx2";
-    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
-    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
-    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl_cpu_isa_avx512_core: return "avx512_core";
-    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
-    default: return "isa unknown";
+    case dnnl_cpu_isa_sse41:
+        return "sse41";
+    case dnnl_cpu_isa_avx:
+        return "avx";
+    case dnnl_cpu_isa_avx2:
+        return "avx2";
+    case dnnl_cpu_isa_avx2_vnni:
+        return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic:
+        return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops:
+        return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core:
+        return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni:
+        return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16:
+        return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx:
+        return "avx512_core_amx";
+    default:
+        return "isa unknown";
     }
 }
 
@@ -166,8 +177,8 @@ void keel_linear_forward(size_t m, size_t n, size_t k, const float *x, const flo
 }
 
 void keel_linear_backward(size_t m, size_t n, size_t k, const float *x, const float *w,
-                          const float *dy, float *dw, bool acc_w, float *db, bool acc_b,
-                          float *dx, bool acc_x)
+                          const float *dy, float *dw, bool acc_w, float *db, bool acc_b, float *dx,
+                          bool acc_x)
 {
     bool narrow = n <= KEEL_K_NARROW && keel_tensor_simd();
     if (dw) {

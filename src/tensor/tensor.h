@@ -59,7 +59,7 @@ void keel_linear_forward(size_t m, size_t n, size_t k, const float *x, const flo
  * Each output may be NULL (not wanted); acc_* says whether to add to it (true) or overwrite
  * it (false). */
 void keel_linear_backward(size_t m, size_t n, size_t k, const float *x, const float *w,
-                          const float *dy, float *dw, bool acc_w, float *db, bool acc_b,
-                          float *dx, bool acc_x);
+                          const float *dy, float *dw, bool acc_w, float *db, bool acc_b, float *dx,
+                          bool acc_x);
 
 #endif

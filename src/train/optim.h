@@ -28,6 +28,8 @@ void keel_adamw_free(keel_adamw *o);
 /* One update of params (o->n floats) with gradient grad at learning rate lr, in the order
  * PyTorch uses (step_size = lr / (1 - β1^t), denom = sqrt(v) / sqrt(1 - β2^t) + ε, decay
  * p *= 1 - lr wd first), so that with wd = 0 it matches torch.optim.Adam to float rounding.
+ * The float fields β1, β2 and weight_decay are read as the decimals they spell (0.999f as
+ * 0.999), as PyTorch's double hyper-parameters are.
  * Uses AVX-512 where the CPU has it (same results as the plain loop) and, for large n,
  * keel_tensor_threads() threads. Not thread-safe on one o. */
 void keel_adamw_step(keel_adamw *o, float *params, const float *grad, float lr);

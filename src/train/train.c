@@ -4,8 +4,9 @@
  * The steps: fit the target on the rows, drop rows without a label (counted), split off a
  * stratified validation share, fit the transforms on the training share only, transform every
  * row once into dense/index/bag arrays (so epochs only gather), then run epochs of shuffled
- * mini-batches with AdamW. After each epoch the validation loss decides whether the weights
- * are the best so far (kept in a second buffer) and whether to stop (patience). At the end the
+ * mini-batches with AdamW, keeping an exponential moving average of the weights (decay
+ * 0.995), which generalises better than the last step's weights. After each epoch the
+ * validation loss of the averaged weights decides whether they are the best so far (kept in a second buffer) and whether to stop (patience). At the end the
  * best weights come back, the calibration is fitted on the validation logits and the
  * validation metrics are recorded in the model.
  *
@@ -52,7 +53,7 @@ typedef struct trainer {
     size_t *train_pos, n_train, *val_pos, n_val;
     keel_exec *tx, *vx; /* training workspace, evaluation workspace */
     size_t batch, eval_rows;
-    float *grad, *best, *best_state, *val_logits;
+    float *grad, *best, *best_state, *val_logits, *ema, *live;
     uint8_t *decay;
     keel_adamw opt;
     uint32_t *bag_off; /* gathered bags of one batch */
@@ -341,6 +342,7 @@ static int save_checkpoint(trainer *t, uint64_t step)
 #define T(nm, p, n) {.name = nm, .dtype = KEEL_DTYPE_F32, .rank = 1, .shape = {n}, .data = p, .nbytes = (n) * sizeof(float)}
     keel_artifact_tensor ts[] = {
         T("params", t->g->params, np), T("best", t->best, np),     T("adam_m", t->opt.m, np),
+        T("ema", t->ema, np),
         T("adam_v", t->opt.v, np),     T("state", t->g->state, ns), T("best_state", t->best_state, ns),
     };
 #undef T
@@ -372,9 +374,9 @@ static int load_checkpoint(trainer *t, uint64_t *step)
     const char *settings = keel_json_str(keel_json_get(r, "settings"));
     if ((rc = keel_hparams_to_json(&o->hp, &hp))) goto done;
     size_t np = t->g->n_params, ns = t->g->n_state;
-    const char *names[] = {"params", "best", "adam_m", "adam_v", "state", "best_state"};
-    float *dst[] = {t->g->params, t->best, t->opt.m, t->opt.v, t->g->state, t->best_state};
-    size_t sizes[] = {np, np, np, np, ns, ns};
+    const char *names[] = {"params", "best", "adam_m", "adam_v", "ema", "state", "best_state"};
+    float *dst[] = {t->g->params, t->best, t->opt.m, t->opt.v, t->ema, t->g->state, t->best_state};
+    size_t sizes[] = {np, np, np, np, np, ns, ns};
     if (!kind || strcmp(kind, "keel-checkpoint")) {
         rc = keel_error_set(t->e, KEEL_EMISMATCH, "%s is not a keel checkpoint", o->checkpoint_path);
         goto done;
@@ -475,6 +477,11 @@ static int setup(trainer *t)
     t->opt.weight_decay = hp->weight_decay;
     memcpy(t->best, g->params, g->n_params * sizeof(float));
     if (g->n_state) memcpy(t->best_state, g->state, g->n_state * sizeof(float));
+    /* The exponential moving average of the weights is what gets judged and kept. */
+    t->ema = keel_calloc(g->n_params + 1, sizeof(float));
+    t->live = keel_calloc(g->n_params + 1, sizeof(float));
+    if (!t->ema || !t->live) return keel_error_set(t->e, KEEL_ENOMEM, "out of memory");
+    memcpy(t->ema, g->params, g->n_params * sizeof(float));
     return KEEL_OK;
 }
 
@@ -550,12 +557,22 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
             seen += c;
             float lr = keel_lr_schedule(o->hp.lr, step, warmup, total, 0.05f);
             keel_adamw_step(&t.opt, g->params, t.grad, lr);
+            {
+                /* ema = β ema + (1 - β) w, with β ramping up to 0.995 over the first steps
+                 * so that the average is not dominated by the random start. */
+                float beta = (float)KEEL_MIN(0.995, (1.0 + step) / (10.0 + step));
+                for (size_t q = 0; q < g->n_params; q++)
+                    t.ema[q] = beta * t.ema[q] + (1 - beta) * g->params[q];
+            }
             step++;
         }
         if (res->canceled) break;
         t.epoch++;
         double vloss, vmetric;
-        if ((rc = validate_epoch(&t, &vloss, &vmetric))) goto fail_loop;
+        /* Judge the averaged weights; training goes on from the live ones. */
+        memcpy(t.live, g->params, g->n_params * sizeof(float));
+        memcpy(g->params, t.ema, g->n_params * sizeof(float));
+        rc = validate_epoch(&t, &vloss, &vmetric);
         bool improved = vloss < t.best_loss - 1e-7;
         if (improved) {
             t.best_loss = vloss;
@@ -566,6 +583,8 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
         } else if (++t.bad_epochs >= o->hp.patience) {
             stop = res->early_stopped = true;
         }
+        memcpy(g->params, t.live, g->n_params * sizeof(float));
+        if (rc) goto fail_loop;
         if (o->checkpoint_path && (rc = save_checkpoint(&t, step))) goto fail_loop;
         if (o->on_epoch) {
             keel_epoch_report r = {.epoch = t.epoch,
@@ -659,6 +678,8 @@ done:
     keel_free(t.best_state);
     keel_free(t.val_logits);
     keel_free(t.decay);
+    keel_free(t.ema);
+    keel_free(t.live);
     keel_free(t.bag_off);
     keel_free(t.bag_ids);
     keel_adamw_free(&t.opt);

@@ -597,8 +597,7 @@ TEST(forward_losses_values)
     memcpy(keel_exec_data(ex, z1), z1v, sizeof z1v);
     memcpy(keel_exec_data(ex, t1), t1v, sizeof t1v);
     CHECK_EQ_INT(keel_exec_forward(ex, bce, 3, false), KEEL_OK);
-    CHECK_NEAR(keel_exec_value(ex, bce)[0], (0.6931471806 + 2.1269280110 + 3.0485873516) / 3,
-               1e-6);
+    CHECK_NEAR(keel_exec_value(ex, bce)[0], (0.6931471806 + 2.1269280110 + 3.0485873516) / 3, 1e-6);
     float *zz = keel_exec_data(ex, z1), *tt = keel_exec_data(ex, t1);
     zz[0] = 100, tt[0] = 1, zz[1] = -100, tt[1] = 0, zz[2] = 100, tt[2] = 0;
     CHECK_EQ_INT(keel_exec_forward(ex, bce, 3, false), KEEL_OK);
@@ -621,8 +620,7 @@ TEST(forward_losses_values)
     CHECK_NEAR(keel_exec_value(ex, hub)[0], (0.125 + 1.5 + 2.5) / 3, 1e-6);
     wv[0] = 1, wv[1] = 2, wv[2] = 1;
     CHECK_EQ_INT(keel_exec_forward(ex, hubw, 3, false), KEEL_OK);
-    CHECK_NEAR(keel_exec_value(ex, hubw)[0],
-               (0.5 * 0.25 + 2 * 0.5 * 1.75 + 0.5 * 2.75) / 4, 1e-6);
+    CHECK_NEAR(keel_exec_value(ex, hubw)[0], (0.5 * 0.25 + 2 * 0.5 * 1.75 + 0.5 * 2.75) / 4, 1e-6);
     keel_exec_free(ex);
     keel_graph_free(g);
 }
@@ -673,7 +671,7 @@ TEST(grad_relu_fused_and_not)
 {
     fixture f = fixture_new(6, 5);
     int y = keel_nn_dense(f.g, f.h, 18, KEEL_INIT_XAVIER, "y");
-    int ry = keel_nn_unary(f.g, KEEL_OP_RELU, y, 0); /* fused with y */
+    int ry = keel_nn_unary(f.g, KEEL_OP_RELU, y, 0);   /* fused with y */
     int rh = keel_nn_unary(f.g, KEEL_OP_RELU, f.h, 0); /* the carrier's output shares h */
     int cc[2] = {ry, rh};
     int loss = fixture_mse(&f, keel_nn_concat(f.g, cc, 2), true);
@@ -828,8 +826,9 @@ TEST(grad_losses_with_and_without_weights)
                     keel_exec_data(e2, f2.t)[i] = (float)(i % 2);
             gc c2 = {f2.g, e2, l2, 6, false, false};
             int bad = grad_check(&c2, 1e-3);
-            if (bad) harness_fail(__FILE__, __LINE__, "%s weighted %d: %d mismatches",
-                                  keel_op_name(ops[o]), weighted, bad);
+            if (bad)
+                harness_fail(__FILE__, __LINE__, "%s weighted %d: %d mismatches",
+                             keel_op_name(ops[o]), weighted, bad);
             keel_exec_free(e2);
             keel_graph_free(f2.g);
         }
@@ -862,6 +861,12 @@ TEST(grad_mlp_end_to_end)
         }
     }
     keel_tensor_set_simd(true);
+    /* each ReLU is its LINEAR's only consumer: it lends its gradient buffer (in place) */
+    int relu2 = logits - 3, lin2 = relu2 - 1;
+    CHECK(g->nodes[relu2].op == KEEL_OP_RELU && g->nodes[lin2].op == KEEL_OP_LINEAR);
+    CHECK(keel_exec_grad(ex, relu2) == NULL);
+    CHECK(keel_exec_grad(ex, lin2) != NULL);
+    CHECK(keel_exec_grad(ex, logits) != NULL);
     keel_exec_free(ex);
     keel_graph_free(g);
 }
@@ -932,7 +937,7 @@ TEST(backward_zeroes_unreached_params)
         grad[i] = NAN;
     CHECK_EQ_INT(keel_exec_backward(ex, loss, grad), KEEL_ESTATE); /* no forward yet */
     CHECK_EQ_INT(keel_exec_forward(ex, loss, 2, true), KEEL_OK);
-    CHECK_EQ_INT(keel_exec_backward(ex, used, grad), KEEL_EINVAL); /* not a loss */
+    CHECK_EQ_INT(keel_exec_backward(ex, used, grad), KEEL_EINVAL);  /* not a loss */
     CHECK_EQ_INT(keel_exec_backward(ex, other, grad), KEEL_ESTATE); /* not the last forward */
     CHECK_EQ_INT(keel_exec_backward(ex, loss, grad), KEEL_OK);
     size_t nz = 0;
@@ -943,7 +948,7 @@ TEST(backward_zeroes_unreached_params)
     CHECK_EQ_INT(nz, 3 * 2 + 2); /* only used.W and used.b */
     const float *gx = keel_exec_grad(ex, used);
     CHECK(gx != NULL);
-    CHECK(keel_exec_grad(ex, x) == NULL);    /* inputs take none */
+    CHECK(keel_exec_grad(ex, x) == NULL); /* inputs take none */
     CHECK(keel_exec_grad(ex, unused) == NULL);
     /* a forward that fails leaves nothing to back-propagate */
     CHECK_EQ_INT(keel_exec_forward(ex, loss, 3, true), KEEL_EINVAL);
@@ -1177,7 +1182,8 @@ TEST(json_rejects_bad_graphs)
         {"{\"nodes\":[{\"op\":\"input\",\"inputs\":[],\"rows\":0,\"cols\":4,\"name\":"
          "\"0123456789012345678901234567890123\"}],\"n_params\":0,\"n_state\":0}",
          KEEL_EFORMAT, "name"},
-        {"{\"nodes\":[{\"op\":\"input\",\"inputs\":[],\"rows\":0,\"cols\":4,\"name\":\"a\\u0000b\"}],"
+        {"{\"nodes\":[{\"op\":\"input\",\"inputs\":[],\"rows\":0,\"cols\":4,\"name\":\"a\\u0000b\"}"
+         "],"
          "\"n_params\":0,\"n_state\":0}",
          KEEL_EFORMAT, "NUL"},
         {"{\"nodes\":[{\"op\":\"input\",\"inputs\":[],\"rows\":0,\"cols\":4,\"colour\":1}],"
@@ -1198,7 +1204,8 @@ TEST(json_rejects_bad_graphs)
         {"{\"nodes\":[{\"op\":\"input\",\"inputs\":[],\"rows\":0,\"cols\":2},{\"op\":\"add\","
          "\"inputs\":[0,0,0],\"rows\":0,\"cols\":2}],\"n_params\":0,\"n_state\":0}",
          KEEL_EFORMAT, "takes 2 inputs, not 3"},
-        {"{\"nodes\":[\"input\"],\"n_params\":0,\"n_state\":0}", KEEL_EFORMAT, "expected an object"},
+        {"{\"nodes\":[\"input\"],\"n_params\":0,\"n_state\":0}", KEEL_EFORMAT,
+         "expected an object"},
     };
     for (size_t i = 0; i < KEEL_ARRAY_LEN(cases); i++) {
         keel_graph *g = (keel_graph *)&g; /* must come back NULL */

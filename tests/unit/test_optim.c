@@ -45,7 +45,7 @@ TEST(adamw_one_step_by_hand)
     CHECK_NEAR(p[1], -2.0 + 0.01 * 0.2 / (0.2 + 1e-8), 1e-7);
     CHECK(p[2] == 0.5f); /* zero gradient: no move */
     CHECK_NEAR(o.m[0], 0.01, 1e-9);
-    CHECK(o.m[0] == 0.1f * 0.1f);     /* PyTorch: exp_avg * 0.9 + g * 0.1, in float */
+    CHECK(o.m[0] == 0.1f * 0.1f);              /* PyTorch: exp_avg * 0.9 + g * 0.1, in float */
     CHECK(o.v[1] == (0.001f * -0.2f) * -0.2f); /* v * 0.999 + 0.001 * g * g */
     CHECK_NEAR(o.v[1], 0.001 * 0.04, 1e-10);
     keel_adamw_free(&o);
@@ -179,7 +179,8 @@ TEST(adamw_fits_a_linear_regression)
         }
         REQUIRE(keel_exec_forward(ex, loss, 32, true) == KEEL_OK);
         REQUIRE(keel_exec_backward(ex, loss, grad) == KEEL_OK);
-        keel_adamw_step(&o, g->params, grad, keel_lr_schedule(0.05f, (uint64_t)step, 20, 600, 0.1f));
+        keel_adamw_step(&o, g->params, grad,
+                        keel_lr_schedule(0.05f, (uint64_t)step, 20, 600, 0.1f));
         if (step == 0) first = keel_exec_value(ex, loss)[0];
         last = keel_exec_value(ex, loss)[0];
     }
@@ -198,12 +199,12 @@ TEST(adamw_fits_a_linear_regression)
 TEST(lr_schedule_corners)
 {
     float base = 0.1f, fl = 0.05f;
-    CHECK(keel_lr_schedule(base, 0, 100, 1100, fl) == 0.0f);               /* warm-up start */
-    CHECK_NEAR(keel_lr_schedule(base, 50, 100, 1100, fl), 0.05, 1e-7);     /* half way */
-    CHECK_NEAR(keel_lr_schedule(base, 100, 100, 1100, fl), 0.1, 1e-7);     /* warm-up end */
+    CHECK(keel_lr_schedule(base, 0, 100, 1100, fl) == 0.0f);           /* warm-up start */
+    CHECK_NEAR(keel_lr_schedule(base, 50, 100, 1100, fl), 0.05, 1e-7); /* half way */
+    CHECK_NEAR(keel_lr_schedule(base, 100, 100, 1100, fl), 0.1, 1e-7); /* warm-up end */
     CHECK_NEAR(keel_lr_schedule(base, 600, 100, 1100, fl), 0.1 * (0.05 + 0.95 * 0.5), 1e-7);
-    CHECK_NEAR(keel_lr_schedule(base, 1100, 100, 1100, fl), 0.005, 1e-8);  /* decay end */
-    CHECK_NEAR(keel_lr_schedule(base, 5000, 100, 1100, fl), 0.005, 1e-8);  /* after it */
+    CHECK_NEAR(keel_lr_schedule(base, 1100, 100, 1100, fl), 0.005, 1e-8); /* decay end */
+    CHECK_NEAR(keel_lr_schedule(base, 5000, 100, 1100, fl), 0.005, 1e-8); /* after it */
     CHECK(keel_lr_schedule(base, 1099, 100, 1100, fl) > 0.005f);
     /* decreasing through the cosine */
     float prev = 1;

@@ -191,8 +191,10 @@ TEST(bias_and_colsum_kernels)
         for (size_t in = 0; in < 8; in++) {
             size_t m = ms[im], n = ns[in];
             float *y0 = rand_floats(&r, m * n, 0), *b = rand_floats(&r, n, 0);
-            float *want = malloc((m * n + 1) * sizeof(float)), *wr = malloc((m * n + 1) * sizeof(float));
-            float *y = malloc((m * n + 1) * sizeof(float)), *rl = malloc((m * n + 1) * sizeof(float));
+            float *want = malloc((m * n + 1) * sizeof(float)),
+                  *wr = malloc((m * n + 1) * sizeof(float));
+            float *y = malloc((m * n + 1) * sizeof(float)),
+                  *rl = malloc((m * n + 1) * sizeof(float));
             for (size_t i = 0; i < m; i++)
                 for (size_t j = 0; j < n; j++) {
                     want[i * n + j] = y0[i * n + j] + b[j];
@@ -246,7 +248,7 @@ TEST(gemv_kernel_matches_reference)
     if (!keel_k_cpu_avx512()) return;
     keel_rng r;
     keel_rng_seed(&r, 5);
-    static const size_t ns[] = {1, 2, 5, 16, 17, 48, 64, 65, 100, 256, 257, 300, 600};
+    static const size_t ns[] = {1, 2, 4, 5, 8, 16, 17, 48, 64, 65, 100, 256, 257, 300, 600};
     static const size_t ks[] = {0, 1, 7, 64, 100, 2100};
     for (size_t in = 0; in < KEEL_ARRAY_LEN(ns); in++)
         for (size_t ik = 0; ik < KEEL_ARRAY_LEN(ks); ik++)
@@ -292,7 +294,8 @@ TEST(narrow_kernels_match_reference)
                 double tol = 1e-6 * (double)(k + m) + 1e-6;
                 float *x = rand_floats(&r, m * k, 0.1), *w = rand_floats(&r, k * n, 0);
                 float *b = rand_floats(&r, n, 0), *dy = rand_floats(&r, m * n, 0);
-                float *y = malloc((m * n + 1) * sizeof(float)), *want = malloc((m * n + k * n + m * k + 1) * sizeof(float));
+                float *y = malloc((m * n + 1) * sizeof(float)),
+                      *want = malloc((m * n + k * n + m * k + 1) * sizeof(float));
                 /* forward */
                 for (size_t i = 0; i < m; i++)
                     for (size_t j = 0; j < n; j++)
@@ -314,8 +317,8 @@ TEST(narrow_kernels_match_reference)
                     keel_gemm_ref(true, false, k, n, m, 1.0f, x, k, dy, n, 1.0f, want, n);
                     keel_k_narrow_dw_avx512(m, n, k, x, dy, got, acc);
                     if (!close_all(got, want, k * n, tol))
-                        harness_fail(__FILE__, __LINE__, "narrow dw m=%zu n=%zu k=%zu acc=%d", m,
-                                     n, k, acc);
+                        harness_fail(__FILE__, __LINE__, "narrow dw m=%zu n=%zu k=%zu acc=%d", m, n,
+                                     k, acc);
                     for (size_t i = 0; i < m * k; i++)
                         want[i] = got[i] = acc ? -0.5f : 0.0f;
                     if (!acc)
@@ -325,8 +328,8 @@ TEST(narrow_kernels_match_reference)
                     keel_gemm_ref(false, true, m, k, n, 1.0f, dy, n, w, n, 1.0f, want, k);
                     keel_k_narrow_dx_avx512(m, n, k, dy, w, got, acc);
                     if (!close_all(got, want, m * k, tol))
-                        harness_fail(__FILE__, __LINE__, "narrow dx m=%zu n=%zu k=%zu acc=%d", m,
-                                     n, k, acc);
+                        harness_fail(__FILE__, __LINE__, "narrow dx m=%zu n=%zu k=%zu acc=%d", m, n,
+                                     k, acc);
                     CHECK(got[m * k] == 42);
                 }
                 free(got);
