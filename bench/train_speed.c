@@ -127,10 +127,10 @@ static void bench_train(const char *name, const size_t *dims, int n, int threads
     for (int i = 0; i < REPS; i++)
         sps[i] = (double)steps * BATCH / t[i];
     double med = median(sps, REPS);
-    printf("{\"bench\":\"train\",\"model\":\"%s\",\"threads\":%d,\"batch\":%d,\"steps\":%d,"
-           "\"samples_per_s\":%.0f,\"min\":%.0f,\"max\":%.0f,\"step_us\":%.1f,\"params\":%zu,"
+    printf("{\"bench\":\"train_mlp_%s\",\"impl\":\"keel\",\"value\":%.0f,\"unit\":\"samples/s\","
+           "\"threads\":%d,\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.0f,\"min\":%.0f,\"max\":%.0f,\"step_us\":%.1f,\"params\":%zu,"
            "\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
-           name, threads, BATCH, steps, med, sps[0], sps[REPS - 1], 1e6 * BATCH / med,
+           name, med, threads, BATCH, steps, med, sps[0], sps[REPS - 1], 1e6 * BATCH / med,
            m.g->n_params, first_loss, last_loss);
     fflush(stdout);
     keel_adamw_free(&opt);
@@ -202,16 +202,18 @@ static void bench_predict(const size_t *dims, int n)
         double med = median(t, (size_t)calls) * 1e6;
         double p10 = t[calls / 10] * 1e6, p90 = t[calls * 9 / 10] * 1e6;
         if (b == 1) {
-            printf("{\"bench\":\"predict\",\"batch\":1,\"calls\":%d,\"median_us\":%.3f,"
+            printf("{\"bench\":\"predict_mlp_small_b1\",\"impl\":\"keel\",\"threads\":1,"
+                   "\"value\":%.3f,\"unit\":\"us\",\"batch\":1,\"calls\":%d,\"median_us\":%.3f,"
                    "\"p10_us\":%.3f,\"p90_us\":%.3f,\"goal_us\":1.5}\n",
-                   calls, med, p10, p90);
+                   med, calls, med, p10, p90);
         } else {
             double nominal = flops64 / 160e9 * 1e6;
-            printf("{\"bench\":\"predict\",\"batch\":64,\"calls\":%d,\"median_us\":%.3f,"
+            printf("{\"bench\":\"predict_mlp_small_b64\",\"impl\":\"keel\",\"threads\":1,"
+                   "\"value\":%.3f,\"unit\":\"us\",\"batch\":64,\"calls\":%d,\"median_us\":%.3f,"
                    "\"p10_us\":%.3f,\"p90_us\":%.3f,\"flop_time_us_measured_rate\":%.3f,"
                    "\"ratio_measured\":%.3f,\"flop_time_us_160gflops\":%.3f,"
                    "\"ratio_160\":%.3f,\"goal_ratio\":1.1}\n",
-                   calls, med, p10, p90, t_measured * 1e6, med / (t_measured * 1e6), nominal,
+                   med, calls, med, p10, p90, t_measured * 1e6, med / (t_measured * 1e6), nominal,
                    med / nominal);
         }
         fflush(stdout);

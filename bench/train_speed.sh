@@ -103,7 +103,8 @@ from collections import defaultdict
 
 keel_f, torch_f, out_f = sys.argv[1:4]
 load = lambda f: [json.loads(l) for l in open(f) if l.strip()]
-keel, torch = load(keel_f), [o for o in load(torch_f) if o.get("value") is not None]
+keel = [o for o in load(keel_f) if o.get("value") is not None]
+torch = [o for o in load(torch_f) if o.get("value") is not None]
 
 
 def key(o):
