@@ -128,7 +128,8 @@ static void bench_train(const char *name, const size_t *dims, int n, int threads
         sps[i] = (double)steps * BATCH / t[i];
     double med = median(sps, REPS);
     printf("{\"bench\":\"train_mlp_%s\",\"impl\":\"keel\",\"value\":%.0f,\"unit\":\"samples/s\","
-           "\"threads\":%d,\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.0f,\"min\":%.0f,\"max\":%.0f,\"step_us\":%.1f,\"params\":%zu,"
+           "\"threads\":%d,\"batch\":%d,\"steps\":%d,\"samples_per_s\":%.0f,\"min\":%.0f,\"max\":%."
+           "0f,\"step_us\":%.1f,\"params\":%zu,"
            "\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
            name, med, threads, BATCH, steps, med, sps[0], sps[REPS - 1], 1e6 * BATCH / med,
            m.g->n_params, first_loss, last_loss);

@@ -14,7 +14,8 @@ fi
 build=build-fuzz
 flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 objs=$(for t in "${targets[@]}"; do printf '%s/fuzz/%s.o ' "$build" "$t"; done)
-make --no-print-directory -j2 BUILD=$build CC=clang WERROR= OPT="$flags" $build/libkeel.a $objs >/dev/null
+make --no-print-directory -j2 BUILD=$build CC=clang WERROR= OPT="$flags" \
+    KERNEL_FLAGS=-fno-sanitize=undefined $build/libkeel.a $objs >/dev/null
 status=0
 for t in "${targets[@]}"; do
     clang -fsanitize=fuzzer,address,undefined -o "$build/fuzz-$t" "$build/fuzz/$t.o" \

@@ -372,7 +372,8 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     keel_validate_options_init(&o);
     char *q = NULL;
     if (!r->no_quarantine) {
-        q = r->quarantine ? keel_strdup(r->quarantine) : cli_derived_name(r->file, ".quarantine.jsonl");
+        q = r->quarantine ? keel_strdup(r->quarantine)
+                          : cli_derived_name(r->file, ".quarantine.jsonl");
         if (!q) {
             cli_error("out of memory");
             return EXIT_FAIL;

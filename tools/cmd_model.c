@@ -120,7 +120,10 @@ static int parse_train_option(int argc, char **argv, int *i, train_args *a)
         if (a->hp.task == -2) goto bad;
     } else if (VALUE("--class-weight")) {
         if (m < 0) return EXIT_USAGE;
-        a->hp.class_weight = !strcmp(v, "auto") ? 0 : !strcmp(v, "none") ? 1 : !strcmp(v, "balanced") ? 2 : -1;
+        a->hp.class_weight = !strcmp(v, "auto")       ? 0
+                             : !strcmp(v, "none")     ? 1
+                             : !strcmp(v, "balanced") ? 2
+                                                      : -1;
         if (a->hp.class_weight < 0) goto bad;
     } else if (opt_flag("--no-calibration", argv[*i])) {
         a->hp.calibrate = false;
@@ -146,7 +149,8 @@ static void loosen_inferred(keel_schema *s)
     for (size_t i = 0; i < s->n_columns; i++) {
         keel_schema_column *c = &s->columns[i];
         /* A timestamp column becomes calendar features (month, weekday, hour, year). */
-        if (c->role == KEEL_ROLE_TIME && c->type == KEEL_TYPE_TIMESTAMP) c->role = KEEL_ROLE_FEATURE;
+        if (c->role == KEEL_ROLE_TIME && c->type == KEEL_TYPE_TIMESTAMP)
+            c->role = KEEL_ROLE_FEATURE;
         if (c->role != KEEL_ROLE_FEATURE) continue;
         c->has_min = c->has_max = false;
         c->integer = false;
@@ -179,7 +183,8 @@ static int training_schema(const train_args *a, keel_schema **out)
     }
     long t = keel_schema_find(s, a->target);
     if (t < 0) {
-        cli_error("%s has no column '%s' (the --target)", a->schema ? a->schema : a->file, a->target);
+        cli_error("%s has no column '%s' (the --target)", a->schema ? a->schema : a->file,
+                  a->target);
         keel_schema_free(s);
         return EXIT_FAIL;
     }
@@ -259,7 +264,9 @@ static void on_epoch(void *ud, const keel_epoch_report *r)
     } else if (ui->lines) {
         keel_buf b;
         keel_buf_init(&b);
-        keel_buf_printf(&b, "{\"event\":\"epoch\",%s%.0d%s\"epoch\":%d,\"max_epochs\":%d,\"step\":%llu,\"train_loss\":",
+        keel_buf_printf(&b,
+                        "{\"event\":\"epoch\",%s%.0d%s\"epoch\":%d,\"max_epochs\":%d,\"step\":%llu,"
+                        "\"train_loss\":",
                         ui->fold ? "\"fold\":" : "", ui->fold, ui->fold ? "," : "", r->epoch,
                         r->max_epochs, (unsigned long long)r->step);
         keel_buf_json_num(&b, r->train_loss);
@@ -367,7 +374,7 @@ static int add_lineage(keel_model *m, const train_args *a, const keel_validate_r
     if (!p) return KEEL_ENOMEM;
     rc |= keel_profile_add_frame(p, f);
     rc |= keel_profile_set_source(p, src, vr->sha256, vr->records, vr->accepted, vr->quarantined,
-                                 vr->repaired);
+                                  vr->repaired);
     keel_profile_set_created(p, created);
     keel_buf_reset(&m->profile_json);
     rc |= keel_profile_write_json(p, &m->profile_json);
@@ -401,7 +408,8 @@ int cmd_train(int argc, char **argv)
         }
         if ((r = parse_train_option(argc, argv, &i, &a)) >= 0) {
             if (r) return r;
-        } else if ((m = opt_value("--output", argc, argv, &i, &v)) || (m = opt_value("-o", argc, argv, &i, &v))) {
+        } else if ((m = opt_value("--output", argc, argv, &i, &v)) ||
+                   (m = opt_value("-o", argc, argv, &i, &v))) {
             if (m < 0) return EXIT_USAGE;
             a.output = v;
         } else if ((m = opt_value("--checkpoint", argc, argv, &i, &v))) {
@@ -439,8 +447,10 @@ int cmd_train(int argc, char **argv)
         goto done;
     out = a.output ? keel_strdup(a.output) : cli_derived_name(a.file, ".keel");
     if (!out) goto oom;
-    if (a.checkpoint) ckpt = keel_strdup(a.checkpoint);
-    else if ((ckpt = keel_malloc(strlen(out) + 6))) sprintf(ckpt, "%s.ckpt", out);
+    if (a.checkpoint)
+        ckpt = keel_strdup(a.checkpoint);
+    else if ((ckpt = keel_malloc(strlen(out) + 6)))
+        sprintf(ckpt, "%s.ckpt", out);
     if (!ckpt) goto oom;
     keel_tensor_set_threads(a.hp.threads);
     keel_train_options to = {.hp = a.hp,
@@ -450,7 +460,9 @@ int cmd_train(int argc, char **argv)
                              .data_sha256 = vr.sha256,
                              .cancel = (const volatile int *)&cli_interrupted,
                              .on_epoch = on_epoch};
-    epoch_ui ui = {.tty = a.quiet ? NULL : cli_progress() ? stderr : NULL,
+    epoch_ui ui = {.tty = a.quiet          ? NULL
+                          : cli_progress() ? stderr
+                                           : NULL,
                    .lines = !a.quiet && !cli_progress()};
     to.ud = &ui;
     keel_train_result tr;
@@ -501,7 +513,9 @@ int cmd_train(int argc, char **argv)
                         "quarantined\nepochs: %d (best %d)%s, %.1f s\nvalidation:\n",
                         tr.n_train, tr.n_val, tr.n_unlabeled, (unsigned long long)vr.quarantined,
                         tr.epochs, tr.best_epoch,
-                        tr.canceled ? ", stopped by the user" : tr.early_stopped ? ", early stopping" : "",
+                        tr.canceled        ? ", stopped by the user"
+                        : tr.early_stopped ? ", early stopping"
+                                           : "",
                         tr.seconds);
         keel_metrics_to_text(&tr.val, &b);
     }
@@ -569,8 +583,10 @@ int cmd_evaluate(int argc, char **argv)
             cli_error("unknown option '%s' (see keel evaluate --help)", argv[i]);
             return EXIT_USAGE;
         }
-        if (!model_path) model_path = argv[i];
-        else if (!a.file) a.file = argv[i];
+        if (!model_path)
+            model_path = argv[i];
+        else if (!a.file)
+            a.file = argv[i];
         else {
             cli_error("too many arguments ('%s')", argv[i]);
             return EXIT_USAGE;
@@ -607,9 +623,10 @@ int cmd_evaluate(int argc, char **argv)
                 print_metrics_json(&b, &mt);
                 keel_buf_puts(&b, "}\n");
             } else {
-                keel_buf_printf(&b, "model: %s\nfile: %s (%llu records, %llu quarantined, %llu scored)\n",
-                                model_path, a.file, (unsigned long long)vr.records,
-                                (unsigned long long)vr.quarantined, (unsigned long long)mt.n);
+                keel_buf_printf(
+                    &b, "model: %s\nfile: %s (%llu records, %llu quarantined, %llu scored)\n",
+                    model_path, a.file, (unsigned long long)vr.records,
+                    (unsigned long long)vr.quarantined, (unsigned long long)mt.n);
                 keel_metrics_to_text(&mt, &b);
             }
             if (b.data) fputs(b.data, stdout);
@@ -795,7 +812,8 @@ int cmd_predict(int argc, char **argv)
             fputs(predict_usage, stdout);
             return EXIT_OK;
         }
-        if ((m = opt_value("--output", argc, argv, &i, &v)) || (m = opt_value("-o", argc, argv, &i, &v))) {
+        if ((m = opt_value("--output", argc, argv, &i, &v)) ||
+            (m = opt_value("-o", argc, argv, &i, &v))) {
             if (m < 0) return EXIT_USAGE;
             a.output = v;
             continue;
@@ -807,8 +825,10 @@ int cmd_predict(int argc, char **argv)
             cli_error("unknown option '%s' (see keel predict --help)", argv[i]);
             return EXIT_USAGE;
         }
-        if (!model_path) model_path = argv[i];
-        else if (!a.file) a.file = argv[i];
+        if (!model_path)
+            model_path = argv[i];
+        else if (!a.file)
+            a.file = argv[i];
         else {
             cli_error("too many arguments ('%s')", argv[i]);
             return EXIT_USAGE;
@@ -847,7 +867,8 @@ int cmd_predict(int argc, char **argv)
     keel_validate_options_init(&o);
     char *q = NULL;
     if (!a.no_quarantine)
-        q = a.quarantine ? keel_strdup(a.quarantine) : cli_derived_name(a.file, ".quarantine.jsonl");
+        q = a.quarantine ? keel_strdup(a.quarantine)
+                         : cli_derived_name(a.file, ".quarantine.jsonl");
     o.quarantine_path = q;
     o.on_chunk = predict_chunk;
     o.chunk_ud = &pr;
@@ -861,8 +882,10 @@ int cmd_predict(int argc, char **argv)
     keel_error e;
     double t0 = keel_now_seconds();
     int rc = write_header(out, m);
-    if (!rc) rc = keel_validate_file(m->input_schema, a.file, &o, &vr, &e);
-    else keel_error_set(&e, rc, "cannot write the predictions");
+    if (!rc)
+        rc = keel_validate_file(m->input_schema, a.file, &o, &vr, &e);
+    else
+        keel_error_set(&e, rc, "cannot write the predictions");
     keel_progress_bar_finish(bar);
     int closed = out == stdout ? fflush(stdout) : fclose(out);
     if (closed && !rc) rc = keel_error_set(&e, KEEL_EIO, "cannot write the predictions");
@@ -902,9 +925,10 @@ int cmd_predict(int argc, char **argv)
 
 static double metric_at(const keel_metrics *m, size_t j)
 {
-    const double v[] = {m->accuracy, m->roc_auc, m->average_precision, m->log_loss,
-                        m->f1,       m->brier,               m->ece,               m->rmse,
-                        m->mae,      m->r2};
+    const double v[] = {m->accuracy, m->roc_auc, m->average_precision,
+                        m->log_loss, m->f1,      m->brier,
+                        m->ece,      m->rmse,    m->mae,
+                        m->r2};
     return j < KEEL_ARRAY_LEN(v) ? v[j] : NAN;
 }
 
@@ -999,13 +1023,19 @@ int cmd_cv(int argc, char **argv)
     for (int k = 0; k < a.folds && status == EXIT_OK; k++) {
         size_t ntr = 0, nte = 0;
         for (size_t r = 0; r < n; r++)
-            if (fold[r] == k) test_rows[nte++] = r;
-            else train_rows[ntr++] = r;
+            if (fold[r] == k)
+                test_rows[nte++] = r;
+            else
+                train_rows[ntr++] = r;
         keel_train_options to = {.hp = a.hp,
                                  .target = a.target,
                                  .cancel = (const volatile int *)&cli_interrupted,
                                  .on_epoch = on_epoch};
-        epoch_ui ui = {.tty = a.quiet ? NULL : cli_progress() ? stderr : NULL, .lines = false, .fold = k + 1};
+        epoch_ui ui = {.tty = a.quiet          ? NULL
+                              : cli_progress() ? stderr
+                                               : NULL,
+                       .lines = false,
+                       .fold = k + 1};
         to.ud = &ui;
         keel_model *m = NULL;
         keel_train_result tr;
@@ -1039,11 +1069,14 @@ int cmd_cv(int argc, char **argv)
         }
     }
     if (status == EXIT_OK) {
-        static const char *names[] = {"accuracy", "roc_auc", "average_precision", "log_loss", "f1",
-                                      "brier",    "ece",     "rmse",              "mae",      "r2"};
-        if (a.json) keel_buf_puts(&b, "],\"mean\":{");
-        else keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
-                             a.folds, a.file, a.target, "measure", "mean", "std");
+        static const char *names[] = {
+            "accuracy", "roc_auc", "average_precision", "log_loss", "f1", "brier", "ece", "rmse",
+            "mae",      "r2"};
+        if (a.json)
+            keel_buf_puts(&b, "],\"mean\":{");
+        else
+            keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
+                            a.folds, a.file, a.target, "measure", "mean", "std");
         bool first = true;
         for (size_t j = 0; j < KEEL_ARRAY_LEN(names); j++) {
             double sum = 0, sq = 0;

@@ -22,8 +22,10 @@ int keel_frame_load(const keel_schema *s, const char *path, const keel_validate_
 {
     *out = NULL;
     keel_validate_options opt;
-    if (o) opt = *o;
-    else keel_validate_options_init(&opt);
+    if (o)
+        opt = *o;
+    else
+        keel_validate_options_init(&opt);
     loader l = {keel_frame_new(s)};
     if (!l.f) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     opt.on_chunk = append_chunk;

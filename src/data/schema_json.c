@@ -106,7 +106,8 @@ static int get_list(const keel_json *v, keel_strlist *l, const char *where, cons
     if (v->u.array.n > MAX_LIST) return bad(e, where, field, "has too many entries");
     for (size_t i = 0; i < v->u.array.n; i++) {
         const keel_json *it = &v->u.array.items[i];
-        if (it->type != KEEL_JSON_STRING) return bad(e, where, field, "must be an array of strings");
+        if (it->type != KEEL_JSON_STRING)
+            return bad(e, where, field, "must be an array of strings");
         if (keel_strlist_add(l, it->u.string.s, it->u.string.len))
             return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     }

@@ -474,8 +474,7 @@ int keel_transform_fit(keel_transform *t, const keel_frame *f, const size_t *row
         o = &def;
     }
     if (o->max_knots < 2 || o->max_knots > KEEL_TRANSFORM_MAX_KNOTS || o->bins > 256 ||
-        o->text_buckets < 1 ||
-        o->text_buckets > KEEL_TRANSFORM_MAX_VOCAB || o->text_dim < 1 ||
+        o->text_buckets < 1 || o->text_buckets > KEEL_TRANSFORM_MAX_VOCAB || o->text_dim < 1 ||
         o->text_dim > KEEL_TRANSFORM_MAX_DIM)
         return keel_error_set(e, KEEL_EINVAL,
                               "transform options out of bounds (max_knots 2..%d, text_buckets "

@@ -69,7 +69,8 @@ int keel_model_predict_batch(keel_model *m, const char *const *values, size_t n_
                              keel_error *e)
 {
     if (!m || (!values && n_rows) || (!out && n_rows))
-        return keel_error_set(e, KEEL_EINVAL, "keel_model_predict: model, values and out are required");
+        return keel_error_set(e, KEEL_EINVAL,
+                              "keel_model_predict: model, values and out are required");
     size_t n_cols = m->input_schema->n_columns;
     const char *stack[64], **cols = stack;
     if (n_cols > KEEL_ARRAY_LEN(stack) && !(cols = keel_calloc(n_cols, sizeof *cols)))
@@ -107,8 +108,8 @@ int keel_model_predict_tensor(keel_model *m, const float *x, size_t n_rows, size
     if (!m || (n_rows && (!x || !out)))
         return keel_error_set(e, KEEL_EINVAL, "keel_model_predict_tensor: arguments missing");
     if (m->tf.n_index || m->tf.n_bags || m->node_dense < 0)
-        return keel_error_set(e, KEEL_EINVAL,
-                              "the model has categorical or text inputs: use keel_model_predict_row");
+        return keel_error_set(
+            e, KEEL_EINVAL, "the model has categorical or text inputs: use keel_model_predict_row");
     if (n_cols != m->tf.n_dense)
         return keel_error_set(e, KEEL_EINVAL, "the model takes %zu features per row, not %zu",
                               m->tf.n_dense, n_cols);

@@ -61,8 +61,8 @@ int keel_hparams_to_json(const keel_hparams *h, keel_buf *b)
     rc |= keel_buf_printf(b,
                           ",\"seed\":%llu,\"threads\":%d,\"class_weight\":\"%s\","
                           "\"calibrate\":%s,\"optimizer\":\"adamw\"}",
-                          (unsigned long long)h->seed, h->threads, class_weight_name(h->class_weight),
-                          h->calibrate ? "true" : "false");
+                          (unsigned long long)h->seed, h->threads,
+                          class_weight_name(h->class_weight), h->calibrate ? "true" : "false");
     return rc ? KEEL_ENOMEM : KEEL_OK;
 }
 
@@ -122,7 +122,8 @@ static int build_graph(keel_model *m, keel_error *e)
         if (m->target.task == KEEL_TASK_BINARY) loss = KEEL_OP_SIGMOID_BCE;
     }
     if (m->node_label < 0 || (m->node_weight = keel_nn_input(g, 1, "weight")) < 0) goto fail;
-    if ((m->node_loss = keel_nn_loss(g, loss, m->node_logits, m->node_label, m->node_weight, 1)) < 0)
+    if ((m->node_loss = keel_nn_loss(g, loss, m->node_logits, m->node_label, m->node_weight, 1)) <
+        0)
         goto fail;
     if (keel_graph_finalise(g)) goto fail;
     return KEEL_OK;
@@ -400,7 +401,8 @@ static int check_io(keel_model *m, const keel_json *io, keel_error *e)
     for (int i = 0; i < g->n_nodes; i++) {
         const keel_node *nd = &g->nodes[i];
         if (nd->op == KEEL_OP_EMBED) {
-            if (nd->inputs[0] != m->node_index || nd->iattr < 0 || (size_t)nd->iattr >= m->tf.n_index)
+            if (nd->inputs[0] != m->node_index || nd->iattr < 0 ||
+                (size_t)nd->iattr >= m->tf.n_index)
                 return bad(e, "an embedding reads outside the index input");
             for (size_t f = 0; f < m->tf.n_features; f++)
                 if (m->tf.features[f].index_slot == nd->iattr &&
@@ -503,8 +505,8 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
         rc = bad(e, "tensor 'params' is missing or does not match the network");
         goto fail;
     }
-    if (js < 0 || (js > 0 && (!s || s->dtype != KEEL_DTYPE_F32 ||
-                              js * sizeof(float) != (double)s->nbytes))) {
+    if (js < 0 ||
+        (js > 0 && (!s || s->dtype != KEEL_DTYPE_F32 || js * sizeof(float) != (double)s->nbytes))) {
         rc = bad(e, "tensor 'state' is missing or does not match the network");
         goto fail;
     }
@@ -624,7 +626,8 @@ int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, co
     int rc = keel_transform_apply(&m->tf, f, rows, first, n, ws->dense, ws->index, &ws->bags);
     if (rc) return rc;
     if (m->node_dense >= 0)
-        memcpy(keel_exec_data(ws->exec, m->node_dense), ws->dense, n * m->tf.n_dense * sizeof(float));
+        memcpy(keel_exec_data(ws->exec, m->node_dense), ws->dense,
+               n * m->tf.n_dense * sizeof(float));
     if (m->node_index >= 0)
         memcpy(keel_exec_index(ws->exec, m->node_index), ws->index,
                n * m->tf.n_index * sizeof(int32_t));
@@ -681,11 +684,15 @@ static int set_value(const keel_schema *s, keel_frame *f, size_t ci, const char 
     switch (c->type) {
     case KEEL_TYPE_NUMERIC: {
         double x = NAN;
-        if (!missing && keel_parse_number(p, len, s->decimal, &x)) why = "is not a number";
-        else if (!missing && c->integer && x != floor(x)) why = "is not a whole number";
+        if (!missing && keel_parse_number(p, len, s->decimal, &x))
+            why = "is not a number";
+        else if (!missing && c->integer && x != floor(x))
+            why = "is not a whole number";
         else if (!missing && ((c->has_min && x < c->min) || (c->has_max && x > c->max))) {
-            if (c->on_invalid == KEEL_ON_INVALID_CLIP) x = c->has_min && x < c->min ? c->min : c->max;
-            else why = "is out of range";
+            if (c->on_invalid == KEEL_ON_INVALID_CLIP)
+                x = c->has_min && x < c->min ? c->min : c->max;
+            else
+                why = "is out of range";
         }
         col->num[0] = x;
         break;
@@ -712,7 +719,8 @@ static int set_value(const keel_schema *s, keel_frame *f, size_t ci, const char 
     }
     case KEEL_TYPE_TIMESTAMP: {
         int64_t t = KEEL_TS_MISSING;
-        if (!missing && keel_parse_timestamp(p, len, c->time_format, &t)) why = "is not a timestamp";
+        if (!missing && keel_parse_timestamp(p, len, c->time_format, &t))
+            why = "is not a timestamp";
         col->ts[0] = t;
         break;
     }
@@ -734,8 +742,8 @@ static int set_value(const keel_schema *s, keel_frame *f, size_t ci, const char 
         why = NULL;
     }
     if (why)
-        return keel_error_set(e, KEEL_EMISMATCH, "column '%s': %s%.40s%s %s", c->name,
-                              p ? "'" : "", p ? p : "missing value", p ? "'" : "", why);
+        return keel_error_set(e, KEEL_EMISMATCH, "column '%s': %s%.40s%s %s", c->name, p ? "'" : "",
+                              p ? p : "missing value", p ? "'" : "", why);
     return KEEL_OK;
 }
 
@@ -747,14 +755,17 @@ int keel_model_predict_strings(keel_model *m, const char *const *values, float *
     int rc = KEEL_OK;
     ws->row->n_rows = 0;
     for (size_t i = 0; i < s->n_columns && !rc; i++)
-        if (s->columns[i].role == KEEL_ROLE_FEATURE) rc = set_value(s, ws->row, i, values[i], e);
+        if (s->columns[i].role == KEEL_ROLE_FEATURE)
+            rc = set_value(s, ws->row, i, values[i], e);
         else if (s->columns[i].type == KEEL_TYPE_TEXT || s->columns[i].type == KEEL_TYPE_ID)
             rc = set_value(s, ws->row, i, NULL, e); /* keep the frame consistent */
     if (!rc) {
         ws->row->n_rows = 1;
         rc = keel_model_logits(m, ws, ws->row, NULL, 0, 1, ws->logits);
-        if (rc) keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
-        else keel_model_finish(m, ws->logits, 1, out);
+        if (rc)
+            keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
+        else
+            keel_model_finish(m, ws->logits, 1, out);
     }
     keel_model_ws_give(m, ws);
     return rc;

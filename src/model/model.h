@@ -111,8 +111,7 @@ int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *r
                              size_t n, float *out);
 /* One row given as text per input-schema column (NULL = missing); out gets n_outputs floats.
  * A value that breaks the schema is KEEL_EMISMATCH naming the column. Thread-safe. */
-int keel_model_predict_strings(keel_model *m, const char *const *values, float *out,
-                               keel_error *e);
+int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e);
 
 /* Evaluates predictions against the target of rows of f (a frame of m->schema). */
 int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,

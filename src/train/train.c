@@ -6,9 +6,10 @@
  * row once into dense/index/bag arrays (so epochs only gather), then run epochs of shuffled
  * mini-batches with AdamW, keeping an exponential moving average of the weights (decay
  * 0.995), which generalises better than the last step's weights. After each epoch the
- * validation loss of the averaged weights decides whether they are the best so far (kept in a second buffer) and whether to stop (patience). At the end the
- * best weights come back, the calibration is fitted on the validation logits and the
- * validation metrics are recorded in the model.
+ * validation loss of the averaged weights decides whether they are the best so far (kept in a
+ * second buffer) and whether to stop (patience). At the end the best weights come back, the
+ * calibration is fitted on the validation logits and the validation metrics are recorded in the
+ * model.
  *
  * A checkpoint (the artifact container, kind "keel-checkpoint") holds after every epoch the
  * weights, the best weights, Adam's moments, batch-norm state and the counters. Epoch e's
@@ -27,7 +28,7 @@
 /* Every labelled row, transformed once. */
 typedef struct dataset {
     size_t n;
-    float *dense;  /* n * n_dense */
+    float *dense;   /* n * n_dense */
     int32_t *index; /* n * n_index */
     keel_bags bags; /* n rows */
     int32_t *cls;   /* classification labels */
@@ -122,8 +123,10 @@ static int prepare(trainer *t, const keel_frame *f, const size_t *rows, size_t n
         goto oom;
     }
     for (size_t i = 0; i < used; i++)
-        if (fold[i] == 0) t->val_pos[t->n_val++] = i;
-        else train_rows[t->n_train] = labelled[i], t->train_pos[t->n_train++] = i;
+        if (fold[i] == 0)
+            t->val_pos[t->n_val++] = i;
+        else
+            train_rows[t->n_train] = labelled[i], t->train_pos[t->n_train++] = i;
     keel_transform_options to;
     keel_transform_options_init(&to);
     to.bins = o->hp.bins;
@@ -163,8 +166,7 @@ static int prepare(trainer *t, const keel_frame *f, const size_t *rows, size_t n
             count[d->cls[t->train_pos[i]]]++;
         for (size_t c = 0; c < K; c++)
             if (count[c] && count[c] < rarest) rarest = count[c];
-        if (o->hp.class_weight == 2 ||
-            (K == 2 && (double)rarest < 0.1 * (double)t->n_train))
+        if (o->hp.class_weight == 2 || (K == 2 && (double)rarest < 0.1 * (double)t->n_train))
             for (size_t i = 0; i < used; i++) {
                 size_t c = (size_t)d->cls[i];
                 d->w[i] = count[c] ? (float)((double)t->n_train / ((double)K * count[c])) : 1;
@@ -263,7 +265,8 @@ static int validate_epoch(trainer *t, double *loss, double *metric)
         int rc = gather(t, t->vx, t->val_pos + i, c, false);
         if (!rc) rc = keel_exec_forward(t->vx, m->node_logits, c, false);
         if (rc) return rc;
-        memcpy(t->val_logits + i * K, keel_exec_value(t->vx, m->node_logits), c * K * sizeof(float));
+        memcpy(t->val_logits + i * K, keel_exec_value(t->vx, m->node_logits),
+               c * K * sizeof(float));
     }
     double sum = 0;
     const dataset *d = &t->d;
@@ -302,8 +305,7 @@ static int validate_epoch(trainer *t, double *loss, double *metric)
         for (size_t i = 0; i < t->n_val; i++)
             lab[i] = d->cls[t->val_pos[i]];
         rc = keel_metrics_classification(lab, proba, t->n_val, nc, &mt);
-        if (!rc)
-            *metric = m->target.task == KEEL_TASK_BINARY ? mt.roc_auc : mt.accuracy;
+        if (!rc) *metric = m->target.task == KEEL_TASK_BINARY ? mt.roc_auc : mt.accuracy;
     }
     keel_free(proba);
     keel_free(lab);
@@ -339,11 +341,18 @@ static int save_checkpoint(trainer *t, uint64_t step)
         return keel_error_set(t->e, KEEL_ENOMEM, "out of memory");
     }
     size_t np = t->g->n_params, ns = t->g->n_state;
-#define T(nm, p, n) {.name = nm, .dtype = KEEL_DTYPE_F32, .rank = 1, .shape = {n}, .data = p, .nbytes = (n) * sizeof(float)}
+#define T(nm, p, n)                                                                                \
+    {.name = nm,                                                                                   \
+     .dtype = KEEL_DTYPE_F32,                                                                      \
+     .rank = 1,                                                                                    \
+     .shape = {n},                                                                                 \
+     .data = p,                                                                                    \
+     .nbytes = (n) * sizeof(float)}
     keel_artifact_tensor ts[] = {
-        T("params", t->g->params, np), T("best", t->best, np),     T("adam_m", t->opt.m, np),
-        T("ema", t->ema, np),
-        T("adam_v", t->opt.v, np),     T("state", t->g->state, ns), T("best_state", t->best_state, ns),
+        T("params", t->g->params, np),      T("best", t->best, np),
+        T("adam_m", t->opt.m, np),          T("ema", t->ema, np),
+        T("adam_v", t->opt.v, np),          T("state", t->g->state, ns),
+        T("best_state", t->best_state, ns),
     };
 #undef T
     rc = keel_artifact_write(o->checkpoint_path, b.data, b.len, ts, KEEL_ARRAY_LEN(ts), NULL, t->e);
@@ -378,7 +387,8 @@ static int load_checkpoint(trainer *t, uint64_t *step)
     float *dst[] = {t->g->params, t->best, t->opt.m, t->opt.v, t->ema, t->g->state, t->best_state};
     size_t sizes[] = {np, np, np, np, np, ns, ns};
     if (!kind || strcmp(kind, "keel-checkpoint")) {
-        rc = keel_error_set(t->e, KEEL_EMISMATCH, "%s is not a keel checkpoint", o->checkpoint_path);
+        rc =
+            keel_error_set(t->e, KEEL_EMISMATCH, "%s is not a keel checkpoint", o->checkpoint_path);
         goto done;
     }
     if (!sha || strcmp(sha, o->data_sha256 ? o->data_sha256 : "")) {
@@ -405,8 +415,9 @@ static int load_checkpoint(trainer *t, uint64_t *step)
     for (size_t i = 0; i < KEEL_ARRAY_LEN(names); i++) {
         const keel_artifact_tensor *ten = keel_artifact_find(a, names[i]);
         if (!ten || ten->dtype != KEEL_DTYPE_F32 || ten->nbytes != sizes[i] * sizeof(float)) {
-            rc = keel_error_set(t->e, KEEL_EFORMAT, "checkpoint %s: tensor '%s' is missing or wrong",
-                                o->checkpoint_path, names[i]);
+            rc =
+                keel_error_set(t->e, KEEL_EFORMAT, "checkpoint %s: tensor '%s' is missing or wrong",
+                               o->checkpoint_path, names[i]);
             goto done;
         }
         if (sizes[i]) memcpy(dst[i], ten->data, ten->nbytes);
@@ -464,8 +475,8 @@ static int setup(trainer *t)
     t->val_logits = keel_calloc(t->n_val * m->n_out + 1, sizeof(float));
     t->decay = keel_calloc(g->n_params + 1, 1);
     t->bag_off = keel_calloc((m->tf.n_bags + 1) * (t->eval_rows + 1), sizeof(uint32_t));
-    if (!t->tx || !t->vx || !t->grad || !t->best || !t->best_state || !t->val_logits ||
-        !t->decay || !t->bag_off || keel_adamw_init(&t->opt, g->n_params))
+    if (!t->tx || !t->vx || !t->grad || !t->best || !t->best_state || !t->val_logits || !t->decay ||
+        !t->bag_off || keel_adamw_init(&t->opt, g->n_params))
         return keel_error_set(t->e, KEEL_ENOMEM, "out of memory");
     /* Weight decay on the weight matrices of linear layers only. */
     for (int i = 0; i < g->n_nodes; i++)
@@ -490,7 +501,9 @@ static void finish_model(trainer *t, const keel_train_result *res)
     keel_model *m = t->m;
     keel_buf *b = &m->training_json;
     keel_buf_reset(b);
-    const char *why = res->canceled ? "canceled" : res->early_stopped ? "early_stopping" : "max_epochs";
+    const char *why = res->canceled        ? "canceled"
+                      : res->early_stopped ? "early_stopping"
+                                           : "max_epochs";
     keel_buf_printf(b,
                     "{\"epochs\":%d,\"best_epoch\":%d,\"stopped_by\":\"%s\",\"batch_size\":%zu,"
                     "\"rows\":{\"train\":%zu,\"validation\":%zu,\"unlabeled\":%zu},"
@@ -627,7 +640,8 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
     {
         size_t K = keel_model_n_outputs(m);
         float *pred = keel_calloc(t.n_val * K + 1, sizeof *pred);
-        double *yv = keel_calloc(t.n_val + 1, sizeof *yv), *pv = keel_calloc(t.n_val + 1, sizeof *pv);
+        double *yv = keel_calloc(t.n_val + 1, sizeof *yv),
+               *pv = keel_calloc(t.n_val + 1, sizeof *pv);
         int32_t *lab = keel_calloc(t.n_val + 1, sizeof *lab);
         rc = KEEL_ENOMEM;
         if (pred && yv && pv && lab) {
@@ -652,7 +666,8 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
         }
         keel_buf_reset(&m->metrics_json);
         if (keel_buf_puts(&m->metrics_json, "{\"validation\":") ||
-            keel_metrics_to_json(&res->val, &m->metrics_json) || keel_buf_putc(&m->metrics_json, '}')) {
+            keel_metrics_to_json(&res->val, &m->metrics_json) ||
+            keel_buf_putc(&m->metrics_json, '}')) {
             rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
             goto done;
         }
@@ -665,8 +680,10 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
     goto done;
 fail_loop:
     keel_free(order);
-    if (rc == KEEL_ENOMEM) keel_error_set(e, rc, "out of memory");
-    else if (e && e->code == KEEL_OK) keel_error_set(e, rc, "training failed: %s", keel_strerror(rc));
+    if (rc == KEEL_ENOMEM)
+        keel_error_set(e, rc, "out of memory");
+    else if (e && e->code == KEEL_OK)
+        keel_error_set(e, rc, "training failed: %s", keel_strerror(rc));
 done:
     dataset_free(&t.d);
     keel_free(t.train_pos);

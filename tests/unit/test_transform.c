@@ -146,8 +146,8 @@ static char *mixed_training(void)
 /* ---- the inverse normal CDF --------------------------------------------------------------- */
 
 /* The layout these tests check by offset: no piecewise-linear bins (tested on their own). */
-static const keel_transform_options flat = {.max_knots = 64, .bins = 0, .min_count = 5,
-                                            .text_buckets = 1 << 14, .text_dim = 16};
+static const keel_transform_options flat = {
+    .max_knots = 64, .bins = 0, .min_count = 5, .text_buckets = 1 << 14, .text_dim = 16};
 
 TEST(normal_quantile_known_values)
 {
