@@ -556,6 +556,49 @@ static const char evaluate_usage[] =
     "                               rmse, mae, r2)\n"
     "  -h, --help                   this text\n";
 
+/* Parses `keel CMD MODEL FILE [options]`: keel train's options that apply (quarantine,
+ * --json, -q, --threads), and -o when output is allowed. Returns -1 when the command should
+ * go on, else the exit status. */
+static int parse_model_args(int argc, char **argv, const char *cmd, const char *usage, bool output,
+                            train_args *a, const char **model_path)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        }
+        if (output && ((m = opt_value("--output", argc, argv, &i, &v)) ||
+                       (m = opt_value("-o", argc, argv, &i, &v)))) {
+            if (m < 0) return EXIT_USAGE;
+            a->output = v;
+            continue;
+        }
+        int r = parse_train_option(argc, argv, &i, a);
+        if (r > 0) return r;
+        if (r == 0) continue;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s' (see keel %s --help)", argv[i], cmd);
+            return EXIT_USAGE;
+        }
+        if (!*model_path) {
+            *model_path = argv[i];
+        } else if (!a->file) {
+            a->file = argv[i];
+        } else {
+            cli_error("too many arguments ('%s')", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!*model_path || !a->file) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    if (a->hp.threads > 64) a->hp.threads = 64;
+    return -1;
+}
+
 static int load_model(const char *path, keel_model **m)
 {
     keel_error e;
@@ -571,33 +614,10 @@ int cmd_evaluate(int argc, char **argv)
     train_args a;
     train_args_init(&a);
     const char *model_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(evaluate_usage, stdout);
-            return EXIT_OK;
-        }
-        int r = parse_train_option(argc, argv, &i, &a);
-        if (r > 0) return r;
-        if (r == 0) continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel evaluate --help)", argv[i]);
-            return EXIT_USAGE;
-        }
-        if (!model_path)
-            model_path = argv[i];
-        else if (!a.file)
-            a.file = argv[i];
-        else {
-            cli_error("too many arguments ('%s')", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!model_path || !a.file) {
-        fputs(evaluate_usage, stderr);
-        return EXIT_USAGE;
-    }
+    int status = parse_model_args(argc, argv, "evaluate", evaluate_usage, false, &a, &model_path);
+    if (status >= 0) return status;
     keel_model *m;
-    int status = load_model(model_path, &m);
+    status = load_model(model_path, &m);
     if (status) return status;
     cli_catch_interrupts();
     keel_frame *f = NULL;
@@ -803,44 +823,12 @@ int cmd_predict(int argc, char **argv)
     train_args_init(&a);
     a.hp.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (a.hp.threads < 1) a.hp.threads = 1;
-    if (a.hp.threads > 64) a.hp.threads = 64;
     const char *model_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(predict_usage, stdout);
-            return EXIT_OK;
-        }
-        if ((m = opt_value("--output", argc, argv, &i, &v)) ||
-            (m = opt_value("-o", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a.output = v;
-            continue;
-        }
-        int r = parse_train_option(argc, argv, &i, &a);
-        if (r > 0) return r;
-        if (r == 0) continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel predict --help)", argv[i]);
-            return EXIT_USAGE;
-        }
-        if (!model_path)
-            model_path = argv[i];
-        else if (!a.file)
-            a.file = argv[i];
-        else {
-            cli_error("too many arguments ('%s')", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!model_path || !a.file) {
-        fputs(predict_usage, stderr);
-        return EXIT_USAGE;
-    }
+    int status = parse_model_args(argc, argv, "predict", predict_usage, true, &a, &model_path);
+    if (status >= 0) return status;
     if (a.hp.threads > 64) a.hp.threads = 64;
     keel_model *m;
-    int status = load_model(model_path, &m);
+    status = load_model(model_path, &m);
     if (status) return status;
     keel_tensor_set_threads(1); /* parallel over rows instead */
     cli_catch_interrupts();
