@@ -104,6 +104,9 @@ static int parse_train_option(int argc, char **argv, int *i, train_args *a)
     } else if (VALUE("--bins")) {
         if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
         a->hp.bins = (size_t)x;
+    } else if (VALUE("--feature-dim")) {
+        if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
+        a->hp.feature_dim = (size_t)x;
     } else if (VALUE("--hidden")) {
         if (m < 0 || parse_size_list(v, &a->hp)) goto bad;
     } else if (VALUE("--activation")) {
@@ -307,8 +310,10 @@ static const char train_usage[] =
     "  --weight-decay X             AdamW weight decay (default 0.0001)\n"
     "  --hidden W1,W2,...           hidden layer widths (default 256,256)\n"
     "  --activation A               relu, gelu or silu (default silu)\n"
-    "  --dropout P                  dropout after each hidden layer (default 0.1)\n"
+    "  --dropout P                  dropout after each hidden layer (default 0.3)\n"
     "  --bins N                     piecewise-linear bins per numeric column (default 16)\n"
+    "  --feature-dim D              per-column embedding of each numeric column (default 16;\n"
+    "                               0: feed the encodings to the first layer directly)\n"
     "  --validation F               share of rows held out for early stopping (default 0.15)\n"
     "  --class-weight W             auto, none or balanced (auto: balanced when the rarest\n"
     "                               class is under 10% of the rows)\n"

@@ -26,12 +26,13 @@ void keel_hparams_init(keel_hparams *h)
     h->hidden[1] = 256;
     h->n_hidden = 2;
     h->activation = KEEL_OP_SILU;
-    h->dropout = 0.1f;
+    h->dropout = 0.3f;
     h->lr = 1e-3f;
     h->weight_decay = 1e-4f;
     h->patience = 16;
     h->val_fraction = 0.15f;
     h->bins = 16;
+    h->feature_dim = 16;
     h->seed = 42;
     h->threads = 1;
     h->calibrate = true;
@@ -54,8 +55,10 @@ int keel_hparams_to_json(const keel_hparams *h, keel_buf *b)
     rc |= keel_buf_json_num(b, h->lr);
     rc |= keel_buf_puts(b, ",\"weight_decay\":");
     rc |= keel_buf_json_num(b, h->weight_decay);
-    rc |= keel_buf_printf(b, ",\"batch_size\":%zu,\"max_epochs\":%d,\"patience\":%d,\"bins\":%zu,",
-                          h->batch_size, h->max_epochs, h->patience, h->bins);
+    rc |= keel_buf_printf(
+        b,
+        ",\"batch_size\":%zu,\"max_epochs\":%d,\"patience\":%d,\"bins\":%zu,\"feature_dim\":%zu,",
+        h->batch_size, h->max_epochs, h->patience, h->bins, h->feature_dim);
     rc |= keel_buf_puts(b, "\"val_fraction\":");
     rc |= keel_buf_json_num(b, h->val_fraction);
     rc |= keel_buf_printf(b,
@@ -67,6 +70,53 @@ int keel_hparams_to_json(const keel_hparams *h, keel_buf *b)
 }
 
 /* ---- building ---- */
+
+/* Output block of feature f of the per-column embedding: numeric columns with bins get
+ * feature_dim outputs, every other dense column passes through its own width. */
+static size_t fe_block(const keel_model *m, const keel_feature *f)
+{
+    if (f->kind == KEEL_FEAT_NUMERIC && f->n_bins) return m->hp.feature_dim;
+    return f->n_dense_out;
+}
+
+static size_t feature_embed_width(const keel_model *m)
+{
+    if (!m->hp.feature_dim) return 0;
+    size_t w = 0, binned = 0;
+    for (size_t i = 0; i < m->tf.n_features; i++) {
+        w += fe_block(m, &m->tf.features[i]);
+        binned += m->tf.features[i].kind == KEEL_FEAT_NUMERIC && m->tf.features[i].n_bins;
+    }
+    return binned ? w : 0;
+}
+
+int keel_model_init_feature_embed(keel_model *m)
+{
+    if (m->node_fe_w < 0) return KEEL_OK;
+    keel_graph *g = m->graph;
+    const keel_node *w = &g->nodes[m->node_fe_w];
+    size_t rows = w->rows, cols = w->cols;
+    if (!(m->frozen = keel_calloc(g->n_params + 1, 1))) return KEEL_ENOMEM;
+    float *W = g->params + w->offset;
+    uint8_t *fz = m->frozen + w->offset;
+    memset(fz, 1, rows * cols);
+    size_t col0 = 0;
+    for (size_t i = 0; i < m->tf.n_features; i++) {
+        const keel_feature *f = &m->tf.features[i];
+        size_t bw = fe_block(m, f), r0 = f->dense_offset, nr = f->n_dense_out;
+        /* Kaiming over the block's own fan-in: the whole-matrix init used all rows. */
+        float scale = nr ? sqrtf((float)rows / (float)nr) : 0;
+        for (size_t r = r0; r < r0 + nr; r++)
+            for (size_t c = col0; c < col0 + bw; c++) {
+                fz[r * cols + c] = 0;
+                W[r * cols + c] *= scale;
+            }
+        col0 += bw;
+    }
+    for (size_t q = 0; q < rows * cols; q++)
+        if (fz[q]) W[q] = 0;
+    return KEEL_OK;
+}
 
 static int build_graph(keel_model *m, keel_error *e)
 {
@@ -81,8 +131,18 @@ static int build_graph(keel_model *m, keel_error *e)
         m->tf.n_index + m->tf.n_bags + 1 > KEEL_NN_MAX_INPUTS)
         return keel_error_set(e, KEEL_ELIMIT, "too many categorical and text columns (at most %d)",
                               KEEL_NN_MAX_INPUTS - 1);
+    m->node_fe_w = -1;
     if (m->tf.n_dense) {
         if ((x = m->node_dense = keel_nn_input(g, m->tf.n_dense, "dense")) < 0) goto fail;
+        size_t width = feature_embed_width(m);
+        if (width) {
+            /* Per-column embedding: one linear map per column from its encodings (score,
+             * bins, indicator) to feature_dim values, written as one block-diagonal linear
+             * layer whose off-block weights are held at zero in training. */
+            if ((x = keel_nn_dense(g, x, width, KEEL_INIT_KAIMING, "fe")) < 0) goto fail;
+            m->node_fe_w = g->nodes[x].inputs[1];
+            if ((x = keel_nn_unary(g, m->hp.activation, x, 0)) < 0) goto fail;
+        }
         parts[n_parts++] = x;
     }
     if (m->tf.n_index && (m->node_index = keel_nn_index(g, m->tf.n_index, "index")) < 0) goto fail;
@@ -211,6 +271,7 @@ void keel_model_free(keel_model *m)
     keel_buf_free(&m->training_json);
     keel_buf_free(&m->profile_json);
     keel_buf_free(&m->lineage_json);
+    keel_free(m->frozen);
     keel_free(m);
 }
 

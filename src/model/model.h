@@ -32,7 +32,8 @@ typedef struct keel_hparams {
     int max_epochs;    /* 0: chosen from the training rows */
     int patience;      /* epochs without improvement before stopping */
     float val_fraction;
-    size_t bins; /* piecewise-linear bins per numeric column (transform option) */
+    size_t bins;        /* piecewise-linear bins per numeric column (transform option) */
+    size_t feature_dim; /* per-column embedding of each numeric column's encodings; 0: none */
     uint64_t seed;
     int threads;
     int class_weight; /* 0 auto, 1 none,
@@ -65,7 +66,10 @@ typedef struct keel_model {
     keel_graph *graph;
     int node_dense, node_index, node_logits, node_label, node_weight, node_loss;
     int node_bag[64];
-    size_t n_out; /* logits per row: 1 (binary, regression) or the number of classes */
+    int node_fe_w;   /* the per-column embedding's weight node, or -1 */
+    uint8_t *frozen; /* training only: 1 for parameters held at 0 (outside the per-column
+                        blocks); NULL when none */
+    size_t n_out;    /* logits per row: 1 (binary, regression) or the number of classes */
     keel_calibration cal;
     keel_hparams hp;
     keel_buf metrics_json;  /* {"validation":{...}} or empty */
@@ -82,6 +86,9 @@ typedef struct keel_model {
 int keel_model_build(keel_schema *schema, keel_transform *tf, keel_target *target,
                      const keel_hparams *hp, keel_model **out, keel_error *e);
 void keel_model_free(keel_model *m);
+/* After the parameters are initialised: makes the per-column embedding block-diagonal and
+ * fills m->frozen (training only). KEEL_ENOMEM. */
+int keel_model_init_feature_embed(keel_model *m);
 
 /* Number of outputs a prediction writes per row: classification = classes (probabilities),
  * regression = 1 (the value in the target's units). */

@@ -490,8 +490,8 @@ KEEL_AVX512 static INLINE void narrow_fwd_n(const int N, const int R, size_t m, 
     X(2, 4)                                                                                        \
     X(3, 4)                                                                                        \
     X(4, 4)                                                                                        \
-    X(5, 3) X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1) X(12, 1) X(13, 1) X(14, 1) X(15, 1)  \
-        X(16, 1)
+    X(5, 3)                                                                                        \
+    X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1) X(12, 1) X(13, 1) X(14, 1) X(15, 1) X(16, 1)
 
 KEEL_AVX512 void keel_k_narrow_fwd_avx512(size_t m, size_t n, size_t k, const float *x,
                                           const float *w, const float *b, float *y)
@@ -568,8 +568,8 @@ KEEL_AVX512 static INLINE void narrow_dw_n(const int N, const int B, size_t m, s
     X(2, 8)                                                                                        \
     X(3, 5)                                                                                        \
     X(4, 4)                                                                                        \
-    X(5, 3) X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1) X(12, 1) X(13, 1) X(14, 1) X(15, 1)  \
-        X(16, 1)
+    X(5, 3)                                                                                        \
+    X(6, 2) X(7, 2) X(8, 2) X(9, 1) X(10, 1) X(11, 1) X(12, 1) X(13, 1) X(14, 1) X(15, 1) X(16, 1)
 
 KEEL_AVX512 void keel_k_narrow_dw_avx512(size_t m, size_t n, size_t k, const float *x,
                                          const float *dy, float *dw, bool acc)

@@ -467,6 +467,7 @@ static int setup(trainer *t)
     keel_rng rng;
     keel_rng_seed(&rng, hp->seed);
     keel_graph_init_params(g, &rng);
+    if (keel_model_init_feature_embed(m)) return keel_error_set(t->e, KEEL_ENOMEM, "out of memory");
     t->tx = keel_exec_new(g, t->batch, true);
     t->vx = keel_exec_new(g, t->eval_rows, false);
     t->grad = keel_calloc(g->n_params + 1, sizeof(float));
@@ -478,12 +479,16 @@ static int setup(trainer *t)
     if (!t->tx || !t->vx || !t->grad || !t->best || !t->best_state || !t->val_logits || !t->decay ||
         !t->bag_off || keel_adamw_init(&t->opt, g->n_params))
         return keel_error_set(t->e, KEEL_ENOMEM, "out of memory");
-    /* Weight decay on the weight matrices of linear layers only. */
+    /* Weight decay on the weight matrices of linear layers only (not on weights held at
+     * zero). */
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].op == KEEL_OP_LINEAR) {
             const keel_node *w = &g->nodes[g->nodes[i].inputs[1]];
             memset(t->decay + w->offset, 1, w->rows * w->cols);
         }
+    if (m->frozen)
+        for (size_t q = 0; q < g->n_params; q++)
+            if (m->frozen[q]) t->decay[q] = 0;
     t->opt.decay = t->decay;
     t->opt.weight_decay = hp->weight_decay;
     memcpy(t->best, g->params, g->n_params * sizeof(float));
@@ -566,6 +571,9 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
                 (rc = keel_exec_forward(t.tx, m->node_loss, c, true)) ||
                 (rc = keel_exec_backward(t.tx, m->node_loss, t.grad)))
                 goto fail_loop;
+            if (m->frozen) /* held at zero: no gradient, no moment, no update */
+                for (size_t q = 0; q < g->n_params; q++)
+                    if (m->frozen[q]) t.grad[q] = 0;
             loss_sum += keel_exec_value(t.tx, m->node_loss)[0] * (double)c;
             seen += c;
             float lr = keel_lr_schedule(o->hp.lr, step, warmup, total, 0.05f);

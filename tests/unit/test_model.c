@@ -308,3 +308,34 @@ TEST(model_open_reports_errors)
     CHECK(strstr(e.msg, "/nonexistent/x.keel") != NULL);
     CHECK_EQ_INT(keel_model_open(NULL, &m, &e), KEEL_EINVAL);
 }
+
+TEST(model_per_column_embedding_stays_block_diagonal)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 3);
+    REQUIRE(m);
+    REQUIRE(m->node_fe_w >= 0 && m->frozen);
+    const keel_node *w = &m->graph->nodes[m->node_fe_w];
+    /* pima2 has 8 numeric columns: each maps its encodings to its own 16 outputs. */
+    CHECK_EQ_INT(w->rows, m->tf.n_dense);
+    CHECK_EQ_INT(w->cols, 8 * 16);
+    size_t off_block = 0, nonzero_off = 0, nonzero_in = 0;
+    for (size_t q = 0; q < w->rows * w->cols; q++) {
+        float v = m->graph->params[w->offset + q];
+        if (m->frozen[w->offset + q])
+            off_block++, nonzero_off += v != 0;
+        else
+            nonzero_in += v != 0;
+    }
+    /* Rows of column c feed only outputs 16c .. 16c+15. */
+    size_t want_in = 0;
+    for (size_t i = 0; i < m->tf.n_features; i++)
+        want_in += m->tf.features[i].n_dense_out * 16;
+    CHECK_EQ_INT(w->rows * w->cols - off_block, want_in);
+    CHECK_EQ_INT(nonzero_off, 0);         /* held at zero through training */
+    CHECK(nonzero_in > want_in * 9 / 10); /* and the blocks are trained */
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
