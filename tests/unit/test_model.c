@@ -144,7 +144,9 @@ TEST(model_training_is_deterministic)
     REQUIRE(a && b && c);
     REQUIRE(a->graph->n_params == b->graph->n_params);
     CHECK(memcmp(a->graph->params, b->graph->params, a->graph->n_params * sizeof(float)) == 0);
-    CHECK(memcmp(a->graph->params, c->graph->params, a->graph->n_params * sizeof(float)) != 0);
+    /* Another seed draws another split, so even the network's size may differ. */
+    CHECK(a->graph->n_params != c->graph->n_params ||
+          memcmp(a->graph->params, c->graph->params, a->graph->n_params * sizeof(float)) != 0);
     char pa[1024], pb[1024];
     snprintf(pa, sizeof pa, "%s/a.keel", test_tmpdir());
     snprintf(pb, sizeof pb, "%s/b.keel", test_tmpdir());
