@@ -255,6 +255,8 @@ typedef struct epoch_ui {
 static void on_epoch(void *ud, const keel_epoch_report *r)
 {
     epoch_ui *ui = ud;
+    if (ui->tty && ui->fold && r->fold != ui->fold) fputc('\n', ui->tty); /* next fold */
+    ui->fold = r->fold;
     if (ui->tty) {
         double per = r->seconds / r->epoch;
         fprintf(ui->tty,
@@ -916,6 +918,10 @@ int cmd_predict(int argc, char **argv)
 
 /* ---- cv ---- */
 
+static const char *const metric_names[] = {
+    "accuracy", "roc_auc", "average_precision", "log_loss", "f1", "brier", "ece", "rmse",
+    "mae",      "r2"};
+
 static double metric_at(const keel_metrics *m, size_t j)
 {
     const double v[] = {m->accuracy, m->roc_auc, m->average_precision,
@@ -977,136 +983,67 @@ int cmd_cv(int argc, char **argv)
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
     char *q = NULL;
-    int32_t *fold = NULL, *cls = NULL;
-    size_t *train_rows = NULL, *test_rows = NULL;
-    keel_metrics *per = NULL;
-    keel_target tg = {0};
-    keel_error e;
+    keel_cv_fold *per = NULL;
     int status;
     cli_catch_interrupts();
     if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
     if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)))
         goto done;
-    keel_tensor_set_threads(a.hp.threads);
-    size_t n = f->n_rows;
-    fold = keel_calloc(n + 1, sizeof *fold);
-    cls = keel_calloc(n + 1, sizeof *cls);
-    train_rows = keel_calloc(n + 1, sizeof *train_rows);
-    test_rows = keel_calloc(n + 1, sizeof *test_rows);
-    per = keel_calloc((size_t)a.folds, sizeof *per);
-    if (!fold || !cls || !train_rows || !test_rows || !per) {
+    if (!(per = keel_calloc((size_t)a.folds, sizeof *per))) {
         cli_error("out of memory");
         status = EXIT_FAIL;
         goto done;
     }
-    if (keel_target_fit(&tg, f, NULL, n, a.target, a.hp.task, &e)) {
+    keel_tensor_set_threads(a.hp.threads);
+    epoch_ui ui = {.tty = a.quiet ? NULL : cli_progress() ? stderr : NULL};
+    keel_train_options to = {.hp = a.hp,
+                             .target = a.target,
+                             .cancel = (const volatile int *)&cli_interrupted,
+                             .on_epoch = on_epoch,
+                             .ud = &ui};
+    keel_error e;
+    int rc = keel_cross_validate(f, &to, a.folds, per, &e);
+    epoch_ui_done(&ui);
+    if (rc) {
         cli_error("%s", e.msg);
         status = EXIT_FAIL;
         goto done;
     }
-    bool classify = tg.task != KEEL_TASK_REGRESSION;
-    for (size_t r = 0; r < n; r++) {
-        float y;
-        keel_target_label(&tg, f, r, &cls[r], &y);
+    keel_metrics *each = keel_calloc((size_t)a.folds, sizeof *each), mean, sd;
+    if (!each) {
+        cli_error("out of memory");
+        status = EXIT_FAIL;
+        goto done;
     }
-    keel_folds_stratified(classify ? cls : NULL, n, a.folds, a.hp.seed, fold);
+    for (int k = 0; k < a.folds; k++)
+        each[k] = per[k].m;
+    keel_metrics_mean_std(each, (size_t)a.folds, &mean, &sd);
+    keel_free(each);
     keel_buf b;
     keel_buf_init(&b);
-    if (a.json) keel_buf_printf(&b, "{\"folds\":%d,\"per_fold\":[", a.folds);
-    for (int k = 0; k < a.folds && status == EXIT_OK; k++) {
-        size_t ntr = 0, nte = 0;
-        for (size_t r = 0; r < n; r++)
-            if (fold[r] == k)
-                test_rows[nte++] = r;
-            else
-                train_rows[ntr++] = r;
-        keel_train_options to = {.hp = a.hp,
-                                 .target = a.target,
-                                 .cancel = (const volatile int *)&cli_interrupted,
-                                 .on_epoch = on_epoch};
-        epoch_ui ui = {.tty = a.quiet          ? NULL
-                              : cli_progress() ? stderr
-                                               : NULL,
-                       .lines = false,
-                       .fold = k + 1};
-        to.ud = &ui;
-        keel_model *m = NULL;
-        keel_train_result tr;
-        if (keel_train(f, train_rows, ntr, &to, &m, &tr, &e)) {
-            epoch_ui_done(&ui);
-            cli_error("fold %d: %s", k + 1, e.msg);
-            status = EXIT_FAIL;
-            break;
-        }
-        epoch_ui_done(&ui);
-        if (tr.canceled) {
-            keel_model_free(m);
-            cli_error("interrupted");
-            status = EXIT_FAIL;
-            break;
-        }
-        if (keel_model_evaluate(m, f, test_rows, nte, &per[k])) {
-            keel_model_free(m);
-            cli_error("fold %d: out of memory", k + 1);
-            status = EXIT_FAIL;
-            break;
-        }
-        keel_model_free(m);
-        if (a.json) {
-            keel_buf_printf(&b, "%s{\"fold\":%d,\"epochs\":%d", k ? "," : "", k + 1, tr.epochs);
-            print_metrics_json(&b, &per[k]);
+    if (a.json) {
+        keel_buf_printf(&b, "{\"folds\":%d,\"per_fold\":[", a.folds);
+        for (int k = 0; k < a.folds; k++) {
+            keel_buf_printf(&b, "%s{\"fold\":%d,\"epochs\":%d", k ? "," : "", k + 1, per[k].epochs);
+            print_metrics_json(&b, &per[k].m);
             keel_buf_putc(&b, '}');
-        } else if (!a.quiet) {
-            fprintf(stderr, "keel: fold %d/%d: %d epochs, %llu rows scored\n", k + 1, a.folds,
-                    tr.epochs, (unsigned long long)per[k].n);
         }
+        keel_buf_puts(&b, "],\"mean\":");
+        keel_metrics_to_json(&mean, &b);
+        keel_buf_puts(&b, ",\"std\":");
+        keel_metrics_to_json(&sd, &b);
+        keel_buf_puts(&b, "}\n");
+    } else {
+        keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
+                        a.folds, a.file, a.target, "measure", "mean", "std");
+        for (size_t j = 0; j < 10; j++)
+            if (!isnan(metric_at(&mean, j)))
+                keel_buf_printf(&b, "%-18s %10.4f %10.4f\n", metric_names[j], metric_at(&mean, j),
+                                metric_at(&sd, j));
     }
-    if (status == EXIT_OK) {
-        static const char *names[] = {
-            "accuracy", "roc_auc", "average_precision", "log_loss", "f1", "brier", "ece", "rmse",
-            "mae",      "r2"};
-        if (a.json)
-            keel_buf_puts(&b, "],\"mean\":{");
-        else
-            keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
-                            a.folds, a.file, a.target, "measure", "mean", "std");
-        bool first = true;
-        for (size_t j = 0; j < KEEL_ARRAY_LEN(names); j++) {
-            double sum = 0, sq = 0;
-            int cnt = 0;
-            for (int k = 0; k < a.folds; k++) {
-                double v = metric_at(&per[k], j);
-                if (isnan(v)) continue;
-                sum += v;
-                cnt++;
-            }
-            if (!cnt) continue;
-            double mean = sum / cnt;
-            for (int k = 0; k < a.folds; k++) {
-                double v = metric_at(&per[k], j);
-                if (!isnan(v)) sq += (v - mean) * (v - mean);
-            }
-            double sd = cnt > 1 ? sqrt(sq / (cnt - 1)) : 0;
-            if (a.json) {
-                keel_buf_printf(&b, "%s\"%s\":", first ? "" : ",", names[j]);
-                keel_buf_json_num(&b, mean);
-                keel_buf_printf(&b, ",\"%s_std\":", names[j]);
-                keel_buf_json_num(&b, sd);
-            } else {
-                keel_buf_printf(&b, "%-18s %10.4f %10.4f\n", names[j], mean, sd);
-            }
-            first = false;
-        }
-        if (a.json) keel_buf_puts(&b, "}}\n");
-        if (b.data) fputs(b.data, stdout);
-    }
+    if (b.data) fputs(b.data, stdout);
     keel_buf_free(&b);
 done:
-    keel_target_free(&tg);
-    keel_free(fold);
-    keel_free(cls);
-    keel_free(train_rows);
-    keel_free(test_rows);
     keel_free(per);
     keel_frame_free(f);
     keel_validate_result_free(&vr);

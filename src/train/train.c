@@ -608,7 +608,8 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
         if (rc) goto fail_loop;
         if (o->checkpoint_path && (rc = save_checkpoint(&t, step))) goto fail_loop;
         if (o->on_epoch) {
-            keel_epoch_report r = {.epoch = t.epoch,
+            keel_epoch_report r = {.fold = o->fold,
+                                   .epoch = t.epoch,
                                    .max_epochs = t.max_epochs,
                                    .step = step,
                                    .train_loss = seen ? loss_sum / (double)seen : NAN,

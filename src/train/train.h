@@ -12,6 +12,7 @@
 #include "model/model.h"
 
 typedef struct keel_epoch_report {
+    int fold;  /* cross-validation: 1-based fold; else 0 */
     int epoch; /* 1-based */
     int max_epochs;
     uint64_t step;
@@ -30,6 +31,7 @@ typedef struct keel_train_options {
     bool resume;                 /* continue from checkpoint_path when it exists */
     const char *data_sha256;     /* the training data's identity: a checkpoint must match it */
     const volatile int *cancel;  /* non-zero: stop after the current batch, keep the best */
+    int fold;                    /* passed through to the epoch reports (cross-validation) */
     void (*on_epoch)(void *ud, const keel_epoch_report *r);
     void *ud;
 } keel_train_options;
@@ -50,5 +52,21 @@ typedef struct keel_train_result {
  * the best model so far is returned. */
 int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_train_options *o,
                keel_model **out, keel_train_result *res, keel_error *e);
+
+/* Stratified k-fold cross-validation of training with options o on every row of f (whose
+ * schema has the target last): fold j's model is trained on the other folds and scored on
+ * fold j into folds[j] (k entries). o->on_epoch sees each fold's epochs with .fold set.
+ * Errors name the fold; a cancel is KEEL_ECANCELED. */
+typedef struct keel_cv_fold {
+    keel_metrics m;
+    int epochs;
+} keel_cv_fold;
+int keel_cross_validate(const keel_frame *f, const keel_train_options *o, int k,
+                        keel_cv_fold *folds, keel_error *e);
+
+/* Mean and sample standard deviation of each measure over n sets (NaN ones left out);
+ * n of both is the total rows scored. */
+void keel_metrics_mean_std(const keel_metrics *per, size_t n, keel_metrics *mean,
+                           keel_metrics *std);
 
 #endif
