@@ -341,3 +341,21 @@ TEST(model_per_column_embedding_stays_block_diagonal)
     keel_frame_free(f);
     keel_schema_free(s);
 }
+
+TEST(metrics_mean_std_over_folds)
+{
+    keel_metrics per[3], mean, sd;
+    for (int i = 0; i < 3; i++) {
+        keel_metrics_clear(&per[i]);
+        per[i].roc_auc = 0.8 + 0.1 * i; /* 0.8, 0.9, 1.0 */
+        per[i].n = 10;
+    }
+    per[1].accuracy = 0.5; /* defined in one fold only */
+    keel_metrics_mean_std(per, 3, &mean, &sd);
+    CHECK_NEAR(mean.roc_auc, 0.9, 1e-12);
+    CHECK_NEAR(sd.roc_auc, 0.1, 1e-12); /* sample standard deviation */
+    CHECK_NEAR(mean.accuracy, 0.5, 0);
+    CHECK_NEAR(sd.accuracy, 0, 0);
+    CHECK(isnan(mean.rmse) && isnan(sd.rmse));
+    CHECK_EQ_INT(mean.n, 30);
+}
