@@ -136,6 +136,16 @@ static inline __attribute__((always_inline)) bool is_missing(const colstate *c, 
     return false;
 }
 
+static void colstates_free(colstate *cols, size_t n)
+{
+    for (size_t i = 0; cols && i < n; i++) {
+        keel_free(cols[i].slots);
+        keel_free(cols[i].cat_len);
+        keel_free(cols[i].miss_len);
+    }
+    keel_free(cols);
+}
+
 static int colstate_init(colstate *c, const keel_schema *s, const keel_schema_column *def)
 {
     c->def = def;
@@ -330,6 +340,53 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
         v->repair_log[v->n_repair_log++] = ci; /* so that a record handed over can undo it */
     }
     return 0;
+}
+
+/* ---- one value at a time (prediction from values given one by one) ---- */
+
+struct keel_converter {
+    validator v; /* only s, cols, frame, res and repair_log are used */
+    keel_validate_result res;
+};
+
+int keel_converter_new(const keel_schema *s, keel_converter **out)
+{
+    *out = NULL;
+    keel_converter *c = keel_calloc(1, sizeof *c);
+    if (!c) return KEEL_ENOMEM;
+    size_t n = s->n_columns ? s->n_columns : 1;
+    c->v.s = s;
+    c->v.res = &c->res;
+    c->res.n_columns = s->n_columns;
+    c->res.repaired = keel_calloc(n, sizeof *c->res.repaired);
+    c->v.repair_log = keel_calloc(n + 1, sizeof *c->v.repair_log);
+    c->v.cols = keel_calloc(n, sizeof *c->v.cols);
+    int rc = c->res.repaired && c->v.repair_log && c->v.cols ? KEEL_OK : KEEL_ENOMEM;
+    for (size_t i = 0; i < s->n_columns && !rc; i++)
+        rc = colstate_init(&c->v.cols[i], s, &s->columns[i]);
+    if (rc) {
+        keel_converter_free(c);
+        return rc;
+    }
+    *out = c;
+    return KEEL_OK;
+}
+
+void keel_converter_free(keel_converter *c)
+{
+    if (!c) return;
+    colstates_free(c->v.cols, c->v.s->n_columns);
+    keel_free(c->v.repair_log);
+    keel_free(c->res.repaired);
+    keel_free(c);
+}
+
+int keel_converter_set(keel_converter *c, keel_frame *f, size_t ci, size_t r, const char *p,
+                       size_t len)
+{
+    c->v.frame = f;
+    c->v.n_repair_log = 0;
+    return convert(&c->v, ci, p ? p : "", p ? len : 0, r, p ? VALUE_TEXT : VALUE_MISSING);
 }
 
 /* ---- quarantine ---- */
@@ -942,13 +999,7 @@ done:
         rc = keel_error_set(e, KEEL_EIO, "%s: cannot write: %s", opt->quarantine_path,
                             strerror(errno));
     keel_csv_close(reader);
-    if (v.cols)
-        for (size_t i = 0; i < s->n_columns; i++) {
-            keel_free(v.cols[i].slots);
-            keel_free(v.cols[i].cat_len);
-            keel_free(v.cols[i].miss_len);
-        }
-    keel_free(v.cols);
+    colstates_free(v.cols, s->n_columns);
     keel_free(v.problems);
     keel_buf_free(&v.line);
     keel_frame_free(v.frame);

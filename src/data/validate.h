@@ -91,6 +91,19 @@ int keel_validate_file(const keel_schema *s, const char *path, const keel_valida
 int keel_validate_mem(const keel_schema *s, const void *data, size_t n,
                       const keel_validate_options *o, keel_validate_result *res, keel_error *e);
 
+/* Converts values one at a time exactly as validation does (missing tokens, types,
+ * categories, ranges, on_invalid policies): for callers that get a row as separate values,
+ * such as prediction APIs. Built once per schema (which must outlive it); one per thread. */
+typedef struct keel_converter keel_converter;
+int keel_converter_new(const keel_schema *s, keel_converter **out); /* KEEL_ENOMEM */
+void keel_converter_free(keel_converter *c);
+/* Writes the text p[0..len) (p NULL: missing) of column ci into row r of f, a frame of the
+ * converter's schema with room for row r; text columns must be filled row by row in order.
+ * Returns 0 when stored (possibly repaired by policy), a keel_reason + 1 when the value must
+ * reject its record, or KEEL_ENOMEM. */
+int keel_converter_set(keel_converter *c, keel_frame *f, size_t ci, size_t r, const char *p,
+                       size_t len);
+
 /* Validates the file at path like keel_validate_file and collects every accepted row into one
  * new frame *out (free with keel_frame_free). o may be NULL (defaults); its on_chunk is not
  * used. Fills *res as keel_validate_file does. */

@@ -13,7 +13,7 @@
  * as untrusted input and copies the parameters out, so the file can be closed at once.
  */
 #include "model/model.h"
-#include "data/convert.h"
+#include "data/validate.h"
 #include "model/artifact.h"
 
 #include <math.h>
@@ -249,6 +249,7 @@ static void ws_free(keel_workspace *ws)
     keel_bags_free(&ws->bags);
     keel_free(ws->logits);
     keel_frame_free(ws->row);
+    keel_converter_free(ws->conv);
     keel_free(ws);
 }
 
@@ -663,7 +664,8 @@ keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)
     ws->index = keel_calloc(max_rows * m->tf.n_index + 1, sizeof(int32_t));
     ws->logits = keel_calloc(max_rows * m->n_out + 1, sizeof(float));
     ws->row = keel_frame_new(m->input_schema);
-    if (!ws->exec || !ws->dense || !ws->index || !ws->logits || !ws->row) {
+    if (keel_converter_new(m->input_schema, &ws->conv)) ws->conv = NULL;
+    if (!ws->exec || !ws->dense || !ws->index || !ws->logits || !ws->row || !ws->conv) {
         ws_free(ws);
         return NULL;
     }
@@ -727,99 +729,25 @@ int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *r
     return rc;
 }
 
-static bool is_missing_token(const keel_schema *s, const keel_schema_column *c, const char *p,
-                             size_t len)
-{
-    return keel_strlist_find(c->has_missing ? &c->missing : &s->missing, p, len) >= 0;
-}
-
-/* Stores value p of column ci in row 0 of f, following the column's on_invalid policy. */
-static int set_value(const keel_schema *s, keel_frame *f, size_t ci, const char *p, keel_error *e)
-{
-    const keel_schema_column *c = &s->columns[ci];
-    keel_column *col = &f->cols[ci];
-    size_t len = p ? strlen(p) : 0;
-    bool missing = !p || is_missing_token(s, c, p, len);
-    const char *why = NULL;
-    if (missing && !c->nullable) why = "a value is required";
-    switch (c->type) {
-    case KEEL_TYPE_NUMERIC: {
-        double x = NAN;
-        if (!missing && keel_parse_number(p, len, s->decimal, &x))
-            why = "is not a number";
-        else if (!missing && c->integer && x != floor(x))
-            why = "is not a whole number";
-        else if (!missing && ((c->has_min && x < c->min) || (c->has_max && x > c->max))) {
-            if (c->on_invalid == KEEL_ON_INVALID_CLIP)
-                x = c->has_min && x < c->min ? c->min : c->max;
-            else
-                why = "is out of range";
-        }
-        col->num[0] = x;
-        break;
-    }
-    case KEEL_TYPE_CATEGORICAL: {
-        long code = missing ? -1 : keel_strlist_find(&c->categories, p, len);
-        if (!missing && code < 0) why = "is not one of the column's categories";
-        col->cat[0] = (int32_t)code;
-        break;
-    }
-    case KEEL_TYPE_BOOLEAN: {
-        int b = -1;
-        if (!missing) {
-            if (c->true_values.n || c->false_values.n)
-                b = keel_strlist_find(&c->true_values, p, len) >= 0    ? 1
-                    : keel_strlist_find(&c->false_values, p, len) >= 0 ? 0
-                                                                       : -1;
-            else
-                b = keel_parse_bool(p, len);
-            if (b < 0) why = "is not a boolean";
-        }
-        col->boolean[0] = (int8_t)b;
-        break;
-    }
-    case KEEL_TYPE_TIMESTAMP: {
-        int64_t t = KEEL_TS_MISSING;
-        if (!missing && keel_parse_timestamp(p, len, c->time_format, &t))
-            why = "is not a timestamp";
-        col->ts[0] = t;
-        break;
-    }
-    default:
-        if (!missing && !keel_utf8_valid(p, len)) why = "is not valid UTF-8";
-        keel_buf_reset(&col->text);
-        col->off[0] = 0;
-        col->missing[0] = missing;
-        if (!missing && keel_buf_append(&col->text, p, len))
-            return keel_error_set(e, KEEL_ENOMEM, "out of memory");
-        col->off[1] = col->text.len;
-    }
-    if (why && c->on_invalid == KEEL_ON_INVALID_MISSING && c->nullable && !missing) {
-        /* The policy turns a bad value into a missing one, as validation does. */
-        if (c->type == KEEL_TYPE_NUMERIC) col->num[0] = NAN;
-        if (c->type == KEEL_TYPE_CATEGORICAL) col->cat[0] = -1;
-        if (c->type == KEEL_TYPE_BOOLEAN) col->boolean[0] = -1;
-        if (c->type == KEEL_TYPE_TIMESTAMP) col->ts[0] = KEEL_TS_MISSING;
-        why = NULL;
-    }
-    if (why)
-        return keel_error_set(e, KEEL_EMISMATCH, "column '%s': %s%.40s%s %s", c->name, p ? "'" : "",
-                              p ? p : "missing value", p ? "'" : "", why);
-    return KEEL_OK;
-}
-
 int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e)
 {
     keel_workspace *ws = keel_model_ws_take(m, 1);
     if (!ws) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     const keel_schema *s = m->input_schema;
     int rc = KEEL_OK;
-    ws->row->n_rows = 0;
-    for (size_t i = 0; i < s->n_columns && !rc; i++)
-        if (s->columns[i].role == KEEL_ROLE_FEATURE)
-            rc = set_value(s, ws->row, i, values[i], e);
-        else if (s->columns[i].type == KEEL_TYPE_TEXT || s->columns[i].type == KEEL_TYPE_ID)
-            rc = set_value(s, ws->row, i, NULL, e); /* keep the frame consistent */
+    keel_frame_clear(ws->row);
+    /* The same conversion as validation: missing tokens, types, categories, policies. Only
+     * features are read; other columns (ids, ...) are stored as missing. */
+    for (size_t i = 0; i < s->n_columns && !rc; i++) {
+        const char *v = s->columns[i].role == KEEL_ROLE_FEATURE ? values[i] : NULL;
+        int why = keel_converter_set(ws->conv, ws->row, i, 0, v, v ? strlen(v) : 0);
+        if (why < 0)
+            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        else if (why > 0)
+            rc = keel_error_set(e, KEEL_EMISMATCH, "column '%s': %s%.40s%s rejected (%s)",
+                                s->columns[i].name, v ? "'" : "", v ? v : "a missing value",
+                                v ? "'" : "", keel_reason_name((keel_reason)(why - 1)));
+    }
     if (!rc) {
         ws->row->n_rows = 1;
         rc = keel_model_logits(m, ws, ws->row, NULL, 0, 1, ws->logits);

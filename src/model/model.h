@@ -53,7 +53,8 @@ typedef struct keel_workspace {
     int32_t *index;
     keel_bags bags;
     float *logits;
-    keel_frame *row; /* one-row frame for keel_model_predict_row */
+    keel_frame *row;             /* one-row frame for keel_model_predict_row */
+    struct keel_converter *conv; /* converts its values as validation does */
     struct keel_workspace *next;
 } keel_workspace;
 

@@ -107,6 +107,7 @@ TEST(model_train_save_open_predict)
     const char *bad[8] = {"6", "lots", "72", "35", NULL, "33.6", "0.627", "50"};
     CHECK_EQ_INT(keel_model_predict_row(p, bad, out, &e), KEEL_EMISMATCH);
     CHECK(strstr(e.msg, "glucose") != NULL);
+    CHECK(strstr(e.msg, "bad_number") != NULL); /* the reason validation would give */
 
     /* A batch equals rows one by one. */
     const char *batch[16];
