@@ -27,7 +27,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwr
             -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS := -Iinclude -Isrc -I. -D_GNU_SOURCE
 CFLAGS   := -std=c17 $(OPT) $(WARN) -MMD -MP
-LDLIBS   := -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+LDLIBS   := -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -72,7 +72,15 @@ $(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libkeel.a
 $(BUILD)/replay-%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/libkeel.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-test: $(BUILD)/keel $(BUILD)/unit $(REPLAY)
+# Programs the end-to-end tests drive (tests/tools) and benchmark drivers (bench/*.c with a
+# main of their own), linked against the library like any embedding program.
+$(BUILD)/registry_stress: $(BUILD)/tests/tools/registry_stress.o $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/audit_bench: $(BUILD)/bench/audit_bench.o $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+test: $(BUILD)/keel $(BUILD)/unit $(REPLAY) $(BUILD)/registry_stress
 	@tests/run.sh $(BUILD)
 
 demo: $(BUILD)/keel
@@ -83,16 +91,17 @@ fuzz:
 	@scripts/deps.sh build fuzz
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-bench: $(BUILD)/keel
+bench: $(BUILD)/keel $(BUILD)/audit_bench
 	@scripts/deps.sh build bench
 	@bench/run.sh $(BUILD)/keel
 
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
 	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h) \
-	  $(wildcard bench/*.c)
+	  $(wildcard bench/*.c) $(wildcard tests/tools/*.c)
 
 clean:
 	rm -rf build build-san build-fuzz
 
+-include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/fuzz/replay.d

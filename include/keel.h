@@ -47,7 +47,8 @@ const char *keel_version(void);
     X(EMISMATCH, -9, "data does not match the schema")                                             \
     X(ECANCELED, -10, "operation canceled")                                                        \
     X(EEMPTY, -11, "no data")                                                                      \
-    X(ESTATE, -12, "operation not valid in the current state")
+    X(ESTATE, -12, "operation not valid in the current state")                                     \
+    X(EPERM, -13, "permission denied")
 
 enum keel_status {
 #define KEEL_ERROR_ENUM(name, code, text) KEEL_##name = code,

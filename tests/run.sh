@@ -10,6 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 export KEEL_TEST_ROOT=$root
 export KEEL="$root/$build/keel"
 [ -x "$KEEL" ] || KEEL="$build/keel"
+export KEEL_STRESS="$root/$build/registry_stress"
 passed=0; failed=0
 tally() { # reads a suite's output, echoes it, adds its "N passed, N failed" line
     local line p f

@@ -6,7 +6,7 @@
  * 2 usage error. Ctrl-C stops validation between records; what was written so far (the
  * quarantine) stays on disk.
  */
-#include "tools/cli.h"
+#include "tools/registry_cli.h"
 
 #include "base/json.h"
 #include "data/infer.h"
@@ -215,7 +215,7 @@ static int cmd_infer(int argc, char **argv)
 typedef struct run_opts {
     const char *file, *schema, *quarantine, *output, *html;
     double max_rate;
-    bool json, sha256, no_quarantine;
+    bool json, sha256, no_quarantine, no_registry;
     size_t max_record_bytes;
     const char *merge[64];
     int n_merge;
@@ -267,6 +267,8 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
             r->json = true;
         } else if (opt_flag("--sha256", argv[i])) {
             r->sha256 = true;
+        } else if (opt_flag("--no-registry", argv[i])) {
+            r->no_registry = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("unknown option '%s' (see --help)", argv[i]);
             return EXIT_USAGE;
@@ -380,7 +382,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
         }
     }
     o.quarantine_path = q;
-    o.sha256 = r->sha256;
+    o.sha256 = r->sha256 || !r->no_registry; /* the registry knows data by its SHA-256 */
     if (r->max_record_bytes) o.max_record_bytes = r->max_record_bytes;
     o.cancel = (const volatile int *)&cli_interrupted;
     keel_progress_bar *bar = cli_progress();
@@ -433,7 +435,11 @@ static const char validate_usage[] =
     "  --sha256                     also print the SHA-256 of FILE\n"
     "  --json                       print the summary as JSON (records, accepted,\n"
     "                               quarantined, reasons, ...)\n"
+    "  --no-registry                do not register the dataset in KEEL_HOME\n"
     "  -h, --help                   this text\n"
+    "\n"
+    "FILE is registered as a dataset (by the SHA-256 of its content, with its schema and\n"
+    "counts) in the registry in KEEL_HOME (default ./.keel), as KEEL_USER.\n"
     "\n"
     "Exit status: 0 validated, 1 the file could not be validated or the rate was crossed,\n"
     "2 usage error. Reason codes are listed in docs/quarantine.md.\n";
@@ -447,14 +453,26 @@ static int cmd_validate(int argc, char **argv)
     if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
     keel_validate_result res;
     char *q = NULL;
+    keel_registry *reg = NULL;
+    if (!r.no_registry && !(reg = cli_registry_open())) {
+        cli_error("(--no-registry skips the registry)");
+        keel_schema_free(s);
+        return EXIT_FAIL;
+    }
     status = run_validation(&r, s, NULL, &res, &q);
+    int64_t id = 0;
+    if (status == EXIT_OK && reg) status = cli_register_dataset(reg, r.file, s, &res, NULL, &id);
     if (status == EXIT_OK) {
-        print_summary(r.file, s, &res, q, r.json, NULL);
+        char extra[64];
+        snprintf(extra, sizeof extra, ",\"dataset_id\":%lld", (long long)id);
+        print_summary(r.file, s, &res, q, r.json, reg ? extra : NULL);
+        if (reg && !r.json) printf("dataset: %lld in %s\n", (long long)id, cli_keel_home());
         status = threshold(&r, &res);
     }
     keel_validate_result_free(&res);
     keel_free(q);
     keel_schema_free(s);
+    keel_registry_close(reg);
     return status;
 }
 
@@ -475,6 +493,7 @@ static const char profile_usage[] =
     "  --quarantine PATH, --no-quarantine, --max-quarantine-rate R, --max-record-bytes N\n"
     "                               as for keel data validate\n"
     "  --json                       print the summary as JSON\n"
+    "  --no-registry                do not register the dataset (with its profile)\n"
     "  -h, --help                   this text\n"
     "\n"
     "The profile format is described in docs/profile.md.\n";
@@ -588,8 +607,14 @@ static int cmd_profile(int argc, char **argv)
     keel_validate_result res;
     memset(&res, 0, sizeof res);
     char *q = NULL;
+    keel_registry *reg = NULL;
     if (!p || !json_path || !html_path) {
         cli_error("out of memory");
+        status = EXIT_FAIL;
+        goto done;
+    }
+    if (!r.no_registry && !(reg = cli_registry_open())) {
+        cli_error("(--no-registry skips the registry)");
         status = EXIT_FAIL;
         goto done;
     }
@@ -599,6 +624,16 @@ static int cmd_profile(int argc, char **argv)
                             res.records, res.accepted, res.quarantined, res.repaired);
     keel_profile_set_created(p, (int64_t)time(NULL) * 1000000);
     if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK) goto done;
+    if (reg) {
+        keel_buf pj;
+        keel_buf_init(&pj);
+        int64_t id = 0;
+        status = keel_profile_write_json(p, &pj) == KEEL_OK
+                     ? cli_register_dataset(reg, r.file, s, &res, pj.data, &id)
+                     : EXIT_FAIL;
+        keel_buf_free(&pj);
+        if (status != EXIT_OK) goto done;
+    }
     if (r.json) {
         keel_buf extra;
         keel_buf_init(&extra);
@@ -620,6 +655,7 @@ done:
     keel_free(html_path);
     keel_profile_free(p);
     keel_schema_free(s);
+    keel_registry_close(reg);
     return status;
 }
 

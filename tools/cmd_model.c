@@ -13,7 +13,7 @@
 #include "data/validate.h"
 #include "model/model.h"
 #include "tensor/tensor.h"
-#include "tools/cli.h"
+#include "tools/registry_cli.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -22,13 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ctype.h>
 #include <unistd.h>
 
 /* ---- shared options ---- */
 
 typedef struct train_args {
     const char *file, *target, *schema, *output, *quarantine, *checkpoint;
-    bool no_quarantine, json, quiet, resume;
+    bool no_quarantine, json, quiet, resume, no_registry;
+    const char *name; /* the model's name in the registry */
     int folds;
     keel_hparams hp;
 } train_args;
@@ -247,9 +249,10 @@ static int load_data(const char *file, const keel_schema *s, const char *quarant
 /* ---- progress of training ---- */
 
 typedef struct epoch_ui {
-    FILE *tty;  /* draw a line here when a terminal */
-    bool lines; /* JSON lines on stderr otherwise */
-    int fold;   /* cv: 1-based fold, else 0 */
+    FILE *tty;     /* draw a line here when a terminal */
+    bool lines;    /* JSON lines on stderr otherwise */
+    int fold;      /* cv: 1-based fold, else 0 */
+    keel_buf *log; /* the JSON lines are also kept here (the run's log in the registry) */
 } epoch_ui;
 
 static void on_epoch(void *ud, const keel_epoch_report *r)
@@ -266,7 +269,8 @@ static void on_epoch(void *ud, const keel_epoch_report *r)
                 r->train_loss, r->val_loss, r->metric_name, r->val_metric, r->best_epoch,
                 r->seconds, per * (r->max_epochs - r->epoch));
         fflush(ui->tty);
-    } else if (ui->lines) {
+    }
+    if (ui->lines || ui->log) {
         keel_buf b;
         keel_buf_init(&b);
         keel_buf_printf(&b,
@@ -280,7 +284,8 @@ static void on_epoch(void *ud, const keel_epoch_report *r)
         keel_buf_printf(&b, ",\"%s\":", r->metric_name);
         keel_buf_json_num(&b, r->val_metric);
         keel_buf_printf(&b, ",\"best_epoch\":%d,\"seconds\":%.3f}\n", r->best_epoch, r->seconds);
-        if (b.data) fputs(b.data, stderr);
+        if (b.data && ui->lines) fputs(b.data, stderr);
+        if (b.data && ui->log) keel_buf_puts(ui->log, b.data);
         keel_buf_free(&b);
     }
 }
@@ -324,9 +329,16 @@ static const char train_usage[] =
     "  --resume                     continue from the checkpoint of a run that was stopped\n"
     "  --quarantine PATH            where rejected records go (default NAME.quarantine.jsonl)\n"
     "  --no-quarantine              count rejected records without writing them\n"
+    "  --name NAME                  the model's name in the registry (default: OUTPUT's\n"
+    "                               base name without .keel)\n"
+    "  --no-registry                record nothing in the registry\n"
     "  --json                       print the summary as JSON\n"
     "  -q, --quiet                  no progress output\n"
     "  -h, --help                   this text\n"
+    "\n"
+    "The registry in KEEL_HOME (default ./.keel) records the dataset, the run (parameters,\n"
+    "seed, metrics, log, who and where) and the model as the next version of NAME, with the\n"
+    "artifact kept under its SHA-256.\n"
     "\n"
     "Progress goes to stderr: a line on a terminal, else one JSON object per epoch. Ctrl-C stops\n"
     "after the current step and writes the best model so far. The SOURCE_DATE_EPOCH variable,\n"
@@ -401,6 +413,89 @@ static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
     keel_buf_free(&tmp);
 }
 
+/* ---- the registry's record of a training run ---- */
+
+typedef struct reg_run {
+    int64_t dataset, run, version;
+    bool ended;
+} reg_run;
+
+static bool valid_model_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+            return false;
+    return true;
+}
+
+/* The registry name of a model written to out: --name, else out's base name without ".keel",
+ * with characters a name may not have replaced by '-'. New string. */
+static char *model_name(const char *given, const char *out)
+{
+    if (given) return keel_strdup(given);
+    const char *b = cli_base_name(out);
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
+    if (n > 64) n = 64;
+    char *s = keel_strndup(b, n);
+    if (!s) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') s[i] = '-';
+    if (!n || !isalnum((unsigned char)s[0])) {
+        keel_free(s);
+        return keel_strdup("model");
+    }
+    return s;
+}
+
+static int registry_start(keel_registry *reg, const train_args *a, const keel_schema *s,
+                          const keel_validate_result *vr, reg_run *rr)
+{
+    if (cli_register_dataset(reg, a->file, s, vr, NULL, &rr->dataset) != EXIT_OK) return EXIT_FAIL;
+    keel_buf params;
+    keel_buf_init(&params);
+    if (keel_hparams_to_json(&a->hp, &params) != KEEL_OK) {
+        keel_buf_free(&params);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    keel_run_info info = {.kind = "train",
+                          .params_json = params.data,
+                          .seed = (int64_t)a->hp.seed,
+                          .keel_version = keel_version()};
+    int rc = keel_registry_run_start(reg, &info, &rr->run);
+    keel_buf_free(&params);
+    if (rc == KEEL_OK) rc = keel_registry_run_input(reg, rr->run, rr->dataset, "train");
+    if (rc != KEEL_OK) {
+        cli_registry_fail(reg, rc);
+        cli_error("(--no-registry trains without the registry)");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+static int registry_end(keel_registry *reg, reg_run *rr, const char *status, const char *metrics,
+                        const char *log, const char *error)
+{
+    rr->ended = true;
+    int rc = keel_registry_run_end(reg, rr->run, status, metrics, log, error);
+    return rc == KEEL_OK ? EXIT_OK : cli_registry_fail(reg, rc);
+}
+
+static int registry_register(keel_registry *reg, reg_run *rr, const keel_model *m, const char *name,
+                             const char *out, const char *file, const keel_validate_result *vr,
+                             const keel_schema *s, const char *metrics)
+{
+    /* The training data's profile is known only now; the dataset's record gets it. */
+    if (cli_register_dataset(reg, file, s, vr, m->profile_json.data, &rr->dataset) != EXIT_OK)
+        return EXIT_FAIL;
+    int rc = keel_registry_model_register(reg, name, out, rr->run, keel_task_name(m->target.task),
+                                          metrics, &rr->version);
+    return rc == KEEL_OK ? EXIT_OK : cli_registry_fail(reg, rc);
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -425,6 +520,11 @@ int cmd_train(int argc, char **argv)
             explicit_ckpt = true;
         } else if (opt_flag("--resume", argv[i])) {
             a.resume = true;
+        } else if (opt_flag("--no-registry", argv[i])) {
+            a.no_registry = true;
+        } else if ((m = opt_value("--name", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a.name = v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("unknown option '%s' (see keel train --help)", argv[i]);
             return EXIT_USAGE;
@@ -446,14 +546,33 @@ int cmd_train(int argc, char **argv)
     keel_frame *f = NULL;
     keel_model *model = NULL;
     keel_validate_result vr = {0};
-    char *q = NULL, *out = NULL, *ckpt = NULL;
+    char *q = NULL, *out = NULL, *ckpt = NULL, *name = NULL;
+    keel_registry *reg = NULL;
+    reg_run rr = {0};
+    keel_buf log;
+    keel_buf_init(&log);
     cli_catch_interrupts();
+    out = a.output ? keel_strdup(a.output) : cli_derived_name(a.file, ".keel");
+    if (!out || !(name = model_name(a.name, out))) goto oom;
+    if (!a.no_registry) {
+        if (a.name && !valid_model_name(a.name)) {
+            cli_error("'%s' is not a valid model name (1-64 of A-Z a-z 0-9 . _ -, starting "
+                      "with a letter or digit)",
+                      a.name);
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (!(reg = cli_registry_open())) {
+            cli_error("(--no-registry trains without the registry)");
+            status = EXIT_FAIL;
+            goto done;
+        }
+    }
     if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
     if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)) !=
         EXIT_OK)
         goto done;
-    out = a.output ? keel_strdup(a.output) : cli_derived_name(a.file, ".keel");
-    if (!out) goto oom;
+    if (reg && (status = registry_start(reg, &a, s, &vr, &rr)) != EXIT_OK) goto done;
     if (a.checkpoint)
         ckpt = keel_strdup(a.checkpoint);
     else if ((ckpt = keel_malloc(strlen(out) + 6)))
@@ -470,7 +589,8 @@ int cmd_train(int argc, char **argv)
     epoch_ui ui = {.tty = a.quiet          ? NULL
                           : cli_progress() ? stderr
                                            : NULL,
-                   .lines = !a.quiet && !cli_progress()};
+                   .lines = !a.quiet && !cli_progress(),
+                   .log = reg ? &log : NULL};
     to.ud = &ui;
     keel_train_result tr;
     keel_error e;
@@ -478,6 +598,7 @@ int cmd_train(int argc, char **argv)
     epoch_ui_done(&ui);
     if (rc) {
         cli_error("%s", e.msg);
+        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, e.msg);
         status = EXIT_FAIL;
         goto done;
     }
@@ -486,10 +607,27 @@ int cmd_train(int argc, char **argv)
     if (add_lineage(model, &a, &vr, f, creation_micros())) goto oom;
     if (keel_model_save(model, out, &e)) {
         cli_error("%s", e.msg);
+        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, e.msg);
         status = EXIT_FAIL;
         goto done;
     }
     if (!tr.canceled) unlink(ckpt); /* finished: the checkpoint has done its job */
+    if (reg) {
+        keel_buf mj;
+        keel_buf_init(&mj);
+        keel_metrics_to_json(&tr.val, &mj);
+        if (tr.canceled) {
+            registry_end(reg, &rr, "cancelled", mj.data, log.data, "stopped by the user");
+        } else if ((status = registry_end(reg, &rr, "finished", mj.data, log.data, NULL)) ==
+                       EXIT_OK &&
+                   (status = registry_register(reg, &rr, model, name, out, a.file, &vr, s,
+                                               mj.data)) != EXIT_OK) {
+            keel_buf_free(&mj);
+            goto done;
+        }
+        keel_buf_free(&mj);
+        if (status != EXIT_OK) goto done;
+    }
     keel_buf b;
     keel_buf_init(&b);
     const char *task = keel_task_name(model->target.task);
@@ -506,7 +644,14 @@ int cmd_train(int argc, char **argv)
                         tr.epochs, tr.best_epoch, tr.canceled ? "true" : "false", tr.seconds,
                         (unsigned long long)tr.val.n);
         print_metrics_json(&b, &tr.val);
-        keel_buf_puts(&b, "}}\n");
+        keel_buf_putc(&b, '}');
+        if (rr.version) {
+            keel_buf_puts(&b, ",\"registry\":{\"model\":");
+            keel_buf_json_str(&b, name, strlen(name));
+            keel_buf_printf(&b, ",\"version\":%lld,\"run\":%lld,\"dataset\":%lld}",
+                            (long long)rr.version, (long long)rr.run, (long long)rr.dataset);
+        }
+        keel_buf_puts(&b, "}\n");
     } else {
         keel_buf_printf(&b, "model: %s\nsha256: %s\ntask: %s", out, model->sha256, task);
         if (model->target.task != KEEL_TASK_REGRESSION) {
@@ -525,6 +670,10 @@ int cmd_train(int argc, char **argv)
                                            : "",
                         tr.seconds);
         keel_metrics_to_text(&tr.val, &b);
+        if (rr.version)
+            keel_buf_printf(&b, "registered: %s:%lld (run %lld, dataset %lld) in %s\n", name,
+                            (long long)rr.version, (long long)rr.run, (long long)rr.dataset,
+                            cli_keel_home());
     }
     if (b.data) fputs(b.data, stdout);
     keel_buf_free(&b);
@@ -544,6 +693,11 @@ done:
     keel_free(q);
     keel_free(out);
     keel_free(ckpt);
+    keel_free(name);
+    keel_buf_free(&log);
+    /* A run still "running" here failed before training ended (bad data, out of memory). */
+    if (reg && rr.run && !rr.ended) registry_end(reg, &rr, "failed", NULL, NULL, "see the log");
+    keel_registry_close(reg);
     return status;
 }
 

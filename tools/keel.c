@@ -4,7 +4,7 @@
  * Thin by design: it parses arguments, calls the library and prints. Exit codes are the
  * contract with scripts: 0 success, 1 the work failed or a threshold was crossed, 2 usage.
  */
-#include "tools/cli.h"
+#include "tools/registry_cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +23,14 @@ static const char usage[] =
     "  keel evaluate MODEL FILE                     quality measures on labelled data\n"
     "  keel predict MODEL FILE [-o OUT.csv]         score a file (streaming, threaded)\n"
     "  keel cv FILE --target COL [--folds 5]        stratified cross-validation\n"
+    "\n"
+    "Registry and governance (KEEL_HOME, default ./.keel; you are KEEL_USER)\n"
+    "  keel model list|show|history|alias|approve|reject|request|register|tag|deploy\n"
+    "  keel run list|show                           training runs\n"
+    "  keel dataset list|show                       registered datasets\n"
+    "  keel lineage NAME[@ALIAS] [--dot]            where a model came from and went\n"
+    "  keel user list|whoami|add|remove             identities and roles\n"
+    "  keel audit verify|export|checkpoint          the tamper-evident audit trail\n"
     "\n"
     "Other\n"
     "  keel version                                 print the version\n"
@@ -48,6 +56,12 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "evaluate")) return cmd_evaluate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(argv[1], "cv")) return cmd_cv(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "model")) return cmd_model(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "lineage")) return cmd_lineage(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "user")) return cmd_user(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

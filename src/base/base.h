@@ -138,7 +138,8 @@ int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e);
 void keel_log(int level, const char *fmt, ...) KEEL_PRINTF(2, 3);
 
 /* ---- time (time.c) --------------------------------------------------------------------- */
-double keel_now_seconds(void); /* monotonic clock, seconds */
+double keel_now_seconds(void);  /* monotonic clock, seconds */
+int64_t keel_wall_micros(void); /* wall clock, microseconds since 1970-01-01 UTC */
 /* Converts a civil date (proleptic Gregorian) to days since 1970-01-01. */
 int64_t keel_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Formats microseconds since the epoch (UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */

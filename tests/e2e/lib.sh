@@ -4,6 +4,9 @@ passed=0; failed=0
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 ROOT=${KEEL_TEST_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 KEEL=${KEEL:-$ROOT/build/keel}
+# Every test file gets a registry of its own, and a known identity (its first user: admin).
+export KEEL_HOME="$T/keel-home" KEEL_USER=${KEEL_TEST_USER:-tester}
+unset KEEL_CONFIG
 ok()   { echo "ok   $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL $1"; shift; for l in "$@"; do echo "     $l"; done; failed=$((failed + 1)); }
 # run: runs a command capturing stdout/stderr/status into $T/out $T/err $status

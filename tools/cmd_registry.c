@@ -1,0 +1,612 @@
+/*
+ * cmd_registry.c — `keel model …`, `keel run …`, `keel dataset …`, `keel lineage`,
+ * `keel user …`: the registry's commands. Each parses its arguments, makes one registry call
+ * and prints the answer (JSON with --json, else for people).
+ */
+#include "tools/registry_cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Options every registry command understands; positional arguments are collected. */
+typedef struct reg_args {
+    const char *pos[4];
+    int n_pos;
+    bool json, dot, remove, retire;
+    const char *comment, *role, *target, *dataset, *name;
+} reg_args;
+
+/* Returns -1 to go on, else an exit code (help printed, or a usage error). */
+static int parse_args(int argc, char **argv, const char *usage, reg_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(usage, stdout);
+            return EXIT_OK;
+        } else if (opt_flag("--json", argv[i])) {
+            a->json = true;
+        } else if (opt_flag("--dot", argv[i])) {
+            a->dot = true;
+        } else if (opt_flag("--remove", argv[i])) {
+            a->remove = true;
+        } else if (opt_flag("--retire", argv[i])) {
+            a->retire = true;
+        } else if ((m = opt_value("--comment", argc, argv, &i, &v)) ||
+                   (m = opt_value("-m", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a->comment = v;
+        } else if ((m = opt_value("--role", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a->role = v;
+        } else if ((m = opt_value("--target", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a->target = v;
+        } else if ((m = opt_value("--dataset", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a->dataset = v;
+        } else if ((m = opt_value("--name", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            a->name = v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_error("unknown option '%s'", argv[i]);
+            fputs(usage, stderr);
+            return EXIT_USAGE;
+        } else if (a->n_pos < 4) {
+            a->pos[a->n_pos++] = argv[i];
+        } else {
+            cli_error("too many arguments");
+            return EXIT_USAGE;
+        }
+    }
+    return -1;
+}
+
+static int need_pos(const reg_args *a, int n, const char *usage)
+{
+    if (a->n_pos == n) return -1;
+    cli_error(a->n_pos < n ? "missing argument" : "too many arguments");
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+}
+
+/* Prints a call's JSON answer, or its error. Frees nothing: the caller owns b. */
+static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const cli_column *cols)
+{
+    if (rc != KEEL_OK) return cli_registry_fail(r, rc);
+    return cli_print_json(b, json, cols);
+}
+
+/* ---- keel model ---- */
+
+static const char model_usage[] =
+    "usage: keel model <verb> [options]\n"
+    "\n"
+    "  list                                 models with their newest version and aliases\n"
+    "  show NAME[:VERSION|@ALIAS]            a version (or NAME: every version)\n"
+    "  history NAME                         everything that happened to NAME, oldest first:\n"
+    "                                       versions, alias changes, approvals, deployments\n"
+    "  register FILE.keel --name NAME        register an artifact trained elsewhere\n"
+    "  request NAME:VERSION [-m TEXT]        ask for a review\n"
+    "  approve NAME:VERSION [-m TEXT]        approve a version (not your own: four-eyes)\n"
+    "  reject NAME:VERSION [-m TEXT]         reject a version\n"
+    "  alias NAME ALIAS VERSION [-m TEXT]    point ALIAS at VERSION; `champion` needs an\n"
+    "                                       approved review and the operator role\n"
+    "  alias NAME ALIAS --remove             remove ALIAS\n"
+    "  tag NAME:VERSION KEY=VALUE            tag a version (KEY --remove to untag)\n"
+    "  deploy NAME:VERSION --target T        record a deployment (--retire to end it)\n"
+    "\n"
+    "  --json                               print JSON\n"
+    "\n"
+    "The registry is in KEEL_HOME (default ./.keel); you act as KEEL_USER (or `user:` in\n"
+    "~/.config/keel/config.yaml, else your login name). Every change is in the audit trail.\n";
+
+static const cli_column model_cols[] = {{"name", "NAME"},          {"latest", "LATEST"},
+                                        {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
+                                        {"created_at", "CREATED"}, {NULL, NULL}};
+static const cli_column version_cols[] = {
+    {"version", "VERSION"},         {"author", "AUTHOR"}, {"created_at", "CREATED"},
+    {"aliases", "ALIASES"},         {"run_id", "RUN"},    {"task", "TASK"},
+    {"artifact_sha256", "SHA-256"}, {NULL, NULL}};
+static const cli_column history_cols[] = {
+    {"time", "TIME"},     {"event", "EVENT"}, {"version", "VERSION"}, {"alias", "ALIAS"},
+    {"target", "TARGET"}, {"actor", "BY"},    {"comment", "COMMENT"}, {NULL, NULL}};
+
+static int model_show(keel_registry *r, const reg_args *a)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    const char *ref = a->pos[1];
+    int rc, status;
+    if (!strpbrk(ref, ":@")) {
+        rc = keel_registry_model_show(r, ref, 0, &b);
+        if (rc == KEEL_OK && !a->json) {
+            /* {"model":..., "versions":[...]}: print the versions as a table */
+            keel_json_doc *d = keel_json_doc_new();
+            keel_error e;
+            if (d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK) {
+                keel_buf t;
+                keel_buf_init(&t);
+                cli_json_write(&t, keel_json_get(keel_json_root(d), "versions"));
+                printf("model: %s\n", ref);
+                status = cli_print_json(&t, false, version_cols);
+                keel_buf_free(&t);
+            } else {
+                status = EXIT_FAIL;
+            }
+            keel_json_doc_free(d);
+            keel_buf_free(&b);
+            return status;
+        }
+    } else {
+        char *model = NULL;
+        int64_t v = 0;
+        rc = keel_registry_model_resolve(r, ref, &model, &v, NULL);
+        if (rc == KEEL_OK) rc = keel_registry_model_show(r, model, v, &b);
+        keel_free(model);
+    }
+    status = answer(r, rc, &b, a->json, NULL);
+    keel_buf_free(&b);
+    return status;
+}
+
+/* Resolves NAME:VERSION or NAME@ALIAS for the verbs that act on one version. */
+static int version_ref(keel_registry *r, const char *ref, char **model, int64_t *v)
+{
+    if (!strpbrk(ref, ":@")) {
+        cli_error("name the version: %s:VERSION (or %s@ALIAS)", ref, ref);
+        return EXIT_USAGE;
+    }
+    int rc = keel_registry_model_resolve(r, ref, model, v, NULL);
+    return rc == KEEL_OK ? -1 : cli_registry_fail(r, rc);
+}
+
+static int print_done(bool json, const char *json_text, const char *fmt, ...) KEEL_PRINTF(3, 4);
+static int print_done(bool json, const char *json_text, const char *fmt, ...)
+{
+    if (json) {
+        puts(json_text);
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        putchar('\n');
+    }
+    return EXIT_OK;
+}
+
+static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    int status, rc;
+    char *model = NULL;
+    int64_t v = 0, id = 0;
+    char js[512];
+    if (!strcmp(verb, "list")) {
+        rc = keel_registry_model_list(r, &b);
+        status = answer(r, rc, &b, a->json, model_cols);
+    } else if (!strcmp(verb, "show")) {
+        status = (status = need_pos(a, 2, model_usage)) >= 0 ? status : model_show(r, a);
+    } else if (!strcmp(verb, "history")) {
+        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        rc = keel_registry_model_history(r, a->pos[1], &b);
+        status = answer(r, rc, &b, a->json, history_cols);
+    } else if (!strcmp(verb, "register")) {
+        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if (!a->name) {
+            cli_error("--name NAME is required");
+            status = EXIT_USAGE;
+            goto done;
+        }
+        keel_model *m = NULL;
+        keel_error e;
+        if (keel_model_open(a->pos[1], &m, &e) != KEEL_OK) {
+            cli_error("%s: %s", a->pos[1], e.msg);
+            status = EXIT_FAIL;
+            goto done;
+        }
+        keel_model_close(m);
+        rc = keel_registry_model_register(r, a->name, a->pos[1], 0, NULL, NULL, &v);
+        if (rc != KEEL_OK) {
+            status = cli_registry_fail(r, rc);
+            goto done;
+        }
+        snprintf(js, sizeof js, "{\"model\":\"%s\",\"version\":%lld}", a->name, (long long)v);
+        status = print_done(a->json, js, "registered %s:%lld", a->name, (long long)v);
+    } else if (!strcmp(verb, "request") || !strcmp(verb, "approve") || !strcmp(verb, "reject")) {
+        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
+        rc = !strcmp(verb, "request") ? keel_registry_approval_request(r, model, v, a->comment, &id)
+                                      : keel_registry_approval_decide(
+                                            r, model, v, !strcmp(verb, "approve"), a->comment, &id);
+        if (rc != KEEL_OK) {
+            status = cli_registry_fail(r, rc);
+            goto done;
+        }
+        const char *what = !strcmp(verb, "request")   ? "review requested"
+                           : !strcmp(verb, "approve") ? "approved"
+                                                      : "rejected";
+        snprintf(js, sizeof js,
+                 "{\"model\":\"%s\",\"version\":%lld,\"approval\":%lld,"
+                 "\"status\":\"%s\"}",
+                 model, (long long)v, (long long)id, !strcmp(verb, "request") ? "pending" : what);
+        status = print_done(a->json, js, "%s:%lld %s (approval %lld) by %s", model, (long long)v,
+                            what, (long long)id, keel_registry_actor(r));
+    } else if (!strcmp(verb, "alias")) {
+        if ((status = need_pos(a, a->remove ? 3 : 4, model_usage)) >= 0) goto done;
+        if (!a->remove) {
+            char *end;
+            v = strtoll(a->pos[3], &end, 10);
+            if (*end || v <= 0) {
+                cli_error("VERSION must be a version number, not '%s'", a->pos[3]);
+                status = EXIT_USAGE;
+                goto done;
+            }
+        }
+        rc = keel_registry_alias_set(r, a->pos[1], a->pos[2], a->remove ? 0 : v, a->comment);
+        if (rc != KEEL_OK) {
+            status = cli_registry_fail(r, rc);
+            goto done;
+        }
+        snprintf(js, sizeof js, "{\"model\":\"%s\",\"alias\":\"%s\",\"version\":%lld}", a->pos[1],
+                 a->pos[2], (long long)(a->remove ? 0 : v));
+        status = a->remove ? print_done(a->json, js, "%s@%s removed", a->pos[1], a->pos[2])
+                           : print_done(a->json, js, "%s@%s -> version %lld", a->pos[1], a->pos[2],
+                                        (long long)v);
+    } else if (!strcmp(verb, "tag")) {
+        if ((status = need_pos(a, 3, model_usage)) >= 0) goto done;
+        if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
+        char key[256], object[200];
+        const char *eq = strchr(a->pos[2], '=');
+        if (!eq && !a->remove) {
+            cli_error("a tag is KEY=VALUE");
+            status = EXIT_USAGE;
+            goto done;
+        }
+        snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - a->pos[2]) : (int)strlen(a->pos[2]),
+                 a->pos[2]);
+        snprintf(object, sizeof object, "model:%s:%lld", model, (long long)v);
+        rc = keel_registry_tag_set(r, object, key, a->remove ? NULL : eq + 1);
+        if (rc != KEEL_OK) {
+            status = cli_registry_fail(r, rc);
+            goto done;
+        }
+        status = print_done(a->json, "{\"ok\":true}", "%s %s on %s", a->remove ? "removed" : "set",
+                            key, object);
+    } else if (!strcmp(verb, "deploy")) {
+        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
+        if (!a->target) {
+            cli_error("--target is required (where the model runs, e.g. serve:host:8080)");
+            status = EXIT_USAGE;
+            goto done;
+        }
+        rc = keel_registry_deployment_record(r, model, v, a->target,
+                                             a->retire ? "retired" : "active", &id);
+        if (rc != KEEL_OK) {
+            status = cli_registry_fail(r, rc);
+            goto done;
+        }
+        snprintf(js, sizeof js, "{\"deployment\":%lld}", (long long)id);
+        status = print_done(a->json, js, "deployment %lld: %s:%lld %s %s", (long long)id, model,
+                            (long long)v, a->retire ? "retired from" : "active on", a->target);
+    } else {
+        cli_error("unknown verb 'model %s'", verb);
+        fputs(model_usage, stderr);
+        status = EXIT_USAGE;
+    }
+done:
+    keel_free(model);
+    keel_buf_free(&b);
+    return status;
+}
+
+int cmd_model(int argc, char **argv)
+{
+    reg_args a;
+    int status = parse_args(argc, argv, model_usage, &a);
+    if (status >= 0) return status;
+    if (a.n_pos < 1) {
+        fputs(model_usage, stderr);
+        return EXIT_USAGE;
+    }
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    status = model_verb(r, a.pos[0], &a);
+    keel_registry_close(r);
+    return status;
+}
+
+/* ---- keel run, keel dataset ---- */
+
+static const char run_usage[] = "usage: keel run list [--json]\n"
+                                "       keel run show ID [--json]\n"
+                                "\n"
+                                "Training runs: who ran what, when, on which data, with which "
+                                "parameters and results.\n";
+static const cli_column run_cols[] = {{"id", "RUN"},
+                                      {"kind", "KIND"},
+                                      {"status", "STATUS"},
+                                      {"user", "USER"},
+                                      {"started_at", "STARTED"},
+                                      {"datasets", "DATASETS"},
+                                      {"metrics", "METRICS"},
+                                      {NULL, NULL}};
+
+static const char dataset_usage[] =
+    "usage: keel dataset list [--json]\n"
+    "       keel dataset show ID|SHA256|NAME [--json]\n"
+    "\n"
+    "Datasets are registered by `keel data validate` and `keel train`, identified by the\n"
+    "SHA-256 of their content.\n";
+static const cli_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"},
+                                          {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
+                                          {"created_by", "BY"},  {"created_at", "REGISTERED"},
+                                          {"sha256", "SHA-256"}, {NULL, NULL}};
+
+static int list_show(int argc, char **argv, const char *usage, bool datasets)
+{
+    reg_args a;
+    int status = parse_args(argc, argv, usage, &a);
+    if (status >= 0) return status;
+    bool list = a.n_pos == 1 && !strcmp(a.pos[0], "list");
+    bool show = a.n_pos == 2 && !strcmp(a.pos[0], "show");
+    if (!list && !show) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    keel_buf b;
+    keel_buf_init(&b);
+    int rc;
+    int64_t id = 0;
+    if (list) {
+        rc = datasets ? keel_registry_dataset_list(r, &b) : keel_registry_run_list(r, &b);
+    } else if (datasets) {
+        rc = keel_registry_dataset_find(r, a.pos[1], &id);
+        if (rc == KEEL_OK) rc = keel_registry_dataset_show(r, id, &b);
+    } else {
+        char *end;
+        id = strtoll(a.pos[1], &end, 10);
+        rc = *end || id <= 0 ? KEEL_EINVAL : keel_registry_run_show(r, id, &b);
+        if (rc == KEEL_EINVAL) {
+            cli_error("a run is named by its number, not '%s'", a.pos[1]);
+            keel_buf_free(&b);
+            keel_registry_close(r);
+            return EXIT_USAGE;
+        }
+    }
+    status = answer(r, rc, &b, a.json, list ? (datasets ? dataset_cols : run_cols) : NULL);
+    keel_buf_free(&b);
+    keel_registry_close(r);
+    return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    return list_show(argc, argv, run_usage, false);
+}
+
+int cmd_dataset(int argc, char **argv)
+{
+    return list_show(argc, argv, dataset_usage, true);
+}
+
+/* ---- keel lineage ---- */
+
+static const char lineage_usage[] =
+    "usage: keel lineage NAME[:VERSION|@ALIAS] [--json | --dot]\n"
+    "       keel lineage --dataset ID|SHA256|NAME [--json | --dot]\n"
+    "\n"
+    "Prints where a model version came from (the datasets and the run that produced it) and\n"
+    "where it went (aliases, deployments); with --dataset, every run and model version\n"
+    "trained on that dataset. --dot writes Graphviz (keel lineage churn --dot | dot -Tsvg).\n";
+
+/* Text form: one line per edge, grouped under the root, e.g.
+ *   dataset:1 (churn.csv) --train--> run:1 (run 1) --produced--> model:churn:1 (churn v1) */
+static void print_lineage_text(const keel_json *g)
+{
+    const keel_json *nodes = keel_json_get(g, "nodes"), *edges = keel_json_get(g, "edges");
+    printf("lineage of %s\n", keel_json_str(keel_json_get(g, "root")));
+    for (size_t i = 0; i < keel_json_len(nodes); i++) {
+        const keel_json *n = keel_json_at(nodes, i), *d = keel_json_get(n, "data");
+        const char *kind = keel_json_str(keel_json_get(n, "kind"));
+        printf("  %-26s %s", keel_json_str(keel_json_get(n, "id")),
+               keel_json_str(keel_json_get(n, "label")));
+        if (!strcmp(kind, "dataset"))
+            printf("  sha256 %.16s…  %s rows  by %s", keel_json_str(keel_json_get(d, "sha256")),
+                   keel_json_get(d, "n_rows") ? keel_json_get(d, "n_rows")->u.number.text : "?",
+                   keel_json_str(keel_json_get(d, "created_by")));
+        else if (!strcmp(kind, "run"))
+            printf("  %s by %s at %s", keel_json_str(keel_json_get(d, "status")),
+                   keel_json_str(keel_json_get(d, "user")),
+                   keel_json_str(keel_json_get(d, "started_at")));
+        else if (!strcmp(kind, "model_version"))
+            printf("  sha256 %.16s…  by %s at %s",
+                   keel_json_str(keel_json_get(d, "artifact_sha256")),
+                   keel_json_str(keel_json_get(d, "author")),
+                   keel_json_str(keel_json_get(d, "created_at")));
+        else if (!strcmp(kind, "alias"))
+            printf("  set by %s at %s", keel_json_str(keel_json_get(d, "set_by")),
+                   keel_json_str(keel_json_get(d, "set_at")));
+        else if (!strcmp(kind, "deployment"))
+            printf("  by %s at %s", keel_json_str(keel_json_get(d, "actor")),
+                   keel_json_str(keel_json_get(d, "at")));
+        putchar('\n');
+    }
+    printf("edges\n");
+    for (size_t i = 0; i < keel_json_len(edges); i++) {
+        const keel_json *e = keel_json_at(edges, i);
+        printf("  %s --%s--> %s\n", keel_json_str(keel_json_get(e, "from")),
+               keel_json_str(keel_json_get(e, "relation")), keel_json_str(keel_json_get(e, "to")));
+    }
+}
+
+static void dot_string(const char *s)
+{
+    putchar('"');
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\') putchar('\\');
+        if (*s == '\n') {
+            fputs("\\n", stdout);
+            continue;
+        }
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_lineage_dot(const keel_json *g)
+{
+    const keel_json *nodes = keel_json_get(g, "nodes"), *edges = keel_json_get(g, "edges");
+    printf("digraph lineage {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
+    for (size_t i = 0; i < keel_json_len(nodes); i++) {
+        const keel_json *n = keel_json_at(nodes, i);
+        const char *kind = keel_json_str(keel_json_get(n, "kind"));
+        const char *shape = !strcmp(kind, "dataset")         ? "cylinder"
+                            : !strcmp(kind, "run")           ? "box"
+                            : !strcmp(kind, "model_version") ? "component"
+                            : !strcmp(kind, "alias")         ? "tag"
+                                                             : "box3d";
+        char label[400];
+        snprintf(label, sizeof label, "%s\n%s", keel_json_str(keel_json_get(n, "id")),
+                 keel_json_str(keel_json_get(n, "label")));
+        fputs("  ", stdout);
+        dot_string(keel_json_str(keel_json_get(n, "id")));
+        printf(" [shape=%s, label=", shape);
+        dot_string(label);
+        printf("];\n");
+    }
+    for (size_t i = 0; i < keel_json_len(edges); i++) {
+        const keel_json *e = keel_json_at(edges, i);
+        fputs("  ", stdout);
+        dot_string(keel_json_str(keel_json_get(e, "from")));
+        fputs(" -> ", stdout);
+        dot_string(keel_json_str(keel_json_get(e, "to")));
+        fputs(" [label=", stdout);
+        dot_string(keel_json_str(keel_json_get(e, "relation")));
+        printf("];\n");
+    }
+    printf("}\n");
+}
+
+int cmd_lineage(int argc, char **argv)
+{
+    reg_args a;
+    int status = parse_args(argc, argv, lineage_usage, &a);
+    if (status >= 0) return status;
+    if ((a.dataset ? 0 : 1) != a.n_pos || (a.json && a.dot)) {
+        fputs(lineage_usage, stderr);
+        return EXIT_USAGE;
+    }
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    keel_buf b;
+    keel_buf_init(&b);
+    int rc;
+    if (a.dataset) {
+        int64_t id = 0;
+        rc = keel_registry_dataset_find(r, a.dataset, &id);
+        if (rc == KEEL_OK) rc = keel_registry_lineage_dataset(r, id, &b);
+    } else {
+        rc = keel_registry_lineage_model(r, a.pos[0], &b);
+    }
+    if (rc != KEEL_OK) {
+        status = cli_registry_fail(r, rc);
+    } else if (a.json) {
+        status = cli_print_json(&b, true, NULL);
+    } else {
+        keel_json_doc *d = keel_json_doc_new();
+        keel_error e;
+        if (d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK) {
+            if (a.dot)
+                print_lineage_dot(keel_json_root(d));
+            else
+                print_lineage_text(keel_json_root(d));
+            status = EXIT_OK;
+        } else {
+            cli_error("cannot render the lineage");
+            status = EXIT_FAIL;
+        }
+        keel_json_doc_free(d);
+    }
+    keel_buf_free(&b);
+    keel_registry_close(r);
+    return status;
+}
+
+/* ---- keel user ---- */
+
+static const char user_usage[] =
+    "usage: keel user list [--json]\n"
+    "       keel user whoami [--json]\n"
+    "       keel user add NAME --role ROLE[,ROLE...]     (admin; also changes roles)\n"
+    "       keel user remove NAME                        (admin)\n"
+    "\n"
+    "Roles: viewer (read), developer (register data, runs, versions; non-champion aliases),\n"
+    "approver (approve or reject versions, never their own), operator (set champion after an\n"
+    "approval; deployments), auditor (verify and export the audit trail), admin (all, and\n"
+    "identities). The first user of a new registry becomes its admin.\n";
+static const cli_column user_cols[] = {{"name", "NAME"},
+                                       {"roles", "ROLES"},
+                                       {"created_by", "ADDED BY"},
+                                       {"created_at", "ADDED"},
+                                       {NULL, NULL}};
+
+int cmd_user(int argc, char **argv)
+{
+    reg_args a;
+    int status = parse_args(argc, argv, user_usage, &a);
+    if (status >= 0) return status;
+    const char *verb = a.n_pos ? a.pos[0] : "";
+    int want = !strcmp(verb, "list") || !strcmp(verb, "whoami")  ? 1
+               : !strcmp(verb, "add") || !strcmp(verb, "remove") ? 2
+                                                                 : 0;
+    if (!want || a.n_pos != want || (!strcmp(verb, "add") && !a.role)) {
+        if (!strcmp(verb, "add") && !a.role) cli_error("--role is required");
+        fputs(user_usage, stderr);
+        return EXIT_USAGE;
+    }
+    unsigned roles = 0;
+    if (a.role && (keel_roles_parse(a.role, &roles) != KEEL_OK || !roles)) {
+        cli_error("unknown role in '%s' (viewer, developer, approver, operator, auditor, admin)",
+                  a.role);
+        return EXIT_USAGE;
+    }
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    keel_buf b;
+    keel_buf_init(&b);
+    int rc;
+    char text[96];
+    if (!strcmp(verb, "list")) {
+        rc = keel_registry_user_list(r, &b);
+        status = answer(r, rc, &b, a.json, user_cols);
+    } else if (!strcmp(verb, "whoami")) {
+        keel_roles_format(keel_registry_roles(r), text, sizeof text);
+        keel_buf_puts(&b, "{\"user\":");
+        keel_buf_json_str(&b, keel_registry_actor(r), strlen(keel_registry_actor(r)));
+        keel_buf_printf(&b, ",\"roles\":\"%s\",\"home\":", text);
+        keel_buf_json_str(&b, keel_registry_home(r), strlen(keel_registry_home(r)));
+        keel_buf_putc(&b, '}');
+        status = cli_print_json(&b, a.json, NULL);
+    } else if (!strcmp(verb, "add")) {
+        rc = keel_registry_user_set(r, a.pos[1], roles);
+        keel_roles_format(roles, text, sizeof text);
+        status = rc != KEEL_OK ? cli_registry_fail(r, rc)
+                               : print_done(a.json, "{\"ok\":true}", "%s: %s", a.pos[1], text);
+    } else {
+        rc = keel_registry_user_remove(r, a.pos[1]);
+        status = rc != KEEL_OK ? cli_registry_fail(r, rc)
+                               : print_done(a.json, "{\"ok\":true}", "removed %s", a.pos[1]);
+    }
+    keel_buf_free(&b);
+    keel_registry_close(r);
+    return status;
+}

@@ -1,0 +1,278 @@
+/*
+ * registry_cli.c — what every registry command shares: where KEEL_HOME is, who the user is
+ * (KEEL_USER, else the config file, else the login name), and printing the registry's JSON
+ * for people (tables for lists, "key: value" lines for records).
+ *
+ * The config file is a flat YAML mapping of "key: value" lines ('#' starts a comment):
+ *     user: alice
+ *     home: /srv/keel
+ * read from $KEEL_CONFIG, else $XDG_CONFIG_HOME/keel/config.yaml, else
+ * ~/.config/keel/config.yaml. The environment wins over the file.
+ */
+#include "tools/registry_cli.h"
+
+#include "base/json.h"
+#include "data/schema.h"
+#include "data/validate.h"
+
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char config_user[256], config_home[4096];
+static int config_loaded;
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    if (n >= 2 && ((s[0] == '"' && s[n - 1] == '"') || (s[0] == '\'' && s[n - 1] == '\''))) {
+        s[n - 1] = '\0';
+        s++;
+    }
+    return s;
+}
+
+static void load_config(void)
+{
+    if (config_loaded) return;
+    config_loaded = 1;
+    char path[4096];
+    const char *p = getenv("KEEL_CONFIG"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (p && *p)
+        snprintf(path, sizeof path, "%s", p);
+    else if (xdg && *xdg)
+        snprintf(path, sizeof path, "%s/keel/config.yaml", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof path, "%s/.config/keel/config.yaml", home);
+    else
+        return;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (p && *p) cli_error("warning: cannot read the config file %s (KEEL_CONFIG)", path);
+        return;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        *colon = '\0';
+        char *key = trim(line), *value = trim(colon + 1);
+        if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
+        if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
+    }
+    fclose(f);
+}
+
+const char *cli_keel_home(void)
+{
+    const char *h = getenv("KEEL_HOME");
+    if (h && *h) return h;
+    load_config();
+    return config_home[0] ? config_home : ".keel";
+}
+
+const char *cli_user(void)
+{
+    const char *u = getenv("KEEL_USER");
+    if (u && *u) return u;
+    load_config();
+    if (config_user[0]) return config_user;
+    struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_name && *pw->pw_name) return pw->pw_name;
+    u = getenv("USER");
+    return u && *u ? u : NULL;
+}
+
+keel_registry *cli_registry_open(void)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    const char *user = cli_user();
+    keel_registry *r = NULL;
+    keel_error e = {0};
+    if (keel_registry_open(cli_keel_home(), user ? user : "", host, &r, &e) != KEEL_OK) {
+        cli_error("%s", e.msg);
+        return NULL;
+    }
+    return r;
+}
+
+int cli_registry_fail(keel_registry *r, int rc)
+{
+    cli_error("%s", keel_registry_errmsg(r)[0] ? keel_registry_errmsg(r) : keel_strerror(rc));
+    return rc == KEEL_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+}
+
+int cli_register_dataset(keel_registry *r, const char *file, const keel_schema *s,
+                         const keel_validate_result *res, const char *profile_json, int64_t *id)
+{
+    keel_buf schema;
+    keel_buf_init(&schema);
+    if (keel_schema_to_json(s, &schema) != KEEL_OK) {
+        cli_error("out of memory");
+        keel_buf_free(&schema);
+        return EXIT_FAIL;
+    }
+    bool is_stdin = !strcmp(file, "-");
+    keel_dataset_info d = {
+        .sha256 = res->sha256,
+        .name = is_stdin ? "stdin" : cli_base_name(file),
+        .source = is_stdin ? "stdin" : file,
+        .n_rows = (int64_t)res->records,
+        .n_accepted = (int64_t)res->accepted,
+        .n_rejected = (int64_t)res->quarantined,
+        .n_columns = (int64_t)s->n_columns,
+        .schema_json = schema.data,
+        .profile_json = profile_json,
+    };
+    int rc = keel_registry_dataset_put(r, &d, id);
+    keel_buf_free(&schema);
+    if (rc != KEEL_OK) {
+        cli_registry_fail(r, rc);
+        cli_error("(--no-registry skips the registry)");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+/* ---- JSON for people ---- */
+
+void cli_json_write(keel_buf *b, const keel_json *v)
+{
+    if (!v) {
+        keel_buf_puts(b, "null");
+        return;
+    }
+    switch (v->type) {
+    case KEEL_JSON_NULL:
+        keel_buf_puts(b, "null");
+        break;
+    case KEEL_JSON_BOOL:
+        keel_buf_puts(b, v->u.boolean ? "true" : "false");
+        break;
+    case KEEL_JSON_NUMBER:
+        keel_buf_append(b, v->u.number.text, v->u.number.len);
+        break;
+    case KEEL_JSON_STRING:
+        keel_buf_json_str(b, v->u.string.s, v->u.string.len);
+        break;
+    case KEEL_JSON_ARRAY:
+        keel_buf_putc(b, '[');
+        for (size_t i = 0; i < v->u.array.n; i++) {
+            if (i) keel_buf_putc(b, ',');
+            cli_json_write(b, &v->u.array.items[i]);
+        }
+        keel_buf_putc(b, ']');
+        break;
+    case KEEL_JSON_OBJECT:
+        keel_buf_putc(b, '{');
+        for (size_t i = 0; i < v->u.object.n; i++) {
+            const keel_json_member *m = &v->u.object.members[i];
+            if (i) keel_buf_putc(b, ',');
+            keel_buf_json_str(b, m->key, m->key_len);
+            keel_buf_putc(b, ':');
+            cli_json_write(b, &m->value);
+        }
+        keel_buf_putc(b, '}');
+        break;
+    }
+}
+
+/* A value as people read it: strings bare, null as "-", the rest as compact JSON. */
+static void value_text(keel_buf *b, const keel_json *v)
+{
+    if (!v || v->type == KEEL_JSON_NULL)
+        keel_buf_puts(b, "-");
+    else if (v->type == KEEL_JSON_STRING)
+        keel_buf_append(b, v->u.string.s, v->u.string.len);
+    else
+        cli_json_write(b, v);
+}
+
+/* In a table, "2026-11-24T10:00:00.123456Z" reads better to the second. */
+static void shorten_time(keel_buf *cell)
+{
+    if (cell->len == 27 && cell->data[10] == 'T' && cell->data[19] == '.' &&
+        cell->data[26] == 'Z') {
+        cell->data[19] = 'Z';
+        cell->data[20] = '\0';
+        cell->len = 20;
+    }
+}
+
+int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
+{
+    if (as_json) {
+        fputs(json->data ? json->data : "null", stdout);
+        fputc('\n', stdout);
+        return EXIT_OK;
+    }
+    keel_json_doc *d = keel_json_doc_new();
+    keel_error e = {0};
+    if (!d || keel_json_parse(d, json->data, json->len, &e) != KEEL_OK) {
+        cli_error("cannot render the registry's answer: %s", e.msg);
+        keel_json_doc_free(d);
+        return EXIT_FAIL;
+    }
+    const keel_json *root = keel_json_root(d);
+    keel_buf b;
+    keel_buf_init(&b);
+    if (root->type == KEEL_JSON_ARRAY && cols) {
+        /* A table: column widths from the widest cell, long cells cut at 40 characters. */
+        size_t n_cols = 0;
+        while (cols[n_cols].key)
+            n_cols++;
+        size_t n_rows = keel_json_len(root);
+        size_t width[32] = {0};
+        keel_buf cell;
+        keel_buf_init(&cell);
+        for (size_t c = 0; c < n_cols && c < 32; c++) {
+            width[c] = strlen(cols[c].header);
+            for (size_t i = 0; i < n_rows; i++) {
+                keel_buf_reset(&cell);
+                value_text(&cell, keel_json_get(keel_json_at(root, i), cols[c].key));
+                shorten_time(&cell);
+                size_t w = cell.len > 40 ? 40 : cell.len;
+                if (w > width[c]) width[c] = w;
+            }
+        }
+        for (size_t c = 0; c < n_cols && c < 32; c++)
+            keel_buf_printf(&b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
+                            c + 1 < n_cols ? "  " : "\n");
+        for (size_t i = 0; i < n_rows; i++)
+            for (size_t c = 0; c < n_cols && c < 32; c++) {
+                keel_buf_reset(&cell);
+                value_text(&cell, keel_json_get(keel_json_at(root, i), cols[c].key));
+                shorten_time(&cell);
+                if (cell.len > 40) {
+                    cell.len = 37;
+                    keel_buf_puts(&cell, "...");
+                }
+                keel_buf_printf(&b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0,
+                                cell.data ? cell.data : "", c + 1 < n_cols ? "  " : "\n");
+            }
+        if (n_rows == 0) keel_buf_puts(&b, "(none)\n");
+        keel_buf_free(&cell);
+    } else if (root->type == KEEL_JSON_OBJECT) {
+        for (size_t i = 0; i < root->u.object.n; i++) {
+            const keel_json_member *m = &root->u.object.members[i];
+            keel_buf_printf(&b, "%s: ", m->key);
+            value_text(&b, &m->value);
+            keel_buf_putc(&b, '\n');
+        }
+    } else {
+        cli_json_write(&b, root);
+        keel_buf_putc(&b, '\n');
+    }
+    if (b.data) fputs(b.data, stdout);
+    keel_buf_free(&b);
+    keel_json_doc_free(d);
+    return EXIT_OK;
+}

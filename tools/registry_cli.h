@@ -1,0 +1,48 @@
+/*
+ * registry_cli.h — the registry's side of the CLI: locating KEEL_HOME and the identity, and
+ * printing the registry's JSON answers for people.
+ */
+#ifndef KEEL_TOOLS_REGISTRY_CLI_H
+#define KEEL_TOOLS_REGISTRY_CLI_H
+
+#include "base/json.h"
+#include "registry/registry.h"
+#include "tools/cli.h"
+
+/* KEEL_HOME, else the config file's home, else ".keel" (in the working directory). */
+const char *cli_keel_home(void);
+/* KEEL_USER, else the config file's user, else the login name; NULL when none is known. */
+const char *cli_user(void);
+/* Opens the registry for the user; prints why and returns NULL on failure. */
+keel_registry *cli_registry_open(void);
+/* Prints the registry's message for a failed call; returns the exit code for rc. */
+int cli_registry_fail(keel_registry *r, int rc);
+
+struct keel_schema;
+struct keel_validate_result;
+/* Registers a validated file as a dataset (the registry is opened by the caller). source is
+ * the path as given ("-" is recorded as "stdin"); profile_json may be NULL. Prints why and
+ * returns EXIT_FAIL when the registry refuses. */
+int cli_register_dataset(keel_registry *r, const char *file, const struct keel_schema *s,
+                         const struct keel_validate_result *res, const char *profile_json,
+                         int64_t *id);
+
+/* A column of a table: the JSON key and its header. Arrays end with {NULL, NULL}. */
+typedef struct cli_column {
+    const char *key;
+    const char *header;
+} cli_column;
+/* Prints json as it is (as_json) or for people: an array as a table of cols, an object as
+ * "key: value" lines. Returns an exit code. */
+int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols);
+/* Appends a JSON value compactly. */
+void cli_json_write(keel_buf *b, const keel_json *v);
+
+int cmd_model(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_dataset(int argc, char **argv);
+int cmd_lineage(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+#endif
