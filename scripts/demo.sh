@@ -3,7 +3,10 @@
 # schema, validate every record against it and profile it, writing the schema, the
 # quarantine, the profile JSON and the HTML report under out/. Then the same on a dirty
 # copy of the churn data, to show quarantine at work. Then trains a model on the churn data
-# with the defaults, evaluates it on held-out rows and predicts them.
+# with the defaults, evaluates it on held-out rows and predicts them. All of it is recorded in a
+# fresh registry (out/keel-home): datasets, the training run and the model version; a second
+# identity approves the model, the champion alias is set, the lineage is printed and the
+# audit trail verified.
 # Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +19,10 @@ else
 fi
 out=out
 mkdir -p "$out"
+# A fresh registry for this run; the demo acts as two people: "analyst" (the first user, so
+# the registry's admin) trains, "reviewer" approves (four-eyes: an author cannot approve).
+export KEEL_HOME=$out/keel-home KEEL_USER=analyst
+rm -rf "$KEEL_HOME"
 declare -A target=(
     [breast_cancer_wdbc]=diagnosis [pima2]=diabetes [spam]=type [income]=INCOME
     [mlc_churn]=churn [shuttle]=Class [digits]=digit
@@ -51,5 +58,21 @@ echo "-- held-out rows:"
 echo "first predictions:"
 head -n 4 "$out/churn_predictions.csv"
 echo
-echo "done: schemas, quarantines, profiles, reports, the model and its predictions are in $out/"
+echo "== registry: approval by a second identity, the champion alias, lineage, audit"
+"$keel" model list
+"$keel" user add reviewer --role approver
+set +e
+"$keel" model approve churn:1 2>&1
+echo "(refused, as it must be: the analyst wrote churn:1 and may not approve it)"
+set -e
+KEEL_USER=reviewer "$keel" model approve churn:1 -m "held-out AUC checked"
+"$keel" model alias churn champion 1 -m "first production model"
+"$keel" model history churn
+"$keel" lineage churn@champion
+"$keel" lineage churn@champion --dot > "$out/churn_lineage.dot"
+"$keel" audit verify
+"$keel" audit export -o "$out/audit.jsonl"
+echo
+echo "done: schemas, quarantines, profiles, reports, the model and its predictions are in $out/;"
+echo "the registry is $KEEL_HOME (lineage graph: $out/churn_lineage.dot, audit trail: $out/audit.jsonl)"
 ls "$out"/*.profile.html "$out"/churn.keel "$out"/churn_predictions.csv

@@ -189,8 +189,8 @@ int keel_registry_run_input(keel_registry *r, int64_t run, int64_t dataset, cons
     int rc = reg_write_begin(r, KEEL_ACCESS_DEVELOPER, "record a run", obj);
     if (rc != KEEL_OK) return rc;
     rc = keel_store_run(r->store,
-                        "INSERT OR IGNORE INTO run_inputs(run_id, dataset_id, role) "
-                        "VALUES (?, ?, ?)",
+                        "INSERT INTO run_inputs(run_id, dataset_id, role) "
+                        "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                         "iis", run, dataset, role);
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
     keel_buf d;
@@ -543,7 +543,7 @@ int keel_registry_model_history(keel_registry *r, const char *model, keel_buf *o
         /* a decision made without a request has no separate request row to show */
         " UNION ALL SELECT requested_at, 'approval.requested', version, requested_by, NULL,"
         "  NULL, NULL, 3, id FROM approvals WHERE model = ? AND (status = 'pending' OR"
-        "  reviewer IS NOT requested_by OR decided_at != requested_at)"
+        "  reviewer IS DISTINCT FROM requested_by OR decided_at != requested_at)"
         " UNION ALL SELECT decided_at, 'approval.' || status, version, reviewer, NULL, NULL,"
         "  comment, 4, id FROM approvals WHERE model = ? AND status != 'pending'"
         " UNION ALL SELECT at, 'deployment.' || status, version, actor, NULL, target, NULL, 5,"
