@@ -23,18 +23,12 @@
 static char config_user[256], config_home[4096];
 static int config_loaded;
 
-static char *trim(char *s)
+static int config_pair(void *ud, const char *key, const char *value)
 {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    if (n >= 2 && ((s[0] == '"' && s[n - 1] == '"') || (s[0] == '\'' && s[n - 1] == '\''))) {
-        s[n - 1] = '\0';
-        s++;
-    }
-    return s;
+    (void)ud;
+    if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
+    if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
+    return KEEL_OK; /* other keys belong to later features: ignored, not an error */
 }
 
 static void load_config(void)
@@ -56,18 +50,15 @@ static void load_config(void)
         if (p && *p) cli_error("warning: cannot read the config file %s (KEEL_CONFIG)", path);
         return;
     }
-    char line[4096];
-    while (fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash) *hash = '\0';
-        char *colon = strchr(line, ':');
-        if (!colon) continue;
-        *colon = '\0';
-        char *key = trim(line), *value = trim(colon + 1);
-        if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
-        if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
-    }
+    char text[65536];
+    size_t n = fread(text, 1, sizeof text, f);
+    bool too_long = n == sizeof text;
     fclose(f);
+    keel_error e = {0};
+    if (too_long)
+        cli_error("warning: the config file %s is over 64 KiB; ignored", path);
+    else if (keel_config_parse(text, n, config_pair, NULL, &e) != KEEL_OK)
+        cli_error("warning: the config file %s: %s; ignored from there on", path, e.msg);
 }
 
 const char *cli_keel_home(void)

@@ -145,6 +145,14 @@ int64_t keel_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Formats microseconds since the epoch (UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 void keel_format_timestamp(int64_t micros, char out[40]);
 
+/* ---- configuration files (config.c) ----------------------------------------------------
+ * Parses text[0..n) as flat "key: value" lines ('#' comments, optional quotes), calling fn
+ * for each pair in order (key and value are NUL-terminated, valid until fn returns). Stops at
+ * the first malformed line (KEEL_EPARSE, e names the line) or the first nonzero fn result. */
+#define KEEL_CONFIG_VALUE_MAX 4095
+typedef int (*keel_config_fn)(void *ud, const char *key, const char *value);
+int keel_config_parse(const char *text, size_t n, keel_config_fn fn, void *ud, keel_error *e);
+
 /* ---- progress (progress.c) --------------------------------------------------------------
  * Long work reports progress through a callback; keel_progress_bar is a ready-made callback
  * that draws a one-line bar on a FILE * (the CLI passes stderr when it is a terminal).

@@ -3,30 +3,34 @@
  * concurrency tests (tests/e2e/registry_crash.sh). Not installed; linked like any program
  * that embeds keel.
  *
- *     registry_stress HOME ACTOR N [--prefix P] [--wait FILE]
- *         opens the registry in HOME as ACTOR and registers N datasets, named P-0 ... P-(N-1);
- *         after each registration has returned KEEL_OK it prints "ack P-i" and flushes
- *     registry_stress HOME ACTOR --open [--wait FILE]
- *         opens the registry, prints "roles R" (the actor's roles, "none" for no identity)
- *     registry_stress HOME ACTOR --check FILE
- *         every "ack KEY" line of FILE names a dataset that is in the registry
+ *     registry_stress HOME ACTOR N [--prefix P] [--at MS]
+ *         opens the registry in HOME as ACTOR, prints "opened", registers N datasets named
+ *         P-0 ... P-(N-1), printing "ack P-i" after each, and at the end
+ *         "done N max_ms T" (T: the slowest registration, waiting for the lock included)
+ *     registry_stress HOME ACTOR --open [--at MS]
+ *         opens the registry, prints "opened" and "roles R" (R: the actor's roles, "none"
+ *         when it is no identity), closes it
+ *     registry_stress HOME ACTOR --check FILE...
+ *         every "ack KEY" line of the FILEs (the stdout of writers) names a dataset that is in
+ *         the registry; prints "checked N, missing M" and a line per missing key
+ * --at MS waits until the wall clock reads MS (ms since the epoch) before opening, spinning
+ * for the last millisecond, so that processes given the same instant start within
+ * microseconds of each other — far closer than a shell can start them.
  *
- * The contract under test is durability of an acknowledgement: a line "ack KEY" is written
- * only after keel_registry_dataset_put returned, i.e. after the transaction committed (and,
+ * The contract under test is the durability of an acknowledgement: "ack KEY" is printed only
+ * after keel_registry_dataset_put returned KEEL_OK, i.e. after its transaction committed (and,
  * with synchronous=FULL, was fsync'ed), so whatever was acked must survive a kill -9 of this
- * process at any instant. stdout is flushed after every line so that the line reaches the
- * file before the next write begins; a kill can still cut the last line short, which is why
- * the test keeps only complete lines.
+ * process at any instant. stdout is flushed after every line, so an acked line is in the file
+ * before the next write begins. A kill can cut the last line of a file short; --check ignores
+ * a last line without its newline (it was never acknowledged) and refuses anything else it
+ * does not know, so a broken test cannot pass as a clean run.
  *
- * Each key maps to a distinct dataset: its sha256 is SHA-256("keel-stress\n" KEY), so every
- * put is a new row plus exactly one audit event ("dataset.register"), and --check can find a
- * dataset again from its key alone. "opened" is printed once the registry is open, so the
- * test can tell a kill during the open (and the migrations of a new registry) from a later
- * one. --wait FILE spins until FILE exists before opening: it lines up the start of several
- * processes far more closely than starting them one after the other from a shell.
+ * Each key names a distinct dataset: its sha256 is SHA-256("keel-stress\n" KEY), so every put
+ * adds one row and exactly one audit event ("dataset.register"), and --check finds a dataset
+ * again from its key alone.
  *
  * Any error prints the registry's message to stderr and exits 1: a "database is locked" that
- * reached a caller would show up there. Exit status 2 is a usage error.
+ * reached a caller would show there. Exit status 2 is a usage error.
  */
 #include "registry/registry.h"
 
@@ -35,14 +39,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-static const char usage[] = "usage: registry_stress HOME ACTOR N [--prefix P] [--wait FILE]\n"
-                            "       registry_stress HOME ACTOR --open [--wait FILE]\n"
-                            "       registry_stress HOME ACTOR --check FILE\n";
+static const char usage[] = "usage: registry_stress HOME ACTOR N [--prefix P] [--at MS]\n"
+                            "       registry_stress HOME ACTOR --open [--at MS]\n"
+                            "       registry_stress HOME ACTOR --check FILE...\n";
 
-/* Keys are short: a prefix, '-', a decimal counter. */
-#define KEY_MAX 128
+/* Keys are short: a prefix (at most PREFIX_MAX bytes), '-', a decimal counter. */
+#define PREFIX_MAX 64
+#define KEY_MAX    96
 
 static void key_sha256(const char *key, char hex[65])
 {
@@ -55,16 +59,25 @@ static void key_sha256(const char *key, char hex[65])
     keel_sha256_hex(digest, hex);
 }
 
-/* Waits (polling every 100 µs, for at most a minute) until path exists. */
-static int wait_for(const char *path)
+static long long now_us(clockid_t clock)
 {
-    struct timespec pause = {0, 100000};
-    for (long i = 0; i < 600000; i++) {
-        if (access(path, F_OK) == 0) return 0;
-        nanosleep(&pause, NULL);
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (long long)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Sleeps until the wall clock reads at_ms, spinning for the last millisecond. */
+static void wait_until(long long at_ms)
+{
+    for (;;) {
+        long long left = at_ms * 1000 - now_us(CLOCK_REALTIME);
+        if (left <= 0) return;
+        if (left > 1500) {
+            left = KEEL_MIN(left - 1000, 1000000LL);
+            struct timespec pause = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+            nanosleep(&pause, NULL);
+        }
     }
-    fprintf(stderr, "registry_stress: %s did not appear within a minute\n", path);
-    return -1;
 }
 
 static keel_registry *open_registry(const char *home, const char *actor)
@@ -84,6 +97,7 @@ static int put_many(keel_registry *r, long n, const char *prefix)
 {
     char source[256];
     snprintf(source, sizeof source, "stress:%s", keel_registry_actor(r));
+    long long slowest = 0;
     for (long i = 0; i < n; i++) {
         char key[KEY_MAX], sha[65];
         snprintf(key, sizeof key, "%s-%ld", prefix, i);
@@ -98,7 +112,9 @@ static int put_many(keel_registry *r, long n, const char *prefix)
             .n_columns = -1,
         };
         int64_t id = 0;
+        long long t0 = now_us(CLOCK_MONOTONIC);
         int rc = keel_registry_dataset_put(r, &d, &id);
+        slowest = KEEL_MAX(slowest, now_us(CLOCK_MONOTONIC) - t0);
         if (rc != KEEL_OK) {
             fprintf(stderr, "registry_stress: put %s: %s (%s)\n", key, keel_registry_errmsg(r),
                     keel_strerror(rc));
@@ -110,66 +126,80 @@ static int put_many(keel_registry *r, long n, const char *prefix)
             return 1;
         }
     }
+    printf("done %ld max_ms %lld\n", n, slowest / 1000);
     return 0;
 }
 
-/* Checks that every acknowledged key of file is a dataset of r with the key's sha256 and the
- * key as its name. Lines must all be "ack KEY\n": anything else is a broken test, not a
- * missing write. */
-static int check_acks(keel_registry *r, const char *file)
+/* Checks one acknowledged key: its dataset is there, under the key's sha256 and name.
+ * Returns 0 (present), 1 (missing: printed) or -1 (the registry failed: printed). */
+static int check_key(keel_registry *r, const char *key)
+{
+    char sha[65];
+    key_sha256(key, sha);
+    int64_t id = 0, same = 0;
+    int rc = keel_registry_dataset_find(r, sha, &id);
+    if (rc == KEEL_ENOENT) {
+        printf("missing %s\n", key);
+        return 1;
+    }
+    if (rc == KEEL_OK)
+        rc = keel_store_int(keel_registry_store(r), &same,
+                            "SELECT count(*) FROM datasets WHERE id = ? AND sha256 = ? AND "
+                            "name = ?",
+                            "iss", id, (const char *)sha, key);
+    if (rc != KEEL_OK) {
+        fprintf(stderr, "registry_stress: find %s: %s (%s)\n", key, keel_registry_errmsg(r),
+                keel_strerror(rc));
+        return -1;
+    }
+    if (same != 1) {
+        printf("wrong %s (dataset %lld has another sha256 or name)\n", key, (long long)id);
+        return 1;
+    }
+    return 0;
+}
+
+/* Checks every "ack KEY" line of the writer output in file; adds to *checked and *missing.
+ * Returns 0, or -1 when the file is unreadable or has a line a writer does not print. */
+static int check_file(keel_registry *r, const char *file, long *checked, long *missing)
 {
     FILE *f = fopen(file, "r");
     if (!f) {
         fprintf(stderr, "registry_stress: %s: %s\n", file, strerror(errno));
-        return 1;
+        return -1;
     }
-    char line[KEY_MAX + 16];
-    long n_checked = 0, n_missing = 0, lineno = 0;
+    char line[KEY_MAX + 32];
+    long lineno = 0;
     int status = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (status == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         size_t len = strlen(line);
-        if (len < 6 || line[len - 1] != '\n' || strncmp(line, "ack ", 4) != 0) {
-            fprintf(stderr, "registry_stress: %s:%ld: not an \"ack KEY\" line\n", file, lineno);
-            status = 1;
-            break;
-        }
-        line[len - 1] = '\0';
-        const char *key = line + 4;
-        char sha[65];
-        key_sha256(key, sha);
-        int64_t id = 0, same = 0;
-        int rc = keel_registry_dataset_find(r, sha, &id);
-        if (rc == KEEL_ENOENT) {
-            printf("missing %s\n", key);
-            n_missing++;
+        if (len == 0 || line[len - 1] != '\n') {
+            /* fgets stopped short of a full buffer without a newline: the end of the file,
+             * i.e. a last line cut short by the kill. A full buffer is a line too long. */
+            if (len > 0 && len + 1 < sizeof line) break;
+        } else if (!strncmp(line, "ack ", 4) && len > 5) {
+            line[len - 1] = '\0';
+            int found = check_key(r, line + 4);
+            if (found < 0) {
+                status = -1;
+                break;
+            }
+            *missing += found;
+            *checked += 1;
+            continue;
+        } else if (!strcmp(line, "opened\n") || !strncmp(line, "done ", 5)) {
             continue;
         }
-        if (rc == KEEL_OK)
-            rc = keel_store_int(keel_registry_store(r), &same,
-                                "SELECT count(*) FROM datasets WHERE id = ? AND sha256 = ? AND "
-                                "name = ?",
-                                "iss", id, (const char *)sha, key);
-        if (rc != KEEL_OK) {
-            fprintf(stderr, "registry_stress: find %s: %s (%s)\n", key, keel_registry_errmsg(r),
-                    keel_strerror(rc));
-            status = 1;
-            break;
-        }
-        if (same != 1) {
-            printf("wrong %s (dataset %lld has another name)\n", key, (long long)id);
-            n_missing++;
-            continue;
-        }
-        n_checked++;
+        fprintf(stderr, "registry_stress: %s:%ld: not a line a writer prints\n", file, lineno);
+        status = -1;
     }
     if (status == 0 && ferror(f)) {
         fprintf(stderr, "registry_stress: %s: read error\n", file);
-        status = 1;
+        status = -1;
     }
     fclose(f);
-    if (status == 0) printf("checked %ld, missing %ld\n", n_checked, n_missing);
-    return status ? status : n_missing ? 1 : 0;
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -178,49 +208,56 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    const char *home = argv[1], *actor = argv[2];
-    const char *prefix = "s", *wait_file = NULL, *check_file = NULL;
-    bool open_only = false;
+    const char *home = argv[1], *actor = argv[2], *prefix = "s";
+    bool open_only = false, check = false, bad = false;
     long n = -1;
-    for (int i = 3; i < argc; i++) {
+    long long at_ms = 0;
+    int first_file = argc;
+    for (int i = 3; i < argc && !bad; i++) {
         const char *a = argv[i];
+        char *end;
+        errno = 0;
         if (!strcmp(a, "--open")) {
             open_only = true;
-        } else if (i + 1 < argc && !strcmp(a, "--prefix")) {
+        } else if (!strcmp(a, "--check") && i + 1 < argc) {
+            check = true;
+            first_file = i + 1;
+            break;
+        } else if (!strcmp(a, "--prefix") && i + 1 < argc) {
             prefix = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--wait")) {
-            wait_file = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--check")) {
-            check_file = argv[++i];
+        } else if (!strcmp(a, "--at") && i + 1 < argc) {
+            at_ms = strtoll(argv[++i], &end, 10);
+            bad = errno || *end || at_ms <= 0;
         } else if (n < 0 && a[0] >= '0' && a[0] <= '9') {
-            char *end;
-            errno = 0;
             n = strtol(a, &end, 10);
-            if (errno || *end) n = -2;
+            bad = errno || *end;
         } else {
-            n = -2;
+            bad = true;
         }
-        if (n == -2) break;
     }
-    int modes = (n >= 0) + open_only + (check_file != NULL);
-    if (modes != 1 || n == -2 || strlen(prefix) > KEY_MAX - 24 || (check_file && wait_file)) {
+    if (bad || (n >= 0) + open_only + check != 1 || strlen(prefix) > PREFIX_MAX ||
+        (check && at_ms)) {
         fputs(usage, stderr);
         return 2;
     }
-    if (wait_file && wait_for(wait_file) != 0) return 1;
+    if (at_ms) wait_until(at_ms);
     keel_registry *r = open_registry(home, actor);
     if (!r) return 1;
     int status = 0;
-    if (check_file) {
-        status = check_acks(r, check_file);
+    if (check) {
+        long checked = 0, missing = 0;
+        for (int i = first_file; i < argc && status == 0; i++)
+            if (check_file(r, argv[i], &checked, &missing) != 0) status = 1;
+        if (status == 0) printf("checked %ld, missing %ld\n", checked, missing);
+        if (missing) status = 1;
     } else {
         printf("opened\n");
-        fflush(stdout);
         if (open_only) {
             char roles[96];
             keel_roles_format(keel_registry_roles(r), roles, sizeof roles);
             printf("roles %s\n", roles[0] ? roles : "none");
         } else {
+            fflush(stdout);
             status = put_many(r, n, prefix);
         }
     }

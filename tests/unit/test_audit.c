@@ -606,6 +606,57 @@ TEST(audit_external_checkpoint)
 
 /* ---- checkpoints ---------------------------------------------------------------------- */
 
+TEST(audit_concurrent_writers_and_checkpoints)
+{
+    /* Processes appending and checkpointing into one registry at once: every append chains
+     * onto the true head, and the head file only ever moves forward. */
+    keel_store *s = open_store("c.db");
+    REQUIRE(s);
+    keel_audit_key k = make_key("keys");
+    REQUIRE(k.has_secret);
+    char db[512], head[512];
+    tmp_path(db, sizeof db, "c.db");
+    tmp_path(head, sizeof head, "head.json");
+    enum { N = 4, EACH = 15 };
+    pid_t pid[N];
+    for (int i = 0; i < N; i++) {
+        pid[i] = fork();
+        REQUIRE(pid[i] >= 0);
+        if (pid[i] == 0) {
+            keel_store *cs;
+            keel_error e;
+            int ok = keel_store_open(&keel_store_sqlite, db, &cs, &e) == KEEL_OK;
+            for (int j = 0; ok && j < EACH; j++) {
+                ok = keel_store_begin(cs) == KEEL_OK &&
+                     keel_audit_append(cs, 0, "w", "x", "y", NULL, NULL) == KEEL_OK &&
+                     keel_store_commit(cs) == KEEL_OK &&
+                     keel_audit_checkpoint_now(cs, &k, head, NULL, &e) == KEEL_OK;
+                keel_audit_checkpoint hf;
+                if (ok && keel_audit_checkpoint_read(head, &hf, &e) != KEEL_OK) ok = 0;
+            }
+            if (ok) keel_store_close(cs);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        waitpid(pid[i], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    keel_audit_verify_options o = {0};
+    o.public_key = k.pk;
+    o.head_file = head;
+    keel_audit_verify_result r = verify(s, &o);
+    CHECK(r.ok);
+    CHECK_EQ_INT(r.n_events, N * EACH);
+    CHECK_EQ_INT(r.checkpoint_seq, N * EACH);
+    keel_audit_checkpoint hf;
+    keel_error e;
+    CHECK_EQ_INT(keel_audit_checkpoint_read(head, &hf, &e), KEEL_OK);
+    CHECK_EQ_INT(hf.seq, N * EACH);
+    keel_store_close(s);
+}
+
 TEST(audit_checkpoint_now_is_idempotent_and_forward_only)
 {
     keel_store *s = open_store("t.db");
