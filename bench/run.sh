@@ -30,3 +30,5 @@ echo "== training and prediction speed against PyTorch 1.13 (issue 3)"
 bench/train_speed.sh 3
 echo "== accuracy against LogisticRegression, XGBoost and MLPClassifier, 5-fold CV (issue 3)"
 bench/accuracy.sh "$keel"
+echo "== audit trail: durable appends per second and verifying 1M events (issue 4)"
+bench/audit.sh build/audit_bench
