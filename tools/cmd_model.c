@@ -710,6 +710,7 @@ static const char evaluate_usage[] =
     "accuracy, ROC AUC, average precision, log loss, F1, Brier score and expected calibration\n"
     "error for classifiers; RMSE, MAE and R² for regression. Records that break the model's\n"
     "schema are quarantined, never scored.\n"
+    "MODEL is a .keel file or a registry reference: NAME, NAME:VERSION or NAME@ALIAS.\n"
     "\n"
     "  --quarantine PATH, --no-quarantine   as for keel train\n"
     "  --json                       print a JSON object with scikit-learn's names (accuracy,\n"
@@ -760,14 +761,28 @@ static int parse_model_args(int argc, char **argv, const char *cmd, const char *
     return -1;
 }
 
+/* MODEL is a file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no such file
+ * exists: then the artifact the registry keeps for it is loaded. */
 static int load_model(const char *path, keel_model **m)
 {
     keel_error e;
-    if (keel_model_load(path, m, &e)) {
-        cli_error("%s: %s", path, e.msg);
-        return EXIT_FAIL;
+    char *stored = NULL;
+    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
+        keel_registry *r = cli_registry_open();
+        if (!r) return EXIT_FAIL;
+        int64_t version = 0;
+        int rc = keel_registry_model_resolve(r, path, NULL, &version, &stored);
+        if (rc != KEEL_OK) {
+            int status = cli_registry_fail(r, rc);
+            keel_registry_close(r);
+            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
+        }
+        keel_registry_close(r);
     }
-    return EXIT_OK;
+    int rc = keel_model_load(stored ? stored : path, m, &e);
+    if (rc) cli_error("%s: %s", path, e.msg);
+    keel_free(stored);
+    return rc ? EXIT_FAIL : EXIT_OK;
 }
 
 int cmd_evaluate(int argc, char **argv)
@@ -830,7 +845,8 @@ int cmd_evaluate(int argc, char **argv)
 static const char predict_usage[] =
     "usage: keel predict MODEL FILE [options]\n"
     "\n"
-    "Scores every record of FILE with MODEL, streaming, on several threads. Writes CSV: the\n"
+    "Scores every record of FILE with MODEL (a .keel file, or NAME, NAME:VERSION or NAME@ALIAS\n"
+    "from the registry), streaming, on several threads. Writes CSV: the\n"
     "schema's id columns, `prediction` (the class label, or the value for regression) and,\n"
     "for classifiers, one probability column per class (`p_LABEL`). Records that break the\n"
     "model's schema are quarantined with their reasons, never scored; the target column, when\n"

@@ -94,6 +94,15 @@ equal "history: deployment and alias removal" "$(json "$T/out" "[e['event'] for 
 expect "model show: tags" 0 "$KEEL" model show pima:2 --json
 equal "model show: the tag" "$(json "$T/out" "j['tags']")" "{'owner': 'risk-team'}"
 
+# ---- the registry's models used by name ----
+cut -d, -f1-8 pima.csv > features.csv
+expect "predict: a registry reference" 0 "$KEEL" predict pima@champion features.csv -o by_alias.csv
+expect "predict: the same model by file" 0 "$KEEL" predict "$H/artifacts/sha256/$(sqlite3 "$H/registry.db" "SELECT substr(artifact_sha256,1,2) || '/' || substr(artifact_sha256,3) FROM model_versions WHERE model='pima' AND version=2")" features.csv -o by_file.csv
+equal "predict: alias and file give the same scores" "$(cmp -s by_alias.csv by_file.csv && echo same)" "same"
+expect "evaluate: NAME:VERSION" 0 "$KEEL" evaluate pima:1 pima.csv --json
+expect "predict: an unknown reference" 1 "$KEEL" predict nosuch@champion features.csv
+contains "predict: says there is no such model" "$T/err" "no model 'nosuch'"
+
 # ---- lineage ----
 expect "lineage: champion (json)" 0 "$KEEL" lineage pima@champion --json
 equal "lineage: root is the version" "$(json "$T/out" "j['root']")" "model:pima:2"
