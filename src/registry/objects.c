@@ -63,24 +63,15 @@ int keel_registry_dataset_put(keel_registry *r, const keel_dataset_info *ds, int
         return reg_write_end(r, rc);
     }
     if (rc != KEEL_ENOENT) return reg_write_end(r, reg_store_fail(r, rc));
-    keel_stmt *st;
-    rc = keel_store_query(r->store, &st,
-                          "INSERT INTO datasets(sha256, name, source, n_rows, n_accepted, "
-                          "n_rejected, n_columns, schema_json, profile_json, created_at, "
-                          "created_by) VALUES (?, ?, ?, nullif(?, -1), nullif(?, -1), "
-                          "nullif(?, -1), nullif(?, -1), ?, ?, ?, ?) RETURNING id",
-                          "sssiiiissis", ds->sha256, ds->name ? ds->name : "",
-                          ds->source ? ds->source : "", ds->n_rows, ds->n_accepted, ds->n_rejected,
-                          ds->n_columns, ds->schema_json, ds->profile_json, keel_wall_micros(),
-                          r->actor);
-    if (rc == KEEL_OK) {
-        rc = keel_stmt_step(st);
-        if (rc == KEEL_STORE_ROW) {
-            *id = keel_stmt_int(st, 0);
-            rc = KEEL_OK;
-        }
-        keel_stmt_finalize(st);
-    }
+    rc = keel_store_int(r->store, id, /* INSERT ... RETURNING id */
+                        "INSERT INTO datasets(sha256, name, source, n_rows, n_accepted, "
+                        "n_rejected, n_columns, schema_json, profile_json, created_at, "
+                        "created_by) VALUES (?, ?, ?, nullif(?, -1), nullif(?, -1), "
+                        "nullif(?, -1), nullif(?, -1), ?, ?, ?, ?) RETURNING id",
+                        "sssiiiissis", ds->sha256, ds->name ? ds->name : "",
+                        ds->source ? ds->source : "", ds->n_rows, ds->n_accepted, ds->n_rejected,
+                        ds->n_columns, ds->schema_json, ds->profile_json, keel_wall_micros(),
+                        r->actor);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
     char obj[40];
     snprintf(obj, sizeof obj, "dataset:%lld", (long long)*id);
@@ -153,22 +144,13 @@ int keel_registry_run_start(keel_registry *r, const keel_run_info *run, int64_t 
 {
     int rc = reg_write_begin(r, KEEL_ACCESS_DEVELOPER, "record a run", "run");
     if (rc != KEEL_OK) return rc;
-    keel_stmt *st;
-    rc = keel_store_query(r->store, &st,
-                          "INSERT INTO runs(kind, status, params_json, seed, keel_version, host,"
-                          " user, started_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?) "
-                          "RETURNING id",
-                          "ssisssi", run->kind ? run->kind : "train", run->params_json, run->seed,
-                          run->keel_version ? run->keel_version : keel_version(), r->host, r->actor,
-                          keel_wall_micros());
-    if (rc == KEEL_OK) {
-        rc = keel_stmt_step(st);
-        if (rc == KEEL_STORE_ROW) {
-            *id = keel_stmt_int(st, 0);
-            rc = KEEL_OK;
-        }
-        keel_stmt_finalize(st);
-    }
+    rc = keel_store_int(r->store, id, /* INSERT ... RETURNING id */
+                        "INSERT INTO runs(kind, status, params_json, seed, keel_version, host,"
+                        " user, started_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?) "
+                        "RETURNING id",
+                        "ssisssi", run->kind ? run->kind : "train", run->params_json, run->seed,
+                        run->keel_version ? run->keel_version : keel_version(), r->host, r->actor,
+                        keel_wall_micros());
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
     char obj[40];
     snprintf(obj, sizeof obj, "run:%lld", (long long)*id);
@@ -662,19 +644,10 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
                         "status = 'pending'",
                         "si", model, version);
     if (rc == KEEL_OK) return reg_write_end(r, KEEL_OK); /* already open */
-    keel_stmt *st;
-    rc = keel_store_query(r->store, &st,
-                          "INSERT INTO approvals(model, version, status, requested_by, "
-                          "requested_at, comment) VALUES (?, ?, 'pending', ?, ?, ?) RETURNING id",
-                          "sisis", model, version, r->actor, keel_wall_micros(), comment);
-    if (rc == KEEL_OK) {
-        rc = keel_stmt_step(st);
-        if (rc == KEEL_STORE_ROW) {
-            *id = keel_stmt_int(st, 0);
-            rc = KEEL_OK;
-        }
-        keel_stmt_finalize(st);
-    }
+    rc = keel_store_int(r->store, id,                    /* INSERT ... RETURNING id */
+                        "INSERT INTO approvals(model, version, status, requested_by, "
+                        "requested_at, comment) VALUES (?, ?, 'pending', ?, ?, ?) RETURNING id",
+                        "sisis", model, version, r->actor, keel_wall_micros(), comment);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
     keel_buf d;
     keel_buf_init(&d);
@@ -720,21 +693,12 @@ int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t v
                             "ssisi", status, r->actor, now, comment, pending);
         *id = pending;
     } else if (rc == KEEL_ENOENT) {
-        keel_stmt *st;
-        rc = keel_store_query(r->store, &st,
-                              "INSERT INTO approvals(model, version, status, requested_by, "
-                              "requested_at, reviewer, decided_at, comment) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                              "sissisis", model, version, status, r->actor, now, r->actor, now,
-                              comment);
-        if (rc == KEEL_OK) {
-            rc = keel_stmt_step(st);
-            if (rc == KEEL_STORE_ROW) {
-                *id = keel_stmt_int(st, 0);
-                rc = KEEL_OK;
-            }
-            keel_stmt_finalize(st);
-        }
+        rc = keel_store_int(r->store, id, /* INSERT ... RETURNING id */
+                            "INSERT INTO approvals(model, version, status, requested_by, "
+                            "requested_at, reviewer, decided_at, comment) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                            "sissisis", model, version, status, r->actor, now, r->actor, now,
+                            comment);
     }
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
     keel_buf d;
@@ -794,19 +758,10 @@ int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t
     if ((rc = reg_version_author(r, model, version, &author)) != KEEL_OK)
         return reg_write_end(r, rc);
     keel_free(author);
-    keel_stmt *st;
-    rc = keel_store_query(r->store, &st,
-                          "INSERT INTO deployments(model, version, target, status, at, actor) "
-                          "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                          "sissis", model, version, target, status, keel_wall_micros(), r->actor);
-    if (rc == KEEL_OK) {
-        rc = keel_stmt_step(st);
-        if (rc == KEEL_STORE_ROW) {
-            *id = keel_stmt_int(st, 0);
-            rc = KEEL_OK;
-        }
-        keel_stmt_finalize(st);
-    }
+    rc = keel_store_int(r->store, id, /* INSERT ... RETURNING id */
+                        "INSERT INTO deployments(model, version, target, status, at, actor) "
+                        "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                        "sissis", model, version, target, status, keel_wall_micros(), r->actor);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
     keel_buf d;
     keel_buf_init(&d);
