@@ -150,6 +150,13 @@ static int current_version(keel_store *s, int64_t *v)
 
 int keel_store_migrate(keel_store *s, int *version_out)
 {
+    /* The common case, an up-to-date store, is answered by a read: no write lock, so opening
+     * a registry to read never waits behind a writer. */
+    int64_t v0 = 0;
+    if (current_version(s, &v0) == KEEL_OK && v0 == keel_store_schema_version()) {
+        if (version_out) *version_out = (int)v0;
+        return KEEL_OK;
+    }
     int rc = keel_store_exec(s, "CREATE TABLE IF NOT EXISTS keel_schema_version ("
                                 "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
     if (rc != KEEL_OK) return rc;

@@ -92,18 +92,21 @@ int keel_registry_dataset_find(keel_registry *r, const char *ref, int64_t *id)
     long long v = strtoll(ref, &end, 10);
     if (n && n < 19 && *end == '\0' && v > 0)
         rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE id = ?", "i", (int64_t)v);
-    else if (n >= 8 && n <= 64 && is_hex(ref, n)) {
+    else if (n == 64 && is_hex(ref, n))
+        rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE sha256 = ?", "s", ref);
+    else if (n >= 8 && n < 64 && is_hex(ref, n)) {
+        /* GLOB with a literal prefix can use the sha256 index; LIKE (case-insensitive) cannot. */
         int64_t count = 0;
         char pattern[72];
-        snprintf(pattern, sizeof pattern, "%s%%", ref);
-        rc = keel_store_int(r->store, &count, "SELECT count(*) FROM datasets WHERE sha256 LIKE ?",
+        snprintf(pattern, sizeof pattern, "%s*", ref);
+        rc = keel_store_int(r->store, &count, "SELECT count(*) FROM datasets WHERE sha256 GLOB ?",
                             "s", pattern);
         if (rc == KEEL_OK && count > 1)
             return reg_fail(r, KEEL_EINVAL,
                             "'%s' is the start of %lld datasets' SHA-256; give more", ref,
                             (long long)count);
         if (rc == KEEL_OK)
-            rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE sha256 LIKE ?", "s",
+            rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE sha256 GLOB ?", "s",
                                 pattern);
     } else {
         rc = keel_store_int(r->store, id,

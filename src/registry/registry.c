@@ -336,6 +336,10 @@ static int load_roles(keel_registry *r)
  * so that two processes creating the registry at once make exactly one admin. */
 static int bootstrap(keel_registry *r)
 {
+    int64_t known = 0;
+    if (keel_store_int(r->store, &known, "SELECT count(*) FROM identities", NULL) == KEEL_OK &&
+        known > 0)
+        return KEEL_OK; /* the usual case, answered without the write lock */
     int rc = keel_store_begin(r->store);
     if (rc != KEEL_OK) return reg_store_fail(r, rc);
     int64_t n = 0;

@@ -9,7 +9,7 @@
  *     to $1, $2, ...);
  *   - INSERT ... RETURNING works;
  *   - keel_store_begin starts a write transaction that waits for other writers (SQLite:
- *     BEGIN IMMEDIATE with a busy timeout) rather than failing with "database is locked";
+ *     BEGIN IMMEDIATE with a busy handler) rather than failing with "database is locked";
  *   - a committed transaction is durable when keel_store_commit returns (SQLite: WAL with
  *     synchronous=FULL, an fsync on every commit);
  *   - integers are 64-bit, text is UTF-8, blobs are bytes.
@@ -72,7 +72,8 @@ struct keel_stmt {
 };
 
 /* The SQLite backend (store_sqlite.c). location is a file path. The file is created when
- * missing; journal_mode=WAL, synchronous=FULL, foreign_keys=ON, busy timeout 60 s. */
+ * missing; journal_mode=WAL, synchronous=FULL, foreign_keys=ON; a writer waits up to 60 s for
+ * another. */
 extern const keel_store_ops keel_store_sqlite;
 
 /* ---- thin dispatchers, so callers read like plain SQL code ---------------------------- */

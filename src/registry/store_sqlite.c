@@ -5,7 +5,7 @@
  *   - journal_mode=WAL: readers never block the writer and the writer never blocks readers;
  *   - synchronous=FULL: the WAL is fsync'ed at every commit, so an acknowledged write
  *     survives a crash or power loss (NORMAL would only survive a crash of the process);
- *   - a 60-second busy timeout plus BEGIN IMMEDIATE for every write transaction: a second
+ *   - a 60-second busy handler plus BEGIN IMMEDIATE for every write transaction: a second
  *     writer waits for the first instead of failing with "database is locked", and a write
  *     transaction never has to be retried because a read turned into a write too late;
  *   - foreign_keys=ON, so the lineage edges (run -> dataset, version -> run, ...) always
@@ -74,6 +74,40 @@ static void sq_close(keel_store *s)
     keel_free(s);
 }
 
+/* The busy handler: how a connection waits for another's write lock. SQLite's own backs off
+ * to 100 ms sleeps, so a process that writes continuously can keep a waiting one out for
+ * seconds; polling every millisecond for the first second (then every 10 ms) gives the lock
+ * to a waiter at the writer's next commit. Gives up after BUSY_TIMEOUT_MS. */
+#define BUSY_TIMEOUT_MS 60000
+static int on_busy(void *ud, int n)
+{
+    (void)ud;
+    int ms = n < 1000 ? 1 : 10;
+    int waited = n < 1000 ? n : 1000 + (n - 1000) * 10;
+    if (waited >= BUSY_TIMEOUT_MS) return 0;
+    sqlite3_sleep(ms);
+    return 1;
+}
+
+/* PRAGMA journal_mode=WAL, retried while another connection holds the file (see sq_open);
+ * SQLITE_MISMATCH when the database answers with another mode. */
+static int set_wal(sqlite3 *db)
+{
+    for (int waited = 0;; waited++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const char *mode = (const char *)sqlite3_column_text(st, 0);
+            rc = mode && !sqlite3_stricmp(mode, "wal") ? SQLITE_OK : SQLITE_MISMATCH;
+        }
+        sqlite3_finalize(st);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) return rc;
+        if (waited >= BUSY_TIMEOUT_MS) return rc;
+        sqlite3_sleep(1);
+    }
+}
+
 static int sq_open(const char *location, keel_store **out, keel_error *e)
 {
     *out = NULL;
@@ -91,16 +125,23 @@ static int sq_open(const char *location, keel_store **out, keel_error *e)
         return code;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, 60000);
-    /* journal_mode answers with a row; sqlite3_exec ignores it. A file that is not a
-     * database fails here with SQLITE_NOTADB. */
-    rc = sqlite3_exec(s->db,
-                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-                      NULL, NULL, NULL);
+    sqlite3_busy_handler(s->db, on_busy, NULL);
+    /* Switching a new file to WAL answers SQLITE_BUSY at once, without the busy handler, while
+     * another process is converting the same file; so it is retried here. A file that is not
+     * a database fails with SQLITE_NOTADB. */
+    const char *step = "journal_mode";
+    rc = set_wal(s->db);
+    if (rc == SQLITE_OK) {
+        step = "settings";
+        rc = sqlite3_exec(s->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                          NULL);
+    }
     if (rc != SQLITE_OK) {
         int code =
             (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ? KEEL_EFORMAT : KEEL_EIO;
-        keel_error_set(e, code, "cannot open the registry %s: %s", location, sqlite3_errmsg(s->db));
+        keel_error_set(e, code, "cannot open the registry %s (%s): %s", location, step,
+                       rc == SQLITE_MISMATCH ? "the database refuses write-ahead logging"
+                                             : sqlite3_errmsg(s->db));
         sqlite3_close(s->db);
         keel_free(s);
         return code;
