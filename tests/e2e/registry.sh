@@ -22,6 +22,11 @@ expect "validate: --no-registry" 0 "$KEEL" data validate "$D/pima2.csv" --schema
 expect "dataset list after --no-registry" 0 "$KEEL" dataset list --json
 equal "validate: --no-registry records nothing" "$(json "$T/out" "len(j)")" "1"
 
+awk 'NR == 1 || NR > 400' "$D/pima2.csv" > pima_rest.csv
+expect "profile: registers the dataset with its profile" 0 "$KEEL" data profile pima_rest.csv --schema pima.yaml --json
+expect "dataset show: by name" 0 "$KEEL" dataset show pima_rest.csv --json
+equal "dataset show: the profile is kept" "$(json "$T/out" "(j['id'], j['n_rows'], len(j['profile']['columns']))")" "(2, 369, 9)"
+
 expect "train: records run and version" 0 "$KEEL" train pima.csv --target diabetes -o pima.keel --epochs 3 -q --json
 equal "train: registry answer" "$(json "$T/out" "(j['registry']['model'], j['registry']['version'], j['registry']['dataset'])")" "('pima', 1, 1)"
 run_id=$(json "$T/out" "j['registry']['run']")
