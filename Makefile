@@ -1,5 +1,6 @@
 # keel — one obvious entry:
-#   make            build the CLI (build/keel) and the library
+#   make            build the CLI (build/keel) and libkeel (build/libkeel.a, build/libkeel.so)
+#   make install PREFIX=/usr/local   install libkeel, keel.h, keel.pc and the CLI
 #   make demo       the main job end to end on the shipped data (writes out/)
 #   make test       unit, end-to-end and fuzz-corpus tests; ends with "N passed, N failed"
 #   make test SANITIZE=1   the same under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -27,10 +28,25 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwr
             -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS := -Iinclude -Isrc -I. -D_GNU_SOURCE
 CFLAGS   := -std=c17 $(OPT) $(WARN) -MMD -MP
-LDLIBS   := -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+LDLIBS   := -lmicrohttpd -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+# libkeel, the embeddable runtime, needs only these (no SQLite, HTTP or YAML):
+RT_LIBS  := -lsodium -ldnnl -lgomp -lm -lpthread
+PREFIX   ?= /usr/local
+ABI      := 0
+SOVERSION := 0.1.0
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The runtime: what predicting needs, as ARCHITECTURE.md draws libkeel (base, the data layer's
+# transforms and conversions, tensor, nn, model, explain; from train only the calibration a
+# model applies and the metrics evaluation reports) and nothing of the CLI's.
+RT_SRC   := $(sort $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) $(wildcard src/nn/*.c) \
+            $(wildcard src/model/*.c) $(wildcard src/explain/*.c) \
+            src/train/calibrate.c src/train/metrics.c \
+            $(addprefix src/data/,convert.c csv.c frame.c schema.c schema_json.c target.c \
+                                  transform.c validate.c))
+RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
+PIC_OBJ  := $(RT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
 TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -39,9 +55,9 @@ FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY   := $(FUZZ_NAMES:%=$(BUILD)/replay-%)
 
-.PHONY: all deps test demo fuzz bench format clean
+.PHONY: all deps test demo fuzz bench format clean install
 .SECONDARY:
-all: $(BUILD)/keel
+all: $(BUILD)/keel $(BUILD)/libkeel.a $(BUILD)/libkeel.so $(BUILD)/keel.pc
 
 deps:
 	@scripts/deps.sh build
@@ -57,30 +73,65 @@ $(BUILD)/%.o: %.c | deps
 KERNEL_FLAGS ?=
 $(BUILD)/src/tensor/kernels.o: CFLAGS += $(KERNEL_FLAGS)
 
-$(BUILD)/libkeel.a: $(LIB_OBJ)
+# Position-independent objects for the shared library.
+$(BUILD)/pic/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -fvisibility=default -c $< -o $@
+$(BUILD)/pic/src/tensor/kernels.o: CFLAGS += $(KERNEL_FLAGS)
+
+# Everything, for the CLI, the tests and the benchmarks.
+$(BUILD)/keel_all.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/keel: $(TOOL_OBJ) $(BUILD)/libkeel.a
-	$(CC) $(LDSAN) -o $@ $(TOOL_OBJ) $(BUILD)/libkeel.a $(LDLIBS)
+# libkeel: static and shared, exporting only what include/keel.h declares (src/libkeel.map).
+$(BUILD)/libkeel.a: $(RT_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/libkeel.a
-	$(CC) $(LDSAN) -o $@ $(UNIT_OBJ) $(BUILD)/libkeel.a $(LDLIBS)
+$(BUILD)/libkeel.so.$(SOVERSION): $(PIC_OBJ) src/libkeel.map
+	$(CC) $(LDSAN) -shared -Wl,-soname,libkeel.so.$(ABI) -Wl,--version-script=src/libkeel.map \
+	  $(if $(LDSAN),,-Wl,--no-undefined) -o $@ $(PIC_OBJ) $(RT_LIBS)
+
+$(BUILD)/libkeel.so: $(BUILD)/libkeel.so.$(SOVERSION)
+	ln -sf libkeel.so.$(SOVERSION) $(BUILD)/libkeel.so.$(ABI)
+	ln -sf libkeel.so.$(SOVERSION) $@
+
+$(BUILD)/keel.pc: keel.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(SOVERSION)|g' \
+	    -e 's|@LIBS_PRIVATE@|$(RT_LIBS)|g' keel.pc.in > $@
+
+install: $(BUILD)/keel $(BUILD)/libkeel.a $(BUILD)/libkeel.so $(BUILD)/keel.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/keel $(DESTDIR)$(PREFIX)/bin/keel
+	install -m 644 include/keel.h $(DESTDIR)$(PREFIX)/include/keel.h
+	install -m 644 $(BUILD)/libkeel.a $(DESTDIR)$(PREFIX)/lib/libkeel.a
+	install -m 755 $(BUILD)/libkeel.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libkeel.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libkeel.so.$(ABI)
+	ln -sf libkeel.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libkeel.so
+	install -m 644 $(BUILD)/keel.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/keel.pc
+
+$(BUILD)/keel: $(TOOL_OBJ) $(BUILD)/keel_all.a
+	$(CC) $(LDSAN) -o $@ $(TOOL_OBJ) $(BUILD)/keel_all.a $(LDLIBS)
+
+$(BUILD)/unit: $(UNIT_OBJ) $(BUILD)/keel_all.a
+	$(CC) $(LDSAN) -o $@ $(UNIT_OBJ) $(BUILD)/keel_all.a $(LDLIBS)
 
 # Each fuzz target also links with a small driver that replays its corpus, so `make test`
 # runs every corpus file through the parser without needing libFuzzer.
-$(BUILD)/replay-%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/libkeel.a
+$(BUILD)/replay-%: $(BUILD)/fuzz/%.o $(BUILD)/fuzz/replay.o $(BUILD)/keel_all.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
 # Programs the end-to-end tests drive (tests/tools) and benchmark drivers (bench/*.c with a
 # main of their own), linked against the library like any embedding program.
-$(BUILD)/registry_stress: $(BUILD)/tests/tools/registry_stress.o $(BUILD)/libkeel.a
+$(BUILD)/registry_stress: $(BUILD)/tests/tools/registry_stress.o $(BUILD)/keel_all.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/audit_bench: $(BUILD)/bench/audit_bench.o $(BUILD)/libkeel.a
+$(BUILD)/audit_bench: $(BUILD)/bench/audit_bench.o $(BUILD)/keel_all.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-test: $(BUILD)/keel $(BUILD)/unit $(REPLAY) $(BUILD)/registry_stress
+test: all $(BUILD)/unit $(REPLAY) $(BUILD)/registry_stress
 	@tests/run.sh $(BUILD)
 
 demo: $(BUILD)/keel

@@ -33,12 +33,12 @@ fi
 # gives its own build command on one line ("[Build:] gcc ... -o build/train_speed ..."), it is
 # used, so the two cannot drift apart.
 if [ -z "${KEEL_TRAIN_SPEED-}" ]; then
-    make -s build/libkeel.a
+    make -s build/keel_all.a
     re='^[ /*#]*([A-Za-z][A-Za-z ]*: *)?((gcc|cc|clang) .*-o build/train_speed\b.*)$'
     build_cmd=$(sed -nE "1,60{s@$re@\\2@p}" bench/train_speed.c | head -1)
     if [ -z "$build_cmd" ]; then
         build_cmd="gcc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc -I. bench/train_speed.c \
-build/libkeel.a -lsodium -lyaml -ldnnl -lgomp -lm -lpthread -o build/train_speed"
+build/keel_all.a -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread -o build/train_speed"
     fi
     echo "== build: $build_cmd"
     if ! eval "$build_cmd"; then

@@ -154,6 +154,50 @@ size_t keel_model_n_features(const keel_model *m);
 int keel_model_predict_tensor(keel_model *m, const float *x, size_t n_rows, size_t n_cols,
                               float *out, keel_error *e);
 
+/* ---- named and columnar input -------------------------------------------------------------
+ * Inputs given by name, in any order, as text or as numbers; inputs not given are missing.
+ * The artifact's own schema and transforms apply exactly as for predict_row: a number given
+ * for a categorical column is read as its text (12 -> "12"), text for a numeric column is
+ * parsed as a CSV field would be. */
+enum keel_input_type {
+    KEEL_COL_TEXT = 0, /* const char *const *: NULL = missing */
+    KEEL_COL_F64,      /* const double *: NaN = missing */
+    KEEL_COL_F32,      /* const float *: NaN = missing */
+    KEEL_COL_I64,      /* const int64_t * */
+    KEEL_COL_I32,      /* const int32_t * */
+    KEEL_COL_BOOL      /* const unsigned char *: 0 false, else true */
+};
+
+/* One input column of a batch: n_rows values of one type. */
+typedef struct keel_input_column {
+    const char *name;             /* the input's name (keel_model_input_name) */
+    int type;                     /* enum keel_input_type */
+    const void *data;             /* n_rows values of that type */
+    const unsigned char *missing; /* optional n_rows flags (nonzero = missing); may be NULL */
+} keel_input_column;
+
+/* Predicts n_rows rows given column by column; out receives n_rows * n_outputs floats. A
+ * name that is not an input, or given twice, is KEEL_EINVAL (e names it); a value the schema
+ * rejects is KEEL_EMISMATCH (e names the row, from 0, and the column) and nothing is written
+ * to out. Thread-safe on one model, like every predict function. */
+int keel_model_predict_columns(keel_model *m, const keel_input_column *cols, size_t n_cols,
+                               size_t n_rows, float *out, keel_error *e);
+
+/* One named value of a row: text when text is not NULL, else number (NaN = missing). */
+typedef struct keel_named_value {
+    const char *name;
+    const char *text;
+    double number;
+} keel_named_value;
+
+/* Predicts one row given as named fields; errors as keel_model_predict_columns. */
+int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, size_t n_fields,
+                              float *out, keel_error *e);
+
+/* The predicted class of one row of outputs: the index of the highest probability, whose
+ * label is keel_model_output_name(m, index). 0 for regression. */
+size_t keel_model_predicted_class(const keel_model *m, const float *row_out);
+
 #ifdef __cplusplus
 }
 #endif

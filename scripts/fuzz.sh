@@ -15,11 +15,11 @@ build=build-fuzz
 flags="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 objs=$(for t in "${targets[@]}"; do printf '%s/fuzz/%s.o ' "$build" "$t"; done)
 make --no-print-directory -j2 BUILD=$build CC=clang WERROR= OPT="$flags" \
-    KERNEL_FLAGS=-fno-sanitize=undefined $build/libkeel.a $objs >/dev/null
+    KERNEL_FLAGS=-fno-sanitize=undefined $build/keel_all.a $objs >/dev/null
 status=0
 for t in "${targets[@]}"; do
     clang -fsanitize=fuzzer,address,undefined -o "$build/fuzz-$t" "$build/fuzz/$t.o" \
-        "$build/libkeel.a" -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+        "$build/keel_all.a" -lmicrohttpd -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
     work=fuzz/corpus-work/$t; mkdir -p "$work" fuzz/corpus-work/crashes
     cp -n tests/corpus/"$t"/* "$work"/ 2>/dev/null || true
     echo "fuzz $t: ${secs}s"

@@ -23,6 +23,7 @@ static const char usage[] =
     "  keel evaluate MODEL FILE                     quality measures on labelled data\n"
     "  keel predict MODEL FILE [-o OUT.csv]         score a file (streaming, threaded)\n"
     "  keel cv FILE --target COL [--folds 5]        stratified cross-validation\n"
+    "  keel serve --model NAME@ALIAS|PATH [-p N]    HTTP inference server (OIP v2, v1, MLflow)\n"
     "\n"
     "Registry and governance (KEEL_HOME, default ./.keel; you are KEEL_USER)\n"
     "  keel model list|show|history|alias|approve|reject|request|register|tag|deploy\n"
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "evaluate")) return cmd_evaluate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(argv[1], "cv")) return cmd_cv(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "model")) return cmd_model(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 1, argv + 1);

@@ -44,5 +44,6 @@ int cmd_dataset(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

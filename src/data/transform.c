@@ -666,11 +666,19 @@ int keel_transform_apply(const keel_transform *t, const keel_frame *f, const siz
                 bool miss = isnan(x);
                 out[0] = (float)(miss ? ft->fill : knot_score(ft, x));
                 const double *e = ft->edges;
-                for (size_t b = 0; b < ft->n_bins; b++) {
-                    /* Missing: NaN compares false, so every bin gets 0. */
+                size_t b = 0, nb = miss ? 0 : ft->n_bins; /* missing: every bin 0 */
+                /* Bin b is clamp((x - e_b) / (e_b+1 - e_b), 0, 1), but only the bin holding
+                 * x needs the division. x >= e_b+1 makes x - e_b >= e_b+1 - e_b after
+                 * rounding too (rounding is monotone), so the quotient is >= 1: 1 (unless
+                 * the width overflows, inf / inf); x <= e_b makes it <= 0 or NaN: 0. */
+                for (; b < nb && x >= e[b + 1] && e[b + 1] - e[b] < INFINITY; b++)
+                    out[1 + b] = 1.0f;
+                for (; b < nb && !(x <= e[b]); b++) {
                     double v = (x - e[b]) / (e[b + 1] - e[b]);
                     out[1 + b] = v >= 1 ? 1.0f : v > 0 ? (float)v : 0.0f;
                 }
+                for (; b < ft->n_bins; b++)
+                    out[1 + b] = 0.0f;
                 if (ft->indicator) out[1 + ft->n_bins] = (float)miss;
             }
             break;

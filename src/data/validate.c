@@ -232,6 +232,41 @@ static int policy(const keel_schema_column *def, bool range_problem)
     }
 }
 
+/* The rules for a number x of a numeric column once read (parsed: whether its text was a
+ * number at all; whole as keel_parse_number_ex sets it): whole numbers, range, then the
+ * column's policy, which may clip x. Returns the outcome; *why gets the reason. */
+static inline __attribute__((always_inline)) int
+number_rules(const keel_schema_column *def, bool parsed, int whole, double *x, keel_reason *why)
+{
+    if (!parsed) {
+        *why = KEEL_REASON_BAD_NUMBER;
+        return policy(def, false);
+    }
+    if (def->integer && whole != 1 && *x != floor(*x)) {
+        *why = KEEL_REASON_NOT_INTEGER;
+        return policy(def, false);
+    }
+    if ((def->has_min && *x < def->min) || (def->has_max && *x > def->max)) {
+        *why = KEEL_REASON_OUT_OF_RANGE;
+        int outcome = policy(def, true);
+        if (outcome == CLIP) *x = def->has_min && *x < def->min ? def->min : def->max;
+        return outcome;
+    }
+    return KEEP;
+}
+
+/* The end of a conversion: a reason + 1 to reject, else 0, counting a repair. */
+static inline __attribute__((always_inline)) int outcome_result(validator *v, size_t ci,
+                                                                int outcome, keel_reason why)
+{
+    if (outcome == REJECT) return (int)why + 1;
+    if (outcome == SET_MISSING || outcome == CLIP) {
+        v->res->repaired[ci]++;
+        v->repair_log[v->n_repair_log++] = ci; /* so that a record handed over can undo it */
+    }
+    return 0;
+}
+
 /* How a value arrived: CSV fields and JSON strings are text (missing tokens apply); a JSON
  * number's text always uses '.'; JSON null or an absent key is missing. */
 enum value_kind { VALUE_TEXT, VALUE_JSON_NUMBER, VALUE_MISSING };
@@ -254,20 +289,11 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
             col->num[r] = NAN;
             return 0;
         }
-        double x;
+        double x = 0;
         int whole;
         char decimal = kind == VALUE_JSON_NUMBER ? '.' : v->s->decimal;
-        if (keel_parse_number_ex(p, len, decimal, &x, &whole) != KEEL_OK) {
-            why = KEEL_REASON_BAD_NUMBER;
-            outcome = policy(def, false);
-        } else if (def->integer && whole != 1 && x != floor(x)) {
-            why = KEEL_REASON_NOT_INTEGER;
-            outcome = policy(def, false);
-        } else if ((def->has_min && x < def->min) || (def->has_max && x > def->max)) {
-            why = KEEL_REASON_OUT_OF_RANGE;
-            outcome = policy(def, true);
-            if (outcome == CLIP) x = def->has_min && x < def->min ? def->min : def->max;
-        }
+        bool parsed = keel_parse_number_ex(p, len, decimal, &x, &whole) == KEEL_OK;
+        outcome = number_rules(def, parsed, whole, &x, &why);
         col->num[r] = outcome == SET_MISSING ? NAN : x;
         break;
     }
@@ -334,12 +360,7 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
         break;
     }
     }
-    if (outcome == REJECT) return (int)why + 1;
-    if (outcome == SET_MISSING || outcome == CLIP) {
-        v->res->repaired[ci]++;
-        v->repair_log[v->n_repair_log++] = ci; /* so that a record handed over can undo it */
-    }
-    return 0;
+    return outcome_result(v, ci, outcome, why);
 }
 
 /* ---- one value at a time (prediction from values given one by one) ---- */
@@ -387,6 +408,24 @@ int keel_converter_set(keel_converter *c, keel_frame *f, size_t ci, size_t r, co
     c->v.frame = f;
     c->v.n_repair_log = 0;
     return convert(&c->v, ci, p ? p : "", p ? len : 0, r, p ? VALUE_TEXT : VALUE_MISSING);
+}
+
+int keel_converter_set_number(keel_converter *c, keel_frame *f, size_t ci, size_t r, double x)
+{
+    const keel_schema_column *def = c->v.cols[ci].def;
+    if (def->type != KEEL_TYPE_NUMERIC) return KEEL_EINVAL;
+    c->v.n_repair_log = 0;
+    double *num = &f->cols[ci].num[r];
+    if (isnan(x)) {
+        if (!def->nullable) return KEEL_REASON_MISSING_VALUE + 1;
+        *num = NAN;
+        return 0;
+    }
+    keel_reason why = 0;
+    /* An infinity is what no text parses to: a bad number, as "inf" in a file would be. */
+    int outcome = number_rules(def, isfinite(x), -1, &x, &why);
+    *num = outcome == SET_MISSING ? NAN : x;
+    return outcome_result(&c->v, ci, outcome, why);
 }
 
 /* ---- quarantine ---- */

@@ -103,6 +103,10 @@ void keel_converter_free(keel_converter *c);
  * reject its record, or KEEL_ENOMEM. */
 int keel_converter_set(keel_converter *c, keel_frame *f, size_t ci, size_t r, const char *p,
                        size_t len);
+/* The same for a number already read, for a numeric column only (else KEEL_EINVAL): NaN is
+ * missing, an infinity is a bad number, and the column's rules (whole numbers, range,
+ * policies) apply exactly as to the text of x. */
+int keel_converter_set_number(keel_converter *c, keel_frame *f, size_t ci, size_t r, double x);
 
 /* Validates the file at path like keel_validate_file and collects every accepted row into one
  * new frame *out (free with keel_frame_free). o may be NULL (defaults); its on_chunk is not

@@ -11,10 +11,22 @@
  * The manifest (docs/artifact.md) holds everything needed to predict as JSON; the parameters
  * and batch-norm state are the tensors "params" and "state". Loading re-validates all of it
  * as untrusted input and copies the parameters out, so the file can be closed at once.
+ *
+ * One row at a time (the C API's predict_row and predict_fields) the graph executor's fixed
+ * costs are a large share of a few microseconds, so a loaded model also gets a row plan: the
+ * ops the logits need, in the executor's order, each one call of the same kernels (one-row
+ * matrix-vector products, SiLU through keel_k_silu, which equals the op bit for bit),
+ * dropout and embedding lookups as pointers instead of copies, and the per-column embedding
+ * (block-diagonal: zero outside each column's block, as training keeps it) multiplied by its
+ * blocks only. Every value equals the executor's, so a row predicts the same either way; a
+ * network with an op the plan does not know (GELU, normalisation, text bags, ...) simply has
+ * no plan. Inputs are also indexed by name at load time, for the API's named fields.
  */
 #include "model/model.h"
 #include "data/validate.h"
 #include "model/artifact.h"
+#include "tensor/kernels.h"
+#include "tensor/tensor.h"
 
 #include <math.h>
 #include <string.h>
@@ -201,7 +213,31 @@ static int make_input_schema(keel_model *m, keel_error *e)
         return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     for (size_t i = 0; i < s->n_columns; i++)
         if (s->columns[i].role == KEEL_ROLE_FEATURE) m->inputs[m->n_inputs++] = i;
+    /* Inputs by name: a table at most half full, so probes are short. */
+    size_t size = 16;
+    while (size < 2 * m->n_inputs + 2)
+        size *= 2;
+    if (!(m->name_slots = keel_calloc(size, sizeof *m->name_slots)))
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    m->name_mask = size - 1;
+    for (size_t i = 0; i < m->n_inputs; i++) {
+        const char *name = s->columns[m->inputs[i]].name;
+        size_t h = keel_hash64(name, strlen(name), 0) & m->name_mask;
+        while (m->name_slots[h])
+            h = (h + 1) & m->name_mask;
+        m->name_slots[h] = (uint32_t)i + 1;
+    }
     return KEEL_OK;
+}
+
+long keel_model_input_index(const keel_model *m, const char *name, size_t len)
+{
+    size_t h = keel_hash64(name, len, 0) & m->name_mask;
+    for (uint32_t v; (v = m->name_slots[h]); h = (h + 1) & m->name_mask) {
+        const char *have = m->input_schema->columns[m->inputs[v - 1]].name;
+        if (!strncmp(have, name, len) && have[len] == '\0') return (long)v - 1;
+    }
+    return -1;
 }
 
 static int model_init(keel_model *m, keel_error *e)
@@ -250,8 +286,13 @@ static void ws_free(keel_workspace *ws)
     keel_free(ws->logits);
     keel_frame_free(ws->row);
     keel_converter_free(ws->conv);
+    keel_free(ws->scratch);
+    keel_free(ws->val);
+    keel_free(ws->given);
     keel_free(ws);
 }
+
+static void rowplan_free(struct keel_rowplan *p);
 
 void keel_model_free(keel_model *m)
 {
@@ -268,6 +309,8 @@ void keel_model_free(keel_model *m)
     keel_schema_free(m->schema);
     keel_schema_free(m->input_schema);
     keel_free(m->inputs);
+    keel_free(m->name_slots);
+    rowplan_free(m->plan);
     keel_buf_free(&m->metrics_json);
     keel_buf_free(&m->training_json);
     keel_buf_free(&m->profile_json);
@@ -353,6 +396,257 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
     if (!rc) keel_sha256_hex(digest, m->sha256);
     keel_buf_free(&b);
     return rc;
+}
+
+/* ---- the row plan ---- */
+
+enum step_kind {
+    STEP_LINEAR,
+    STEP_BLOCKS,
+    STEP_RELU,
+    STEP_SILU,
+    STEP_ALIAS,
+    STEP_EMBED,
+    STEP_CONCAT
+};
+
+typedef struct row_step {
+    int kind;
+    int node;   /* the node whose value it computes */
+    int relu;   /* LINEAR, BLOCKS: the ReLU of it computed in the same step, or -1 */
+    size_t off; /* where in the scratch its value goes (computed steps) */
+    size_t relu_off;
+} row_step;
+
+struct keel_rowplan {
+    row_step *steps;
+    int n_steps;
+    size_t scratch;       /* floats of scratch a workspace needs */
+    keel_k_block *blocks; /* the BLOCKS step's blocks (one such step at most) */
+    size_t n_blocks;
+};
+
+static void rowplan_free(struct keel_rowplan *p)
+{
+    if (!p) return;
+    keel_free(p->steps);
+    keel_free(p->blocks);
+    keel_free(p);
+}
+
+/* The blocks of a LINEAR over the dense input whose weight is zero outside them, grouping
+ * neighbouring columns with the same span of nonzero rows (up to 16). Only worth it, and
+ * only exact, when the layer is wider than 64 (keel_k_gemv_blocks_avx512) and the blocks
+ * hold at most a quarter of the weights. KEEL_OK with *n_out 0 when not. */
+static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    const keel_node *wn = &g->nodes[lin->inputs[1]];
+    size_t k = wn->rows, n = wn->cols;
+    if (n <= 64 || k == 0 || k > UINT32_MAX || n > UINT32_MAX) return KEEL_OK;
+    const float *w = g->params + wn->offset;
+    uint32_t *span = keel_calloc(2 * n, sizeof *span); /* lo, hi per column */
+    keel_k_block *b = keel_calloc(n, sizeof *b);
+    if (!span || !b) {
+        keel_free(span);
+        keel_free(b);
+        return KEEL_ENOMEM;
+    }
+    for (size_t j = 0; j < n; j++) {
+        size_t lo = k, hi = 0;
+        for (size_t i = 0; i < k; i++)
+            if (w[i * n + j] != 0.0f) {
+                if (lo == k) lo = i;
+                hi = i + 1;
+            }
+        span[2 * j] = (uint32_t)(lo == k ? 0 : lo);
+        span[2 * j + 1] = (uint32_t)hi;
+    }
+    size_t nb = 0, cost = 0;
+    for (size_t j0 = 0, j1; j0 < n; j0 = j1) {
+        for (j1 = j0 + 1; j1 < n && j1 - j0 < 16 && span[2 * j1] == span[2 * j0] &&
+                          span[2 * j1 + 1] == span[2 * j0 + 1];
+             j1++)
+            ;
+        uint32_t lo = span[2 * j0], hi = span[2 * j0 + 1];
+        b[nb++] = (keel_k_block){(uint32_t)j0, (uint32_t)(j1 - j0), lo, hi > lo ? hi - lo : 0};
+        cost += hi > lo ? hi - lo : 0; /* one vector per row of a block */
+    }
+    keel_free(span);
+    if (cost * 4 > k * ((n + 15) / 16)) { /* dense: k rows of n / 16 vectors */
+        keel_free(b);
+        return KEEL_OK;
+    }
+    *out = b;
+    *n_out = nb;
+    return KEEL_OK;
+}
+
+/* Builds m->plan, or leaves it NULL when the network needs an op the plan does not run.
+ * KEEL_ENOMEM only. */
+static int rowplan_build(keel_model *m)
+{
+    const keel_graph *g = m->graph;
+    int n = g->n_nodes, target = m->node_logits;
+    uint8_t *active = keel_calloc((size_t)n + 1, 1);
+    struct keel_rowplan *p = keel_calloc(1, sizeof *p);
+    if (p) p->steps = keel_calloc((size_t)n + 1, sizeof *p->steps);
+    int rc = KEEL_ENOMEM;
+    if (!active || !p || !p->steps) goto done;
+    rc = KEEL_OK;
+    /* The ancestors of the logits, in node order: the executor's plan. */
+    active[target] = 1;
+    for (int i = target; i >= 0; i--)
+        if (active[i])
+            for (int j = 0; j < g->nodes[i].n_inputs; j++)
+                active[g->nodes[i].inputs[j]] = 1;
+    bool ok = true;
+    for (int i = 0; i <= target && ok; i++) {
+        if (!active[i]) continue;
+        const keel_node *nd = &g->nodes[i];
+        row_step st = {.kind = -1, .node = i, .relu = -1, .off = p->scratch};
+        switch (nd->op) {
+        case KEEL_OP_INPUT:
+            ok = i == m->node_dense;
+            break;
+        case KEEL_OP_INDEX:
+            ok = i == m->node_index;
+            break;
+        case KEEL_OP_PARAM:
+            break;
+        case KEEL_OP_LINEAR: {
+            st.kind = STEP_LINEAR;
+            /* as the executor: a ReLU of it next in order is computed in the same pass */
+            int next = i + 1;
+            while (next <= target && !active[next])
+                next++;
+            if (next <= target && g->nodes[next].op == KEEL_OP_RELU &&
+                g->nodes[next].inputs[0] == i) {
+                st.relu = next;
+                active[next] = 0; /* done here */
+            }
+            if (nd->inputs[0] == m->node_dense && !p->blocks) {
+                if ((rc = find_blocks(g, nd, &p->blocks, &p->n_blocks))) goto done;
+                if (p->blocks) st.kind = STEP_BLOCKS;
+            }
+            break;
+        }
+        case KEEL_OP_RELU:
+            st.kind = STEP_RELU;
+            break;
+        case KEEL_OP_SILU:
+            st.kind = STEP_SILU;
+            break;
+        case KEEL_OP_DROPOUT: /* the identity when predicting */
+            st.kind = STEP_ALIAS;
+            break;
+        case KEEL_OP_EMBED:
+            st.kind = STEP_EMBED;
+            break;
+        case KEEL_OP_CONCAT:
+            st.kind = STEP_CONCAT;
+            break;
+        default:
+            ok = false;
+            break;
+        }
+        if (!ok || st.kind < 0) continue;
+        if (st.kind != STEP_ALIAS && st.kind != STEP_EMBED) p->scratch += (nd->cols + 15) & ~15ul;
+        if (st.relu >= 0) {
+            st.relu_off = p->scratch;
+            p->scratch += (nd->cols + 15) & ~15ul;
+        }
+        p->steps[p->n_steps++] = st;
+    }
+    if (ok && g->nodes[target].op != KEEL_OP_PARAM && g->nodes[target].op != KEEL_OP_INPUT) {
+        m->plan = p;
+        p = NULL;
+    }
+done:
+    keel_free(active);
+    rowplan_free(p);
+    return rc;
+}
+
+/* A node's value during a plan run: parameters straight from the flat buffer. */
+static inline const float *plan_val(const keel_graph *g, const float **val, int node)
+{
+    const keel_node *nd = &g->nodes[node];
+    return nd->op == KEEL_OP_PARAM ? g->params + nd->offset : val[node];
+}
+
+static bool all_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+/* Logits of one row whose dense input is dense (the transform's output or the caller's
+ * tensor) and whose category codes are in ws->index. */
+static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *dense, float *logits)
+{
+    const struct keel_rowplan *p = m->plan;
+    const keel_graph *g = m->graph;
+    const float **val = ws->val;
+    float *s = ws->scratch;
+    if (m->node_dense >= 0) val[m->node_dense] = dense;
+    for (int t = 0; t < p->n_steps; t++) {
+        const row_step *st = &p->steps[t];
+        const keel_node *nd = &g->nodes[st->node];
+        float *y = s + st->off;
+        switch (st->kind) {
+        case STEP_BLOCKS:
+        case STEP_LINEAR: {
+            const float *x = plan_val(g, val, nd->inputs[0]);
+            const float *w = plan_val(g, val, nd->inputs[1]);
+            const float *b = nd->n_inputs == 3 ? plan_val(g, val, nd->inputs[2]) : NULL;
+            size_t k = g->nodes[nd->inputs[0]].cols;
+            float *relu = st->relu >= 0 ? s + st->relu_off : NULL;
+            /* The blocks give the dense product's values only for finite inputs. */
+            if (st->kind == STEP_BLOCKS && keel_tensor_simd() && all_finite(x, k)) {
+                keel_k_gemv_blocks_avx512(nd->cols, x, w, b, p->blocks, p->n_blocks, y);
+                if (relu) keel_k_relu(nd->cols, y, relu);
+            } else {
+                keel_linear_forward(1, nd->cols, k, x, w, b, y, relu);
+            }
+            val[st->node] = y;
+            if (relu) val[st->relu] = relu;
+            break;
+        }
+        case STEP_RELU:
+            keel_k_relu(nd->cols, plan_val(g, val, nd->inputs[0]), y);
+            val[st->node] = y;
+            break;
+        case STEP_SILU:
+            keel_k_silu(nd->cols, plan_val(g, val, nd->inputs[0]), y);
+            val[st->node] = y;
+            break;
+        case STEP_ALIAS:
+            val[st->node] = plan_val(g, val, nd->inputs[0]);
+            break;
+        case STEP_EMBED: {
+            const keel_node *tn = &g->nodes[nd->inputs[1]];
+            int32_t code = ws->index[nd->iattr];
+            if (code < 0 || (size_t)code >= tn->rows) return KEEL_EINVAL;
+            val[st->node] = g->params + tn->offset + (size_t)code * tn->cols;
+            break;
+        }
+        case STEP_CONCAT: {
+            size_t at = 0;
+            for (int j = 0; j < nd->n_inputs; j++) {
+                size_t c = g->nodes[nd->inputs[j]].cols;
+                memcpy(y + at, plan_val(g, val, nd->inputs[j]), c * sizeof *y);
+                at += c;
+            }
+            val[st->node] = y;
+            break;
+        }
+        }
+    }
+    memcpy(logits, val[m->node_logits], m->n_out * sizeof *logits);
+    return KEEL_OK;
 }
 
 /* ---- loading ---- */
@@ -527,6 +821,7 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
         goto fail;
     }
     if ((rc = keel_json_parse(d, text, len, e))) {
+        if (rc == KEEL_ENOMEM) goto fail;
         char msg[sizeof e->msg];
         snprintf(msg, sizeof msg, "%s", e->msg);
         rc = keel_error_set(e, KEEL_EFORMAT, "model manifest: not JSON: %s", msg);
@@ -609,6 +904,10 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
         }
     }
     if ((rc = make_input_schema(m, e))) goto fail;
+    if (rowplan_build(m) == KEEL_ENOMEM) {
+        rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
+        goto fail;
+    }
     snprintf(m->sha256, sizeof m->sha256, "%s", keel_artifact_sha256(a));
     keel_json_doc_free(d);
     *out = m;
@@ -665,7 +964,15 @@ keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)
     ws->logits = keel_calloc(max_rows * m->n_out + 1, sizeof(float));
     ws->row = keel_frame_new(m->input_schema);
     if (keel_converter_new(m->input_schema, &ws->conv)) ws->conv = NULL;
-    if (!ws->exec || !ws->dense || !ws->index || !ws->logits || !ws->row || !ws->conv) {
+    ws->given = keel_calloc(m->n_inputs + 1, sizeof *ws->given);
+    bool plan_ok = true;
+    if (m->plan) {
+        ws->scratch = keel_calloc(m->plan->scratch + 16, sizeof(float));
+        ws->val = keel_calloc((size_t)m->graph->n_nodes + 1, sizeof *ws->val);
+        plan_ok = ws->scratch && ws->val;
+    }
+    if (!ws->exec || !ws->dense || !ws->index || !ws->logits || !ws->row || !ws->conv ||
+        !ws->given || !plan_ok) {
         ws_free(ws);
         return NULL;
     }
@@ -688,14 +995,19 @@ int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, co
     if (n == 0) return KEEL_OK;
     int rc = keel_transform_apply(&m->tf, f, rows, first, n, ws->dense, ws->index, &ws->bags);
     if (rc) return rc;
+    if (n == 1 && m->plan && ws->scratch) return rowplan_run(m, ws, ws->dense, logits);
     if (m->node_dense >= 0)
         memcpy(keel_exec_data(ws->exec, m->node_dense), ws->dense,
                n * m->tf.n_dense * sizeof(float));
     if (m->node_index >= 0)
         memcpy(keel_exec_index(ws->exec, m->node_index), ws->index,
                n * m->tf.n_index * sizeof(int32_t));
+    /* A bag that never held an id has no ids array yet; the executor wants one all the
+     * same (every offset is 0, so nothing is read from it). */
+    static const int32_t no_ids[1] = {0};
     for (size_t b = 0; b < m->tf.n_bags; b++)
-        keel_exec_bag(ws->exec, m->node_bag[b], ws->bags.slot[b].off, ws->bags.slot[b].ids);
+        keel_exec_bag(ws->exec, m->node_bag[b], ws->bags.slot[b].off,
+                      ws->bags.slot[b].ids ? ws->bags.slot[b].ids : no_ids);
     if ((rc = keel_exec_forward(ws->exec, m->node_logits, n, false))) return rc;
     memcpy(logits, keel_exec_value(ws->exec, m->node_logits), n * m->n_out * sizeof(float));
     return KEEL_OK;
@@ -737,9 +1049,11 @@ int keel_model_predict_strings(keel_model *m, const char *const *values, float *
     int rc = KEEL_OK;
     keel_frame_clear(ws->row);
     /* The same conversion as validation: missing tokens, types, categories, policies. Only
-     * features are read; other columns (ids, ...) are stored as missing. */
+     * features are read (the transforms read nothing else): an id column that may not be
+     * missing must not refuse every row. */
     for (size_t i = 0; i < s->n_columns && !rc; i++) {
-        const char *v = s->columns[i].role == KEEL_ROLE_FEATURE ? values[i] : NULL;
+        if (s->columns[i].role != KEEL_ROLE_FEATURE) continue;
+        const char *v = values[i];
         int why = keel_converter_set(ws->conv, ws->row, i, 0, v, v ? strlen(v) : 0);
         if (why < 0)
             rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");

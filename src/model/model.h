@@ -53,10 +53,17 @@ typedef struct keel_workspace {
     int32_t *index;
     keel_bags bags;
     float *logits;
-    keel_frame *row;             /* one-row frame for keel_model_predict_row */
+    keel_frame *row;             /* frame of input_schema for the API's rows (1024 rows) */
     struct keel_converter *conv; /* converts its values as validation does */
+    float *scratch;              /* the row plan's values (when the model has a plan) */
+    const float **val;           /* the row plan's value of each node */
+    uint32_t *given;             /* per input: which field or column of the call gives it, + 1 */
     struct keel_workspace *next;
 } keel_workspace;
+
+/* The network run for one row without the graph executor (model.c): built when an artifact
+ * is loaded, if every op the logits need is one it knows; NULL otherwise. */
+struct keel_rowplan;
 
 typedef struct keel_model {
     keel_schema *schema;       /* prediction contract, target column last */
@@ -80,6 +87,9 @@ typedef struct keel_model {
     char sha256[65];        /* of the artifact file, once saved or loaded */
     pthread_mutex_t lock;
     keel_workspace *free_ws;
+    struct keel_rowplan *plan; /* one-row fast path of a loaded model, or NULL */
+    uint32_t *name_slots;      /* inputs by name: open addressing, input index + 1, 0 empty */
+    size_t name_mask;
 } keel_model;
 
 /* Builds an untrained model around an owned schema (target last), fitted transform and
@@ -108,8 +118,12 @@ int keel_model_from_artifact(const struct keel_artifact *a, keel_model **out, ke
 keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows);
 void keel_model_ws_give(keel_model *m, keel_workspace *ws);
 
+/* The index of the input (keel_model_input_name) called name[0..len), or -1. Thread-safe. */
+long keel_model_input_index(const keel_model *m, const char *name, size_t len);
+
 /* Raw logits for rows of f (a frame of m->schema or m->input_schema) into logits
- * [n * n_out]. Uses ws (which must have room for n rows). */
+ * [n * n_out]. Uses ws (which must have room for n rows). One row goes through the model's
+ * row plan when it has one, which gives the same values as the graph executor. */
 int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
                       size_t first, size_t n, float *logits);
 /* Turns logits into outputs (calibrated probabilities or de-standardised values). */
@@ -117,8 +131,9 @@ void keel_model_finish(const keel_model *m, const float *logits, size_t n, float
 /* Predictions for rows of f into out [n * n_outputs], in chunks through a workspace. */
 int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *rows, size_t first,
                              size_t n, float *out);
-/* One row given as text per input-schema column (NULL = missing); out gets n_outputs floats.
- * A value that breaks the schema is KEEL_EMISMATCH naming the column. Thread-safe. */
+/* One row given as text per input-schema column (NULL = missing; only feature columns are
+ * read); out gets n_outputs floats. A value that breaks the schema is KEEL_EMISMATCH naming
+ * the column. Thread-safe. */
 int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e);
 
 /* Evaluates predictions against the target of rows of f (a frame of m->schema). */

@@ -1,0 +1,151 @@
+/*
+ * fuzz/proto.c — the serving protocols' request parsers (src/serve/proto.c) against arbitrary
+ * bodies.
+ *
+ * The first byte picks the parser: (byte % 4) 0 OIP v2, 1 KServe v1, 3 MLflow text/csv, 2
+ * MLflow with, by bits 2-3, Content-Type application/json ('2'), none ('6'), the first line
+ * of the input (':'), or text/csv; charset=utf-8 ('>'); the rest is the body. So the seed
+ * files in tests/corpus/proto start with one of '0', '1', '2', '3', '6', ':'.
+ *
+ * A success must give a batch that keeps the parsers' promises: at most SERVE_MAX_ROWS rows
+ * and SERVE_MAX_COLS columns; every column named (non-empty, unique), of a known type, with
+ * n_rows readable values (each is read, so a short array shows up under ASan); text values
+ * NUL-terminated UTF-8; a missing flag exactly where a value is absent (NULL text, NaN);
+ * present floats finite. A failure must leave the batch zeroed, come with a known status
+ * and code and a non-empty UTF-8 message that serve_write_error turns into JSON that parses
+ * back to the same text, and repeat exactly. Any broken promise calls abort().
+ */
+#include "base/json.h"
+#include "serve/serve.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSERT(c)                                                                                  \
+    do {                                                                                           \
+        if (!(c)) abort();                                                                         \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n);
+
+static int run(unsigned sel, const char *body, size_t n, serve_batch *b, serve_error *err)
+{
+    static const char *const types[] = {"application/json", NULL, NULL, "text/csv; charset=utf-8"};
+    switch (sel % 4) {
+    case 0:
+        return serve_parse_v2(body, n, b, err);
+    case 1:
+        return serve_parse_v1(body, n, b, err);
+    case 3:
+        return serve_parse_mlflow("text/csv", body, n, b, err);
+    }
+    if (((sel >> 2) & 3) != 2) return serve_parse_mlflow(types[(sel >> 2) & 3], body, n, b, err);
+    /* The Content-Type is the first line. */
+    const char *nl = memchr(body, '\n', n);
+    size_t len = nl ? (size_t)(nl - body) : n;
+    char *ct = malloc(len + 1);
+    if (!ct) abort();
+    memcpy(ct, body, len);
+    ct[len] = '\0';
+    size_t skip = nl ? len + 1 : len;
+    int rc = serve_parse_mlflow(ct, body + skip, n - skip, b, err);
+    free(ct);
+    return rc;
+}
+
+static bool is_zero(const serve_batch *b)
+{
+    return !b->id && !b->n_rows && !b->n_cols && !b->cols && !b->arena;
+}
+
+static void check_batch(const serve_batch *b)
+{
+    ASSERT(b->arena != NULL);
+    ASSERT(b->n_rows <= SERVE_MAX_ROWS && b->n_cols <= SERVE_MAX_COLS);
+    ASSERT(b->n_cols == 0 || b->cols != NULL);
+    if (b->id) ASSERT(keel_utf8_valid(b->id, strlen(b->id)));
+    volatile unsigned sum = 0;
+    for (size_t j = 0; j < b->n_cols; j++) {
+        const keel_input_column *c = &b->cols[j];
+        ASSERT(c->name && c->name[0] && keel_utf8_valid(c->name, strlen(c->name)));
+        for (size_t k = 0; k < j; k++)
+            ASSERT(strcmp(c->name, b->cols[k].name) != 0);
+        ASSERT(c->data != NULL);
+        for (size_t r = 0; r < b->n_rows; r++) {
+            bool missing = c->missing && c->missing[r];
+            switch (c->type) {
+            case KEEL_COL_TEXT: {
+                const char *s = ((const char *const *)c->data)[r];
+                ASSERT(missing == (s == NULL));
+                if (s) ASSERT(keel_utf8_valid(s, strlen(s)));
+                break;
+            }
+            case KEEL_COL_F64: {
+                double v = ((const double *)c->data)[r];
+                ASSERT(missing ? isnan(v) : isfinite(v));
+                break;
+            }
+            case KEEL_COL_F32: {
+                float v = ((const float *)c->data)[r];
+                ASSERT(missing ? isnan(v) : isfinite(v));
+                break;
+            }
+            case KEEL_COL_I64:
+                sum += (unsigned)((const int64_t *)c->data)[r];
+                break;
+            case KEEL_COL_I32:
+                sum += (unsigned)((const int32_t *)c->data)[r];
+                break;
+            case KEEL_COL_BOOL:
+                ASSERT(((const unsigned char *)c->data)[r] <= 1);
+                break;
+            default:
+                abort();
+            }
+        }
+    }
+    (void)sum;
+}
+
+/* The error body must be JSON whose "error" is the message itself. */
+static void check_error_body(const char *msg)
+{
+    keel_buf out;
+    keel_buf_init(&out);
+    keel_json_doc *d = keel_json_doc_new();
+    if (d && serve_write_error(&out, msg) == KEEL_OK) {
+        ASSERT(keel_json_parse(d, out.data, out.len, NULL) == KEEL_OK);
+        const char *back = keel_json_str(keel_json_get(keel_json_root(d), "error"));
+        ASSERT(back && strcmp(back, msg) == 0);
+    }
+    keel_json_doc_free(d);
+    keel_buf_free(&out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
+{
+    if (n == 0) return 0;
+    unsigned sel = data[0];
+    const char *body = (const char *)data + 1;
+    n--;
+    serve_batch b;
+    serve_error err;
+    int rc = run(sel, body, n, &b, &err);
+    if (rc == KEEL_OK) {
+        check_batch(&b);
+        serve_batch_free(&b);
+        ASSERT(is_zero(&b));
+        return 0;
+    }
+    ASSERT(is_zero(&b));
+    ASSERT(rc == KEEL_EPARSE || rc == KEEL_ELIMIT || rc == KEEL_EFORMAT || rc == KEEL_ENOMEM);
+    ASSERT(err.status == (rc == KEEL_EFORMAT ? 415 : rc == KEEL_ENOMEM ? 500 : 400));
+    size_t len = strlen(err.msg);
+    ASSERT(len > 0 && keel_utf8_valid(err.msg, len));
+    check_error_body(err.msg);
+    serve_error again;
+    ASSERT(run(sel, body, n, &b, &again) == rc && strcmp(err.msg, again.msg) == 0);
+    ASSERT(is_zero(&b));
+    return 0;
+}

@@ -1,0 +1,833 @@
+/*
+ * server.c — keel serve: HTTP/1.1 with libmicrohttpd (epoll, a pool of worker threads),
+ * routing to the three protocols, limits and load shedding, hot swap, draining.
+ *
+ * Request life: libmicrohttpd calls on_request first when the headers are in (we check the
+ * framing and the shedding rule there, before reading a byte of body), then once per body
+ * chunk (appended to a buffer, never beyond max_body), then a last time to answer. Prediction
+ * runs synchronously on the worker thread: a single-row prediction costs microseconds, far
+ * less than handing work to another thread would.
+ *
+ * Models and hot swap: each served model holds a pointer to its current version, guarded by
+ * a mutex that is held only to take or drop a reference. A request takes a reference for its
+ * whole life, so a swap (the watcher thread replacing the pointer) never frees a model a
+ * request is using: the old version is freed by whoever drops the last reference. A new
+ * version is opened — and so fully checked, SHA-256 included — before it is swapped in; one
+ * that fails to load is refused and the old one keeps serving.
+ *
+ * Overload: with a few worker threads, work cannot pile up inside the server, but connections
+ * can; above shed_connections open connections a new request is answered at once with 503 and
+ * Retry-After, and above max_connections libmicrohttpd refuses the connection. Idle
+ * connections are closed after timeout_seconds (slow clients).
+ */
+#include "serve/serve.h"
+
+#include "registry/registry.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- models -------------------------------------------------------------------------- */
+
+typedef struct served_version {
+    keel_model *model;
+    char version[32]; /* registry version, or the artifact's SHA-256 prefix for a file */
+    char sha256[65];
+    atomic_int refs; /* one for being current, one per request using it */
+    time_t mtime;    /* file models: the file's modification time when loaded */
+    off_t size;
+} served_version;
+
+typedef struct served_model {
+    char name[80];
+    char ref[1024];
+    bool is_path;
+    pthread_mutex_t lock;
+    served_version *current;
+} served_model;
+
+struct serve_server {
+    serve_options o;
+    struct MHD_Daemon *d;
+    int port;
+    served_model *models;
+    size_t n_models;
+    serve_metrics *metrics;
+    serve_predlog *log;
+    atomic_int open_connections;
+    atomic_int in_flight;
+    atomic_uint_fast64_t seq; /* request ids when the client gives none */
+    atomic_bool reload, stop;
+    pthread_t watcher;
+    bool watcher_running;
+    char home_buf[4096], actor_buf[256], host_buf[256];
+};
+
+static void say(const serve_server *s, int level, const char *fmt, ...) KEEL_PRINTF(3, 4);
+static void say(const serve_server *s, int level, const char *fmt, ...)
+{
+    if (!s->o.log) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->o.log(level, msg, s->o.log_ud);
+}
+
+static void version_release(served_version *v)
+{
+    if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
+        keel_model_close(v->model);
+        keel_free(v);
+    }
+}
+
+static served_version *model_acquire(served_model *m)
+{
+    pthread_mutex_lock(&m->lock);
+    served_version *v = m->current;
+    if (v) atomic_fetch_add(&v->refs, 1);
+    pthread_mutex_unlock(&m->lock);
+    return v;
+}
+
+/* Resolves and opens what m->ref names now. For a registry reference the registry is opened
+ * for the call (cheap: no write lock when up to date) and closed again. */
+static int load_version(serve_server *s, served_model *m, served_version **out, keel_error *e)
+{
+    *out = NULL;
+    char *path = NULL;
+    char version[32] = "";
+    if (!m->is_path) {
+        keel_registry *r = NULL;
+        int rc = keel_registry_open(s->o.home, s->o.actor, NULL, &r, e);
+        if (rc != KEEL_OK) return rc;
+        int64_t v = 0;
+        rc = keel_registry_model_resolve(r, m->ref, NULL, &v, &path);
+        if (rc != KEEL_OK) {
+            keel_error_set(e, rc, "%s", keel_registry_errmsg(r));
+            keel_registry_close(r);
+            return rc;
+        }
+        keel_registry_close(r);
+        snprintf(version, sizeof version, "%lld", (long long)v);
+    }
+    const char *file = path ? path : m->ref;
+    struct stat sb;
+    memset(&sb, 0, sizeof sb);
+    stat(file, &sb);
+    keel_model *model = NULL;
+    int rc = keel_model_open(file, &model, e);
+    keel_free(path);
+    if (rc != KEEL_OK) return rc;
+    served_version *v = keel_calloc(1, sizeof *v);
+    if (!v) {
+        keel_model_close(model);
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    }
+    v->model = model;
+    snprintf(v->sha256, sizeof v->sha256, "%s", keel_model_sha256(model));
+    if (version[0])
+        snprintf(v->version, sizeof v->version, "%s", version);
+    else
+        snprintf(v->version, sizeof v->version, "%.12s", v->sha256);
+    v->mtime = sb.st_mtime;
+    v->size = sb.st_size;
+    atomic_init(&v->refs, 1);
+    *out = v;
+    return KEEL_OK;
+}
+
+/* Checks one model and swaps in a new version when its content changed. */
+static void check_model(serve_server *s, served_model *m, bool forced)
+{
+    served_version *cur = model_acquire(m);
+    if (m->is_path && !forced && cur) {
+        struct stat sb;
+        if (stat(m->ref, &sb) == 0 && sb.st_mtime == cur->mtime && sb.st_size == cur->size) {
+            version_release(cur);
+            return; /* unchanged file: not worth re-hashing */
+        }
+    }
+    double t0 = keel_now_seconds();
+    served_version *v = NULL;
+    keel_error e = {0};
+    int rc = load_version(s, m, &v, &e);
+    if (rc != KEEL_OK) {
+        say(s, KEEL_LOG_ERROR, "model %s: cannot load %s, %s keeps serving: %s", m->name, m->ref,
+            cur ? cur->version : "nothing", e.msg);
+        version_release(cur);
+        return;
+    }
+    if (cur && !strcmp(cur->sha256, v->sha256) && !strcmp(cur->version, v->version)) {
+        cur->mtime = v->mtime; /* touched, not changed */
+        cur->size = v->size;
+        version_release(v);
+        version_release(cur);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    served_version *old = m->current;
+    m->current = v;
+    pthread_mutex_unlock(&m->lock);
+    serve_metrics_model_loaded(s->metrics, m->name, v->version, keel_now_seconds() - t0);
+    say(s, KEEL_LOG_INFO, "model %s: now serving version %s (sha256 %.16s…)%s%s", m->name,
+        v->version, v->sha256, old ? ", replacing " : "", old ? old->version : "");
+    version_release(old); /* freed when the last request using it finishes */
+    version_release(cur);
+}
+
+static void *watch(void *arg)
+{
+    serve_server *s = arg;
+    double next = keel_now_seconds() + s->o.poll_seconds;
+    while (!atomic_load(&s->stop)) {
+        usleep(50 * 1000);
+        bool forced = atomic_exchange(&s->reload, false);
+        if (!forced && keel_now_seconds() < next) continue;
+        for (size_t i = 0; i < s->n_models && !atomic_load(&s->stop); i++)
+            check_model(s, &s->models[i], forced);
+        next = keel_now_seconds() + s->o.poll_seconds;
+    }
+    return NULL;
+}
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+typedef struct request {
+    keel_buf body;
+    double t0;
+    int early_status; /* set at the headers stage: answer this without reading the body */
+    char early_msg[300];
+    bool too_large;
+    bool counted; /* in_flight was incremented */
+} request;
+
+static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *type,
+                               keel_buf *body)
+{
+    size_t n = body->len;
+    char *data = body->data;
+    body->data = NULL; /* MHD frees it with free(): it must come from malloc, see below */
+    body->len = body->cap = 0;
+    struct MHD_Response *r;
+    if (data) {
+        /* keel_buf memory comes from keel_malloc, which may be a custom allocator; copy to be
+         * safe rather than hand it to MHD's free(). */
+        r = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_COPY);
+        keel_free(data);
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == 405) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *fmt, ...)
+    KEEL_PRINTF(3, 4);
+static enum MHD_Result respond_error(struct MHD_Connection *c, int status, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    keel_buf b;
+    keel_buf_init(&b);
+    serve_write_error(&b, msg);
+    enum MHD_Result ok = respond(c, status, "application/json", &b);
+    keel_buf_free(&b);
+    return ok;
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, int status, const char *text)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_buf_puts(&b, text);
+    enum MHD_Result ok = respond(c, status, "application/json", &b);
+    keel_buf_free(&b);
+    return ok;
+}
+
+/* ---- the prediction log ---------------------------------------------------------------- */
+
+static void put_value(keel_buf *b, const keel_input_column *col, size_t row)
+{
+    if (col->missing && col->missing[row]) {
+        keel_buf_puts(b, "null");
+        return;
+    }
+    switch (col->type) {
+    case KEEL_COL_TEXT: {
+        const char *t = ((const char *const *)col->data)[row];
+        if (t)
+            keel_buf_json_str(b, t, strlen(t));
+        else
+            keel_buf_puts(b, "null");
+        break;
+    }
+    case KEEL_COL_F64:
+        keel_buf_json_num(b, ((const double *)col->data)[row]);
+        break;
+    case KEEL_COL_F32:
+        keel_buf_json_num(b, ((const float *)col->data)[row]);
+        break;
+    case KEEL_COL_I64:
+        keel_buf_printf(b, "%lld", (long long)((const int64_t *)col->data)[row]);
+        break;
+    case KEEL_COL_I32:
+        keel_buf_printf(b, "%d", ((const int32_t *)col->data)[row]);
+        break;
+    case KEEL_COL_BOOL:
+        keel_buf_puts(b, ((const unsigned char *)col->data)[row] ? "true" : "false");
+        break;
+    }
+}
+
+/* One line per predicted row: what monitoring needs to recompute drift and, once labels
+ * arrive, performance. */
+static void log_rows(serve_server *s, const char *protocol, const char *model,
+                     const served_version *v, const char *id, const serve_batch *b,
+                     const float *pred, double seconds)
+{
+    if (!s->log) return;
+    size_t k = keel_model_n_outputs(v->model);
+    char when[40];
+    keel_format_timestamp(keel_wall_micros(), when);
+    keel_buf line;
+    keel_buf_init(&line);
+    for (size_t r = 0; r < b->n_rows; r++) {
+        keel_buf_reset(&line);
+        keel_buf_puts(&line, "{\"request_id\":");
+        keel_buf_json_str(&line, id, strlen(id));
+        keel_buf_printf(&line, ",\"row\":%zu,\"time\":\"%s\",\"protocol\":\"%s\",\"model\":", r,
+                        when, protocol);
+        keel_buf_json_str(&line, model, strlen(model));
+        keel_buf_printf(&line, ",\"version\":\"%s\",\"sha256\":\"%s\",\"inputs\":{", v->version,
+                        v->sha256);
+        for (size_t c = 0; c < b->n_cols; c++) {
+            if (c) keel_buf_putc(&line, ',');
+            keel_buf_json_str(&line, b->cols[c].name, strlen(b->cols[c].name));
+            keel_buf_putc(&line, ':');
+            put_value(&line, &b->cols[c], r);
+        }
+        keel_buf_puts(&line, "},\"outputs\":{");
+        for (size_t j = 0; j < k; j++) {
+            const char *name = keel_model_output_name(v->model, j);
+            if (j) keel_buf_putc(&line, ',');
+            keel_buf_json_str(&line, name, strlen(name));
+            keel_buf_putc(&line, ':');
+            keel_buf_json_num(&line, pred[r * k + j]);
+        }
+        keel_buf_printf(&line, "},\"latency_us\":%.1f}", seconds * 1e6);
+        if (line.data) serve_predlog_append(s->log, line.data, line.len);
+    }
+    keel_buf_free(&line);
+}
+
+/* ---- routing --------------------------------------------------------------------------- */
+
+static served_model *find_model(serve_server *s, const char *name, size_t n)
+{
+    for (size_t i = 0; i < s->n_models; i++)
+        if (strlen(s->models[i].name) == n && !strncmp(s->models[i].name, name, n))
+            return &s->models[i];
+    return NULL;
+}
+
+enum { P_V2, P_V1, P_MLFLOW };
+static const char *const protocol_names[] = {"v2", "v1", "mlflow"};
+
+/* Parses, predicts, answers, logs, counts. version_wanted may be NULL. */
+static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, request *rq,
+                               served_model *m, const char *version_wanted, int protocol)
+{
+    served_version *v = model_acquire(m);
+    int status = 200;
+    enum MHD_Result ok;
+    serve_batch b;
+    memset(&b, 0, sizeof b);
+    float *pred = NULL;
+    keel_buf out;
+    keel_buf_init(&out);
+    if (!v) {
+        status = 503;
+        ok = respond_error(c, status, "model %s is not loaded", m->name);
+        goto done;
+    }
+    if (version_wanted && strcmp(version_wanted, v->version)) {
+        status = 404;
+        ok = respond_error(c, status, "model %s has no version %s being served (serving %s)",
+                           m->name, version_wanted, v->version);
+        goto done;
+    }
+    serve_error err = {0};
+    int rc;
+    const char *body = rq->body.data ? rq->body.data : "";
+    if (protocol == P_V2)
+        rc = serve_parse_v2(body, rq->body.len, &b, &err);
+    else if (protocol == P_V1)
+        rc = serve_parse_v1(body, rq->body.len, &b, &err);
+    else
+        rc = serve_parse_mlflow(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE), body,
+            rq->body.len, &b, &err);
+    if (rc != KEEL_OK) {
+        status = err.status ? err.status : 400;
+        ok = respond_error(c, status, "%s", err.msg[0] ? err.msg : keel_strerror(rc));
+        goto done;
+    }
+    size_t k = keel_model_n_outputs(v->model);
+    pred = keel_calloc(b.n_rows ? b.n_rows * k : 1, sizeof *pred);
+    if (!pred) {
+        status = 500;
+        ok = respond_error(c, status, "out of memory");
+        goto done;
+    }
+    keel_error e = {0};
+    rc = keel_model_predict_columns(v->model, b.cols, b.n_cols, b.n_rows, pred, &e);
+    if (rc != KEEL_OK) {
+        status = rc == KEEL_ENOMEM ? 500 : 400;
+        ok = respond_error(c, status, "%s", e.msg[0] ? e.msg : keel_strerror(rc));
+        goto done;
+    }
+    char id_buf[32];
+    const char *id = b.id;
+    if (!id) {
+        snprintf(id_buf, sizeof id_buf, "%llu",
+                 (unsigned long long)atomic_fetch_add(&s->seq, 1) + 1);
+        id = id_buf;
+    }
+    if (protocol == P_V2)
+        rc = serve_write_v2(&out, m->name, v->version, b.id, v->model, pred, b.n_rows);
+    else if (protocol == P_V1)
+        rc = serve_write_v1(&out, v->model, pred, b.n_rows);
+    else
+        rc = serve_write_mlflow(&out, v->model, pred, b.n_rows);
+    if (rc != KEEL_OK) {
+        status = 500;
+        ok = respond_error(c, status, "out of memory");
+        goto done;
+    }
+    double seconds = keel_now_seconds() - rq->t0;
+    log_rows(s, protocol_names[protocol], m->name, v, id, &b, pred, seconds);
+    ok = respond(c, 200, "application/json", &out);
+done:
+    serve_metrics_request(s->metrics, protocol_names[protocol], m->name, v ? v->version : "",
+                          status, status == 200 ? b.n_rows : 0, keel_now_seconds() - rq->t0);
+    keel_buf_free(&out);
+    keel_free(pred);
+    serve_batch_free(&b);
+    version_release(v);
+    return ok;
+}
+
+static enum MHD_Result model_metadata(serve_server *s, struct MHD_Connection *c, served_model *m,
+                                      const char *version_wanted, bool ready_only)
+{
+    served_version *v = model_acquire(m);
+    enum MHD_Result ok;
+    if (!v) return respond_error(c, 503, "model %s is not loaded", m->name);
+    if (version_wanted && strcmp(version_wanted, v->version)) {
+        ok = respond_error(c, 404, "model %s has no version %s being served (serving %s)", m->name,
+                           version_wanted, v->version);
+    } else if (ready_only) {
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_puts(&b, "{\"name\":");
+        keel_buf_json_str(&b, m->name, strlen(m->name));
+        keel_buf_puts(&b, ",\"ready\":true}");
+        ok = respond(c, 200, "application/json", &b);
+        keel_buf_free(&b);
+    } else {
+        keel_buf b;
+        keel_buf_init(&b);
+        const char *versions[1] = {v->version};
+        if (serve_write_v2_metadata(&b, m->name, versions, 1, v->model) != KEEL_OK)
+            ok = respond_error(c, 500, "out of memory");
+        else
+            ok = respond(c, 200, "application/json", &b);
+        keel_buf_free(&b);
+    }
+    version_release(v);
+    return ok;
+}
+
+static bool all_ready(serve_server *s)
+{
+    for (size_t i = 0; i < s->n_models; i++)
+        if (!s->models[i].current) return false;
+    return true;
+}
+
+/* Splits "/v2/models/NAME[/versions/V][/TAIL]": returns the model, sets *version (into vbuf)
+ * and *tail ("" / "ready" / "infer"); NULL when the path does not have that form. */
+static served_model *parse_v2_path(serve_server *s, const char *rest, char *vbuf, size_t vcap,
+                                   const char **version, const char **tail)
+{
+    size_t n = strcspn(rest, "/");
+    served_model *m = find_model(s, rest, n);
+    if (!m) return NULL;
+    const char *p = rest + n;
+    *version = NULL;
+    *tail = "";
+    if (!strncmp(p, "/versions/", 10)) {
+        size_t vn = strcspn(p + 10, "/");
+        if (vn == 0 || vn >= vcap) return NULL;
+        memcpy(vbuf, p + 10, vn);
+        vbuf[vn] = '\0';
+        *version = vbuf;
+        p += 10 + vn;
+    }
+    if (*p == '/')
+        *tail = p + 1;
+    else if (*p)
+        return NULL;
+    return m;
+}
+
+static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const char *url,
+                             const char *method, request *rq)
+{
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    char vbuf[64];
+    const char *version, *tail;
+    if (!strcmp(url, "/metrics")) {
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        keel_buf b;
+        keel_buf_init(&b);
+        if (s->log) serve_metrics_log_dropped(s->metrics, serve_predlog_dropped(s->log));
+        serve_metrics_render(s->metrics, &b);
+        enum MHD_Result ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+        keel_buf_free(&b);
+        return ok;
+    }
+    if (!strcmp(url, "/v2/health/live") || !strcmp(url, "/ping") || !strcmp(url, "/health")) {
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        return respond_json(c, 200, url[1] == 'v' ? "{\"live\":true}" : "{\"status\":\"ok\"}");
+    }
+    if (!strcmp(url, "/v2/health/ready")) {
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        return all_ready(s) ? respond_json(c, 200, "{\"ready\":true}")
+                            : respond_json(c, 503, "{\"ready\":false}");
+    }
+    if (!strcmp(url, "/v2")) {
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_printf(&b, "{\"name\":\"keel\",\"version\":\"%s\",\"extensions\":[]}",
+                        keel_version());
+        enum MHD_Result ok = respond(c, 200, "application/json", &b);
+        keel_buf_free(&b);
+        return ok;
+    }
+    if (!strncmp(url, "/v2/models/", 11)) {
+        served_model *m = parse_v2_path(s, url + 11, vbuf, sizeof vbuf, &version, &tail);
+        if (!m) {
+            size_t n = strcspn(url + 11, "/");
+            return respond_error(c, 404, "no model '%.*s' is served here", (int)(n > 200 ? 200 : n),
+                                 url + 11);
+        }
+        if (!strcmp(tail, "infer")) {
+            if (!post) return respond_error(c, 405, "use POST for %s", url);
+            return predict(s, c, rq, m, version, P_V2);
+        }
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        if (!*tail || !strcmp(tail, "ready"))
+            return model_metadata(s, c, m, version, *tail != '\0');
+        return respond_error(c, 404, "no such endpoint: %.200s", url);
+    }
+    if (!strncmp(url, "/v1/models/", 11)) {
+        const char *name = url + 11;
+        const char *colon = strrchr(name, ':');
+        size_t n = colon ? (size_t)(colon - name) : strlen(name);
+        served_model *m = find_model(s, name, n);
+        if (!m)
+            return respond_error(c, 404, "no model '%.*s' is served here", (int)(n > 200 ? 200 : n),
+                                 name);
+        if (colon && !strcmp(colon, ":predict")) {
+            if (!post) return respond_error(c, 405, "use POST for %s", url);
+            return predict(s, c, rq, m, NULL, P_V1);
+        }
+        if (colon) return respond_error(c, 404, "no such verb '%.100s' (use :predict)", colon);
+        if (!get) return respond_error(c, 405, "use GET for %s", url);
+        return model_metadata(s, c, m, NULL, true);
+    }
+    if (!strcmp(url, "/invocations")) {
+        if (!post) return respond_error(c, 405, "use POST for %s", url);
+        return predict(s, c, rq, &s->models[0], NULL, P_MLFLOW);
+    }
+    return respond_error(c, 404, "no such endpoint: %.200s", url);
+}
+
+/* ---- libmicrohttpd callbacks ------------------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    serve_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        /* Headers are in; no body has been read yet. */
+        rq = keel_calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        *con_cls = rq;
+        rq->t0 = keel_now_seconds();
+        keel_buf_init(&rq->body);
+        rq->counted = true;
+        serve_metrics_in_flight(s->metrics, 1);
+        atomic_fetch_add(&s->in_flight, 1);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (atomic_load(&s->open_connections) > (int)s->o.shed_connections ||
+            atomic_load(&s->stop)) {
+            rq->early_status = 503;
+            snprintf(rq->early_msg, sizeof rq->early_msg,
+                     "the server is overloaded; retry after a second");
+            serve_metrics_shed(s->metrics);
+        } else if (cl && te) {
+            /* RFC 9112 6.3: a request with both is a smuggling attempt or a broken proxy. */
+            rq->early_status = 400;
+            snprintf(rq->early_msg, sizeof rq->early_msg,
+                     "both Content-Length and Transfer-Encoding given; send one");
+        } else if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (*end || end == cl) {
+                rq->early_status = 400;
+                snprintf(rq->early_msg, sizeof rq->early_msg, "bad Content-Length");
+            } else if (n > s->o.max_body) {
+                rq->early_status = 413;
+                snprintf(rq->early_msg, sizeof rq->early_msg,
+                         "the body is %llu bytes; at most %zu are accepted", n, s->o.max_body);
+            }
+        }
+        if (rq->early_status) {
+            /* Answer before reading the body; libmicrohttpd then closes the connection. */
+            serve_metrics_request(s->metrics, "other", "", "", rq->early_status, 0,
+                                  keel_now_seconds() - rq->t0);
+            return respond_error(c, rq->early_status, "%s", rq->early_msg);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->early_status && !rq->too_large) {
+            if (rq->body.len + *upload_size > s->o.max_body)
+                rq->too_large = true; /* chunked bodies are only known to be large here */
+            else if (keel_buf_append(&rq->body, upload_data, *upload_size) != KEEL_OK)
+                rq->too_large = true;
+        }
+        *upload_size = 0; /* consumed (or discarded) */
+        return MHD_YES;
+    }
+    if (rq->early_status) return MHD_YES; /* answered already; the body is discarded */
+    if (rq->too_large) {
+        serve_metrics_request(s->metrics, "other", "", "", 413, 0, keel_now_seconds() - rq->t0);
+        return respond_error(c, 413, "the body is larger than the %zu bytes accepted",
+                             s->o.max_body);
+    }
+    return route(s, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)c;
+    (void)why;
+    serve_server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) return;
+    if (rq->counted) {
+        serve_metrics_in_flight(s->metrics, -1);
+        atomic_fetch_sub(&s->in_flight, 1);
+    }
+    keel_buf_free(&rq->body);
+    keel_free(rq);
+    *con_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)c;
+    (void)socket_context;
+    serve_server *s = cls;
+    atomic_fetch_add(&s->open_connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    serve_server *s = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    say(s, KEEL_LOG_WARN, "http: %s", msg);
+}
+
+/* ---- start and stop ---------------------------------------------------------------------- */
+
+void serve_options_init(serve_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores > 0 ? (int)cores : 2;
+    o->max_body = 1 << 20;
+    o->max_header = 16 << 10;
+    o->max_connections = 1024;
+    o->shed_connections = 768;
+    o->timeout_seconds = 30;
+    o->poll_seconds = 2;
+    o->home = ".keel";
+}
+
+static void model_name_of(const serve_model_spec *spec, char *out, size_t cap)
+{
+    if (spec->is_path) {
+        const char *b = strrchr(spec->ref, '/');
+        b = b ? b + 1 : spec->ref;
+        size_t n = strlen(b);
+        if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
+        snprintf(out, cap, "%.*s", (int)n, b);
+    } else {
+        snprintf(out, cap, "%.*s", (int)strcspn(spec->ref, ":@"), spec->ref);
+    }
+}
+
+int serve_server_port(const serve_server *s)
+{
+    return s->port;
+}
+
+void serve_server_reload(serve_server *s)
+{
+    atomic_store(&s->reload, true);
+}
+
+int serve_server_start(const serve_options *o, serve_server **out, keel_error *e)
+{
+    *out = NULL;
+    if (o->n_models == 0) return keel_error_set(e, KEEL_EINVAL, "no model to serve (--model)");
+    serve_server *s = keel_calloc(1, sizeof *s);
+    if (!s) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    s->o = *o;
+    snprintf(s->home_buf, sizeof s->home_buf, "%s", o->home ? o->home : ".keel");
+    snprintf(s->actor_buf, sizeof s->actor_buf, "%s", o->actor ? o->actor : "");
+    snprintf(s->host_buf, sizeof s->host_buf, "%s", o->host ? o->host : "127.0.0.1");
+    s->o.home = s->home_buf;
+    s->o.actor = s->actor_buf;
+    s->o.host = s->host_buf;
+    s->o.models = NULL;
+    int rc = KEEL_ENOMEM;
+    s->metrics = serve_metrics_new();
+    s->models = keel_calloc(o->n_models, sizeof *s->models);
+    if (!s->metrics || !s->models) {
+        keel_error_set(e, rc, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < o->n_models; i++) {
+        served_model *m = &s->models[i];
+        pthread_mutex_init(&m->lock, NULL);
+        s->n_models = i + 1;
+        m->is_path = o->models[i].is_path;
+        snprintf(m->ref, sizeof m->ref, "%s", o->models[i].ref);
+        model_name_of(&o->models[i], m->name, sizeof m->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s->models[j].name, m->name)) {
+                rc = keel_error_set(e, KEEL_EINVAL, "two models would both be served as '%s'",
+                                    m->name);
+                goto fail;
+            }
+        double t0 = keel_now_seconds();
+        if ((rc = load_version(s, m, &m->current, e)) != KEEL_OK) goto fail;
+        serve_metrics_model_loaded(s->metrics, m->name, m->current->version,
+                                   keel_now_seconds() - t0);
+    }
+    if (!o->no_log) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/logs", s->o.home);
+        serve_predlog_options lo = {.dir = dir};
+        if ((rc = serve_predlog_open(&lo, &s->log, e)) != KEEL_OK) goto fail;
+    }
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, s->o.host, &addr.sin_addr) != 1) {
+        rc = keel_error_set(e, KEEL_EINVAL, "'%s' is not an IPv4 address to listen on", s->o.host);
+        goto fail;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(o->threads > 0 ? o->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!s->d) {
+        rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
+                            s->o.host, o->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
+    if (pthread_create(&s->watcher, NULL, watch, s) != 0) {
+        rc = keel_error_set(e, KEEL_EIO, "cannot start the model watcher thread");
+        goto fail;
+    }
+    s->watcher_running = true;
+    *out = s;
+    return KEEL_OK;
+fail:
+    serve_server_stop(s, 0);
+    return rc;
+}
+
+void serve_server_stop(serve_server *s, double drain_seconds)
+{
+    if (!s) return;
+    atomic_store(&s->stop, true);
+    if (s->d) {
+        /* Stop accepting; requests already read finish; then close everything. */
+        MHD_quiesce_daemon(s->d);
+        double until = keel_now_seconds() + drain_seconds;
+        while (atomic_load(&s->in_flight) > 0 && keel_now_seconds() < until)
+            usleep(5000);
+        MHD_stop_daemon(s->d);
+    }
+    if (s->watcher_running) pthread_join(s->watcher, NULL);
+    serve_predlog_close(s->log);
+    for (size_t i = 0; i < s->n_models; i++) {
+        version_release(s->models[i].current);
+        pthread_mutex_destroy(&s->models[i].lock);
+    }
+    keel_free(s->models);
+    serve_metrics_free(s->metrics);
+    keel_free(s);
+}

@@ -1,0 +1,175 @@
+/*
+ * cmd_serve.c — `keel serve`: runs the inference server until SIGTERM or Ctrl-C, reloading
+ * models on SIGHUP (and by itself when a registry alias moves).
+ */
+#include "serve/serve.h"
+#include "tools/registry_cli.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char serve_usage[] =
+    "usage: keel serve --model NAME[@ALIAS|:VERSION]|PATH.keel [--model ...] [options]\n"
+    "\n"
+    "Serves models over HTTP/1.1 in the protocols the ecosystem speaks (docs/serve.md):\n"
+    "  Open Inference Protocol v2  POST /v2/models/NAME[/versions/V]/infer, GET /v2/health/live,\n"
+    "                              /v2/health/ready, /v2, /v2/models/NAME[/versions/V][/ready]\n"
+    "  KServe v1 / TF-Serving      POST /v1/models/NAME:predict  {\"instances\": [...]}\n"
+    "  MLflow scoring              POST /invocations (the first model), GET /ping, /health\n"
+    "  Prometheus                  GET /metrics\n"
+    "A registry model is served under its name and follows its alias: when the alias moves\n"
+    "(checked every --poll seconds) or on SIGHUP, the new version is loaded, checked and swapped\n"
+    "in while requests in flight finish on the old one; a version that fails to load is\n"
+    "refused and the old one keeps serving. A file is served under its base name (churn.keel\n"
+    "-> churn) and reloaded when it changes. Every prediction is logged to KEEL_HOME/logs\n"
+    "(rotating zstd-compressed JSON Lines). SIGTERM or Ctrl-C drains and exits.\n"
+    "\n"
+    "  -m, --model REF              a registry reference or a .keel file (repeatable)\n"
+    "  -p, --port N                 port (default 8080; 0: any free port, printed)\n"
+    "  --host ADDR                  IPv4 address to listen on (default 127.0.0.1)\n"
+    "  --threads N                  worker threads (default: the number of cores)\n"
+    "  --max-body BYTES             larger request bodies get 413 (default 1048576)\n"
+    "  --max-connections N          open connections at most (default 1024); above 3/4 of\n"
+    "                               it new requests get 503 with Retry-After\n"
+    "  --timeout S                  close idle connections after S seconds (default 30)\n"
+    "  --poll S                     check registry aliases every S seconds (default 2)\n"
+    "  --drain S                    on SIGTERM, wait up to S seconds for requests (default 10)\n"
+    "  --no-log                     no prediction log\n"
+    "  -h, --help                   this text\n";
+
+static volatile sig_atomic_t got_term, got_hup;
+static void on_term(int sig)
+{
+    (void)sig;
+    got_term = 1;
+}
+static void on_hup(int sig)
+{
+    (void)sig;
+    got_hup = 1;
+}
+
+static void log_stderr(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    static const char *names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "keel serve: %s: %s\n", names[level & 3], msg);
+}
+
+static bool parse_number(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_options o;
+    serve_options_init(&o);
+    serve_model_spec specs[32];
+    size_t n = 0;
+    double drain = 10, x;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
+            fputs(serve_usage, stdout);
+            return EXIT_OK;
+        } else if ((m = opt_value("--model", argc, argv, &i, &v)) ||
+                   (m = opt_value("-m", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            if (n == 32) {
+                cli_error("at most 32 models");
+                return EXIT_USAGE;
+            }
+            /* A path when it names a file or looks like one; else a registry reference. */
+            specs[n].ref = v;
+            specs[n].is_path = access(v, F_OK) == 0 || strchr(v, '/') || strstr(v, ".keel");
+            n++;
+        } else if ((m = opt_value("--port", argc, argv, &i, &v)) ||
+                   (m = opt_value("-p", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 0, 65535, &x)) goto bad;
+            o.port = (int)x;
+        } else if ((m = opt_value("--host", argc, argv, &i, &v))) {
+            if (m < 0) return EXIT_USAGE;
+            o.host = v;
+        } else if ((m = opt_value("--threads", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 1, 256, &x)) goto bad;
+            o.threads = (int)x;
+        } else if ((m = opt_value("--max-body", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 64, 1 << 30, &x)) goto bad;
+            o.max_body = (size_t)x;
+        } else if ((m = opt_value("--max-connections", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 4, 100000, &x)) goto bad;
+            o.max_connections = (unsigned)x;
+            o.shed_connections = o.max_connections / 4 * 3;
+        } else if ((m = opt_value("--timeout", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 1, 3600, &x)) goto bad;
+            o.timeout_seconds = (unsigned)x;
+        } else if ((m = opt_value("--poll", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 0.05, 86400, &x)) goto bad;
+            o.poll_seconds = x;
+        } else if ((m = opt_value("--drain", argc, argv, &i, &v))) {
+            if (m < 0 || !parse_number(v, 0, 3600, &x)) goto bad;
+            drain = x;
+        } else if (opt_flag("--no-log", argv[i])) {
+            o.no_log = true;
+        } else {
+            cli_error("unexpected argument '%s' (see keel serve --help)", argv[i]);
+            return EXIT_USAGE;
+        }
+        continue;
+    bad:
+        if (m > 0) cli_error("bad value '%s' (see keel serve --help)", v);
+        return EXIT_USAGE;
+    }
+    if (n == 0) {
+        cli_error("no model to serve: give --model NAME@ALIAS or --model PATH.keel");
+        fputs(serve_usage, stderr);
+        return EXIT_USAGE;
+    }
+    o.models = specs;
+    o.n_models = n;
+    o.home = cli_keel_home();
+    const char *user = cli_user();
+    o.actor = user ? user : "";
+    o.log = log_stderr;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    serve_server *s = NULL;
+    keel_error e = {0};
+    if (serve_server_start(&o, &s, &e) != KEEL_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FAIL;
+    }
+    /* The listening line is the contract with scripts that start the server on port 0. */
+    printf("keel serve: listening on http://%s:%d (", o.host, serve_server_port(s));
+    for (size_t i = 0; i < n; i++)
+        printf("%s%s", i ? ", " : "", specs[i].ref);
+    printf(")\n");
+    fflush(stdout);
+    while (!got_term) {
+        if (got_hup) {
+            got_hup = 0;
+            serve_server_reload(s);
+        }
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "keel serve: draining (up to %.0f s) and stopping\n", drain);
+    serve_server_stop(s, drain);
+    fprintf(stderr, "keel serve: stopped\n");
+    return EXIT_OK;
+}
