@@ -6,7 +6,8 @@
 # with the defaults, evaluates it on held-out rows and predicts them. All of it is recorded in a
 # fresh registry (out/keel-home): datasets, the training run and the model version; a second
 # identity approves the model, the champion alias is set, the lineage is printed and the
-# audit trail verified.
+# audit trail verified. Finally keel serve serves the champion: one prediction through each
+# protocol (OIP v2, KServe v1, MLflow JSON and CSV), the metrics, and a clean stop.
 # Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +73,35 @@ KEEL_USER=reviewer "$keel" model approve churn:1 -m "held-out AUC checked"
 "$keel" lineage churn@champion --dot > "$out/churn_lineage.dot"
 "$keel" audit verify
 "$keel" audit export -o "$out/audit.jsonl"
+echo
+echo "== serving: keel serve on the champion; one prediction through each protocol; metrics"
+"$keel" serve --model churn@champion --port 0 > "$out/serve.out" 2> "$out/serve.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q "listening on" "$out/serve.out" && break; sleep 0.1; done
+url=$(grep -o 'http://[0-9.:]*' "$out/serve.out")
+echo "server: $url"
+row='"state":"KS","account_length":128,"area_code":"area_code_415","international_plan":"no","voice_mail_plan":"yes","number_vmail_messages":25,"total_day_minutes":265.1,"total_day_calls":110,"total_day_charge":45.07,"total_eve_minutes":197.4,"total_eve_calls":99,"total_eve_charge":16.78,"total_night_minutes":244.7,"total_night_calls":91,"total_night_charge":11.01,"total_intl_minutes":10,"total_intl_calls":3,"total_intl_charge":2.7,"number_customer_service_calls":1'
+v2=$(/usr/bin/python3 -c '
+import json, sys
+row = json.loads("{" + sys.argv[1] + "}")
+print(json.dumps({"id": "demo-1", "inputs": [{"name": k, "shape": [1], "datatype": "BYTES" if isinstance(v, str) else "FP64", "data": [v]} for k, v in row.items()]}))' "$row")
+echo "-- Open Inference Protocol v2: POST /v2/models/churn/infer"
+curl -s "$url/v2/models/churn/infer" -H 'Content-Type: application/json' -d "$v2"; echo
+echo "-- KServe v1: POST /v1/models/churn:predict"
+curl -s "$url/v1/models/churn:predict" -d "{\"instances\":[{$row}]}"; echo
+echo "-- MLflow: POST /invocations (dataframe_records)"
+curl -s "$url/invocations" -H 'Content-Type: application/json' -d "{\"dataframe_records\":[{$row}]}"; echo
+echo "-- MLflow: POST /invocations (text/csv)"
+(head -n 1 "$out/churn_holdout.csv"; sed -n 2p "$out/churn_holdout.csv") | cut -d, -f1-19 |
+    curl -s "$url/invocations" -H 'Content-Type: text/csv' --data-binary @-; echo
+echo "-- GET /metrics (keel_ lines)"
+curl -s "$url/metrics" | grep -E '^keel_(requests_total|rows_total|model_load_seconds)'
+kill -TERM $server
+wait $server
+trap - EXIT
+tail -n 2 "$out/serve.log"
+echo "prediction log: $(ls "$KEEL_HOME"/logs/*.jsonl.zst)"
 echo
 echo "done: schemas, quarantines, profiles, reports, the model and its predictions are in $out/;"
 echo "the registry is $KEEL_HOME (lineage graph: $out/churn_lineage.dot, audit trail: $out/audit.jsonl)"
