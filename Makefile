@@ -55,7 +55,7 @@ FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
 REPLAY   := $(FUZZ_NAMES:%=$(BUILD)/replay-%)
 
-.PHONY: all deps test demo fuzz bench format clean install
+.PHONY: all deps test demo fuzz bench format clean install install-lib
 .SECONDARY:
 all: $(BUILD)/keel $(BUILD)/libkeel.a $(BUILD)/libkeel.so $(BUILD)/keel.pc
 
@@ -99,12 +99,16 @@ $(BUILD)/libkeel.so: $(BUILD)/libkeel.so.$(SOVERSION)
 
 $(BUILD)/keel.pc: keel.pc.in Makefile
 	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(SOVERSION)|g' \
+	sed -e 's|@VERSION@|$(SOVERSION)|g' \
 	    -e 's|@LIBS_PRIVATE@|$(RT_LIBS)|g' keel.pc.in > $@
 
-install: $(BUILD)/keel $(BUILD)/libkeel.a $(BUILD)/libkeel.so $(BUILD)/keel.pc
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+install: install-lib $(BUILD)/keel
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/keel $(DESTDIR)$(PREFIX)/bin/keel
+
+# libkeel alone (what an embedding program needs): library, header, pkg-config file.
+install-lib: $(BUILD)/libkeel.a $(BUILD)/libkeel.so $(BUILD)/keel.pc
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/keel.h $(DESTDIR)$(PREFIX)/include/keel.h
 	install -m 644 $(BUILD)/libkeel.a $(DESTDIR)$(PREFIX)/lib/libkeel.a
 	install -m 755 $(BUILD)/libkeel.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/
@@ -131,6 +135,10 @@ $(BUILD)/registry_stress: $(BUILD)/tests/tools/registry_stress.o $(BUILD)/keel_a
 $(BUILD)/audit_bench: $(BUILD)/bench/audit_bench.o $(BUILD)/keel_all.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
+# The C API's latency, linked against libkeel.a as an embedding program would be.
+$(BUILD)/api_latency: $(BUILD)/bench/api_latency.o $(BUILD)/libkeel.a
+	$(CC) $(LDSAN) -o $@ $^ $(RT_LIBS)
+
 test: all $(BUILD)/unit $(REPLAY) $(BUILD)/registry_stress
 	@tests/run.sh $(BUILD)
 
@@ -142,7 +150,7 @@ fuzz:
 	@scripts/deps.sh build fuzz
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-bench: $(BUILD)/keel $(BUILD)/audit_bench
+bench: $(BUILD)/keel $(BUILD)/audit_bench $(BUILD)/api_latency
 	@scripts/deps.sh build bench
 	@bench/run.sh $(BUILD)/keel
 
@@ -154,5 +162,5 @@ format:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d
+-include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d $(BUILD)/bench/api_latency.d
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/fuzz/replay.d

@@ -206,8 +206,9 @@ int main(int argc, char **argv)
         for (size_t c = 0, f = 0; c < t.n_cols; c++) {
             if (!nums[c] && !texts[c]) continue;
             const char *v = t.cells[r * t.n_cols + c];
+            /* text when there is some; else the number, NaN being missing */
             fields[f++] = nums[c] ? (keel_named_value){t.header[c], NULL, nums[c][r]}
-                                  : (keel_named_value){t.header[c], v, 0};
+                                  : (keel_named_value){t.header[c], v, NAN};
         }
         float one[256];
         if (k > 256 || keel_model_predict_fields(m, fields, nc, one, &e)) {
@@ -220,8 +221,8 @@ int main(int argc, char **argv)
             same &= fabsf(one[j] - out[r * k + j]) <= 1e-5f * (1 + fabsf(one[j]));
         agree += same;
     }
-    if (!status) fprintf(stderr, "row by row: %zu of %zu rows agree with the batch\n", agree,
-                         t.n_rows);
+    if (!status)
+        fprintf(stderr, "row by row: %zu of %zu rows agree with the batch\n", agree, t.n_rows);
 
     /* 4. Errors: an input that does not exist, and text that is not a number for the first
      * numeric input (a model trained by `keel train` refuses it; a categorical input would

@@ -246,7 +246,7 @@ int keel_schema_from_json(const keel_json *root, keel_schema **out, keel_error *
     for (size_t i = 0; i < v->u.array.n; i++)
         if ((rc = read_column(s, &v->u.array.items[i], e))) goto fail;
     if ((rc = keel_schema_check(s, e))) {
-        rc = KEEL_EFORMAT;
+        if (rc != KEEL_ENOMEM) rc = KEEL_EFORMAT; /* out of memory is not a damaged file */
         goto fail;
     }
     *out = s;

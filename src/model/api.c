@@ -9,12 +9,13 @@
  * Named and columnar input (predict_fields, predict_columns) fill the workspace's frame of
  * the prediction schema and predict from it, as predict_row does, so the schema's rules and
  * the fitted transforms apply identically; only how a value gets into the frame differs:
- *   text                    the validator's converter, as a CSV field
+ *   text                       the validator's converter, as a CSV field
  *   a number, numeric column   straight in (keel_converter_set_number: the same rules and
- *                           policies, no text round trip); a float is widened exactly
- *   a number, other columns its text: integers exactly, other doubles and floats in the
- *                           shortest form that reads back as the same value (12 -> "12")
- *   a bool                  the value itself for a boolean column, else the number 0 or 1
+ *                              policies, no text round trip); a float is widened exactly
+ *   a number, other columns    its text: integers exactly, other doubles and floats in the
+ *                              shortest form that reads back as the same value (12 -> "12",
+ *                              2.5 -> "2.5"); an infinity as "inf" or "-inf"
+ *   a bool                     the value itself for a boolean column, else the number 0 or 1
  *   NaN, a missing flag, NULL text, an input not given: missing
  * Names are resolved first (the model's name table, after trying "field i is input i"),
  * so an unknown or repeated name is reported before any value; values are then converted

@@ -424,6 +424,7 @@ struct keel_rowplan {
     size_t scratch;       /* floats of scratch a workspace needs */
     keel_k_block *blocks; /* the BLOCKS step's blocks (one such step at most) */
     size_t n_blocks;
+    float *packed; /* their weights, packed for keel_k_gemv_blocks_avx512 */
 };
 
 static void rowplan_free(struct keel_rowplan *p)
@@ -431,6 +432,7 @@ static void rowplan_free(struct keel_rowplan *p)
     if (!p) return;
     keel_free(p->steps);
     keel_free(p->blocks);
+    keel_free(p->packed);
     keel_free(p);
 }
 
@@ -438,10 +440,12 @@ static void rowplan_free(struct keel_rowplan *p)
  * neighbouring columns with the same span of nonzero rows (up to 16). Only worth it, and
  * only exact, when the layer is wider than 64 (keel_k_gemv_blocks_avx512) and the blocks
  * hold at most a quarter of the weights. KEEL_OK with *n_out 0 when not. */
-static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block **out, size_t *n_out)
+static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block **out, size_t *n_out,
+                       float **packed)
 {
     *out = NULL;
     *n_out = 0;
+    *packed = NULL;
     const keel_node *wn = &g->nodes[lin->inputs[1]];
     size_t k = wn->rows, n = wn->cols;
     if (n <= 64 || k == 0 || k > UINT32_MAX || n > UINT32_MAX) return KEEL_OK;
@@ -453,16 +457,14 @@ static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block *
         keel_free(b);
         return KEEL_ENOMEM;
     }
-    for (size_t j = 0; j < n; j++) {
-        size_t lo = k, hi = 0;
-        for (size_t i = 0; i < k; i++)
+    /* Row by row (the order of the weights in memory): hi is one past the last nonzero row
+     * seen, lo the first; a column with none keeps the empty span [0, 0). */
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++)
             if (w[i * n + j] != 0.0f) {
-                if (lo == k) lo = i;
-                hi = i + 1;
+                if (span[2 * j + 1] == 0) span[2 * j] = (uint32_t)i;
+                span[2 * j + 1] = (uint32_t)i + 1;
             }
-        span[2 * j] = (uint32_t)(lo == k ? 0 : lo);
-        span[2 * j + 1] = (uint32_t)hi;
-    }
     size_t nb = 0, cost = 0;
     for (size_t j0 = 0, j1; j0 < n; j0 = j1) {
         for (j1 = j0 + 1; j1 < n && j1 - j0 < 16 && span[2 * j1] == span[2 * j0] &&
@@ -478,8 +480,18 @@ static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block *
         keel_free(b);
         return KEEL_OK;
     }
+    /* Each block's rows as 16 contiguous floats: the kernel streams them. */
+    float *pw = keel_calloc(cost * 16 + 1, sizeof *pw);
+    if (!pw) {
+        keel_free(b);
+        return KEEL_ENOMEM;
+    }
+    for (size_t q = 0, at = 0; q < nb; q++)
+        for (size_t i = 0; i < b[q].n_rows; i++, at += 16)
+            memcpy(pw + at, w + (b[q].row + i) * n + b[q].col, b[q].n_cols * sizeof *pw);
     *out = b;
     *n_out = nb;
+    *packed = pw;
     return KEEL_OK;
 }
 
@@ -527,7 +539,7 @@ static int rowplan_build(keel_model *m)
                 active[next] = 0; /* done here */
             }
             if (nd->inputs[0] == m->node_dense && !p->blocks) {
-                if ((rc = find_blocks(g, nd, &p->blocks, &p->n_blocks))) goto done;
+                if ((rc = find_blocks(g, nd, &p->blocks, &p->n_blocks, &p->packed))) goto done;
                 if (p->blocks) st.kind = STEP_BLOCKS;
             }
             break;
@@ -606,7 +618,7 @@ static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *den
             float *relu = st->relu >= 0 ? s + st->relu_off : NULL;
             /* The blocks give the dense product's values only for finite inputs. */
             if (st->kind == STEP_BLOCKS && keel_tensor_simd() && all_finite(x, k)) {
-                keel_k_gemv_blocks_avx512(nd->cols, x, w, b, p->blocks, p->n_blocks, y);
+                keel_k_gemv_blocks_avx512(x, p->packed, b, p->blocks, p->n_blocks, y);
                 if (relu) keel_k_relu(nd->cols, y, relu);
             } else {
                 keel_linear_forward(1, nd->cols, k, x, w, b, y, relu);

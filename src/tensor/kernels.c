@@ -436,20 +436,51 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
     }
 }
 
-KEEL_AVX512 void keel_k_gemv_blocks_avx512(size_t n, const float *x, const float *w, const float *b,
+/* One step of a block's chain: acc += x[i] * its row i, or nothing once its rows are done. */
+#define BLOCK_STEP(acc, u)                                                                         \
+    do {                                                                                           \
+        bool in_ = i < nr[u];                                                                      \
+        const float *row_ = in_ ? wb[u] + i * 16 : wb[u];                                          \
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(in_ ? xb[u][i] : 0.0f),                               \
+                              _mm512_maskz_loadu_ps(in_ ? mk[u] : 0, row_), acc);                  \
+    } while (0)
+
+KEEL_AVX512 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                            const keel_k_block *blocks, size_t n_blocks, float *y)
 {
-    for (size_t q = 0; q < n_blocks; q++) {
-        const keel_k_block *bk = &blocks[q];
-        __mmask16 mk = tail(bk->n_cols);
-        __m512 acc = b ? _mm512_maskz_loadu_ps(mk, b + bk->col) : _mm512_setzero_ps();
-        const float *xr = x + bk->row, *wr = w + (size_t)bk->row * n + bk->col;
-        for (size_t i = 0; i < bk->n_rows; i++, wr += n)
-            if (xr[i] != 0.0f) /* as nonzero_rows: NaN is not zero */
-                acc = _mm512_fmadd_ps(_mm512_set1_ps(xr[i]), _mm512_maskz_loadu_ps(mk, wr), acc);
-        _mm512_mask_storeu_ps(y + bk->col, mk, acc);
+    /* Four blocks at a time, so that four chains of fused multiply-adds are in flight (one
+     * block's chain alone waits on each add), in four named registers. A block that has run
+     * out of rows (or a missing fourth) adds zero terms: x 0 and weights 0 from a load with
+     * no lanes, which leave its sums as they are (but for the sign of a zero sum), as do its
+     * own rows with x = 0, which the dense kernel skips; x and w must be finite. */
+    for (size_t q0 = 0; q0 < n_blocks; q0 += 4) {
+        __mmask16 mk[4];
+        __m512 acc[4];
+        const float *wb[4], *xb[4];
+        size_t nr[4], rows = 0;
+        for (int u = 0; u < 4; u++) {
+            const keel_k_block *bk = q0 + (size_t)u < n_blocks ? &blocks[q0 + (size_t)u] : NULL;
+            mk[u] = bk ? tail(bk->n_cols) : 0;
+            acc[u] = b && bk ? _mm512_maskz_loadu_ps(mk[u], b + bk->col) : _mm512_setzero_ps();
+            nr[u] = bk ? bk->n_rows : 0;
+            xb[u] = bk ? x + bk->row : x;
+            wb[u] = wp;
+            wp += nr[u] * 16;
+            rows = nr[u] > rows ? nr[u] : rows;
+        }
+        __m512 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        for (size_t i = 0; i < rows; i++) {
+            BLOCK_STEP(a0, 0);
+            BLOCK_STEP(a1, 1);
+            BLOCK_STEP(a2, 2);
+            BLOCK_STEP(a3, 3);
+        }
+        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+        for (int u = 0; u < 4; u++)
+            if (mk[u]) _mm512_mask_storeu_ps(y + blocks[q0 + (size_t)u].col, mk[u], acc[u]);
     }
 }
+#undef BLOCK_STEP
 
 /* ---- SiLU ---- */
 
@@ -491,15 +522,19 @@ KEEL_AVX512 static INLINE __m256 silu8(__m256 xf, __mmask8 *redo)
     /* z >= 0: σ = 1 / (1 + e^-z); else σ = e^z / (1 + e^z) */
     __mmask8 pos = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GE_OQ);
     __m512d y = _mm512_mul_pd(z, _mm512_mask_mul_pd(q, (__mmask8)~pos, q, t));
-    /* If everything within 2^-40 of y rounds to the same float, so does the reference. */
-    __m512d margin = _mm512_mul_pd(_mm512_abs_pd(y), _mm512_set1_pd(0x1p-40));
-    __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(y, margin));
-    __m256 hi = _mm512_cvtpd_ps(_mm512_add_pd(y, margin));
+    /* Rounding y to float drops the low 29 bits of its mantissa and rounds up from the
+     * pattern 1000...0 (the midpoint between two floats). When those bits are 2^13 or more
+     * away from it, so is everything within 2^-40 of y (at most 2^13 ulps of y), the
+     * reference's double included, and both round to the same float. Below the normal
+     * floats more bits are dropped: those (rare) lanes are redone. */
+    __m512i low = _mm512_and_si512(_mm512_castpd_si512(y), _mm512_set1_epi64((1LL << 29) - 1));
+    __m512i dist = _mm512_abs_epi64(_mm512_sub_epi64(low, _mm512_set1_epi64(1LL << 28)));
+    __mmask8 near = _mm512_cmp_epi64_mask(dist, _mm512_set1_epi64(1LL << 13), _MM_CMPINT_LT);
+    __m512d ay = _mm512_abs_pd(y);
+    __mmask8 nonzero = _mm512_cmp_pd_mask(ay, _mm512_setzero_pd(), _CMP_NEQ_OQ);
+    __mmask8 tiny = _mm512_mask_cmp_pd_mask(nonzero, ay, _mm512_set1_pd(0x1p-125), _CMP_LT_OQ);
     __mmask8 far = _mm512_cmp_pd_mask(az, _mm512_set1_pd(700.0), _CMP_NLE_UQ); /* or NaN */
-    __mmask8 differ = (__mmask8)_mm512_cmp_ps_mask(_mm512_castps256_ps512(lo),
-                                                   _mm512_castps256_ps512(hi), _CMP_NEQ_UQ) &
-                      0xFF;
-    *redo = far | differ;
+    *redo = far | near | tiny;
     return _mm512_cvtpd_ps(y);
 }
 
@@ -776,17 +811,18 @@ void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w, cons
     keel_gemm(false, false, 1, n, k, 1.0f, x, k, w, n, 0.0f, y, n);
     keel_k_bias_c(1, n, b, y, relu);
 }
-void keel_k_gemv_blocks_avx512(size_t n, const float *x, const float *w, const float *b,
+void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                const keel_k_block *blocks, size_t n_blocks, float *y)
 {
     for (size_t q = 0; q < n_blocks; q++) {
         const keel_k_block *bk = &blocks[q];
-        for (uint32_t c = bk->col; c < bk->col + bk->n_cols; c++) {
-            float acc = b ? b[c] : 0.0f;
-            for (uint32_t i = bk->row; i < bk->row + bk->n_rows; i++)
-                if (x[i] != 0.0f) acc = fmaf(x[i], w[(size_t)i * n + c], acc);
-            y[c] = acc;
+        for (uint32_t c = 0; c < bk->n_cols; c++) {
+            float acc = b ? b[bk->col + c] : 0.0f;
+            for (uint32_t i = 0; i < bk->n_rows; i++)
+                acc = fmaf(x[bk->row + i], wp[(size_t)i * 16 + c], acc);
+            y[bk->col + c] = acc;
         }
+        wp += (size_t)bk->n_rows * 16;
     }
 }
 void keel_k_silu_avx512(size_t n, const float *x, float *y)

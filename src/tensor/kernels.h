@@ -61,22 +61,26 @@ typedef struct keel_k_block {
     uint32_t col, n_cols, row, n_rows;
 } keel_k_block;
 
-/* y[c] = b[c] + sum of x[i] w[i,c] over the rows of c's block, skipping the i where x is 0,
- * in ascending i with one fused multiply-add per term (b may be NULL). This is the sum
- * keel_k_gemv_avx512 forms when n > 64 (one chain per output, rows ascending), so when w is
- * zero outside the blocks and x is finite both give the same values (a zero result may
- * differ in sign), reading only the blocks' weights. Every column of y must be in exactly
- * one block. (The per-column embedding of a model is such a matrix: src/model/model.c.) */
-void keel_k_gemv_blocks_avx512(size_t n, const float *x, const float *w, const float *b,
+/* y[c] = b[c] + sum of x[i] w[i,c] over the rows i of c's block, in ascending i with one fused
+ * multiply-add per term (b may be NULL), where the blocks' weights come packed in wp: block
+ * after block, each its n_rows rows of 16 floats (w[i, col .. col + n_cols) first, the rest
+ * unused). keel_k_gemv_avx512 forms the same sums when n > 64 (one chain per output, rows
+ * ascending, rows with x[i] = 0 left out, where a zero term changes nothing here either),
+ * so when w is zero outside the blocks and x and w are finite both give the same values (a
+ * zero result may differ in sign), this one reading only the blocks' weights, contiguously.
+ * Every column of y must be in exactly one block. (The per-column embedding of a model is
+ * such a matrix: src/model/model.c.) */
+void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                const keel_k_block *blocks, size_t n_blocks, float *y);
 
 /* y = x σ(x) over n floats, exactly as the SILU op defines it: in double, with the C
  * library's exp, σ(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) below, then rounded
  * once to float. The AVX-512 version gets within 2^-45 of that double with its own e^-|z|
  * and reciprocal, and redoes with the C library any lane whose result lies within 2^-40 (of
- * itself) of a float rounding boundary (about one lane in 30,000), or whose input is not
- * finite or beyond ±700, so both versions give the same bits for every input (all 2^32
- * floats were compared; tests/unit/test_api.c repeats a sample). y may alias x. */
+ * itself) of a float rounding boundary (about one lane in 30,000), below the normal floats,
+ * or whose input is not finite or beyond ±700, so both versions give the same bits for
+ * every input (all 2^32 floats were compared; tests/unit/test_api.c repeats a sample).
+ * y may alias x. */
 void keel_k_silu(size_t n, const float *x, float *y);
 void keel_k_silu_c(size_t n, const float *x, float *y);
 void keel_k_silu_avx512(size_t n, const float *x, float *y);

@@ -34,9 +34,12 @@ export PKG_CONFIG_PATH=$lib/pkgconfig
 version=$(sed -n 's/^#define KEEL_VERSION_STRING "\(.*\)"/\1/p' "$ROOT/include/keel.h")
 equal "pkg-config: version is keel.h's" "$(pkg-config --modversion keel)" "$version"
 equal "pkg-config: the file name carries the version" "$so" "libkeel.so.$version"
-contains_text() { if grep -qF -- "$3" <<<"$2"; then ok "$1"; else fail "$1" "'$3' not in '$2'"; fi; }
-contains_text "pkg-config: cflags" "$(pkg-config --cflags keel)" "-I$P/include"
-contains_text "pkg-config: libs" "$(pkg-config --libs keel)" "-L$lib -lkeel"
+realdir() { (cd "$1" 2>/dev/null && pwd -P); }
+inc=$(pkg-config --cflags-only-I keel | sed 's/^ *-I//; s/ *$//')
+equal "pkg-config: cflags name the installed include/" "$(realdir "$inc")" "$(realdir "$P/include")"
+equal "pkg-config: libdir is the installed lib/" "$(realdir "$(pkg-config --variable=libdir keel)")" \
+    "$(realdir "$lib")"
+equal "pkg-config: libs" "$(pkg-config --libs-only-l keel | tr -d ' ')" "-lkeel"
 
 # ---- the ABI: exactly the functions keel.h declares ----
 # Declarations: keel_NAME( outside comments.

@@ -314,12 +314,18 @@ TEST(api_block_kernel_equals_gemv)
         x[i] = i % 3 ? (float)((int)(next_rand() % 2001) - 1000) / 313.0f : 0.0f;
     for (size_t j = 0; j < n; j++)
         bias[j] = (float)j / 50.0f - 1.0f;
+    float *packed = calloc(k * 16 + 1, sizeof *packed), *at = packed;
+    REQUIRE(packed);
+    for (size_t q = 0; q < nb; q++)
+        for (size_t i = 0; i < blocks[q].n_rows; i++, at += 16)
+            memcpy(at, w + (blocks[q].row + i) * n + blocks[q].col, blocks[q].n_cols * 4);
     keel_k_gemv_avx512(n, k, x, w, bias, y1, NULL);
-    keel_k_gemv_blocks_avx512(n, x, w, bias, blocks, nb, y2);
+    keel_k_gemv_blocks_avx512(x, packed, bias, blocks, nb, y2);
     CHECK(same(y1, y2, n));
     keel_k_gemv_avx512(n, k, x, w, NULL, y1, NULL);
-    keel_k_gemv_blocks_avx512(n, x, w, NULL, blocks, nb, y2);
+    keel_k_gemv_blocks_avx512(x, packed, NULL, blocks, nb, y2);
     CHECK(same(y1, y2, n));
+    free(packed);
     free(w);
 }
 
@@ -859,9 +865,6 @@ TEST(api_out_of_memory)
                                : keel_model_predict_columns(m, cols, 1, 300, out, &e);
                 test_fail_alloc_after(0);
             }
-            /* keel_schema_from_json (schema_json.c) still reports a failed allocation in
-             * its final check as KEEL_EFORMAT, with the message "out of memory". */
-            if (rc == KEEL_EFORMAT && !strcmp(e.msg, "out of memory")) rc = KEEL_ENOMEM;
             if (rc != KEEL_OK && rc != KEEL_ENOMEM) fprintf(stderr, "n %ld: %s\n", n, e.msg);
             if (rc != KEEL_OK) CHECK_EQ_INT(rc, KEEL_ENOMEM);
             keel_model_close(m);
