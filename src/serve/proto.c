@@ -183,10 +183,17 @@ static void path_put(ctx *c, const char *s, size_t n)
 /* Each push returns the length to give path_pop to go back up. */
 static size_t path_index(ctx *c, size_t i)
 {
+    /* Runs for every array element of every request, so no snprintf: digits by hand. */
     size_t old = c->path_len;
     char t[32];
-    int k = snprintf(t, sizeof t, "[%zu]", i);
-    path_put(c, t, (size_t)k);
+    size_t k = sizeof t;
+    t[--k] = ']';
+    do {
+        t[--k] = (char)('0' + i % 10);
+        i /= 10;
+    } while (i);
+    t[--k] = '[';
+    path_put(c, t + k, sizeof t - k);
     return old;
 }
 
@@ -1452,20 +1459,16 @@ fail:
 
 /* The shortest decimal that reads back as f, as a double: written by keel_buf_json_num it
  * gives 0.3 for 0.3f, not 0.30000001192092896. */
-static double float_decimal(float f)
+/* The shortest of %.6g .. %.9g that reads back as the same float (9 digits always do). */
+static int put_float(keel_buf *o, float f)
 {
-    if (!isfinite(f)) return (double)f;
+    if (!isfinite(f)) return keel_buf_json_num(o, (double)f); /* null */
     char t[40];
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(t, sizeof t, "%.*g", prec, (double)f);
         if (strtof(t, NULL) == f) break;
     }
-    return strtod(t, NULL);
-}
-
-static int put_float(keel_buf *o, float f)
-{
-    return keel_buf_json_num(o, float_decimal(f));
+    return keel_buf_puts(o, t);
 }
 
 static int put_str(keel_buf *o, const char *s)
