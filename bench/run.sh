@@ -32,3 +32,7 @@ echo "== accuracy against LogisticRegression, XGBoost and MLPClassifier, 5-fold 
 bench/accuracy.sh "$keel"
 echo "== audit trail: durable appends per second and verifying 1M events (issue 4)"
 bench/audit.sh build/audit_bench
+echo "== serving: keel serve vs a trivial libmicrohttpd server and FastAPI + uvicorn + PyTorch (issue 5)"
+KEEL="$keel" bench/serve_bench.sh 3
+echo "== C API single-row latency on the churn model (issue 5)"
+make -s build/api_latency && build/api_latency bench/out/churn.keel data/mlc_churn.csv

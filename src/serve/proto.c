@@ -850,8 +850,11 @@ static int tensor_fill(ctx *c, const keel_json *v, tensor *x)
         x->missing[r] = 1; /* text NULL, integers and booleans 0: zeroed by the allocation */
         return KEEL_OK;
     }
-    char what[32];
-    snprintf(what, sizeof what, "datatype %s", t->name);
+    /* "datatype INT64" for messages; built with memcpy, as this runs for every value. */
+    char what[32] = "datatype ";
+    size_t wn = strlen(t->name);
+    memcpy(what + 9, t->name, KEEL_MIN(wn, sizeof what - 10));
+    what[9 + KEEL_MIN(wn, sizeof what - 10)] = '\0';
     switch (t->kind) {
     case K_BYTES:
         if (v->type != KEEL_JSON_STRING)
