@@ -148,6 +148,29 @@ static int load_version(serve_server *s, served_model *m, served_version **out, 
     return KEEL_OK;
 }
 
+/* Records in the registry that a version of a registry model went live on (or left) this
+ * server, so lineage and history show what served when. Needs the operator role; without it
+ * the server says so once per event and serves on: the registry is not in the request path. */
+static void record_deployment(serve_server *s, const served_model *m, const char *version,
+                              const char *status)
+{
+    if (m->is_path || !s->port) return;
+    keel_registry *r = NULL;
+    keel_error e = {0};
+    if (keel_registry_open(s->o.home, s->o.actor, NULL, &r, &e) != KEEL_OK) {
+        say(s, KEEL_LOG_WARN, "model %s: deployment not recorded: %s", m->name, e.msg);
+        return;
+    }
+    char target[300];
+    snprintf(target, sizeof target, "serve:%s:%d", s->o.host, s->port);
+    int64_t id = 0;
+    if (keel_registry_deployment_record(r, m->name, strtoll(version, NULL, 10), target, status,
+                                        &id) != KEEL_OK)
+        say(s, KEEL_LOG_WARN, "model %s: deployment of version %s not recorded: %s", m->name,
+            version, keel_registry_errmsg(r));
+    keel_registry_close(r);
+}
+
 /* Checks one model and swaps in a new version when its content changed. */
 static void check_model(serve_server *s, served_model *m, bool forced)
 {
@@ -183,6 +206,8 @@ static void check_model(serve_server *s, served_model *m, bool forced)
     serve_metrics_model_loaded(s->metrics, m->name, v->version, keel_now_seconds() - t0);
     say(s, KEEL_LOG_INFO, "model %s: now serving version %s (sha256 %.16s…)%s%s", m->name,
         v->version, v->sha256, old ? ", replacing " : "", old ? old->version : "");
+    if (old && strcmp(old->version, v->version)) record_deployment(s, m, old->version, "retired");
+    record_deployment(s, m, v->version, "active");
     version_release(old); /* freed when the last request using it finishes */
     version_release(cur);
 }
@@ -797,6 +822,8 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
+    for (size_t i = 0; i < s->n_models; i++)
+        record_deployment(s, &s->models[i], s->models[i].current->version, "active");
     if (pthread_create(&s->watcher, NULL, watch, s) != 0) {
         rc = keel_error_set(e, KEEL_EIO, "cannot start the model watcher thread");
         goto fail;
@@ -823,6 +850,9 @@ void serve_server_stop(serve_server *s, double drain_seconds)
     }
     if (s->watcher_running) pthread_join(s->watcher, NULL);
     serve_predlog_close(s->log);
+    for (size_t i = 0; i < s->n_models; i++)
+        if (s->models[i].current)
+            record_deployment(s, &s->models[i], s->models[i].current->version, "retired");
     for (size_t i = 0; i < s->n_models; i++) {
         version_release(s->models[i].current);
         pthread_mutex_destroy(&s->models[i].lock);

@@ -195,6 +195,10 @@ equal "hot swap: both versions answered" "$versions" "1,2"
 [ "$n_ok" -gt 100 ] && ok "hot swap: the load was real ($n_ok requests)" || fail "hot swap: too few requests" "$n_ok"
 req "after the swap: v2 serves" 200 POST /v2/models/churn/infer --data-binary @v2.json
 equal "after the swap: version 2" "$(jbody "j['model_version']")" "2"
+expect "history: the server recorded its deployments" 0 "$KEEL" model history churn --json
+equal "history: v1 went live, was retired, v2 went live" "$(json "$T/out" "[(e['event'], e['version']) for e in j if e['event'].startswith('deployment')]")" "[('deployment.active', 1), ('deployment.retired', 1), ('deployment.active', 2)]"
+expect "lineage: the live deployment" 0 "$KEEL" lineage churn@champion --json
+equal "lineage: version 2 deployed on this server" "$(json "$T/out" "[n['label'] for n in j['nodes'] if n['kind'] == 'deployment']")" "['serve:127.0.0.1:${URL##*:}']"
 
 # A version whose stored artifact is damaged is refused; v2 keeps serving.
 expect "train: v3" 0 "$KEEL" train churn.csv --target churn -o churn3.keel --name churn --epochs 2 -q --seed 11
@@ -215,6 +219,8 @@ kill -TERM $pid
 wait $pid; st=$?
 equal "SIGTERM: exits 0" "$st" "0"
 contains "SIGTERM: says it drained" "$T/serve.err" "stopped"
+expect "history after stop" 0 "$KEEL" model history churn --json
+equal "history: the damaged v3 never went live; v2 retired at stop" "$(json "$T/out" "[(e['event'], e['version']) for e in j if e['event'].startswith('deployment')][-2:]")" "[('deployment.active', 2), ('deployment.retired', 2)]"
 ls "$KEEL_HOME"/logs/*.jsonl.zst > logs.txt 2>/dev/null
 [ -s logs.txt ] && ok "log: compressed files in KEEL_HOME/logs" || fail "log: no files" "$(ls -la "$KEEL_HOME/logs" 2>&1)"
 zstd -dc "$KEEL_HOME"/logs/*.jsonl.zst > log.jsonl 2>/dev/null
