@@ -48,7 +48,8 @@ const char *keel_version(void);
     X(ECANCELED, -10, "operation canceled")                                                        \
     X(EEMPTY, -11, "no data")                                                                      \
     X(ESTATE, -12, "operation not valid in the current state")                                     \
-    X(EPERM, -13, "permission denied")
+    X(EPERM, -13, "permission denied")                                                             \
+    X(ENOTSUP, -14, "not supported for this model")
 
 enum keel_status {
 #define KEEL_ERROR_ENUM(name, code, text) KEEL_##name = code,

@@ -25,6 +25,10 @@ static const char usage[] =
     "  keel cv FILE --target COL [--folds 5]        stratified cross-validation\n"
     "  keel serve --model NAME@ALIAS|PATH [-p N]    HTTP inference server (OIP v2, v1, MLflow)\n"
     "\n"
+    "Explanations\n"
+    "  keel explain MODEL FILE [-o OUT]             attributions and reason codes per row\n"
+    "  keel card MODEL[@ALIAS] --data FILE          model card (HTML and Markdown)\n"
+    "\n"
     "Registry and governance (KEEL_HOME, default ./.keel; you are KEEL_USER)\n"
     "  keel model list|show|history|alias|approve|reject|request|register|tag|deploy\n"
     "  keel run list|show                           training runs\n"
@@ -58,6 +62,8 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "predict")) return cmd_predict(argc - 1, argv + 1);
     if (!strcmp(argv[1], "cv")) return cmd_cv(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "explain")) return cmd_explain(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "card")) return cmd_card(argc - 1, argv + 1);
     if (!strcmp(argv[1], "model")) return cmd_model(argc - 1, argv + 1);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 1, argv + 1);

@@ -45,5 +45,7 @@ int cmd_lineage(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_explain(int argc, char **argv); /* tools/cmd_explain.c */
+int cmd_card(int argc, char **argv);    /* tools/cmd_card.c */
 
 #endif

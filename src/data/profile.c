@@ -309,6 +309,47 @@ uint64_t keel_profile_missing(const keel_profile *p, size_t i)
     return i < p->n_cols ? p->cols[i].missing : 0;
 }
 
+uint64_t keel_profile_count(const keel_profile *p, size_t i)
+{
+    return i < p->n_cols ? p->cols[i].count : 0;
+}
+
+long keel_profile_find(const keel_profile *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_cols; i++)
+        if (p->cols[i].name && !strcmp(p->cols[i].name, name)) return (long)i;
+    return -1;
+}
+
+double keel_profile_rank(const keel_profile *p, size_t i, double x)
+{
+    return i < p->n_cols && p->cols[i].kll ? keel_kll_rank(p->cols[i].kll, x) : NAN;
+}
+
+static const char *const bool_names[] = {"false", "true"};
+
+uint64_t keel_profile_category_count(const keel_profile *p, size_t i, const char *label)
+{
+    if (i >= p->n_cols || !p->cols[i].cat_counts || !label) return 0;
+    const pcol *c = &p->cols[i];
+    if (c->type == KEEL_TYPE_BOOLEAN)
+        return !strcmp(label, "true") ? c->cat_counts[1] : !strcmp(label, "false") ? c->cat_counts[0] : 0;
+    long k = keel_strlist_find(&c->cats, label, strlen(label));
+    return k < 0 ? 0 : c->cat_counts[k];
+}
+
+const char *keel_profile_mode(const keel_profile *p, size_t i)
+{
+    if (i >= p->n_cols || !p->cols[i].cat_counts) return NULL;
+    const pcol *c = &p->cols[i];
+    size_t n = c->type == KEEL_TYPE_BOOLEAN ? 2 : c->cats.n, best = 0;
+    if (n == 0) return NULL;
+    for (size_t k = 1; k < n; k++)
+        if (c->cat_counts[k] > c->cat_counts[best]) best = k;
+    if (c->cat_counts[best] == 0) return NULL;
+    return c->type == KEEL_TYPE_BOOLEAN ? bool_names[best] : c->cats.items[best];
+}
+
 double keel_profile_distinct(const keel_profile *p, size_t i)
 {
     if (i >= p->n_cols) return NAN;

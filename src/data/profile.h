@@ -56,5 +56,17 @@ double keel_profile_std(const keel_profile *p, size_t col);
 double keel_profile_quantile(const keel_profile *p, size_t col, double q);
 double keel_profile_distinct(const keel_profile *p, size_t col);
 uint64_t keel_profile_missing(const keel_profile *p, size_t col);
+/* Values counted in a column, missing ones included. */
+uint64_t keel_profile_count(const keel_profile *p, size_t col);
+/* The column called name, or -1. */
+long keel_profile_find(const keel_profile *p, const char *name);
+/* Estimated share of the column's present values that are <= x (numeric and timestamp
+ * columns; NaN otherwise or when empty). */
+double keel_profile_rank(const keel_profile *p, size_t col, double x);
+/* Categorical columns: the count of the category called label (0 when unknown); boolean
+ * columns: label "false" or "true". */
+uint64_t keel_profile_category_count(const keel_profile *p, size_t col, const char *label);
+/* The most frequent category (categorical) or "false"/"true" (boolean), or NULL. Borrowed. */
+const char *keel_profile_mode(const keel_profile *p, size_t col);
 
 #endif

@@ -357,14 +357,9 @@ int keel_model_predict_columns(keel_model *m, const keel_input_column *cols, siz
     return rc;
 }
 
-int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, size_t n_fields,
-                              float *out, keel_error *e)
+int keel_model_fill_fields(keel_model *m, keel_workspace *ws, const keel_named_value *fields,
+                           size_t n_fields, keel_error *e)
 {
-    if (!m || (n_fields && !fields) || !out)
-        return keel_error_set(e, KEEL_EINVAL,
-                              "keel_model_predict_fields: model, fields and out are required");
-    keel_workspace *ws = keel_model_ws_take(m, 1);
-    if (!ws) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     memset(ws->given, 0, m->n_inputs * sizeof *ws->given);
     int rc = KEEL_OK;
     for (size_t f = 0; f < n_fields && !rc; f++)
@@ -384,8 +379,20 @@ int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, siz
             rc = value_error(m, i, 0, why, fv ? shown(type, data, 0, buf) : NULL, e);
         }
     }
+    if (!rc) ws->row->n_rows = 1;
+    return rc;
+}
+
+int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, size_t n_fields,
+                              float *out, keel_error *e)
+{
+    if (!m || (n_fields && !fields) || !out)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "keel_model_predict_fields: model, fields and out are required");
+    keel_workspace *ws = keel_model_ws_take(m, 1);
+    if (!ws) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    int rc = keel_model_fill_fields(m, ws, fields, n_fields, e);
     if (!rc) {
-        ws->row->n_rows = 1;
         if ((rc = keel_model_logits(m, ws, ws->row, NULL, 0, 1, ws->logits)))
             keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
         else

@@ -130,6 +130,8 @@ int keel_model_init_feature_embed(keel_model *m)
     return KEEL_OK;
 }
 
+static void find_repr(keel_model *m);
+
 static int build_graph(keel_model *m, keel_error *e)
 {
     keel_graph *g = keel_graph_new();
@@ -247,6 +249,7 @@ static int model_init(keel_model *m, keel_error *e)
     if (pthread_mutex_init(&m->lock, NULL)) return keel_error_set(e, KEEL_ENOMEM, "no mutex");
     int rc = build_graph(m, e);
     if (!rc) rc = make_input_schema(m, e);
+    if (!rc) find_repr(m);
     return rc;
 }
 
@@ -315,6 +318,9 @@ void keel_model_free(keel_model *m)
     keel_buf_free(&m->training_json);
     keel_buf_free(&m->profile_json);
     keel_buf_free(&m->lineage_json);
+    keel_buf_free(&m->explain_json);
+    keel_free(m->background);
+    if (m->explainer && m->explainer_free) m->explainer_free(m->explainer);
     keel_free(m->frozen);
     keel_free(m);
 }
@@ -366,7 +372,8 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
     } extra[] = {{"metrics", &m->metrics_json},
                  {"training", &m->training_json},
                  {"profile", &m->profile_json},
-                 {"lineage", &m->lineage_json}};
+                 {"lineage", &m->lineage_json},
+                 {"explain", &m->explain_json}};
     for (size_t i = 0; i < KEEL_ARRAY_LEN(extra); i++)
         if (extra[i].v->len) {
             rc |= keel_buf_printf(&b, ",\"%s\":", extra[i].key);
@@ -377,7 +384,7 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
         keel_buf_free(&b);
         return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     }
-    keel_artifact_tensor t[2] = {
+    keel_artifact_tensor t[3] = {
         {.name = "params",
          .dtype = KEEL_DTYPE_F32,
          .rank = 1,
@@ -390,9 +397,15 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
          .shape = {m->graph->n_state},
          .data = m->graph->state,
          .nbytes = m->graph->n_state * sizeof(float)},
+        {.name = "background",
+         .dtype = KEEL_DTYPE_F32,
+         .rank = 2,
+         .shape = {m->n_background, keel_model_repr_dim(m)},
+         .data = m->background,
+         .nbytes = m->n_background * keel_model_repr_dim(m) * sizeof(float)},
     };
     unsigned char digest[32];
-    rc = keel_artifact_write(path, b.data, b.len, t, 2, digest, e);
+    rc = keel_artifact_write(path, b.data, b.len, t, m->n_background ? 3 : 2, digest, e);
     if (!rc) keel_sha256_hex(digest, m->sha256);
     keel_buf_free(&b);
     return rc;
@@ -595,9 +608,10 @@ static bool all_finite(const float *x, size_t n)
     return true;
 }
 
-/* Logits of one row whose dense input is dense (the transform's output or the caller's
- * tensor) and whose category codes are in ws->index. */
-static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *dense, float *logits)
+/* Runs the plan for one row whose dense input is dense (the transform's output or the
+ * caller's tensor) and whose category codes are in ws->index, up to node `stop`, whose value
+ * is then ws->val[stop]. */
+static int rowplan_run_to(const keel_model *m, keel_workspace *ws, const float *dense, int stop)
 {
     const struct keel_rowplan *p = m->plan;
     const keel_graph *g = m->graph;
@@ -656,9 +670,153 @@ static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *den
             break;
         }
         }
+        if (st->node == stop || st->relu == stop) break;
     }
-    memcpy(logits, val[m->node_logits], m->n_out * sizeof *logits);
     return KEEL_OK;
+}
+
+/* Logits of one row (see rowplan_run_to). */
+static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *dense, float *logits)
+{
+    int rc = rowplan_run_to(m, ws, dense, m->node_logits);
+    if (!rc) memcpy(logits, ws->val[m->node_logits], m->n_out * sizeof *logits);
+    return rc;
+}
+
+
+/* ---- the representation ---- */
+
+static bool is_unary(keel_op op)
+{
+    return op == KEEL_OP_RELU || op == KEEL_OP_GELU || op == KEEL_OP_SILU || op == KEEL_OP_DROPOUT;
+}
+
+/* Whether the LINEAR node lin reads the dense input and keeps columns apart: every output
+ * column's nonzero weights lie in the dense outputs of one feature (the per-column
+ * embedding). */
+static bool keeps_columns_apart(const keel_model *m, const keel_node *lin)
+{
+    const keel_graph *g = m->graph;
+    if (lin->inputs[0] != m->node_dense || m->node_dense < 0) return false;
+    const keel_node *wn = &g->nodes[lin->inputs[1]];
+    const float *w = g->params + wn->offset;
+    for (size_t j = 0; j < wn->cols; j++) {
+        long owner = -1;
+        for (size_t f = 0; f < m->tf.n_features; f++) {
+            const keel_feature *ft = &m->tf.features[f];
+            for (size_t r = ft->dense_offset; r < ft->dense_offset + ft->n_dense_out; r++)
+                if (w[r * wn->cols + j] != 0.0f) {
+                    if (owner >= 0 && owner != (long)f) return false;
+                    owner = (long)f;
+                }
+        }
+    }
+    return true;
+}
+
+/* The representation node: walking back from the logits through the chain of dense layers
+ * (LINEAR with parameters, each after activations or dropout), the input of the first
+ * one, unless that input is the dense input itself read by a layer that keeps columns
+ * apart, in which case that layer (with its activation) belongs to the representation. */
+static void find_repr(keel_model *m)
+{
+    const keel_graph *g = m->graph;
+    m->node_repr = -1;
+    int cur = m->node_logits;
+    while (cur >= 0 && g->nodes[cur].op == KEEL_OP_LINEAR &&
+           g->nodes[g->nodes[cur].inputs[1]].op == KEEL_OP_PARAM) {
+        int x = g->nodes[cur].inputs[0], y = x;
+        while (is_unary(g->nodes[y].op))
+            y = g->nodes[y].inputs[0];
+        const keel_node *yn = &g->nodes[y];
+        if (yn->op == KEEL_OP_LINEAR && g->nodes[yn->inputs[1]].op == KEEL_OP_PARAM &&
+            !keeps_columns_apart(m, yn)) {
+            cur = y;
+            continue;
+        }
+        m->node_repr = x;
+        return;
+    }
+}
+
+size_t keel_model_repr_dim(const keel_model *m)
+{
+    return m->node_repr >= 0 ? keel_node_cols(m->graph, m->node_repr) : 0;
+}
+
+int keel_model_represent(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
+                         size_t first, size_t n, float *repr)
+{
+    if (m->node_repr < 0) return KEEL_ENOTSUP;
+    if (n > ws->max_rows) return KEEL_EINVAL;
+    if (n == 0) return KEEL_OK;
+    size_t d = keel_model_repr_dim(m);
+    int rc = keel_transform_apply(&m->tf, f, rows, first, n, ws->dense, ws->index, &ws->bags);
+    if (rc) return rc;
+    if (n == 1 && m->plan && ws->scratch) {
+        if ((rc = rowplan_run_to(m, ws, ws->dense, m->node_repr))) return rc;
+        memcpy(repr, ws->val[m->node_repr], d * sizeof *repr);
+        return KEEL_OK;
+    }
+    if (m->node_dense >= 0)
+        memcpy(keel_exec_data(ws->exec, m->node_dense), ws->dense,
+               n * m->tf.n_dense * sizeof(float));
+    if (m->node_index >= 0)
+        memcpy(keel_exec_index(ws->exec, m->node_index), ws->index,
+               n * m->tf.n_index * sizeof(int32_t));
+    static const int32_t no_ids[1] = {0};
+    for (size_t b = 0; b < m->tf.n_bags; b++)
+        keel_exec_bag(ws->exec, m->node_bag[b], ws->bags.slot[b].off,
+                      ws->bags.slot[b].ids ? ws->bags.slot[b].ids : no_ids);
+    if ((rc = keel_exec_forward(ws->exec, m->node_repr, n, false))) return rc;
+    memcpy(repr, keel_exec_value(ws->exec, m->node_repr), n * d * sizeof *repr);
+    return KEEL_OK;
+}
+
+int keel_model_set_background(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
+                              size_t k, uint64_t seed)
+{
+    size_t d = keel_model_repr_dim(m);
+    if (!rows) n = f->n_rows;
+    if (k > n) k = n;
+    keel_free(m->background);
+    m->background = NULL;
+    m->n_background = 0;
+    if (!d || !k) return KEEL_OK;
+    size_t *pick = keel_malloc(n * sizeof *pick);
+    float *bg = keel_malloc(k * d * sizeof *bg);
+    keel_workspace *ws = keel_model_ws_take(m, 64);
+    int rc = KEEL_ENOMEM;
+    if (!pick || !bg || !ws) goto done;
+    /* The first k of a Fisher-Yates shuffle, sorted back into row order. */
+    keel_rng rng;
+    keel_rng_seed(&rng, seed ^ 0x6267726f756e64ULL);
+    for (size_t i = 0; i < n; i++)
+        pick[i] = rows ? rows[i] : i;
+    for (size_t i = 0; i < k; i++) {
+        size_t j = i + (size_t)(keel_rng_uniform(&rng) * (double)(n - i));
+        if (j >= n) j = n - 1;
+        size_t t = pick[i];
+        pick[i] = pick[j];
+        pick[j] = t;
+    }
+    rc = KEEL_OK;
+    for (size_t i = 0; i < k && !rc; i += 64) {
+        size_t c = KEEL_MIN((size_t)64, k - i);
+        rc = keel_model_represent(m, ws, f, pick + i, 0, c, bg + i * d);
+    }
+    for (size_t i = 0; i < k * d && !rc; i++)
+        if (!isfinite(bg[i])) rc = KEEL_EINVAL;
+    if (!rc) {
+        m->background = bg;
+        m->n_background = k;
+        bg = NULL;
+    }
+done:
+    if (ws) keel_model_ws_give(m, ws);
+    keel_free(pick);
+    keel_free(bg);
+    return rc;
 }
 
 /* ---- loading ---- */
@@ -820,6 +978,24 @@ static int read_hparams(keel_model *m, const keel_json *h)
     return KEEL_OK;
 }
 
+/* The optional background sample: [k, repr dim] finite floats, k at most 4096. */
+static int read_background(keel_model *m, const keel_artifact_tensor *t, keel_error *e)
+{
+    if (!t) return KEEL_OK;
+    size_t d = keel_model_repr_dim(m);
+    if (t->dtype != KEEL_DTYPE_F32 || t->rank != 2 || t->shape[1] != d || d == 0 ||
+        t->shape[0] == 0 || t->shape[0] > 4096)
+        return bad(e, "tensor 'background' does not match the network's representation");
+    size_t k = (size_t)t->shape[0];
+    if (!(m->background = keel_malloc(k * d * sizeof(float))))
+        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    memcpy(m->background, t->data, k * d * sizeof(float));
+    m->n_background = k;
+    for (size_t i = 0; i < k * d; i++)
+        if (!isfinite(m->background[i])) return bad(e, "a background value is not finite");
+    return KEEL_OK;
+}
+
 int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_error *e)
 {
     *out = NULL;
@@ -906,8 +1082,9 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
             rc = bad(e, "a parameter is not a finite number");
             goto fail;
         }
-    const char *keys[] = {"metrics", "training", "profile", "lineage"};
-    keel_buf *bufs[] = {&m->metrics_json, &m->training_json, &m->profile_json, &m->lineage_json};
+    const char *keys[] = {"metrics", "training", "profile", "lineage", "explain"};
+    keel_buf *bufs[] = {&m->metrics_json, &m->training_json, &m->profile_json, &m->lineage_json,
+                        &m->explain_json};
     for (size_t i = 0; i < KEEL_ARRAY_LEN(keys); i++) {
         const keel_json *v = keel_json_get(root, keys[i]);
         if (v && keep_json(v, bufs[i])) {
@@ -916,6 +1093,8 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
         }
     }
     if ((rc = make_input_schema(m, e))) goto fail;
+    find_repr(m);
+    if ((rc = read_background(m, keel_artifact_find(a, "background"), e))) goto fail;
     if (rowplan_build(m) == KEEL_ENOMEM) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto fail;

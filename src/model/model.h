@@ -20,6 +20,7 @@
 #include <pthread.h>
 
 #define KEEL_MAX_HIDDEN 8
+#define KEEL_BACKGROUND_ROWS 64 /* training rows kept for Shapley values */
 
 /* Hyper-parameters. keel_hparams_init gives the defaults that `keel train` uses. */
 typedef struct keel_hparams {
@@ -90,6 +91,16 @@ typedef struct keel_model {
     struct keel_rowplan *plan; /* one-row fast path of a loaded model, or NULL */
     uint32_t *name_slots;      /* inputs by name: open addressing, input index + 1, 0 empty */
     size_t name_mask;
+    /* The representation: the node the hidden layers start from, where every input column
+     * has a block of its own (src/explain/explain.h); -1 when the network has no such node. */
+    int node_repr;
+    float *background; /* n_background representations of training rows [n, repr dim], or NULL */
+    size_t n_background;
+    keel_buf explain_json; /* the manifest's "explain" settings (src/explain), or empty */
+    /* The explainer made on first use (src/explain), freed with the model by explainer_free:
+     * the model layer only keeps it. Set under lock. */
+    struct keel_explainer *explainer;
+    void (*explainer_free)(struct keel_explainer *);
 } keel_model;
 
 /* Builds an untrained model around an owned schema (target last), fitted transform and
@@ -135,6 +146,23 @@ int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *r
  * read); out gets n_outputs floats. A value that breaks the schema is KEEL_EMISMATCH naming
  * the column. Thread-safe. */
 int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e);
+
+/* Width of the representation (0 when node_repr < 0). */
+size_t keel_model_repr_dim(const keel_model *m);
+/* Representations of rows of f into repr [n * repr dim] through ws (room for n rows).
+ * KEEL_ENOTSUP when the model has no representation node. */
+int keel_model_represent(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
+                         size_t first, size_t n, float *repr);
+/* Keeps the representations of up to k rows of f drawn at random (seed) from rows[0..n) (all
+ * rows when rows is NULL) as the model's background sample, saved in the artifact. */
+int keel_model_set_background(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
+                              size_t k, uint64_t seed);
+
+/* Fills ws->row with one row from named fields as keel_model_predict_fields reads them.
+ * KEEL_EINVAL for an unknown or repeated name, KEEL_EMISMATCH for a value the schema rejects
+ * (e names it). */
+int keel_model_fill_fields(keel_model *m, keel_workspace *ws, const keel_named_value *fields,
+                           size_t n_fields, keel_error *e);
 
 /* Evaluates predictions against the target of rows of f (a frame of m->schema). */
 int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,

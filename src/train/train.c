@@ -52,6 +52,7 @@ typedef struct trainer {
     keel_graph *g;
     dataset d;
     size_t *train_pos, n_train, *val_pos, n_val;
+    size_t *train_rows; /* the frame rows of train_pos (for the background sample) */
     keel_exec *tx, *vx; /* training workspace, evaluation workspace */
     size_t batch, eval_rows;
     float *grad, *best, *best_state, *val_logits, *ema, *live;
@@ -117,11 +118,8 @@ static int prepare(trainer *t, const keel_frame *f, const size_t *rows, size_t n
         goto fail;
     t->train_pos = keel_calloc(used, sizeof *t->train_pos);
     t->val_pos = keel_calloc(used, sizeof *t->val_pos);
-    size_t *train_rows = keel_calloc(used, sizeof *train_rows);
-    if (!t->train_pos || !t->val_pos || !train_rows) {
-        keel_free(train_rows);
-        goto oom;
-    }
+    size_t *train_rows = t->train_rows = keel_calloc(used, sizeof *train_rows);
+    if (!t->train_pos || !t->val_pos || !train_rows) goto oom;
     for (size_t i = 0; i < used; i++)
         if (fold[i] == 0)
             t->val_pos[t->n_val++] = i;
@@ -131,7 +129,6 @@ static int prepare(trainer *t, const keel_frame *f, const size_t *rows, size_t n
     keel_transform_options_init(&to);
     to.bins = o->hp.bins;
     rc = keel_transform_fit(&tf, f, train_rows, t->n_train, o->target, &to, e);
-    keel_free(train_rows);
     if (rc) goto fail;
     if ((rc = keel_schema_dup(f->schema, &schema, e))) goto fail;
     if ((rc = keel_model_build(schema, &tf, &tg, &o->hp, &t->m, e))) {
@@ -681,6 +678,13 @@ int keel_train(const keel_frame *f, const size_t *rows, size_t n, const keel_tra
             goto done;
         }
     }
+    /* The background sample explanations use (src/explain): training rows' representations. */
+    if ((rc = keel_model_set_background(m, f, t.train_rows, t.n_train, KEEL_BACKGROUND_ROWS,
+                                        o->hp.seed)) == KEEL_ENOMEM) {
+        keel_error_set(e, rc, "out of memory");
+        goto done;
+    }
+    rc = KEEL_OK;
     res->epochs = t.epoch;
     res->best_epoch = t.best_epoch;
     res->batch_size = t.batch;
@@ -696,6 +700,7 @@ fail_loop:
 done:
     dataset_free(&t.d);
     keel_free(t.train_pos);
+    keel_free(t.train_rows);
     keel_free(t.val_pos);
     keel_exec_free(t.tx);
     keel_exec_free(t.vx);
