@@ -82,8 +82,15 @@ static int exact(keel_explainer *x, const keel_model *m, const float *r, float *
         keel_free(u);
         return KEEL_ENOMEM;
     }
+    /* An input whose share is zero for every background row is a dummy player: its value
+     * is exactly 0, which the Gray-code sums, rounded along different paths, would miss by
+     * a few ulps. */
+    uint64_t moves = 0;
     for (size_t k = 0; k < x->n_bg; k++) {
         shares(x, r, x->bg + k * x->d, delta, ub);
+        for (size_t i = 0; i < p; i++)
+            for (size_t q = 0; q < n1 && !(moves >> i & 1); q++)
+                if (delta[i * n1 + q] != 0) moves |= (uint64_t)1 << i;
         memcpy(u, ub, n1 * sizeof *u);
         size_t gray = 0;
         for (size_t i0 = 0; i0 < masks; i0 += CHUNK_ROWS) {
@@ -115,7 +122,7 @@ static int exact(keel_explainer *x, const keel_model *m, const float *r, float *
         size_t bit = (size_t)1 << i;
         for (size_t mk = 0; mk < masks; mk++)
             if (!(mk & bit)) phi += w[__builtin_popcountll((unsigned long long)mk)] * (v[mk | bit] - v[mk]);
-        out->attributions[i] = phi;
+        out->attributions[i] = moves >> i & 1 ? phi : 0;
         if (out->std_errors) out->std_errors[i] = 0;
     }
     out->prediction = v[masks - 1];
