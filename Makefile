@@ -37,14 +37,15 @@ SOVERSION := 0.1.0
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-# The runtime: what predicting needs, as ARCHITECTURE.md draws libkeel (base, the data layer's
-# transforms and conversions, tensor, nn, model, explain; from train only the calibration a
-# model applies and the metrics evaluation reports) and nothing of the CLI's.
+# The runtime: what predicting and explaining need, as ARCHITECTURE.md draws libkeel (base, the
+# data layer's transforms and conversions and the profile reason codes read, tensor, nn, model,
+# explain; from train only the calibration a model applies and the metrics evaluation reports)
+# and nothing of the CLI's.
 RT_SRC   := $(sort $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) $(wildcard src/nn/*.c) \
             $(wildcard src/model/*.c) $(wildcard src/explain/*.c) \
             src/train/calibrate.c src/train/metrics.c \
-            $(addprefix src/data/,convert.c csv.c frame.c schema.c schema_json.c target.c \
-                                  transform.c validate.c))
+            $(addprefix src/data/,convert.c csv.c frame.c profile.c schema.c schema_json.c \
+                                  sketch.c target.c transform.c validate.c))
 RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
 PIC_OBJ  := $(RT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))

@@ -199,6 +199,37 @@ int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, siz
  * label is keel_model_output_name(m, index). 0 for regression. */
 size_t keel_model_predicted_class(const keel_model *m, const float *row_out);
 
+/* ---- explanations ------------------------------------------------------------------------
+ * Why the model predicted what it did for one row: one attribution per input (the model's
+ * inputs, in keel_model_input_name order) that add up to prediction − baseline_prediction,
+ * and reason codes: the inputs pushing hardest toward the model's adverse class (or, for
+ * regression, toward higher values), each with a sentence for people. docs/explain.md
+ * describes the methods, scales and baselines. */
+#define KEEL_EXPLAIN_REASONS 8
+
+typedef struct keel_explain_info {
+    double prediction;          /* the explained number, on `scale` */
+    double baseline_prediction; /* the same for the baseline (or the background's mean) */
+    double completeness_error;  /* |sum of attributions - (prediction - baseline_prediction)| */
+    const char *scale;          /* "log_odds", "probability" or "value" (static) */
+    const char *method;         /* "integrated_gradients" or "shapley" (static) */
+    size_t class_index;         /* the explained class (keel_model_output_name); 0: regression */
+    size_t n_reasons;           /* at most KEEL_EXPLAIN_REASONS */
+    size_t reason_input[KEEL_EXPLAIN_REASONS];
+    char reason_text[KEEL_EXPLAIN_REASONS][256];
+} keel_explain_info;
+
+/* Explains one row given as named fields (read as keel_model_predict_fields reads them).
+ * attributions receives keel_model_n_inputs(m) doubles; info (may be NULL) the rest.
+ * options is NULL for the defaults (Integrated Gradients; log-odds of the adverse class, or
+ * the value for regression; the model's number of reasons) or a list of key=value separated
+ * by commas: method=ig|shapley, scale=log_odds|probability|value, class=LABEL, top=K,
+ * steps=N. KEEL_EINVAL for a bad option or name (e says which), KEEL_EMISMATCH for a value
+ * the schema rejects, KEEL_ENOTSUP for a network explanations do not handle. Thread-safe. */
+int keel_explain(keel_model *m, const keel_named_value *fields, size_t n_fields,
+                 const char *options, double *attributions, keel_explain_info *info,
+                 keel_error *e);
+
 #ifdef __cplusplus
 }
 #endif

@@ -379,3 +379,51 @@ TEST(explain_out_of_memory_leaks_nothing)
     keel_frame_free(f);
     keel_schema_free(s);
 }
+
+TEST(explain_public_api)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 2, true);
+    REQUIRE(m);
+    keel_error e;
+    keel_named_value fields[3] = {{"glucose", "180", NAN}, {"mass", NULL, 41.0}, {"age", "55", NAN}};
+    double a[8], b[8];
+    keel_explain_info info;
+    REQUIRE(keel_explain(m, fields, 3, NULL, a, &info, &e) == KEEL_OK);
+    CHECK_STR(info.scale, "log_odds");
+    CHECK_STR(info.method, "integrated_gradients");
+    CHECK_STR(keel_model_output_name(m, info.class_index), "pos");
+    double sum = 0;
+    for (size_t i = 0; i < 8; i++)
+        sum += a[i];
+    CHECK_NEAR(sum, info.prediction - info.baseline_prediction, 0.01 * fabs(info.prediction - info.baseline_prediction) + 1e-6);
+    CHECK(info.n_reasons >= 1 && info.n_reasons <= 4);
+    CHECK(strlen(info.reason_text[0]) > 0);
+    /* the probability scale is keel_model_predict_fields' probability */
+    float out[2];
+    REQUIRE(keel_model_predict_fields(m, fields, 3, out, &e) == KEEL_OK);
+    REQUIRE(keel_explain(m, fields, 3, "scale=probability,top=2,method=shapley", b, &info, &e) ==
+            KEEL_OK);
+    CHECK_NEAR(info.prediction, out[1], 1e-5);
+    CHECK_STR(info.method, "shapley");
+    CHECK(info.n_reasons <= 2);
+    REQUIRE(keel_explain(m, fields, 3, "class=neg", b, &info, &e) == KEEL_OK);
+    CHECK_STR(keel_model_output_name(m, info.class_index), "neg");
+    for (size_t i = 0; i < 8; i++) /* log-odds of the other class: the opposite numbers */
+        CHECK_NEAR(b[i], -a[i], 1e-4 * (1 + fabs(a[i])));
+    /* refusals name the problem */
+    CHECK_EQ_INT(keel_explain(m, fields, 3, "method=magic", a, &info, &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "magic") != NULL);
+    CHECK_EQ_INT(keel_explain(m, fields, 3, "steps", a, &info, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_explain(m, fields, 3, "class=maybe", a, &info, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_explain(m, fields, 3, "colour=red", a, &info, &e), KEEL_EINVAL);
+    keel_named_value bad[1] = {{"glucose", "sweet", NAN}};
+    CHECK_EQ_INT(keel_explain(m, bad, 1, NULL, a, &info, &e), KEEL_EMISMATCH);
+    keel_named_value unknown[1] = {{"colour", "red", NAN}};
+    CHECK_EQ_INT(keel_explain(m, unknown, 1, NULL, a, &info, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_explain(m, fields, 3, NULL, NULL, &info, &e), KEEL_EINVAL);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
