@@ -4,7 +4,9 @@
  * forward, calibrated probabilities; only for models whose inputs are all numeric),
  * keel_model_predict_row (text values: parsing, the schema's rules, the fitted transforms,
  * then the same) and keel_model_predict_fields (the same row as named values, numbers for
- * the numeric inputs).
+ * the numeric inputs); then keel_explain on the same fields: Integrated Gradients with the
+ * defaults (issue 6's goal: at most 40 times a prediction and at most 50 µs) and Shapley
+ * values (sampled when the model has more than 12 inputs; timed over calls / 500 calls).
  *
  * The row: the first record of ROW.csv when given (a CSV file with a header naming the
  * model's inputs; quotes are stripped, no embedded commas), else a made-up one (0.25 or -1.5
@@ -62,7 +64,7 @@ static size_t split(char *line, char **f, size_t max)
     return n;
 }
 
-enum { MODE_TENSOR, MODE_ROW, MODE_FIELDS };
+enum { MODE_TENSOR, MODE_ROW, MODE_FIELDS, MODE_IG, MODE_SHAPLEY };
 
 int main(int argc, char **argv)
 {
@@ -112,15 +114,35 @@ int main(int argc, char **argv)
         fields[i].number = numeric && row[i] ? strtod(row[i], NULL) : NAN;
     }
     static const char *names[] = {"api_predict_tensor_b1", "api_predict_row_b1",
-                                  "api_predict_fields_b1"};
-    for (int mode = 0; mode < 3; mode++) {
+                                  "api_predict_fields_b1", "api_explain_ig_b1",
+                                  "api_explain_shapley_b1"};
+    double *attr = calloc(ni + 1, sizeof *attr), fields_ns = NAN;
+    keel_explain_info info;
+    if (!attr) return 1;
+    long all_calls = calls;
+    for (int mode = 0; mode < 5; mode++) {
         int rc = KEEL_OK;
+        calls = mode == MODE_SHAPLEY ? (all_calls / 500 > 10 ? all_calls / 500 : 10) : all_calls;
+        long warm = mode == MODE_SHAPLEY ? 10 : 20000;
         for (int run = 0; run < runs && !rc; run++) {
-            for (long i = -20000; i < calls && !rc; i++) {
+            for (long i = -warm; i < calls && !rc; i++) {
                 double t0 = now();
-                rc = mode == MODE_TENSOR ? keel_model_predict_tensor(m, x, 1, nf, out, &e)
-                     : mode == MODE_ROW  ? keel_model_predict_row(m, row, out, &e)
-                                         : keel_model_predict_fields(m, fields, ni, out, &e);
+                switch (mode) {
+                case MODE_TENSOR:
+                    rc = keel_model_predict_tensor(m, x, 1, nf, out, &e);
+                    break;
+                case MODE_ROW:
+                    rc = keel_model_predict_row(m, row, out, &e);
+                    break;
+                case MODE_FIELDS:
+                    rc = keel_model_predict_fields(m, fields, ni, out, &e);
+                    break;
+                default:
+                    rc = keel_explain(m, fields, ni,
+                                      mode == MODE_SHAPLEY ? "method=shapley" : NULL, attr,
+                                      &info, &e);
+                    out[0] = (float)info.completeness_error;
+                }
                 double dt = now() - t0;
                 if (i >= 0) t[i] = dt;
             }
@@ -140,8 +162,15 @@ int main(int argc, char **argv)
                names[mode], med[runs / 2] * 1e9, nf, ni, calls);
         for (int r = 0; r < nr; r++)
             printf("%s%.0f", r ? "," : "", all[r] * 1e9);
-        printf("],\"p_first\":%.6g}\n", (double)out[0]);
+        if (mode == MODE_FIELDS) fields_ns = med[runs / 2] * 1e9;
+        if (mode >= MODE_IG)
+            printf("],\"completeness_error\":%.3g,\"scale\":\"%s\",\"times_predict_fields\":"
+                   "%.2f}\n",
+                   (double)out[0], info.scale, med[runs / 2] * 1e9 / fields_ns);
+        else
+            printf("],\"p_first\":%.6g}\n", (double)out[0]);
     }
+    free(attr);
     keel_model_close(m);
     free(x);
     free(row);
