@@ -3,8 +3,10 @@
  *
  * The input is a whole artifact. It is opened with the digest check skipped, so that the
  * fuzzer's mutations of the manifest (schema, target, transforms, graph, io nodes,
- * calibration) reach the model loader instead of stopping at the checksum. Whatever loads
- * must then predict without crashing: one row of missing values, and one of odd text.
+ * calibration, background sample, explanation settings) reach the model loader instead of
+ * stopping at the checksum. Whatever loads must then predict and explain without crashing:
+ * one row of missing values, and one of odd text (Shapley values only for small models, to
+ * keep each input fast).
  */
 #include "model/artifact.h"
 #include "model/model.h"
@@ -31,6 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         for (size_t i = 0; i < ni; i++)
             row[i] = i % 2 ? "1" : "x y z";
         (void)keel_model_predict_row(m, row, out, &e);
+        double *attr = calloc(ni + 1, sizeof *attr);
+        keel_explain_info info;
+        if (attr) {
+            (void)keel_explain(m, NULL, 0, NULL, attr, &info, &e);
+            if (ni <= 6) (void)keel_explain(m, NULL, 0, "method=shapley", attr, &info, &e);
+        }
+        free(attr);
     }
     free(row);
     free(out);

@@ -325,6 +325,12 @@ static const char train_usage[] =
     "  --class-weight W             auto, none or balanced (auto: balanced when the rarest\n"
     "                               class is under 10% of the rows)\n"
     "  --no-calibration             keep the raw probabilities\n"
+    "  --adverse-class LABEL        the class that reason codes explain (keel explain; default:\n"
+    "                               the second class of two, else the predicted one)\n"
+    "  --lower-is-adverse           regression: reason codes explain low values, not high\n"
+    "  --reasons K                  reason codes per explained row (1-16, default 4)\n"
+    "  --population WORDS           who the data describes, in reason codes (\"higher than 96%\n"
+    "                               of WORDS\"; default \"training records\")\n"
     "  --checkpoint PATH            write a checkpoint every epoch (default: OUTPUT.ckpt)\n"
     "  --resume                     continue from the checkpoint of a run that was stopped\n"
     "  --quarantine PATH            where rejected records go (default NAME.quarantine.jsonl)\n"
@@ -496,10 +502,109 @@ static int registry_register(keel_registry *reg, reg_run *rr, const keel_model *
     return rc == KEEL_OK ? EXIT_OK : cli_registry_fail(reg, rc);
 }
 
+/* The settings `keel explain` reads from the artifact (src/explain/explain.h): only the keys
+ * given, so that the explainer's defaults stay the defaults. */
+typedef struct explain_args {
+    const char *adverse_class, *population;
+    int reasons; /* 0: not given */
+    bool lower_is_adverse;
+} explain_args;
+
+/* Parses one of the explanation settings of train. Returns -1 when argv[*i] is not one,
+ * EXIT_USAGE on a bad value, 0 when consumed. */
+static int parse_explain_option(int argc, char **argv, int *i, explain_args *x)
+{
+    const char *v;
+    double d;
+    int m;
+    if ((m = opt_value("--adverse-class", argc, argv, i, &v))) {
+        if (m < 0) return EXIT_USAGE;
+        x->adverse_class = v;
+    } else if ((m = opt_value("--reasons", argc, argv, i, &v))) {
+        if (m < 0) return EXIT_USAGE;
+        /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, whose keel_reason this file cannot see
+         * beside validate.h's) */
+        if (!parse_num(v, 1, 16, &d) || d != (int)d) {
+            cli_error("--reasons must be a whole number from 1 to 16 (got '%s')", v);
+            return EXIT_USAGE;
+        }
+        x->reasons = (int)d;
+    } else if ((m = opt_value("--population", argc, argv, i, &v))) {
+        if (m < 0) return EXIT_USAGE;
+        size_t n = strlen(v);
+        if (n == 0 || n > 63 || !keel_utf8_valid(v, n)) {
+            cli_error("--population must be 1 to 63 bytes of text (got '%s')", v);
+            return EXIT_USAGE;
+        }
+        x->population = v;
+    } else if (opt_flag("--lower-is-adverse", argv[*i])) {
+        x->lower_is_adverse = true;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the settings against the trained model and writes them to m->explain_json.
+ * Returns EXIT_USAGE (after printing why) when they do not fit the model. */
+static int set_explain_settings(keel_model *m, const explain_args *x)
+{
+    bool regression = m->target.task == KEEL_TASK_REGRESSION;
+    if (x->adverse_class && regression) {
+        cli_error("--adverse-class applies to classification; this model does regression "
+                  "(--lower-is-adverse says which way is adverse)");
+        return EXIT_USAGE;
+    }
+    if (x->lower_is_adverse && !regression) {
+        cli_error("--lower-is-adverse applies to regression; this model does classification "
+                  "(use --adverse-class LABEL)");
+        return EXIT_USAGE;
+    }
+    if (x->adverse_class &&
+        keel_strlist_find(&m->target.classes, x->adverse_class, strlen(x->adverse_class)) < 0) {
+        keel_buf b;
+        keel_buf_init(&b);
+        for (size_t i = 0; i < m->target.classes.n && i < 20; i++)
+            keel_buf_printf(&b, "%s'%s'", i ? ", " : "", m->target.classes.items[i]);
+        cli_error("--adverse-class '%s' is not a class of the target (classes: %s%s)",
+                  x->adverse_class, b.data ? b.data : "", m->target.classes.n > 20 ? ", ..." : "");
+        keel_buf_free(&b);
+        return EXIT_USAGE;
+    }
+    keel_buf *b = &m->explain_json;
+    keel_buf_reset(b);
+    if (!x->adverse_class && !x->reasons && !x->population && !x->lower_is_adverse) return EXIT_OK;
+    int rc = keel_buf_putc(b, '{');
+    const char *sep = "";
+    if (x->adverse_class) {
+        rc |= keel_buf_puts(b, "\"adverse_class\":");
+        rc |= keel_buf_json_str(b, x->adverse_class, strlen(x->adverse_class));
+        sep = ",";
+    }
+    if (x->reasons) {
+        rc |= keel_buf_printf(b, "%s\"reasons\":%d", sep, x->reasons);
+        sep = ",";
+    }
+    if (x->population) {
+        rc |= keel_buf_printf(b, "%s\"population\":", sep);
+        rc |= keel_buf_json_str(b, x->population, strlen(x->population));
+        sep = ",";
+    }
+    if (x->lower_is_adverse) rc |= keel_buf_printf(b, "%s\"lower_is_adverse\":true", sep);
+    rc |= keel_buf_putc(b, '}');
+    if (rc) {
+        keel_buf_reset(b);
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
+    explain_args xa = {0};
     bool explicit_ckpt = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -509,6 +614,8 @@ int cmd_train(int argc, char **argv)
             return EXIT_OK;
         }
         if ((r = parse_train_option(argc, argv, &i, &a)) >= 0) {
+            if (r) return r;
+        } else if ((r = parse_explain_option(argc, argv, &i, &xa)) >= 0) {
             if (r) return r;
         } else if ((m = opt_value("--output", argc, argv, &i, &v)) ||
                    (m = opt_value("-o", argc, argv, &i, &v))) {
@@ -604,6 +711,10 @@ int cmd_train(int argc, char **argv)
     }
     if (tr.resumed_from && !a.quiet)
         fprintf(stderr, "keel: resumed from the checkpoint after epoch %d\n", tr.resumed_from);
+    if ((status = set_explain_settings(model, &xa)) != EXIT_OK) {
+        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, "bad explanation settings");
+        goto done;
+    }
     if (add_lineage(model, &a, &vr, f, creation_micros())) goto oom;
     if (keel_model_save(model, out, &e)) {
         cli_error("%s", e.msg);
