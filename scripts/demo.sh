@@ -6,8 +6,11 @@
 # with the defaults, evaluates it on held-out rows and predicts them. All of it is recorded in a
 # fresh registry (out/keel-home): datasets, the training run and the model version; a second
 # identity approves the model, the champion alias is set, the lineage is printed and the
-# audit trail verified. Finally keel serve serves the champion: one prediction through each
-# protocol (OIP v2, KServe v1, MLflow JSON and CSV), the metrics, and a clean stop.
+# audit trail verified. Then the champion explains itself: reason codes for a few held-out
+# customers, the model as a whole (importance, partial dependence), and a model card (HTML and
+# Markdown) for the model-risk committee. Finally keel serve serves the champion: one
+# prediction through each protocol (OIP v2, KServe v1, MLflow JSON and CSV), an explanation,
+# the metrics, and a clean stop.
 # Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,7 +54,7 @@ echo "== model: train on the churn data with the defaults, evaluate on held-out 
 head -n 4001 data/mlc_churn.csv > "$out/churn_train.csv"
 (head -n 1 data/mlc_churn.csv; tail -n 1000 data/mlc_churn.csv) > "$out/churn_holdout.csv"
 "$keel" train "$out/churn_train.csv" --target churn -o "$out/churn.keel" \
-    --quarantine "$out/churn_train.quarantine.jsonl"
+    --quarantine "$out/churn_train.quarantine.jsonl" --adverse-class yes --population customers
 echo "-- held-out rows:"
 "$keel" evaluate "$out/churn.keel" "$out/churn_holdout.csv" --quarantine "$out/churn_holdout.quarantine.jsonl"
 "$keel" predict "$out/churn.keel" "$out/churn_holdout.csv" -o "$out/churn_predictions.csv" \
@@ -74,6 +77,29 @@ KEEL_USER=reviewer "$keel" model approve churn:1 -m "held-out AUC checked"
 "$keel" audit verify
 "$keel" audit export -o "$out/audit.jsonl"
 echo
+echo "== explanations: why the champion says what it says"
+# Per customer: the churn probability and the principal reasons (toward "yes", the adverse
+# class), from Integrated Gradients against a typical customer of the training data.
+"$keel" explain churn@champion "$out/churn_holdout.csv" --limit 200 --scale probability \
+    -o "$out/churn_explanations.jsonl" -q
+/usr/bin/python3 - "$out/churn_explanations.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+rows.sort(key=lambda r: -r["prediction"])
+for r in rows[:3]:
+    print(f"row {r['row']}: P(churn) {r['prediction']:.2f} (typical customer {r['baseline_prediction']:.2f}),"
+          f" completeness error {r['completeness_error']:.1e}")
+    for why in r["reasons"]:
+        print(f"    - {why['text']} ({why['attribution']:+.3f})")
+PY
+echo "-- the model as a whole, on the held-out rows:"
+"$keel" explain churn@champion "$out/churn_holdout.csv" --global -q
+echo "-- the model card:"
+"$keel" model tag churn:1 "intended_use=Rank current mobile customers by their risk of leaving in the next quarter, so that the retention team can call the riskiest first." >/dev/null
+"$keel" model tag churn:1 "limitations=Trained on 4,000 customers of one operator; not for pricing, credit or any decision about an individual without a person's review." >/dev/null
+"$keel" card churn@champion --data "$out/churn_holdout.csv" -o "$out/churn.card.html" \
+    --markdown "$out/churn.card.md"
+echo
 echo "== serving: keel serve on the champion; one prediction through each protocol; metrics"
 "$keel" serve --model churn@champion --port 0 > "$out/serve.out" 2> "$out/serve.log" &
 server=$!
@@ -95,6 +121,9 @@ curl -s "$url/invocations" -H 'Content-Type: application/json' -d "{\"dataframe_
 echo "-- MLflow: POST /invocations (text/csv)"
 (head -n 1 "$out/churn_holdout.csv"; sed -n 2p "$out/churn_holdout.csv") | cut -d, -f1-19 |
     curl -s "$url/invocations" -H 'Content-Type: text/csv' --data-binary @-; echo
+echo "-- explanation extension: POST /v2/models/churn/explain"
+curl -s "$url/v2/models/churn/explain" -H 'Content-Type: application/json' -d "$v2" |
+    /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin)["explanations"][0]; print(json.dumps({k: e[k] for k in ("prediction","baseline_prediction","scale","completeness_error")})); [print("    -", r["text"]) for r in e["reasons"]]'
 echo "-- GET /metrics (keel_ lines)"
 curl -s "$url/metrics" | grep -E '^keel_(requests_total|rows_total|model_load_seconds)'
 kill -TERM $server
@@ -105,4 +134,5 @@ echo "prediction log: $(ls "$KEEL_HOME"/logs/*.jsonl.zst)"
 echo
 echo "done: schemas, quarantines, profiles, reports, the model and its predictions are in $out/;"
 echo "the registry is $KEEL_HOME (lineage graph: $out/churn_lineage.dot, audit trail: $out/audit.jsonl)"
-ls "$out"/*.profile.html "$out"/churn.keel "$out"/churn_predictions.csv
+ls "$out"/*.profile.html "$out"/churn.keel "$out"/churn_predictions.csv \
+    "$out"/churn_explanations.jsonl "$out"/churn.card.html "$out"/churn.card.md

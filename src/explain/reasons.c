@@ -200,10 +200,18 @@ static void sentence(const keel_explainer *x, const keel_model *m, const keel_fr
             snprintf(out, n, "%s is %s", name, v);
         } else if (below >= above && below >= 0.5) {
             percent_text(below, pct, sizeof pct);
-            snprintf(out, n, "%s %s is %s than %s of %s", name, v, more, pct, pop);
+            if (below > 0.99)
+                snprintf(out, n, "%s %s is among the %s 1%% of %s", name, v,
+                         c->type == KEEL_TYPE_NUMERIC ? "highest" : "latest", pop);
+            else
+                snprintf(out, n, "%s %s is %s than %s of %s", name, v, more, pct, pop);
         } else if (above > below && above >= 0.5) {
             percent_text(above, pct, sizeof pct);
-            snprintf(out, n, "%s %s is %s than %s of %s", name, v, less, pct, pop);
+            if (above > 0.99)
+                snprintf(out, n, "%s %s is among the %s 1%% of %s", name, v,
+                         c->type == KEEL_TYPE_NUMERIC ? "lowest" : "earliest", pop);
+            else
+                snprintf(out, n, "%s %s is %s than %s of %s", name, v, less, pct, pop);
         } else {
             char med[40];
             number_text(keel_profile_quantile(p, (size_t)pc, 0.5), med, sizeof med);
