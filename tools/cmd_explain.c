@@ -198,30 +198,6 @@ static int parse_args(int argc, char **argv, args *a)
     return -1;
 }
 
-/* MODEL is a file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no such file
- * exists, as for keel predict. */
-static int load_model(const char *path, keel_model **m)
-{
-    keel_error e;
-    char *stored = NULL;
-    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
-        keel_registry *r = cli_registry_open();
-        if (!r) return EXIT_FAIL;
-        int64_t version = 0;
-        int rc = keel_registry_model_resolve(r, path, NULL, &version, &stored);
-        if (rc != KEEL_OK) {
-            int status = cli_registry_fail(r, rc);
-            keel_registry_close(r);
-            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
-        }
-        keel_registry_close(r);
-    }
-    int rc = keel_model_load(stored ? stored : path, m, &e);
-    if (rc) cli_error("%s: %s", path, e.msg);
-    keel_free(stored);
-    return rc ? EXIT_FAIL : EXIT_OK;
-}
-
 /* Checks the options against the model (exit 2 when they do not fit it). */
 static int check_options(args *a, const keel_model *m)
 {
@@ -1020,7 +996,7 @@ int cmd_explain(int argc, char **argv)
     int status = parse_args(argc, argv, &a);
     if (status >= 0) return status;
     keel_model *m;
-    if ((status = load_model(a.model, &m))) return status;
+    if ((status = cli_load_model(a.model, &m))) return status;
     if ((status = check_options(&a, m)) >= 0) {
         keel_model_free(m);
         return status;

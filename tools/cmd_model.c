@@ -872,30 +872,6 @@ static int parse_model_args(int argc, char **argv, const char *cmd, const char *
     return -1;
 }
 
-/* MODEL is a file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no such file
- * exists: then the artifact the registry keeps for it is loaded. */
-static int load_model(const char *path, keel_model **m)
-{
-    keel_error e;
-    char *stored = NULL;
-    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
-        keel_registry *r = cli_registry_open();
-        if (!r) return EXIT_FAIL;
-        int64_t version = 0;
-        int rc = keel_registry_model_resolve(r, path, NULL, &version, &stored);
-        if (rc != KEEL_OK) {
-            int status = cli_registry_fail(r, rc);
-            keel_registry_close(r);
-            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
-        }
-        keel_registry_close(r);
-    }
-    int rc = keel_model_load(stored ? stored : path, m, &e);
-    if (rc) cli_error("%s: %s", path, e.msg);
-    keel_free(stored);
-    return rc ? EXIT_FAIL : EXIT_OK;
-}
-
 int cmd_evaluate(int argc, char **argv)
 {
     train_args a;
@@ -904,7 +880,7 @@ int cmd_evaluate(int argc, char **argv)
     int status = parse_model_args(argc, argv, "evaluate", evaluate_usage, false, &a, &model_path);
     if (status >= 0) return status;
     keel_model *m;
-    status = load_model(model_path, &m);
+    status = cli_load_model(model_path, &m);
     if (status) return status;
     cli_catch_interrupts();
     keel_frame *f = NULL;
@@ -1116,7 +1092,7 @@ int cmd_predict(int argc, char **argv)
     if (status >= 0) return status;
     if (a.hp.threads > 64) a.hp.threads = 64;
     keel_model *m;
-    status = load_model(model_path, &m);
+    status = cli_load_model(model_path, &m);
     if (status) return status;
     keel_tensor_set_threads(1); /* parallel over rows instead */
     cli_catch_interrupts();

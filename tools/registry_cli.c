@@ -14,6 +14,7 @@
 #include "base/json.h"
 #include "data/schema.h"
 #include "data/validate.h"
+#include "model/model.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -266,4 +267,27 @@ int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
     keel_buf_free(&b);
     keel_json_doc_free(d);
     return EXIT_OK;
+}
+
+int cli_load_model(const char *path, keel_model **m)
+{
+    keel_error e;
+    char *stored = NULL;
+    *m = NULL;
+    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
+        keel_registry *r = cli_registry_open();
+        if (!r) return EXIT_FAIL;
+        int64_t version = 0;
+        int rc = keel_registry_model_resolve(r, path, NULL, &version, &stored);
+        if (rc != KEEL_OK) {
+            int status = cli_registry_fail(r, rc);
+            keel_registry_close(r);
+            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
+        }
+        keel_registry_close(r);
+    }
+    int rc = keel_model_load(stored ? stored : path, m, &e);
+    if (rc) cli_error("%s: %s", path, e.msg);
+    keel_free(stored);
+    return rc ? EXIT_FAIL : EXIT_OK;
 }

@@ -18,6 +18,12 @@ keel_registry *cli_registry_open(void);
 /* Prints the registry's message for a failed call; returns the exit code for rc. */
 int cli_registry_fail(keel_registry *r, int rc);
 
+struct keel_model;
+/* Loads MODEL: a .keel file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no
+ * such file exists, whose stored artifact is then loaded. Prints why and returns EXIT_USAGE
+ * (a reference the registry does not know) or EXIT_FAIL; EXIT_OK with *m set. */
+int cli_load_model(const char *path, struct keel_model **m);
+
 struct keel_schema;
 struct keel_validate_result;
 /* Registers a validated file as a dataset (the registry is opened by the caller). source is
