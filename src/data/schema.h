@@ -95,7 +95,9 @@ typedef struct keel_schema_column {
     keel_strlist missing;
 
     keel_pii pii;
-    char *note; /* infer's remark for the reviewer, written as a YAML comment; may be NULL */
+    bool sensitive; /* a protected or sensitive attribute (e.g. age band, sex): the model card
+                       reports the model's quality per value of it (default false) */
+    char *note;     /* infer's remark for the reviewer, written as a YAML comment; may be NULL */
 } keel_schema_column;
 
 /* A set of borrowed strings for finding duplicates in O(n) (schema checks, the YAML reader):

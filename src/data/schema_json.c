@@ -9,8 +9,9 @@
  *    "columns":[{"name":"age","type":"numeric","role":"feature","nullable":true,
  *                "on_invalid":"reject","min":0,"max":120,"integer":true,"pii":"none",
  *                "display_name":..,"description":..,"categories":[..],"true_values":[..],
- *                "false_values":[..],"time_format":..,"column_missing":[..]}]}
- * Optional fields are left out when unset. Reading checks every field's type, resolves names
+ *                "false_values":[..],"time_format":..,"column_missing":[..],"sensitive":true}]}
+ * Optional fields are left out when unset (artifacts written before a field existed still
+ * load: "sensitive" absent means false). Reading checks every field's type, resolves names
  * against the closed lists, caps sizes, and finishes with keel_schema_check, because an
  * artifact is untrusted input.
  */
@@ -82,6 +83,7 @@ int keel_schema_to_json(const keel_schema *s, keel_buf *b)
         if (c->false_values.n) rc |= put_list(b, "false_values", &c->false_values);
         rc |= put_str(b, "time_format", c->time_format);
         if (c->has_missing) rc |= put_list(b, "column_missing", &c->missing);
+        if (c->sensitive) rc |= put_key(b, "sensitive") || keel_buf_puts(b, "true");
         rc |= keel_buf_putc(b, '}');
     }
     rc |= keel_buf_puts(b, "]}");
@@ -171,6 +173,7 @@ static int read_column(keel_schema *s, const keel_json *o, keel_error *e)
         (rc = get_enum(o, "pii", keel_pii_from_name, &pii, name, e)) ||
         (rc = get_bool(o, "nullable", &c->nullable, name, e)) ||
         (rc = get_bool(o, "integer", &c->integer, name, e)) ||
+        (rc = get_bool(o, "sensitive", &c->sensitive, name, e)) ||
         (rc = get_dup(o, "display_name", &c->display_name, name, e)) ||
         (rc = get_dup(o, "description", &c->description, name, e)) ||
         (rc = get_dup(o, "time_format", &c->time_format, name, e)))

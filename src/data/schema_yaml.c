@@ -519,12 +519,13 @@ enum {
     C_TIME_FORMAT,
     C_MISSING,
     C_PII,
+    C_SENSITIVE,
     C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
     "name",         "display_name", "description", "type",    "role",       "nullable",
     "on_invalid",   "min",          "max",         "integer", "categories", "true_values",
-    "false_values", "time_format",  "missing",     "pii"};
+    "false_values", "time_format",  "missing",     "pii",     "sensitive"};
 
 #define T(x) (1u << KEEL_TYPE_##x)
 /* The column types a key may appear in (a bit per keel_type); keys not listed: all. */
@@ -623,7 +624,8 @@ static int read_column(reader *r, keel_schema *s, uint32_t m, size_t index, uint
         (v[C_DESCRIPTION] &&
          (rc = get_text(r, v[C_DESCRIPTION], "description", &c->description))) ||
         (v[C_NULLABLE] && (rc = get_bool(r, v[C_NULLABLE], "nullable", &c->nullable))) ||
-        (v[C_INTEGER] && (rc = get_bool(r, v[C_INTEGER], "integer", &c->integer))))
+        (v[C_INTEGER] && (rc = get_bool(r, v[C_INTEGER], "integer", &c->integer))) ||
+        (v[C_SENSITIVE] && (rc = get_bool(r, v[C_SENSITIVE], "sensitive", &c->sensitive))))
         return rc;
 
     for (int key = C_MIN; key <= C_MAX; key++) {
@@ -1090,6 +1092,7 @@ static int put_column(keel_buf *b, const keel_schema_column *c)
         TRY(put_kv(b, 4, "time_format", c->time_format));
     if (c->has_missing) TRY(put_list(b, 4, "missing", &c->missing));
     if (c->pii != KEEL_PII_NONE) TRY(put_kv(b, 4, "pii", keel_pii_name(c->pii)));
+    if (c->sensitive) TRY(keel_buf_puts(b, "    sensitive: true\n"));
     return KEEL_OK;
 }
 

@@ -421,7 +421,8 @@ static int schema_eq(const keel_schema *a, const keel_schema *b)
             !strlist_eq(&x->true_values, &y->true_values) ||
             !strlist_eq(&x->false_values, &y->false_values) ||
             !opt_eq(x->time_format, y->time_format) || x->has_missing != y->has_missing ||
-            !strlist_eq(&x->missing, &y->missing) || x->pii != y->pii)
+            !strlist_eq(&x->missing, &y->missing) || x->pii != y->pii ||
+            x->sensitive != y->sensitive)
             return 0;
     }
     return 1;
@@ -910,4 +911,92 @@ TEST(schema_json_refuses_bad_input)
         CHECK(strstr(e.msg, cases[i].msg) != NULL);
         keel_json_doc_free(d);
     }
+}
+
+/* ---- the `sensitive` flag ---- */
+
+static const char sensitive_yaml[] = HEAD "  - name: region\n"
+                                          "    type: categorical\n"
+                                          "    categories: [north, south]\n"
+                                          "    sensitive: true\n"
+                                          "  - name: age\n"
+                                          "    type: numeric\n"
+                                          "    sensitive: false\n"
+                                          "  - name: senior\n"
+                                          "    type: boolean\n"
+                                          "    role: ignore\n"
+                                          "    sensitive: true\n";
+
+TEST(schema_sensitive_yaml_round_trip)
+{
+    keel_schema *s = parse_ok(sensitive_yaml);
+    REQUIRE(s != NULL);
+    CHECK(s->columns[0].sensitive);
+    CHECK(!s->columns[1].sensitive);
+    CHECK(s->columns[2].sensitive);
+    check_round_trip(__LINE__, s);
+    /* Written only when set, as every other key at its default. */
+    keel_buf w;
+    keel_buf_init(&w);
+    REQUIRE(keel_schema_write(s, &w) == KEEL_OK);
+    const char *first = strstr(w.data, "sensitive: true");
+    CHECK(first != NULL);
+    CHECK(first && strstr(first + 1, "sensitive: true") != NULL);
+    CHECK(strstr(w.data, "sensitive: false") == NULL);
+    keel_buf_free(&w);
+    keel_schema_free(s);
+}
+
+TEST(schema_sensitive_json_round_trip)
+{
+    keel_schema *s = parse_ok(sensitive_yaml), *t = NULL;
+    REQUIRE(s != NULL);
+    keel_error e;
+    keel_buf a;
+    keel_buf_init(&a);
+    REQUIRE(keel_schema_to_json(s, &a) == KEEL_OK);
+    CHECK(strstr(a.data, "\"sensitive\":true") != NULL);
+    REQUIRE(keel_schema_dup(s, &t, &e) == KEEL_OK);
+    CHECK(t->columns[0].sensitive);
+    CHECK(!t->columns[1].sensitive);
+    CHECK(t->columns[2].sensitive);
+    CHECK(schema_eq(s, t));
+    keel_buf_free(&a);
+    keel_schema_free(s);
+    keel_schema_free(t);
+}
+
+/* Artifacts written before the flag existed have no "sensitive" key: they load as false. */
+TEST(schema_sensitive_json_absent_is_false)
+{
+    static const char json[] = "{\"version\":1,\"columns\":[{\"name\":\"a\",\"type\":"
+                               "\"numeric\",\"role\":\"feature\",\"nullable\":true}]}";
+    keel_json_doc *d = keel_json_doc_new();
+    REQUIRE(d != NULL);
+    keel_error e;
+    REQUIRE(keel_json_parse(d, json, sizeof json - 1, &e) == KEEL_OK);
+    keel_schema *s = NULL;
+    CHECK_EQ_INT(keel_schema_from_json(keel_json_root(d), &s, &e), KEEL_OK);
+    CHECK(s && !s->columns[0].sensitive);
+    keel_schema_free(s);
+    keel_json_doc_free(d);
+}
+
+TEST(schema_sensitive_broken_value)
+{
+    EXPECT_ERROR(HEAD "  - {name: a, type: text, sensitive: yes}\n", KEEL_ESCHEMA,
+                 "schema.yaml:3:38: column 'a': sensitive must be true or false, not 'yes'");
+    EXPECT_ERROR(HEAD "  - {name: a, type: text, sensitive: [true]}\n", KEEL_ESCHEMA,
+                 "schema.yaml:3:38: column 'a': sensitive must be a single value");
+    static const char json[] =
+        "{\"version\":1,\"columns\":[{\"name\":\"a\",\"sensitive\":\"true\"}]}";
+    keel_json_doc *d = keel_json_doc_new();
+    REQUIRE(d != NULL);
+    keel_error e;
+    REQUIRE(keel_json_parse(d, json, sizeof json - 1, &e) == KEEL_OK);
+    keel_schema *s = (keel_schema *)1;
+    CHECK_EQ_INT(keel_schema_from_json(keel_json_root(d), &s, &e), KEEL_EFORMAT);
+    CHECK(s == NULL);
+    CHECK(strstr(e.msg, "sensitive") != NULL);
+    keel_json_doc_free(d);
 }
