@@ -14,6 +14,11 @@
  * present floats finite. A failure must leave the batch zeroed, come with a known status
  * and code and a non-empty UTF-8 message that serve_write_error turns into JSON that parses
  * back to the same text, and repeat exactly. Any broken promise calls abort().
+ *
+ * A v2 or v1 batch is also read as an explain request: serve_parse_explain_params on its
+ * "parameters" must give values in range (method -1, IG or Shapley; a known scale; top_k -1
+ * to 16; a class label that is a UTF-8 string) or a 400 with a message, the same way twice,
+ * leaving the batch as it was.
  */
 #include "base/json.h"
 #include "serve/serve.h"
@@ -123,6 +128,34 @@ static void check_error_body(const char *msg)
     keel_buf_free(&out);
 }
 
+/* The explain parameters of a parsed v2 or v1 batch. */
+static void check_explain_params(const serve_batch *b)
+{
+    serve_explain_params p;
+    serve_error err;
+    int rc = serve_parse_explain_params(b, &p, &err);
+    if (rc == KEEL_OK) {
+        ASSERT(p.method >= -1 && p.method <= KEEL_EXPLAIN_SHAPLEY);
+        ASSERT(p.scale >= KEEL_SCALE_DEFAULT && p.scale <= KEEL_SCALE_VALUE);
+        ASSERT(p.top_k >= -1 && p.top_k <= KEEL_EXPLAIN_MAX_REASONS);
+        if (p.class_label) ASSERT(keel_utf8_valid(p.class_label, strlen(p.class_label)));
+    } else {
+        ASSERT(rc == KEEL_EPARSE && err.status == 400);
+        size_t len = strlen(err.msg);
+        ASSERT(len > 0 && keel_utf8_valid(err.msg, len));
+        check_error_body(err.msg);
+    }
+    serve_explain_params again;
+    serve_error err2;
+    ASSERT(serve_parse_explain_params(b, &again, &err2) == rc);
+    if (rc != KEEL_OK) {
+        ASSERT(strcmp(err.msg, err2.msg) == 0);
+    } else {
+        ASSERT(again.method == p.method && again.scale == p.scale && again.top_k == p.top_k &&
+               again.class_label == p.class_label);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     if (n == 0) return 0;
@@ -134,6 +167,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
     int rc = run(sel, body, n, &b, &err);
     if (rc == KEEL_OK) {
         check_batch(&b);
+        if (sel % 4 < 2) {
+            check_explain_params(&b);
+            check_batch(&b);
+        }
         serve_batch_free(&b);
         ASSERT(is_zero(&b));
         return 0;

@@ -18,6 +18,8 @@ static const char serve_usage[] =
     "                              /v2/health/ready, /v2, /v2/models/NAME[/versions/V][/ready]\n"
     "  KServe v1 / TF-Serving      POST /v1/models/NAME:predict  {\"instances\": [...]}\n"
     "  MLflow scoring              POST /invocations (the first model), GET /ping, /health\n"
+    "  Explanations                POST /v2/models/NAME[/versions/V]/explain (the /infer body),\n"
+    "                              POST /v1/models/NAME:explain (the :predict body)\n"
     "  Prometheus                  GET /metrics\n"
     "A registry model is served under its name and follows its alias: when the alias moves\n"
     "(checked every --poll seconds) or on SIGHUP, the new version is loaded, checked and swapped\n"

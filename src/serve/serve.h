@@ -13,11 +13,14 @@
  *   KServe v1 / TF-Serving      POST /v1/models/{m}:predict  {"instances": [{col: value}, ...]}
  *   MLflow scoring              POST /invocations  dataframe_split | dataframe_records |
  *                               instances | inputs, or text/csv
+ * Explanations (the "explain" extension, issue 6): the v2 and v1 request bodies above at
+ *   POST /v2/models/{m}[/versions/{v}]/explain and POST /v1/models/{m}:explain.
  */
 #ifndef KEEL_SERVE_H
 #define KEEL_SERVE_H
 
 #include "base/base.h"
+#include "explain/explain.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -71,6 +74,68 @@ int serve_write_error(keel_buf *out, const char *msg);
 int serve_write_v2_metadata(keel_buf *out, const char *model, const char *const *versions,
                             size_t n_versions, const keel_model *m);
 
+/* ---- explanations (issue 6) ------------------------------------------------------------ */
+
+/* Rows one explain request may ask for, by method: an Integrated Gradients row costs tens of
+ * forward passes, a Shapley row (exact up to 12 columns: 4,096 subsets, each over the
+ * background rows) far more. More rows are a 413. */
+#define SERVE_EXPLAIN_MAX_ROWS_IG      1000
+#define SERVE_EXPLAIN_MAX_ROWS_SHAPLEY 16
+
+/* The optional top-level "parameters" of an explain request, as given: {"method": "ig" |
+ * "integrated_gradients" | "shapley" (the names keel_explain_method_from_name knows),
+ * "scale": "log_odds" | "probability" | "value" | "default", "top_k":
+ * 0..KEEL_EXPLAIN_MAX_REASONS (0: the model's default), "class": a class label (a string, or
+ * a number read as its text)}. Any other key is refused. */
+typedef struct serve_explain_params {
+    int method;              /* keel_explain_method, or -1 when not given */
+    int scale;               /* keel_explain_scale; KEEL_SCALE_DEFAULT when not given */
+    long top_k;              /* -1 when not given */
+    const char *class_label; /* NULL when not given; points into the batch's memory */
+} serve_explain_params;
+
+/* Reads "parameters" from the body that b was parsed from (b from serve_parse_v1 or
+ * serve_parse_v2: the batch keeps the parsed document). Checks the JSON types, the names and
+ * the range of top_k; does not need the model. Returns KEEL_OK, or KEEL_EPARSE with err set
+ * (status 400, a message naming the parameter: "parameters.method: unknown method \"x\" (use
+ * \"ig\" or \"shapley\")"). p is valid only while b is. Thread-safe (reads b only). */
+int serve_parse_explain_params(const serve_batch *b, serve_explain_params *p, serve_error *err);
+
+/* Turns p into options for keel_explain_fields on model m (o is initialised here with
+ * keel_explain_options_init) and checks what needs the model: the scale against the task
+ * (log_odds and probability for classification, value for regression), the class against
+ * its labels (a regression model has none), and n_rows against the method's row limit
+ * (SERVE_EXPLAIN_MAX_ROWS_*, status 413). Returns KEEL_OK, or KEEL_EPARSE / KEEL_ELIMIT with
+ * err set. Does not allocate; thread-safe. */
+int serve_explain_options(const serve_explain_params *p, const keel_model *m, size_t n_rows,
+                          keel_explain_options *o, serve_error *err);
+
+/* Bytes of scratch per column for serve_batch_row_fields. */
+#define SERVE_FIELD_TEXT 48
+
+/* Row r (< b->n_rows) of b as the named fields keel_explain_fields and
+ * keel_model_predict_fields read, so that an explained row reaches the model exactly as
+ * keel_model_predict_columns would give it: fields[j] is column j; text columns give their
+ * text (NULL when missing), numbers their value (NaN when missing), booleans the text "1" or
+ * "0" (which boolean, numeric and categorical inputs read as predict does), FP32 values
+ * their shortest text where the input m has under that name is not numeric, integers of
+ * 10^15 or more in magnitude their exact text. fields holds b->n_cols entries; scratch
+ * b->n_cols * SERVE_FIELD_TEXT bytes, which the fields may point into. Names and texts point
+ * into b. Cannot fail; thread-safe (reads b and m only). */
+void serve_batch_row_fields(const serve_batch *b, const keel_model *m, size_t r,
+                            keel_named_value *fields, char *scratch);
+
+/* The explain responses, written around the explanations (keel_explanation_to_json, joined
+ * by commas by the caller):
+ *   v1   {"explanations":[ ... ]}
+ *   v2   {"model_name":M,"model_version":V,"id":ID,"explanations":[ ... ]}  (id when given)
+ * The head opens the list; serve_write_explain_tail closes it. KEEL_OK or KEEL_ENOMEM (the
+ * buffer as it was). */
+int serve_write_explain_v1_head(keel_buf *out);
+int serve_write_explain_v2_head(keel_buf *out, const char *model, const char *version,
+                                const char *id);
+int serve_write_explain_tail(keel_buf *out);
+
 /* ---- metrics (metrics.c) --------------------------------------------------------------- */
 
 /* Latency histogram buckets, seconds (Prometheus "le" labels), plus +Inf. */
@@ -83,9 +148,10 @@ extern const double serve_latency_bounds[SERVE_LATENCY_BUCKETS];
 typedef struct serve_metrics serve_metrics;
 serve_metrics *serve_metrics_new(void);    /* NULL when out of memory */
 void serve_metrics_free(serve_metrics *m); /* NULL-safe; no other call may be running */
-/* Records one finished request: protocol ("v2", "v1", "mlflow", "other"), model and version
- * ("" when none), HTTP status, rows predicted, seconds taken. Thread-safe, lock-free for
- * known label sets after the first request (a mutex guards adding a new label set). */
+/* Records one finished request: protocol ("v2", "v1", "mlflow", "v2-explain", "v1-explain",
+ * "other"), model and version ("" when none), HTTP status, rows predicted (or explained),
+ * seconds taken. Thread-safe, lock-free for known label sets after the first request (a
+ * mutex guards adding a new label set). */
 void serve_metrics_request(serve_metrics *m, const char *protocol, const char *model,
                            const char *version, int status, size_t rows, double seconds);
 void serve_metrics_in_flight(serve_metrics *m, int delta);

@@ -1,6 +1,7 @@
 /*
  * server.c — keel serve: HTTP/1.1 with libmicrohttpd (epoll, a pool of worker threads),
- * routing to the three protocols, limits and load shedding, hot swap, draining.
+ * routing to the three protocols and the explain extension, limits and load shedding, hot
+ * swap, draining.
  *
  * Request life: libmicrohttpd calls on_request first when the headers are in (we check the
  * framing and the shedding rule there, before reading a byte of body), then once per body
@@ -463,6 +464,103 @@ done:
     return ok;
 }
 
+/* Parses, explains row by row, answers, counts (protocol "v2-explain" / "v1-explain" in the
+ * metrics). Explanations are not written to the prediction log: the log is what monitoring
+ * reads for drift and performance, and an explanation is usually asked about a row already
+ * predicted (and logged); logging it again would count that row twice. */
+static enum MHD_Result explain(serve_server *s, struct MHD_Connection *c, request *rq,
+                               served_model *m, const char *version_wanted, int protocol)
+{
+    const char *label = protocol == P_V2 ? "v2-explain" : "v1-explain";
+    served_version *v = model_acquire(m);
+    int status = 200;
+    enum MHD_Result ok;
+    serve_batch b;
+    memset(&b, 0, sizeof b);
+    void *scratch = NULL;
+    keel_buf out;
+    keel_buf_init(&out);
+    if (!v) {
+        status = 503;
+        ok = respond_error(c, status, "model %s is not loaded", m->name);
+        goto done;
+    }
+    if (version_wanted && strcmp(version_wanted, v->version)) {
+        status = 404;
+        ok = respond_error(c, status, "model %s has no version %s being served (serving %s)",
+                           m->name, version_wanted, v->version);
+        goto done;
+    }
+    serve_error err = {0};
+    const char *body = rq->body.data ? rq->body.data : "";
+    int rc = protocol == P_V2 ? serve_parse_v2(body, rq->body.len, &b, &err)
+                              : serve_parse_v1(body, rq->body.len, &b, &err);
+    serve_explain_params params;
+    keel_explain_options o;
+    if (rc == KEEL_OK) rc = serve_parse_explain_params(&b, &params, &err);
+    if (rc == KEEL_OK) rc = serve_explain_options(&params, v->model, b.n_rows, &o, &err);
+    if (rc != KEEL_OK) {
+        status = err.status ? err.status : 400;
+        ok = respond_error(c, status, "%s", err.msg[0] ? err.msg : keel_strerror(rc));
+        goto done;
+    }
+    /* One block per request: the row's fields, their text scratch, attributions and
+     * standard errors. Sizes are bounded by SERVE_MAX_COLS and the model's inputs. */
+    size_t n_in = keel_model_n_inputs(v->model);
+    size_t n_fields = b.n_cols ? b.n_cols : 1;
+    size_t doubles = 2 * (n_in ? n_in : 1);
+    scratch = keel_malloc(doubles * sizeof(double) + n_fields * sizeof(keel_named_value) +
+                          n_fields * SERVE_FIELD_TEXT);
+    if (!scratch) {
+        status = 500;
+        ok = respond_error(c, status, "out of memory");
+        goto done;
+    }
+    double *attr = scratch;
+    keel_named_value *fields = (keel_named_value *)(attr + doubles);
+    char *text = (char *)(fields + n_fields);
+    keel_explanation x;
+    memset(&x, 0, sizeof x);
+    x.attributions = attr;
+    x.std_errors = attr + doubles / 2;
+    rc = protocol == P_V2 ? serve_write_explain_v2_head(&out, m->name, v->version, b.id)
+                          : serve_write_explain_v1_head(&out);
+    for (size_t r = 0; r < b.n_rows && rc == KEEL_OK; r++) {
+        keel_error e = {0};
+        serve_batch_row_fields(&b, v->model, r, fields, text);
+        rc = keel_explain_fields(v->model, fields, b.n_cols, &o, &x, &e);
+        if (rc != KEEL_OK) {
+            /* The library explains one row, which it calls row 0: name the request's. */
+            const char *msg = e.msg[0] ? e.msg : keel_strerror(rc);
+            if (!strncmp(msg, "row 0, ", 7)) msg += 7;
+            status = rc == KEEL_ENOMEM ? 500 : rc == KEEL_ENOTSUP ? 501 : 400;
+            if (status == 501)
+                ok = respond_error(c, status, "model %s cannot be explained: %s", m->name, msg);
+            else
+                ok = respond_error(c, status,
+                                   protocol == P_V2 ? "row %zu: %s" : "instances[%zu]: %s", r, msg);
+            goto done;
+        }
+        if (r) rc = keel_buf_putc(&out, ',');
+        if (rc == KEEL_OK) rc = keel_explanation_to_json(v->model, &x, &out);
+    }
+    if (rc == KEEL_OK) rc = serve_write_explain_tail(&out);
+    if (rc != KEEL_OK) {
+        status = 500;
+        ok = respond_error(c, status, "out of memory");
+        goto done;
+    }
+    ok = respond(c, 200, "application/json", &out);
+done:
+    serve_metrics_request(s->metrics, label, m->name, v ? v->version : "", status,
+                          status == 200 ? b.n_rows : 0, keel_now_seconds() - rq->t0);
+    keel_buf_free(&out);
+    keel_free(scratch);
+    serve_batch_free(&b);
+    version_release(v);
+    return ok;
+}
+
 static enum MHD_Result model_metadata(serve_server *s, struct MHD_Connection *c, served_model *m,
                                       const char *version_wanted, bool ready_only)
 {
@@ -502,7 +600,7 @@ static bool all_ready(serve_server *s)
 }
 
 /* Splits "/v2/models/NAME[/versions/V][/TAIL]": returns the model, sets *version (into vbuf)
- * and *tail ("" / "ready" / "infer"); NULL when the path does not have that form. */
+ * and *tail ("" / "ready" / "infer" / "explain"); NULL when the path does not have that form. */
 static served_model *parse_v2_path(serve_server *s, const char *rest, char *vbuf, size_t vcap,
                                    const char **version, const char **tail)
 {
@@ -556,7 +654,7 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
         if (!get) return respond_error(c, 405, "use GET for %s", url);
         keel_buf b;
         keel_buf_init(&b);
-        keel_buf_printf(&b, "{\"name\":\"keel\",\"version\":\"%s\",\"extensions\":[]}",
+        keel_buf_printf(&b, "{\"name\":\"keel\",\"version\":\"%s\",\"extensions\":[\"explain\"]}",
                         keel_version());
         enum MHD_Result ok = respond(c, 200, "application/json", &b);
         keel_buf_free(&b);
@@ -572,6 +670,10 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
         if (!strcmp(tail, "infer")) {
             if (!post) return respond_error(c, 405, "use POST for %s", url);
             return predict(s, c, rq, m, version, P_V2);
+        }
+        if (!strcmp(tail, "explain")) {
+            if (!post) return respond_error(c, 405, "use POST for %s", url);
+            return explain(s, c, rq, m, version, P_V2);
         }
         if (!get) return respond_error(c, 405, "use GET for %s", url);
         if (!*tail || !strcmp(tail, "ready"))
@@ -590,7 +692,12 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
             if (!post) return respond_error(c, 405, "use POST for %s", url);
             return predict(s, c, rq, m, NULL, P_V1);
         }
-        if (colon) return respond_error(c, 404, "no such verb '%.100s' (use :predict)", colon);
+        if (colon && !strcmp(colon, ":explain")) {
+            if (!post) return respond_error(c, 405, "use POST for %s", url);
+            return explain(s, c, rq, m, NULL, P_V1);
+        }
+        if (colon)
+            return respond_error(c, 404, "no such verb '%.100s' (use :predict or :explain)", colon);
         if (!get) return respond_error(c, 405, "use GET for %s", url);
         return model_metadata(s, c, m, NULL, true);
     }
