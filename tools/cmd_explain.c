@@ -246,6 +246,13 @@ static void csv_field(keel_buf *b, const char *p, size_t n)
     keel_buf_putc(b, '"');
 }
 
+/* A number as the JSON Lines output writes it (src/explain/format.c): 9 significant digits,
+ * empty when not finite. */
+static void csv_num(keel_buf *b, double v)
+{
+    if (isfinite(v)) keel_buf_printf(b, "%.9g", v);
+}
+
 static void csv_str(keel_buf *b, const char *s)
 {
     csv_field(b, s, strlen(s));
@@ -364,24 +371,24 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
             id_value(b, &p->f->cols[c], r, false);
         }
     keel_buf_putc(b, ',');
-    keel_buf_json_num(b, ex->prediction);
+    csv_num(b, ex->prediction);
     keel_buf_putc(b, ',');
-    keel_buf_json_num(b, ex->baseline_prediction);
+    csv_num(b, ex->baseline_prediction);
     keel_buf_printf(b, ",%s", keel_explain_scale_name(ex->scale));
     if (m->target.task != KEEL_TASK_REGRESSION) {
         keel_buf_putc(b, ',');
         csv_str(b, m->target.classes.items[ex->class_index]);
     }
     keel_buf_putc(b, ',');
-    keel_buf_json_num(b, ex->completeness_error);
+    csv_num(b, ex->completeness_error);
     for (size_t i = 0; i < m->n_inputs; i++) {
         keel_buf_putc(b, ',');
-        keel_buf_json_num(b, ex->attributions[i]);
+        csv_num(b, ex->attributions[i]);
     }
     if (w->a->opt.method == KEEL_EXPLAIN_SHAPLEY)
         for (size_t i = 0; i < m->n_inputs; i++) {
             keel_buf_putc(b, ',');
-            keel_buf_json_num(b, ex->std_errors[i]);
+            csv_num(b, ex->std_errors[i]);
         }
     for (size_t k = 0; k < w->n_reasons; k++) {
         keel_buf_putc(b, ',');

@@ -1,7 +1,9 @@
 /*
  * format.c — one explanation as a JSON object (the shape is in explain.h). The same text is
  * written by `keel explain` (JSON Lines), the server's explain endpoints and the C API, so
- * every consumer sees one format. Non-finite numbers are written as null.
+ * every consumer sees one format. Non-finite numbers are written as null. Numbers carry 9
+ * significant digits: the attributions come from float arithmetic, so more digits would be
+ * noise, and the shortest-round-trip form costs several times as much to print.
  */
 #include "explain/explain_impl.h"
 
@@ -10,7 +12,7 @@
 
 static int num(keel_buf *b, double v)
 {
-    return isfinite(v) ? keel_buf_json_num(b, v) : keel_buf_puts(b, "null");
+    return isfinite(v) ? keel_buf_printf(b, "%.9g", v) : keel_buf_puts(b, "null");
 }
 
 static int str(keel_buf *b, const char *s)
