@@ -18,9 +18,11 @@
  * so (with the reason) instead of disappearing. Everything random (bootstrap, permutations,
  * row samples) is seeded, so the same inputs give the same card.
  *
- * The registry is used read-only. For the approvals' times and the audit references it reads
- * the registry's tables directly (the registry API's answers leave those out); nothing is
- * written, so a card cannot change the record it reports.
+ * The registry is used read-only and only through its API, so its role checks apply: the
+ * approvals need any role (as `keel model show`), the audit references the auditor role (as
+ * `keel audit export`). The card asks for what the actor's roles allow and says plainly what
+ * it left out and who can grant the rest, instead of failing or asking anyway: a refused
+ * read is audited (access.denied), and a card must not change the record it reports.
  */
 #include "data/validate.h"
 #include "explain/explain.h"
@@ -1040,7 +1042,9 @@ typedef struct reg_ref {
     keel_registry *r;
     char *name;
     int64_t version;
-    char note[300]; /* why the registry has nothing, for the card */
+    char note[400];           /* why the registry has nothing, for the card */
+    char approvals_note[600]; /* why the approvals are missing, when they are */
+    char audit_note[600];     /* why the audit references are missing, when they are */
 } reg_ref;
 
 /* Loads MODEL: a file, or a registry reference when no such file exists. */
@@ -1063,8 +1067,20 @@ static int load_model(const char *path, keel_model **m, reg_ref *rr)
     return rc ? EXIT_FAIL : EXIT_OK;
 }
 
+/* Why a registry read gave nothing, for the card: the registry's message, or "out of
+ * memory" when its answer could not be parsed. */
+static void read_failed(char *note, size_t cap, const char *what, keel_registry *r, int rc)
+{
+    snprintf(note, cap, "%s could not be read from the registry: %.300s", what,
+             rc == KEEL_OK ? "out of memory" : keel_registry_errmsg(r));
+}
+
 /* A model loaded from a file: is its artifact a registered version? The registry is opened
- * only when one exists already (a card never creates one). */
+ * only when one exists already (a card never creates one). The newest version with the
+ * artifact's SHA-256 is found through the API: the model list, then each model's versions
+ * (one read per model; a card is made rarely, and registries hold models by the hundred,
+ * not the million). An actor who is not an identity of the registry may read nothing, so
+ * nothing is asked: that would only put a refusal on the record. */
 static void find_registered(const keel_model *m, reg_ref *rr)
 {
     char db[4096];
@@ -1081,32 +1097,60 @@ static void find_registered(const keel_model *m, reg_ref *rr)
         rr->r = NULL;
         return;
     }
-    keel_stmt *st;
-    if (keel_store_query(keel_registry_store(rr->r), &st,
-                         "SELECT model, version FROM model_versions WHERE artifact_sha256 = ? "
-                         "ORDER BY created_at DESC LIMIT 1",
-                         "s", m->sha256) != KEEL_OK)
+    const char *actor = keel_registry_actor(rr->r);
+    if (!keel_registry_roles(rr->r)) {
+        snprintf(rr->note, sizeof rr->note,
+                 "'%.40s' is not an identity of the registry at %.120s, so the card cannot read "
+                 "it; an admin can add it: keel user add %.40s --role viewer",
+                 actor, cli_keel_home(), actor);
         return;
-    if (keel_stmt_step(st) == KEEL_STORE_ROW && keel_stmt_text(st, 0)) {
-        rr->name = keel_strdup(keel_stmt_text(st, 0));
-        rr->version = keel_stmt_int(st, 1);
-    } else {
+    }
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_json_doc *list = NULL;
+    char newest[40] = "";
+    int rc = keel_registry_model_list(rr->r, &b);
+    if (rc != KEEL_OK || !(list = parse_doc(b.data, b.len))) {
+        read_failed(rr->note, sizeof rr->note, "The model list", rr->r, rc);
+        goto done;
+    }
+    const keel_json *models = keel_json_root(list);
+    for (size_t i = 0; i < keel_json_len(models); i++) {
+        const char *name = keel_json_str(keel_json_get(keel_json_at(models, i), "name"));
+        keel_buf_reset(&b);
+        keel_json_doc *show = NULL;
+        if (!name || keel_registry_model_show(rr->r, name, 0, &b) != KEEL_OK ||
+            !(show = parse_doc(b.data, b.len)))
+            continue;
+        const keel_json *versions = keel_json_get(keel_json_root(show), "versions");
+        for (size_t k = 0; k < keel_json_len(versions); k++) {
+            const keel_json *v = keel_json_at(versions, k);
+            const char *sha = keel_json_str(keel_json_get(v, "artifact_sha256"));
+            const char *created = keel_json_str(keel_json_get(v, "created_at"));
+            if (!sha || strcmp(sha, m->sha256)) continue;
+            /* ISO 8601 times of one format order as strings do. */
+            if (rr->name && (!created || strcmp(created, newest) <= 0)) continue;
+            char *copy = keel_strdup(name);
+            if (!copy) continue;
+            keel_free(rr->name);
+            rr->name = copy;
+            rr->version = (int64_t)keel_json_num(keel_json_get(v, "version"), 0);
+            snprintf(newest, sizeof newest, "%s", created ? created : "");
+        }
+        keel_json_doc_free(show);
+    }
+    if (!rr->name)
         snprintf(rr->note, sizeof rr->note,
                  "No version in the registry at %.200s has this artifact's SHA-256.",
                  cli_keel_home());
-    }
-    keel_stmt_finalize(st);
-}
-
-static void iso_time(int64_t micros, char out[40])
-{
-    keel_format_timestamp(micros, out);
+done:
+    keel_json_doc_free(list);
+    keel_buf_free(&b);
 }
 
 static void write_registry(jb *j, reg_ref *rr, const keel_json **tags_out, keel_json_doc **show_doc)
 {
     keel_registry *r = rr->r;
-    keel_store *st = keel_registry_store(r);
     keel_buf b;
     keel_buf_init(&b);
     *tags_out = NULL;
@@ -1130,30 +1174,31 @@ static void write_registry(jb *j, reg_ref *rr, const keel_json **tags_out, keel_
         }
         run = (int64_t)keel_json_num(keel_json_get(v, "run_id"), 0);
     }
-    /* Approvals with their times (the registry's answer leaves the times out). */
+    /* Approvals with their times; readable by every role that could read the version. */
     jb_open(j, "approvals", '[');
-    keel_stmt *q;
-    if (keel_store_query(st, &q,
-                         "SELECT id, status, requested_by, requested_at, reviewer, decided_at, "
-                         "comment FROM approvals WHERE model = ? AND version = ? ORDER BY id",
-                         "si", rr->name, rr->version) == KEEL_OK) {
-        while (keel_stmt_step(q) == KEEL_STORE_ROW) {
-            char t1[40] = "", t2[40] = "";
-            if (keel_stmt_type(q, 3) == KEEL_STORE_INT) iso_time(keel_stmt_int(q, 3), t1);
-            if (keel_stmt_type(q, 5) == KEEL_STORE_INT) iso_time(keel_stmt_int(q, 5), t2);
+    keel_buf_reset(&b);
+    keel_json_doc *ad = NULL;
+    int rc = keel_registry_approval_list(r, rr->name, rr->version, &b);
+    if (rc == KEEL_OK && (ad = parse_doc(b.data, b.len))) {
+        const keel_json *apps = keel_json_root(ad);
+        for (size_t i = 0; i < keel_json_len(apps); i++) {
+            const keel_json *a = keel_json_at(apps, i);
             jb_open(j, NULL, '{');
-            jb_num(j, "id", (double)keel_stmt_int(q, 0));
-            jb_str(j, "status", keel_stmt_text(q, 1));
-            jb_str(j, "requested_by", keel_stmt_text(q, 2));
-            jb_str(j, "requested", t1[0] ? t1 : NULL);
-            jb_str(j, "reviewer", keel_stmt_text(q, 4));
-            jb_str(j, "decided", t2[0] ? t2 : NULL);
-            jb_str(j, "comment", keel_stmt_text(q, 6));
+            jb_value(j, "id", keel_json_get(a, "id"));
+            jb_value(j, "status", keel_json_get(a, "status"));
+            jb_value(j, "requested_by", keel_json_get(a, "requested_by"));
+            jb_value(j, "requested", keel_json_get(a, "requested_at"));
+            jb_value(j, "reviewer", keel_json_get(a, "reviewer"));
+            jb_value(j, "decided", keel_json_get(a, "decided_at"));
+            jb_value(j, "comment", keel_json_get(a, "comment"));
             jb_close(j, '}');
         }
-        keel_stmt_finalize(q);
+    } else {
+        read_failed(rr->approvals_note, sizeof rr->approvals_note, "The approvals", r, rc);
     }
+    keel_json_doc_free(ad);
     jb_close(j, ']');
+    if (rr->approvals_note[0]) jb_str(j, "approvals_note", rr->approvals_note);
     /* Lineage: the datasets the run read, in their roles, and the run. */
     keel_buf_reset(&b);
     char ref[200];
@@ -1207,34 +1252,45 @@ static void write_registry(jb *j, reg_ref *rr, const keel_json **tags_out, keel_
     }
     keel_json_doc_free(ld);
     (void)run;
-    /* Audit references: events on the version (registration, tags, approvals) and on its
-     * aliases when they pointed at it. */
-    char obj[160], alias_prefix[160];
-    snprintf(obj, sizeof obj, "model:%s:%lld", rr->name, (long long)rr->version);
-    snprintf(alias_prefix, sizeof alias_prefix, "alias:%s@", rr->name);
+    /* Audit references: the events of the trail that concern the version. They need the
+     * auditor role; without it the card says so and who can grant it, and does not ask (a
+     * refused read would be audited, and the card would have changed the record). */
     jb_open(j, "audit", '[');
-    if (keel_store_query(st, &q,
-                         "SELECT seq, time, actor, action, object, hash FROM audit_events WHERE "
-                         "object = ? OR (substr(object, 1, length(?)) = ? AND "
-                         "(json_extract(details, '$.version') = ? OR "
-                         "json_extract(details, '$.previous_version') = ?)) ORDER BY seq LIMIT ?",
-                         "sssiii", obj, alias_prefix, alias_prefix, rr->version, rr->version,
-                         (int64_t)MAX_AUDIT) == KEEL_OK) {
-        while (keel_stmt_step(q) == KEEL_STORE_ROW) {
-            char t[40];
-            iso_time(keel_stmt_int(q, 1), t);
-            jb_open(j, NULL, '{');
-            jb_num(j, "seq", (double)keel_stmt_int(q, 0));
-            jb_str(j, "time", t);
-            jb_str(j, "actor", keel_stmt_text(q, 2));
-            jb_str(j, "action", keel_stmt_text(q, 3));
-            jb_str(j, "object", keel_stmt_text(q, 4));
-            jb_str(j, "hash", keel_stmt_text(q, 5));
-            jb_close(j, '}');
+    unsigned roles = keel_registry_roles(r);
+    if (roles & (KEEL_ACCESS_AUDITOR | KEEL_ACCESS_ADMIN)) {
+        keel_buf_reset(&b);
+        keel_json_doc *ev = NULL;
+        rc = keel_registry_audit_events(r, rr->name, rr->version, MAX_AUDIT, &b);
+        if (rc == KEEL_OK && (ev = parse_doc(b.data, b.len))) {
+            const keel_json *events = keel_json_root(ev);
+            for (size_t i = 0; i < keel_json_len(events); i++) {
+                const keel_json *a = keel_json_at(events, i);
+                jb_open(j, NULL, '{');
+                jb_value(j, "seq", keel_json_get(a, "seq"));
+                jb_value(j, "time", keel_json_get(a, "time"));
+                jb_value(j, "actor", keel_json_get(a, "actor"));
+                jb_value(j, "action", keel_json_get(a, "action"));
+                jb_value(j, "object", keel_json_get(a, "object"));
+                jb_value(j, "hash", keel_json_get(a, "hash"));
+                jb_close(j, '}');
+            }
+        } else {
+            read_failed(rr->audit_note, sizeof rr->audit_note, "The audit references", r, rc);
         }
-        keel_stmt_finalize(q);
+        keel_json_doc_free(ev);
+    } else {
+        const char *actor = keel_registry_actor(r);
+        char has[96], grant[96];
+        keel_roles_format(roles, has, sizeof has);
+        keel_roles_format(roles | KEEL_ACCESS_AUDITOR, grant, sizeof grant);
+        snprintf(rr->audit_note, sizeof rr->audit_note,
+                 "The audit references are not listed: reading the audit trail needs the "
+                 "auditor role, and '%.60s' has %.90s. An admin can grant it: keel user add "
+                 "%.60s --role %.90s",
+                 actor, has[0] ? has : "no role", actor, grant);
     }
     jb_close(j, ']');
+    if (rr->audit_note[0]) jb_str(j, "audit_note", rr->audit_note);
     jb_close(j, '}');
     keel_buf_free(&b);
 }
@@ -1399,6 +1455,9 @@ static int build_card(const card_args *a, scored *s, reg_ref *rr, jb *j)
         jb_str(j, NULL,
                "No column of the model's schema is marked sensitive, so the card has no "
                "per-group measures.");
+    /* A governance section with a hole must not look complete. */
+    if (rr->approvals_note[0]) jb_str(j, NULL, rr->approvals_note);
+    if (rr->audit_note[0]) jb_str(j, NULL, rr->audit_note);
     jb_close(j, ']');
     jb_close(j, '}');
 done:

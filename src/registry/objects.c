@@ -716,6 +716,32 @@ int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t v
     return reg_write_end(r, rc);
 }
 
+/* KEEL_OK when model has this version, else KEEL_ENOENT with a message (reads need it to
+ * tell "no such version" from "nothing recorded yet"). */
+static int version_exists(keel_registry *r, const char *model, int64_t version)
+{
+    int64_t n = 0;
+    int rc = keel_store_int(r->store, &n,
+                            "SELECT count(*) FROM model_versions WHERE model = ? AND version = ?",
+                            "si", model, version);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    if (!n)
+        return reg_fail(r, KEEL_ENOENT, "model '%s' has no version %lld", model,
+                        (long long)version);
+    return KEEL_OK;
+}
+
+int keel_registry_approval_list(keel_registry *r, const char *model, int64_t version, keel_buf *out)
+{
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    if (rc != KEEL_OK) return rc;
+    if ((rc = version_exists(r, model, version)) != KEEL_OK) return rc;
+    return reg_json_rows(r, out, false,
+                         "SELECT id, status, requested_by, requested_at, reviewer, decided_at, "
+                         "comment FROM approvals WHERE model = ? AND version = ? ORDER BY id",
+                         "si", model, version);
+}
+
 /* ---- tags and deployments ---- */
 
 int keel_registry_tag_set(keel_registry *r, const char *object, const char *key, const char *value)
@@ -774,4 +800,30 @@ int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t
     if (rc == KEEL_OK) rc = reg_audit(r, "model.deploy", obj, d.data);
     keel_buf_free(&d);
     return reg_write_end(r, rc);
+}
+
+/* ---- the audit events of a version ---- */
+
+int keel_registry_audit_events(keel_registry *r, const char *model, int64_t version, int64_t limit,
+                               keel_buf *out)
+{
+    char what[200];
+    snprintf(what, sizeof what, "read the audit events of %s:%lld", model, (long long)version);
+    int rc = reg_require(r, KEEL_ACCESS_AUDITOR, what, "audit");
+    if (rc != KEEL_OK) return rc;
+    if ((rc = version_exists(r, model, version)) != KEEL_OK) return rc;
+    char obj[160], alias_prefix[160];
+    snprintf(obj, sizeof obj, "model:%s:%lld", model, (long long)version);
+    snprintf(alias_prefix, sizeof alias_prefix, "alias:%s@", model);
+    /* Alias events name the alias, not the version: which version they concern is in their
+     * details (keel_registry_alias_set writes "version" and "previous_version"). Model names
+     * cannot hold '@', so the prefix cannot match another model's aliases. INT64_MAX rather
+     * than SQLite's LIMIT -1 stands for "all", which PostgreSQL would refuse. */
+    return reg_json_rows(r, out, false,
+                         "SELECT seq, time, actor, action, object, details AS details_json, hash "
+                         "FROM audit_events WHERE object = ? OR (substr(object, 1, length(?)) = ? "
+                         "AND (json_extract(details, '$.version') = ? OR "
+                         "json_extract(details, '$.previous_version') = ?)) ORDER BY seq LIMIT ?",
+                         "sssiii", obj, alias_prefix, alias_prefix, version, version,
+                         limit > 0 ? limit : INT64_MAX);
 }

@@ -160,6 +160,16 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
  * author (KEEL_EPERM). */
 int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t version, int approve,
                                   const char *comment, int64_t *id);
+/* Appends to out (the caller's buffer; it owns it) the approvals of one version, oldest
+ * first, as a JSON array of {"id", "status" ("pending", "approved" or "rejected"),
+ * "requested_by", "requested_at", "reviewer", "decided_at", "comment"}; times are ISO 8601
+ * UTC strings, and reviewer, decided_at and comment are null while they are unknown (a
+ * pending request). An empty array when the version has none. Requires any role (the same
+ * check as keel_registry_model_show). Errors: KEEL_EPERM (refused and audited as
+ * access.denied), KEEL_ENOENT (no such version), KEEL_ENOMEM, KEEL_EIO; on error out may
+ * hold a partial answer, which the caller discards. */
+int keel_registry_approval_list(keel_registry *r, const char *model, int64_t version,
+                                keel_buf *out);
 
 /* ---- tags and deployments ------------------------------------------------------------ */
 /* Sets (value != NULL) or removes a tag on an object named as above ("model:churn:3").
@@ -186,6 +196,19 @@ int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *ex
                                keel_progress_fn progress, void *ud, keel_audit_verify_result *res);
 int keel_registry_audit_export(keel_registry *r, int64_t since, int format, keel_write_fn write,
                                void *ud, int64_t *n);
+/* Appends to out (the caller's buffer; it owns it) the audit events that concern one version,
+ * in chain order (oldest first), as a JSON array of {"seq", "time", "actor", "action",
+ * "object", "details", "hash"}: time is an ISO 8601 UTC string, details the event's JSON
+ * object, hash its chain hash (64 lowercase hex digits), so each can be checked against
+ * keel_registry_audit_verify and the export. "Concern" means: the object is the version
+ * ("model:NAME:VERSION": its registration, tags, approval requests and decisions,
+ * deployments, refusals), or an alias of the model ("alias:NAME@ALIAS") whose change set it
+ * to or moved it away from this version. At most limit events when limit > 0 (the oldest);
+ * all when limit <= 0. Requires auditor (as the export does; admin has it). Errors:
+ * KEEL_EPERM (refused and audited as access.denied, before anything is read), KEEL_ENOENT
+ * (no such version), KEEL_ENOMEM, KEEL_EIO; on error out may hold a partial answer. */
+int keel_registry_audit_events(keel_registry *r, const char *model, int64_t version, int64_t limit,
+                               keel_buf *out);
 /* Signs the head now (normally done by keel_registry_close). Requires auditor or operator. */
 int keel_registry_audit_checkpoint(keel_registry *r, keel_audit_checkpoint *out);
 

@@ -1760,8 +1760,12 @@ static void sec_governance(wr *w, const keel_json *card)
     table_end(w);
 
     heading(w, 3, "approvals", "Approvals");
-    const keel_json *apps = jarr(reg, "approvals");
-    if (!keel_json_len(apps)) {
+    const keel_json *apps = jarr(reg, "approvals"), *app_note = jstr(reg, "approvals_note");
+    if (!keel_json_len(apps) && app_note) {
+        notice_begin(w, "warn");
+        text(w, app_note->u.string.s, app_note->u.string.len, W_PROSE);
+        notice_end(w);
+    } else if (!keel_json_len(apps)) {
         notice(w, "warn",
                "This version has no approval on record. Under keel's four-eyes rule an "
                "approver other than its author must approve it (keel model approve) before it "
@@ -1796,8 +1800,12 @@ static void sec_governance(wr *w, const keel_json *card)
     }
 
     heading(w, 3, "audit", "Audit references");
-    const keel_json *ev = jarr(reg, "audit");
-    if (!keel_json_len(ev)) {
+    const keel_json *ev = jarr(reg, "audit"), *audit_note = jstr(reg, "audit_note");
+    if (!keel_json_len(ev) && audit_note) {
+        notice_begin(w, "info");
+        text(w, audit_note->u.string.s, audit_note->u.string.len, W_PROSE);
+        notice_end(w);
+    } else if (!keel_json_len(ev)) {
         notice(w, "info", "No audit events are listed.");
     } else {
         para_begin(w, NULL);

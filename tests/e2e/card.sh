@@ -113,6 +113,28 @@ expect "card from the .keel file" 0 "$KEEL" card churn.keel --data holdout.csv -
 check2=$(json file.json "j['registry']['model'] == 'churn' and j['registry']['version'] == 1")
 equal "file card finds the registered version" "$check2" "True"
 
+# A viewer may read the version but not the audit trail: the card is still written, its
+# audit section says which role is missing and how to get it, and writing it put no refusal
+# on the record (the card reads only what the roles allow).
+"$KEEL" user add watcher --role viewer >/dev/null 2>&1
+KEEL_USER=watcher expect "a viewer gets a card" 0 "$KEEL" card churn@champion --data holdout.csv \
+    --json viewer.json -o viewer.html --markdown viewer.md -q
+check_in() { # NAME FILE PYTHON-EXPR
+    local got
+    got=$(json "$2" "$3" 2>&1)
+    if [ "$got" = "True" ]; then ok "$1"; else fail "$1" "$3 -> $got"; fi
+}
+check_in "viewer card: approvals, no audit events, the role named" viewer.json \
+    "j['registry']['approvals'][0]['status'] == 'approved' and j['registry']['audit'] == [] and 'needs the auditor role' in j['registry']['audit_note'] and 'keel user add watcher --role viewer,auditor' in j['registry']['audit_note']"
+contains "viewer card's Markdown explains the missing role" viewer.md "needs the auditor role"
+"$KEEL" audit export --format jsonl -o events.jsonl >/dev/null 2>&1
+denied=$(grep -c '"actor":"watcher"' events.jsonl)
+equal "a viewer's card records nothing" "$denied" "0"
+KEEL_USER=stranger expect "a stranger's card from the file" 0 "$KEEL" card churn.keel \
+    --data holdout.csv --json stranger.json -o stranger.html --markdown stranger.md -q
+check_in "stranger's card says how to be added" stranger.json \
+    "'registry' not in j and 'keel user add stranger --role viewer' in j['registry_note']"
+
 # As a reader sees it: headless Chromium.
 chrome=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$chrome" ]; then

@@ -6,6 +6,7 @@
  */
 #include "harness.h"
 
+#include "base/json.h"
 #include "registry/registry.h"
 
 #include <stdlib.h>
@@ -225,6 +226,238 @@ TEST(registry_runs_datasets_and_lineage)
     keel_buf_reset(&b);
     CHECK_EQ_INT(keel_registry_run_show(r, 999, &b), KEEL_ENOENT);
     keel_buf_free(&b);
+    keel_registry_close(r);
+}
+
+/* Parses a registry answer; NULL (and a failed check) when it is not JSON. */
+static keel_json_doc *parse(const keel_buf *b)
+{
+    keel_json_doc *d = keel_json_doc_new();
+    keel_error e = {0};
+    if (!d || keel_json_parse(d, b->data ? b->data : "", b->len, &e) != KEEL_OK) {
+        harness_fail(__FILE__, __LINE__, "not JSON (%s): %.200s", e.msg, b->data ? b->data : "");
+        keel_json_doc_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static const char *field(const keel_json *arr, size_t i, const char *key)
+{
+    return keel_json_str(keel_json_get(keel_json_at(arr, i), key));
+}
+
+/* The actions in an audit_events answer, joined by spaces (in order). */
+static void actions(const keel_json *events, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < keel_json_len(events); i++) {
+        const char *a = field(events, i, "action");
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s", n ? " " : "", a ? a : "?");
+    }
+}
+
+/* A scene for the read functions: m:1 and m:2 by alice (admin); bob (approver) approved m:1
+ * after alice's request; staging went 1 -> 2; champion is 1; m:1 is tagged and deployed.
+ * carol is a viewer, dave an auditor. */
+static void approvals_scene(void)
+{
+    keel_registry *r = open_as("alice");
+    if (!r) return;
+    int64_t v = 0, id = 0;
+    CHECK_EQ_INT(keel_registry_user_set(r, "bob", KEEL_ACCESS_APPROVER), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_user_set(r, "carol", KEEL_ACCESS_VIEWER), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_user_set(r, "dave", KEEL_ACCESS_AUDITOR), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_model_register(r, "m", artifact(), 0, NULL, NULL, &v), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_model_register(r, "m", artifact(), 0, NULL, NULL, &v), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_approval_request(r, "m", 1, "please", &id), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_alias_set(r, "m", "staging", 1, NULL), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_alias_set(r, "m", "staging", 2, NULL), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_tag_set(r, "model:m:1", "owner", "risk team"), KEEL_OK);
+    keel_registry_close(r);
+    r = open_as("bob");
+    if (!r) return;
+    CHECK_EQ_INT(keel_registry_approval_decide(r, "m", 1, 1, "checked", &id), KEEL_OK);
+    keel_registry_close(r);
+    r = open_as("alice");
+    if (!r) return;
+    CHECK_EQ_INT(keel_registry_alias_set(r, "m", "champion", 1, NULL), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_deployment_record(r, "m", 1, "serve:local", "active", &id), KEEL_OK);
+    keel_registry_close(r);
+}
+
+TEST(registry_approval_list)
+{
+    approvals_scene();
+    keel_registry *r = open_as("carol"); /* a viewer may read approvals */
+    REQUIRE(r);
+    keel_buf b;
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "m", 1, &b), KEEL_OK);
+    keel_json_doc *d = parse(&b);
+    const keel_json *a = d ? keel_json_root(d) : NULL;
+    CHECK_EQ_INT(keel_json_len(a), 1);
+    CHECK_EQ_INT((int64_t)keel_json_num(keel_json_get(keel_json_at(a, 0), "id"), 0), 1);
+    CHECK_STR(field(a, 0, "status"), "approved");
+    CHECK_STR(field(a, 0, "requested_by"), "alice");
+    CHECK_STR(field(a, 0, "reviewer"), "bob");
+    CHECK_STR(field(a, 0, "comment"), "checked");
+    const char *req = field(a, 0, "requested_at"), *dec = field(a, 0, "decided_at");
+    CHECK(req && strlen(req) > 20 && req[4] == '-' && req[strlen(req) - 1] == 'Z');
+    CHECK(dec && req && strcmp(dec, req) >= 0); /* decided after it was requested */
+    keel_json_doc_free(d);
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "m", 2, &b), KEEL_OK);
+    CHECK_STR(b.data, "[]");
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "m", 9, &b), KEEL_ENOENT);
+    CHECK(strstr(keel_registry_errmsg(r), "no version 9") != NULL);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "nope", 1, &b), KEEL_ENOENT);
+    keel_registry_close(r);
+
+    /* A pending request: no reviewer, no decision time yet. */
+    r = open_as("alice");
+    REQUIRE(r);
+    int64_t id = 0;
+    CHECK_EQ_INT(keel_registry_approval_request(r, "m", 2, NULL, &id), KEEL_OK);
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "m", 2, &b), KEEL_OK);
+    CHECK(strstr(b.data, "\"status\":\"pending\"") != NULL);
+    CHECK(strstr(b.data, "\"reviewer\":null") != NULL);
+    CHECK(strstr(b.data, "\"decided_at\":null") != NULL);
+    keel_registry_close(r);
+
+    /* Nobody may read nothing: refused and on the record. */
+    r = open_as("zed");
+    REQUIRE(r);
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_approval_list(r, "m", 1, &b), KEEL_EPERM);
+    CHECK(strstr(keel_registry_errmsg(r), "keel user add zed") != NULL);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'access.denied' AND "
+                          "actor = 'zed'"),
+                 1);
+    keel_buf_free(&b);
+    keel_registry_close(r);
+}
+
+TEST(registry_audit_events)
+{
+    approvals_scene();
+    keel_buf b;
+    keel_buf_init(&b);
+
+    /* A viewer is refused before anything is read; the refusal is audited. */
+    keel_registry *r = open_as("carol");
+    REQUIRE(r);
+    int64_t before = count(r, "SELECT count(*) FROM audit_events");
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 1, 0, &b), KEEL_EPERM);
+    CHECK_EQ_INT(b.len, 0);
+    CHECK(strstr(keel_registry_errmsg(r), "auditor") != NULL);
+    CHECK(strstr(keel_registry_errmsg(r), "m:1") != NULL);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events"), before + 1);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'access.denied' AND "
+                          "actor = 'carol' AND object = 'audit'"),
+                 1);
+    keel_registry_close(r);
+    r = open_as("bob"); /* an approver is not an auditor either */
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 1, 0, &b), KEEL_EPERM);
+    keel_registry_close(r);
+
+    r = open_as("dave");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 1, 0, &b), KEEL_OK);
+    keel_json_doc *d = parse(&b);
+    const keel_json *ev = d ? keel_json_root(d) : NULL;
+    char got[512];
+    actions(ev, got, sizeof got);
+    /* staging 1 -> 2 concerns version 1 (it left it); the refusal of bob above was on
+     * "audit", not on the version */
+    CHECK_STR(got, "model.version.register model.approval.request model.alias.set "
+                   "model.alias.set tag.set model.approval.approve model.alias.set model.deploy");
+    int64_t last = 0;
+    for (size_t i = 0; i < keel_json_len(ev); i++) {
+        const keel_json *e = keel_json_at(ev, i);
+        int64_t seq = (int64_t)keel_json_num(keel_json_get(e, "seq"), 0);
+        CHECK(seq > last); /* chain order */
+        last = seq;
+        const char *hash = field(ev, i, "hash"), *obj = field(ev, i, "object");
+        REQUIRE(hash && obj);
+        CHECK_EQ_INT(strlen(hash), 64);
+        /* the hash is the chain's */
+        char sql[200];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM audit_events WHERE seq = %lld AND hash = '%s'",
+                 (long long)seq, hash);
+        CHECK_EQ_INT(count(r, sql), 1);
+        CHECK(!strcmp(obj, "model:m:1") || !strncmp(obj, "alias:m@", 8));
+        CHECK(keel_json_get(e, "details") && keel_json_get(e, "details")->type == KEEL_JSON_OBJECT);
+        const char *t = field(ev, i, "time");
+        CHECK(t && t[strlen(t) - 1] == 'Z');
+    }
+    keel_json_doc_free(d);
+
+    keel_buf_reset(&b); /* version 2: its registration and staging moving to it, nothing else */
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 2, 0, &b), KEEL_OK);
+    d = parse(&b);
+    actions(d ? keel_json_root(d) : NULL, got, sizeof got);
+    CHECK_STR(got, "model.version.register model.alias.set");
+    keel_json_doc_free(d);
+
+    keel_buf_reset(&b); /* a limit keeps the oldest */
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 1, 2, &b), KEEL_OK);
+    d = parse(&b);
+    actions(d ? keel_json_root(d) : NULL, got, sizeof got);
+    CHECK_STR(got, "model.version.register model.approval.request");
+    keel_json_doc_free(d);
+
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 3, 0, &b), KEEL_ENOENT);
+    keel_registry_close(r);
+
+    r = open_as("alice"); /* admin has every role */
+    REQUIRE(r);
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_registry_audit_events(r, "m", 2, 0, &b), KEEL_OK);
+    keel_audit_verify_result res;
+    CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
+    CHECK(res.ok);
+    keel_registry_close(r);
+    keel_buf_free(&b);
+}
+
+/* Out of memory in either read: a clean KEEL_ENOMEM, nothing leaked, then the same answer. */
+TEST(registry_reads_out_of_memory)
+{
+    approvals_scene();
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    for (int which = 0; which < 2; which++) {
+        keel_buf want;
+        keel_buf_init(&want);
+        int rc = which ? keel_registry_audit_events(r, "m", 1, 0, &want)
+                       : keel_registry_approval_list(r, "m", 1, &want);
+        CHECK_EQ_INT(rc, KEEL_OK);
+        for (long k = 1; k < 200; k++) {
+            keel_buf b;
+            keel_buf_init(&b);
+            long live = test_alloc_live();
+            test_fail_alloc_after(k);
+            rc = which ? keel_registry_audit_events(r, "m", 1, 0, &b)
+                       : keel_registry_approval_list(r, "m", 1, &b);
+            test_fail_alloc_after(0);
+            if (rc == KEEL_OK) {
+                CHECK_STR(b.data, want.data);
+                keel_buf_free(&b);
+                break;
+            }
+            CHECK_EQ_INT(rc, KEEL_ENOMEM);
+            keel_buf_free(&b);
+            CHECK_EQ_INT(test_alloc_live(), live);
+        }
+        keel_buf_free(&want);
+    }
     keel_registry_close(r);
 }
 
