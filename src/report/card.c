@@ -26,6 +26,7 @@
  * away), thousands separators, counts exact, shares as percentages with one decimal.
  */
 #include "report/card.h"
+#include "report/text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -93,48 +94,12 @@ static void html(wr *w, const char *s)
 
 /* ---- escaping -------------------------------------------------------------------------- */
 
-static size_t utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-static uint32_t utf8_decode(const unsigned char *p, size_t len)
-{
-    if (len == 1) return p[0];
-    uint32_t cp = p[0] & (0x7f >> len);
-    for (size_t i = 1; i < len; i++)
-        cp = (cp << 6) | (p[i] & 0x3f);
-    return cp;
-}
-
-/* C1 controls and the bidirectional formatting characters: shown as U+FFFD. */
-static bool cp_hidden(uint32_t c)
-{
-    return (c >= 0x80 && c < 0xa0) || c == 0x061c || c == 0x200e || c == 0x200f ||
-           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
-}
-
-static int cp_width(uint32_t c)
-{
-    if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
-        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
-        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
-        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1faff) ||
-        (c >= 0x20000 && c <= 0x3fffd))
-        return 2;
-    return 1;
-}
-
 /* The replacement of code point cp in the current mode, or NULL to copy it. pic has room
  * for a 3-byte Control Pictures symbol. first: cp starts the string, where Markdown would
  * read '-', '+', '=' and '#' as a list, a heading or an underline. */
 static const char *escape_cp(const wr *w, uint32_t cp, bool ok, bool first, char pic[4])
 {
-    if (!ok || cp_hidden(cp)) return "\xef\xbf\xbd";
+    if (!ok || report_cp_hidden(cp)) return "\xef\xbf\xbd";
     if (cp < 0x20 || cp == 0x7f) {
         uint32_t q = cp == 0x7f ? 0x2421 : 0x2400 + cp;
         pic[0] = (char)(0xe0 | (q >> 12));
@@ -188,10 +153,10 @@ static void text(wr *w, const char *s, size_t n, size_t max_w)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, width = 0, run = 0; /* run: start of bytes not yet written verbatim */
     while (i < n) {
-        size_t len = utf8_seq_len(p[i]);
+        size_t len = report_utf8_seq_len(p[i]);
         bool ok = len && i + len <= n && keel_utf8_valid(s + i, len);
-        uint32_t cp = ok ? utf8_decode(p + i, len) : 0xfffd;
-        int cw = cp_width(cp);
+        uint32_t cp = ok ? report_utf8_decode(p + i, len) : 0xfffd;
+        int cw = report_cp_width(cp);
         if (max_w && width + (size_t)cw > max_w) {
             putn(w, s + run, i - run);
             put(w, "\xe2\x80\xa6"); /* … */

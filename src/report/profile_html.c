@@ -30,6 +30,7 @@
  * never shows as 0.0% (it shows as <0.1%).
  */
 #include "report/report.h"
+#include "report/text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -102,41 +103,6 @@ static void putf(html *h, const char *fmt, ...)
  * invalid UTF-8. Strings are cut at a display width (wide East Asian characters count
  * two) with an ellipsis, which bounds the page size. */
 
-static size_t utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) return 2;
-    if (c >= 0xe0 && c <= 0xef) return 3;
-    if (c >= 0xf0 && c <= 0xf4) return 4;
-    return 0;
-}
-
-static uint32_t utf8_decode(const unsigned char *p, size_t len)
-{
-    if (len == 1) return p[0];
-    uint32_t cp = p[0] & (0x7f >> len);
-    for (size_t i = 1; i < len; i++)
-        cp = (cp << 6) | (p[i] & 0x3f);
-    return cp;
-}
-
-static bool cp_hidden(uint32_t c)
-{
-    return (c >= 0x80 && c < 0xa0) || c == 0x061c || c == 0x200e || c == 0x200f ||
-           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
-}
-
-static int cp_width(uint32_t c)
-{
-    if ((c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0xa4cf) ||
-        (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
-        (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) ||
-        (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1faff) ||
-        (c >= 0x20000 && c <= 0x3fffd))
-        return 2;
-    return 1;
-}
-
 /* Writes s[0..n) escaped, cut at max_w display columns (0: no cut). */
 static void text(html *h, const char *s, size_t n, size_t max_w)
 {
@@ -144,10 +110,10 @@ static void text(html *h, const char *s, size_t n, size_t max_w)
     size_t i = 0, w = 0, run = 0; /* run: start of bytes not yet written verbatim */
     while (i < n) {
         unsigned char c = p[i];
-        size_t len = utf8_seq_len(c);
+        size_t len = report_utf8_seq_len(c);
         bool ok = len && i + len <= n && keel_utf8_valid(s + i, len);
-        uint32_t cp = ok ? utf8_decode(p + i, len) : 0xfffd;
-        int cw = cp_width(cp);
+        uint32_t cp = ok ? report_utf8_decode(p + i, len) : 0xfffd;
+        int cw = report_cp_width(cp);
         if (max_w && w + (size_t)cw > max_w) {
             putn(h, s + run, i - run);
             put(h, "\xe2\x80\xa6"); /* … */
@@ -156,7 +122,7 @@ static void text(html *h, const char *s, size_t n, size_t max_w)
         w += (size_t)cw;
         const char *rep = NULL;
         char pic[4];
-        if (!ok || cp_hidden(cp)) {
+        if (!ok || report_cp_hidden(cp)) {
             rep = "\xef\xbf\xbd";
         } else if (cp < 0x20 || cp == 0x7f) {
             uint32_t q = cp == 0x7f ? 0x2421 : 0x2400 + cp; /* U+2400..U+2421, 3 bytes */
