@@ -138,9 +138,8 @@ int main(int argc, char **argv)
                     rc = keel_model_predict_fields(m, fields, ni, out, &e);
                     break;
                 default:
-                    rc = keel_explain(m, fields, ni,
-                                      mode == MODE_SHAPLEY ? "method=shapley" : NULL, attr,
-                                      &info, &e);
+                    rc = keel_explain(m, fields, ni, mode == MODE_SHAPLEY ? "method=shapley" : NULL,
+                                      attr, &info, &e);
                     out[0] = (float)info.completeness_error;
                 }
                 double dt = now() - t0;

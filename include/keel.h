@@ -227,8 +227,7 @@ typedef struct keel_explain_info {
  * steps=N. KEEL_EINVAL for a bad option or name (e says which), KEEL_EMISMATCH for a value
  * the schema rejects, KEEL_ENOTSUP for a network explanations do not handle. Thread-safe. */
 int keel_explain(keel_model *m, const keel_named_value *fields, size_t n_fields,
-                 const char *options, double *attributions, keel_explain_info *info,
-                 keel_error *e);
+                 const char *options, double *attributions, keel_explain_info *info, keel_error *e);
 
 #ifdef __cplusplus
 }

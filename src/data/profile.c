@@ -333,7 +333,9 @@ uint64_t keel_profile_category_count(const keel_profile *p, size_t i, const char
     if (i >= p->n_cols || !p->cols[i].cat_counts || !label) return 0;
     const pcol *c = &p->cols[i];
     if (c->type == KEEL_TYPE_BOOLEAN)
-        return !strcmp(label, "true") ? c->cat_counts[1] : !strcmp(label, "false") ? c->cat_counts[0] : 0;
+        return !strcmp(label, "true")    ? c->cat_counts[1]
+               : !strcmp(label, "false") ? c->cat_counts[0]
+                                         : 0;
     long k = keel_strlist_find(&c->cats, label, strlen(label));
     return k < 0 ? 0 : c->cat_counts[k];
 }

@@ -11,8 +11,7 @@
 #include <string.h>
 
 /* Parses "key=value,key=value" into o. */
-static int parse_options(const keel_model *m, const char *s, keel_explain_options *o,
-                         keel_error *e)
+static int parse_options(const keel_model *m, const char *s, keel_explain_options *o, keel_error *e)
 {
     while (s && *s) {
         const char *end = strchr(s, ','), *eq = strchr(s, '=');
@@ -22,18 +21,21 @@ static int parse_options(const keel_model *m, const char *s, keel_explain_option
                                   (int)KEEL_MIN(len, (size_t)64), s);
         size_t kl = (size_t)(eq - s), vl = len - kl - 1;
         char val[128];
-        if (vl >= sizeof val) return keel_error_set(e, KEEL_EINVAL, "keel_explain: option too long");
+        if (vl >= sizeof val)
+            return keel_error_set(e, KEEL_EINVAL, "keel_explain: option too long");
         memcpy(val, eq + 1, vl);
         val[vl] = '\0';
         char *tail;
 #define KEY(k) (kl == strlen(k) && !memcmp(s, k, kl))
         if (KEY("method")) {
             int v = keel_explain_method_from_name(val);
-            if (v < 0) return keel_error_set(e, KEEL_EINVAL, "keel_explain: unknown method '%s'", val);
+            if (v < 0)
+                return keel_error_set(e, KEEL_EINVAL, "keel_explain: unknown method '%s'", val);
             o->method = (keel_explain_method)v;
         } else if (KEY("scale")) {
             int v = keel_explain_scale_from_name(val);
-            if (v < 0) return keel_error_set(e, KEEL_EINVAL, "keel_explain: unknown scale '%s'", val);
+            if (v < 0)
+                return keel_error_set(e, KEEL_EINVAL, "keel_explain: unknown scale '%s'", val);
             o->scale = (keel_explain_scale)v;
         } else if (KEY("class")) {
             long c = keel_strlist_find(&m->target.classes, val, vl);
@@ -61,8 +63,7 @@ static int parse_options(const keel_model *m, const char *s, keel_explain_option
 }
 
 int keel_explain(keel_model *m, const keel_named_value *fields, size_t n_fields,
-                 const char *options, double *attributions, keel_explain_info *info,
-                 keel_error *e)
+                 const char *options, double *attributions, keel_explain_info *info, keel_error *e)
 {
     if (!m || (n_fields && !fields) || !attributions)
         return keel_error_set(e, KEEL_EINVAL,

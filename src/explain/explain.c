@@ -452,7 +452,8 @@ static void activate_bwd(int act, size_t n, const float *u, const float *h, cons
     case KEEL_OP_GELU:
         for (size_t i = 0; i < n; i++) {
             double v = u[i];
-            double d = 0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
+            double d =
+                0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
             du[i] = (float)(dh[i] * d);
         }
         break;
@@ -499,7 +500,7 @@ static float *tail_forward(const keel_explainer *x, float *s, size_t rows)
  * rows of a forward run over `layout` rows: returns dU_0, in the two gradient buffers after
  * the forward's (which must still hold the forward's values). */
 static float *tail_backward(const keel_explainer *x, float *s, size_t layout, size_t rows,
-                           const float *dz)
+                            const float *dz)
 {
     size_t fwd = 0;
     for (int l = 0; l < x->n_layers; l++)
@@ -511,7 +512,7 @@ static float *tail_backward(const keel_explainer *x, float *s, size_t layout, si
     for (int l = x->n_layers - 1; l > 0; l--) {
         const tail_layer *t = &x->layers[l], *pv = &x->layers[l - 1];
         size_t pp = (pv->n + 15) & ~(size_t)15, tp = (t->n + 15) & ~(size_t)15;
-        off -= 2 * layout * tp;                         /* start of this layer's U */
+        off -= 2 * layout * tp;                          /* start of this layer's U */
         const float *u_prev = s + off - 2 * layout * pp; /* the previous layer's U */
         /* dH_{l-1} = dU_l W_lᵀ into the buffer not holding dU_l, then through the
          * activation in place */
@@ -764,13 +765,12 @@ static int check_options(const keel_model *m, const keel_explain_options *o, kee
     if (m->target.task != KEEL_TASK_REGRESSION && o->scale == KEEL_SCALE_VALUE)
         return keel_error_set(e, KEEL_EINVAL,
                               "a classifier is explained as log-odds or probability, not value");
-    if (o->class_index >= 0 && (m->target.task == KEEL_TASK_REGRESSION ||
-                                (size_t)o->class_index >= m->target.classes.n))
+    if (o->class_index >= 0 &&
+        (m->target.task == KEEL_TASK_REGRESSION || (size_t)o->class_index >= m->target.classes.n))
         return keel_error_set(e, KEEL_EINVAL, "class %ld is not one of the model's classes",
                               o->class_index);
     if (o->steps < 0 || o->steps > IG_MAX_STEPS * 4)
-        return keel_error_set(e, KEEL_EINVAL, "steps must be between 1 and %d",
-                              IG_MAX_STEPS * 4);
+        return keel_error_set(e, KEEL_EINVAL, "steps must be between 1 and %d", IG_MAX_STEPS * 4);
     if (o->pairs < 0 || o->pairs > 100000)
         return keel_error_set(e, KEEL_EINVAL, "pairs must be between 1 and 100000");
     if (o->top_k > KEEL_EXPLAIN_MAX_REASONS)

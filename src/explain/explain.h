@@ -114,11 +114,11 @@ typedef struct keel_explanation {
 
 /* Per-model settings for explanations, kept in the artifact's manifest ("explain"). */
 typedef struct keel_explain_settings {
-    long adverse_class;   /* binary/multiclass: the class reasons push toward; -1 default */
+    long adverse_class;    /* binary/multiclass: the class reasons push toward; -1 default */
     bool lower_is_adverse; /* regression: reasons push the value down */
-    size_t reasons;       /* default top-k, 4 */
-    char population[64];  /* who the profile describes, e.g. "customers" (default "training
-                             records") */
+    size_t reasons;        /* default top-k, 4 */
+    char population[64];   /* who the profile describes, e.g. "customers" (default "training
+                              records") */
 } keel_explain_settings;
 
 typedef struct keel_explainer keel_explainer;
@@ -176,8 +176,8 @@ int keel_explain_reasons(keel_explainer *x, keel_model *m, const keel_frame *f, 
 
 typedef struct keel_importance {
     size_t input;
-    double drop;              /* mean drop of the metric when the input is permuted */
-    double ci_low, ci_high;   /* 95% confidence interval of the mean drop */
+    double drop;                 /* mean drop of the metric when the input is permuted */
+    double ci_low, ci_high;      /* 95% confidence interval of the mean drop */
     double mean_abs_attribution; /* mean |IG attribution| over the rows; NaN when not computed */
 } keel_importance;
 
@@ -187,9 +187,8 @@ typedef struct keel_importance {
  * the rise). out[n_inputs] in input order; *metric gets the metric's name (static) and
  * *base its value on the rows as they are. Deterministic for a seed. */
 int keel_explain_permutation_importance(keel_model *m, const keel_frame *f, const size_t *rows,
-                                        size_t n, int repeats, uint64_t seed,
-                                        keel_importance *out, const char **metric, double *base,
-                                        keel_error *e);
+                                        size_t n, int repeats, uint64_t seed, keel_importance *out,
+                                        const char **metric, double *base, keel_error *e);
 
 /* Mean |attribution| per input over rows of f with Integrated Gradients (o may be NULL for
  * the defaults); out[n_inputs]. */

@@ -30,9 +30,9 @@ typedef struct scratch {
 } scratch;
 
 struct keel_explainer {
-    size_t d;         /* representation width */
-    size_t n_inputs;  /* the model's inputs */
-    uint32_t *owner;  /* [d]: the input owning each dimension (UINT32_MAX: none) */
+    size_t d;        /* representation width */
+    size_t n_inputs; /* the model's inputs */
+    uint32_t *owner; /* [d]: the input owning each dimension (UINT32_MAX: none) */
     tail_layer *layers;
     int n_layers;
     size_t max_width;
@@ -42,16 +42,16 @@ struct keel_explainer {
      * each input's share of them ([n_bg, n_inputs, n1]), and their logits-based values are
      * computed per call (they depend on the scale and class). */
     size_t n_bg;
-    const float *bg;  /* [n_bg, d]: the model's background, or base when it has none */
-    float *bg_pre;    /* [n_bg, n1] */
-    float *bg_own;    /* [n_bg, n_inputs, n1] */
-    float *bg_value;  /* unused slot kept for symmetry (NULL) */
+    const float *bg;     /* [n_bg, d]: the model's background, or base when it has none */
+    float *bg_pre;       /* [n_bg, n1] */
+    float *bg_own;       /* [n_bg, n_inputs, n1] */
+    float *bg_value;     /* unused slot kept for symmetry (NULL) */
     double *gl_x, *gl_w; /* Gauss–Legendre tables, 16 .. 256 points */
     keel_explain_settings settings;
     /* reasons */
-    keel_profile *profile;  /* the training profile, or NULL */
-    long *profile_col;      /* [n_inputs]: its column for each input, or -1 */
-    pthread_mutex_t lock;   /* guards pool only */
+    keel_profile *profile; /* the training profile, or NULL */
+    long *profile_col;     /* [n_inputs]: its column for each input, or -1 */
+    pthread_mutex_t lock;  /* guards pool only */
     scratch *pool;
 };
 

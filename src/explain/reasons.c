@@ -181,8 +181,8 @@ static void sentence(const keel_explainer *x, const keel_model *m, const keel_fr
     switch (c->type) {
     case KEEL_TYPE_NUMERIC:
     case KEEL_TYPE_TIMESTAMP: {
-        bool missing = c->type == KEEL_TYPE_NUMERIC ? isnan(c->num[row])
-                                                    : c->ts[row] == KEEL_TS_MISSING;
+        bool missing =
+            c->type == KEEL_TYPE_NUMERIC ? isnan(c->num[row]) : c->ts[row] == KEEL_TS_MISSING;
         if (missing) break;
         double val = c->type == KEEL_TYPE_NUMERIC ? c->num[row] : (double)c->ts[row];
         if (c->type == KEEL_TYPE_NUMERIC) {
@@ -255,8 +255,7 @@ static void sentence(const keel_explainer *x, const keel_model *m, const keel_fr
         size_t cut = len > 60 ? 60 : len;
         while (cut > 0 && cut < len && ((unsigned char)t[cut] & 0xC0) == 0x80)
             cut--;
-        snprintf(out, n, "the wording of %s (\"%.*s%s\")", name, (int)cut, t,
-                 cut < len ? "…" : "");
+        snprintf(out, n, "the wording of %s (\"%.*s%s\")", name, (int)cut, t, cut < len ? "…" : "");
         return;
     }
     }

@@ -121,7 +121,8 @@ static int exact(keel_explainer *x, const keel_model *m, const float *r, float *
         double phi = 0;
         size_t bit = (size_t)1 << i;
         for (size_t mk = 0; mk < masks; mk++)
-            if (!(mk & bit)) phi += w[__builtin_popcountll((unsigned long long)mk)] * (v[mk | bit] - v[mk]);
+            if (!(mk & bit))
+                phi += w[__builtin_popcountll((unsigned long long)mk)] * (v[mk | bit] - v[mk]);
         out->attributions[i] = moves >> i & 1 ? phi : 0;
         if (out->std_errors) out->std_errors[i] = 0;
     }
@@ -193,7 +194,8 @@ static int sampled(keel_explainer *x, const keel_model *m, const float *r, float
         double mean = sum[i] / (double)pairs;
         out->attributions[i] = mean;
         if (out->std_errors) {
-            double var = pairs > 1 ? (sq[i] - (double)pairs * mean * mean) / (double)(pairs - 1) : 0;
+            double var =
+                pairs > 1 ? (sq[i] - (double)pairs * mean * mean) / (double)(pairs - 1) : 0;
             out->std_errors[i] = var > 0 ? sqrt(var / (double)pairs) : 0;
         }
     }

@@ -683,7 +683,6 @@ static int rowplan_run(const keel_model *m, keel_workspace *ws, const float *den
     return rc;
 }
 
-
 /* ---- the representation ---- */
 
 static bool is_unary(keel_op op)

@@ -19,7 +19,7 @@
 
 #include <pthread.h>
 
-#define KEEL_MAX_HIDDEN 8
+#define KEEL_MAX_HIDDEN      8
 #define KEEL_BACKGROUND_ROWS 64 /* training rows kept for Shapley values */
 
 /* Hyper-parameters. keel_hparams_init gives the defaults that `keel train` uses. */

@@ -387,7 +387,8 @@ TEST(explain_public_api)
     keel_model *m = train_pima(&f, &s, 2, true);
     REQUIRE(m);
     keel_error e;
-    keel_named_value fields[3] = {{"glucose", "180", NAN}, {"mass", NULL, 41.0}, {"age", "55", NAN}};
+    keel_named_value fields[3] = {
+        {"glucose", "180", NAN}, {"mass", NULL, 41.0}, {"age", "55", NAN}};
     double a[8], b[8];
     keel_explain_info info;
     REQUIRE(keel_explain(m, fields, 3, NULL, a, &info, &e) == KEEL_OK);
@@ -397,7 +398,8 @@ TEST(explain_public_api)
     double sum = 0;
     for (size_t i = 0; i < 8; i++)
         sum += a[i];
-    CHECK_NEAR(sum, info.prediction - info.baseline_prediction, 0.01 * fabs(info.prediction - info.baseline_prediction) + 1e-6);
+    CHECK_NEAR(sum, info.prediction - info.baseline_prediction,
+               0.01 * fabs(info.prediction - info.baseline_prediction) + 1e-6);
     CHECK(info.n_reasons >= 1 && info.n_reasons <= 4);
     CHECK(strlen(info.reason_text[0]) > 0);
     /* the probability scale is keel_model_predict_fields' probability */
