@@ -98,3 +98,20 @@ char *cli_derived_name(const char *path, const char *suffix)
     }
     return out;
 }
+
+void cli_csv_field(keel_buf *b, const char *p, size_t n)
+{
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) {
+        keel_buf_append(b, p, n);
+        return;
+    }
+    keel_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') keel_buf_putc(b, '"');
+        keel_buf_putc(b, p[i]);
+    }
+    keel_buf_putc(b, '"');
+}

@@ -229,23 +229,6 @@ static int check_options(args *a, const keel_model *m)
     return -1;
 }
 
-static void csv_field(keel_buf *b, const char *p, size_t n)
-{
-    bool quote = false;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-    if (!quote) {
-        keel_buf_append(b, p, n);
-        return;
-    }
-    keel_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"') keel_buf_putc(b, '"');
-        keel_buf_putc(b, p[i]);
-    }
-    keel_buf_putc(b, '"');
-}
-
 /* A number as the JSON Lines output writes it (src/explain/format.c): 9 significant digits,
  * empty when not finite. */
 static void csv_num(keel_buf *b, double v)
@@ -255,7 +238,7 @@ static void csv_num(keel_buf *b, double v)
 
 static void csv_str(keel_buf *b, const char *s)
 {
-    csv_field(b, s, strlen(s));
+    cli_csv_field(b, s, strlen(s));
 }
 
 /* Appends the value of row r of an id column: as a CSV field, or as a JSON value. */
@@ -271,7 +254,7 @@ static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json)
         else if (json)
             keel_buf_json_str(b, p, len);
         else
-            csv_field(b, p, len);
+            cli_csv_field(b, p, len);
         break;
     }
     case KEEL_TYPE_NUMERIC:
@@ -490,7 +473,7 @@ static int write_csv_header(FILE *out, const keel_model *m, const args *a, size_
             keel_buf_init(&name);
             keel_buf_printf(&name, "%s_%s", pass ? "se" : "attr", s->columns[m->inputs[i]].name);
             keel_buf_putc(&b, ',');
-            if (name.data) csv_field(&b, name.data, name.len);
+            if (name.data) cli_csv_field(&b, name.data, name.len);
             keel_buf_free(&name);
         }
     for (size_t k = 0; k < n_reasons; k++)

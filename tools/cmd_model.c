@@ -972,23 +972,6 @@ static void *predict_part(void *arg)
     return NULL;
 }
 
-static void csv_field(keel_buf *b, const char *p, size_t n)
-{
-    bool quote = false;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-    if (!quote) {
-        keel_buf_append(b, p, n);
-        return;
-    }
-    keel_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"') keel_buf_putc(b, '"');
-        keel_buf_putc(b, p[i]);
-    }
-    keel_buf_putc(b, '"');
-}
-
 static int predict_chunk(void *ud, const keel_frame *f)
 {
     predictor *pr = ud;
@@ -1028,12 +1011,12 @@ static int predict_chunk(void *ud, const keel_frame *f)
             if (col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_ID) {
                 size_t len;
                 const char *p = keel_column_text(col, r, &len);
-                if (!col->missing[r]) csv_field(b, p, len);
+                if (!col->missing[r]) cli_csv_field(b, p, len);
             } else if (col->type == KEEL_TYPE_NUMERIC && !isnan(col->num[r])) {
                 keel_buf_json_num(b, col->num[r]);
             } else if (col->type == KEEL_TYPE_CATEGORICAL && col->cat[r] >= 0) {
                 const char *cat = col->def->categories.items[col->cat[r]];
-                csv_field(b, cat, strlen(cat));
+                cli_csv_field(b, cat, strlen(cat));
             }
             keel_buf_putc(b, ',');
         }
@@ -1045,7 +1028,7 @@ static int predict_chunk(void *ud, const keel_frame *f)
             for (size_t j = 1; j < k; j++)
                 if (p[j] > p[best]) best = j;
             const char *label = m->target.classes.items[best];
-            csv_field(b, label, strlen(label));
+            cli_csv_field(b, label, strlen(label));
             for (size_t j = 0; j < k; j++)
                 keel_buf_printf(b, ",%.6g", p[j]);
         }
@@ -1063,7 +1046,7 @@ static int write_header(FILE *out, const keel_model *m)
     const keel_schema *s = m->input_schema;
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
-            csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
+            cli_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
             keel_buf_putc(&b, ',');
         }
     keel_buf_puts(&b, "prediction");
@@ -1073,7 +1056,7 @@ static int write_header(FILE *out, const keel_model *m)
             keel_buf_init(&b2);
             keel_buf_printf(&b2, "p_%s", m->target.classes.items[j]);
             keel_buf_putc(&b, ',');
-            if (b2.data) csv_field(&b, b2.data, b2.len);
+            if (b2.data) cli_csv_field(&b, b2.data, b2.len);
             keel_buf_free(&b2);
         }
     int rc = keel_buf_putc(&b, '\n') || fwrite(b.data, 1, b.len, out) != b.len;
