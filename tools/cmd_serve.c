@@ -5,6 +5,7 @@
 #include "serve/serve.h"
 #include "tools/registry_cli.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,9 +152,20 @@ int cmd_serve(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The server's threads start with these signals blocked, so they always land on this
+     * thread, which only sleeps: never in the middle of a worker's GEMM, whose JIT code
+     * keeps data below the stack pointer (see cli_catch_interrupts). */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     serve_server *s = NULL;
     keel_error e = {0};
-    if (serve_server_start(&o, &s, &e) != KEEL_OK) {
+    int started = serve_server_start(&o, &s, &e);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    if (started != KEEL_OK) {
         cli_error("%s", e.msg);
         return EXIT_FAIL;
     }
