@@ -53,8 +53,13 @@ echo "== model: train on the churn data with the defaults, evaluate on held-out 
 # Rows 1-4000 train, rows 4001-5000 are held out (the header goes on both files).
 head -n 4001 data/mlc_churn.csv > "$out/churn_train.csv"
 (head -n 1 data/mlc_churn.csv; tail -n 1000 data/mlc_churn.csv) > "$out/churn_holdout.csv"
+# The reviewed schema of the churn data, with area_code marked sensitive (a location, which
+# can stand in for protected traits): the model card reports quality per area for it.
+sed '/- name: area_code/,/^$/ s/^    role: feature$/    role: feature\n    sensitive: true/' \
+    "$out/mlc_churn.schema.yaml" > "$out/churn_model.schema.yaml"
 "$keel" train "$out/churn_train.csv" --target churn -o "$out/churn.keel" \
-    --quarantine "$out/churn_train.quarantine.jsonl" --adverse-class yes --population customers
+    --schema "$out/churn_model.schema.yaml" --quarantine "$out/churn_train.quarantine.jsonl" \
+    --adverse-class yes --population customers
 echo "-- held-out rows:"
 "$keel" evaluate "$out/churn.keel" "$out/churn_holdout.csv" --quarantine "$out/churn_holdout.quarantine.jsonl"
 "$keel" predict "$out/churn.keel" "$out/churn_holdout.csv" -o "$out/churn_predictions.csv" \
@@ -96,6 +101,7 @@ echo "-- the model as a whole, on the held-out rows:"
 "$keel" explain churn@champion "$out/churn_holdout.csv" --global -q
 echo "-- the model card:"
 "$keel" model tag churn:1 "intended_use=Rank current mobile customers by their risk of leaving in the next quarter, so that the retention team can call the riskiest first." >/dev/null
+"$keel" model tag churn:1 "owner=Customer analytics (retention models)" >/dev/null
 "$keel" model tag churn:1 "limitations=Trained on 4,000 customers of one operator; not for pricing, credit or any decision about an individual without a person's review." >/dev/null
 "$keel" card churn@champion --data "$out/churn_holdout.csv" -o "$out/churn.card.html" \
     --markdown "$out/churn.card.md"
