@@ -13,7 +13,9 @@
  *      per class), so the two can be compared line for line;
  *   3. every row again as named values (keel_model_predict_fields), checked against the
  *      batch;
- *   4. what an error looks like: an unknown input name and a value the schema refuses.
+ *   4. why: the last row explained (keel_explain): the probability, the typical customer's,
+ *      and the principal reasons in words;
+ *   5. what an error looks like: an unknown input name and a value the schema refuses.
  * Everything but the predictions goes to standard error.
  *
  * The CSV reader here is deliberately tiny: a header line, then records of comma-separated
@@ -224,7 +226,24 @@ int main(int argc, char **argv)
     if (!status)
         fprintf(stderr, "row by row: %zu of %zu rows agree with the batch\n", agree, t.n_rows);
 
-    /* 4. Errors: an input that does not exist, and text that is not a number for the first
+    /* 4. Why the model predicts what it does for the last row (the fields left from 3):
+     * attributions per input that add up to prediction - baseline, and the reasons. */
+    if (!status && t.n_rows) {
+        double *attr = calloc(ni + 1, sizeof *attr);
+        keel_explain_info info;
+        if (attr && keel_explain(m, fields, nc, "scale=probability", attr, &info, &e) == KEEL_OK) {
+            fprintf(stderr, "why: %s of '%s' %.3f against %.3f for a typical row (%s)\n",
+                    info.scale, keel_model_output_name(m, info.class_index), info.prediction,
+                    info.baseline_prediction, info.method);
+            for (size_t j = 0; j < info.n_reasons; j++)
+                fprintf(stderr, "  reason %zu: %s\n", j + 1, info.reason_text[j]);
+        } else if (attr) {
+            fprintf(stderr, "explain: %s\n", e.msg);
+        }
+        free(attr);
+    }
+
+    /* 5. Errors: an input that does not exist, and text that is not a number for the first
      * numeric input (a model trained by `keel train` refuses it; a categorical input would
      * take an unknown value as missing). The message names the row and the column. */
     keel_named_value bad_name = {"no_such_input", "1", 0};

@@ -95,6 +95,8 @@ for kind in shared static; do
     else fail "embed ($kind): output equals keel predict's" \
         "$(diff want.csv got-$kind.csv | head -n 6)"; fi
     contains "embed ($kind): lists the inputs" err-$kind.txt "19 inputs: state (categorical) account_length (numeric)"
+    contains "embed ($kind): explains the last row" err-$kind.txt "why: probability of 'yes'"
+    contains "embed ($kind): with reasons in words" err-$kind.txt "reason 1: "
     contains "embed ($kind): rows agree one by one" err-$kind.txt "row by row: 61 of 61 rows agree"
     contains "embed ($kind): an unknown input" err-$kind.txt "unknown input: EINVAL: 'no_such_input' is not an input of the model"
     contains "embed ($kind): a refused value names row and column" err-$kind.txt \
