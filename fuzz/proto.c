@@ -19,6 +19,12 @@
  * "parameters" must give values in range (method -1, IG or Shapley; a known scale; top_k -1
  * to 16; a class label that is a UTF-8 string) or a 400 with a message, the same way twice,
  * leaving the batch as it was.
+ *
+ * OIP v2 bodies are also parsed by each half of serve_parse_v2 on its own: wherever the
+ * single-pass fast path takes a body, the slow path must take it too, with the same status
+ * and message, and give the same batch column by column (names, types, every value bit for
+ * bit, missing flags, id) and the same explain parameters (or the same error for them); where
+ * the fast path declines, its batch must be zeroed.
  */
 #include "base/json.h"
 #include "serve/serve.h"
@@ -156,12 +162,74 @@ static void check_explain_params(const serve_batch *b)
     }
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void check_same_batch(const serve_batch *f, const serve_batch *s)
+{
+    static const size_t size[] = {
+        [KEEL_COL_TEXT] = sizeof(const char *), [KEEL_COL_F64] = sizeof(double),
+        [KEEL_COL_F32] = sizeof(float),         [KEEL_COL_I64] = sizeof(int64_t),
+        [KEEL_COL_I32] = sizeof(int32_t),       [KEEL_COL_BOOL] = 1,
+    };
+    ASSERT(same_str(f->id, s->id));
+    ASSERT(f->n_rows == s->n_rows && f->n_cols == s->n_cols);
+    for (size_t j = 0; j < f->n_cols; j++) {
+        const keel_input_column *a = &f->cols[j], *b = &s->cols[j];
+        ASSERT(strcmp(a->name, b->name) == 0 && a->type == b->type);
+        ASSERT(a->type >= 0 && (size_t)a->type < sizeof size / sizeof *size && size[a->type]);
+        ASSERT((a->missing == NULL) == (b->missing == NULL));
+        if (a->missing) ASSERT(memcmp(a->missing, b->missing, f->n_rows) == 0);
+        if (a->type == KEEL_COL_TEXT) {
+            for (size_t r = 0; r < f->n_rows; r++)
+                ASSERT(
+                    same_str(((const char *const *)a->data)[r], ((const char *const *)b->data)[r]));
+        } else if (f->n_rows) {
+            ASSERT(memcmp(a->data, b->data, f->n_rows * size[a->type]) == 0); /* bit for bit */
+        }
+    }
+}
+
+static void check_same_explain(const serve_batch *f, const serve_batch *s)
+{
+    serve_explain_params pf, ps;
+    serve_error ef, es;
+    int rc = serve_parse_explain_params(f, &pf, &ef);
+    ASSERT(serve_parse_explain_params(s, &ps, &es) == rc);
+    ASSERT(ef.status == es.status && strcmp(ef.msg, es.msg) == 0);
+    if (rc == KEEL_OK)
+        ASSERT(pf.method == ps.method && pf.scale == ps.scale && pf.top_k == ps.top_k &&
+               same_str(pf.class_label, ps.class_label));
+}
+
+/* The fast path against the slow path (see the top of the file). */
+static void check_v2_paths(const char *body, size_t n)
+{
+    serve_batch f, s;
+    serve_error ef, es;
+    bool took = serve_parse_v2_fast(body, n, &f, &ef);
+    int rc = serve_parse_v2_slow(body, n, &s, &es);
+    if (took) {
+        ASSERT(rc == KEEL_OK && ef.status == es.status && strcmp(ef.msg, es.msg) == 0);
+        check_batch(&f);
+        check_same_batch(&f, &s);
+        check_same_explain(&f, &s);
+        serve_batch_free(&f);
+    } else {
+        ASSERT(is_zero(&f));
+    }
+    serve_batch_free(&s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
     if (n == 0) return 0;
     unsigned sel = data[0];
     const char *body = (const char *)data + 1;
     n--;
+    if (sel % 4 == 0) check_v2_paths(body, n);
     serve_batch b;
     serve_error err;
     int rc = run(sel, body, n, &b, &err);

@@ -8,7 +8,10 @@
  * batch: a list of blocks from keel_malloc, plus the JSON document itself, which stays alive
  * so that column names, strings and the exact text of numbers are borrowed, not copied.
  * Nothing is handed back until everything has been checked; on any error the arena goes at
- * once and *b stays zeroed, so a caller never sees half a batch.
+ * once and *b stays zeroed, so a caller never sees half a batch. OIP v2 bodies first try a
+ * single-pass scanner that fills the batch straight from the bytes and hands anything
+ * unusual, every error included, to the parser described here (see "the single-pass fast
+ * path" below).
  *
  * Two passes. The row-oriented formats (v1 instances, MLflow records, split and columnar
  * inputs) learn a column's type from its values: all numbers give F64, all booleans BOOL,
@@ -800,8 +803,10 @@ static int read_int(ctx *c, const keel_json *v, const char *what, int64_t lo, in
 
 static const dtype *find_dtype(const char *s, size_t n)
 {
-    for (size_t i = 0; i < KEEL_ARRAY_LEN(dtypes); i++)
-        if (strlen(dtypes[i].name) == n && memcmp(dtypes[i].name, s, n) == 0) return &dtypes[i];
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(dtypes); i++) /* first letters first: it is hot */
+        if (n && dtypes[i].name[0] == s[0] && strlen(dtypes[i].name) == n &&
+            memcmp(dtypes[i].name, s, n) == 0)
+            return &dtypes[i];
     return NULL;
 }
 
@@ -822,6 +827,13 @@ static int tensor_count(ctx *c, const keel_json *v, size_t *count, size_t *nulls
     *nulls += v->type == KEEL_JSON_NULL;
     return KEEL_OK;
 }
+
+/* Bytes per value of each column type. */
+static const size_t col_size[] = {
+    [KEEL_COL_TEXT] = sizeof(const char *), [KEEL_COL_F64] = sizeof(double),
+    [KEEL_COL_F32] = sizeof(float),         [KEEL_COL_I64] = sizeof(int64_t),
+    [KEEL_COL_I32] = sizeof(int32_t),       [KEEL_COL_BOOL] = 1,
+};
 
 typedef struct tensor {
     const dtype *t;
@@ -998,12 +1010,7 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
     if (count != n)
         return bad(c, "%zu values, but shape [%zu%s] needs %zu", count, n,
                    shape->u.array.n == 2 ? ", 1" : "", n);
-    static const size_t size[] = {
-        [KEEL_COL_TEXT] = sizeof(const char *), [KEEL_COL_F64] = sizeof(double),
-        [KEEL_COL_F32] = sizeof(float),         [KEEL_COL_I64] = sizeof(int64_t),
-        [KEEL_COL_I32] = sizeof(int32_t),       [KEEL_COL_BOOL] = 1,
-    };
-    tensor x = {t, arena_zalloc(c->a, n, size[t->col]), NULL, 0};
+    tensor x = {t, arena_zalloc(c->a, n, col_size[t->col]), NULL, 0};
     if (!x.data) return oom(c);
     if (nulls && !(x.missing = arena_zalloc(c->a, n, 1))) return oom(c);
     if ((rc = tensor_fill(c, data, &x)) != KEEL_OK) return rc;
@@ -1012,7 +1019,7 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
     return KEEL_OK;
 }
 
-int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err)
+int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error *err)
 {
     ctx c;
     serve_batch nb;
@@ -1109,6 +1116,580 @@ int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err)
 fail:
     serve_batch_free(&nb);
     return rc;
+}
+
+/* ---- Open Inference Protocol v2: the single-pass fast path -------------------------------
+ *
+ * Design. The slow path above builds base/json.c's generic tree and then walks it, so every
+ * value is visited twice and gets a node of its own. Nearly every real request has one
+ * shape, an object whose "inputs" are tensor objects with a plain name, shape, datatype and
+ * flat or nested data, so serve_parse_v2 first tries this scanner: it reads the body once,
+ * left to right, and writes each value straight into its column in the batch's arena.
+ *
+ * It is an optimisation, never a second source of truth. It accepts a subset of what the
+ * slow path accepts and builds the very same batch; the moment it meets anything it is not
+ * sure of (any error at all, a \u escape, an escaped or repeated key, a number spelled
+ * otherwise than as a plain integer where an integer is wanted, nesting deeper than
+ * FAST_DEPTH) it declines: what it built is freed and the slow path parses the body from the
+ * start. So every error message and every edge case is the slow path's, and the fast path
+ * needs no error reporting at all: its functions return false to decline.
+ *
+ * What it does read, it checks as strictly as json.c (whitespace, literals, the number
+ * grammar, UTF-8 and control bytes in strings, no trailing commas or trailing bytes),
+ * including the values it only skips (unknown keys, "outputs" entries, tensor "parameters"),
+ * because the slow path refuses a body with a syntax error anywhere. Numbers get the value
+ * json.c gives them: the same exact short path, else strtod on the text. Strings are copied
+ * into the arena, as the body belongs to the caller. A "data" list met before its tensor's
+ * "shape" and "datatype" is skipped and read again once the tensor's object has closed.
+ *
+ * The explain endpoints read the top-level "parameters" from the document in the batch's
+ * arena (serve_parse_explain_params). The fast path builds no document for the body; when
+ * "parameters" is present it has json.c parse just that value, as {"parameters": VALUE},
+ * which gives serve_parse_explain_params exactly what the whole body's document would.
+ *
+ * fuzz/proto.c runs both paths on every input and aborts when the fast path takes a body
+ * that the slow path refuses, or builds a batch (or explain parameters) that differ.
+ */
+
+/* Nesting the fast path follows within one value; deeper bodies go to the slow path (json.c
+ * allows 256 levels in all, and the fast path's values sit at most 4 levels down). */
+#define FAST_DEPTH 32
+
+typedef struct scan {
+    const char *p, *end;
+    arena *a;
+} scan;
+
+static inline void ws(scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+/* Is ch next, after whitespace? */
+static inline bool peek(scan *s, char ch)
+{
+    ws(s);
+    return s->p < s->end && *s->p == ch;
+}
+
+/* Consumes ch if it is next, after whitespace. */
+static inline bool eat(scan *s, char ch)
+{
+    if (!peek(s, ch)) return false;
+    s->p++;
+    return true;
+}
+
+static bool word(scan *s, const char *w, size_t n)
+{
+    ws(s);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return false;
+    s->p += n;
+    return true;
+}
+
+/* A string: *raw and *n its bytes between the quotes, *esc whether it has escapes. Only the
+ * one-letter escapes are taken (\u, with its surrogates and NULs, is the slow path's); the
+ * bytes must be UTF-8 without control bytes, as json.c demands. */
+static bool str_raw(scan *s, const char **raw, size_t *n, bool *esc)
+{
+    if (!eat(s, '"')) return false;
+    const char *p = s->p, *end = s->end;
+    bool high = false;
+    *esc = false;
+    for (;;) {
+        /* Eight plain bytes at a time: none is '"', '\\', a control byte or >= 0x80 (each
+         * term is the classic has-a-zero-byte test, exact as a yes/no for the word). */
+        for (uint64_t w; end - p >= 8; p += 8) {
+            const uint64_t ones = 0x0101010101010101ULL, high_bits = ones * 0x80;
+            memcpy(&w, p, 8);
+            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+            if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high_bits)
+                break;
+        }
+        if (p >= end) return false;
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"') break;
+        if (ch < 0x20) return false;
+        if (ch >= 0x80) {
+            high = true;
+        } else if (ch == '\\') {
+            if (end - p < 2 || p[1] == '\0' || !strchr("\"\\/bfnrt", p[1])) return false;
+            *esc = true;
+            p++;
+        }
+        p++;
+    }
+    *raw = s->p;
+    *n = (size_t)(p - s->p);
+    s->p = p + 1;
+    return !high || keel_utf8_valid(*raw, *n);
+}
+
+/* A string value, unescaped into the arena (NUL-terminated); NULL to decline. */
+static char *str_copy(scan *s, size_t *len)
+{
+    const char *raw;
+    size_t n;
+    bool esc;
+    if (!str_raw(s, &raw, &n, &esc)) return NULL;
+    char *o = arena_alloc(s->a, n + 1); /* n < the body's size: no overflow */
+    if (!o) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = raw[i];
+        if (esc && ch == '\\') {
+            ch = raw[++i];
+            ch = ch == 'b'   ? '\b'
+                 : ch == 'f' ? '\f'
+                 : ch == 'n' ? '\n'
+                 : ch == 'r' ? '\r'
+                 : ch == 't' ? '\t'
+                             : ch; /* '"', '\\', '/' */
+        }
+        o[k++] = ch;
+    }
+    o[k] = '\0';
+    *len = k;
+    return o;
+}
+
+/* An object key (no escapes: an escaped key could spell a known one) and its colon. */
+static bool key(scan *s, const char **k, size_t *n)
+{
+    bool esc;
+    return str_raw(s, k, n, &esc) && !esc && eat(s, ':');
+}
+
+/* Is the key k[0..n) the literal w? (A macro, so that the length is a constant.) */
+#define key_eq(k, n, w) ((n) == sizeof(w) - 1 && memcmp(k, w, sizeof(w) - 1) == 0)
+
+/* A number as json.c reads it: value = m * 10^scale while m holds every digit. */
+typedef struct num {
+    const char *s;
+    size_t len;
+    bool neg, fits, plain; /* plain: an integer literal (no '.', no exponent) */
+    uint64_t m;
+    int64_t scale;
+} num;
+
+static bool is_dig(const char *p, const char *end)
+{
+    return p < end && (unsigned char)(*p - '0') < 10;
+}
+
+static bool number(scan *s, num *x)
+{
+    ws(s);
+    const char *p = s->p, *end = s->end;
+    *x = (num){.s = p, .fits = true, .plain = true};
+    if (p < end && *p == '-') x->neg = true, p++;
+    if (!is_dig(p, end)) return false;
+    if (*p == '0') {
+        if (is_dig(++p, end)) return false; /* leading zero */
+    }
+    for (; is_dig(p, end); p++) {
+        if (x->m < 1000000000000000000ULL)
+            x->m = x->m * 10 + (uint64_t)(*p - '0');
+        else
+            x->fits = false;
+    }
+    if (p < end && *p == '.') {
+        x->plain = false;
+        if (!is_dig(++p, end)) return false;
+        for (; is_dig(p, end); p++) {
+            if (x->m < 1000000000000000000ULL) {
+                x->m = x->m * 10 + (uint64_t)(*p - '0');
+                x->scale--;
+            } else {
+                x->fits = false;
+            }
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        x->plain = false;
+        bool eneg = false;
+        if (++p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        if (!is_dig(p, end)) return false;
+        int64_t ex = 0;
+        for (; is_dig(p, end); p++)
+            if (ex < 100000) ex = ex * 10 + (*p - '0');
+        x->scale += eneg ? -ex : ex;
+    }
+    x->len = (size_t)(p - x->s);
+    s->p = p;
+    return true;
+}
+
+/* The double json.c gives x: exact when both operands are (Clinger), else strtod. */
+static bool num_double(const num *x, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    if (x->fits && x->m <= ((uint64_t)1 << 53) && x->scale >= -22 && x->scale <= 22) {
+        double v = x->scale < 0 ? (double)x->m / pow10[-x->scale] : (double)x->m * pow10[x->scale];
+        *out = x->neg ? -v : v;
+        return true;
+    }
+    char t[64];
+    if (x->len >= sizeof t) return false;
+    memcpy(t, x->s, x->len);
+    t[x->len] = '\0';
+    *out = strtod(t, NULL);
+    return true;
+}
+
+/* A plain integer literal in [lo, hi] (read_int's strtoll case; others decline). */
+static bool num_int(const num *x, int64_t lo, int64_t hi, int64_t *out)
+{
+    size_t digits = x->len - x->neg;
+    if (!x->plain || digits > 19) return false; /* 19 digits fit in a uint64_t */
+    uint64_t u = 0;
+    for (size_t i = x->neg; i < x->len; i++)
+        u = u * 10 + (uint64_t)(x->s[i] - '0');
+    if (u > (uint64_t)INT64_MAX + x->neg) return false;
+    int64_t v = x->neg ? (u ? -(int64_t)(u - 1) - 1 : 0) : (int64_t)u;
+    if (v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+/* Checks and skips one value of any kind; depth counts the containers it opens. */
+static bool skip(scan *s, int depth)
+{
+    const char *k;
+    size_t n;
+    bool esc;
+    num x;
+    ws(s);
+    if (s->p >= s->end) return false;
+    switch (*s->p) {
+    case '"':
+        return str_raw(s, &k, &n, &esc);
+    case '{':
+        if (depth >= FAST_DEPTH) return false;
+        s->p++;
+        if (eat(s, '}')) return true;
+        do {
+            if (!str_raw(s, &k, &n, &esc) || !eat(s, ':') || !skip(s, depth + 1)) return false;
+        } while (eat(s, ','));
+        return eat(s, '}');
+    case '[':
+        if (depth >= FAST_DEPTH) return false;
+        s->p++;
+        if (eat(s, ']')) return true;
+        do {
+            if (!skip(s, depth + 1)) return false;
+        } while (eat(s, ','));
+        return eat(s, ']');
+    case 't':
+        return word(s, "true", 4);
+    case 'f':
+        return word(s, "false", 5);
+    case 'n':
+        return word(s, "null", 4);
+    default:
+        return number(s, &x);
+    }
+}
+
+/* One element of a tensor's data into row x->k of n (tensor_fill's rules). */
+static bool fast_value(scan *s, tensor *x, size_t n)
+{
+    if (x->k >= n) return false;
+    size_t r = x->k++;
+    const dtype *t = x->t;
+    if (peek(s, 'n')) {
+        if (!word(s, "null", 4)) return false;
+        if (!x->missing && !(x->missing = arena_zalloc(s->a, n, 1))) return false;
+        x->missing[r] = 1;
+        if (t->col == KEEL_COL_F64) ((double *)x->data)[r] = NAN;
+        if (t->col == KEEL_COL_F32) ((float *)x->data)[r] = NAN;
+        return true;
+    }
+    num v;
+    switch (t->kind) {
+    case K_BYTES: {
+        size_t len;
+        char *str = str_copy(s, &len);
+        ((const char **)x->data)[r] = str;
+        return str != NULL;
+    }
+    case K_BOOL:
+        if (word(s, "true", 4))
+            ((unsigned char *)x->data)[r] = 1;
+        else if (!word(s, "false", 5))
+            return false;
+        return true;
+    case K_INT: {
+        int64_t i;
+        if (!number(s, &v) || !num_int(&v, t->lo, t->hi, &i)) return false;
+        if (t->col == KEEL_COL_I32)
+            ((int32_t *)x->data)[r] = (int32_t)i;
+        else
+            ((int64_t *)x->data)[r] = i;
+        return true;
+    }
+    default: { /* K_FP32, K_FP64 */
+        double d;
+        if (!number(s, &v) || !num_double(&v, &d) || !isfinite(d)) return false;
+        if (t->kind == K_FP64) {
+            ((double *)x->data)[r] = d;
+            return true;
+        }
+        float f = (float)d;
+        ((float *)x->data)[r] = f;
+        return isfinite(f);
+    }
+    }
+}
+
+/* A (nested) list of values, row-major. */
+static bool fast_list(scan *s, tensor *x, size_t n, int depth)
+{
+    if (depth >= FAST_DEPTH || !eat(s, '[')) return false;
+    if (eat(s, ']')) return true;
+    do {
+        if (!(peek(s, '[') ? fast_list(s, x, n, depth + 1) : fast_value(s, x, n))) return false;
+    } while (eat(s, ','));
+    return eat(s, ']');
+}
+
+/* "data" of a tensor of n rows of type t, into a new column x. */
+static bool fast_data(scan *s, const dtype *t, size_t n, tensor *x)
+{
+    *x = (tensor){t, arena_zalloc(s->a, n, col_size[t->col]), NULL, 0};
+    return x->data && fast_list(s, x, n, 0) && x->k == n;
+}
+
+/* "shape": [n] or [n, 1]. */
+static bool fast_shape(scan *s, size_t *rows)
+{
+    num x;
+    int64_t d0, d1;
+    if (!eat(s, '[') || !number(s, &x) || !num_int(&x, 0, SERVE_MAX_ROWS, &d0)) return false;
+    if (eat(s, ',') && (!number(s, &x) || !num_int(&x, 1, 1, &d1))) return false;
+    *rows = (size_t)d0;
+    return eat(s, ']');
+}
+
+enum { T_NAME = 1, T_SHAPE = 2, T_DATATYPE = 4, T_DATA = 8, T_PARAMS = 16 };
+
+/* One tensor object into *col; its row count must be *rows unless it is the first. */
+static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_t *rows, bool first)
+{
+    unsigned seen = 0;
+    char *name = NULL;
+    const char *data_at = NULL;
+    const dtype *t = NULL;
+    size_t n = 0;
+    tensor x = {0};
+    if (!eat(s, '{') || eat(s, '}')) return false;
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        bool esc, ok;
+        if (!key(s, &k, &kn)) return false;
+        unsigned which = key_eq(k, kn, "name")         ? T_NAME
+                         : key_eq(k, kn, "shape")      ? T_SHAPE
+                         : key_eq(k, kn, "datatype")   ? T_DATATYPE
+                         : key_eq(k, kn, "data")       ? T_DATA
+                         : key_eq(k, kn, "parameters") ? T_PARAMS
+                                                       : 0;
+        if (seen & which) return false;
+        seen |= which;
+        switch (which) {
+        case T_NAME:
+            ok = (name = str_copy(s, name_len)) != NULL && *name_len > 0;
+            break;
+        case T_SHAPE:
+            ok = fast_shape(s, &n);
+            break;
+        case T_DATATYPE: /* raw: no datatype's name has a backslash */
+            ok = str_raw(s, &v, &vn, &esc) && (t = find_dtype(v, vn)) != NULL;
+            break;
+        case T_DATA:
+            if (!peek(s, '[')) return false;
+            if (t && (seen & T_SHAPE)) {
+                ok = fast_data(s, t, n, &x);
+            } else {
+                data_at = s->p; /* read below, once the shape and datatype are known */
+                ok = skip(s, 3);
+            }
+            break;
+        case T_PARAMS:
+            ok = peek(s, '{') && skip(s, 3);
+            break;
+        default:
+            ok = skip(s, 3);
+        }
+        if (!ok) return false;
+    } while (eat(s, ','));
+    unsigned need = T_NAME | T_SHAPE | T_DATATYPE | T_DATA;
+    if (!eat(s, '}') || (seen & need) != need || (!first && n != *rows)) return false;
+    *rows = n;
+    if (data_at) {
+        scan again = {data_at, s->end, s->a};
+        if (!fast_data(&again, t, n, &x)) return false;
+    }
+    *col = (keel_input_column){name, t->col, x.data, x.missing};
+    return true;
+}
+
+/* Up to this many columns, names are checked for repeats by comparing them with each other
+ * (their lengths first), which costs less than hashing them; after that, by the slow path's
+ * hash table. */
+#define FAST_LINEAR_COLS 64
+
+/* "inputs": the batch's columns, with unique names. */
+static bool fast_inputs(scan *s, serve_batch *nb)
+{
+    serve_error scratch; /* table_add's messages are not wanted: any error declines */
+    ctx c = {.a = s->a, .err = &scratch};
+    table names = {0};
+    size_t cap = 0, rows = 0, lens[FAST_LINEAR_COLS];
+    if (!eat(s, '[')) return false;
+    do {
+        if (nb->n_cols == cap) {
+            cap = cap ? cap * 2 : 32;
+            keel_input_column *cols = arena_zalloc(s->a, cap, sizeof *cols);
+            if (!cols) return false;
+            if (nb->n_cols) memcpy(cols, nb->cols, nb->n_cols * sizeof *cols);
+            nb->cols = cols;
+        }
+        size_t i = nb->n_cols, len, idx;
+        keel_input_column *col = &nb->cols[i];
+        if (!fast_tensor(s, col, &len, &rows, i == 0)) return false;
+        if (i < FAST_LINEAR_COLS) {
+            for (size_t j = 0; j < i; j++)
+                if (lens[j] == len && memcmp(nb->cols[j].name, col->name, len) == 0) return false;
+            lens[i] = len;
+        } else {
+            for (size_t j = names.n; j < i; j++) /* the first time here: the columns so far */
+                if (table_add(&c, &names, nb->cols[j].name, lens[j], &idx) != KEEL_OK) return false;
+            if (table_find(&names, col->name, len) != SIZE_MAX ||
+                table_add(&c, &names, col->name, len, &idx) != KEEL_OK) /* SERVE_MAX_COLS */
+                return false;
+        }
+        nb->n_cols++;
+    } while (eat(s, ','));
+    nb->n_rows = rows;
+    return eat(s, ']');
+}
+
+/* "outputs": a list of objects, each with one string "name"; checked, not used. */
+static bool fast_outputs(scan *s)
+{
+    if (!eat(s, '[')) return false;
+    if (eat(s, ']')) return true;
+    do {
+        bool named = false;
+        if (!eat(s, '{')) return false;
+        if (!eat(s, '}')) {
+            do {
+                const char *k, *v;
+                size_t kn, vn;
+                bool esc;
+                if (!key(s, &k, &kn)) return false;
+                if (!key_eq(k, kn, "name")) {
+                    if (!skip(s, 3)) return false;
+                } else if (named || !str_raw(s, &v, &vn, &esc)) {
+                    return false;
+                } else {
+                    named = true;
+                }
+            } while (eat(s, ','));
+            if (!eat(s, '}')) return false;
+        }
+        if (!named) return false;
+    } while (eat(s, ','));
+    return eat(s, ']');
+}
+
+/* The top-level "parameters" value v[0..n), as the document {"parameters": v} in the arena,
+ * for serve_parse_explain_params. */
+static bool fast_params(arena *a, const char *v, size_t n)
+{
+    static const char head[] = "{\"parameters\":";
+    size_t len = sizeof head - 1 + n + 1;
+    char *text = arena_alloc(a, len); /* n < the body's size: no overflow */
+    if (!text) return false;
+    memcpy(text, head, sizeof head - 1);
+    memcpy(text + sizeof head - 1, v, n);
+    text[len - 1] = '}';
+    keel_error e;
+    return (a->doc = keel_json_doc_new()) != NULL && keel_json_parse(a->doc, text, len, &e) == 0;
+}
+
+enum { R_ID = 1, R_PARAMS = 2, R_OUTPUTS = 4, R_INPUTS = 8 };
+
+static bool fast_v2(const char *body, size_t n, serve_batch *nb)
+{
+    scan s = {body, body + n, nb->arena};
+    const char *params = NULL, *params_end = NULL;
+    unsigned seen = 0;
+    if (!eat(&s, '{') || eat(&s, '}')) return false;
+    do {
+        const char *k;
+        size_t kn, len;
+        bool ok;
+        if (!key(&s, &k, &kn)) return false;
+        unsigned which = key_eq(k, kn, "id")           ? R_ID
+                         : key_eq(k, kn, "parameters") ? R_PARAMS
+                         : key_eq(k, kn, "outputs")    ? R_OUTPUTS
+                         : key_eq(k, kn, "inputs")     ? R_INPUTS
+                                                       : 0;
+        if (seen & which) return false;
+        seen |= which;
+        switch (which) {
+        case R_ID:
+            ok = (nb->id = str_copy(&s, &len)) != NULL;
+            break;
+        case R_PARAMS:
+            ok = peek(&s, '{');
+            params = s.p;
+            ok = ok && skip(&s, 1);
+            params_end = s.p;
+            break;
+        case R_OUTPUTS:
+            ok = fast_outputs(&s);
+            break;
+        case R_INPUTS:
+            ok = fast_inputs(&s, nb);
+            break;
+        default:
+            ok = skip(&s, 1);
+        }
+        if (!ok) return false;
+    } while (eat(&s, ','));
+    if (!eat(&s, '}') || !(seen & R_INPUTS)) return false;
+    ws(&s);
+    if (s.p != s.end) return false;
+    return !params || fast_params(nb->arena, params, (size_t)(params_end - params));
+}
+
+bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error *err)
+{
+    serve_batch nb = {0};
+    memset(b, 0, sizeof *b);
+    if (body && (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && fast_v2(body, n, &nb)) {
+        if (err) {
+            err->status = 0;
+            err->msg[0] = '\0';
+        }
+        *b = nb;
+        return true;
+    }
+    serve_batch_free(&nb);
+    return false;
+}
+
+int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err)
+{
+    if (serve_parse_v2_fast(body, n, b, err)) return KEEL_OK;
+    return serve_parse_v2_slow(body, n, b, err);
 }
 
 /* ---- KServe v1 / TF-Serving -------------------------------------------------------------- */

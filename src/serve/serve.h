@@ -54,6 +54,14 @@ typedef struct serve_error {
 #define SERVE_MAX_ROWS 100000
 #define SERVE_MAX_COLS 4096
 int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err);
+/* The two halves of serve_parse_v2, for its tests and fuzz target; servers call
+ * serve_parse_v2. serve_parse_v2_fast reads the common shape of request in one pass: it
+ * returns true with *b filled and err cleared, exactly as serve_parse_v2_slow would fill
+ * them, or false with *b zeroed (err untouched) whenever it is not sure, including on any
+ * error and out of memory. serve_parse_v2_slow parses any body, with every check and
+ * message. b must not be NULL. Thread-safe (no shared state). */
+bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error *err);
+int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error *err);
 int serve_parse_v1(const char *body, size_t n, serve_batch *b, serve_error *err);
 /* content_type: the request's Content-Type header value (NULL: application/json). */
 int serve_parse_mlflow(const char *content_type, const char *body, size_t n, serve_batch *b,
