@@ -257,29 +257,6 @@ static const keel_json *display(const keel_json *o)
 
 /* ---- numbers for people --------------------------------------------------------------- */
 
-static void fmt_int(double v, char out[FMT])
-{
-    char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)fabs(v));
-    char *o = out;
-    if (v < 0 && nd > 0 && digits[0] != '0') *o++ = '-';
-    for (int i = 0; i < nd; i++) {
-        if (i && (nd - i) % 3 == 0) *o++ = ',';
-        *o++ = digits[i];
-    }
-    *o = '\0';
-}
-
-static void trim_zeros(char *s)
-{
-    char *dot = strchr(s, '.');
-    if (!dot) return;
-    char *end = s + strlen(s);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1) *dot = '\0';
-}
-
 /* Four significant digits, integer digits never rounded away; "—" when not finite. */
 static void fmt_stat(double v, char out[FMT])
 {
@@ -295,7 +272,7 @@ static void fmt_stat(double v, char out[FMT])
             char mant[16], *d = ex + 1;
             *ex = '\0';
             snprintf(mant, sizeof mant, "%.15s", out);
-            trim_zeros(mant);
+            report_trim_zeros(mant);
             bool neg = *d == '-';
             if (*d == '+' || *d == '-') d++;
             while (*d == '0' && d[1])
@@ -305,16 +282,16 @@ static void fmt_stat(double v, char out[FMT])
             snprintf(out, FMT, "%se%s%s", mant, neg ? "-" : "", exp);
         }
     } else if (a >= 999.5) {
-        fmt_int(round(v), out);
+        report_fmt_int(round(v), out);
     } else {
         int decimals = 3 - (int)floor(log10(a));
         if (decimals < 0) decimals = 0;
         snprintf(out, FMT, "%.*f", decimals, v);
         if (fabs(strtod(out, NULL)) >= 1000) {
-            fmt_int(round(v), out);
+            report_fmt_int(round(v), out);
             return;
         }
-        trim_zeros(out);
+        report_trim_zeros(out);
         if (!strcmp(out, "-0")) snprintf(out, FMT, "0");
     }
 }
@@ -322,7 +299,7 @@ static void fmt_stat(double v, char out[FMT])
 static void fmt_count(double v, char out[FMT])
 {
     if (isfinite(v) && v == floor(v) && fabs(v) < 1e18)
-        fmt_int(v, out);
+        report_fmt_int(v, out);
     else
         fmt_stat(v, out);
 }

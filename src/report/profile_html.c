@@ -191,31 +191,6 @@ static bool jstr_is(const keel_json *s, const char *lit)
 
 /* ---- numbers for people --------------------------------------------------------------- */
 
-/* An integer-valued v with |v| < 1e18, with thousands separators. */
-static void fmt_int(double v, char out[FMT])
-{
-    char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)fabs(v));
-    char *o = out;
-    if (v < 0 && nd > 0 && digits[0] != '0') *o++ = '-';
-    for (int i = 0; i < nd; i++) {
-        if (i && (nd - i) % 3 == 0) *o++ = ',';
-        *o++ = digits[i];
-    }
-    *o = '\0';
-}
-
-/* Drops trailing zeros after a decimal point, and the point itself if nothing is left. */
-static void trim_zeros(char *s)
-{
-    char *dot = strchr(s, '.');
-    if (!dot) return;
-    char *end = s + strlen(s);
-    while (end > dot + 1 && end[-1] == '0')
-        *--end = '\0';
-    if (end == dot + 1) *dot = '\0';
-}
-
 /* A statistic: four significant digits, integer digits never rounded away. */
 static void fmt_stat(double v, char out[FMT])
 {
@@ -231,7 +206,7 @@ static void fmt_stat(double v, char out[FMT])
         char *ex = strchr(tmp, 'e');
         if (ex) {
             *ex = '\0';
-            trim_zeros(tmp);
+            report_trim_zeros(tmp);
             const char *d = ex + 1;
             bool neg = *d == '-';
             if (*d == '+' || *d == '-') d++;
@@ -242,16 +217,16 @@ static void fmt_stat(double v, char out[FMT])
             snprintf(out, FMT, "%s", tmp);
         }
     } else if (a >= 999.5) {
-        fmt_int(round(v), out);
+        report_fmt_int(round(v), out);
     } else {
         int decimals = 3 - (int)floor(log10(a));
         if (decimals < 0) decimals = 0;
         snprintf(out, FMT, "%.*f", decimals, v);
         if (fabs(strtod(out, NULL)) >= 1000) { /* 999.96 rounded up to 1000.0 */
-            fmt_int(round(v), out);
+            report_fmt_int(round(v), out);
             return;
         }
-        trim_zeros(out);
+        report_trim_zeros(out);
         if (strcmp(out, "-0") == 0) snprintf(out, FMT, "0");
     }
 }
@@ -260,7 +235,7 @@ static void fmt_stat(double v, char out[FMT])
 static void fmt_count(double v, char out[FMT])
 {
     if (isfinite(v) && v == floor(v) && fabs(v) < 1e18)
-        fmt_int(v, out);
+        report_fmt_int(v, out);
     else
         fmt_stat(v, out);
 }

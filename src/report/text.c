@@ -3,9 +3,14 @@
  * sequence at a time, which code points are hidden as U+FFFD (C1 controls and the
  * bidirectional formatting characters, which can make "gnp.exe" read as "exe.png"), and how
  * wide a character is on screen (East Asian wide characters and emoji count two), so that
- * the profile report and the model card escape and cut text the same way.
+ * the profile report and the model card escape and cut text the same way; and how both
+ * write integers and trim decimals for people.
  */
 #include "report/text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 size_t report_utf8_seq_len(unsigned char c)
 {
@@ -40,4 +45,27 @@ int report_cp_width(uint32_t c)
         (c >= 0x20000 && c <= 0x3fffd))
         return 2;
     return 1;
+}
+
+void report_fmt_int(double v, char *out)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)fabs(v));
+    char *o = out;
+    if (v < 0 && nd > 0 && digits[0] != '0') *o++ = '-';
+    for (int i = 0; i < nd; i++) {
+        if (i && (nd - i) % 3 == 0) *o++ = ',';
+        *o++ = digits[i];
+    }
+    *o = '\0';
+}
+
+void report_trim_zeros(char *s)
+{
+    char *dot = strchr(s, '.');
+    if (!dot) return;
+    char *end = s + strlen(s);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = '\0';
+    if (end == dot + 1) *dot = '\0';
 }

@@ -18,4 +18,10 @@ bool report_cp_hidden(uint32_t c);
 /* Display width: 2 for East Asian wide characters and emoji, else 1. */
 int report_cp_width(uint32_t c);
 
+/* An integer-valued v with |v| < 1e18, with thousands separators ("-1,234,567"); out needs
+ * 32 bytes. */
+void report_fmt_int(double v, char *out);
+/* Drops trailing zeros after a decimal point, and the point itself if nothing is left. */
+void report_trim_zeros(char *s);
+
 #endif
