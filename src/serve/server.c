@@ -380,6 +380,24 @@ static served_model *find_model(serve_server *s, const char *name, size_t n)
 enum { P_V2, P_V1, P_MLFLOW };
 static const char *const protocol_names[] = {"v2", "v1", "mlflow"};
 
+/* Answers 503 when no version of m is loaded, 404 when the request names another version
+ * than the one being served; returns that status (ok gets MHD's result), or 0 to go on. */
+static int version_refused(struct MHD_Connection *c, const served_model *m,
+                           const served_version *v, const char *version_wanted,
+                           enum MHD_Result *ok)
+{
+    if (!v) {
+        *ok = respond_error(c, 503, "model %s is not loaded", m->name);
+        return 503;
+    }
+    if (version_wanted && strcmp(version_wanted, v->version)) {
+        *ok = respond_error(c, 404, "model %s has no version %s being served (serving %s)",
+                            m->name, version_wanted, v->version);
+        return 404;
+    }
+    return 0;
+}
+
 /* Parses, predicts, answers, logs, counts. version_wanted may be NULL. */
 static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, request *rq,
                                served_model *m, const char *version_wanted, int protocol)
@@ -392,15 +410,9 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
     float *pred = NULL;
     keel_buf out;
     keel_buf_init(&out);
-    if (!v) {
-        status = 503;
-        ok = respond_error(c, status, "model %s is not loaded", m->name);
-        goto done;
-    }
-    if (version_wanted && strcmp(version_wanted, v->version)) {
-        status = 404;
-        ok = respond_error(c, status, "model %s has no version %s being served (serving %s)",
-                           m->name, version_wanted, v->version);
+    int refused = version_refused(c, m, v, version_wanted, &ok);
+    if (refused) {
+        status = refused;
         goto done;
     }
     serve_error err = {0};
@@ -480,15 +492,9 @@ static enum MHD_Result explain(serve_server *s, struct MHD_Connection *c, reques
     void *scratch = NULL;
     keel_buf out;
     keel_buf_init(&out);
-    if (!v) {
-        status = 503;
-        ok = respond_error(c, status, "model %s is not loaded", m->name);
-        goto done;
-    }
-    if (version_wanted && strcmp(version_wanted, v->version)) {
-        status = 404;
-        ok = respond_error(c, status, "model %s has no version %s being served (serving %s)",
-                           m->name, version_wanted, v->version);
+    int refused = version_refused(c, m, v, version_wanted, &ok);
+    if (refused) {
+        status = refused;
         goto done;
     }
     serve_error err = {0};
