@@ -382,17 +382,16 @@ static const char *const protocol_names[] = {"v2", "v1", "mlflow"};
 
 /* Answers 503 when no version of m is loaded, 404 when the request names another version
  * than the one being served; returns that status (ok gets MHD's result), or 0 to go on. */
-static int version_refused(struct MHD_Connection *c, const served_model *m,
-                           const served_version *v, const char *version_wanted,
-                           enum MHD_Result *ok)
+static int version_refused(struct MHD_Connection *c, const served_model *m, const served_version *v,
+                           const char *version_wanted, enum MHD_Result *ok)
 {
     if (!v) {
         *ok = respond_error(c, 503, "model %s is not loaded", m->name);
         return 503;
     }
     if (version_wanted && strcmp(version_wanted, v->version)) {
-        *ok = respond_error(c, 404, "model %s has no version %s being served (serving %s)",
-                            m->name, version_wanted, v->version);
+        *ok = respond_error(c, 404, "model %s has no version %s being served (serving %s)", m->name,
+                            version_wanted, v->version);
         return 404;
     }
     return 0;
