@@ -754,7 +754,12 @@ static size_t fast_records(validator *v, const char *p, size_t n, uint64_t *reco
     keel_frame *f = v->frame;
     uint64_t done = 0;
     const char *consumed = p; /* just past the last record handled here */
+    /* The reader's limit on a record's length (csv.c: the option, at least 16 bytes; its
+     * default when the option is 0): a longer record is the reader's to quarantine. */
+    size_t limit = v->o->max_record_bytes ? KEEL_MAX(v->o->max_record_bytes, (size_t)16)
+                                          : (size_t)64 << 20;
     while (q < end) {
+        const char *rs = q;
         size_t r = f->n_rows;
         long fi = 0;
         bool plain = *q != '\n'; /* a blank line is the plain reader's to skip */
@@ -799,6 +804,7 @@ static size_t fast_records(validator *v, const char *p, size_t n, uint64_t *reco
             if (*q == '\n') break;
             q++;
         }
+        if (plain && (size_t)(q - rs) > limit) plain = false;
         if (!plain || fi != v->n_fields) {
             /* Hand this record over untouched: undo its partial row and its repairs. */
             abandon_row(f, r);
