@@ -756,8 +756,8 @@ static size_t fast_records(validator *v, const char *p, size_t n, uint64_t *reco
     const char *consumed = p; /* just past the last record handled here */
     /* The reader's limit on a record's length (csv.c: the option, at least 16 bytes; its
      * default when the option is 0): a longer record is the reader's to quarantine. */
-    size_t limit = v->o->max_record_bytes ? KEEL_MAX(v->o->max_record_bytes, (size_t)16)
-                                          : (size_t)64 << 20;
+    size_t limit =
+        v->o->max_record_bytes ? KEEL_MAX(v->o->max_record_bytes, (size_t)16) : (size_t)64 << 20;
     while (q < end) {
         const char *rs = q;
         size_t r = f->n_rows;
