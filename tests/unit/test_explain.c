@@ -12,6 +12,7 @@
 #include "data/infer.h"
 #include "data/validate.h"
 #include "explain/explain_impl.h"
+#include "tests/unit/fixtures.h"
 #include "tests/unit/harness.h"
 #include "train/train.h"
 
@@ -19,46 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* data/pima2.csv (8 numeric inputs with NA, target diabetes) trained with hidden layers
- * h (n_hidden of them; 0 = a linear model without the per-column embedding). */
+/* data/pima2.csv (8 numeric inputs with NA, target diabetes; tests/unit/fixtures.h) with
+ * n_hidden hidden layers of 16 (0: a linear model, without the per-column embedding). */
 static keel_model *train_pima(keel_frame **fp, keel_schema **sp, int n_hidden, bool calibrate)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/pima2.csv", test_root());
-    keel_infer_options io;
-    keel_infer_options_init(&io);
-    io.target = "diabetes";
-    keel_schema *s;
-    keel_error e;
-    if (keel_infer_file(path, &io, &s, &e)) return NULL;
-    keel_schema_move_to_end(s, (size_t)keel_schema_find(s, "diabetes"));
-    for (size_t i = 0; i < s->n_columns; i++)
-        if (s->columns[i].role == KEEL_ROLE_FEATURE) {
-            s->columns[i].has_min = s->columns[i].has_max = s->columns[i].integer = false;
-            s->columns[i].nullable = true;
-        }
-    keel_frame *f;
-    keel_validate_result vr;
-    if (keel_frame_load(s, path, NULL, &f, &vr, &e)) return NULL;
-    keel_validate_result_free(&vr);
-    keel_train_options o = {.target = "diabetes"};
-    keel_hparams_init(&o.hp);
-    o.hp.n_hidden = n_hidden;
-    o.hp.hidden[0] = o.hp.hidden[1] = 16;
-    if (n_hidden == 0) o.hp.feature_dim = 0;
-    o.hp.max_epochs = 8;
-    o.hp.calibrate = calibrate;
-    keel_model *m = NULL;
-    keel_train_result r;
-    if (keel_train(f, NULL, 0, &o, &m, &r, &e)) {
-        fprintf(stderr, "train: %s\n", e.msg);
-        keel_frame_free(f);
-        keel_schema_free(s);
-        return NULL;
-    }
-    *fp = f;
-    *sp = s;
-    return m;
+    keel_hparams hp;
+    keel_hparams_init(&hp);
+    hp.n_hidden = n_hidden;
+    hp.hidden[0] = hp.hidden[1] = 16;
+    if (n_hidden == 0) hp.feature_dim = 0;
+    hp.max_epochs = 8;
+    hp.calibrate = calibrate;
+    return test_train_pima(&hp, fp, sp);
 }
 
 TEST(explain_ig_of_a_linear_model_is_w_times_the_difference)

@@ -6,48 +6,22 @@
 #include "data/validate.h"
 #include "model/artifact.h"
 #include "model/model.h"
+#include "tests/unit/fixtures.h"
 #include "tests/unit/harness.h"
 #include "train/train.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-/* Trains on data/pima2.csv (target diabetes, numeric features with NA) with a small network;
- * returns the model and leaves the frame in *fp. */
+/* A small network on data/pima2.csv (tests/unit/fixtures.h). */
 static keel_model *train_pima(keel_frame **fp, keel_schema **sp, uint64_t seed, int epochs)
 {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data/pima2.csv", test_root());
-    keel_infer_options io;
-    keel_infer_options_init(&io);
-    io.target = "diabetes";
-    keel_schema *s;
-    keel_error e;
-    if (keel_infer_file(path, &io, &s, &e)) return NULL;
-    keel_schema_move_to_end(s, (size_t)keel_schema_find(s, "diabetes"));
-    for (size_t i = 0; i < s->n_columns; i++) /* a prediction contract, as keel train makes it */
-        if (s->columns[i].role == KEEL_ROLE_FEATURE) {
-            s->columns[i].has_min = s->columns[i].has_max = s->columns[i].integer = false;
-            s->columns[i].nullable = true;
-        }
-    keel_frame *f;
-    keel_validate_result vr;
-    if (keel_frame_load(s, path, NULL, &f, &vr, &e)) return NULL;
-    keel_validate_result_free(&vr);
-    keel_train_options o = {.target = "diabetes"};
-    keel_hparams_init(&o.hp);
-    o.hp.hidden[0] = o.hp.hidden[1] = 16;
-    o.hp.max_epochs = epochs;
-    o.hp.seed = seed;
-    keel_model *m = NULL;
-    keel_train_result r;
-    if (keel_train(f, NULL, 0, &o, &m, &r, &e)) {
-        fprintf(stderr, "train: %s\n", e.msg);
-        return NULL;
-    }
-    *fp = f;
-    *sp = s;
-    return m;
+    keel_hparams hp;
+    keel_hparams_init(&hp);
+    hp.hidden[0] = hp.hidden[1] = 16;
+    hp.max_epochs = epochs;
+    hp.seed = seed;
+    return test_train_pima(&hp, fp, sp);
 }
 
 static char *read_all(const char *path, size_t *n)

@@ -1,0 +1,15 @@
+/*
+ * fixtures.h — data and models several unit tests share.
+ */
+#ifndef KEEL_TESTS_FIXTURES_H
+#define KEEL_TESTS_FIXTURES_H
+
+#include "model/model.h"
+
+/* Trains on data/pima2.csv (target diabetes, 8 numeric features with NA) with hp, its
+ * schema made a prediction contract as keel train makes it (no ranges, every feature
+ * nullable). Returns the model and leaves the frame and its schema in *fp and *sp (the
+ * caller frees all three); NULL on failure, with the reason printed. */
+keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema **sp);
+
+#endif
