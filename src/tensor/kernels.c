@@ -95,17 +95,34 @@ void keel_k_accum_c(size_t n, const float *src, float *dst, bool acc)
         dst[i] += src[i];
 }
 
-/* y = x σ(x) for one value, in double: the reference every SiLU version must equal. */
-static inline float silu_ref(float xf)
+/* y = z σ(z) in float, the SiLU every version computes, operation for operation, so the
+ * AVX-512 kernel gives the same bits as this C (each step is one IEEE operation: fmaf,
+ * rintf and ldexpf round once, as the vector instructions do). e^-|z| comes from
+ * |z| = -n ln2 - r with |r| <= ln2 / 2 (ln2 in two parts, the products inside fmaf exact)
+ * and e^r by its Taylor series to degree 7, whose truncation (|r|^8 / 8! < 5.3e-9) is a
+ * tenth of a float's rounding; the result is within a few units in the last place of
+ * z / (1 + e^-z). Beyond |z| = 128 the result is z, or -0 (|z e^z| < 2^-150). */
+#define SILU_BIG     128.0f
+#define SILU_LOG2E   0x1.715476p+0f
+#define SILU_LN2_HI  0x1.62e43p-1f
+#define SILU_LN2_LO  -0x1.05c61p-29f
+static const float silu_taylor[8] = {0x1p+0f,       0x1p+0f,       0x1p-1f,       0x1.555556p-3f,
+                                     0x1.555556p-5f, 0x1.111112p-7f, 0x1.6c16c2p-10f, 0x1.a01a02p-13f};
+
+static inline float silu_ref(float z)
 {
-    double z = xf, s;
-    if (z >= 0) {
-        s = 1.0 / (1.0 + exp(-z));
-    } else {
-        double e = exp(z);
-        s = e / (1.0 + e);
-    }
-    return (float)(z * s);
+    float a = fabsf(z);
+    if (!(a <= SILU_BIG)) return z > 0.0f ? z : z < 0.0f ? -0.0f : z; /* huge, ±inf, NaN */
+    float n = rintf(a * -SILU_LOG2E); /* -|z| = n ln2 + r */
+    float r = fmaf(n, -SILU_LN2_HI, -a);
+    r = fmaf(n, -SILU_LN2_LO, r);
+    float p = silu_taylor[7];
+    for (int i = 6; i >= 0; i--)
+        p = fmaf(p, r, silu_taylor[i]);
+    float t = ldexpf(p, (int)n); /* e^-|z| */
+    if (z >= 0.0f) return z * (1.0f / (1.0f + t));
+    /* z e^z / (1 + e^z) with e^z = p 2^n: scaling last keeps the bits a tiny e^z would lose */
+    return ldexpf(z * (p / (1.0f + t)), (int)n);
 }
 
 void keel_k_silu_c(size_t n, const float *x, float *y)
@@ -484,82 +501,41 @@ KEEL_AVX512 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, cons
 
 /* ---- SiLU ---- */
 
-/* e^a for 8 doubles a in [-700, 0]: a = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so
- * r is nearly exact), e^r by its Taylor series to degree 11 (truncation below 7e-15
- * relative, 2^-47), times 2^k. */
-KEEL_AVX512 static INLINE __m512d exp_nonpos_pd(__m512d a)
+/* 16 floats through silu_ref's steps, the same IEEE operations in the same order. */
+KEEL_AVX512 static INLINE __m512 silu16(__m512 z)
 {
-    static const double inv_fact[12] = {
-        1.0,       1.0,        1.0 / 2,     1.0 / 6,      1.0 / 24,      1.0 / 120,
-        1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800,
-    };
-    __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(a, _mm512_set1_pd(1.4426950408889634)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), a);
-    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), r);
-    __m512d p = _mm512_set1_pd(inv_fact[11]);
-#pragma GCC unroll 11
-    for (int i = 10; i >= 0; i--)
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(inv_fact[i]));
-    return _mm512_scalef_pd(p, k);
-}
-
-/* 8 floats (as doubles) through the SiLU; lanes that must be redone by the reference are
- * set in *redo. The result only has to come within 2^-40 of the reference's double (the
- * margin below), so e^-|z| needs no more than 2^-47 and 1 / (1 + e^-|z|) is a reciprocal
- * estimate refined twice by Newton's method (2^-14, 2^-28, 2^-56) instead of a division,
- * which would cost more than everything else here. */
-KEEL_AVX512 static INLINE __m256 silu8(__m256 xf, __mmask8 *redo)
-{
-    const __m512d one = _mm512_set1_pd(1.0);
-    __m512d z = _mm512_cvtps_pd(xf);
-    __m512d az = _mm512_abs_pd(z);
-    __m512d t = exp_nonpos_pd(_mm512_sub_pd(_mm512_setzero_pd(), az)); /* e^-|z| */
-    __m512d d = _mm512_add_pd(one, t);
-    __m512d q = _mm512_rcp14_pd(d);
-    q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
-    q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
-    /* z >= 0: σ = 1 / (1 + e^-z); else σ = e^z / (1 + e^z) */
-    __mmask8 pos = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GE_OQ);
-    __m512d y = _mm512_mul_pd(z, _mm512_mask_mul_pd(q, (__mmask8)~pos, q, t));
-    /* Rounding y to float drops the low 29 bits of its mantissa and rounds up from the
-     * pattern 1000...0 (the midpoint between two floats). When those bits are 2^13 or more
-     * away from it, so is everything within 2^-40 of y (at most 2^13 ulps of y), the
-     * reference's double included, and both round to the same float. Below the normal
-     * floats more bits are dropped: those (rare) lanes are redone. */
-    __m512i low = _mm512_and_si512(_mm512_castpd_si512(y), _mm512_set1_epi64((1LL << 29) - 1));
-    __m512i dist = _mm512_abs_epi64(_mm512_sub_epi64(low, _mm512_set1_epi64(1LL << 28)));
-    __mmask8 near = _mm512_cmp_epi64_mask(dist, _mm512_set1_epi64(1LL << 13), _MM_CMPINT_LT);
-    __m512d ay = _mm512_abs_pd(y);
-    __mmask8 nonzero = _mm512_cmp_pd_mask(ay, _mm512_setzero_pd(), _CMP_NEQ_OQ);
-    __mmask8 tiny = _mm512_mask_cmp_pd_mask(nonzero, ay, _mm512_set1_pd(0x1p-125), _CMP_LT_OQ);
-    __mmask8 far = _mm512_cmp_pd_mask(az, _mm512_set1_pd(700.0), _CMP_NLE_UQ); /* or NaN */
-    *redo = far | near | tiny;
-    return _mm512_cvtpd_ps(y);
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    __m512 a = _mm512_abs_ps(z);
+    __mmask16 small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(SILU_BIG), _CMP_LE_OQ);
+    __m512 am = _mm512_maskz_mov_ps(small, a); /* big lanes: any finite value, replaced below */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(am, _mm512_set1_ps(-SILU_LOG2E)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 ma = _mm512_sub_ps(zero, am);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-SILU_LN2_HI), ma);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-SILU_LN2_LO), r);
+    __m512 p = _mm512_set1_ps(silu_taylor[7]);
+#pragma GCC unroll 7
+    for (int i = 6; i >= 0; i--)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(silu_taylor[i]));
+    __m512 t = _mm512_scalef_ps(p, n);
+    __mmask16 pos = _mm512_cmp_ps_mask(z, zero, _CMP_GE_OQ);
+    __m512 num = _mm512_mask_mov_ps(p, pos, one);
+    __m512 y = _mm512_mul_ps(z, _mm512_div_ps(num, _mm512_add_ps(one, t)));
+    y = _mm512_mask_scalef_ps(y, (__mmask16)~pos, y, n);
+    /* huge, ±inf and NaN lanes: z when z > 0, -0 when z < 0, z itself (NaN) otherwise */
+    __mmask16 lt = _mm512_cmp_ps_mask(z, zero, _CMP_LT_OQ);
+    __m512 big = _mm512_mask_mov_ps(z, lt, _mm512_set1_ps(-0.0f));
+    return _mm512_mask_mov_ps(big, small, y);
 }
 
 KEEL_AVX512 void keel_k_silu_avx512(size_t n, const float *x, float *y)
 {
-    for (size_t i = 0; i < n; i += 16) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, silu16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
         __mmask16 k = tail(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(k, x + i);
-        __mmask8 r0, r1;
-        __m256 y0 = silu8(_mm512_castps512_ps256(v), &r0);
-        __m256 y1 = silu8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)), &r1);
-        __m512 out = _mm512_castpd_ps(_mm512_insertf64x4(
-            _mm512_castps_pd(_mm512_castps256_ps512(y0)), _mm256_castps_pd(y1), 1));
-        unsigned redo = ((unsigned)r0 | (unsigned)r1 << 8) & k;
-        if (KEEL_UNLIKELY(redo)) {
-            _Alignas(64) float in[16], res[16];
-            _mm512_store_ps(in, v);
-            _mm512_store_ps(res, out);
-            for (unsigned m = redo; m; m &= m - 1) {
-                int l = __builtin_ctz(m);
-                res[l] = silu_ref(in[l]);
-            }
-            out = _mm512_load_ps(res);
-        }
-        _mm512_mask_storeu_ps(y + i, k, out);
+        _mm512_mask_storeu_ps(y + i, k, silu16(_mm512_maskz_loadu_ps(k, x + i)));
     }
 }
 
