@@ -363,6 +363,79 @@ KEEL_AVX512 static INLINE void gemv_packed(const size_t n, size_t k, const float
     }
 }
 
+/* One block of nv * 16 outputs (columns j0.. of a row-major w with n columns, w passed
+ * offset to j0), nv a constant so the accumulators live in registers and no load is
+ * masked: for each non-zero x_i in order, acc += x_i * row i. Every block width sums in the
+ * same order, so the result does not depend on which path ran. */
+KEEL_AVX512 static INLINE void gemv_block(const int nv, size_t n, size_t k, const float *x,
+                                          const float *w, const float *b, float *y, float *relu,
+                                          int32_t *idx)
+{
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++)
+        acc[v] = b ? _mm512_loadu_ps(b + 16 * v) : _mm512_setzero_ps();
+    for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
+        size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
+        for (size_t t = 0; t < nnz; t++) {
+            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) {
+                /* The weight stream has evicted the output lines; ask for them (for writing)
+                 * a few rows before the end so the stores do not miss. */
+#pragma GCC unroll 16
+                for (int v = 0; v < nv; v++) {
+                    _mm_prefetch((const char *)(y + 16 * v), _MM_HINT_ET0);
+                    if (relu) _mm_prefetch((const char *)(relu + 16 * v), _MM_HINT_ET0);
+                }
+            }
+            size_t i = i0 + (size_t)idx[t];
+            __m512 xv = _mm512_set1_ps(x[i]);
+            const float *row = w + i * n;
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; v++)
+                acc[v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) { /* plain stores: masked ones cost more here */
+        _mm512_storeu_ps(y + 16 * v, acc[v]);
+        if (relu) _mm512_storeu_ps(relu + 16 * v, _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+    }
+}
+
+/* The same for a block of nb < 256 outputs that is not whole vectors: masked loads. */
+KEEL_AVX512 static void gemv_block_masked(size_t nb, size_t n, size_t k, const float *x,
+                                          const float *w, const float *b, float *y, float *relu,
+                                          int32_t *idx)
+{
+    __mmask16 mk[16];
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int v = 0; v < 16; v++) {
+        mk[v] = (size_t)v * 16 < nb ? tail(nb - (size_t)v * 16) : 0;
+        acc[v] = b ? _mm512_maskz_loadu_ps(mk[v], b + 16 * v) : _mm512_setzero_ps();
+    }
+    for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
+        size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
+        for (size_t t = 0; t < nnz; t++) {
+            size_t i = i0 + (size_t)idx[t];
+            __m512 xv = _mm512_set1_ps(x[i]);
+            const float *row = w + i * n;
+#pragma GCC unroll 16
+            for (int v = 0; v < 16; v++)
+                if (mk[v])
+                    acc[v] =
+                        _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mk[v], row + 16 * v), acc[v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < 16; v++) {
+        if (!mk[v]) continue;
+        _mm512_mask_storeu_ps(y + 16 * v, mk[v], acc[v]);
+        if (relu)
+            _mm512_mask_storeu_ps(relu + 16 * v, mk[v], _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+    }
+}
+
 KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w,
                                     const float *b, float *y, float *relu)
 {
@@ -392,63 +465,20 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
      * which costs k/16 vector compares against the block's 16 * nnz loads. */
     for (size_t j0 = 0; j0 < n; j0 += 256) {
         size_t nb = KEEL_MIN((size_t)256, n - j0);
-        __mmask16 mk[16];
-        __m512 acc[16];
-#pragma GCC unroll 16
-        for (int v = 0; v < 16; v++) {
-            mk[v] = (size_t)v * 16 < nb ? tail(nb - (size_t)v * 16) : 0;
-            acc[v] = b ? _mm512_maskz_loadu_ps(mk[v], b + j0 + 16 * v) : _mm512_setzero_ps();
-        }
-        for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
-            size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
-            if (nb == 256) {
-                for (size_t t = 0; t < nnz; t++) {
-                    if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) {
-                        /* The weight stream has evicted the output lines; ask for them (for
-                         * writing) a few rows before the end so the stores do not miss. */
-                        for (int v = 0; v < 16; v++) {
-                            _mm_prefetch((const char *)(y + j0 + 16 * v), _MM_HINT_ET0);
-                            if (relu)
-                                _mm_prefetch((const char *)(relu + j0 + 16 * v), _MM_HINT_ET0);
-                        }
-                    }
-                    size_t i = i0 + (size_t)idx[t];
-                    __m512 xv = _mm512_set1_ps(x[i]);
-                    const float *row = w + i * n + j0;
-#pragma GCC unroll 16
-                    for (int v = 0; v < 16; v++)
-                        acc[v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[v]);
-                }
-            } else {
-                for (size_t t = 0; t < nnz; t++) {
-                    size_t i = i0 + (size_t)idx[t];
-                    __m512 xv = _mm512_set1_ps(x[i]);
-                    const float *row = w + i * n + j0;
-#pragma GCC unroll 16
-                    for (int v = 0; v < 16; v++)
-                        if (mk[v])
-                            acc[v] = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(mk[v], row + 16 * v),
-                                                     acc[v]);
-                }
-            }
-        }
-        if (nb == 256) { /* plain stores: masked ones cost more here */
-#pragma GCC unroll 16
-            for (int v = 0; v < 16; v++) {
-                _mm512_storeu_ps(y + j0 + 16 * v, acc[v]);
-                if (relu)
-                    _mm512_storeu_ps(relu + j0 + 16 * v,
-                                     _mm512_max_ps(acc[v], _mm512_setzero_ps()));
-            }
-            continue;
-        }
-#pragma GCC unroll 16
-        for (int v = 0; v < 16; v++) {
-            if (!mk[v]) continue;
-            _mm512_mask_storeu_ps(y + j0 + 16 * v, mk[v], acc[v]);
-            if (relu)
-                _mm512_mask_storeu_ps(relu + j0 + 16 * v, mk[v],
-                                      _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+        float *yb = y + j0, *rb = relu ? relu + j0 : NULL;
+        const float *bb = b ? b + j0 : NULL;
+        switch (nb % 16 ? 0 : nb / 16) { /* whole vectors: no masks, a constant count */
+#define GEMV_WHOLE(nv)                                                                             \
+    case nv:                                                                                       \
+        gemv_block(nv, n, k, x, w + j0, bb, yb, rb, idx);                                          \
+        break;
+            GEMV_WHOLE(1) GEMV_WHOLE(2) GEMV_WHOLE(3) GEMV_WHOLE(4) GEMV_WHOLE(5) GEMV_WHOLE(6)
+            GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10) GEMV_WHOLE(11)
+            GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15) GEMV_WHOLE(16)
+#undef GEMV_WHOLE
+        default:
+            gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
+            break;
         }
     }
 }

@@ -248,7 +248,8 @@ TEST(gemv_kernel_matches_reference)
     if (!keel_k_cpu_avx512()) return;
     keel_rng r;
     keel_rng_seed(&r, 5);
-    static const size_t ns[] = {1, 2, 4, 5, 8, 16, 17, 48, 64, 65, 100, 256, 257, 300, 600};
+    static const size_t ns[] = {1,  2,  4,   5,   8,   16,  17,  48,  64,
+                                65, 80, 100, 128, 192, 256, 257, 300, 600, 640};
     static const size_t ks[] = {0, 1, 7, 64, 100, 2100};
     for (size_t in = 0; in < KEEL_ARRAY_LEN(ns); in++)
         for (size_t ik = 0; ik < KEEL_ARRAY_LEN(ks); ik++)
