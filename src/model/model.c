@@ -601,13 +601,6 @@ static inline const float *plan_val(const keel_graph *g, const float **val, int 
     return nd->op == KEEL_OP_PARAM ? g->params + nd->offset : val[node];
 }
 
-static bool all_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return false;
-    return true;
-}
-
 /* Runs the plan for one row whose dense input is dense (the transform's output or the
  * caller's tensor) and whose category codes are in ws->index, up to node `stop`, whose value
  * is then ws->val[stop]. */
@@ -631,7 +624,7 @@ static int rowplan_run_to(const keel_model *m, keel_workspace *ws, const float *
             size_t k = g->nodes[nd->inputs[0]].cols;
             float *relu = st->relu >= 0 ? s + st->relu_off : NULL;
             /* The blocks give the dense product's values only for finite inputs. */
-            if (st->kind == STEP_BLOCKS && keel_tensor_simd() && all_finite(x, k)) {
+            if (st->kind == STEP_BLOCKS && keel_tensor_simd() && keel_k_all_finite(k, x)) {
                 keel_k_gemv_blocks_avx512(x, p->packed, b, p->blocks, p->n_blocks, y);
                 if (relu) keel_k_relu(nd->cols, y, relu);
             } else {

@@ -864,6 +864,35 @@ void keel_k_bias(size_t m, size_t n, const float *b, float *y, float *relu)
         keel_k_bias_c(m, n, b, y, relu);
 }
 
+/* An exponent of all ones is an infinity or a NaN. */
+static bool all_finite_c(size_t n, const float *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+#if KEEL_HAVE_AVX512
+KEEL_AVX512 static bool all_finite_avx512(size_t n, const float *x)
+{
+    const __m512i exp = _mm512_set1_epi32(0x7f800000);
+    __mmask16 bad = 0;
+    for (size_t i = 0; i < n; i += 16) {
+        __m512i v = _mm512_maskz_loadu_epi32(tail(n - i), x + i);
+        bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(v, exp), exp);
+    }
+    return !bad;
+}
+#endif
+
+bool keel_k_all_finite(size_t n, const float *x)
+{
+#if KEEL_HAVE_AVX512
+    if (keel_tensor_simd()) return all_finite_avx512(n, x);
+#endif
+    return all_finite_c(n, x);
+}
+
 void keel_k_relu(size_t n, const float *x, float *y)
 {
     if (keel_tensor_simd())

@@ -27,6 +27,8 @@ void keel_k_bias_avx512(size_t m, size_t n, const float *b, float *y, float *rel
 
 /* y = max(0, x) over n floats. */
 void keel_k_relu(size_t n, const float *x, float *y);
+/* Whether all n floats are finite (no NaN, no infinity). */
+bool keel_k_all_finite(size_t n, const float *x);
 void keel_k_relu_c(size_t n, const float *x, float *y);
 void keel_k_relu_avx512(size_t n, const float *x, float *y);
 
@@ -73,14 +75,11 @@ typedef struct keel_k_block {
 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                const keel_k_block *blocks, size_t n_blocks, float *y);
 
-/* y = x σ(x) over n floats, exactly as the SILU op defines it: in double, with the C
- * library's exp, σ(z) = 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) below, then rounded
- * once to float. The AVX-512 version gets within 2^-45 of that double with its own e^-|z|
- * and reciprocal, and redoes with the C library any lane whose result lies within 2^-40 (of
- * itself) of a float rounding boundary (about one lane in 30,000), below the normal floats,
- * or whose input is not finite or beyond ±700, so both versions give the same bits for
- * every input (all 2^32 floats were compared; tests/unit/test_api.c repeats a sample).
- * y may alias x. */
+/* y = x σ(x) over n floats, as the SILU op defines it: in float, e^-|x| by range reduction
+ * and a degree-7 Taylor series, then one division (kernels.c, silu_ref); within 4 units in
+ * the last place of x / (1 + e^-x). The AVX-512 version runs the same IEEE operations in the
+ * same order, so both give the same bits for every input (tests/unit/test_api.c compares a
+ * million). y may alias x. */
 void keel_k_silu(size_t n, const float *x, float *y);
 void keel_k_silu_c(size_t n, const float *x, float *y);
 void keel_k_silu_avx512(size_t n, const float *x, float *y);

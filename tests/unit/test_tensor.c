@@ -243,6 +243,28 @@ TEST(bias_and_colsum_kernels)
         }
 }
 
+TEST(all_finite_finds_every_nan_and_infinity)
+{
+    const float bad[] = {INFINITY, -INFINITY, NAN, -NAN};
+    float x[41];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i <= 40; i++)
+            x[i] = (float)i - 20.5f;
+        x[5] = 3.4e38f;
+        x[6] = -1e-45f;
+        x[n] = NAN; /* just past the n checked: never looked at */
+        CHECK(keel_k_all_finite(n, x));
+        for (size_t at = 0; at < n; at++)
+            for (size_t kind = 0; kind < KEEL_ARRAY_LEN(bad); kind++) {
+                float keep = x[at];
+                x[at] = bad[kind];
+                if (keel_k_all_finite(n, x))
+                    harness_fail(__FILE__, __LINE__, "n=%zu at=%zu kind=%zu", n, at, kind);
+                x[at] = keep;
+            }
+    }
+}
+
 TEST(gemv_kernel_matches_reference)
 {
     if (!keel_k_cpu_avx512()) return;
