@@ -109,6 +109,10 @@ static int parse_train_option(int argc, char **argv, int *i, train_args *a)
     } else if (VALUE("--feature-dim")) {
         if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
         a->hp.feature_dim = (size_t)x;
+    } else if (VALUE("--weight-precision")) {
+        if (m < 0) return EXIT_USAGE;
+        if (strcmp(v, "bf16") && strcmp(v, "fp32")) goto bad;
+        a->hp.bf16_weights = !strcmp(v, "bf16");
     } else if (VALUE("--hidden")) {
         if (m < 0 || parse_size_list(v, &a->hp)) goto bad;
     } else if (VALUE("--activation")) {
@@ -315,16 +319,19 @@ static const char train_usage[] =
     "  --batch-size N               rows per step (default: 32 to 256 by data size)\n"
     "  --lr X                       peak learning rate of AdamW (default 0.001)\n"
     "  --weight-decay X             AdamW weight decay (default 0.0001)\n"
-    "  --hidden W1,W2,...           hidden layer widths (default 256,256)\n"
+    "  --hidden W1,W2,...           hidden layer widths (default 128,128)\n"
     "  --activation A               relu, gelu or silu (default silu)\n"
     "  --dropout P                  dropout after each hidden layer (default 0.3)\n"
     "  --bins N                     piecewise-linear bins per numeric column (default 16)\n"
-    "  --feature-dim D              per-column embedding of each numeric column (default 16;\n"
+    "  --feature-dim D              per-column embedding of each numeric column (default 8;\n"
     "                               0: feed the encodings to the first layer directly)\n"
     "  --validation F               share of rows held out for early stopping (default 0.15)\n"
     "  --class-weight W             auto, none or balanced (auto: balanced when the rarest\n"
     "                               class is under 10% of the rows)\n"
     "  --no-calibration             keep the raw probabilities\n"
+    "  --weight-precision P         bf16 (default): the layers' weights end rounded to bfloat16\n"
+    "                               precision, so predicting one row reads half the bytes;\n"
+    "                               fp32: keep them as trained\n"
     "  --adverse-class LABEL        the class that reason codes explain (keel explain; default:\n"
     "                               the second class of two, else the predicted one)\n"
     "  --lower-is-adverse           regression: reason codes explain low values, not high\n"

@@ -34,8 +34,8 @@
 void keel_hparams_init(keel_hparams *h)
 {
     memset(h, 0, sizeof *h);
-    h->hidden[0] = 256;
-    h->hidden[1] = 256;
+    h->hidden[0] = 128;
+    h->hidden[1] = 128;
     h->n_hidden = 2;
     h->activation = KEEL_OP_SILU;
     h->dropout = 0.3f;
@@ -44,10 +44,11 @@ void keel_hparams_init(keel_hparams *h)
     h->patience = 16;
     h->val_fraction = 0.15f;
     h->bins = 16;
-    h->feature_dim = 16;
+    h->feature_dim = 8;
     h->seed = 42;
     h->threads = 1;
     h->calibrate = true;
+    h->bf16_weights = true;
     h->task = -1;
 }
 
@@ -73,11 +74,12 @@ int keel_hparams_to_json(const keel_hparams *h, keel_buf *b)
         h->batch_size, h->max_epochs, h->patience, h->bins, h->feature_dim);
     rc |= keel_buf_puts(b, "\"val_fraction\":");
     rc |= keel_buf_json_num(b, h->val_fraction);
-    rc |= keel_buf_printf(b,
-                          ",\"seed\":%llu,\"threads\":%d,\"class_weight\":\"%s\","
-                          "\"calibrate\":%s,\"optimizer\":\"adamw\"}",
-                          (unsigned long long)h->seed, h->threads,
-                          class_weight_name(h->class_weight), h->calibrate ? "true" : "false");
+    rc |=
+        keel_buf_printf(b,
+                        ",\"seed\":%llu,\"threads\":%d,\"class_weight\":\"%s\","
+                        "\"calibrate\":%s,\"weight_precision\":\"%s\",\"optimizer\":\"adamw\"}",
+                        (unsigned long long)h->seed, h->threads, class_weight_name(h->class_weight),
+                        h->calibrate ? "true" : "false", h->bf16_weights ? "bf16" : "fp32");
     return rc ? KEEL_ENOMEM : KEEL_OK;
 }
 
@@ -429,6 +431,9 @@ typedef struct row_step {
     int relu;   /* LINEAR, BLOCKS: the ReLU of it computed in the same step, or -1 */
     size_t off; /* where in the scratch its value goes (computed steps) */
     size_t relu_off;
+    uint16_t *bf16; /* LINEAR: its weights packed by keel_k_pack_bf16 when they are exactly
+                       bfloat16 (keel train's default), else NULL; 64-byte aligned in */
+    void *bf16_mem; /* this allocation */
 } row_step;
 
 struct keel_rowplan {
@@ -443,6 +448,8 @@ struct keel_rowplan {
 static void rowplan_free(struct keel_rowplan *p)
 {
     if (!p) return;
+    for (int t = 0; t < p->n_steps; t++)
+        keel_free(p->steps[t].bf16_mem);
     keel_free(p->steps);
     keel_free(p->blocks);
     keel_free(p->packed);
@@ -508,6 +515,27 @@ static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block *
     return KEEL_OK;
 }
 
+/* The weights of a LINEAR as bfloat16 (st->bf16) when they all are exactly that and the
+ * kernel applies (wider than 64, whole vectors); NULL otherwise. Rows of whole vectors start
+ * on 64-byte boundaries, as the float weights do (a load split across two cache lines costs
+ * both). KEEL_ENOMEM only. */
+static int pack_bf16(const keel_graph *g, const keel_node *lin, row_step *st)
+{
+    const keel_node *wn = &g->nodes[lin->inputs[1]];
+    size_t k = wn->rows, n = wn->cols;
+    if (!keel_tensor_simd() || n <= 64 || n % 16 || k == 0) return KEEL_OK;
+    char *mem = keel_malloc(k * n * sizeof(uint16_t) + 64);
+    if (!mem) return KEEL_ENOMEM;
+    uint16_t *w = (uint16_t *)(mem + (64 - (uintptr_t)mem % 64) % 64);
+    if (keel_k_pack_bf16(k, n, g->params + wn->offset, w)) {
+        st->bf16 = w;
+        st->bf16_mem = mem;
+    } else {
+        keel_free(mem);
+    }
+    return KEEL_OK;
+}
+
 /* Builds m->plan, or leaves it NULL when the network needs an op the plan does not run.
  * KEEL_ENOMEM only. */
 static int rowplan_build(keel_model *m)
@@ -555,6 +583,7 @@ static int rowplan_build(keel_model *m)
                 if ((rc = find_blocks(g, nd, &p->blocks, &p->n_blocks, &p->packed))) goto done;
                 if (p->blocks) st.kind = STEP_BLOCKS;
             }
+            if (st.kind == STEP_LINEAR && (rc = pack_bf16(g, nd, &st))) goto done;
             break;
         }
         case KEEL_OP_RELU:
@@ -576,7 +605,10 @@ static int rowplan_build(keel_model *m)
             ok = false;
             break;
         }
-        if (!ok || st.kind < 0) continue;
+        if (!ok || st.kind < 0) {
+            keel_free(st.bf16_mem);
+            continue;
+        }
         if (st.kind != STEP_ALIAS && st.kind != STEP_EMBED) p->scratch += (nd->cols + 15) & ~15ul;
         if (st.relu >= 0) {
             st.relu_off = p->scratch;
@@ -627,6 +659,8 @@ static int rowplan_run_to(const keel_model *m, keel_workspace *ws, const float *
             if (st->kind == STEP_BLOCKS && keel_tensor_simd() && keel_k_all_finite(k, x)) {
                 keel_k_gemv_blocks_avx512(x, p->packed, b, p->blocks, p->n_blocks, y);
                 if (relu) keel_k_relu(nd->cols, y, relu);
+            } else if (st->bf16 && keel_tensor_simd()) { /* the bits the float weights give */
+                keel_k_gemv_bf16_avx512(nd->cols, k, x, st->bf16, b, y, relu);
             } else {
                 keel_linear_forward(1, nd->cols, k, x, w, b, y, relu);
             }

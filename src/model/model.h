@@ -40,7 +40,9 @@ typedef struct keel_hparams {
     int class_weight; /* 0 auto, 1 none,
                          2 balanced */
     bool calibrate;
-    int task; /* -1 automatic, else keel_task */
+    bool bf16_weights; /* the linear layers' weights end at bfloat16 precision: a one-row
+                          prediction then reads half the bytes (keel_k_pack_bf16) */
+    int task;          /* -1 automatic, else keel_task */
 } keel_hparams;
 
 void keel_hparams_init(keel_hparams *h);

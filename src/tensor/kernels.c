@@ -102,18 +102,19 @@ void keel_k_accum_c(size_t n, const float *src, float *dst, bool acc)
  * and e^r by its Taylor series to degree 7, whose truncation (|r|^8 / 8! < 5.3e-9) is a
  * tenth of a float's rounding; the result is within a few units in the last place of
  * z / (1 + e^-z). Beyond |z| = 128 the result is z, or -0 (|z e^z| < 2^-150). */
-#define SILU_BIG     128.0f
-#define SILU_LOG2E   0x1.715476p+0f
-#define SILU_LN2_HI  0x1.62e43p-1f
-#define SILU_LN2_LO  -0x1.05c61p-29f
-static const float silu_taylor[8] = {0x1p+0f,       0x1p+0f,       0x1p-1f,       0x1.555556p-3f,
-                                     0x1.555556p-5f, 0x1.111112p-7f, 0x1.6c16c2p-10f, 0x1.a01a02p-13f};
+#define SILU_BIG    128.0f
+#define SILU_LOG2E  0x1.715476p+0f
+#define SILU_LN2_HI 0x1.62e43p-1f
+#define SILU_LN2_LO -0x1.05c61p-29f
+static const float silu_taylor[8] = {0x1p+0f,         0x1p+0f,        0x1p-1f,
+                                     0x1.555556p-3f,  0x1.555556p-5f, 0x1.111112p-7f,
+                                     0x1.6c16c2p-10f, 0x1.a01a02p-13f};
 
 static inline float silu_ref(float z)
 {
     float a = fabsf(z);
     if (!(a <= SILU_BIG)) return z > 0.0f ? z : z < 0.0f ? -0.0f : z; /* huge, ±inf, NaN */
-    float n = rintf(a * -SILU_LOG2E); /* -|z| = n ln2 + r */
+    float n = rintf(a * -SILU_LOG2E);                                 /* -|z| = n ln2 + r */
     float r = fmaf(n, -SILU_LN2_HI, -a);
     r = fmaf(n, -SILU_LN2_LO, r);
     float p = silu_taylor[7];
@@ -129,6 +130,35 @@ void keel_k_silu_c(size_t n, const float *x, float *y)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = silu_ref(x[i]);
+}
+
+void keel_k_round_bf16(size_t n, float *w)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u, r;
+        memcpy(&u, &w[i], sizeof u);
+        if ((u & 0x7f800000u) == 0x7f800000u) continue; /* infinity or NaN */
+        r = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        if ((r & 0x7f800000u) == 0x7f800000u) r = (u & 0x80000000u) | 0x7f7f0000u;
+        memcpy(&w[i], &r, sizeof r);
+    }
+}
+
+bool keel_k_pack_bf16(size_t k, size_t n, const float *w, uint16_t *out)
+{
+    if (n % 16) return false;
+    for (size_t i = 0; i < k; i++)
+        for (size_t j = 0; j < n; j++) {
+            uint32_t u;
+            memcpy(&u, &w[i * n + j], sizeof u);
+            if (u & 0xffffu) return false;
+            /* output j's place: within its 32 outputs, j and j + 16 share a word; a last
+             * group of 16 stays in order */
+            size_t g = j / 32 * 32, l = j % 32, at = l;
+            if (g + 32 <= n) at = l < 16 ? 2 * l : 2 * (l - 16) + 1;
+            out[i * n + g + at] = (uint16_t)(u >> 16);
+        }
+    return true;
 }
 
 /* ---- AVX-512 ------------------------------------------------------------------------- */
@@ -436,6 +466,77 @@ KEEL_AVX512 static void gemv_block_masked(size_t nb, size_t n, size_t k, const f
     }
 }
 
+/* gemv_block over weights packed by keel_k_pack_bf16 (w offset to the block's first
+ * output): a 64-byte load holds 32 weights, the low halves of its words are outputs
+ * 32p .. 32p + 15 (shifted up 16 bits), the high halves outputs 32p + 16 .. 32p + 31 (the low
+ * bits masked off); an odd last vector is 16 plain halves. Same order of sums. */
+KEEL_AVX512 static INLINE void gemv_block_bf16(const int nv, size_t n, size_t k, const float *x,
+                                               const uint16_t *w, const float *b, float *y,
+                                               float *relu, int32_t *idx)
+{
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++)
+        acc[v] = b ? _mm512_loadu_ps(b + 16 * v) : _mm512_setzero_ps();
+    for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
+        size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
+        for (size_t t = 0; t < nnz; t++) {
+            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) {
+#pragma GCC unroll 16
+                for (int v = 0; v < nv; v++) {
+                    _mm_prefetch((const char *)(y + 16 * v), _MM_HINT_ET0);
+                    if (relu) _mm_prefetch((const char *)(relu + 16 * v), _MM_HINT_ET0);
+                }
+            }
+            size_t i = i0 + (size_t)idx[t];
+            __m512 xv = _mm512_set1_ps(x[i]);
+            const uint16_t *row = w + i * n;
+#pragma GCC unroll 8
+            for (int p = 0; p < nv / 2; p++) {
+                __m512i two = _mm512_loadu_si512((const void *)(row + 32 * p));
+                acc[2 * p] = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(two, 16)),
+                                             acc[2 * p]);
+                acc[2 * p + 1] = _mm512_fmadd_ps(
+                    xv, _mm512_castsi512_ps(_mm512_and_si512(two, high)), acc[2 * p + 1]);
+            }
+            if (nv & 1) {
+                __m256i one = _mm256_loadu_si256((const __m256i *)(row + 32 * (nv / 2)));
+                __m512 wv = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(one), 16));
+                acc[nv - 1] = _mm512_fmadd_ps(xv, wv, acc[nv - 1]);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) {
+        _mm512_storeu_ps(y + 16 * v, acc[v]);
+        if (relu) _mm512_storeu_ps(relu + 16 * v, _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+    }
+}
+
+KEEL_AVX512 void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, const uint16_t *w,
+                                         const float *b, float *y, float *relu)
+{
+    int32_t idx[GEMV_KC + 16];
+    for (size_t j0 = 0; j0 < n; j0 += 256) { /* the blocks of keel_k_gemv_avx512 */
+        size_t nb = KEEL_MIN((size_t)256, n - j0);
+        float *yb = y + j0, *rb = relu ? relu + j0 : NULL;
+        const float *bb = b ? b + j0 : NULL;
+        switch (nb / 16) { /* n is a multiple of 16 */
+#define GEMV_BF16(nv)                                                                              \
+    case nv:                                                                                       \
+        gemv_block_bf16(nv, n, k, x, w + j0, bb, yb, rb, idx);                                     \
+        break;
+            GEMV_BF16(1)
+            GEMV_BF16(2) GEMV_BF16(3) GEMV_BF16(4) GEMV_BF16(5) GEMV_BF16(6) GEMV_BF16(7)
+                GEMV_BF16(8) GEMV_BF16(9) GEMV_BF16(10) GEMV_BF16(11) GEMV_BF16(12) GEMV_BF16(13)
+                    GEMV_BF16(14) GEMV_BF16(15) GEMV_BF16(16)
+#undef GEMV_BF16
+                        default : break;
+        }
+    }
+}
+
 KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w,
                                     const float *b, float *y, float *relu)
 {
@@ -472,12 +573,12 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
     case nv:                                                                                       \
         gemv_block(nv, n, k, x, w + j0, bb, yb, rb, idx);                                          \
         break;
-            GEMV_WHOLE(1) GEMV_WHOLE(2) GEMV_WHOLE(3) GEMV_WHOLE(4) GEMV_WHOLE(5) GEMV_WHOLE(6)
-            GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10) GEMV_WHOLE(11)
-            GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15) GEMV_WHOLE(16)
+            GEMV_WHOLE(1)
+            GEMV_WHOLE(2) GEMV_WHOLE(3) GEMV_WHOLE(4) GEMV_WHOLE(5) GEMV_WHOLE(6) GEMV_WHOLE(7)
+                GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10) GEMV_WHOLE(11) GEMV_WHOLE(12)
+                    GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15) GEMV_WHOLE(16)
 #undef GEMV_WHOLE
-        default:
-            gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
+                        default : gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
             break;
         }
     }
@@ -816,6 +917,11 @@ void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w, cons
 {
     keel_gemm(false, false, 1, n, k, 1.0f, x, k, w, n, 0.0f, y, n);
     keel_k_bias_c(1, n, b, y, relu);
+}
+void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, const uint16_t *w, const float *b,
+                             float *y, float *relu)
+{
+    (void)n, (void)k, (void)x, (void)w, (void)b, (void)y, (void)relu;
 }
 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                const keel_k_block *blocks, size_t n_blocks, float *y)

@@ -57,6 +57,21 @@ void keel_k_accum_avx512(size_t n, const float *src, float *dst, bool acc);
 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const float *w, const float *b,
                         float *y, float *relu);
 
+/* Weights at bfloat16 precision: every float of w[k,n] whose low 16 bits are zero (what
+ * keel train writes by default) is exactly its top 16 bits, so half the bytes hold the same
+ * matrix. keel_k_pack_bf16 writes those top halves to out[k * n] in the order
+ * keel_k_gemv_bf16_avx512 reads them (within each 32 outputs, output j and j + 16 share a
+ * 32-bit word) and returns true, or returns false when some weight has other bits or n is
+ * not a multiple of 16. keel_k_gemv_bf16_avx512 then gives exactly the bits of
+ * keel_k_gemv_avx512 on w (the same fp32 multiply-adds in the same order, one weight
+ * widened by a shift or a mask), reading half the memory; it needs n > 64. */
+bool keel_k_pack_bf16(size_t k, size_t n, const float *w, uint16_t *out);
+/* Rounds n floats to bfloat16 precision (to nearest, ties to even, in place): the low 16 bits
+ * become zero. Infinities and NaN stay; a finite value never rounds to infinity. */
+void keel_k_round_bf16(size_t n, float *w);
+void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, const uint16_t *w, const float *b,
+                             float *y, float *relu);
+
 /* One block of a block-sparse matrix-vector product: output columns [col, col + n_cols),
  * n_cols <= 16, sum over input rows [row, row + n_rows) only (n_rows may be 0). */
 typedef struct keel_k_block {

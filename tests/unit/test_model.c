@@ -286,6 +286,53 @@ TEST(model_open_reports_errors)
     CHECK_EQ_INT(keel_model_open(NULL, &m, &e), KEEL_EINVAL);
 }
 
+/* Share of the linear layers' nonzero weights with low 16 bits set (not bfloat16 values). */
+static double share_not_bf16(const keel_model *m)
+{
+    const keel_graph *g = m->graph;
+    size_t all = 0, other = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i].op != KEEL_OP_LINEAR) continue;
+        const keel_node *wn = &g->nodes[g->nodes[i].inputs[1]];
+        for (size_t q = 0; q < wn->rows * wn->cols; q++) {
+            uint32_t u;
+            memcpy(&u, &g->params[wn->offset + q], sizeof u);
+            all += (u << 1) != 0;
+            other += (u & 0xffffu) != 0;
+        }
+    }
+    return all ? (double)other / (double)all : 1.0;
+}
+
+TEST(model_weights_end_at_bfloat16_precision)
+{
+    for (int bf16 = 1; bf16 >= 0; bf16--) {
+        keel_hparams hp;
+        keel_hparams_init(&hp);
+        CHECK(hp.bf16_weights); /* the default */
+        hp.hidden[0] = hp.hidden[1] = 80;
+        hp.max_epochs = 3;
+        hp.bf16_weights = bf16;
+        keel_frame *f;
+        keel_schema *s;
+        keel_model *m = test_train_pima(&hp, &f, &s);
+        REQUIRE(m);
+        if (bf16)
+            CHECK(share_not_bf16(m) == 0.0);
+        else
+            CHECK(share_not_bf16(m) > 0.9);
+        keel_buf b;
+        keel_buf_init(&b);
+        REQUIRE(keel_hparams_to_json(&m->hp, &b) == KEEL_OK);
+        CHECK(strstr(b.data, bf16 ? "\"weight_precision\":\"bf16\""
+                                  : "\"weight_precision\":\"fp32\"") != NULL);
+        keel_buf_free(&b);
+        keel_model_free(m);
+        keel_frame_free(f);
+        keel_schema_free(s);
+    }
+}
+
 TEST(model_per_column_embedding_stays_block_diagonal)
 {
     keel_frame *f;
@@ -294,9 +341,11 @@ TEST(model_per_column_embedding_stays_block_diagonal)
     REQUIRE(m);
     REQUIRE(m->node_fe_w >= 0 && m->frozen);
     const keel_node *w = &m->graph->nodes[m->node_fe_w];
-    /* pima2 has 8 numeric columns: each maps its encodings to its own 16 outputs. */
+    /* pima2 has 8 numeric columns: each maps its encodings to its own feature_dim outputs. */
+    size_t dim = m->hp.feature_dim;
+    REQUIRE(dim > 0);
     CHECK_EQ_INT(w->rows, m->tf.n_dense);
-    CHECK_EQ_INT(w->cols, 8 * 16);
+    CHECK_EQ_INT(w->cols, 8 * dim);
     size_t off_block = 0, nonzero_off = 0, nonzero_in = 0;
     for (size_t q = 0; q < w->rows * w->cols; q++) {
         float v = m->graph->params[w->offset + q];
@@ -305,10 +354,10 @@ TEST(model_per_column_embedding_stays_block_diagonal)
         else
             nonzero_in += v != 0;
     }
-    /* Rows of column c feed only outputs 16c .. 16c+15. */
+    /* Rows of column c feed only outputs dim c .. dim (c + 1) - 1. */
     size_t want_in = 0;
     for (size_t i = 0; i < m->tf.n_features; i++)
-        want_in += m->tf.features[i].n_dense_out * 16;
+        want_in += m->tf.features[i].n_dense_out * dim;
     CHECK_EQ_INT(w->rows * w->cols - off_block, want_in);
     CHECK_EQ_INT(nonzero_off, 0);         /* held at zero through training */
     CHECK(nonzero_in > want_in * 9 / 10); /* and the blocks are trained */

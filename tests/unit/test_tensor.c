@@ -265,13 +265,93 @@ TEST(all_finite_finds_every_nan_and_infinity)
     }
 }
 
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+TEST(round_bf16_to_nearest_even)
+{
+    /* input bits -> rounded bits */
+    static const uint32_t cases[][2] = {
+        {0x3f800000u, 0x3f800000u}, /* 1: already bfloat16 */
+        {0x3f807fffu, 0x3f800000u}, /* below half: down */
+        {0x3f808000u, 0x3f800000u}, /* a tie, even below: down */
+        {0x3f818000u, 0x3f820000u}, /* a tie, odd below: up */
+        {0x3f808001u, 0x3f810000u}, /* above half: up */
+        {0xbf808001u, 0xbf810000u}, /* the same for negatives */
+        {0x3fffffffu, 0x40000000u}, /* carries into the exponent */
+        {0x7f7fffffu, 0x7f7f0000u}, /* FLT_MAX would round to infinity: stays finite */
+        {0xff7fffffu, 0xff7f0000u}, {0x7f800000u, 0x7f800000u}, /* infinity */
+        {0x7fc00001u, 0x7fc00001u},                             /* NaN untouched */
+        {0x00000001u, 0x00000000u},                             /* the smallest subnormal */
+        {0x80000000u, 0x80000000u},                             /* -0 */
+    };
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(cases); i++) {
+        float v = from_bits(cases[i][0]);
+        keel_k_round_bf16(1, &v);
+        uint32_t got;
+        memcpy(&got, &v, sizeof got);
+        if (got != cases[i][1])
+            harness_fail(__FILE__, __LINE__, "round_bf16(%08x) = %08x, want %08x",
+                         (unsigned)cases[i][0], (unsigned)got, (unsigned)cases[i][1]);
+    }
+}
+
+TEST(gemv_bf16_gives_the_bits_of_gemv)
+{
+    if (!keel_k_cpu_avx512()) return;
+    keel_rng r;
+    keel_rng_seed(&r, 15);
+    static const size_t ns[] = {80, 96, 128, 144, 256, 272, 400, 512, 528};
+    static const size_t ks[] = {1, 7, 100, 263, 2100};
+    for (size_t in = 0; in < KEEL_ARRAY_LEN(ns); in++)
+        for (size_t ik = 0; ik < KEEL_ARRAY_LEN(ks); ik++) {
+            size_t n = ns[in], k = ks[ik];
+            float *x = rand_floats(&r, k, 0.3), *w = rand_floats(&r, k * n, 0.05);
+            float *b = rand_floats(&r, n, 0);
+            for (size_t i = 0; i < k * n; i++) { /* to bfloat16 precision: the top 16 bits */
+                uint32_t u;
+                memcpy(&u, &w[i], 4);
+                u &= 0xffff0000u;
+                memcpy(&w[i], &u, 4);
+            }
+            uint16_t *packed = malloc(k * n * sizeof *packed);
+            float *y = malloc((n + 1) * sizeof(float)), *rl = malloc((n + 1) * sizeof(float));
+            float *y2 = malloc(n * sizeof(float)), *rl2 = malloc(n * sizeof(float));
+            REQUIRE(x && w && b && packed && y && rl && y2 && rl2);
+            REQUIRE(keel_k_pack_bf16(k, n, w, packed));
+            const float *bias = (in + ik) % 2 ? b : NULL;
+            keel_k_gemv_avx512(n, k, x, w, bias, y2, rl2);
+            y[n] = rl[n] = 42;
+            keel_k_gemv_bf16_avx512(n, k, x, packed, bias, y, rl);
+            if (memcmp(y, y2, n * sizeof *y) || memcmp(rl, rl2, n * sizeof *rl))
+                harness_fail(__FILE__, __LINE__, "gemv_bf16 n=%zu k=%zu differs", n, k);
+            CHECK(y[n] == 42 && rl[n] == 42);
+            /* one weight with a low bit set, or a width not a multiple of 16: no packing */
+            w[k * n / 2] = nextafterf(w[k * n / 2] == 0 ? 1.0f : w[k * n / 2], 2.0f);
+            CHECK(!keel_k_pack_bf16(k, n, w, packed));
+            CHECK(!keel_k_pack_bf16(k * n / 8, 8, w, packed));
+            free(x);
+            free(w);
+            free(b);
+            free(packed);
+            free(y);
+            free(rl);
+            free(y2);
+            free(rl2);
+        }
+}
+
 TEST(gemv_kernel_matches_reference)
 {
     if (!keel_k_cpu_avx512()) return;
     keel_rng r;
     keel_rng_seed(&r, 5);
-    static const size_t ns[] = {1,  2,  4,   5,   8,   16,  17,  48,  64,
-                                65, 80, 100, 128, 192, 256, 257, 300, 600, 640};
+    static const size_t ns[] = {1,  2,   4,   5,   8,   16,  17,  48,  64, 65,
+                                80, 100, 128, 192, 256, 257, 300, 600, 640};
     static const size_t ks[] = {0, 1, 7, 64, 100, 2100};
     for (size_t in = 0; in < KEEL_ARRAY_LEN(ns); in++)
         for (size_t ik = 0; ik < KEEL_ARRAY_LEN(ks); ik++)

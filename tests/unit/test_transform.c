@@ -897,6 +897,111 @@ TEST(transform_numeric_extreme_knots_and_negative_zero)
     keel_schema_free(s);
 }
 
+/* The numeric encoding, computed the slow way: the score interpolated between the last knot
+ * <= x (found by a linear scan) and the next; each bin clamp((x - e_b) / (e_b+1 - e_b), 0, 1)
+ * from its definition. The library's searches and its shortcut for the bins must give
+ * exactly these bits. */
+static void numeric_by_definition(const keel_feature *ft, double x, float *out)
+{
+    size_t n = ft->n_knots;
+    const double *k = ft->knots, *sc = ft->scores;
+    double score;
+    if (!(x > k[0])) {
+        score = sc[0];
+    } else if (x >= k[n - 1]) {
+        score = sc[n - 1];
+    } else {
+        size_t lo = 0;
+        while (k[lo + 1] <= x)
+            lo++;
+        double num = x - k[lo], den = k[lo + 1] - k[lo];
+        if (isinf(den)) {
+            num = x * 0.5 - k[lo] * 0.5;
+            den = k[lo + 1] * 0.5 - k[lo] * 0.5;
+        }
+        score = sc[lo] + num / den * (sc[lo + 1] - sc[lo]);
+    }
+    out[0] = (float)score;
+    for (size_t b = 0; b < ft->n_bins; b++) {
+        double v = (x - ft->edges[b]) / (ft->edges[b + 1] - ft->edges[b]);
+        out[1 + b] = v >= 1 ? 1.0f : v > 0 ? (float)v : 0.0f;
+    }
+}
+
+TEST(transform_numeric_encoding_equals_its_definition)
+{
+    keel_schema *s = mixed_schema();
+    static const size_t counts[] = {3, 4, 9, 16, 17, 64, 65, 127, 128, 129, 300};
+    keel_rng r;
+    keel_rng_seed(&r, 11);
+    for (size_t ci = 0; ci < KEEL_ARRAY_LEN(counts) * 2; ci++) {
+        size_t n = counts[ci % KEEL_ARRAY_LEN(counts)];
+        bool huge = ci >= KEEL_ARRAY_LEN(counts); /* knots beyond ±1e308: a width overflows */
+        keel_buf j;
+        keel_buf_init(&j);
+        keel_buf_printf(&j,
+                        "[{\"column\":\"num\",\"kind\":\"numeric\",\"indicator\":false,"
+                        "\"fill\":0,\"bins\":%zu,\"knots\":[",
+                        n - 1 < 16 ? n - 1 : 16);
+        double *knots = malloc(n * sizeof *knots);
+        REQUIRE(knots);
+        for (size_t i = 0; i < n; i++) {
+            knots[i] = (double)i * 1.5 + (double)(keel_rng_next(&r) % 1000) * 1e-3;
+            if (huge) /* half below -1e308, half above 1e308 */
+                knots[i] = i < n / 2 ? -1e308 * (1 + (double)(n / 2 - i) * 1e-3)
+                                     : 1e308 * (1 + (double)(i - n / 2) * 1e-3);
+            keel_buf_printf(&j, "%s%.17g", i ? "," : "", knots[i]);
+        }
+        keel_buf_puts(&j, "],\"scores\":[");
+        for (size_t i = 0; i < n; i++)
+            keel_buf_printf(&j, "%s%.17g", i ? "," : "", -4.0 + 8.0 * (double)i / (double)n);
+        keel_buf_puts(&j, "]}]");
+        keel_json_doc *d = parse(j.data);
+        REQUIRE(d);
+        keel_transform t;
+        keel_error e;
+        int rc = keel_transform_from_json(&t, keel_json_root(d), s, &e);
+        if (rc) fprintf(stderr, "%s\n", e.msg);
+        REQUIRE(rc == KEEL_OK);
+        const keel_feature *ft = &t.features[0];
+        /* every knot, just beside each, between, outside, the infinities */
+        size_t nx = 4 * n + 6, bad = 0;
+        keel_frame *f = keel_frame_new(s);
+        REQUIRE(f && keel_frame_reserve(f, nx) == KEEL_OK);
+        double *x = f->cols[0].num;
+        for (size_t i = 0; i < n; i++) {
+            x[4 * i] = knots[i];
+            x[4 * i + 1] = nextafter(knots[i], -INFINITY);
+            x[4 * i + 2] = nextafter(knots[i], INFINITY);
+            x[4 * i + 3] = i + 1 < n ? knots[i] * 0.5 + knots[i + 1] * 0.5 : knots[i] + 1;
+        }
+        double ends[] = {-INFINITY, INFINITY, -1e300, 1e300, knots[0] - 1, -0.0};
+        memcpy(x + 4 * n, ends, sizeof ends);
+        f->n_rows = nx;
+        size_t w = ft->n_dense_out;
+        float *out = malloc(nx * w * sizeof *out), want[1 + 16];
+        REQUIRE(out && keel_transform_apply(&t, f, NULL, 0, nx, out, NULL, NULL) == KEEL_OK);
+        for (size_t i = 0; i < nx; i++) {
+            numeric_by_definition(ft, x[i], want);
+            if (memcmp(out + i * w, want, w * sizeof *want)) {
+                if (bad++ < 3) fprintf(stderr, "n=%zu huge=%d x=%.17g differs\n", n, huge, x[i]);
+            }
+            /* one row at a time (serving) gives the same */
+            float one[1 + 16];
+            REQUIRE(keel_transform_apply(&t, f, NULL, i, 1, one, NULL, NULL) == KEEL_OK);
+            if (memcmp(one, out + i * w, w * sizeof *one)) bad++;
+        }
+        CHECK_EQ_INT(bad, 0);
+        free(out);
+        free(knots);
+        keel_frame_free(f);
+        keel_transform_free(&t);
+        keel_json_doc_free(d);
+        keel_buf_free(&j);
+    }
+    keel_schema_free(s);
+}
+
 /* ---- out of memory ----------------------------------------------------------------------- */
 
 TEST(transform_out_of_memory_is_clean)
