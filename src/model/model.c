@@ -802,6 +802,10 @@ int keel_model_represent(keel_model *m, keel_workspace *ws, const keel_frame *f,
 int keel_model_set_background(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
                               size_t k, uint64_t seed)
 {
+    /* Found again on the final weights: whether the first layer keeps columns apart is read
+     * from them, and a network built but not yet trained has all-zero weights, which keep
+     * every column apart. Loading finds it from the saved weights the same way. */
+    find_repr(m);
     size_t d = keel_model_repr_dim(m);
     if (!rows) n = f->n_rows;
     if (k > n) k = n;

@@ -304,6 +304,44 @@ static double share_not_bf16(const keel_model *m)
     return all ? (double)other / (double)all : 1.0;
 }
 
+/* Networks without the per-column embedding (--feature-dim 0, or --bins 0 which leaves no
+ * numeric column to embed): the first hidden layer mixes every input, so the representation
+ * explanations use is the dense input itself, found the same on saving and on loading. */
+TEST(model_without_per_column_embedding_saves_and_loads)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        keel_hparams hp;
+        keel_hparams_init(&hp);
+        hp.hidden[0] = hp.hidden[1] = 32;
+        hp.max_epochs = 2;
+        if (variant == 0)
+            hp.feature_dim = 0;
+        else
+            hp.bins = 0;
+        keel_frame *f;
+        keel_schema *s;
+        keel_model *m = test_train_pima(&hp, &f, &s);
+        REQUIRE(m);
+        CHECK(m->node_repr == m->node_dense);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/pima_nofe%d.keel", test_tmpdir(), variant);
+        keel_error e;
+        REQUIRE(keel_model_save(m, path, &e) == KEEL_OK);
+        keel_model *p = NULL;
+        int rc = keel_model_open(path, &p, &e);
+        if (rc) fprintf(stderr, "open: %s\n", e.msg);
+        CHECK_EQ_INT(rc, KEEL_OK);
+        if (p) {
+            CHECK_EQ_INT(keel_model_repr_dim(p), keel_model_repr_dim(m));
+            CHECK_EQ_INT(p->n_background, m->n_background);
+        }
+        keel_model_close(p);
+        keel_model_free(m);
+        keel_frame_free(f);
+        keel_schema_free(s);
+    }
+}
+
 TEST(model_weights_end_at_bfloat16_precision)
 {
     for (int bf16 = 1; bf16 >= 0; bf16--) {
