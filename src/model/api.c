@@ -140,12 +140,10 @@ int keel_model_predict_tensor(keel_model *m, const float *x, size_t n_rows, size
     if (!ws) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     size_t k = keel_model_n_outputs(m);
     int rc = KEEL_OK;
-    float *in = keel_exec_data(ws->exec, m->node_dense);
     for (size_t i = 0; i < n_rows && !rc; i += chunk) {
         size_t c = KEEL_MIN(chunk, n_rows - i);
-        memcpy(in, x + i * n_cols, c * n_cols * sizeof(float));
-        rc = keel_exec_forward(ws->exec, m->node_logits, c, false);
-        if (!rc) keel_model_finish(m, keel_exec_value(ws->exec, m->node_logits), c, out + i * k);
+        rc = keel_model_logits_dense(m, ws, x + i * n_cols, c, ws->logits);
+        if (!rc) keel_model_finish(m, ws->logits, c, out + i * k);
     }
     keel_model_ws_give(m, ws);
     if (rc) keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));

@@ -1234,6 +1234,19 @@ int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, co
     return KEEL_OK;
 }
 
+int keel_model_logits_dense(keel_model *m, keel_workspace *ws, const float *dense, size_t n,
+                            float *logits)
+{
+    if (n > ws->max_rows || m->node_dense < 0) return KEEL_EINVAL;
+    if (n == 0) return KEEL_OK;
+    if (n == 1 && m->plan && ws->scratch) return rowplan_run(m, ws, dense, logits);
+    memcpy(keel_exec_data(ws->exec, m->node_dense), dense, n * m->tf.n_dense * sizeof(float));
+    int rc = keel_exec_forward(ws->exec, m->node_logits, n, false);
+    if (!rc)
+        memcpy(logits, keel_exec_value(ws->exec, m->node_logits), n * m->n_out * sizeof(float));
+    return rc;
+}
+
 void keel_model_finish(const keel_model *m, const float *logits, size_t n, float *out)
 {
     if (m->target.task == KEEL_TASK_REGRESSION) {

@@ -139,6 +139,10 @@ long keel_model_input_index(const keel_model *m, const char *name, size_t len);
  * row plan when it has one, which gives the same values as the graph executor. */
 int keel_model_logits(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
                       size_t first, size_t n, float *logits);
+/* The same from the network's dense input itself (n rows of m->tf.n_dense floats; models
+ * with no categorical or text input): keel_model_predict_tensor. */
+int keel_model_logits_dense(keel_model *m, keel_workspace *ws, const float *dense, size_t n,
+                            float *logits);
 /* Turns logits into outputs (calibrated probabilities or de-standardised values). */
 void keel_model_finish(const keel_model *m, const float *logits, size_t n, float *out);
 /* Predictions for rows of f into out [n * n_outputs], in chunks through a workspace. */
