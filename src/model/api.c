@@ -176,10 +176,7 @@ static const char *float_text(float x, char buf[48])
         snprintf(buf, 48, "%" PRId64, (int64_t)x);
         return buf;
     }
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, 48, "%.*g", prec, (double)x);
-        if (strtof(buf, NULL) == x) break;
-    }
+    keel_float_text(x, buf);
     return buf;
 }
 

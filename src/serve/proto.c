@@ -2041,18 +2041,14 @@ fail:
         if ((rc = (x)) != KEEL_OK) goto fail;                                                      \
     } while (0)
 
-/* The shortest decimal that reads back as f, as a double: written by keel_buf_json_num it
- * gives 0.3 for 0.3f, not 0.30000001192092896. */
-/* The shortest of %.6g .. %.9g that reads back as the same float (9 digits always do). */
+/* The shortest of %.6g .. %.9g that reads back as the same float (9 digits always do): 0.3
+ * for 0.3f, not 0.30000001192092896 as the double would print. */
 static int put_float(keel_buf *o, float f)
 {
     if (!isfinite(f)) return keel_buf_json_num(o, (double)f); /* null */
-    char t[40];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(t, sizeof t, "%.*g", prec, (double)f);
-        if (strtof(t, NULL) == f) break;
-    }
-    return keel_buf_puts(o, t);
+    char t[KEEL_FLOAT_TEXT];
+    size_t n = keel_float_text(f, t);
+    return keel_buf_append(o, t, n);
 }
 
 static int put_str(keel_buf *o, const char *s)
@@ -2403,10 +2399,8 @@ static void float_text(float x, char *buf)
         snprintf(buf, SERVE_FIELD_TEXT, "%lld", (long long)x);
         return;
     }
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, SERVE_FIELD_TEXT, "%.*g", prec, (double)x);
-        if (strtof(buf, NULL) == x) break;
-    }
+    _Static_assert(SERVE_FIELD_TEXT >= KEEL_FLOAT_TEXT, "a float's text fits a field");
+    keel_float_text(x, buf);
 }
 
 static bool numeric_input(const keel_model *m, const char *name)

@@ -530,11 +530,11 @@ KEEL_AVX512 void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, con
             GEMV_BF16(1)
             GEMV_BF16(2)
             GEMV_BF16(3)
-            GEMV_BF16(4) GEMV_BF16(5) GEMV_BF16(6) GEMV_BF16(7) GEMV_BF16(8) GEMV_BF16(9)
-                GEMV_BF16(10) GEMV_BF16(11) GEMV_BF16(12) GEMV_BF16(13) GEMV_BF16(14) GEMV_BF16(15)
-                    GEMV_BF16(16)
+            GEMV_BF16(4)
+            GEMV_BF16(5) GEMV_BF16(6) GEMV_BF16(7) GEMV_BF16(8) GEMV_BF16(9) GEMV_BF16(10)
+                GEMV_BF16(11) GEMV_BF16(12) GEMV_BF16(13) GEMV_BF16(14) GEMV_BF16(15) GEMV_BF16(16)
 #undef GEMV_BF16
-                        default : break;
+                    default : break;
         }
     }
 }
@@ -578,9 +578,10 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
             GEMV_WHOLE(1)
             GEMV_WHOLE(2)
             GEMV_WHOLE(3)
-            GEMV_WHOLE(4) GEMV_WHOLE(5) GEMV_WHOLE(6) GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9)
-                GEMV_WHOLE(10) GEMV_WHOLE(11) GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14)
-                    GEMV_WHOLE(15) GEMV_WHOLE(16)
+            GEMV_WHOLE(4)
+            GEMV_WHOLE(5) GEMV_WHOLE(6) GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10)
+                GEMV_WHOLE(11) GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15)
+                    GEMV_WHOLE(16)
 #undef GEMV_WHOLE
                         default : gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
             break;

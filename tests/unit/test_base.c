@@ -154,3 +154,41 @@ TEST(civil_dates_round_trip)
     keel_format_timestamp(-1, out);
     CHECK_STR(out, "1969-12-31T23:59:59.999999Z");
 }
+
+/* keel_float_text against the snprintf + strtof loop it replaces, byte for byte: every float
+ * of some whole ranges (around probabilities' usual values and the ends of the fast path's
+ * range), a million random bit patterns, and values that round up across a power of ten. */
+static size_t float_text_differs(float f)
+{
+    char a[KEEL_FLOAT_TEXT], b[KEEL_FLOAT_TEXT];
+    size_t na = keel_float_text(f, a), nb = keel_float_text_libc(f, b);
+    if (na == nb && strcmp(a, b) == 0 && strlen(a) == na) return 0;
+    fprintf(stderr, "float %a: '%s' (%zu), want '%s' (%zu)\n", (double)f, a, na, b, nb);
+    return 1;
+}
+
+TEST(float_text_equals_the_c_library)
+{
+    size_t bad = 0;
+    const float starts[] = {0.98f, 0.0126f, 1e-4f, 9.9e-5f, 0.5f, 999990.0f, 1.0f, 3.0f};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(starts); i++) {
+        float f = starts[i];
+        for (int k = 0; k < 200000 && bad < 5; k++, f = nextafterf(f, INFINITY))
+            bad += float_text_differs(f) + float_text_differs(-f);
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int k = 0; k < 1000000 && bad < 5; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint32_t u = (uint32_t)(x >> 32);
+        if (k % 2) u = (u & 0x807fffffu) | ((uint32_t)(113 + (x & 31)) << 23); /* ~1e-4..1e6 */
+        float f;
+        memcpy(&f, &u, sizeof f);
+        bad += float_text_differs(f);
+    }
+    const float carries[] = {9.9999995f, 0.099999994f, 99999.99f, 0.00099999993f, 999999.94f,
+                             1e-4f,      1e6f,         0.0f,      -0.0f,          1e-45f,
+                             INFINITY,   -INFINITY,    NAN,       3.4e38f,        1e-5f};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(carries); i++)
+        bad += float_text_differs(carries[i]);
+    CHECK_EQ_INT(bad, 0);
+}
