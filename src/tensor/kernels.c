@@ -393,6 +393,35 @@ KEEL_AVX512 static INLINE void gemv_packed(const size_t n, size_t k, const float
     }
 }
 
+/* The parts of a block's pass that do not depend on how its weights are stored: the sums
+ * start at the bias, the output lines are asked for (for writing) a few rows before the end
+ * because the weight stream has evicted them, and plain stores end it (masked ones cost more
+ * here). */
+KEEL_AVX512 static INLINE void block_start(const int nv, const float *b, __m512 *acc)
+{
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++)
+        acc[v] = b ? _mm512_loadu_ps(b + 16 * v) : _mm512_setzero_ps();
+}
+
+KEEL_AVX512 static INLINE void block_want_out(const int nv, float *y, float *relu)
+{
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) {
+        _mm_prefetch((const char *)(y + 16 * v), _MM_HINT_ET0);
+        if (relu) _mm_prefetch((const char *)(relu + 16 * v), _MM_HINT_ET0);
+    }
+}
+
+KEEL_AVX512 static INLINE void block_store(const int nv, const __m512 *acc, float *y, float *relu)
+{
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) {
+        _mm512_storeu_ps(y + 16 * v, acc[v]);
+        if (relu) _mm512_storeu_ps(relu + 16 * v, _mm512_max_ps(acc[v], _mm512_setzero_ps()));
+    }
+}
+
 /* One block of nv * 16 outputs (columns j0.. of a row-major w with n columns, w passed
  * offset to j0), nv a constant so the accumulators live in registers and no load is
  * masked: for each non-zero x_i in order, acc += x_i * row i. Every block width sums in the
@@ -402,21 +431,11 @@ KEEL_AVX512 static INLINE void gemv_block(const int nv, size_t n, size_t k, cons
                                           int32_t *idx)
 {
     __m512 acc[16];
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++)
-        acc[v] = b ? _mm512_loadu_ps(b + 16 * v) : _mm512_setzero_ps();
+    block_start(nv, b, acc);
     for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
         size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
         for (size_t t = 0; t < nnz; t++) {
-            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) {
-                /* The weight stream has evicted the output lines; ask for them (for writing)
-                 * a few rows before the end so the stores do not miss. */
-#pragma GCC unroll 16
-                for (int v = 0; v < nv; v++) {
-                    _mm_prefetch((const char *)(y + 16 * v), _MM_HINT_ET0);
-                    if (relu) _mm_prefetch((const char *)(relu + 16 * v), _MM_HINT_ET0);
-                }
-            }
+            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) block_want_out(nv, y, relu);
             size_t i = i0 + (size_t)idx[t];
             __m512 xv = _mm512_set1_ps(x[i]);
             const float *row = w + i * n;
@@ -425,11 +444,7 @@ KEEL_AVX512 static INLINE void gemv_block(const int nv, size_t n, size_t k, cons
                 acc[v] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * v), acc[v]);
         }
     }
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) { /* plain stores: masked ones cost more here */
-        _mm512_storeu_ps(y + 16 * v, acc[v]);
-        if (relu) _mm512_storeu_ps(relu + 16 * v, _mm512_max_ps(acc[v], _mm512_setzero_ps()));
-    }
+    block_store(nv, acc, y, relu);
 }
 
 /* The same for a block of nb < 256 outputs that is not whole vectors: masked loads. */
@@ -476,19 +491,11 @@ KEEL_AVX512 static INLINE void gemv_block_bf16(const int nv, size_t n, size_t k,
 {
     const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
     __m512 acc[16];
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++)
-        acc[v] = b ? _mm512_loadu_ps(b + 16 * v) : _mm512_setzero_ps();
+    block_start(nv, b, acc);
     for (size_t i0 = 0; i0 < k; i0 += GEMV_KC) {
         size_t nnz = nonzero_rows(x + i0, KEEL_MIN((size_t)GEMV_KC, k - i0), idx);
         for (size_t t = 0; t < nnz; t++) {
-            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) {
-#pragma GCC unroll 16
-                for (int v = 0; v < nv; v++) {
-                    _mm_prefetch((const char *)(y + 16 * v), _MM_HINT_ET0);
-                    if (relu) _mm_prefetch((const char *)(relu + 16 * v), _MM_HINT_ET0);
-                }
-            }
+            if (t + PREFETCH_OUT_ROWS == nnz && i0 + GEMV_KC >= k) block_want_out(nv, y, relu);
             size_t i = i0 + (size_t)idx[t];
             __m512 xv = _mm512_set1_ps(x[i]);
             const uint16_t *row = w + i * n;
@@ -507,11 +514,7 @@ KEEL_AVX512 static INLINE void gemv_block_bf16(const int nv, size_t n, size_t k,
             }
         }
     }
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) {
-        _mm512_storeu_ps(y + 16 * v, acc[v]);
-        if (relu) _mm512_storeu_ps(relu + 16 * v, _mm512_max_ps(acc[v], _mm512_setzero_ps()));
-    }
+    block_store(nv, acc, y, relu);
 }
 
 KEEL_AVX512 void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, const uint16_t *w,
@@ -531,8 +534,9 @@ KEEL_AVX512 void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, con
             GEMV_BF16(2)
             GEMV_BF16(3)
             GEMV_BF16(4)
-            GEMV_BF16(5) GEMV_BF16(6) GEMV_BF16(7) GEMV_BF16(8) GEMV_BF16(9) GEMV_BF16(10)
-                GEMV_BF16(11) GEMV_BF16(12) GEMV_BF16(13) GEMV_BF16(14) GEMV_BF16(15) GEMV_BF16(16)
+            GEMV_BF16(5)
+            GEMV_BF16(6) GEMV_BF16(7) GEMV_BF16(8) GEMV_BF16(9) GEMV_BF16(10) GEMV_BF16(11)
+                GEMV_BF16(12) GEMV_BF16(13) GEMV_BF16(14) GEMV_BF16(15) GEMV_BF16(16)
 #undef GEMV_BF16
                     default : break;
         }
@@ -579,11 +583,11 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
             GEMV_WHOLE(2)
             GEMV_WHOLE(3)
             GEMV_WHOLE(4)
-            GEMV_WHOLE(5) GEMV_WHOLE(6) GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10)
-                GEMV_WHOLE(11) GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15)
-                    GEMV_WHOLE(16)
+            GEMV_WHOLE(5)
+            GEMV_WHOLE(6) GEMV_WHOLE(7) GEMV_WHOLE(8) GEMV_WHOLE(9) GEMV_WHOLE(10) GEMV_WHOLE(11)
+                GEMV_WHOLE(12) GEMV_WHOLE(13) GEMV_WHOLE(14) GEMV_WHOLE(15) GEMV_WHOLE(16)
 #undef GEMV_WHOLE
-                        default : gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
+                    default : gemv_block_masked(nb, n, k, x, w + j0, bb, yb, rb, idx);
             break;
         }
     }
