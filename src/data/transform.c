@@ -648,28 +648,11 @@ static int bags_prepare(keel_bags *b, size_t n_bags, size_t rows)
     return KEEL_OK;
 }
 
-/* Asks for a numeric feature's knots, scores and bin edges at once. A one-row prediction
- * finds them evicted by the network's weights, and a binary search that fetches them one
- * dependent load at a time from L2 cost about 30 ns per column. */
-static void prefetch_numeric(const keel_feature *ft)
-{
-    if (ft->kind != KEEL_FEAT_NUMERIC) return;
-    for (size_t i = 0; i < ft->n_knots; i += 8) {
-        __builtin_prefetch(ft->knots + i);
-        __builtin_prefetch(ft->scores + i);
-    }
-    for (size_t i = 0; i <= ft->n_bins; i += 8)
-        __builtin_prefetch(ft->edges + i);
-}
-
 int keel_transform_apply(const keel_transform *t, const keel_frame *f, const size_t *rows,
                          size_t first, size_t n, float *dense, int32_t *index, keel_bags *bags)
 {
     if (t->n_bags && (n == SIZE_MAX || bags_prepare(bags, t->n_bags, n))) return KEEL_ENOMEM;
     const size_t nd = t->n_dense, ni = t->n_index;
-    if (n == 1) /* one row (serving): its searches would wait on L2 one knot at a time */
-        for (size_t fi = 0; fi < t->n_features; fi++)
-            prefetch_numeric(&t->features[fi]);
 #define ROW(i) (rows ? rows[i] : first + (i))
     for (size_t fi = 0; fi < t->n_features; fi++) {
         const keel_feature *ft = &t->features[fi];
