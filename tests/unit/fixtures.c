@@ -48,3 +48,16 @@ keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema
     *sp = s;
     return m;
 }
+
+keel_model *test_save_open(keel_model *m, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    keel_error e;
+    keel_model *p = NULL;
+    if (keel_model_save(m, path, &e) || keel_model_open(path, &p, &e)) {
+        fprintf(stderr, "save and open %s: %s\n", path, e.msg);
+        return NULL;
+    }
+    return p;
+}

@@ -12,4 +12,9 @@
  * caller frees all three); NULL on failure, with the reason printed. */
 keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema **sp);
 
+/* Saves m as NAME in the test's scratch directory and opens that file: the model as a
+ * reader of the artifact sees it (free with keel_model_close). NULL on failure, with the
+ * reason printed. */
+keel_model *test_save_open(keel_model *m, const char *name);
+
 #endif

@@ -235,13 +235,9 @@ TEST(api_tensor_row_plan_equals_graph_executor)
     keel_schema *s;
     keel_model *m = test_train_pima(&hp, &f, &s);
     REQUIRE(m);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/pima_tensor.keel", test_tmpdir());
+    keel_model *p = test_save_open(m, "pima_tensor.keel");
+    REQUIRE(p && p->plan != NULL);
     keel_error e;
-    REQUIRE(keel_model_save(m, path, &e) == KEEL_OK);
-    keel_model *p;
-    REQUIRE(keel_model_open(path, &p, &e) == KEEL_OK);
-    REQUIRE(p->plan != NULL);
     size_t nf = keel_model_n_features(p), k = keel_model_n_outputs(p);
     float *dense = malloc(50 * nf * sizeof *dense);
     REQUIRE(dense && keel_transform_apply(&p->tf, f, NULL, 0, 50, dense, NULL, NULL) == KEEL_OK);

@@ -46,13 +46,9 @@ TEST(model_train_save_open_predict)
     keel_schema *s;
     keel_model *m = train_pima(&f, &s, 42, 8);
     REQUIRE(m);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/pima.keel", test_tmpdir());
+    keel_model *p = test_save_open(m, "pima.keel");
+    REQUIRE(p);
     keel_error e;
-    REQUIRE(keel_model_save(m, path, &e) == KEEL_OK);
-
-    keel_model *p;
-    REQUIRE(keel_model_open(path, &p, &e) == KEEL_OK);
     CHECK_STR(keel_model_task(p), "binary");
     CHECK_EQ_INT(keel_model_n_inputs(p), 8);
     CHECK_STR(keel_model_input_name(p, 0), "pregnant");
@@ -323,14 +319,8 @@ TEST(model_without_per_column_embedding_saves_and_loads)
         keel_model *m = test_train_pima(&hp, &f, &s);
         REQUIRE(m);
         CHECK(m->node_repr == m->node_dense);
-        char path[1024];
-        snprintf(path, sizeof path, "%s/pima_nofe%d.keel", test_tmpdir(), variant);
-        keel_error e;
-        REQUIRE(keel_model_save(m, path, &e) == KEEL_OK);
-        keel_model *p = NULL;
-        int rc = keel_model_open(path, &p, &e);
-        if (rc) fprintf(stderr, "open: %s\n", e.msg);
-        CHECK_EQ_INT(rc, KEEL_OK);
+        keel_model *p = test_save_open(m, variant ? "pima_nobins.keel" : "pima_nofe.keel");
+        CHECK(p != NULL); /* the bug: saved, then refused on opening */
         if (p) {
             CHECK_EQ_INT(keel_model_repr_dim(p), keel_model_repr_dim(m));
             CHECK_EQ_INT(p->n_background, m->n_background);
