@@ -136,6 +136,9 @@ $(BUILD)/registry_stress: $(BUILD)/tests/tools/registry_stress.o $(BUILD)/keel_a
 $(BUILD)/audit_bench: $(BUILD)/bench/audit_bench.o $(BUILD)/keel_all.a
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/serve_path: $(BUILD)/bench/serve_path.o $(BUILD)/keel_all.a
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
 # The C API's latency, linked against libkeel.a as an embedding program would be.
 $(BUILD)/api_latency: $(BUILD)/bench/api_latency.o $(BUILD)/libkeel.a
 	$(CC) $(LDSAN) -o $@ $^ $(RT_LIBS)
@@ -151,7 +154,7 @@ fuzz:
 	@scripts/deps.sh build fuzz
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
-bench: $(BUILD)/keel $(BUILD)/audit_bench $(BUILD)/api_latency
+bench: $(BUILD)/keel $(BUILD)/audit_bench $(BUILD)/api_latency $(BUILD)/serve_path
 	@scripts/deps.sh build bench
 	@bench/run.sh $(BUILD)/keel
 
@@ -163,5 +166,6 @@ format:
 clean:
 	rm -rf build build-san build-fuzz
 
--include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d $(BUILD)/bench/api_latency.d
+-include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d $(BUILD)/bench/api_latency.d \
+  $(BUILD)/bench/serve_path.d
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/fuzz/replay.d

@@ -1199,14 +1199,21 @@ static bool str_raw(scan *s, const char **raw, size_t *n, bool *esc)
     bool high = false;
     *esc = false;
     for (;;) {
-        /* Eight plain bytes at a time: none is '"', '\\', a control byte or >= 0x80 (each
-         * term is the classic has-a-zero-byte test, exact as a yes/no for the word). */
-        for (uint64_t w; end - p >= 8; p += 8) {
+        /* Eight bytes at a time: flag each byte that is '"', '\\', a control byte or >= 0x80
+         * (each term is the classic has-a-zero-byte test) and jump to the first flagged one.
+         * A term can flag a byte wrongly only above one it flags rightly (the borrow runs
+         * upwards), so the lowest flag is exact. */
+        for (uint64_t w; end - p >= 8;) {
             const uint64_t ones = 0x0101010101010101ULL, high_bits = ones * 0x80;
             memcpy(&w, p, 8);
             uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-            if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high_bits)
+            uint64_t flags =
+                (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high_bits;
+            if (flags) {
+                p += (unsigned)__builtin_ctzll(flags) / 8; /* little-endian: byte order */
                 break;
+            }
+            p += 8;
         }
         if (p >= end) return false;
         unsigned char ch = (unsigned char)*p;

@@ -143,6 +143,36 @@ TEST(proto_v2_fast_takes_common_bodies)
         check_taken(bodies[i]);
 }
 
+/* Strings are scanned eight bytes at a time, jumping to the first byte that needs a look:
+ * put each such byte (a quote ending the string, an escape, a control byte, UTF-8, a byte
+ * that is not UTF-8) at every position of the first words of a name and a value, and check
+ * that the fast path takes what it should and agrees with the slow path either way. */
+TEST(proto_v2_fast_strings_at_every_offset)
+{
+    static const struct {
+        const char *bytes;
+        bool taken;
+    } specials[] = {{"", true},         {"\\\"", true},         {"\\n", true},
+                    {"\xc3\xa9", true}, {"\xe2\x82\xac", true}, {"\x01", false},
+                    {"\xff", false},    {"\xc3", false},        {"\\u0041", false}};
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        for (int at = 0; at <= 20; at++) {
+            char text[64];
+            snprintf(text, sizeof text, "%.*s%s%s", at, "abcdefghijklmnopqrstuvwxyz",
+                     specials[k].bytes, "xyz");
+            char body[256];
+            snprintf(body, sizeof body,
+                     "{\"inputs\":[{\"name\":\"%s\",\"shape\":[1],\"datatype\":\"BYTES\","
+                     "\"data\":[\"%s\"]}]}",
+                     text, text);
+            if (specials[k].taken)
+                check_taken(body);
+            else
+                check_declined(body);
+        }
+    }
+}
+
 TEST(proto_v2_fast_declines_what_it_is_not_sure_of)
 {
     static const char *const bodies[] = {
