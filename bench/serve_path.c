@@ -16,7 +16,8 @@
  * (bench/serve_bench.sh writes both files.) Prints one JSON object per step: the median over
  * RUNS runs (default 5) of each run's mean over CALLS calls (default 100000), in nanoseconds.
  * A mean, not a per-call median: each call is a few microseconds and timing calls one by one
- * would add the clock's own cost to each.
+ * would add the clock's own cost to each. SERVE_PATH_STEP=parse|predict|answer|all runs that
+ * step alone (for perf).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "serve/serve.h"
@@ -132,7 +133,9 @@ int main(int argc, char **argv)
     }
     j.pred = calloc(j.b.n_rows * keel_model_n_outputs(j.m) + 1, sizeof *j.pred);
     double per_run[100];
+    const char *only = getenv("SERVE_PATH_STEP");
     for (int step = 0; step < N_STEPS; step++) {
+        if (only && strcmp(only, step_names[step])) continue;
         for (long i = 0; i < calls / 5; i++) /* warm-up */
             if (!call(&j, step)) return 1;
         for (int r = 0; r < runs; r++) {

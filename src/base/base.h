@@ -75,6 +75,7 @@ int keel_buf_append(keel_buf *b, const void *p, size_t n);
 int keel_buf_puts(keel_buf *b, const char *s);
 int keel_buf_putc(keel_buf *b, char c);
 int keel_buf_printf(keel_buf *b, const char *fmt, ...) KEEL_PRINTF(2, 3);
+int keel_buf_put_u64(keel_buf *b, uint64_t v); /* decimal, as %llu writes it */
 /* Appends s as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD,
  * so the output is always valid JSON. */
 int keel_buf_json_str(keel_buf *b, const char *s, size_t n);

@@ -750,6 +750,7 @@ typedef enum { K_BYTES, K_BOOL, K_INT, K_FP32, K_FP64 } dkind;
 
 typedef struct dtype {
     const char *name;
+    size_t len; /* strlen(name) */
     dkind kind;
     int col;        /* enum keel_input_type */
     int64_t lo, hi; /* K_INT: the accepted range */
@@ -757,18 +758,18 @@ typedef struct dtype {
 
 /* UINT64 stops at INT64_MAX: keel's widest integer column is int64_t. */
 static const dtype dtypes[] = {
-    {"BOOL", K_BOOL, KEEL_COL_BOOL, 0, 0},
-    {"UINT8", K_INT, KEEL_COL_I32, 0, UINT8_MAX},
-    {"UINT16", K_INT, KEEL_COL_I32, 0, UINT16_MAX},
-    {"UINT32", K_INT, KEEL_COL_I64, 0, UINT32_MAX},
-    {"UINT64", K_INT, KEEL_COL_I64, 0, INT64_MAX},
-    {"INT8", K_INT, KEEL_COL_I32, INT8_MIN, INT8_MAX},
-    {"INT16", K_INT, KEEL_COL_I32, INT16_MIN, INT16_MAX},
-    {"INT32", K_INT, KEEL_COL_I32, INT32_MIN, INT32_MAX},
-    {"INT64", K_INT, KEEL_COL_I64, INT64_MIN, INT64_MAX},
-    {"FP32", K_FP32, KEEL_COL_F32, 0, 0},
-    {"FP64", K_FP64, KEEL_COL_F64, 0, 0},
-    {"BYTES", K_BYTES, KEEL_COL_TEXT, 0, 0},
+    {"BOOL", 4, K_BOOL, KEEL_COL_BOOL, 0, 0},
+    {"UINT8", 5, K_INT, KEEL_COL_I32, 0, UINT8_MAX},
+    {"UINT16", 6, K_INT, KEEL_COL_I32, 0, UINT16_MAX},
+    {"UINT32", 6, K_INT, KEEL_COL_I64, 0, UINT32_MAX},
+    {"UINT64", 6, K_INT, KEEL_COL_I64, 0, INT64_MAX},
+    {"INT8", 4, K_INT, KEEL_COL_I32, INT8_MIN, INT8_MAX},
+    {"INT16", 5, K_INT, KEEL_COL_I32, INT16_MIN, INT16_MAX},
+    {"INT32", 5, K_INT, KEEL_COL_I32, INT32_MIN, INT32_MAX},
+    {"INT64", 5, K_INT, KEEL_COL_I64, INT64_MIN, INT64_MAX},
+    {"FP32", 4, K_FP32, KEEL_COL_F32, 0, 0},
+    {"FP64", 4, K_FP64, KEEL_COL_F64, 0, 0},
+    {"BYTES", 5, K_BYTES, KEEL_COL_TEXT, 0, 0},
 };
 
 /* Reads an integral JSON number. Plain integer literals go through strtoll, so that every
@@ -804,8 +805,7 @@ static int read_int(ctx *c, const keel_json *v, const char *what, int64_t lo, in
 static const dtype *find_dtype(const char *s, size_t n)
 {
     for (size_t i = 0; i < KEEL_ARRAY_LEN(dtypes); i++) /* first letters first: it is hot */
-        if (n && dtypes[i].name[0] == s[0] && strlen(dtypes[i].name) == n &&
-            memcmp(dtypes[i].name, s, n) == 0)
+        if (dtypes[i].len == n && dtypes[i].name[0] == s[0] && memcmp(dtypes[i].name, s, n) == 0)
             return &dtypes[i];
     return NULL;
 }
@@ -2095,10 +2095,10 @@ int serve_write_v2(keel_buf *out, const char *model, const char *version, const 
         PUT(put_str(out, id));
     }
     if (is_regression(m)) {
-        PUT(keel_buf_printf(out,
-                            ",\"outputs\":[{\"name\":\"prediction\",\"datatype\":\"FP64\","
-                            "\"shape\":[%zu],\"data\":[",
-                            n_rows));
+        PUT(keel_buf_puts(out, ",\"outputs\":[{\"name\":\"prediction\",\"datatype\":\"FP64\","
+                               "\"shape\":["));
+        PUT(keel_buf_put_u64(out, n_rows));
+        PUT(keel_buf_puts(out, "],\"data\":["));
         for (size_t r = 0; r < n_rows; r++) {
             if (r) PUT(keel_buf_putc(out, ','));
             PUT(put_float(out, pred[r * k]));
@@ -2106,18 +2106,19 @@ int serve_write_v2(keel_buf *out, const char *model, const char *version, const 
         PUT(keel_buf_puts(out, "]}]}"));
         return KEEL_OK;
     }
-    PUT(keel_buf_printf(out,
-                        ",\"outputs\":[{\"name\":\"label\",\"datatype\":\"BYTES\","
-                        "\"shape\":[%zu],\"data\":[",
-                        n_rows));
+    PUT(keel_buf_puts(out, ",\"outputs\":[{\"name\":\"label\",\"datatype\":\"BYTES\","
+                           "\"shape\":["));
+    PUT(keel_buf_put_u64(out, n_rows));
+    PUT(keel_buf_puts(out, "],\"data\":["));
     for (size_t r = 0; r < n_rows; r++) {
         if (r) PUT(keel_buf_putc(out, ','));
         PUT(put_str(out, keel_model_output_name(m, keel_model_predicted_class(m, pred + r * k))));
     }
-    PUT(keel_buf_printf(out,
-                        "]},{\"name\":\"probabilities\",\"datatype\":\"FP32\","
-                        "\"shape\":[%zu,%zu],\"data\":[",
-                        n_rows, k));
+    PUT(keel_buf_puts(out, "]},{\"name\":\"probabilities\",\"datatype\":\"FP32\",\"shape\":["));
+    PUT(keel_buf_put_u64(out, n_rows));
+    PUT(keel_buf_putc(out, ','));
+    PUT(keel_buf_put_u64(out, k));
+    PUT(keel_buf_puts(out, "],\"data\":["));
     for (size_t i = 0; i < n_rows * k; i++) {
         if (i) PUT(keel_buf_putc(out, ','));
         PUT(put_float(out, pred[i]));

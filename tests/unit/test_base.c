@@ -50,6 +50,46 @@ TEST(buf_grows_and_survives_oom)
     keel_buf_free(&b);
 }
 
+/* keel_buf_printf formats into the room it has and grows only when the text does not fit:
+ * texts of every length around the capacity come out whole, and a failed growth leaves the
+ * old content as it was, NUL included. keel_buf_put_u64 writes what %llu writes. */
+TEST(buf_printf_at_every_fill_and_u64)
+{
+    keel_buf b, want;
+    keel_buf_init(&b);
+    keel_buf_init(&want);
+    for (size_t fill = 0; fill < 140; fill++) {
+        for (int width = 0; width < 80; width += 7) {
+            keel_buf_reset(&b);
+            for (size_t i = 0; i < fill; i++)
+                keel_buf_putc(&b, (char)('a' + i % 26));
+            size_t before = b.len;
+            CHECK_EQ_INT(keel_buf_printf(&b, "<%*d>", width, width), KEEL_OK);
+            char text[100];
+            int n = snprintf(text, sizeof text, "<%*d>", width, width);
+            CHECK_EQ_INT(b.len, before + (size_t)n);
+            CHECK(memcmp(b.data + before, text, (size_t)n) == 0 && b.data[b.len] == '\0');
+        }
+    }
+    keel_buf_reset(&b);
+    keel_buf_puts(&b, "kept");
+    test_fail_alloc_after(1);
+    CHECK_EQ_INT(keel_buf_printf(&b, "%0500d", 1), KEEL_ENOMEM);
+    test_fail_alloc_after(0);
+    CHECK_STR(b.data, "kept");
+    CHECK_EQ_INT(b.len, 4);
+    static const uint64_t values[] = {0, 1, 9, 10, 99, 100, 4294967295u, 18446744073709551615u};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        keel_buf_reset(&b);
+        keel_buf_reset(&want);
+        CHECK_EQ_INT(keel_buf_put_u64(&b, values[i]), KEEL_OK);
+        keel_buf_printf(&want, "%llu", (unsigned long long)values[i]);
+        CHECK_STR(b.data, want.data);
+    }
+    keel_buf_free(&b);
+    keel_buf_free(&want);
+}
+
 TEST(json_string_escapes_and_repairs_utf8)
 {
     keel_buf b;
