@@ -1192,7 +1192,7 @@ static bool word(scan *s, const char *w, size_t n)
 /* A string: *raw and *n its bytes between the quotes, *esc whether it has escapes. Only the
  * one-letter escapes are taken (\u, with its surrogates and NULs, is the slow path's); the
  * bytes must be UTF-8 without control bytes, as json.c demands. */
-static bool str_raw(scan *s, const char **raw, size_t *n, bool *esc)
+static inline bool str_raw(scan *s, const char **raw, size_t *n, bool *esc)
 {
     if (!eat(s, '"')) return false;
     const char *p = s->p, *end = s->end;
@@ -1484,6 +1484,34 @@ static bool fast_shape(scan *s, size_t *rows)
 
 enum { T_NAME = 1, T_SHAPE = 2, T_DATATYPE = 4, T_DATA = 8, T_PARAMS = 16 };
 
+/* The four keys every tensor has, as clients write them: quoted, no space before the colon.
+ * Matched as bytes, which is what key() and key_eq would conclude on these spellings; any
+ * other spelling (spaces, escapes, other keys) returns 0 and goes through key(). */
+static inline unsigned tensor_key_as_sent(scan *s)
+{
+#define AS_SENT(text, which)                                                                       \
+    if (memcmp(s->p, text, sizeof text - 1) == 0) {                                                \
+        s->p += sizeof text - 1;                                                                   \
+        return which;                                                                              \
+    }
+    ws(s);
+    if (s->end - s->p < 12 || s->p[0] != '"') return 0;
+    switch (s->p[1]) {
+    case 'n':
+        AS_SENT("\"name\":", T_NAME);
+        break;
+    case 's':
+        AS_SENT("\"shape\":", T_SHAPE);
+        break;
+    case 'd':
+        AS_SENT("\"data\":", T_DATA);
+        AS_SENT("\"datatype\":", T_DATATYPE);
+        break;
+    }
+    return 0;
+#undef AS_SENT
+}
+
 /* One tensor object into *col; its row count must be *rows unless it is the first. */
 static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_t *rows, bool first)
 {
@@ -1498,13 +1526,16 @@ static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_
         const char *k, *v;
         size_t kn, vn;
         bool esc, ok;
-        if (!key(s, &k, &kn)) return false;
-        unsigned which = key_eq(k, kn, "name")         ? T_NAME
-                         : key_eq(k, kn, "shape")      ? T_SHAPE
-                         : key_eq(k, kn, "datatype")   ? T_DATATYPE
-                         : key_eq(k, kn, "data")       ? T_DATA
-                         : key_eq(k, kn, "parameters") ? T_PARAMS
-                                                       : 0;
+        unsigned which = tensor_key_as_sent(s);
+        if (!which) {
+            if (!key(s, &k, &kn)) return false;
+            which = key_eq(k, kn, "name")         ? T_NAME
+                    : key_eq(k, kn, "shape")      ? T_SHAPE
+                    : key_eq(k, kn, "datatype")   ? T_DATATYPE
+                    : key_eq(k, kn, "data")       ? T_DATA
+                    : key_eq(k, kn, "parameters") ? T_PARAMS
+                                                  : 0;
+        }
         if (seen & which) return false;
         seen |= which;
         switch (which) {

@@ -244,14 +244,14 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
 {
     size_t n = body->len;
     char *data = body->data;
-    body->data = NULL; /* MHD frees it with free(): it must come from malloc, see below */
+    body->data = NULL; /* the response owns it now */
     body->len = body->cap = 0;
     struct MHD_Response *r;
     if (data) {
-        /* keel_buf memory comes from keel_malloc, which may be a custom allocator; copy to be
-         * safe rather than hand it to MHD's free(). */
-        r = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_COPY);
-        keel_free(data);
+        /* Handed over without a copy; libmicrohttpd calls keel_free (keel_malloc may be a
+         * custom allocator) once the response is sent, or here if it cannot be made. */
+        r = MHD_create_response_from_buffer_with_free_callback(n, data, keel_free);
+        if (!r) keel_free(data);
     } else {
         r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     }
@@ -406,7 +406,7 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
     enum MHD_Result ok;
     serve_batch b;
     memset(&b, 0, sizeof b);
-    float *pred = NULL;
+    float *pred = NULL, pred_small[64];
     keel_buf out;
     keel_buf_init(&out);
     int refused = version_refused(c, m, v, version_wanted, &ok);
@@ -431,7 +431,11 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
         goto done;
     }
     size_t k = keel_model_n_outputs(v->model);
-    pred = keel_calloc(b.n_rows ? b.n_rows * k : 1, sizeof *pred);
+    /* Most requests are a row or a few: their outputs fit on the stack. */
+    if (b.n_rows * k <= KEEL_ARRAY_LEN(pred_small))
+        pred = pred_small;
+    else
+        pred = keel_calloc(b.n_rows * k, sizeof *pred); /* n_rows <= SERVE_MAX_ROWS */
     if (!pred) {
         status = 500;
         ok = respond_error(c, status, "out of memory");
@@ -451,11 +455,13 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
                  (unsigned long long)atomic_fetch_add(&s->seq, 1) + 1);
         id = id_buf;
     }
-    if (protocol == P_V2)
+    /* One allocation for a typical answer instead of three doublings from 64 bytes. */
+    rc = keel_buf_reserve(&out, 512);
+    if (rc == KEEL_OK && protocol == P_V2)
         rc = serve_write_v2(&out, m->name, v->version, b.id, v->model, pred, b.n_rows);
-    else if (protocol == P_V1)
+    else if (rc == KEEL_OK && protocol == P_V1)
         rc = serve_write_v1(&out, v->model, pred, b.n_rows);
-    else
+    else if (rc == KEEL_OK)
         rc = serve_write_mlflow(&out, v->model, pred, b.n_rows);
     if (rc != KEEL_OK) {
         status = 500;
@@ -469,7 +475,7 @@ done:
     serve_metrics_request(s->metrics, protocol_names[protocol], m->name, v ? v->version : "",
                           status, status == 200 ? b.n_rows : 0, keel_now_seconds() - rq->t0);
     keel_buf_free(&out);
-    keel_free(pred);
+    if (pred != pred_small) keel_free(pred);
     serve_batch_free(&b);
     version_release(v);
     return ok;
