@@ -802,11 +802,18 @@ static int read_int(ctx *c, const keel_json *v, const char *what, int64_t lo, in
     return KEEL_OK;
 }
 
+/* memcmp(a, b, n) == 0 for the few bytes of a datatype's name, without a library call. */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return false;
+    return true;
+}
+
 static const dtype *find_dtype(const char *s, size_t n)
 {
-    for (size_t i = 0; i < KEEL_ARRAY_LEN(dtypes); i++) /* first letters first: it is hot */
-        if (dtypes[i].len == n && dtypes[i].name[0] == s[0] && memcmp(dtypes[i].name, s, n) == 0)
-            return &dtypes[i];
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(dtypes); i++) /* lengths first: it is hot */
+        if (dtypes[i].len == n && same_bytes(dtypes[i].name, s, n)) return &dtypes[i];
     return NULL;
 }
 
@@ -1243,10 +1250,16 @@ static char *str_copy(scan *s, size_t *len)
     if (!str_raw(s, &raw, &n, &esc)) return NULL;
     char *o = arena_alloc(s->a, n + 1); /* n < the body's size: no overflow */
     if (!o) return NULL;
+    if (!esc) {
+        memcpy(o, raw, n);
+        o[n] = '\0';
+        *len = n;
+        return o;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         char ch = raw[i];
-        if (esc && ch == '\\') {
+        if (ch == '\\') {
             ch = raw[++i];
             ch = ch == 'b'   ? '\b'
                  : ch == 'f' ? '\f'
@@ -1351,11 +1364,10 @@ static bool num_double(const num *x, double *out)
 /* A plain integer literal in [lo, hi] (read_int's strtoll case; others decline). */
 static bool num_int(const num *x, int64_t lo, int64_t hi, int64_t *out)
 {
-    size_t digits = x->len - x->neg;
-    if (!x->plain || digits > 19) return false; /* 19 digits fit in a uint64_t */
-    uint64_t u = 0;
-    for (size_t i = x->neg; i < x->len; i++)
-        u = u * 10 + (uint64_t)(x->s[i] - '0');
+    /* number() kept every digit in m while they fit (19 digits at most; no leading zeros),
+     * so a plain literal that fits is m exactly. */
+    if (!x->plain || !x->fits) return false;
+    uint64_t u = x->m;
     if (u > (uint64_t)INT64_MAX + x->neg) return false;
     int64_t v = x->neg ? (u ? -(int64_t)(u - 1) - 1 : 0) : (int64_t)u;
     if (v < lo || v > hi) return false;
@@ -1577,9 +1589,24 @@ static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_
 }
 
 /* Up to this many columns, names are checked for repeats by comparing them with each other
- * (their lengths first), which costs less than hashing them; after that, by the slow path's
- * hash table. */
+ * (a fingerprint and the length first), which costs less than hashing them; after that, by
+ * the slow path's hash table. */
 #define FAST_LINEAR_COLS 64
+
+/* A name's fingerprint: its first and last eight bytes (all of them when shorter) and its
+ * length. Equal names have equal fingerprints; names that differ mostly differ in it. */
+static uint64_t name_print(const char *s, size_t n)
+{
+    uint64_t head = 0, tail = 0;
+    if (n >= 8) {
+        memcpy(&head, s, 8);
+        memcpy(&tail, s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            head |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+    return head ^ (tail * 0x9e3779b97f4a7c15ULL) ^ n;
+}
 
 /* "inputs": the batch's columns, with unique names. */
 static bool fast_inputs(scan *s, serve_batch *nb)
@@ -1588,6 +1615,7 @@ static bool fast_inputs(scan *s, serve_batch *nb)
     ctx c = {.a = s->a, .err = &scratch};
     table names = {0};
     size_t cap = 0, rows = 0, lens[FAST_LINEAR_COLS];
+    uint64_t prints[FAST_LINEAR_COLS];
     if (!eat(s, '[')) return false;
     do {
         if (nb->n_cols == cap) {
@@ -1601,9 +1629,13 @@ static bool fast_inputs(scan *s, serve_batch *nb)
         keel_input_column *col = &nb->cols[i];
         if (!fast_tensor(s, col, &len, &rows, i == 0)) return false;
         if (i < FAST_LINEAR_COLS) {
+            uint64_t print = name_print(col->name, len);
             for (size_t j = 0; j < i; j++)
-                if (lens[j] == len && memcmp(nb->cols[j].name, col->name, len) == 0) return false;
+                if (prints[j] == print && lens[j] == len &&
+                    memcmp(nb->cols[j].name, col->name, len) == 0)
+                    return false;
             lens[i] = len;
+            prints[i] = print;
         } else {
             for (size_t j = names.n; j < i; j++) /* the first time here: the columns so far */
                 if (table_add(&c, &names, nb->cols[j].name, lens[j], &idx) != KEEL_OK) return false;

@@ -262,6 +262,34 @@ TEST(proto_v2_fast_wide_requests)
     }
 }
 
+/* Repeats are found by a fingerprint of each name (its length, first and last eight bytes)
+ * before comparing bytes: a repeat of every length is declined, and names that share the
+ * fingerprint's bytes but differ in the middle are taken as different. */
+TEST(proto_v2_fast_repeated_names_of_every_length)
+{
+    for (int len = 1; len <= 24; len++) {
+        char name[32], other[32];
+        for (int i = 0; i < len; i++)
+            name[i] = other[i] = (char)('a' + i % 26);
+        name[len] = other[len] = '\0';
+        other[len / 2] = 'Z'; /* the middle differs: outside the first and last eight bytes
+                                 once len > 16 */
+        for (int repeat = 0; repeat < 2; repeat++) {
+            char body[512];
+            snprintf(body, sizeof body,
+                     "{\"inputs\":[{\"name\":\"%s\",\"shape\":[1],\"datatype\":\"FP64\","
+                     "\"data\":[1]},{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\","
+                     "\"data\":[2]},{\"name\":\"%s\",\"shape\":[1],\"datatype\":\"FP64\","
+                     "\"data\":[3]}]}",
+                     name, repeat ? name : other);
+            if (repeat)
+                check_declined(body);
+            else
+                check_taken(body);
+        }
+    }
+}
+
 /* The explain parameters of a batch from the fast path read as from the slow path's. */
 TEST(proto_v2_fast_explain_parameters)
 {
