@@ -307,6 +307,8 @@ void keel_model_free(keel_model *m)
         ws_free(m->free_ws);
         m->free_ws = n;
     }
+    for (size_t i = 0; i < KEEL_WS_SLOTS; i++)
+        ws_free(atomic_load(&m->ws_slots[i].ws));
     if (m->graph) pthread_mutex_destroy(&m->lock);
     keel_graph_free(m->graph);
     keel_transform_free(&m->tf);
@@ -1163,10 +1165,26 @@ int keel_model_load_mem(const void *data, size_t n, keel_model **out, keel_error
 
 /* ---- predicting ---- */
 
+/* This thread's slot: threads are numbered as they first ask, so that up to KEEL_WS_SLOTS
+ * threads (a server's workers) each have a slot of their own. */
+static size_t ws_slot(void)
+{
+    static _Atomic size_t next;
+    static _Thread_local size_t mine; /* slot + 1; 0: not numbered yet */
+    if (!mine) mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % KEEL_WS_SLOTS + 1;
+    return mine - 1;
+}
+
 keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)
 {
     if (max_rows == 0) max_rows = 1;
+    keel_workspace *mine = atomic_exchange(&m->ws_slots[ws_slot()].ws, NULL);
+    if (mine && mine->max_rows >= max_rows) return mine;
     pthread_mutex_lock(&m->lock);
+    if (mine) { /* too small for this call: to the list */
+        mine->next = m->free_ws;
+        m->free_ws = mine;
+    }
     keel_workspace **pp = &m->free_ws, *ws = NULL;
     while (*pp && (*pp)->max_rows < max_rows)
         pp = &(*pp)->next;
@@ -1203,6 +1221,8 @@ keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)
 void keel_model_ws_give(keel_model *m, keel_workspace *ws)
 {
     if (!ws) return;
+    keel_workspace *empty = NULL;
+    if (atomic_compare_exchange_strong(&m->ws_slots[ws_slot()].ws, &empty, ws)) return;
     pthread_mutex_lock(&m->lock);
     ws->next = m->free_ws;
     m->free_ws = ws;

@@ -18,6 +18,7 @@
 #include "train/metrics.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define KEEL_MAX_HIDDEN      8
 #define KEEL_BACKGROUND_ROWS 64 /* training rows kept for Shapley values */
@@ -68,6 +69,8 @@ typedef struct keel_workspace {
  * is loaded, if every op the logits need is one it knows; NULL otherwise. */
 struct keel_rowplan;
 
+#define KEEL_WS_SLOTS 16
+
 typedef struct keel_model {
     keel_schema *schema;       /* prediction contract, target column last */
     keel_schema *input_schema; /* the same without the target column */
@@ -89,7 +92,14 @@ typedef struct keel_model {
     keel_buf lineage_json;  /* or empty */
     char sha256[65];        /* of the artifact file, once saved or loaded */
     pthread_mutex_t lock;
-    keel_workspace *free_ws;
+    keel_workspace *free_ws; /* under lock */
+    /* A workspace kept for each calling thread (by a per-thread number modulo KEEL_WS_SLOTS),
+     * each in a cache line of its own: a server thread takes and gives back its own without
+     * the lock, and without moving a line that other threads write. */
+    struct {
+        _Atomic(keel_workspace *) ws;
+        char pad[64 - sizeof(void *)]; /* slots 64 bytes apart: never in one line */
+    } ws_slots[KEEL_WS_SLOTS];
     struct keel_rowplan *plan; /* one-row fast path of a loaded model, or NULL */
     uint32_t *name_slots;      /* inputs by name: open addressing, input index + 1, 0 empty */
     size_t name_mask;

@@ -847,17 +847,22 @@ static void *race(void *arg)
     return NULL;
 }
 
+/* More threads than the model keeps workspaces for one by one (KEEL_WS_SLOTS), so that
+ * threads share slots, and calls of one row and of three, so that a slot's workspace is
+ * sometimes too small. */
+#define RACERS 20
+
 TEST(api_threads_predict_at_once)
 {
     keel_model *m = churn_model(NULL);
     REQUIRE(m);
     static const double minutes[3] = {120.5, 300, 10};
     static const char *states[3] = {"KS", "NY", NULL};
-    racer r[4];
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++) {
+    racer r[RACERS];
+    pthread_t t[RACERS];
+    for (int i = 0; i < RACERS; i++) {
         char buf[1024], *fld[32];
-        REQUIRE(churn_line((size_t)i * 11, buf, sizeof buf, fld, 32) == 20);
+        REQUIRE(churn_line((size_t)(i % 4) * 11, buf, sizeof buf, fld, 32) == 20);
         r[i].m = m;
         r[i].bad = 0;
         for (size_t j = 0; j < 19; j++) {
@@ -872,14 +877,15 @@ TEST(api_threads_predict_at_once)
         REQUIRE(keel_model_predict_fields(m, r[i].fields, 19, r[i].want, &e) == KEEL_OK);
         REQUIRE(keel_model_predict_columns(m, r[i].cols, 2, 3, r[i].want_batch, &e) == KEEL_OK);
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < RACERS; i++)
         REQUIRE(pthread_create(&t[i], NULL, race, &r[i]) == 0);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < RACERS; i++) {
         pthread_join(t[i], NULL);
         CHECK_EQ_INT(r[i].bad, 0);
     }
     keel_model_close(m);
 }
+#undef RACERS
 
 /* ---- out of memory ----------------------------------------------------------------------- */
 
