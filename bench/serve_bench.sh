@@ -17,8 +17,9 @@
 # wrk must report no errors of any kind (non-2xx statuses, socket errors, timeouts): a run
 # with one fails the script. The machine may be shared: before each run the script waits for
 # it to be idle, and it redoes (at most twice) a run during which other processes used more
-# than 5% of it, or during which it sat idle because the server left requests waiting (a
-# stall; see run_wrk below).
+# than 5% of it, during which it sat idle because the server left requests waiting (a stall;
+# see run_wrk below), or during which two uvicorn workers left it under 75% busy (one of
+# them without connections, which happens now and then).
 #
 # Method: a short sweep of wrk connection counts (16, 64, 128) per server and of uvicorn's
 # set-ups (1 or 2 workers; asyncio + h11, what the python3-uvicorn package gives by itself, or
@@ -27,9 +28,13 @@
 # Threads: both C servers run with the same worker-thread count (SERVE_THREADS, default the
 # number of cores, keel's default) and wrk with WRK_THREADS threads, nothing pinned: server
 # and client share the cores. One more round pins the C servers to CPU 0 with one thread and
-# wrk -t1 to CPU 1, which shows each server's cost per request on a core of its own. The
-# CPU time each server process used during each run is read from /proc, so the table also
-# gives CPU microseconds per request.
+# wrk -t1 to CPU 1, which shows each server's cost per request on a core of its own. And
+# ROUNDS more rounds of keel and the trivial server (after a sweep of their own) run wrk as a
+# SCHED_BATCH task (chrt -b 0), so that a wrk thread woken by a response cannot preempt the
+# server thread that sent it: the client then costs the server what a client on another
+# machine would (see the batch phase below); both readings are reported. The CPU time each
+# server process used during each run is read from /proc, so the table also gives CPU
+# microseconds per request.
 #
 # Usage: bench/serve_bench.sh [ROUNDS]       (default 3)
 # Environment: KEEL=path (default build/keel, built with make), SERVE_BENCH_DURATION (10),
@@ -294,8 +299,10 @@ wait_quiet() {
 # requests as errors (it only counts responses that arrive late). Such runs are marked
 # "stalled" and counted in the summary.
 run_wrk() {
-    local name=$1 c=$2 secs=$3 phase=$4 round=$5 wt=${6:-$wrk_threads} pin=${7:--} pre=()
+    local name=$1 c=$2 secs=$3 phase=$4 round=$5 wt=${6:-$wrk_threads} pin=${7:--}
+    local policy=${8:-other} pre=()
     [ "$pin" != - ] && pre=(taskset -c "$pin")
+    [ "$policy" = batch ] && pre+=(chrt -b 0)
     local pid=${server_pid[$name]} t0 t1 m0 m1 w line attempt verdict
     for attempt in 1 2 3; do
         wait_quiet
@@ -310,10 +317,10 @@ run_wrk() {
             die "no result from wrk against $name: $w"
         line=$("$py" - "$line" "$name" "$c" "$wt" "$phase" "$round" "$((t1 - t0))" \
             "$(getconf CLK_TCK)" "$pin" "$(grep '^WRK_CPU' "$work/wrk.time")" "$m0" "$m1" \
-            "$attempt" <<'PY'
+            "$attempt" "$policy" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
-name, c, wt, phase, rnd, ticks, hz, pin, wrk_cpu, m0, m1, attempt = sys.argv[2:14]
+name, c, wt, phase, rnd, ticks, hz, pin, wrk_cpu, m0, m1, attempt, policy = sys.argv[2:15]
 hz = int(hz)
 n = max(o["requests"], 1)
 server_s = int(ticks) / hz
@@ -323,13 +330,18 @@ task_s, irq_s, total_s = [(b - a) / hz for a, b in zip(x0, x1)]
 # Interrupt work done in a process's context (loopback TCP) counts in its own CPU time too.
 others = max(task_s + irq_s - server_s - wrk_s, 0.0)
 o.update(server=name, connections=int(c), wrk_threads=int(wt), phase=phase, round=int(rnd),
-         attempt=int(attempt), wrk_cpus=pin if pin != "-" else "any",
+         attempt=int(attempt), wrk_cpus=pin if pin != "-" else "any", client_policy=policy,
          server_cpu_us_per_request=server_s * 1e6 / n, wrk_cpu_us_per_request=wrk_s * 1e6 / n,
          machine_busy=(task_s + irq_s) / max(total_s, 1e-9), irq_cpu_s=irq_s, others_cpu_s=others,
          others_share=others / max(total_s, 1e-9))
 if o["machine_busy"] < 0.2:
     o["stalled"] = True  # the machine sat idle: requests were waiting on the server, not run
-if int(attempt) < 3 and (o["others_share"] > 0.05 or o.get("stalled")):
+elif o["machine_busy"] < 0.75 and name.startswith("fastapi_2w"):
+    # Half idle: two uvicorn workers and wrk keep both cores busy, so one worker got no
+    # connections, which happens now and then. (One worker, or a pinned server, leaves a core
+    # partly idle by design.)
+    o["half_idle"] = True
+if int(attempt) < 3 and (o["others_share"] > 0.05 or o.get("stalled") or o.get("half_idle")):
     o["phase"] = phase + "_disturbed"
 print(json.dumps(o))
 PY
@@ -351,7 +363,8 @@ for l in sys.stdin:
         o["rps"], o["latency_us"]["p50"], o["latency_us"]["p99"], o["errors"]["status"],
         o["server_cpu_us_per_request"], o["wrk_cpu_us_per_request"], 100 * o["machine_busy"],
         o["irq_cpu_s"], 100 * o["others_share"],
-        ("  STALLED" if o.get("stalled") else "") +
+        ("  STALLED" if o.get("stalled") else "") + ("  HALF IDLE" if o.get("half_idle") else "") +
+        ("  (client SCHED_BATCH)" if o.get("client_policy") == "batch" else "") +
         ("  DISTURBED, again" if o["phase"].endswith("_disturbed") else "")))'
 }
 
@@ -410,6 +423,32 @@ for r in $(seq 1 "$rounds"); do
     run_wrk "$fa" "$c_fa" "$duration" main "$r"
     run_wrk keel_log "$c_keel" "$duration" main "$r"
 done
+# The same two C servers with wrk as a SCHED_BATCH task: the kernel then never lets a wrk
+# thread that wakes (a response has arrived) preempt the server thread that woke it, which
+# the default policy does on nearly every response once the server is the slower side: on
+# two shared cores the slower server pays for a context switch per response, which a client
+# on another machine would not cost it. A short sweep first, since the best connection
+# count changes with the policy.
+echo "== the client as a SCHED_BATCH task: sweep, then $rounds rounds of ${duration} s"
+for c in "${conns[@]}"; do
+    for name in keel trivial; do
+        run_wrk "$name" "$c" "$sweep" batch_sweep 0 "$wrk_threads" - batch
+    done
+done
+read -r c_keel_b c_trivial_b < <("$py" - "$jsonl" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+best = {}
+for o in runs:
+    if o["phase"] == "batch_sweep" and (o["server"] not in best or o["rps"] > best[o["server"]]["rps"]):
+        best[o["server"]] = o
+print(best["keel"]["connections"], best["trivial"]["connections"])
+PY
+)
+for r in $(seq 1 "$rounds"); do
+    run_wrk keel "$c_keel_b" "$duration" batch "$r" "$wrk_threads" - batch
+    run_wrk trivial "$c_trivial_b" "$duration" batch "$r" "$wrk_threads" - batch
+done
 dropped=$(curl -s "${server_url[keel_log]}/metrics" | awk '$1 == "keel_prediction_log_dropped_total" {print $2}')
 stop_server keel_log
 log_bytes=$(du -sb "$work/home-keel_log/logs" 2>/dev/null | cut -f1)
@@ -457,6 +496,14 @@ for s, rs in rows.items():
         "machine_busy": med([o["machine_busy"] for o in rs]),
         "others_share_each": [round(o["others_share"], 3) for o in rs],
     }
+batch = {}
+for s in ("keel", "trivial"):
+    rs = [o for o in runs if o["phase"] == "batch" and o["server"] == s]
+    if rs:
+        batch[s] = {"connections": rs[0]["connections"], "runs": len(rs),
+                    "rps": med([o["rps"] for o in rs]), "rps_each": [round(o["rps"], 1) for o in rs],
+                    "server_cpu_us_per_request": med([o["server_cpu_us_per_request"] for o in rs]),
+                    "wrk_cpu_us_per_request": med([o["wrk_cpu_us_per_request"] for o in rs])}
 fa = next(s for s in summary if s.startswith("fastapi"))
 k, t, f, kl = summary["keel"], summary["trivial"], summary[fa], summary["keel_log"]
 ratios = {
@@ -468,13 +515,20 @@ ratios = {
 pinned = {o["server"]: o for o in runs if o["phase"] == "pinned"}
 disturbed = [o for o in runs if o["phase"].endswith("_disturbed")]
 stalled = {}
+half_idle = {}
 for o in runs:
     if o.get("stalled"):
         stalled[o["server"]] = stalled.get(o["server"], 0) + 1
+    if o.get("half_idle"):
+        half_idle[o["server"]] = half_idle.get(o["server"], 0) + 1
 if stalled:
     print("runs during which the server left requests waiting and the machine sat idle (stalls, "
           "redone): %s" % ", ".join("%s %d of %d" % (k, v, sum(o["server"] == k for o in runs))
                                     for k, v in sorted(stalled.items())))
+if half_idle:
+    print("runs during which two uvicorn workers left the machine under 75%% busy (one without "
+          "connections; redone): %s" % ", ".join("%s %d of %d" % (k, v, sum(o["server"] == k for o in runs))
+                                    for k, v in sorted(half_idle.items())))
 print("%-20s %5s %9s %8s %8s %7s %10s %7s %5s   %s" % ("server", "conns", "req/s", "p50 us", "p99 us",
       "non-2xx", "server CPU", "wrk CPU", "busy", "runs (req/s); others' share of the machine"))
 for s in ["keel", "keel_log", "trivial", fa]:
@@ -492,6 +546,16 @@ print("(server/wrk CPU: microseconds of CPU time per request, kernel work includ
 print("keel / trivial:  %.1f%% (goal >= 60%%: %s); with the prediction log %.1f%%" % (
     100 * ratios["keel_vs_trivial"], "met" if ratios["keel_vs_trivial"] >= 0.6 else "NOT met",
     100 * ratios["keel_log_vs_trivial"]))
+if "keel" in batch and "trivial" in batch:
+    ratios["keel_vs_trivial_client_batch"] = batch["keel"]["rps"] / batch["trivial"]["rps"]
+    for s in ("keel", "trivial"):
+        b = batch[s]
+        print("%-20s %5d %9.0f   client SCHED_BATCH; server CPU %.1f, wrk CPU %.1f us/req; runs %s" % (
+              s, b["connections"], b["rps"], b["server_cpu_us_per_request"],
+              b["wrk_cpu_us_per_request"], b["rps_each"]))
+    print("keel / trivial with the client as a SCHED_BATCH task:  %.1f%% (goal >= 60%%: %s)" % (
+        100 * ratios["keel_vs_trivial_client_batch"],
+        "met" if ratios["keel_vs_trivial_client_batch"] >= 0.6 else "NOT met"))
 print("keel / FastAPI:  %.1fx (goal >= 20x: %s); with the prediction log %.1fx" % (
     ratios["keel_vs_fastapi"], "met" if ratios["keel_vs_fastapi"] >= 20 else "NOT met",
     ratios["keel_log_vs_fastapi"]))
@@ -517,8 +581,9 @@ if pinned:
     if kp and tp:
         print("pinned: keel / trivial %.1f%%" % (100 * kp["rps"] / tp["rps"]))
 with open(out_f, "w") as f:
-    json.dump({"servers": summary, "ratios": ratios, "pinned": pinned, "disturbed": disturbed,
-               "stalled_runs": stalled,
+    json.dump({"servers": summary, "client_batch": batch, "ratios": ratios, "pinned": pinned,
+               "disturbed": disturbed,
+               "stalled_runs": stalled, "half_idle_runs": half_idle,
                "sweep": sw, "fastapi_setups_best": setups, "keel_best_in_sweep": kbest,
                "prediction_log": {"dropped": None if dropped == "null" else int(float(dropped)),
                                   "lines": None if log_lines == "null" else int(log_lines),
