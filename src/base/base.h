@@ -76,11 +76,14 @@ int keel_buf_puts(keel_buf *b, const char *s);
 int keel_buf_putc(keel_buf *b, char c);
 int keel_buf_printf(keel_buf *b, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int keel_buf_put_u64(keel_buf *b, uint64_t v); /* decimal, as %llu writes it */
+int keel_buf_put_i64(keel_buf *b, int64_t v);  /* decimal, as %lld writes it */
 /* Appends s as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD,
  * so the output is always valid JSON. */
 int keel_buf_json_str(keel_buf *b, const char *s, size_t n);
 /* Appends a double as JSON: shortest round-tripping form; NaN and infinities as null. */
 int keel_buf_json_num(keel_buf *b, double v);
+/* Appends a float as JSON: keel_float_text's shortest form; NaN and infinities as null. */
+int keel_buf_json_float(keel_buf *b, float f);
 
 /* A float as text: the shortest of %.6g .. %.9g that reads back as the same float (what a
  * float prints as in JSON answers and messages). Exactly what that loop over snprintf and

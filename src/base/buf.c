@@ -95,6 +95,13 @@ int keel_buf_printf(keel_buf *b, const char *fmt, ...)
     return KEEL_OK;
 }
 
+int keel_buf_put_i64(keel_buf *b, int64_t v)
+{
+    if (v >= 0) return keel_buf_put_u64(b, (uint64_t)v);
+    if (keel_buf_putc(b, '-') != KEEL_OK) return KEEL_ENOMEM;
+    return keel_buf_put_u64(b, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+}
+
 int keel_buf_put_u64(keel_buf *b, uint64_t v)
 {
     char digits[20];
@@ -117,6 +124,17 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
+        /* Eight bytes at a time while none needs a look ('"', '\\', a control byte or a byte
+         * >= 0x80; each term is the classic has-a-zero-byte test, exact as a yes/no). */
+        for (uint64_t w; n - i >= 8; i += 8, o += 8) {
+            const uint64_t ones = 0x0101010101010101ULL, high_bits = ones * 0x80;
+            memcpy(&w, s + i, 8);
+            uint64_t q = w ^ (ones * '"'), e = w ^ (ones * '\\');
+            if ((((q - ones) & ~q) | ((e - ones) & ~e) | ((w - ones * 0x20) & ~w) | w) & high_bits)
+                break;
+            memcpy(o, &w, 8);
+        }
+        if (i >= n) break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x80) {
             size_t ok = keel_utf8_valid_prefix(s + i, n - i);
@@ -175,18 +193,67 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
     return KEEL_OK;
 }
 
+/* %.15g's text of v by integer arithmetic, when v = m / 10^k for integers m < 10^15 and
+ * 0 < k <= 15 and 1e-4 <= |v| < 1e15 (most numbers people write); 0 otherwise. For the
+ * smallest such k, m = round(v * 10^k) exactly (the product is within 0.25 of m), m / 10^k
+ * is v exactly when the division of the two exact doubles rounds to v, and then the
+ * 15-digit decimal nearest v is m * 10^-k (decimals of at most 15 digits lie further apart
+ * than v's rounding interval is wide), which %.15g prints in fixed notation for this range,
+ * trailing zeros dropped: m's last digit is not 0, or a smaller k would have done. */
+static size_t fixed_text(double v, char out[40])
+{
+    static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    for (int k = 1; k <= 15; k++) {
+        double x = a * p10[k];
+        if (x >= 1e15) return 0;
+        uint64_t m = (uint64_t)(x + 0.5);
+        if ((double)m / p10[k] != a) continue;
+        char digits[20];
+        int nd = 0;
+        for (uint64_t t = m; t; t /= 10)
+            digits[nd++] = (char)('0' + t % 10); /* least significant first */
+        size_t len = 0;
+        if (v < 0) out[len++] = '-';
+        if (nd <= k) {
+            out[len++] = '0';
+        } else {
+            for (int i = nd - 1; i >= k; i--)
+                out[len++] = digits[i];
+        }
+        out[len++] = '.';
+        for (int i = k - 1; i >= 0; i--)
+            out[len++] = i < nd ? digits[i] : '0';
+        out[len] = '\0';
+        return len;
+    }
+    return 0;
+}
+
 int keel_buf_json_num(keel_buf *b, double v)
 {
     if (!isfinite(v)) return keel_buf_puts(b, "null");
     if (fabs(v) < 1e15 && v == (double)(int64_t)v) /* range first: the cast is UB above 2^63 */
-        return keel_buf_printf(b, "%lld", (long long)v);
-    /* Shortest of %.15g..%.17g that reads back as the same double. */
+        return keel_buf_put_i64(b, (int64_t)v);
     char tmp[40];
+    size_t n = fixed_text(v, tmp);
+    if (n) return keel_buf_append(b, tmp, n);
+    /* Shortest of %.15g..%.17g that reads back as the same double. */
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
         if (strtod(tmp, NULL) == v) break;
     }
     return keel_buf_puts(b, tmp);
+}
+
+int keel_buf_json_float(keel_buf *b, float f)
+{
+    if (!isfinite(f)) return keel_buf_puts(b, "null");
+    char t[KEEL_FLOAT_TEXT];
+    size_t n = keel_float_text(f, t);
+    return keel_buf_append(b, t, n);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -2115,10 +2115,7 @@ fail:
  * for 0.3f, not 0.30000001192092896 as the double would print. */
 static int put_float(keel_buf *o, float f)
 {
-    if (!isfinite(f)) return keel_buf_json_num(o, (double)f); /* null */
-    char t[KEEL_FLOAT_TEXT];
-    size_t n = keel_float_text(f, t);
-    return keel_buf_append(o, t, n);
+    return keel_buf_json_float(o, f);
 }
 
 static int put_str(keel_buf *o, const char *s)

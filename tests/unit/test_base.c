@@ -108,6 +108,115 @@ TEST(json_string_escapes_and_repairs_utf8)
     keel_buf_free(&b);
 }
 
+/* What keel_buf_json_num wrote before its integer fast path, and must still write. */
+static void json_num_reference(double v, char *out, size_t cap)
+{
+    if (!isfinite(v)) {
+        snprintf(out, cap, "null");
+        return;
+    }
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+        snprintf(out, cap, "%lld", (long long)v);
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, cap, "%.*g", prec, v);
+        if (strtod(out, NULL) == v) break;
+    }
+}
+
+static bool json_num_is_reference(keel_buf *b, double v)
+{
+    char want[64];
+    json_num_reference(v, want, sizeof want);
+    keel_buf_reset(b);
+    keel_buf_json_num(b, v);
+    if (strcmp(b->data, want) == 0) return true;
+    fprintf(stderr, "json_num(%.17g): %s, want %s\n", v, b->data, want);
+    return false;
+}
+
+/* The fixed-notation fast path of keel_buf_json_num gives the text of the %.15g..%.17g loop
+ * byte for byte: on decimals of 1 to 17 digits at every scale (what JSON inputs are), on
+ * random bit patterns, and on the edges of its range. */
+TEST(json_num_fast_path_equals_printf)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    int bad = 0;
+    for (int i = 0; i < 300000 && bad < 5; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t r = seed >> 11;
+        int digits = 1 + (int)(r % 17), scale = (int)((r >> 5) % 40) - 20;
+        uint64_t m = (r >> 11) % 100000000000000000ULL;
+        for (int d = 17; d > digits; d--)
+            m /= 10;
+        char text[64];
+        snprintf(text, sizeof text, "%s%llue%d", (r >> 60) & 1 ? "-" : "", (unsigned long long)m,
+                 scale);
+        double v = strtod(text, NULL), bits;
+        uint64_t raw = seed ^ (seed << 17);
+        memcpy(&bits, &raw, sizeof bits);
+        bad += !json_num_is_reference(&b, v) + !json_num_is_reference(&b, bits);
+    }
+    static const double edges[] = {1e-4,
+                                   -1e-4,
+                                   9.999999999999999e-5,
+                                   1.0000000000000002e-4,
+                                   1e15,
+                                   -1e15,
+                                   999999999999999.9,
+                                   999999999999999.5,
+                                   0.1,
+                                   0.5,
+                                   265.1,
+                                   123456789012345.6,
+                                   1e-5,
+                                   0.3,
+                                   2.0 / 3.0,
+                                   -0.0,
+                                   5e-324,
+                                   1.7976931348623157e308};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        bad += !json_num_is_reference(&b, edges[i]);
+    CHECK_EQ_INT(bad, 0);
+    /* put_i64 writes what %lld writes */
+    static const int64_t ints[] = {0, -1, 7, -9223372036854775807 - 1, 9223372036854775807};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)ints[i]);
+        keel_buf_reset(&b);
+        keel_buf_put_i64(&b, ints[i]);
+        CHECK_STR(b.data, want);
+    }
+    keel_buf_free(&b);
+}
+
+/* keel_buf_json_str copies plain runs eight bytes at a time: an escape or a byte >= 0x80 at
+ * every offset of a long string gives what the byte-by-byte rules give. */
+TEST(json_str_special_byte_at_every_offset)
+{
+    static const char *const specials[] = {"\"", "\\", "\n", "\x01", "\xc3\xa9", "\xff", "\x7f"};
+    static const char *const escaped[] = {"\\\"",     "\\\\",         "\\n", "\\u0001",
+                                          "\xc3\xa9", "\xef\xbf\xbd", "\x7f"};
+    keel_buf b;
+    keel_buf_init(&b);
+    for (size_t k = 0; k < sizeof specials / sizeof *specials; k++) {
+        for (int at = 0; at < 20; at++) {
+            char in[64], want[80];
+            snprintf(in, sizeof in, "%.*s%s%s", at, "abcdefghijklmnopqrstuvwxyz", specials[k],
+                     "0123456789");
+            snprintf(want, sizeof want, "\"%.*s%s%s\"", at, "abcdefghijklmnopqrstuvwxyz",
+                     escaped[k], "0123456789");
+            keel_buf_reset(&b);
+            keel_buf_json_str(&b, in, strlen(in));
+            CHECK_STR(b.data, want);
+        }
+    }
+    keel_buf_free(&b);
+}
+
 TEST(base64_round_trip)
 {
     const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
@@ -193,6 +302,24 @@ TEST(civil_dates_round_trip)
     CHECK_STR(out, "2024-02-29T00:00:01.500000Z");
     keel_format_timestamp(-1, out);
     CHECK_STR(out, "1969-12-31T23:59:59.999999Z");
+    /* written by hand for years 0..9999: the same text as the printf format around it */
+    static const int ymd[][3] = {{1970, 1, 1},  {0, 1, 1},      {9999, 12, 31}, {10000, 1, 1},
+                                 {2000, 2, 29}, {2026, 11, 24}, {1969, 12, 31}};
+    static const int64_t parts[] = {0, 1, 999999, 86399999999LL, 43200000007LL};
+    for (size_t i = 0; i < sizeof ymd / sizeof *ymd; i++) {
+        for (size_t j = 0; j < sizeof parts / sizeof *parts; j++) {
+            int64_t days =
+                keel_days_from_civil(ymd[i][0], (unsigned)ymd[i][1], (unsigned)ymd[i][2]);
+            keel_format_timestamp(days * 86400000000LL + parts[j], out);
+            int64_t secs = parts[j] / 1000000, frac = parts[j] % 1000000;
+            char want[64];
+            snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d", ymd[i][0], ymd[i][1],
+                     ymd[i][2], (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
+            if (frac) snprintf(want + strlen(want), 16, ".%06lld", (long long)frac);
+            strcat(want, "Z");
+            CHECK_STR(out, want);
+        }
+    }
 }
 
 /* keel_float_text against the snprintf + strtof loop it replaces, byte for byte: every float
