@@ -34,6 +34,8 @@ echo "== audit trail: durable appends per second and verifying 1M events (issue 
 bench/audit.sh build/audit_bench
 echo "== serving: keel serve vs a trivial libmicrohttpd server and FastAPI + uvicorn + PyTorch (issue 5)"
 KEEL="$keel" bench/serve_bench.sh 3
+echo "== the server's own work per request, in-process: parse, predict, answer (issue 5)"
+make -s build/serve_path && build/serve_path bench/out/churn.keel bench/out/serve_v2.json
 echo "== C API single-row latency on the churn model: predictions (issue 5), explanations (issue 6)"
 make -s build/api_latency && build/api_latency bench/out/churn.keel data/mlc_churn.csv
 echo "== explanations per second through keel serve (issue 6; the C API's IG cost is above)"
