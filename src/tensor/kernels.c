@@ -593,40 +593,51 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
                               _mm512_maskz_loadu_ps(in_ ? mk[u] : 0, row_), acc);                  \
     } while (0)
 
+/* Blocks q0 .. q0 + g - 1 of n_blocks (g a constant, so that the g chains of fused
+ * multiply-adds live in registers); *wp is advanced past their weights. A block that has run
+ * out of rows (or one past n_blocks) adds zero terms: x 0 and weights 0 from a load with no
+ * lanes, which leave its sums as they are (but for the sign of a zero sum), as do its own
+ * rows with x = 0, which the dense kernel skips; x and w must be finite. */
+KEEL_AVX512 static INLINE void blocks_group(const int g, const float *x, const float **wp,
+                                            const float *b, const keel_k_block *blocks, size_t q0,
+                                            size_t n_blocks, float *y)
+{
+    __mmask16 mk[8];
+    __m512 acc[8];
+    const float *wb[8], *xb[8];
+    size_t nr[8], rows = 0;
+#pragma GCC unroll 8
+    for (int u = 0; u < g; u++) {
+        const keel_k_block *bk = q0 + (size_t)u < n_blocks ? &blocks[q0 + (size_t)u] : NULL;
+        mk[u] = bk ? tail(bk->n_cols) : 0;
+        acc[u] = b && bk ? _mm512_maskz_loadu_ps(mk[u], b + bk->col) : _mm512_setzero_ps();
+        nr[u] = bk ? bk->n_rows : 0;
+        xb[u] = bk ? x + bk->row : x;
+        wb[u] = *wp;
+        *wp += nr[u] * 16;
+        rows = nr[u] > rows ? nr[u] : rows;
+    }
+    for (size_t i = 0; i < rows; i++) {
+#pragma GCC unroll 8
+        for (int u = 0; u < g; u++)
+            BLOCK_STEP(acc[u], u);
+    }
+#pragma GCC unroll 8
+    for (int u = 0; u < g; u++)
+        if (mk[u]) _mm512_mask_storeu_ps(y + blocks[q0 + (size_t)u].col, mk[u], acc[u]);
+}
+
 KEEL_AVX512 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
                                            const keel_k_block *blocks, size_t n_blocks, float *y)
 {
-    /* Four blocks at a time, so that four chains of fused multiply-adds are in flight (one
-     * block's chain alone waits on each add), in four named registers. A block that has run
-     * out of rows (or a missing fourth) adds zero terms: x 0 and weights 0 from a load with
-     * no lanes, which leave its sums as they are (but for the sign of a zero sum), as do its
-     * own rows with x = 0, which the dense kernel skips; x and w must be finite. */
-    for (size_t q0 = 0; q0 < n_blocks; q0 += 4) {
-        __mmask16 mk[4];
-        __m512 acc[4];
-        const float *wb[4], *xb[4];
-        size_t nr[4], rows = 0;
-        for (int u = 0; u < 4; u++) {
-            const keel_k_block *bk = q0 + (size_t)u < n_blocks ? &blocks[q0 + (size_t)u] : NULL;
-            mk[u] = bk ? tail(bk->n_cols) : 0;
-            acc[u] = b && bk ? _mm512_maskz_loadu_ps(mk[u], b + bk->col) : _mm512_setzero_ps();
-            nr[u] = bk ? bk->n_rows : 0;
-            xb[u] = bk ? x + bk->row : x;
-            wb[u] = wp;
-            wp += nr[u] * 16;
-            rows = nr[u] > rows ? nr[u] : rows;
-        }
-        __m512 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-        for (size_t i = 0; i < rows; i++) {
-            BLOCK_STEP(a0, 0);
-            BLOCK_STEP(a1, 1);
-            BLOCK_STEP(a2, 2);
-            BLOCK_STEP(a3, 3);
-        }
-        acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
-        for (int u = 0; u < 4; u++)
-            if (mk[u]) _mm512_mask_storeu_ps(y + blocks[q0 + (size_t)u].col, mk[u], acc[u]);
-    }
+    /* Eight blocks at a time while there are eight, so that eight chains are in flight (one
+     * block's chain alone waits on each add: four cycles, and two units take one each
+     * cycle), then four at a time. Each block sums its rows in order whatever the grouping. */
+    size_t q0 = 0;
+    for (; q0 + 8 <= n_blocks; q0 += 8)
+        blocks_group(8, x, &wp, b, blocks, q0, n_blocks, y);
+    for (; q0 < n_blocks; q0 += 4)
+        blocks_group(4, x, &wp, b, blocks, q0, n_blocks, y);
 }
 #undef BLOCK_STEP
 
