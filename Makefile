@@ -161,7 +161,7 @@ bench: $(BUILD)/keel $(BUILD)/audit_bench $(BUILD)/api_latency $(BUILD)/serve_pa
 format:
 	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
 	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h) \
-	  $(wildcard bench/*.c) $(wildcard tests/tools/*.c)
+	  $(wildcard bench/*.c) $(wildcard bench/*.h) $(wildcard tests/tools/*.c)
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -31,18 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 /* Splits line in place at commas, stripping quotes; returns the number of fields. */
 static size_t split(char *line, char **f, size_t max)
@@ -126,7 +115,7 @@ int main(int argc, char **argv)
         long warm = mode == MODE_SHAPLEY ? 10 : 20000;
         for (int run = 0; run < runs && !rc; run++) {
             for (long i = -warm; i < calls && !rc; i++) {
-                double t0 = now();
+                double t0 = bench_now();
                 switch (mode) {
                 case MODE_TENSOR:
                     rc = keel_model_predict_tensor(m, x, 1, nf, out, &e);
@@ -142,10 +131,10 @@ int main(int argc, char **argv)
                                       attr, &info, &e);
                     out[0] = (float)info.completeness_error;
                 }
-                double dt = now() - t0;
+                double dt = bench_now() - t0;
                 if (i >= 0) t[i] = dt;
             }
-            qsort(t, (size_t)calls, sizeof *t, cmp);
+            qsort(t, (size_t)calls, sizeof *t, bench_cmp_double);
             med[run] = t[calls / 2];
         }
         if (rc) { /* e.g. the tensor path of a model with categorical inputs */
@@ -155,7 +144,7 @@ int main(int argc, char **argv)
         double all[64];
         int nr = runs < 64 ? runs : 64;
         memcpy(all, med, (size_t)nr * sizeof *all);
-        qsort(med, (size_t)runs, sizeof *med, cmp);
+        qsort(med, (size_t)runs, sizeof *med, bench_cmp_double);
         printf("{\"bench\":\"%s\",\"impl\":\"keel\",\"threads\":1,\"value\":%.0f,\"unit\":\"ns\","
                "\"features\":%zu,\"inputs\":%zu,\"calls\":%ld,\"runs_ns\":[",
                names[mode], med[runs / 2] * 1e9, nf, ni, calls);

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 static void die(const char *what, const char *msg)
 {
     fprintf(stderr, "audit_bench: %s: %s\n", what, msg);
@@ -43,15 +45,9 @@ static keel_store *fresh_store(const char *dir, const char *name)
     return s;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 

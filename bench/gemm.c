@@ -13,18 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "timing.h"
 
 int main(int argc, char **argv)
 {
@@ -50,7 +39,7 @@ int main(int argc, char **argv)
         reps = reps < 10 ? 10 : reps > 200000 ? 200000 : reps;
         double t[5];
         for (int r = -1; r < 5; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (int i = 0; i < reps; i++) {
                 if (!strcmp(lib, "onednn"))
                     dnnl_sgemm('N', 'N', m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
@@ -58,9 +47,9 @@ int main(int argc, char **argv)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b,
                                 n, 0.0f, c, n);
             }
-            if (r >= 0) t[r] = now() - t0;
+            if (r >= 0) t[r] = bench_now() - t0;
         }
-        qsort(t, 5, sizeof *t, cmp);
+        qsort(t, 5, sizeof *t, bench_cmp_double);
         double per_call = t[2] / reps;
         printf("%-8s %4d x %4d x %4d  %8.2f GFLOP/s  %10.2f us/call\n", lib, m, n, k,
                flop / per_call * 1e-9, per_call * 1e6);

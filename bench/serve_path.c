@@ -27,18 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+#include "timing.h"
 
 static char *slurp(const char *path, size_t *n)
 {
@@ -139,14 +128,14 @@ int main(int argc, char **argv)
         for (long i = 0; i < calls / 5; i++) /* warm-up */
             if (!call(&j, step)) return 1;
         for (int r = 0; r < runs; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             for (long i = 0; i < calls; i++)
                 if (!call(&j, step)) return 1;
-            per_run[r] = (now() - t0) / (double)calls * 1e9;
+            per_run[r] = (bench_now() - t0) / (double)calls * 1e9;
         }
         double sorted[100];
         memcpy(sorted, per_run, sizeof per_run[0] * (size_t)runs);
-        qsort(sorted, (size_t)runs, sizeof *sorted, cmp);
+        qsort(sorted, (size_t)runs, sizeof *sorted, bench_cmp_double);
         printf("{\"step\": \"%s\", \"ns\": %.0f, \"runs\": [", step_names[step], sorted[runs / 2]);
         for (int r = 0; r < runs; r++)
             printf("%s%.0f", r ? ", " : "", per_run[r]);

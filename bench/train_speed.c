@@ -27,26 +27,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #define BATCH     256
 #define N_BATCHES 8 /* a pool of random batches, cycled */
 #define REPS      7
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *v, size_t n)
 {
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof *v, bench_cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
@@ -109,7 +98,7 @@ static void bench_train(const char *name, const size_t *dims, int n, int threads
     double t[REPS];
     float first_loss = 0, last_loss = 0;
     for (int rep = -1; rep < REPS; rep++) { /* rep -1 warms up */
-        double t0 = now();
+        double t0 = bench_now();
         for (int s = 0; s < steps; s++) {
             size_t b = (size_t)s % N_BATCHES;
             memcpy(xd, xs + b * BATCH * in, BATCH * in * sizeof(float));
@@ -121,7 +110,7 @@ static void bench_train(const char *name, const size_t *dims, int n, int threads
             last_loss = keel_exec_value(x, m.loss)[0];
             if (rep == -1 && s == 0) first_loss = last_loss;
         }
-        if (rep >= 0) t[rep] = now() - t0;
+        if (rep >= 0) t[rep] = bench_now() - t0;
     }
     double sps[REPS];
     for (int i = 0; i < REPS; i++)
@@ -156,10 +145,10 @@ static double sgemm_rate(size_t mm, size_t nn, size_t kk)
     reps = reps < 20 ? 20 : reps;
     double t[7];
     for (int r = -1; r < 7; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         for (int i = 0; i < reps; i++)
             keel_gemm(false, false, mm, nn, kk, 1.0f, a, kk, b, nn, 0.0f, c, nn);
-        if (r >= 0) t[r] = (now() - t0) / reps;
+        if (r >= 0) t[r] = (bench_now() - t0) / reps;
     }
     double sec = median(t, 7);
     printf("{\"bench\":\"sgemm\",\"threads\":1,\"m\":%zu,\"n\":%zu,\"k\":%zu,\"gflops\":%.1f,"
@@ -196,9 +185,9 @@ static void bench_predict(const size_t *dims, int n)
         for (int i = 0; i < calls / 10; i++) /* warm-up */
             keel_exec_forward(x, m.logits, b, false);
         for (int i = 0; i < calls; i++) {
-            double t0 = now();
+            double t0 = bench_now();
             keel_exec_forward(x, m.logits, b, false);
-            t[i] = now() - t0;
+            t[i] = bench_now() - t0;
         }
         double med = median(t, (size_t)calls) * 1e6;
         double p10 = t[calls / 10] * 1e6, p90 = t[calls * 9 / 10] * 1e6;
