@@ -326,8 +326,10 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
     const keel_model *m = w->m;
     const keel_schema *s = m->input_schema;
     keel_buf *b = &p->out;
+    uint64_t line = p->f->line ? p->f->line[r] : 0; /* 0: not known */
     if (!w->a->csv) {
-        keel_buf_printf(b, "{\"row\":%llu,", (unsigned long long)row_no);
+        keel_buf_printf(b, "{\"row\":%llu,\"line\":%llu,", (unsigned long long)row_no,
+                        (unsigned long long)line);
         bool any = false;
         for (size_t c = 0; c < s->n_columns; c++) {
             if (s->columns[c].role != KEEL_ROLE_ID) continue;
@@ -347,7 +349,7 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
         keel_buf_putc(b, '\n');
         return;
     }
-    keel_buf_printf(b, "%llu", (unsigned long long)row_no);
+    keel_buf_printf(b, "%llu,%llu", (unsigned long long)row_no, (unsigned long long)line);
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
             keel_buf_putc(b, ',');
@@ -458,7 +460,7 @@ static int write_csv_header(FILE *out, const keel_model *m, const args *a, size_
     keel_buf b;
     keel_buf_init(&b);
     const keel_schema *s = m->input_schema;
-    keel_buf_puts(&b, "row");
+    keel_buf_puts(&b, "row,line");
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
             keel_buf_putc(&b, ',');

@@ -167,6 +167,11 @@ uint64_t keel_csv_blank_lines(const keel_csv *r)
     return r->blank;
 }
 
+uint64_t keel_csv_line(const keel_csv *r)
+{
+    return r->line;
+}
+
 /* Reads more input after end, growing the buffer if it is full. Returns the number of bytes
  * added (0 at end of input) or a negative code. */
 static long fill(keel_csv *r)

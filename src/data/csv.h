@@ -86,6 +86,7 @@ const char *keel_csv_errmsg(const keel_csv *r);
 uint64_t keel_csv_bytes_read(const keel_csv *r); /* bytes consumed so far */
 uint64_t keel_csv_size(const keel_csv *r);       /* total size, 0 when unknown (a pipe) */
 uint64_t keel_csv_blank_lines(const keel_csv *r);
+uint64_t keel_csv_line(const keel_csv *r); /* the 1-based line the next record starts on */
 
 /* Finds the line and column (1-based, column in bytes) of byte off of a record. */
 void keel_record_position(const keel_record *rec, size_t off, uint64_t *line, uint64_t *col);

@@ -37,6 +37,9 @@ typedef struct keel_frame {
     size_t n_rows, cap_rows;
     size_t n_cols; /* = schema->n_columns */
     keel_column *cols;
+    /* In a chunk from keel_validate_file: the 1-based line of the file on which each row's
+     * record starts (so that results can name the record); NULL elsewhere. Not owned. */
+    const uint64_t *line;
 } keel_frame;
 
 /* Creates an empty frame with one column per schema column. NULL when out of memory. */

@@ -116,6 +116,7 @@ typedef struct validator {
     size_t *repair_log; /* columns repaired in the record being converted */
     size_t n_repair_log;
     size_t chunk_rows; /* rows per chunk handed to on_chunk */
+    uint64_t *lines;   /* per row of the chunk: the line its record starts on (frame->line) */
     /* JSON Lines */
     keel_json_doc *doc;
     const keel_json **cells; /* per schema column: its value in the current record, or NULL */
@@ -637,6 +638,7 @@ static int check_record(validator *v, const keel_record *rec)
         abandon_row(f, r); /* cut text columns back to where the row began */
         return quarantine(v, rec);
     }
+    v->lines[r] = rec->line;
     f->n_rows++;
     v->res->accepted++;
     if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
@@ -702,6 +704,7 @@ static int check_json_record(validator *v, const keel_record *rec)
         abandon_row(f, r);
         return quarantine(v, rec);
     }
+    v->lines[r] = rec->line;
     f->n_rows++;
     v->res->accepted++;
     if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
@@ -744,10 +747,12 @@ static inline const char *scan_plain(const char *q, const char *end, char d, cha
     return q;
 }
 
-/* Converts the plain records at the start of [p, p + n) (which ends with a line feed).
- * Returns the bytes used; *records gets how many records they were. Stops before the first
- * record that is not plain. *err is set on a failure that must stop validation. */
-static size_t fast_records(validator *v, const char *p, size_t n, uint64_t *records, int *err)
+/* Converts the plain records at the start of [p, p + n) (which ends with a line feed; its
+ * first record starts on line `line`, and a plain record is one line). Returns the bytes
+ * used; *records gets how many records they were. Stops before the first record that is not
+ * plain. *err is set on a failure that must stop validation. */
+static size_t fast_records(validator *v, const char *p, size_t n, uint64_t line, uint64_t *records,
+                           int *err)
 {
     const char *q = p, *end = p + n;
     const char d = v->s->delimiter, qc = v->s->quote;
@@ -813,6 +818,7 @@ static size_t fast_records(validator *v, const char *p, size_t n, uint64_t *reco
             break;
         }
         q++; /* the line feed */
+        v->lines[r] = line + done;
         f->n_rows++;
         v->res->records++;
         v->res->accepted++;
@@ -903,10 +909,13 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     size_t max_rows = ((size_t)1 << 21) / (s->n_columns ? s->n_columns : 1);
     chunk = KEEL_MAX((size_t)1, KEEL_MIN(chunk, KEEL_MAX(max_rows, (size_t)16)));
     v.chunk_rows = chunk;
-    if ((rc = keel_frame_reserve(v.frame, chunk + 1)) != KEEL_OK) {
+    if ((rc = keel_frame_reserve(v.frame, chunk + 1)) != KEEL_OK ||
+        !(v.lines = keel_calloc(chunk + 1, sizeof *v.lines))) {
+        rc = KEEL_ENOMEM;
         keel_error_set(e, rc, "out of memory for a chunk of %zu rows", chunk);
         goto done;
     }
+    v.frame->line = v.lines;
     keel_csv_options co;
     keel_csv_options_init(&co);
     co.delimiter = s->delimiter;
@@ -973,7 +982,7 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
             if (pk == 1) {
                 uint64_t recs = 0;
                 int err = KEEL_OK;
-                size_t used = fast_records(&v, region, len, &recs, &err);
+                size_t used = fast_records(&v, region, len, keel_csv_line(reader), &recs, &err);
                 keel_csv_consume(reader, used, recs);
                 n += recs;
                 if (err != KEEL_OK) {
@@ -1048,6 +1057,7 @@ done:
     keel_free(v.problems);
     keel_buf_free(&v.line);
     keel_frame_free(v.frame);
+    keel_free(v.lines);
     keel_json_doc_free(v.doc);
     keel_free(v.cells);
     keel_free(v.field_col);

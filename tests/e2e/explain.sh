@@ -35,6 +35,7 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 for i, r in enumerate(rows):
     where = "row %s" % r.get("row")
     if r.get("row") != i + 1: bad.append(where + ": row numbers run 1, 2, ...")
+    if r.get("line") != i + 2: bad.append(where + ": lines run 2, 3, ... after the header")
     for k in ("prediction", "baseline_prediction", "attributions", "completeness_error", "scale",
               "class", "method", "reasons"):
         if k not in r: bad.append(where + ": no " + k)
@@ -63,8 +64,8 @@ contains "explain: the summary on stderr" "$T/err" "20 explained"
 
 # ---- CSV ----
 expect "explain: CSV" 0 "$KEEL" explain churn.keel test.csv --limit 20 -o e.csv --top 2
-equal "explain: CSV header" "$(head -n 1 e.csv | cut -d, -f1-7)" \
-    "row,prediction,baseline_prediction,scale,class,completeness_error,attr_state"
+equal "explain: CSV header" "$(head -n 1 e.csv | cut -d, -f1-8)" \
+    "row,line,prediction,baseline_prediction,scale,class,completeness_error,attr_state"
 equal "explain: CSV ends with the reasons" "$(head -n 1 e.csv | awk -F, '{print $(NF-1) "," $NF}')" \
     "reason_1,reason_2"
 equal "explain: CSV and JSON Lines agree" "$($PY - <<'EOF'
@@ -74,6 +75,7 @@ c = list(csv.DictReader(open("e.csv")))
 ok = len(c) == len(j) == 20
 for r, x in zip(c, j):
     ok &= float(r["prediction"]) == x["prediction"] and int(r["row"]) == x["row"]
+    ok &= int(r["line"]) == x["line"]
     ok &= all(float(r["attr_" + k]) == v for k, v in x["attributions"].items())
 print(ok)
 EOF
@@ -112,6 +114,14 @@ expect "explain: a broken file" 0 "$KEEL" explain churn.keel broken.csv -o b.jso
 equal "explain: the good rows are explained" "$(wc -l < b.jsonl)" "9"
 contains "explain: the quarantine says why" q.jsonl '"bad_number"'
 contains "explain: the summary (on stdout with -o) counts it" "$T/out" "1 quarantined"
+# The rows name their lines: 2, 3, 4, then past the rejected record's line 5, 6 .. 11.
+equal "explain: rows name their lines, the quarantine the rejected one's" "$($PY - <<'EOF'
+import json
+lines = [json.loads(l)["line"] for l in open("b.jsonl")]
+q = [json.loads(l)["line"] for l in open("q.jsonl")]
+print(lines, q)
+EOF
+)" "[2, 3, 4, 6, 7, 8, 9, 10, 11] [5]"
 
 # ---- usage errors ----
 expect "usage: unknown method" 2 "$KEEL" explain churn.keel test.csv --method lime
