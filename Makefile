@@ -168,4 +168,4 @@ clean:
 
 -include $(BUILD)/tests/tools/registry_stress.d $(BUILD)/bench/audit_bench.d $(BUILD)/bench/api_latency.d \
   $(BUILD)/bench/serve_path.d
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/fuzz/replay.d
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) $(BUILD)/fuzz/replay.d
