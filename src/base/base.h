@@ -80,6 +80,17 @@ int keel_buf_put_i64(keel_buf *b, int64_t v);  /* decimal, as %lld writes it */
 /* Appends s as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD,
  * so the output is always valid JSON. */
 int keel_buf_json_str(keel_buf *b, const char *s, size_t n);
+/* Of 8 bytes of text read little-endian into w, those a JSON string cannot hold as they are
+ * ('"', '\\', control bytes) or that need a closer look (>= 0x80: UTF-8): each one's high bit
+ * set in the result, 0 when there are none. Each term is the classic has-a-zero-byte test:
+ * a term can flag a byte wrongly only above one it flags rightly (the borrow runs upwards),
+ * so the lowest flag is exact and __builtin_ctzll(flags) / 8 is that byte's index. */
+static inline uint64_t keel_json_special_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & (ones * 0x80);
+}
 /* Appends a double as JSON: shortest round-tripping form; NaN and infinities as null. */
 int keel_buf_json_num(keel_buf *b, double v);
 /* Appends a float as JSON: keel_float_text's shortest form; NaN and infinities as null. */

@@ -124,14 +124,10 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
-        /* Eight bytes at a time while none needs a look ('"', '\\', a control byte or a byte
-         * >= 0x80; each term is the classic has-a-zero-byte test, exact as a yes/no). */
+        /* Eight bytes at a time while none needs a look. */
         for (uint64_t w; n - i >= 8; i += 8, o += 8) {
-            const uint64_t ones = 0x0101010101010101ULL, high_bits = ones * 0x80;
             memcpy(&w, s + i, 8);
-            uint64_t q = w ^ (ones * '"'), e = w ^ (ones * '\\');
-            if ((((q - ones) & ~q) | ((e - ones) & ~e) | ((w - ones * 0x20) & ~w) | w) & high_bits)
-                break;
+            if (keel_json_special_bytes(w)) break;
             memcpy(o, &w, 8);
         }
         if (i >= n) break;

@@ -1206,16 +1206,10 @@ static inline bool str_raw(scan *s, const char **raw, size_t *n, bool *esc)
     bool high = false;
     *esc = false;
     for (;;) {
-        /* Eight bytes at a time: flag each byte that is '"', '\\', a control byte or >= 0x80
-         * (each term is the classic has-a-zero-byte test) and jump to the first flagged one.
-         * A term can flag a byte wrongly only above one it flags rightly (the borrow runs
-         * upwards), so the lowest flag is exact. */
+        /* Eight bytes at a time, jumping to the first that needs a look. */
         for (uint64_t w; end - p >= 8;) {
-            const uint64_t ones = 0x0101010101010101ULL, high_bits = ones * 0x80;
             memcpy(&w, p, 8);
-            uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-            uint64_t flags =
-                (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & high_bits;
+            uint64_t flags = keel_json_special_bytes(w);
             if (flags) {
                 p += (unsigned)__builtin_ctzll(flags) / 8; /* little-endian: byte order */
                 break;
@@ -2113,11 +2107,6 @@ fail:
 
 /* The shortest of %.6g .. %.9g that reads back as the same float (9 digits always do): 0.3
  * for 0.3f, not 0.30000001192092896 as the double would print. */
-static int put_float(keel_buf *o, float f)
-{
-    return keel_buf_json_float(o, f);
-}
-
 static int put_str(keel_buf *o, const char *s)
 {
     if (!s) s = "";
@@ -2161,7 +2150,7 @@ int serve_write_v2(keel_buf *out, const char *model, const char *version, const 
         PUT(keel_buf_puts(out, "],\"data\":["));
         for (size_t r = 0; r < n_rows; r++) {
             if (r) PUT(keel_buf_putc(out, ','));
-            PUT(put_float(out, pred[r * k]));
+            PUT(keel_buf_json_float(out, pred[r * k]));
         }
         PUT(keel_buf_puts(out, "]}]}"));
         return KEEL_OK;
@@ -2181,7 +2170,7 @@ int serve_write_v2(keel_buf *out, const char *model, const char *version, const 
     PUT(keel_buf_puts(out, "],\"data\":["));
     for (size_t i = 0; i < n_rows * k; i++) {
         if (i) PUT(keel_buf_putc(out, ','));
-        PUT(put_float(out, pred[i]));
+        PUT(keel_buf_json_float(out, pred[i]));
     }
     PUT(keel_buf_puts(out, "]}]}"));
     return KEEL_OK;
@@ -2200,7 +2189,7 @@ static int write_predictions(keel_buf *out, const keel_model *m, const float *pr
         const float *row = pred + r * k;
         if (r) PUT(keel_buf_putc(out, ','));
         if (reg) {
-            PUT(put_float(out, row[0]));
+            PUT(keel_buf_json_float(out, row[0]));
             continue;
         }
         PUT(keel_buf_puts(out, "{\"label\":"));
@@ -2210,7 +2199,7 @@ static int write_predictions(keel_buf *out, const keel_model *m, const float *pr
             if (j) PUT(keel_buf_putc(out, ','));
             PUT(put_str(out, keel_model_output_name(m, j)));
             PUT(keel_buf_putc(out, ':'));
-            PUT(put_float(out, row[j]));
+            PUT(keel_buf_json_float(out, row[j]));
         }
         PUT(keel_buf_puts(out, "}}"));
     }
