@@ -28,6 +28,8 @@ echo "== GEMM backends (groundwork for issue 3)"
 bench/gemm.sh | tee bench/out/gemm.txt
 echo "== training and prediction speed against PyTorch 1.13 (issue 3)"
 bench/train_speed.sh 3
+echo "== the small MLP through the C API, one row (issue 3)"
+bench/small_mlp_api.sh 3 100000
 echo "== accuracy against LogisticRegression, XGBoost and MLPClassifier, 5-fold CV (issue 3)"
 bench/accuracy.sh "$keel"
 echo "== audit trail: durable appends per second and verifying 1M events (issue 4)"
