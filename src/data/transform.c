@@ -180,6 +180,31 @@ static void timestamp_features(const keel_feature *ft, int64_t us, float *out)
 
 /* ---- numeric interpolation ------------------------------------------------------------- */
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define KNOTS_SIMD_MAX 64
+/* How many of the n <= KNOTS_SIMD_MAX knots are <= x: eight compares at a time, no branch on
+ * the data. A binary search is a chain of dependent loads (six for 64 knots), most of a
+ * served row's transform. */
+__attribute__((target("avx512f,popcnt"))) static size_t knots_le_avx512(const double *k, size_t n,
+                                                                        double x)
+{
+    __m512d xv = _mm512_set1_pd(x);
+    unsigned count = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        __mmask8 m = n - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (n - i)) - 1u);
+        __mmask8 le = _mm512_mask_cmp_pd_mask(m, _mm512_maskz_loadu_pd(m, k + i), xv, _CMP_LE_OQ);
+        count += (unsigned)__builtin_popcount(le);
+    }
+    return count;
+}
+#define KNOTS_SIMD() __builtin_cpu_supports("avx512f")
+#else
+#define KNOTS_SIMD_MAX           0
+#define KNOTS_SIMD()             0
+#define knots_le_avx512(k, n, x) 0
+#endif
+
 /* The score of a non-missing value x: linear between the knots around it, the end scores
  * outside them. Two distinct doubles always differ by a non-zero amount (gradual
  * underflow), so the division is safe; when knots near ±DBL_MAX make the difference
@@ -192,15 +217,21 @@ static inline double knot_score(const keel_feature *ft, double x)
     if (n == 0) return ft->fill;
     if (!(x > k[0])) return s[0];
     if (x >= k[n - 1]) return s[n - 1];
-    /* Branch-free search for the last knot <= x (compiles to conditional moves): the
-     * invariant is base[0] <= x < base[len]. */
-    const double *base = k;
-    for (size_t len = n - 1; len > 1;) {
-        size_t half = len / 2;
-        base = base[half] <= x ? base + half : base;
-        len -= half;
+    /* The last knot <= x (the knots ascend strictly; k[0] < x < k[n-1]). */
+    size_t lo;
+    if (n <= KNOTS_SIMD_MAX && KNOTS_SIMD()) {
+        lo = knots_le_avx512(k, n, x) - 1;
+    } else {
+        /* Branch-free binary search (conditional moves): base[0] <= x < base[len]. */
+        const double *base = k;
+        for (size_t len = n - 1; len > 1;) {
+            size_t half = len / 2;
+            base = base[half] <= x ? base + half : base;
+            len -= half;
+        }
+        lo = (size_t)(base - k);
     }
-    size_t lo = (size_t)(base - k), hi = lo + 1;
+    size_t hi = lo + 1;
     double num = x - k[lo], den = k[hi] - k[lo];
     if (KEEL_UNLIKELY(isinf(den))) {
         num = x * 0.5 - k[lo] * 0.5;
