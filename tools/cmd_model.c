@@ -940,11 +940,12 @@ static const char predict_usage[] =
     "usage: keel predict MODEL FILE [options]\n"
     "\n"
     "Scores every record of FILE with MODEL (a .keel file, or NAME, NAME:VERSION or NAME@ALIAS\n"
-    "from the registry), streaming, on several threads. Writes CSV: the\n"
-    "schema's id columns, `prediction` (the class label, or the value for regression) and,\n"
-    "for classifiers, one probability column per class (`p_LABEL`). Records that break the\n"
-    "model's schema are quarantined with their reasons, never scored; the target column, when\n"
-    "present, is ignored.\n"
+    "from the registry), streaming, on several threads. Writes CSV: `line` (the line of FILE\n"
+    "the record starts on, which joins a prediction to its record when others were\n"
+    "quarantined), the schema's id columns, `prediction` (the class label, or the value for\n"
+    "regression) and, for classifiers, one probability column per class (`p_LABEL`). Records\n"
+    "that break the model's schema are quarantined with their reasons, never scored; the\n"
+    "target column, when present, is ignored.\n"
     "\n"
     "  -o, --output PATH            the predictions (default: standard output)\n"
     "  --threads N                  threads (default: the number of cores)\n"
@@ -1012,6 +1013,8 @@ static int predict_chunk(void *ud, const keel_frame *f)
     for (size_t r = 0; r < n; r++) {
         keel_buf *b = &pr->line;
         keel_buf_reset(b);
+        keel_buf_put_u64(b, f->line ? f->line[r] : 0); /* 0: not known */
+        keel_buf_putc(b, ',');
         for (size_t c = 0; c < s->n_columns; c++) {
             if (s->columns[c].role != KEEL_ROLE_ID) continue;
             const keel_column *col = &f->cols[c];
@@ -1051,6 +1054,7 @@ static int write_header(FILE *out, const keel_model *m)
     keel_buf b;
     keel_buf_init(&b);
     const keel_schema *s = m->input_schema;
+    keel_buf_puts(&b, "line,");
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
             cli_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));

@@ -86,7 +86,8 @@ expect "embed: keel train" 0 "$KEEL" train train.csv --target churn -o churn.kee
     --no-registry -q --epochs 3
 sed -n '1p;2000,2060p' "$ROOT/data/mlc_churn.csv" \
     | awk -F, -v OFS=, 'NR == 3 { $1 = "" } NR == 5 { $7 = "" } NR == 8 { $4 = "" } { print }' > rows.csv
-expect "embed: keel predict" 0 "$KEEL" predict churn.keel rows.csv -o want.csv -q --no-quarantine
+expect "embed: keel predict" 0 "$KEEL" predict churn.keel rows.csv -o want-lines.csv -q --no-quarantine
+cut -d, -f2- want-lines.csv > want.csv # the example writes no line column
 for kind in shared static; do
     bin=./embed; [ $kind = static ] && bin=./embed-static
     LD_LIBRARY_PATH=$lib "$bin" churn.keel rows.csv > got-$kind.csv 2> err-$kind.txt

@@ -28,15 +28,18 @@ contains "evaluate: text names the measures" "$T/out" "roc_auc"
 # ---- predict ----
 cut -d, -f1-8 test.csv > features.csv # no target column: predict must not need it
 expect "predict: a file without the target" 0 "$KEEL" predict pima.keel features.csv -o pred.csv
-equal "predict: header" "$(head -n 1 pred.csv)" "prediction,p_neg,p_pos"
+equal "predict: header" "$(head -n 1 pred.csv)" "line,prediction,p_neg,p_pos"
 equal "predict: one line per record" "$(($(wc -l < pred.csv) - 1))" "153"
-equal "predict: probabilities sum to one" "$(awk -F, 'NR > 1 { d = $2 + $3 - 1; if (d > 1e-5 || d < -1e-5) bad++ } END { print bad + 0 }' pred.csv)" "0"
+equal "predict: each row names its record's line" "$(awk -F, 'NR > 1 && $1 != NR { bad++ } END { print bad + 0 }' pred.csv)" "0"
+equal "predict: probabilities sum to one" "$(awk -F, 'NR > 1 { d = $3 + $4 - 1; if (d > 1e-5 || d < -1e-5) bad++ } END { print bad + 0 }' pred.csv)" "0"
 expect "predict: threads give the same output" 0 "$KEEL" predict pima.keel features.csv -o pred1.csv --threads 1
 equal "predict: 1 thread = default threads" "$(cmp -s pred.csv pred1.csv && echo same)" "same"
 # A record that breaks the model's schema is quarantined, not scored.
 (head -n 3 features.csv; echo "1,abc,70,30,100,30.5,0.5,40"; tail -n +4 features.csv) > dirty.csv
 expect "predict: dirty input" 0 "$KEEL" predict pima.keel dirty.csv -o pred2.csv --quarantine q.jsonl
 equal "predict: the bad record is left out" "$(($(wc -l < pred2.csv) - 1))" "153"
+equal "predict: the lines around the bad record" "$(sed -n '3,5p' pred2.csv | cut -d, -f1 | tr '\n' ' ')" "3 5 6 "
+equal "predict: the other predictions are unchanged" "$(tail -n +2 pred.csv | cut -d, -f2- | md5sum)" "$(tail -n +2 pred2.csv | cut -d, -f2- | md5sum)"
 contains "predict: quarantine names the reason" q.jsonl '"bad_number"'
 contains "predict: quarantine names the line" q.jsonl '"line":4'
 
@@ -117,7 +120,7 @@ equal "kinds: the model learnt the rule (AUC > 0.85)" "$(json "$T/out" "j['roc_a
 # New data: an unseen plan is scored (as missing), not rejected; the id is passed through.
 printf 'id,amount,plan,active,note,signup\nX1,12.5,enterprise,yes,"refund please",2025-12-01T10:00:00Z\nX2,NA,basic,,,2025-06-01T10:00:00Z\n' > new.csv
 expect "kinds: predict new rows" 0 "$KEEL" predict kinds.keel new.csv -o new_pred.csv
-equal "kinds: ids pass through" "$(cut -d, -f1 new_pred.csv | tr '\n' ' ')" "id X1 X2 "
+equal "kinds: lines and ids pass through" "$(cut -d, -f1,2 new_pred.csv | tr '\n' ' ')" "line,id 2,X1 3,X2 "
 
 # ---- cv ----
 expect "cv: 3 folds" 0 "$KEEL" cv "$D/pima2.csv" --target diabetes --folds 3 --json -q
