@@ -75,8 +75,9 @@ typedef struct keel_validate_result {
 
 void keel_validate_result_free(keel_validate_result *r);
 
-/* Validates the file at path ("-" for standard input) against s. CSV or JSON Lines, as the
- * schema's format says (JSON Lines: one object per line, keys naming columns; keys the
+/* Validates the file at path ("-" for standard input) against s. CSV or JSON Lines: as the
+ * path's extension says (.jsonl, .ndjson, .json; .csv, .tsv), else as the schema's format
+ * says (JSON Lines: one object per line, keys naming columns; keys the
  * schema doesn't know are ignored, an absent key or null is a missing value). Fills *res (free it
  * with keel_validate_result_free, also after a failure). Returns KEEL_OK when the whole file was
  * read — quarantined records are not a failure — or an error for what stops the work: the

@@ -42,6 +42,21 @@ equal "predict: the lines around the bad record" "$(sed -n '3,5p' pred2.csv | cu
 equal "predict: the other predictions are unchanged" "$(tail -n +2 pred.csv | cut -d, -f2- | md5sum)" "$(tail -n +2 pred2.csv | cut -d, -f2- | md5sum)"
 contains "predict: quarantine names the reason" q.jsonl '"bad_number"'
 contains "predict: quarantine names the line" q.jsonl '"line":4'
+# The same records as JSON Lines (the model was trained on CSV): read as JSON Lines by the
+# file's name, with a blank line and a broken record among them, lines counted as in the file.
+python3 -c "
+import csv, json, sys
+rows = list(csv.DictReader(open('features.csv')))
+with open('features.jsonl', 'w') as f:
+    for i, r in enumerate(rows):
+        f.write(json.dumps({k: float(v) if v not in ('', 'NA') else None for k, v in r.items()}) + '\n')
+        if i == 0: f.write('\n{\"glucose\": \"abc\"}\n')
+"
+expect "predict: JSON Lines records with a CSV model" 0 "$KEEL" predict pima.keel features.jsonl -o pred_jl.csv --quarantine q_jl.jsonl
+equal "predict: JSON Lines, one line per good record" "$(($(wc -l < pred_jl.csv) - 1))" "153"
+equal "predict: JSON Lines, the lines skip the blank and the broken record" "$(sed -n '2,4p' pred_jl.csv | cut -d, -f1 | tr '\n' ' ')" "1 4 5 "
+equal "predict: JSON Lines, the same predictions as the CSV" "$(tail -n +2 pred.csv | cut -d, -f2- | md5sum)" "$(tail -n +2 pred_jl.csv | cut -d, -f2- | md5sum)"
+contains "predict: JSON Lines, the broken record quarantined at its line" q_jl.jsonl '"line":3'
 
 # ---- reproducible ----
 expect "train: second run, same seed" 0 "$KEEL" train train.csv --target diabetes -o again.keel -q
