@@ -424,9 +424,7 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
 
 static bool looks_like_jsonl(const char *path, const char *head, size_t n)
 {
-    const char *dot = strrchr(path, '.');
-    if (dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".ndjson") || !strcmp(dot, ".json")))
-        return true;
+    if (keel_format_of_path(path) == KEEL_FORMAT_JSONL) return true;
     size_t i = 0;
     if (n >= 3 && !memcmp(head, "\xEF\xBB\xBF", 3)) i = 3;
     while (i < n && (head[i] == ' ' || head[i] == '\t' || head[i] == '\r' || head[i] == '\n'))

@@ -291,3 +291,13 @@ int keel_schema_check(const keel_schema *s, keel_error *e)
     keel_strset_free(&cats);
     return rc;
 }
+
+int keel_format_of_path(const char *path)
+{
+    const char *dot = path ? strrchr(path, '.') : NULL;
+    if (!dot || strchr(dot, '/')) return -1; /* no extension, or a dot in a directory's name */
+    if (!strcmp(dot, ".jsonl") || !strcmp(dot, ".ndjson") || !strcmp(dot, ".json"))
+        return KEEL_FORMAT_JSONL;
+    if (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv")) return KEEL_FORMAT_CSV;
+    return -1;
+}

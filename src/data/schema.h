@@ -59,6 +59,10 @@ typedef enum keel_pii {
 } keel_pii;
 
 typedef enum keel_format { KEEL_FORMAT_CSV = 0, KEEL_FORMAT_JSONL } keel_format;
+
+/* The format a file's name says: .jsonl, .ndjson and .json are JSON Lines, .csv and .tsv
+ * CSV; -1 for any other name (or none). */
+int keel_format_of_path(const char *path);
 typedef enum keel_encoding { KEEL_ENC_UTF8 = 0, KEEL_ENC_LATIN1 } keel_encoding;
 
 /* A list of owned strings. */

@@ -862,19 +862,6 @@ static int map_header(validator *v, const keel_record *rec)
 }
 
 /* Validates from a file (path) or from memory (path NULL). */
-/* Whether to read path as JSON Lines: its extension says so when it has one of the formats'
- * (a model trained on CSV scores a JSON Lines file, and the other way round); otherwise
- * the schema's format does. */
-static bool read_as_jsonl(const keel_schema *s, const char *path)
-{
-    const char *dot = path ? strrchr(path, '.') : NULL;
-    if (dot && strchr(dot, '/')) dot = NULL; /* a dot in a directory's name */
-    if (dot && (!strcmp(dot, ".jsonl") || !strcmp(dot, ".ndjson") || !strcmp(dot, ".json")))
-        return true;
-    if (dot && (!strcmp(dot, ".csv") || !strcmp(dot, ".tsv"))) return false;
-    return s->format == KEEL_FORMAT_JSONL;
-}
-
 static int validate(const keel_schema *s, const char *path, const void *mem, size_t mem_len,
                     const keel_validate_options *opt, keel_validate_result *res, keel_error *e)
 {
@@ -886,7 +873,10 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     memset(res, 0, sizeof *res);
     validator v = {.s = s, .o = opt, .res = res, .e = e};
     v.name = opt->display_name ? opt->display_name : path ? path : "(memory)";
-    bool jsonl = read_as_jsonl(s, path);
+    /* The file's name decides its format when it names one (a model trained on CSV scores
+     * a JSON Lines file, and the other way round); otherwise the schema does. */
+    int named = keel_format_of_path(path);
+    bool jsonl = (named >= 0 ? (keel_format)named : s->format) == KEEL_FORMAT_JSONL;
     keel_buf_init(&v.line);
     keel_csv *reader = NULL;
     keel_sha256 hash;

@@ -160,6 +160,19 @@ TEST(schema_parse_defaults)
     keel_schema_free(s);
 }
 
+TEST(format_of_path_reads_the_extension)
+{
+    CHECK_EQ_INT(keel_format_of_path("a/b.jsonl"), KEEL_FORMAT_JSONL);
+    CHECK_EQ_INT(keel_format_of_path("b.ndjson"), KEEL_FORMAT_JSONL);
+    CHECK_EQ_INT(keel_format_of_path("b.json"), KEEL_FORMAT_JSONL);
+    CHECK_EQ_INT(keel_format_of_path("b.csv"), KEEL_FORMAT_CSV);
+    CHECK_EQ_INT(keel_format_of_path("b.tsv"), KEEL_FORMAT_CSV);
+    CHECK_EQ_INT(keel_format_of_path("b.txt"), -1);
+    CHECK_EQ_INT(keel_format_of_path("data.jsonl/records"), -1); /* a directory's dot */
+    CHECK_EQ_INT(keel_format_of_path("-"), -1);
+    CHECK_EQ_INT(keel_format_of_path(NULL), -1);
+}
+
 TEST(schema_tab_delimiter_and_jsonl)
 {
     keel_schema *s = parse_ok("version: 1\ncsv: {delimiter: \"\\t\"}\ncolumns: [{name: a, "
