@@ -168,6 +168,12 @@ int64_t keel_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Formats microseconds since the epoch (UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 void keel_format_timestamp(int64_t micros, char out[40]);
 
+/* ---- threads (thread.c) ------------------------------------------------------------------ */
+/* This thread's number: 0, 1, 2, ... in the order threads first ask, fixed for the thread's
+ * life. Tables of per-thread state (counters, workspaces) index by it modulo their size, so
+ * that threads on different cores write different cache lines. */
+size_t keel_thread_slot(void);
+
 /* ---- configuration files (config.c) ----------------------------------------------------
  * Parses text[0..n) as flat "key: value" lines ('#' comments, optional quotes), calling fn
  * for each pair in order (key and value are NUL-terminated, valid until fn returns). Stops at

@@ -1165,14 +1165,11 @@ int keel_model_load_mem(const void *data, size_t n, keel_model **out, keel_error
 
 /* ---- predicting ---- */
 
-/* This thread's slot: threads are numbered as they first ask, so that up to KEEL_WS_SLOTS
- * threads (a server's workers) each have a slot of their own. */
+/* This thread's workspace slot: up to KEEL_WS_SLOTS threads (a server's workers) each have
+ * one of their own. */
 static size_t ws_slot(void)
 {
-    static _Atomic size_t next;
-    static _Thread_local size_t mine; /* slot + 1; 0: not numbered yet */
-    if (!mine) mine = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % KEEL_WS_SLOTS + 1;
-    return mine - 1;
+    return keel_thread_slot() % KEEL_WS_SLOTS;
 }
 
 keel_workspace *keel_model_ws_take(keel_model *m, size_t max_rows)

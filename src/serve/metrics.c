@@ -3,8 +3,10 @@
  * exposition format (0.0.4).
  *
  * The hot path is serve_metrics_request, called once per answered request: at 100k+ requests
- * a second it must cost a hash and a few relaxed atomic adds, never a lock. Two fixed tables
- * hold the label sets seen so far:
+ * a second it must cost a hash and a few relaxed atomic adds, never a lock, and never a write
+ * to a cache line that another core writes too (moving a line between cores costs about
+ * 60 ns here, and a request made several such moves). Two fixed tables hold the label sets
+ * seen so far:
  *
  *   request sets    (protocol, model, version, code) -> requests counter, and a pointer to
  *   latency sets    (protocol, model)                -> histogram buckets, sum, rows counter
@@ -24,6 +26,12 @@
  * while the series count stays bounded. Checking "full" reads an atomic count, so traffic
  * with ever-new names never reaches the mutex once the table is full.
  *
+ * The counts themselves live in shards, one per thread slot (keel_thread_slot() modulo
+ * METRICS_SHARDS), each an array indexed by entry number, so that each server thread adds to
+ * lines of its own; rendering sums the shards. A shard is allocated when its slot first
+ * counts (it is mostly untouched zero pages); shard 0 exists from the start and takes the
+ * counts of a slot whose shard cannot be allocated.
+ *
  * Latencies are kept per bucket (not cumulative) as integers, the sum as integer nanoseconds
  * (an atomic double add would need a CAS loop); rendering accumulates the buckets, derives
  * _count from them (so _count always equals the +Inf bucket) and prints the sum in seconds.
@@ -36,6 +44,7 @@
 #include "serve/serve.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 /* 50us .. 2.5s: a fast tabular model answers in well under a millisecond, a large batch or a
@@ -52,15 +61,26 @@ const double serve_latency_bounds[SERVE_LATENCY_BUCKETS] = {
 #define METRICS_MAX_LABEL 256  /* bytes of a label value kept; longer values are cut */
 #define METRICS_MAX_LOADS 1024 /* (model, version) pairs whose load time is kept */
 #define OTHER             "(other)"
+#define METRICS_SHARDS    16 /* counter shards, by thread slot */
 
-/* One (protocol, model) pair: the latency histogram and the rows predicted. */
+/* A latency set's counters in a shard: the buckets (the last is +Inf), the sum, the rows. */
+#define LAT_SUM    (SERVE_LATENCY_BUCKETS + 1)
+#define LAT_ROWS   (SERVE_LATENCY_BUCKETS + 2)
+#define LAT_FIELDS (SERVE_LATENCY_BUCKETS + 3)
+
+/* One thread slot's counters, by entry number; number METRICS_MAX_SETS is the overflow set. */
+typedef struct shard {
+    _Atomic uint64_t req[METRICS_MAX_SETS + 1];
+    _Atomic uint64_t lat[METRICS_MAX_SETS + 1][LAT_FIELDS];
+    _Atomic int64_t in_flight;
+} shard;
+
+/* One (protocol, model) pair: the latency histogram and the rows predicted (in the shards). */
 typedef struct lat_set {
     uint64_t hash;
     const char *protocol, *model; /* in one allocation, owned (OTHER for the overflow set) */
     size_t n_protocol, n_model;
-    _Atomic uint64_t buckets[SERVE_LATENCY_BUCKETS + 1]; /* per bucket; the last is +Inf */
-    _Atomic uint64_t sum_ns;
-    _Atomic uint64_t rows;
+    uint32_t id; /* entry number: its counters' index in a shard */
 } lat_set;
 
 /* One (protocol, model, version, code) set. */
@@ -70,7 +90,7 @@ typedef struct req_set {
     size_t n_protocol, n_model, n_version;
     int code; /* -1 in the overflow set */
     lat_set *lat;
-    _Atomic uint64_t count;
+    uint32_t id; /* entry number: its counter's index in a shard */
 } req_set;
 
 typedef struct load_rec {
@@ -90,7 +110,7 @@ struct serve_metrics {
     lat_set lat_other;
     load_rec *loads;
     size_t n_loads;
-    _Atomic int64_t in_flight;
+    _Atomic(shard *) shards[METRICS_SHARDS];
     _Atomic uint64_t shed;
     _Atomic uint64_t log_dropped;
     double start_time; /* wall clock, seconds since the epoch */
@@ -105,7 +125,9 @@ serve_metrics *serve_metrics_new(void)
     m->req_slots = keel_calloc(METRICS_SLOTS, sizeof *m->req_slots);
     m->lat_slots = keel_calloc(METRICS_SLOTS, sizeof *m->lat_slots);
     m->loads = keel_calloc(METRICS_MAX_LOADS, sizeof *m->loads);
-    if (!m->req || !m->lat || !m->req_slots || !m->lat_slots || !m->loads) goto fail;
+    shard *first = keel_calloc(1, sizeof(shard));
+    atomic_init(&m->shards[0], first);
+    if (!m->req || !m->lat || !m->req_slots || !m->lat_slots || !m->loads || !first) goto fail;
     if (pthread_mutex_init(&m->lock, NULL) != 0) goto fail;
     /* calloc's zero bytes are valid initial values of the atomics on every platform keel
      * builds for; the overflow sets only need their labels. */
@@ -115,9 +137,11 @@ serve_metrics *serve_metrics_new(void)
     m->req_other.n_protocol = m->req_other.n_model = m->req_other.n_version = strlen(OTHER);
     m->req_other.code = -1;
     m->req_other.lat = &m->lat_other;
+    m->req_other.id = m->lat_other.id = METRICS_MAX_SETS;
     m->start_time = (double)keel_wall_micros() / 1e6;
     return m;
 fail:
+    keel_free(first);
     keel_free(m->req);
     keel_free(m->lat);
     keel_free((void *)m->req_slots);
@@ -138,6 +162,8 @@ void serve_metrics_free(serve_metrics *m)
         keel_free((void *)m->lat[i].protocol);
     for (size_t i = 0; i < m->n_loads; i++)
         keel_free(m->loads[i].model);
+    for (size_t i = 0; i < METRICS_SHARDS; i++)
+        keel_free(atomic_load(&m->shards[i]));
     pthread_mutex_destroy(&m->lock);
     keel_free(m->req);
     keel_free(m->lat);
@@ -263,6 +289,7 @@ static lat_set *lat_get_locked(serve_metrics *m, label protocol, label model)
     e->model = strs[1];
     e->n_protocol = protocol.n;
     e->n_model = model.n;
+    e->id = n;
     /* Count first, then the slot: render walks entries [0, n_lat), and lookups the slots. */
     atomic_store_explicit(&m->n_lat, n + 1, memory_order_release);
     atomic_store_explicit(&m->lat_slots[slot], n + 1, memory_order_release);
@@ -302,6 +329,7 @@ static req_set *req_get(serve_metrics *m, label protocol, label model, label ver
     e->n_model = model.n;
     e->n_version = version.n;
     e->code = code;
+    e->id = n;
     e->lat = lat_get_locked(m, protocol, model);
     atomic_store_explicit(&m->n_req, n + 1, memory_order_release);
     atomic_store_explicit(&m->req_slots[slot], n + 1, memory_order_release);
@@ -312,12 +340,49 @@ done:
 
 /* ---- recording ------------------------------------------------------------------------- */
 
+/* This thread's shard, allocated on its first count; shard 0 when that fails. */
+static shard *my_shard(serve_metrics *m)
+{
+    _Atomic(shard *) *slot = &m->shards[keel_thread_slot() % METRICS_SHARDS];
+    shard *sh = atomic_load_explicit(slot, memory_order_acquire);
+    if (KEEL_LIKELY(sh != NULL)) return sh;
+    shard *fresh = keel_calloc(1, sizeof *fresh), *none = NULL;
+    if (!fresh) return atomic_load_explicit(&m->shards[0], memory_order_relaxed);
+    if (atomic_compare_exchange_strong(slot, &none, fresh)) return fresh;
+    keel_free(fresh); /* another thread of the slot was first */
+    return none;
+}
+
+/* The sum of one counter over the shards. */
+static uint64_t summed(serve_metrics *m, size_t offset)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < METRICS_SHARDS; i++) {
+        shard *sh = atomic_load_explicit(&m->shards[i], memory_order_acquire);
+        if (sh)
+            total += atomic_load_explicit((_Atomic uint64_t *)((char *)sh + offset),
+                                          memory_order_relaxed);
+    }
+    return total;
+}
+
+static uint64_t req_count(serve_metrics *m, const req_set *r)
+{
+    return summed(m, offsetof(shard, req) + r->id * sizeof(uint64_t));
+}
+
+static uint64_t lat_field(serve_metrics *m, const lat_set *l, size_t field)
+{
+    return summed(m, offsetof(shard, lat) + (l->id * LAT_FIELDS + field) * sizeof(uint64_t));
+}
+
 void serve_metrics_request(serve_metrics *m, const char *protocol, const char *model,
                            const char *version, int status, size_t rows, double seconds)
 {
     if (!m) return;
     req_set *r = req_get(m, label_of(protocol), label_of(model), label_of(version), status);
-    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+    shard *sh = my_shard(m);
+    atomic_fetch_add_explicit(&sh->req[r->id], 1, memory_order_relaxed);
 
     /* NaN and negative durations (a clock gone backwards) count as 0; a day caps the sum's
      * increment so that the conversion to integer nanoseconds is defined. */
@@ -326,15 +391,27 @@ void serve_metrics_request(serve_metrics *m, const char *protocol, const char *m
     size_t b = 0;
     while (b < SERVE_LATENCY_BUCKETS && seconds > serve_latency_bounds[b])
         b++; /* le: a value equal to a bound falls in that bound's bucket */
-    lat_set *l = r->lat;
-    atomic_fetch_add_explicit(&l->buckets[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&l->sum_ns, (uint64_t)(seconds * 1e9 + 0.5), memory_order_relaxed);
-    if (rows) atomic_fetch_add_explicit(&l->rows, (uint64_t)rows, memory_order_relaxed);
+    _Atomic uint64_t *l = sh->lat[r->lat->id];
+    atomic_fetch_add_explicit(&l[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&l[LAT_SUM], (uint64_t)(seconds * 1e9 + 0.5), memory_order_relaxed);
+    if (rows) atomic_fetch_add_explicit(&l[LAT_ROWS], (uint64_t)rows, memory_order_relaxed);
 }
 
 void serve_metrics_in_flight(serve_metrics *m, int delta)
 {
-    if (m) atomic_fetch_add_explicit(&m->in_flight, delta, memory_order_relaxed);
+    /* A request may end on another thread than it began: a shard's count may go below 0,
+     * the sum is what counts. */
+    if (m) atomic_fetch_add_explicit(&my_shard(m)->in_flight, delta, memory_order_relaxed);
+}
+
+int64_t serve_metrics_in_flight_now(serve_metrics *m)
+{
+    int64_t total = 0;
+    for (size_t i = 0; m && i < METRICS_SHARDS; i++) {
+        shard *sh = atomic_load_explicit(&m->shards[i], memory_order_acquire);
+        if (sh) total += atomic_load_explicit(&sh->in_flight, memory_order_relaxed);
+    }
+    return total;
 }
 
 void serve_metrics_shed(serve_metrics *m)
@@ -450,15 +527,10 @@ static int put_code(keel_buf *out, int code)
     return put_label(out, false, "code", tmp, (size_t)n);
 }
 
-static bool counted(const _Atomic uint64_t *c)
-{
-    return atomic_load_explicit(c, memory_order_relaxed) != 0;
-}
-
-static bool lat_used(const lat_set *l)
+static bool lat_used(serve_metrics *m, const lat_set *l)
 {
     for (size_t b = 0; b <= SERVE_LATENCY_BUCKETS; b++)
-        if (counted(&l->buckets[b])) return true;
+        if (lat_field(m, l, b)) return true;
     return false;
 }
 
@@ -469,13 +541,13 @@ static int render_requests(serve_metrics *m, keel_buf *out, uint32_t n_req)
         return KEEL_ENOMEM;
     for (uint32_t i = 0; i <= n_req; i++) {
         req_set *r = i < n_req ? &m->req[i] : &m->req_other;
-        if (i == n_req && !counted(&r->count)) break; /* overflow set only once used */
+        uint64_t count = req_count(m, r);
+        if (i == n_req && !count) break; /* overflow set only once used */
         if (keel_buf_puts(out, "keel_requests_total{") ||
             put_label(out, true, "protocol", r->protocol, r->n_protocol) ||
             put_label(out, false, "model", r->model, r->n_model) ||
             put_label(out, false, "version", r->version, r->n_version) || put_code(out, r->code) ||
-            keel_buf_putc(out, '}') ||
-            put_u64(out, atomic_load_explicit(&r->count, memory_order_relaxed)))
+            keel_buf_putc(out, '}') || put_u64(out, count))
             return KEEL_ENOMEM;
     }
     return KEEL_OK;
@@ -495,10 +567,10 @@ static int render_latency(serve_metrics *m, keel_buf *out, uint32_t n_lat)
         return KEEL_ENOMEM;
     for (uint32_t i = 0; i <= n_lat; i++) {
         lat_set *l = i < n_lat ? &m->lat[i] : &m->lat_other;
-        if (i == n_lat && !lat_used(l)) break;
+        if (i == n_lat && !lat_used(m, l)) break;
         uint64_t cum = 0;
         for (size_t b = 0; b <= SERVE_LATENCY_BUCKETS; b++) {
-            cum += atomic_load_explicit(&l->buckets[b], memory_order_relaxed);
+            cum += lat_field(m, l, b);
             if (put_lat_labels(out, "keel_request_duration_seconds_bucket", l) ||
                 keel_buf_puts(out, ",le=\""))
                 return KEEL_ENOMEM;
@@ -506,7 +578,7 @@ static int render_latency(serve_metrics *m, keel_buf *out, uint32_t n_lat)
                                                : keel_buf_puts(out, "+Inf");
             if (rc || keel_buf_puts(out, "\"}") || put_u64(out, cum)) return KEEL_ENOMEM;
         }
-        double sum = (double)atomic_load_explicit(&l->sum_ns, memory_order_relaxed) / 1e9;
+        double sum = (double)lat_field(m, l, LAT_SUM) / 1e9;
         if (put_lat_labels(out, "keel_request_duration_seconds_sum", l) ||
             keel_buf_putc(out, '}') || put_value(out, sum) ||
             put_lat_labels(out, "keel_request_duration_seconds_count", l) ||
@@ -517,9 +589,9 @@ static int render_latency(serve_metrics *m, keel_buf *out, uint32_t n_lat)
         return KEEL_ENOMEM;
     for (uint32_t i = 0; i <= n_lat; i++) {
         lat_set *l = i < n_lat ? &m->lat[i] : &m->lat_other;
-        if (i == n_lat && !lat_used(l)) break;
+        if (i == n_lat && !lat_used(m, l)) break;
         if (put_lat_labels(out, "keel_rows_total", l) || keel_buf_putc(out, '}') ||
-            put_u64(out, atomic_load_explicit(&l->rows, memory_order_relaxed)))
+            put_u64(out, lat_field(m, l, LAT_ROWS)))
             return KEEL_ENOMEM;
     }
     return KEEL_OK;
@@ -558,7 +630,7 @@ static int render_locked(serve_metrics *m, keel_buf *out)
     uint32_t n_lat = atomic_load_explicit(&m->n_lat, memory_order_acquire);
     if (render_requests(m, out, n_req) || render_latency(m, out, n_lat) || render_loads(m, out))
         return KEEL_ENOMEM;
-    int64_t in_flight = atomic_load_explicit(&m->in_flight, memory_order_relaxed);
+    int64_t in_flight = serve_metrics_in_flight_now(m);
     if (put_header(out, "keel_requests_in_flight", "gauge",
                    "Requests received and not yet answered.") ||
         keel_buf_printf(out, "keel_requests_in_flight %lld\n", (long long)in_flight) ||

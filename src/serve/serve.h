@@ -163,7 +163,8 @@ void serve_metrics_free(serve_metrics *m); /* NULL-safe; no other call may be ru
 void serve_metrics_request(serve_metrics *m, const char *protocol, const char *model,
                            const char *version, int status, size_t rows, double seconds);
 void serve_metrics_in_flight(serve_metrics *m, int delta);
-void serve_metrics_shed(serve_metrics *m); /* a 503 for overload */
+int64_t serve_metrics_in_flight_now(serve_metrics *m); /* requests being answered now */
+void serve_metrics_shed(serve_metrics *m);             /* a 503 for overload */
 void serve_metrics_model_loaded(serve_metrics *m, const char *model, const char *version,
                                 double load_seconds);             /* also counts swaps */
 void serve_metrics_log_dropped(serve_metrics *m, uint64_t total); /* the log's drop count */

@@ -43,17 +43,30 @@ typedef struct served_version {
     keel_model *model;
     char version[32]; /* registry version, or the artifact's SHA-256 prefix for a file */
     char sha256[65];
-    atomic_int refs; /* one for being current, one per request using it */
-    time_t mtime;    /* file models: the file's modification time when loaded */
+    time_t mtime; /* file models: the file's modification time when loaded */
     off_t size;
 } served_version;
 
+/* Request-handling threads count themselves here by keel_thread_slot() modulo this. */
+#define READER_SLOTS 64
+
+/* A model and the version it serves. Requests do not lock anything to use the version: each
+ * counts itself in its thread's slot, then reads current (model_acquire). The watcher, the one
+ * thread that changes current, stores the new version, then waits until it has seen every
+ * slot at zero before closing the old one (version_retire). Both sides' atomics are
+ * sequentially consistent, so a request that counted itself after the watcher looked at its
+ * slot reads the new version: no request can still hold the old one. Each slot's count is 64
+ * bytes from the next, so threads on different cores never write one cache line (a lock or a
+ * shared reference count moved a line between the cores twice a request). */
 typedef struct served_model {
+    _Atomic(served_version *) current; /* NULL until loaded */
     char name[80];
     char ref[1024];
     bool is_path;
-    pthread_mutex_t lock;
-    served_version *current;
+    struct {
+        atomic_int n;
+        char pad[64 - sizeof(atomic_int)];
+    } readers[READER_SLOTS];
 } served_model;
 
 struct serve_server {
@@ -65,8 +78,7 @@ struct serve_server {
     serve_metrics *metrics;
     serve_predlog *log;
     atomic_int open_connections;
-    atomic_int in_flight;
-    atomic_uint_fast64_t seq; /* request ids when the client gives none */
+    atomic_uint_fast64_t seq; /* request ids for the log when the client gives none */
     atomic_bool reload, stop;
     pthread_t watcher;
     bool watcher_running;
@@ -85,21 +97,37 @@ static void say(const serve_server *s, int level, const char *fmt, ...)
     s->o.log(level, msg, s->o.log_ud);
 }
 
-static void version_release(served_version *v)
+static void version_free(served_version *v)
 {
-    if (v && atomic_fetch_sub(&v->refs, 1) == 1) {
-        keel_model_close(v->model);
-        keel_free(v);
-    }
+    if (!v) return;
+    keel_model_close(v->model);
+    keel_free(v);
 }
 
-static served_version *model_acquire(served_model *m)
+/* The version to answer a request with (NULL when none is loaded), held until model_release
+ * with the same slot. */
+static served_version *model_acquire(served_model *m, size_t *slot)
 {
-    pthread_mutex_lock(&m->lock);
-    served_version *v = m->current;
-    if (v) atomic_fetch_add(&v->refs, 1);
-    pthread_mutex_unlock(&m->lock);
-    return v;
+    *slot = keel_thread_slot() % READER_SLOTS;
+    atomic_fetch_add(&m->readers[*slot].n, 1);
+    return atomic_load(&m->current);
+}
+
+static void model_release(served_model *m, size_t slot)
+{
+    atomic_fetch_sub(&m->readers[slot].n, 1);
+}
+
+/* Closes old, no longer m's current, once no request can be using it. A request holds a
+ * version for the computing part of one call (never while waiting on the network), so each
+ * slot is soon seen empty. Called by the watcher only. */
+static void version_retire(served_model *m, served_version *old)
+{
+    if (!old) return;
+    for (size_t i = 0; i < READER_SLOTS; i++)
+        while (atomic_load(&m->readers[i].n) != 0)
+            usleep(200);
+    version_free(old);
 }
 
 /* Resolves and opens what m->ref names now. For a registry reference the registry is opened
@@ -144,7 +172,6 @@ static int load_version(serve_server *s, served_model *m, served_version **out, 
         snprintf(v->version, sizeof v->version, "%.12s", v->sha256);
     v->mtime = sb.st_mtime;
     v->size = sb.st_size;
-    atomic_init(&v->refs, 1);
     *out = v;
     return KEEL_OK;
 }
@@ -172,16 +199,15 @@ static void record_deployment(serve_server *s, const served_model *m, const char
     keel_registry_close(r);
 }
 
-/* Checks one model and swaps in a new version when its content changed. */
+/* Checks one model and swaps in a new version when its content changed. Runs on the watcher,
+ * the only thread that changes m->current, so it reads current without holding it. */
 static void check_model(serve_server *s, served_model *m, bool forced)
 {
-    served_version *cur = model_acquire(m);
+    served_version *cur = atomic_load(&m->current);
     if (m->is_path && !forced && cur) {
         struct stat sb;
-        if (stat(m->ref, &sb) == 0 && sb.st_mtime == cur->mtime && sb.st_size == cur->size) {
-            version_release(cur);
+        if (stat(m->ref, &sb) == 0 && sb.st_mtime == cur->mtime && sb.st_size == cur->size)
             return; /* unchanged file: not worth re-hashing */
-        }
     }
     double t0 = keel_now_seconds();
     served_version *v = NULL;
@@ -190,27 +216,21 @@ static void check_model(serve_server *s, served_model *m, bool forced)
     if (rc != KEEL_OK) {
         say(s, KEEL_LOG_ERROR, "model %s: cannot load %s, %s keeps serving: %s", m->name, m->ref,
             cur ? cur->version : "nothing", e.msg);
-        version_release(cur);
         return;
     }
     if (cur && !strcmp(cur->sha256, v->sha256) && !strcmp(cur->version, v->version)) {
-        cur->mtime = v->mtime; /* touched, not changed */
+        cur->mtime = v->mtime; /* touched, not changed (requests read neither) */
         cur->size = v->size;
-        version_release(v);
-        version_release(cur);
+        version_free(v);
         return;
     }
-    pthread_mutex_lock(&m->lock);
-    served_version *old = m->current;
-    m->current = v;
-    pthread_mutex_unlock(&m->lock);
+    served_version *old = atomic_exchange(&m->current, v);
     serve_metrics_model_loaded(s->metrics, m->name, v->version, keel_now_seconds() - t0);
     say(s, KEEL_LOG_INFO, "model %s: now serving version %s (sha256 %.16s…)%s%s", m->name,
         v->version, v->sha256, old ? ", replacing " : "", old ? old->version : "");
     if (old && strcmp(old->version, v->version)) record_deployment(s, m, old->version, "retired");
     record_deployment(s, m, v->version, "active");
-    version_release(old); /* freed when the last request using it finishes */
-    version_release(cur);
+    version_retire(m, old); /* once the requests using it have finished */
 }
 
 static void *watch(void *arg)
@@ -422,7 +442,8 @@ static int version_refused(struct MHD_Connection *c, const served_model *m, cons
 static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, request *rq,
                                served_model *m, const char *version_wanted, int protocol)
 {
-    served_version *v = model_acquire(m);
+    size_t slot;
+    served_version *v = model_acquire(m, &slot);
     int status = 200;
     enum MHD_Result ok;
     serve_batch b;
@@ -469,13 +490,6 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
         ok = respond_error(c, status, "%s", e.msg[0] ? e.msg : keel_strerror(rc));
         goto done;
     }
-    char id_buf[32];
-    const char *id = b.id;
-    if (!id) {
-        snprintf(id_buf, sizeof id_buf, "%llu",
-                 (unsigned long long)atomic_fetch_add(&s->seq, 1) + 1);
-        id = id_buf;
-    }
     /* One allocation for a typical answer instead of three doublings from 64 bytes. */
     rc = keel_buf_reserve(&out, 512);
     if (rc == KEEL_OK && protocol == P_V2)
@@ -489,8 +503,19 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
         ok = respond_error(c, status, "out of memory");
         goto done;
     }
-    double seconds = keel_now_seconds() - rq->t0;
-    log_rows(s, protocol_names[protocol], m->name, v, id, &b, pred, seconds);
+    if (s->log) {
+        /* The log's request id: the client's, else a number of the server's (taken only
+         * here, where it is needed: a counter all threads add to costs a cache-line move). */
+        char id_buf[32];
+        const char *id = b.id;
+        if (!id) {
+            snprintf(id_buf, sizeof id_buf, "%llu",
+                     (unsigned long long)atomic_fetch_add(&s->seq, 1) + 1);
+            id = id_buf;
+        }
+        log_rows(s, protocol_names[protocol], m->name, v, id, &b, pred,
+                 keel_now_seconds() - rq->t0);
+    }
     ok = respond(c, 200, "application/json", &out);
 done:
     serve_metrics_request(s->metrics, protocol_names[protocol], m->name, v ? v->version : "",
@@ -498,7 +523,7 @@ done:
     keel_buf_free(&out);
     if (pred != pred_small) keel_free(pred);
     serve_batch_free(&b);
-    version_release(v);
+    model_release(m, slot);
     return ok;
 }
 
@@ -510,7 +535,8 @@ static enum MHD_Result explain(serve_server *s, struct MHD_Connection *c, reques
                                served_model *m, const char *version_wanted, int protocol)
 {
     const char *label = protocol == P_V2 ? "v2-explain" : "v1-explain";
-    served_version *v = model_acquire(m);
+    size_t slot;
+    served_version *v = model_acquire(m, &slot);
     int status = 200;
     enum MHD_Result ok;
     serve_batch b;
@@ -589,14 +615,15 @@ done:
     keel_buf_free(&out);
     keel_free(scratch);
     serve_batch_free(&b);
-    version_release(v);
+    model_release(m, slot);
     return ok;
 }
 
 static enum MHD_Result model_metadata(serve_server *s, struct MHD_Connection *c, served_model *m,
                                       const char *version_wanted, bool ready_only)
 {
-    served_version *v = model_acquire(m);
+    size_t slot;
+    served_version *v = model_acquire(m, &slot);
     enum MHD_Result ok;
     if (!v) return respond_error(c, 503, "model %s is not loaded", m->name);
     if (version_wanted && strcmp(version_wanted, v->version)) {
@@ -620,7 +647,7 @@ static enum MHD_Result model_metadata(serve_server *s, struct MHD_Connection *c,
             ok = respond(c, 200, "application/json", &b);
         keel_buf_free(&b);
     }
-    version_release(v);
+    model_release(m, slot);
     return ok;
 }
 
@@ -758,7 +785,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         keel_buf_init(&rq->body);
         rq->counted = true;
         serve_metrics_in_flight(s->metrics, 1);
-        atomic_fetch_add(&s->in_flight, 1);
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         const char *te =
@@ -823,7 +849,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!rq) return;
     if (rq->counted) {
         serve_metrics_in_flight(s->metrics, -1);
-        atomic_fetch_sub(&s->in_flight, 1);
     }
     keel_buf_free(&rq->body);
     keel_free(rq);
@@ -914,7 +939,6 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     }
     for (size_t i = 0; i < o->n_models; i++) {
         served_model *m = &s->models[i];
-        pthread_mutex_init(&m->lock, NULL);
         s->n_models = i + 1;
         m->is_path = o->models[i].is_path;
         snprintf(m->ref, sizeof m->ref, "%s", o->models[i].ref);
@@ -926,9 +950,10 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
                 goto fail;
             }
         double t0 = keel_now_seconds();
-        if ((rc = load_version(s, m, &m->current, e)) != KEEL_OK) goto fail;
-        serve_metrics_model_loaded(s->metrics, m->name, m->current->version,
-                                   keel_now_seconds() - t0);
+        served_version *v = NULL;
+        if ((rc = load_version(s, m, &v, e)) != KEEL_OK) goto fail;
+        atomic_store(&m->current, v);
+        serve_metrics_model_loaded(s->metrics, m->name, v->version, keel_now_seconds() - t0);
     }
     if (!o->no_log) {
         char dir[4200];
@@ -983,7 +1008,7 @@ void serve_server_stop(serve_server *s, double drain_seconds)
         /* Stop accepting; requests already read finish; then close everything. */
         MHD_quiesce_daemon(s->d);
         double until = keel_now_seconds() + drain_seconds;
-        while (atomic_load(&s->in_flight) > 0 && keel_now_seconds() < until)
+        while (serve_metrics_in_flight_now(s->metrics) > 0 && keel_now_seconds() < until)
             usleep(5000);
         MHD_stop_daemon(s->d);
     }
@@ -993,8 +1018,7 @@ void serve_server_stop(serve_server *s, double drain_seconds)
         if (s->models[i].current)
             record_deployment(s, &s->models[i], s->models[i].current->version, "retired");
     for (size_t i = 0; i < s->n_models; i++) {
-        version_release(s->models[i].current);
-        pthread_mutex_destroy(&s->models[i].lock);
+        version_free(atomic_load(&s->models[i].current));
     }
     keel_free(s->models);
     serve_metrics_free(s->metrics);

@@ -153,6 +153,34 @@ TEST(metrics_counts_are_exact_across_threads)
     serve_metrics_free(m);
 }
 
+/* Counts live in per-thread shards: a request that begins on one thread and ends on another
+ * still leaves the in-flight sum right. */
+static void *end_one(void *arg)
+{
+    serve_metrics_in_flight(arg, -1);
+    return NULL;
+}
+
+TEST(metrics_in_flight_sums_over_threads)
+{
+    serve_metrics *m = serve_metrics_new();
+    REQUIRE(m);
+    serve_metrics_in_flight(m, 1);
+    serve_metrics_in_flight(m, 1);
+    CHECK_EQ_INT(serve_metrics_in_flight_now(m), 2);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, end_one, m) == 0);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(serve_metrics_in_flight_now(m), 1);
+    char *text = render(m);
+    REQUIRE(text);
+    CHECK_EQ_INT(sample(text, "keel_requests_in_flight"), 1);
+    keel_free(text);
+    serve_metrics_in_flight(m, -1);
+    CHECK_EQ_INT(serve_metrics_in_flight_now(m), 0);
+    serve_metrics_free(m);
+}
+
 TEST(metrics_buckets_are_cumulative)
 {
     serve_metrics *m = serve_metrics_new();
