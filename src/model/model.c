@@ -441,10 +441,8 @@ typedef struct row_step {
 struct keel_rowplan {
     row_step *steps;
     int n_steps;
-    size_t scratch;       /* floats of scratch a workspace needs */
-    keel_k_block *blocks; /* the BLOCKS step's blocks (one such step at most) */
-    size_t n_blocks;
-    float *packed; /* their weights, packed for keel_k_gemv_blocks_avx512 */
+    size_t scratch;          /* floats of scratch a workspace needs */
+    keel_k_blockpack blocks; /* the BLOCKS step's weights (one such step at most) */
 };
 
 static void rowplan_free(struct keel_rowplan *p)
@@ -453,21 +451,18 @@ static void rowplan_free(struct keel_rowplan *p)
     for (int t = 0; t < p->n_steps; t++)
         keel_free(p->steps[t].bf16_mem);
     keel_free(p->steps);
-    keel_free(p->blocks);
-    keel_free(p->packed);
+    keel_k_blockpack_free(&p->blocks);
     keel_free(p);
 }
 
 /* The blocks of a LINEAR over the dense input whose weight is zero outside them, grouping
  * neighbouring columns with the same span of nonzero rows (up to 16). Only worth it, and
  * only exact, when the layer is wider than 64 (keel_k_gemv_blocks_avx512) and the blocks
- * hold at most a quarter of the weights. KEEL_OK with *n_out 0 when not. */
-static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block **out, size_t *n_out,
-                       float **packed)
+ * hold at most a quarter of the weights: then packs them into *out. KEEL_OK with out->n_groups
+ * 0 when not. */
+static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_blockpack *out)
 {
-    *out = NULL;
-    *n_out = 0;
-    *packed = NULL;
+    memset(out, 0, sizeof *out);
     const keel_node *wn = &g->nodes[lin->inputs[1]];
     size_t k = wn->rows, n = wn->cols;
     if (n <= 64 || k == 0 || k > UINT32_MAX || n > UINT32_MAX) return KEEL_OK;
@@ -502,19 +497,9 @@ static int find_blocks(const keel_graph *g, const keel_node *lin, keel_k_block *
         keel_free(b);
         return KEEL_OK;
     }
-    /* Each block's rows as 16 contiguous floats: the kernel streams them. */
-    float *pw = keel_calloc(cost * 16 + 1, sizeof *pw);
-    if (!pw) {
-        keel_free(b);
-        return KEEL_ENOMEM;
-    }
-    for (size_t q = 0, at = 0; q < nb; q++)
-        for (size_t i = 0; i < b[q].n_rows; i++, at += 16)
-            memcpy(pw + at, w + (b[q].row + i) * n + b[q].col, b[q].n_cols * sizeof *pw);
-    *out = b;
-    *n_out = nb;
-    *packed = pw;
-    return KEEL_OK;
+    int rc = keel_k_pack_blocks(w, n, b, nb, out);
+    keel_free(b);
+    return rc;
 }
 
 /* The weights of a LINEAR as bfloat16 (st->bf16) when they all are exactly that and the
@@ -581,9 +566,9 @@ static int rowplan_build(keel_model *m)
                 st.relu = next;
                 active[next] = 0; /* done here */
             }
-            if (nd->inputs[0] == m->node_dense && !p->blocks) {
-                if ((rc = find_blocks(g, nd, &p->blocks, &p->n_blocks, &p->packed))) goto done;
-                if (p->blocks) st.kind = STEP_BLOCKS;
+            if (nd->inputs[0] == m->node_dense && !p->blocks.n_groups) {
+                if ((rc = find_blocks(g, nd, &p->blocks))) goto done;
+                if (p->blocks.n_groups) st.kind = STEP_BLOCKS;
             }
             if (st.kind == STEP_LINEAR && (rc = pack_bf16(g, nd, &st))) goto done;
             break;
@@ -659,7 +644,7 @@ static int rowplan_run_to(const keel_model *m, keel_workspace *ws, const float *
             float *relu = st->relu >= 0 ? s + st->relu_off : NULL;
             /* The blocks give the dense product's values only for finite inputs. */
             if (st->kind == STEP_BLOCKS && keel_tensor_simd() && keel_k_all_finite(k, x)) {
-                keel_k_gemv_blocks_avx512(x, p->packed, b, p->blocks, p->n_blocks, y);
+                keel_k_gemv_blocks_avx512(x, &p->blocks, b, y);
                 if (relu) keel_k_relu(nd->cols, y, relu);
             } else if (st->bf16 && keel_tensor_simd()) { /* the bits the float weights give */
                 keel_k_gemv_bf16_avx512(nd->cols, k, x, st->bf16, b, y, relu);

@@ -161,6 +161,64 @@ bool keel_k_pack_bf16(size_t k, size_t n, const float *w, uint16_t *out)
     return true;
 }
 
+void keel_k_blockpack_free(keel_k_blockpack *p)
+{
+    keel_free(p->mem);
+    memset(p, 0, sizeof *p);
+}
+
+int keel_k_pack_blocks(const float *w, size_t n, const keel_k_block *blocks, size_t n_blocks,
+                       keel_k_blockpack *p)
+{
+    enum { G = KEEL_K_BLOCK_GROUP };
+    memset(p, 0, sizeof *p);
+    size_t n_groups = (n_blocks + G - 1) / G, slots = n_groups * G;
+    /* Most rows first (a stable insertion sort of the block numbers: few blocks). */
+    size_t *order = keel_calloc(slots ? slots : 1, sizeof *order);
+    if (!order) return KEEL_ENOMEM;
+    for (size_t q = 0; q < n_blocks; q++) {
+        size_t at = q;
+        for (; at > 0 && blocks[order[at - 1]].n_rows < blocks[q].n_rows; at--)
+            order[at] = order[at - 1];
+        order[at] = q;
+    }
+    size_t total_rows = 0; /* sum over groups of their most rows */
+    for (size_t g = 0; g < n_groups; g++)
+        total_rows += blocks[order[g * G]].n_rows;
+    size_t at = 0, sz_blocks = slots * sizeof(keel_k_block), sz_rows = n_groups * sizeof(uint32_t),
+           sz_xi = total_rows * G * sizeof(uint32_t), sz_w = total_rows * G * 16 * sizeof(float);
+    char *mem = keel_calloc(1, sz_blocks + sz_rows + sz_xi + sz_w + 64);
+    if (!mem) {
+        keel_free(order);
+        return KEEL_ENOMEM;
+    }
+    p->mem = mem;
+    p->n_groups = n_groups;
+    p->w = (float *)(mem + (64 - (uintptr_t)mem % 64) % 64);
+    p->blocks = (keel_k_block *)((char *)p->w + sz_w); /* the rest needs 4-byte alignment */
+    p->rows = (uint32_t *)((char *)p->blocks + sz_blocks);
+    p->xi = p->rows + n_groups;
+    for (size_t g = 0; g < n_groups; g++) {
+        uint32_t rows = blocks[order[g * G]].n_rows;
+        p->rows[g] = rows;
+        for (size_t u = 0; u < G; u++) {
+            size_t slot = g * G + u;
+            keel_k_block bk = slot < n_blocks ? blocks[order[slot]] : (keel_k_block){0, 0, 0, 0};
+            p->blocks[slot] = bk;
+            for (uint32_t r = 0; r < rows; r++) {
+                size_t cell = (at + r) * G + u;
+                uint32_t i = bk.n_rows ? bk.row + (r < bk.n_rows ? r : bk.n_rows - 1) : 0;
+                p->xi[cell] = i;
+                if (r < bk.n_rows)
+                    memcpy(p->w + cell * 16, w + (size_t)i * n + bk.col, bk.n_cols * sizeof(float));
+            }
+        }
+        at += rows;
+    }
+    keel_free(order);
+    return KEEL_OK;
+}
+
 /* ---- AVX-512 ------------------------------------------------------------------------- */
 #if KEEL_HAVE_AVX512
 
@@ -609,62 +667,37 @@ KEEL_AVX512 void keel_k_gemv_avx512(size_t n, size_t k, const float *x, const fl
     }
 }
 
-/* One step of a block's chain: acc += x[i] * its row i, or nothing once its rows are done. */
-#define BLOCK_STEP(acc, u)                                                                         \
-    do {                                                                                           \
-        bool in_ = i < nr[u];                                                                      \
-        const float *row_ = in_ ? wb[u] + i * 16 : wb[u];                                          \
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(in_ ? xb[u][i] : 0.0f),                               \
-                              _mm512_maskz_loadu_ps(in_ ? mk[u] : 0, row_), acc);                  \
-    } while (0)
-
-/* Blocks q0 .. q0 + g - 1 of n_blocks (g a constant, so that the g chains of fused
- * multiply-adds live in registers); *wp is advanced past their weights. A block that has run
- * out of rows (or one past n_blocks) adds zero terms: x 0 and weights 0 from a load with no
- * lanes, which leave its sums as they are (but for the sign of a zero sum), as do its own
- * rows with x = 0, which the dense kernel skips; x and w must be finite. */
-KEEL_AVX512 static INLINE void blocks_group(const int g, const float *x, const float **wp,
-                                            const float *b, const keel_k_block *blocks, size_t q0,
-                                            size_t n_blocks, float *y)
+KEEL_AVX512 void keel_k_gemv_blocks_avx512(const float *x, const keel_k_blockpack *p,
+                                           const float *b, float *y)
 {
-    __mmask16 mk[8];
-    __m512 acc[8];
-    const float *wb[8], *xb[8];
-    size_t nr[8], rows = 0;
+    /* Eight blocks side by side: eight chains in flight (one block's chain alone waits on
+     * each add: four cycles, and two units take one each cycle), and per block and row only
+     * a load of its input index, a broadcast, a load of its weights and the multiply-add.
+     * Each block sums its rows in order. */
+    const keel_k_block *bk = p->blocks;
+    const uint32_t *xi = p->xi;
+    const float *w = p->w;
+    for (size_t g = 0; g < p->n_groups; g++, bk += KEEL_K_BLOCK_GROUP) {
+        __mmask16 mk[KEEL_K_BLOCK_GROUP];
+        __m512 acc[KEEL_K_BLOCK_GROUP];
 #pragma GCC unroll 8
-    for (int u = 0; u < g; u++) {
-        const keel_k_block *bk = q0 + (size_t)u < n_blocks ? &blocks[q0 + (size_t)u] : NULL;
-        mk[u] = bk ? tail(bk->n_cols) : 0;
-        acc[u] = b && bk ? _mm512_maskz_loadu_ps(mk[u], b + bk->col) : _mm512_setzero_ps();
-        nr[u] = bk ? bk->n_rows : 0;
-        xb[u] = bk ? x + bk->row : x;
-        wb[u] = *wp;
-        *wp += nr[u] * 16;
-        rows = nr[u] > rows ? nr[u] : rows;
+        for (int u = 0; u < KEEL_K_BLOCK_GROUP; u++) {
+            mk[u] = tail(bk[u].n_cols);
+            acc[u] = b ? _mm512_maskz_loadu_ps(mk[u], b + bk[u].col) : _mm512_setzero_ps();
+        }
+        for (uint32_t r = 0; r < p->rows[g]; r++) {
+#pragma GCC unroll 8
+            for (int u = 0; u < KEEL_K_BLOCK_GROUP; u++)
+                acc[u] =
+                    _mm512_fmadd_ps(_mm512_set1_ps(x[xi[u]]), _mm512_load_ps(w + 16 * u), acc[u]);
+            xi += KEEL_K_BLOCK_GROUP;
+            w += 16 * KEEL_K_BLOCK_GROUP;
+        }
+#pragma GCC unroll 8
+        for (int u = 0; u < KEEL_K_BLOCK_GROUP; u++)
+            if (mk[u]) _mm512_mask_storeu_ps(y + bk[u].col, mk[u], acc[u]);
     }
-    for (size_t i = 0; i < rows; i++) {
-#pragma GCC unroll 8
-        for (int u = 0; u < g; u++)
-            BLOCK_STEP(acc[u], u);
-    }
-#pragma GCC unroll 8
-    for (int u = 0; u < g; u++)
-        if (mk[u]) _mm512_mask_storeu_ps(y + blocks[q0 + (size_t)u].col, mk[u], acc[u]);
 }
-
-KEEL_AVX512 void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
-                                           const keel_k_block *blocks, size_t n_blocks, float *y)
-{
-    /* Eight blocks at a time while there are eight, so that eight chains are in flight (one
-     * block's chain alone waits on each add: four cycles, and two units take one each
-     * cycle), then four at a time. Each block sums its rows in order whatever the grouping. */
-    size_t q0 = 0;
-    for (; q0 + 8 <= n_blocks; q0 += 8)
-        blocks_group(8, x, &wp, b, blocks, q0, n_blocks, y);
-    for (; q0 < n_blocks; q0 += 4)
-        blocks_group(4, x, &wp, b, blocks, q0, n_blocks, y);
-}
-#undef BLOCK_STEP
 
 /* ---- SiLU ---- */
 
@@ -959,19 +992,9 @@ void keel_k_gemv_bf16_avx512(size_t n, size_t k, const float *x, const uint16_t 
 {
     (void)n, (void)k, (void)x, (void)w, (void)b, (void)y, (void)relu;
 }
-void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
-                               const keel_k_block *blocks, size_t n_blocks, float *y)
+void keel_k_gemv_blocks_avx512(const float *x, const keel_k_blockpack *p, const float *b, float *y)
 {
-    for (size_t q = 0; q < n_blocks; q++) {
-        const keel_k_block *bk = &blocks[q];
-        for (uint32_t c = 0; c < bk->n_cols; c++) {
-            float acc = b ? b[bk->col + c] : 0.0f;
-            for (uint32_t i = 0; i < bk->n_rows; i++)
-                acc = fmaf(x[bk->row + i], wp[(size_t)i * 16 + c], acc);
-            y[bk->col + c] = acc;
-        }
-        wp += (size_t)bk->n_rows * 16;
-    }
+    (void)x, (void)p, (void)b, (void)y;
 }
 void keel_k_silu_avx512(size_t n, const float *x, float *y)
 {

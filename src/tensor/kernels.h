@@ -78,17 +78,37 @@ typedef struct keel_k_block {
     uint32_t col, n_cols, row, n_rows;
 } keel_k_block;
 
+/* A block-sparse matrix packed for keel_k_gemv_blocks_avx512: the blocks in groups of
+ * KEEL_K_BLOCK_GROUP (fewest rows last, so that a group's blocks have about as many rows; the
+ * last group filled with empty blocks), and for each group, row r of all its blocks side by
+ * side: the input index each reads (xi) and 16 weights each (w: the block's row r, zero past
+ * its columns and past its rows; a block past its rows reads its last input row again, or
+ * input 0 when it has none, times weights 0). */
+#define KEEL_K_BLOCK_GROUP 8
+typedef struct keel_k_blockpack {
+    keel_k_block *blocks; /* n_groups * KEEL_K_BLOCK_GROUP, in group order */
+    uint32_t *rows;       /* per group: its most rows */
+    uint32_t *xi;
+    float *w; /* 64-byte aligned, in mem */
+    size_t n_groups;
+    void *mem;
+} keel_k_blockpack;
+
+/* Packs the blocks of the k x n row-major w (each output column in exactly one block, each
+ * block's rows inside [0, k)). KEEL_OK or KEEL_ENOMEM (p then empty). */
+int keel_k_pack_blocks(const float *w, size_t n, const keel_k_block *blocks, size_t n_blocks,
+                       keel_k_blockpack *p);
+void keel_k_blockpack_free(keel_k_blockpack *p);
+
 /* y[c] = b[c] + sum of x[i] w[i,c] over the rows i of c's block, in ascending i with one fused
- * multiply-add per term (b may be NULL), where the blocks' weights come packed in wp: block
- * after block, each its n_rows rows of 16 floats (w[i, col .. col + n_cols) first, the rest
- * unused). keel_k_gemv_avx512 forms the same sums when n > 64 (one chain per output, rows
- * ascending, rows with x[i] = 0 left out, where a zero term changes nothing here either),
- * so when w is zero outside the blocks and x and w are finite both give the same values (a
- * zero result may differ in sign), this one reading only the blocks' weights, contiguously.
- * Every column of y must be in exactly one block. (The per-column embedding of a model is
- * such a matrix: src/model/model.c.) */
-void keel_k_gemv_blocks_avx512(const float *x, const float *wp, const float *b,
-                               const keel_k_block *blocks, size_t n_blocks, float *y);
+ * multiply-add per term (b may be NULL). keel_k_gemv_avx512 forms the same sums when n > 64
+ * (one chain per output, rows ascending, rows with x[i] = 0 left out, where a zero term
+ * changes nothing here either), so when w is zero outside the blocks and x and w are finite
+ * both give the same values (a zero result may differ in sign), this one reading only the
+ * blocks' weights, contiguously. The terms past a block's rows are x times weight 0: they
+ * leave its sums as they are (but for the sign of a zero sum), x being finite. (The
+ * per-column embedding of a model is such a matrix: src/model/model.c.) */
+void keel_k_gemv_blocks_avx512(const float *x, const keel_k_blockpack *p, const float *b, float *y);
 
 /* y = x σ(x) over n floats, as the SILU op defines it: in float, e^-|x| by range reduction
  * and a degree-7 Taylor series, then one division (kernels.c, silu_ref); within 4 units in

@@ -366,18 +366,18 @@ TEST(api_block_kernel_equals_gemv)
         x[i] = i % 3 ? (float)((int)(next_rand() % 2001) - 1000) / 313.0f : 0.0f;
     for (size_t j = 0; j < n; j++)
         bias[j] = (float)j / 50.0f - 1.0f;
-    float *packed = calloc(k * 16 + 1, sizeof *packed), *at = packed;
-    REQUIRE(packed);
-    for (size_t q = 0; q < nb; q++)
-        for (size_t i = 0; i < blocks[q].n_rows; i++, at += 16)
-            memcpy(at, w + (blocks[q].row + i) * n + blocks[q].col, blocks[q].n_cols * 4);
+    keel_k_blockpack packed;
+    REQUIRE(keel_k_pack_blocks(w, n, blocks, nb, &packed) == KEEL_OK);
+    CHECK_EQ_INT(packed.n_groups, (nb + KEEL_K_BLOCK_GROUP - 1) / KEEL_K_BLOCK_GROUP);
+    for (size_t g = 1; g < packed.n_groups; g++) /* fewest rows last */
+        CHECK(packed.rows[g] <= packed.rows[g - 1]);
     keel_k_gemv_avx512(n, k, x, w, bias, y1, NULL);
-    keel_k_gemv_blocks_avx512(x, packed, bias, blocks, nb, y2);
+    keel_k_gemv_blocks_avx512(x, &packed, bias, y2);
     CHECK(same(y1, y2, n));
     keel_k_gemv_avx512(n, k, x, w, NULL, y1, NULL);
-    keel_k_gemv_blocks_avx512(x, packed, NULL, blocks, nb, y2);
+    keel_k_gemv_blocks_avx512(x, &packed, NULL, y2);
     CHECK(same(y1, y2, n));
-    free(packed);
+    keel_k_blockpack_free(&packed);
     free(w);
 }
 
