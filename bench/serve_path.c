@@ -121,6 +121,12 @@ int main(int argc, char **argv)
         return 1;
     }
     j.pred = calloc(j.b.n_rows * keel_model_n_outputs(j.m) + 1, sizeof *j.pred);
+    /* The answer step writes the request's real predictions (zeros would take the float
+     * formatter's slow path, which real probabilities do not). */
+    if (!j.pred || keel_model_predict_columns(j.m, j.b.cols, j.b.n_cols, j.b.n_rows, j.pred, &e)) {
+        fprintf(stderr, "serve_path: cannot predict %s: %s\n", argv[2], e.msg);
+        return 1;
+    }
     double per_run[100];
     const char *only = getenv("SERVE_PATH_STEP");
     for (int step = 0; step < N_STEPS; step++) {

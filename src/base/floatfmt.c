@@ -124,6 +124,13 @@ size_t keel_float_text_libc(float f, char out[KEEL_FLOAT_TEXT])
 
 size_t keel_float_text(float f, char out[KEEL_FLOAT_TEXT])
 {
+    if (f == 0) { /* %g's "0" and "-0" */
+        size_t n = 0;
+        if (signbit(f)) out[n++] = '-';
+        out[n++] = '0';
+        out[n] = '\0';
+        return n;
+    }
     size_t n = fast_text(f, out);
     return n ? n : keel_float_text_libc(f, out);
 }
