@@ -625,8 +625,9 @@ static enum MHD_Result model_metadata(serve_server *s, struct MHD_Connection *c,
     size_t slot;
     served_version *v = model_acquire(m, &slot);
     enum MHD_Result ok;
-    if (!v) return respond_error(c, 503, "model %s is not loaded", m->name);
-    if (version_wanted && strcmp(version_wanted, v->version)) {
+    if (!v) {
+        ok = respond_error(c, 503, "model %s is not loaded", m->name);
+    } else if (version_wanted && strcmp(version_wanted, v->version)) {
         ok = respond_error(c, 404, "model %s has no version %s being served (serving %s)", m->name,
                            version_wanted, v->version);
     } else if (ready_only) {
