@@ -24,7 +24,10 @@
  * single-pass fast path takes a body, the slow path must take it too, with the same status
  * and message, and give the same batch column by column (names, types, every value bit for
  * bit, missing flags, id) and the same explain parameters (or the same error for them); where
- * the fast path declines, its batch must be zeroed.
+ * the fast path declines, its batch must be zeroed. The shaped tier is held to the same: it
+ * is tried on each body twice, first against the shape left by an earlier input (libFuzzer's
+ * inputs are mostly mutations of each other, so they share most of their bytes), then
+ * against the body's own shape once the fast path has taken it.
  */
 #include "base/json.h"
 #include "serve/serve.h"
@@ -204,22 +207,33 @@ static void check_same_explain(const serve_batch *f, const serve_batch *s)
                same_str(pf.class_label, ps.class_label));
 }
 
-/* The fast path against the slow path (see the top of the file). */
+/* A first tier's answer (took, f, ef) against the slow path's (rc, s, es). */
+static void check_tier(bool took, serve_batch *f, const serve_error *ef, int rc,
+                       const serve_batch *s, const serve_error *es)
+{
+    if (took) {
+        ASSERT(rc == KEEL_OK && ef->status == es->status && strcmp(ef->msg, es->msg) == 0);
+        check_batch(f);
+        check_same_batch(f, s);
+        check_same_explain(f, s);
+        serve_batch_free(f);
+    } else {
+        ASSERT(is_zero(f));
+    }
+}
+
+/* The shaped and fast tiers against the slow path (see the top of the file). */
 static void check_v2_paths(const char *body, size_t n)
 {
-    serve_batch f, s;
-    serve_error ef, es;
-    bool took = serve_parse_v2_fast(body, n, &f, &ef);
+    serve_batch t, f, s;
+    serve_error et, ef, es;
     int rc = serve_parse_v2_slow(body, n, &s, &es);
-    if (took) {
-        ASSERT(rc == KEEL_OK && ef.status == es.status && strcmp(ef.msg, es.msg) == 0);
-        check_batch(&f);
-        check_same_batch(&f, &s);
-        check_same_explain(&f, &s);
-        serve_batch_free(&f);
-    } else {
-        ASSERT(is_zero(&f));
-    }
+    bool took = serve_parse_v2_shaped(body, n, &t, &et); /* an earlier input's shape */
+    check_tier(took, &t, &et, rc, &s, &es);
+    took = serve_parse_v2_fast(body, n, &f, &ef);
+    check_tier(took, &f, &ef, rc, &s, &es);
+    took = serve_parse_v2_shaped(body, n, &t, &et); /* its own, if it was remembered */
+    check_tier(took, &t, &et, rc, &s, &es);
     serve_batch_free(&s);
 }
 

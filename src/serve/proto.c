@@ -11,7 +11,10 @@
  * once and *b stays zeroed, so a caller never sees half a batch. OIP v2 bodies first try a
  * single-pass scanner that fills the batch straight from the bytes and hands anything
  * unusual, every error included, to the parser described here (see "the single-pass fast
- * path" below).
+ * path" below). Before that, a body shaped like the last one that scanner took on this
+ * thread (the same bytes around other values, as one client's requests are) is read by
+ * comparing those bytes and reading only the values ("a request shaped like the thread's
+ * last one").
  *
  * Two passes. The row-oriented formats (v1 instances, MLflow records, split and columnar
  * inputs) learn a column's type from its values: all numbers give F64, all booleans BOOL,
@@ -1162,9 +1165,47 @@ fail:
  * allows 256 levels in all, and the fast path's values sit at most 4 levels down). */
 #define FAST_DEPTH 32
 
+/* ---- a request shaped like the thread's last one (see serve_parse_v2_shaped) ------------ */
+
+/* Bounds of a remembered shape: bodies beyond them are simply not remembered. */
+#define SHAPE_SLOTS 256  /* values (rows x columns, plus the id) */
+#define SHAPE_COLS  128  /* tensors */
+#define SHAPE_TEXT  4096 /* bytes of the body outside its values */
+#define SHAPE_NAMES 2048 /* bytes of the tensors' names, each NUL-terminated */
+#define SHAPE_ID    (-1) /* a slot that holds the request id, not a tensor's value */
+
+/* What the fast path saw of one body: where each value it stored began and ended, in order,
+ * the column it went to, and each column's datatype. broken: the body cannot be remembered
+ * (values read out of order, top-level parameters, too many values). */
+typedef struct shape_rec {
+    const char *base;
+    bool broken;
+    size_t n;
+    struct {
+        uint32_t at, end; /* offsets in the body (bodies are far below 4 GiB) */
+        int32_t col;      /* column index or SHAPE_ID */
+    } v[SHAPE_SLOTS];
+    const dtype *type[SHAPE_COLS];
+} shape_rec;
+
+static void shape_note(shape_rec *r, const char *at, const char *end, int col)
+{
+    if (r->broken) return;
+    if (r->n == SHAPE_SLOTS || (r->n && at < r->base + r->v[r->n - 1].end)) {
+        r->broken = true;
+        return;
+    }
+    r->v[r->n].at = (uint32_t)(at - r->base);
+    r->v[r->n].end = (uint32_t)(end - r->base);
+    r->v[r->n].col = col;
+    r->n++;
+}
+
 typedef struct scan {
     const char *p, *end;
     arena *a;
+    shape_rec *rec; /* NULL: values are not noted */
+    int col;        /* the column whose values are being read */
 } scan;
 
 static inline void ws(scan *s)
@@ -1409,7 +1450,7 @@ static bool skip(scan *s, int depth)
 }
 
 /* One element of a tensor's data into row x->k of n (tensor_fill's rules). */
-static bool fast_value(scan *s, tensor *x, size_t n)
+static bool value_into(scan *s, tensor *x, size_t n)
 {
     if (x->k >= n) return false;
     size_t r = x->k++;
@@ -1457,6 +1498,16 @@ static bool fast_value(scan *s, tensor *x, size_t n)
         return isfinite(f);
     }
     }
+}
+
+/* value_into, noting where the value lay when a shape is being recorded. */
+static bool fast_value(scan *s, tensor *x, size_t n)
+{
+    ws(s);
+    const char *at = s->p;
+    if (!value_into(s, x, n)) return false;
+    if (s->rec) shape_note(s->rec, at, s->p, s->col);
+    return true;
 }
 
 /* A (nested) list of values, row-major. */
@@ -1561,6 +1612,7 @@ static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_
             } else {
                 data_at = s->p; /* read below, once the shape and datatype are known */
                 ok = skip(s, 3);
+                if (s->rec) s->rec->broken = true; /* its values come out of order */
             }
             break;
         case T_PARAMS:
@@ -1575,10 +1627,11 @@ static bool fast_tensor(scan *s, keel_input_column *col, size_t *name_len, size_
     if (!eat(s, '}') || (seen & need) != need || (!first && n != *rows)) return false;
     *rows = n;
     if (data_at) {
-        scan again = {data_at, s->end, s->a};
+        scan again = {data_at, s->end, s->a, NULL, 0};
         if (!fast_data(&again, t, n, &x)) return false;
     }
     *col = (keel_input_column){name, t->col, x.data, x.missing};
+    if (s->rec && s->col < SHAPE_COLS) s->rec->type[s->col] = t;
     return true;
 }
 
@@ -1621,6 +1674,7 @@ static bool fast_inputs(scan *s, serve_batch *nb)
         }
         size_t i = nb->n_cols, len, idx;
         keel_input_column *col = &nb->cols[i];
+        s->col = (int)i;
         if (!fast_tensor(s, col, &len, &rows, i == 0)) return false;
         if (i < FAST_LINEAR_COLS) {
             uint64_t print = name_print(col->name, len);
@@ -1689,9 +1743,9 @@ static bool fast_params(arena *a, const char *v, size_t n)
 
 enum { R_ID = 1, R_PARAMS = 2, R_OUTPUTS = 4, R_INPUTS = 8 };
 
-static bool fast_v2(const char *body, size_t n, serve_batch *nb)
+static bool fast_v2(const char *body, size_t n, serve_batch *nb, shape_rec *rec)
 {
-    scan s = {body, body + n, nb->arena};
+    scan s = {body, body + n, nb->arena, rec, 0};
     const char *params = NULL, *params_end = NULL;
     unsigned seen = 0;
     if (!eat(&s, '{') || eat(&s, '}')) return false;
@@ -1708,10 +1762,15 @@ static bool fast_v2(const char *body, size_t n, serve_batch *nb)
         if (seen & which) return false;
         seen |= which;
         switch (which) {
-        case R_ID:
+        case R_ID: {
+            ws(&s);
+            const char *at = s.p;
             ok = (nb->id = str_copy(&s, &len)) != NULL;
+            if (ok) shape_note(rec, at, s.p, SHAPE_ID);
             break;
+        }
         case R_PARAMS:
+            rec->broken = true; /* explain parameters are parsed as a document of their own */
             ok = peek(&s, '{');
             params = s.p;
             ok = ok && skip(&s, 1);
@@ -1734,11 +1793,131 @@ static bool fast_v2(const char *body, size_t n, serve_batch *nb)
     return !params || fast_params(nb->arena, params, (size_t)(params_end - params));
 }
 
+/* The calling thread's remembered shape: the last body the fast path took, with its values
+ * cut out. text holds the body's bytes outside its values, back to back; value i of the body
+ * follows text[0..lit_end[i]) and goes to column slot_col[i] (or is the id). Only keys,
+ * names, datatypes, shapes and punctuation are kept, never a value: no request's data
+ * outlives it. A fixed block per thread (about 8 KiB), so nothing is left to free when a
+ * thread ends. */
+typedef struct v2_shape {
+    bool valid;
+    uint16_t n_slots, n_cols;
+    size_t n_rows, text_len, names_len;
+    uint16_t lit_end[SHAPE_SLOTS];
+    int16_t slot_col[SHAPE_SLOTS];
+    const dtype *col_type[SHAPE_COLS];
+    uint16_t name_at[SHAPE_COLS]; /* column j is named names + name_at[j] */
+    char text[SHAPE_TEXT];
+    char names[SHAPE_NAMES];
+} v2_shape;
+
+static _Thread_local v2_shape thread_shape;
+
+/* Remembers the body the fast path just took as this thread's shape, when it fits. */
+static void shape_keep(const shape_rec *r, const char *body, size_t n, const serve_batch *nb)
+{
+    v2_shape *t = &thread_shape;
+    t->valid = false;
+    if (r->broken || nb->n_cols > SHAPE_COLS) return;
+    size_t len = 0, from = 0;
+    for (size_t i = 0; i <= r->n; i++) {
+        size_t to = i < r->n ? r->v[i].at : n;
+        if (to - from > SHAPE_TEXT - len) return;
+        memcpy(t->text + len, body + from, to - from);
+        len += to - from;
+        if (i == r->n) break;
+        t->lit_end[i] = (uint16_t)len;
+        t->slot_col[i] = (int16_t)r->v[i].col;
+        from = r->v[i].end;
+    }
+    size_t names = 0;
+    for (size_t j = 0; j < nb->n_cols; j++) {
+        size_t size = strlen(nb->cols[j].name) + 1;
+        if (size > SHAPE_NAMES - names) return;
+        memcpy(t->names + names, nb->cols[j].name, size);
+        t->name_at[j] = (uint16_t)names;
+        t->col_type[j] = r->type[j];
+        names += size;
+    }
+    t->n_slots = (uint16_t)r->n;
+    t->n_cols = (uint16_t)nb->n_cols;
+    t->n_rows = nb->n_rows;
+    t->text_len = len;
+    t->names_len = names;
+    t->valid = true;
+}
+
 bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error *err)
 {
     serve_batch nb = {0};
+    shape_rec rec;
+    rec.base = body;
+    rec.broken = false;
+    rec.n = 0;
     memset(b, 0, sizeof *b);
-    if (body && (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && fast_v2(body, n, &nb)) {
+    if (body && (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && fast_v2(body, n, &nb, &rec)) {
+        shape_keep(&rec, body, n, &nb);
+        if (err) {
+            err->status = 0;
+            err->msg[0] = '\0';
+        }
+        *b = nb;
+        return true;
+    }
+    serve_batch_free(&nb);
+    return false;
+}
+
+/* The body against thread shape t: each stretch between values must be t's bytes exactly,
+ * and each value is read by the fast path's own reader for its column's datatype. Since the
+ * bytes around the values are those of a body the fast path took, the structure (keys,
+ * names, datatypes, shapes, nesting) is that body's, already checked; only the values are
+ * new, and they get the same checks as there. */
+static bool shaped_v2(const char *body, size_t n, const v2_shape *t, serve_batch *nb)
+{
+    arena *a = nb->arena;
+    size_t rows = t->n_rows;
+    tensor x[SHAPE_COLS];
+    keel_input_column *cols = arena_alloc(a, t->n_cols * sizeof *cols);
+    char *names = arena_alloc(a, t->names_len);
+    if (!cols || !names) return false;
+    memcpy(names, t->names, t->names_len);
+    for (size_t j = 0; j < t->n_cols; j++) {
+        const dtype *type = t->col_type[j];
+        x[j] = (tensor){type, arena_zalloc(a, rows, col_size[type->col]), NULL, 0};
+        if (!x[j].data) return false;
+    }
+    scan s = {body, body + n, a, NULL, 0};
+    size_t lit = 0;
+    for (size_t i = 0; i < t->n_slots; i++) {
+        size_t len = t->lit_end[i] - lit;
+        if ((size_t)(s.end - s.p) < len || memcmp(s.p, t->text + lit, len) != 0) return false;
+        s.p += len;
+        lit = t->lit_end[i];
+        int col = t->slot_col[i];
+        size_t id_len;
+        if (col == SHAPE_ID ? !(nb->id = str_copy(&s, &id_len)) : !value_into(&s, &x[col], rows))
+            return false;
+    }
+    size_t len = t->text_len - lit;
+    if ((size_t)(s.end - s.p) != len || memcmp(s.p, t->text + lit, len) != 0) return false;
+    for (size_t j = 0; j < t->n_cols; j++)
+        cols[j] = (keel_input_column){names + t->name_at[j], x[j].t->col, x[j].data, x[j].missing};
+    nb->cols = cols;
+    nb->n_cols = t->n_cols;
+    nb->n_rows = rows;
+    return true;
+}
+
+bool serve_parse_v2_shaped(const char *body, size_t n, serve_batch *b, serve_error *err)
+{
+    const v2_shape *t = &thread_shape;
+    serve_batch nb = {0};
+    memset(b, 0, sizeof *b);
+    if (!body || !t->valid || n < t->text_len) return false;
+    size_t head = t->n_slots ? t->lit_end[0] : t->text_len; /* most other bodies differ here */
+    if (memcmp(body, t->text, head) != 0) return false;
+    if ((nb.arena = keel_calloc(1, sizeof(arena))) != NULL && shaped_v2(body, n, t, &nb)) {
         if (err) {
             err->status = 0;
             err->msg[0] = '\0';
@@ -1752,6 +1931,7 @@ bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error
 
 int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err)
 {
+    if (serve_parse_v2_shaped(body, n, b, err)) return KEEL_OK;
     if (serve_parse_v2_fast(body, n, b, err)) return KEEL_OK;
     return serve_parse_v2_slow(body, n, b, err);
 }

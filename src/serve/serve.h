@@ -54,12 +54,19 @@ typedef struct serve_error {
 #define SERVE_MAX_ROWS 100000
 #define SERVE_MAX_COLS 4096
 int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err);
-/* The two halves of serve_parse_v2, for its tests and fuzz target; servers call
+/* The three tiers of serve_parse_v2, for its tests and fuzz target; servers call
  * serve_parse_v2. serve_parse_v2_fast reads the common shape of request in one pass: it
  * returns true with *b filled and err cleared, exactly as serve_parse_v2_slow would fill
  * them, or false with *b zeroed (err untouched) whenever it is not sure, including on any
- * error and out of memory. serve_parse_v2_slow parses any body, with every check and
- * message. b must not be NULL. Thread-safe (no shared state). */
+ * error and out of memory. When it takes a body (without top-level "parameters", within
+ * small bounds) it also remembers the body's shape for the calling thread: its bytes with
+ * the values cut out. serve_parse_v2_shaped takes, with the same promises, a body that is
+ * that shape with other values: the same bytes around the values, so the same keys, names,
+ * datatypes and shapes, as clients built from one piece of code send them. It only compares
+ * bytes and reads values, so it costs a third of the fast path. serve_parse_v2_slow parses
+ * any body, with every check and message. b must not be NULL. Thread-safe: the shapes are
+ * per thread, nothing is shared. */
+bool serve_parse_v2_shaped(const char *body, size_t n, serve_batch *b, serve_error *err);
 bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error *err);
 int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error *err);
 int serve_parse_v1(const char *body, size_t n, serve_batch *b, serve_error *err);
