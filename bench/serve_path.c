@@ -4,7 +4,9 @@
  * thread (bench/serve_bench.sh measures the whole server under wrk; this shows where keel's
  * share goes):
  *
- *   parse    serve_parse_v2 on the body (the single-pass fast path when it applies)
+ *   parse    serve_parse_v2 on the body: as in the server, after the first call the body
+ *            is shaped like the thread's last one, so it is read by the shaped tier
+ *   parse-fast  serve_parse_v2_fast alone (the single-pass fast path), for comparison
  *   predict  keel_model_predict_columns on the parsed batch (the schema's rules, the
  *            transforms, the network, calibration)
  *   answer   serve_write_v2 (the response body)
@@ -16,8 +18,8 @@
  * (bench/serve_bench.sh writes both files.) Prints one JSON object per step: the median over
  * RUNS runs (default 5) of each run's mean over CALLS calls (default 100000), in nanoseconds.
  * A mean, not a per-call median: each call is a few microseconds and timing calls one by one
- * would add the clock's own cost to each. SERVE_PATH_STEP=parse|predict|answer|all runs that
- * step alone (for perf).
+ * would add the clock's own cost to each. SERVE_PATH_STEP=parse|parse-fast|predict|answer|all runs
+ * that step alone (for perf).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "serve/serve.h"
@@ -45,8 +47,8 @@ static char *slurp(const char *path, size_t *n)
     return buf;
 }
 
-enum { STEP_PARSE, STEP_PREDICT, STEP_ANSWER, STEP_ALL, N_STEPS };
-static const char *const step_names[N_STEPS] = {"parse", "predict", "answer", "all"};
+enum { STEP_PARSE, STEP_PARSE_FAST, STEP_PREDICT, STEP_ANSWER, STEP_ALL, N_STEPS };
+static const char *const step_names[N_STEPS] = {"parse", "parse-fast", "predict", "answer", "all"};
 
 typedef struct job {
     keel_model *m;
@@ -68,6 +70,10 @@ static bool call(job *j, int step)
     switch (step) {
     case STEP_PARSE:
         ok = serve_parse_v2(j->body, j->len, &b, &err) == KEEL_OK;
+        serve_batch_free(&b);
+        break;
+    case STEP_PARSE_FAST:
+        ok = serve_parse_v2_fast(j->body, j->len, &b, &err);
         serve_batch_free(&b);
         break;
     case STEP_PREDICT:
