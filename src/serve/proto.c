@@ -1847,6 +1847,22 @@ static void shape_keep(const shape_rec *r, const char *body, size_t n, const ser
     t->valid = true;
 }
 
+/* The end of a first tier: hands nb over to *b with err cleared when it took the body
+ * (took), else frees it; returns took. */
+static bool tier_done(bool took, serve_batch *nb, serve_batch *b, serve_error *err)
+{
+    if (!took) {
+        serve_batch_free(nb);
+        return false;
+    }
+    if (err) {
+        err->status = 0;
+        err->msg[0] = '\0';
+    }
+    *b = *nb;
+    return true;
+}
+
 bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error *err)
 {
     serve_batch nb = {0};
@@ -1855,17 +1871,10 @@ bool serve_parse_v2_fast(const char *body, size_t n, serve_batch *b, serve_error
     rec.broken = false;
     rec.n = 0;
     memset(b, 0, sizeof *b);
-    if (body && (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && fast_v2(body, n, &nb, &rec)) {
-        shape_keep(&rec, body, n, &nb);
-        if (err) {
-            err->status = 0;
-            err->msg[0] = '\0';
-        }
-        *b = nb;
-        return true;
-    }
-    serve_batch_free(&nb);
-    return false;
+    bool took =
+        body && (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && fast_v2(body, n, &nb, &rec);
+    if (took) shape_keep(&rec, body, n, &nb);
+    return tier_done(took, &nb, b, err);
 }
 
 /* The body against thread shape t: each stretch between values must be t's bytes exactly,
@@ -1917,16 +1926,8 @@ bool serve_parse_v2_shaped(const char *body, size_t n, serve_batch *b, serve_err
     if (!body || !t->valid || n < t->text_len) return false;
     size_t head = t->n_slots ? t->lit_end[0] : t->text_len; /* most other bodies differ here */
     if (memcmp(body, t->text, head) != 0) return false;
-    if ((nb.arena = keel_calloc(1, sizeof(arena))) != NULL && shaped_v2(body, n, t, &nb)) {
-        if (err) {
-            err->status = 0;
-            err->msg[0] = '\0';
-        }
-        *b = nb;
-        return true;
-    }
-    serve_batch_free(&nb);
-    return false;
+    bool took = (nb.arena = keel_calloc(1, sizeof(arena))) != NULL && shaped_v2(body, n, t, &nb);
+    return tier_done(took, &nb, b, err);
 }
 
 int serve_parse_v2(const char *body, size_t n, serve_batch *b, serve_error *err)

@@ -61,3 +61,63 @@ keel_model *test_save_open(keel_model *m, const char *name)
     }
     return p;
 }
+
+/* Bytes per value of each column type. */
+static size_t value_size(int type)
+{
+    switch (type) {
+    case KEEL_COL_TEXT:
+        return sizeof(const char *);
+    case KEEL_COL_F64:
+    case KEEL_COL_I64:
+        return 8;
+    case KEEL_COL_F32:
+    case KEEL_COL_I32:
+        return 4;
+    default:
+        return 1;
+    }
+}
+
+bool test_same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool test_same_batch(const serve_batch *a, const serve_batch *b)
+{
+    if (!test_same_text(a->id, b->id) || a->n_rows != b->n_rows || a->n_cols != b->n_cols)
+        return false;
+    for (size_t j = 0; j < a->n_cols; j++) {
+        const keel_input_column *x = &a->cols[j], *y = &b->cols[j];
+        if (strcmp(x->name, y->name) || x->type != y->type) return false;
+        if ((x->missing == NULL) != (y->missing == NULL)) return false;
+        if (x->missing && memcmp(x->missing, y->missing, a->n_rows)) return false;
+        for (size_t r = 0; r < a->n_rows; r++) {
+            if (x->type == KEEL_COL_TEXT) {
+                if (!test_same_text(((const char *const *)x->data)[r],
+                                    ((const char *const *)y->data)[r]))
+                    return false;
+            } else {
+                size_t k = value_size(x->type);
+                if (memcmp((const char *)x->data + r * k, (const char *)y->data + r * k, k))
+                    return false;
+            }
+        }
+    }
+    return true;
+}
+
+void test_check_v2_as_slow_path(const char *body)
+{
+    serve_batch v, s;
+    serve_error ev, es;
+    int rs = serve_parse_v2_slow(body, strlen(body), &s, &es);
+    int rv = serve_parse_v2(body, strlen(body), &v, &ev);
+    CHECK_EQ_INT(rv, rs);
+    CHECK_EQ_INT(ev.status, es.status);
+    CHECK_STR(ev.msg, es.msg);
+    if (rs == KEEL_OK) CHECK(test_same_batch(&v, &s));
+    serve_batch_free(&v);
+    serve_batch_free(&s);
+}

@@ -6,56 +6,10 @@
  * through it, and that it survives out-of-memory at every allocation.
  */
 #include "serve/serve.h"
+#include "tests/unit/fixtures.h"
 #include "tests/unit/harness.h"
 
 #include <stdlib.h>
-
-/* Bytes per value of each column type. */
-static size_t value_size(int type)
-{
-    switch (type) {
-    case KEEL_COL_TEXT:
-        return sizeof(const char *);
-    case KEEL_COL_F64:
-    case KEEL_COL_I64:
-        return 8;
-    case KEEL_COL_F32:
-    case KEEL_COL_I32:
-        return 4;
-    default:
-        return 1;
-    }
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* Whether two batches are the same: id, columns in order, every value bit for bit, and the
- * missing flags (present or not, and each one). */
-static bool same_exactly(const serve_batch *a, const serve_batch *b)
-{
-    if (!same_text(a->id, b->id) || a->n_rows != b->n_rows || a->n_cols != b->n_cols) return false;
-    for (size_t j = 0; j < a->n_cols; j++) {
-        const keel_input_column *x = &a->cols[j], *y = &b->cols[j];
-        if (strcmp(x->name, y->name) || x->type != y->type) return false;
-        if ((x->missing == NULL) != (y->missing == NULL)) return false;
-        if (x->missing && memcmp(x->missing, y->missing, a->n_rows)) return false;
-        for (size_t r = 0; r < a->n_rows; r++) {
-            if (x->type == KEEL_COL_TEXT) {
-                if (!same_text(((const char *const *)x->data)[r],
-                               ((const char *const *)y->data)[r]))
-                    return false;
-            } else {
-                size_t k = value_size(x->type);
-                if (memcmp((const char *)x->data + r * k, (const char *)y->data + r * k, k))
-                    return false;
-            }
-        }
-    }
-    return true;
-}
 
 /* The fast path takes body and agrees with the slow path. */
 static void check_taken(const char *body)
@@ -68,8 +22,8 @@ static void check_taken(const char *body)
     CHECK_EQ_INT(ef.status, 0);
     CHECK_STR(ef.msg, "");
     REQUIRE(serve_parse_v2_slow(body, strlen(body), &s, &es) == KEEL_OK);
-    if (!same_exactly(&f, &s)) fprintf(stderr, "batches differ: %s\n", body);
-    CHECK(same_exactly(&f, &s));
+    if (!test_same_batch(&f, &s)) fprintf(stderr, "batches differ: %s\n", body);
+    CHECK(test_same_batch(&f, &s));
     serve_batch_free(&f);
     serve_batch_free(&s);
 }
@@ -78,22 +32,14 @@ static void check_taken(const char *body)
  * slow path: same code, status, message, batch. */
 static void check_declined(const char *body)
 {
-    serve_batch f, s, v;
-    serve_error es, ev;
+    serve_batch f;
     memset(&f, 0x55, sizeof f);
     bool took = serve_parse_v2_fast(body, strlen(body), &f, NULL);
     if (took) fprintf(stderr, "taken: %s\n", body);
     CHECK(!took);
     CHECK(f.arena == NULL && f.cols == NULL && f.id == NULL && f.n_rows == 0 && f.n_cols == 0);
     if (took) serve_batch_free(&f);
-    int rs = serve_parse_v2_slow(body, strlen(body), &s, &es);
-    int rv = serve_parse_v2(body, strlen(body), &v, &ev);
-    CHECK_EQ_INT(rv, rs);
-    CHECK_EQ_INT(ev.status, es.status);
-    CHECK_STR(ev.msg, es.msg);
-    if (rs == KEEL_OK) CHECK(same_exactly(&v, &s));
-    serve_batch_free(&s);
-    serve_batch_free(&v);
+    test_check_v2_as_slow_path(body);
 }
 
 TEST(proto_v2_fast_takes_common_bodies)
@@ -324,7 +270,7 @@ TEST(proto_v2_fast_explain_parameters)
             CHECK_EQ_INT(pf.method, ps.method);
             CHECK_EQ_INT(pf.scale, ps.scale);
             CHECK_EQ_INT(pf.top_k, ps.top_k);
-            CHECK(same_text(pf.class_label, ps.class_label));
+            CHECK(test_same_text(pf.class_label, ps.class_label));
         }
         serve_batch_free(&f);
         serve_batch_free(&s);

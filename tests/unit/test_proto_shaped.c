@@ -9,55 +9,11 @@
  * survives out-of-memory at every allocation.
  */
 #include "serve/serve.h"
+#include "tests/unit/fixtures.h"
 #include "tests/unit/harness.h"
 
 #include <pthread.h>
 #include <stdlib.h>
-
-static size_t value_size(int type)
-{
-    switch (type) {
-    case KEEL_COL_TEXT:
-        return sizeof(const char *);
-    case KEEL_COL_F64:
-    case KEEL_COL_I64:
-        return 8;
-    case KEEL_COL_F32:
-    case KEEL_COL_I32:
-        return 4;
-    default:
-        return 1;
-    }
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* Same id, columns in order, every value bit for bit, same missing flags. */
-static bool same_exactly(const serve_batch *a, const serve_batch *b)
-{
-    if (!same_text(a->id, b->id) || a->n_rows != b->n_rows || a->n_cols != b->n_cols) return false;
-    for (size_t j = 0; j < a->n_cols; j++) {
-        const keel_input_column *x = &a->cols[j], *y = &b->cols[j];
-        if (strcmp(x->name, y->name) || x->type != y->type) return false;
-        if ((x->missing == NULL) != (y->missing == NULL)) return false;
-        if (x->missing && memcmp(x->missing, y->missing, a->n_rows)) return false;
-        for (size_t r = 0; r < a->n_rows; r++) {
-            if (x->type == KEEL_COL_TEXT) {
-                if (!same_text(((const char *const *)x->data)[r],
-                               ((const char *const *)y->data)[r]))
-                    return false;
-            } else {
-                size_t k = value_size(x->type);
-                if (memcmp((const char *)x->data + r * k, (const char *)y->data + r * k, k))
-                    return false;
-            }
-        }
-    }
-    return true;
-}
 
 static bool is_zero(const serve_batch *b)
 {
@@ -86,7 +42,7 @@ static bool shaped_agrees(const char *body, size_t n)
         CHECK_EQ_INT(et.status, 0);
         CHECK_STR(et.msg, "");
         CHECK_EQ_INT(rs, KEEL_OK);
-        bool same = rs == KEEL_OK && same_exactly(&t, &s);
+        bool same = rs == KEEL_OK && test_same_batch(&t, &s);
         if (!same) fprintf(stderr, "batches differ: %.*s\n", (int)n, body);
         CHECK(same);
         serve_batch_free(&t);
@@ -112,16 +68,7 @@ static void check_declined(const char *body)
     bool took = shaped_agrees(body, strlen(body));
     if (took) fprintf(stderr, "taken: %s\n", body);
     CHECK(!took);
-    serve_batch v, s;
-    serve_error ev, es;
-    int rs = serve_parse_v2_slow(body, strlen(body), &s, &es);
-    int rv = serve_parse_v2(body, strlen(body), &v, &ev);
-    CHECK_EQ_INT(rv, rs);
-    CHECK_EQ_INT(ev.status, es.status);
-    CHECK_STR(ev.msg, es.msg);
-    if (rs == KEEL_OK) CHECK(same_exactly(&v, &s));
-    serve_batch_free(&v);
-    serve_batch_free(&s);
+    test_check_v2_as_slow_path(body);
 }
 
 /* The bench's kind of request, shortened, with an id: BYTES, INT64, FP64, BOOL, FP32 and a
