@@ -1182,7 +1182,7 @@ typedef struct shape_rec {
     bool broken;
     size_t n;
     struct {
-        uint32_t at, end; /* offsets in the body (bodies are far below 4 GiB) */
+        uint32_t at, end; /* offsets in the body (a value past 4 GiB: broken) */
         int32_t col;      /* column index or SHAPE_ID */
     } v[SHAPE_SLOTS];
     const dtype *type[SHAPE_COLS];
@@ -1191,7 +1191,8 @@ typedef struct shape_rec {
 static void shape_note(shape_rec *r, const char *at, const char *end, int col)
 {
     if (r->broken) return;
-    if (r->n == SHAPE_SLOTS || (r->n && at < r->base + r->v[r->n - 1].end)) {
+    if (r->n == SHAPE_SLOTS || (r->n && at < r->base + r->v[r->n - 1].end) ||
+        (size_t)(end - r->base) > UINT32_MAX) {
         r->broken = true;
         return;
     }
