@@ -1,10 +1,11 @@
+/* clang-format off */
 /*
  * trivial_server.c — the ceiling for bench/serve_bench.sh: an HTTP server on the same
  * library as `keel serve` (libmicrohttpd) that does no work of its own.
  *
- * Build: cc -std=c17 -O2 -D_GNU_SOURCE -Isrc bench/trivial_server.c src/serve/listen.c -lmicrohttpd
- * -o build/trivial_server Usage: build/trivial_server [-p PORT] [--threads N] [--no-pin] [--body
- * FILE]
+ * Build: cc -std=c17 -O2 -D_GNU_SOURCE -Isrc bench/trivial_server.c src/serve/listen.c -lmicrohttpd -o build/trivial_server
+ * Usage: build/trivial_server [-p PORT] [--threads N] [--no-pin] [--body FILE]
+ * (bench/serve_bench.sh reads the Build line whole: clang-format is off for this comment.)
  *
  * It listens as keel serve does, with keel's own src/serve/listen.c: N workers (N defaults to
  * the CPUs the process may use, as keel's does), each a daemon with one listening socket of
@@ -23,6 +24,7 @@
  * Like `keel serve -p 0` it prints "listening on http://127.0.0.1:PORT" once it accepts
  * connections, and stops on SIGTERM or SIGINT.
  */
+/* clang-format on */
 #include "serve/listen.h"
 
 #include <microhttpd.h>
