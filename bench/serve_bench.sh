@@ -26,9 +26,8 @@
 # uvloop + httptools, its "standard" extras, when those are installed); then ROUNDS rounds,
 # interleaved, of DURATION seconds per server at its best setting; the medians go in the table.
 # Threads: both C servers run with the same worker-thread count (SERVE_THREADS, default the
-# number of cores, keel's default) and wrk with WRK_THREADS threads; server and client share
-# the cores. With a worker per core both servers pin each worker to its core, with a
-# listening socket of its own (src/serve/listen.h, their default); wrk is not pinned. One more round pins the C servers to CPU 0 with one thread and
+# number of cores, keel's default) and wrk with WRK_THREADS threads, nothing pinned: server
+# and client share the cores. One more round pins the C servers to CPU 0 with one thread and
 # wrk -t1 to CPU 1, which shows each server's cost per request on a core of its own. And
 # ROUNDS more rounds of keel and the trivial server (after a sweep of their own) run wrk as a
 # SCHED_BATCH task (chrt -b 0), so that a wrk thread woken by a response cannot preempt the

@@ -1,20 +1,16 @@
-/* clang-format off */
 /*
  * trivial_server.c — the ceiling for bench/serve_bench.sh: an HTTP server on the same
  * library as `keel serve` (libmicrohttpd) that does no work of its own.
  *
- * Build: cc -std=c17 -O2 -D_GNU_SOURCE -Isrc bench/trivial_server.c src/serve/listen.c -lmicrohttpd -o build/trivial_server
- * Usage: build/trivial_server [-p PORT] [--threads N] [--no-pin] [--body FILE]
- * (bench/serve_bench.sh reads the Build line whole: clang-format is off for this comment.)
+ * Build: cc -std=c17 -O2 -D_GNU_SOURCE bench/trivial_server.c -lmicrohttpd -o build/trivial_server
+ * Usage: build/trivial_server [-p PORT] [--threads N] [--body FILE]
  *
- * It listens as keel serve does, with keel's own src/serve/listen.c: N workers (N defaults to
- * the CPUs the process may use, as keel's does), each a daemon with one listening socket of
- * its own on the same port, pinned to its CPU unless --no-pin or N exceeds the CPUs. Each
- * daemon has exactly the flags and options src/serve/server.c gives keel's: epoll, internal
- * polling thread, turbo, inter-thread channel, its share of the same connection limit, the
- * same idle timeout, per-connection memory limit and listen backlog, completion, connection
- * and error-log callbacks. It reads each request's body the way keel does (libmicrohttpd hands it
- * over in chunks and the callback consumes them; here they are dropped) and answers every request
+ * It starts the daemon with exactly the flags and options src/serve/server.c gives it:
+ * epoll, internal polling thread, turbo, inter-thread channel, a pool of N worker threads (N
+ * defaults to the number of cores, as keel's does), the same connection limit, idle timeout,
+ * per-connection memory limit and listen backlog, completion, connection and error-log
+ * callbacks. It reads each request's body the way keel does (libmicrohttpd hands it over in
+ * chunks and the callback consumes them; here they are dropped) and answers every request
  * 200 with one fixed JSON body. serve_bench.sh passes keel's own answer to the benchmark's
  * request as that body (--body), so both servers send the same bytes and the difference
  * between them is exactly keel's per-request work: routing, parsing the OIP v2 JSON, the
@@ -24,14 +20,10 @@
  * Like `keel serve -p 0` it prints "listening on http://127.0.0.1:PORT" once it accepts
  * connections, and stops on SIGTERM or SIGINT.
  */
-/* clang-format on */
-#include "serve/listen.h"
-
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -111,29 +103,6 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
-static serve_listeners listeners;
-static struct MHD_Daemon *daemons[SERVE_LISTEN_MAX];
-static size_t n_daemons;
-
-/* Worker i: a daemon with keel's flags and options on listening socket i (as start_worker in
- * src/serve/server.c). */
-static bool start_worker(size_t i, void *arg)
-{
-    (void)arg;
-    unsigned limit = 1024u / (unsigned)listeners.n + (i < 1024u % listeners.n);
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    daemons[i] = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
-        MHD_OPTION_LISTEN_SOCKET, listeners.fd[i], MHD_OPTION_CONNECTION_LIMIT,
-        limit > 0 ? limit : 1u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 << 10), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
-    if (!daemons[i]) return false;
-    n_daemons = i + 1;
-    return true;
-}
-
 static char *read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -159,16 +128,13 @@ static char *read_file(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
     int port = 0;
-    cpu_set_t set;
-    long threads = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 2;
-    bool pin = true;
+    long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 0) threads = 2;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-p") || !strcmp(argv[i], "--port")) && i + 1 < argc) {
             port = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             threads = atol(argv[++i]);
-        } else if (!strcmp(argv[i], "--no-pin")) {
-            pin = false;
         } else if (!strcmp(argv[i], "--body") && i + 1 < argc) {
             char *b = read_file(argv[++i], &body_len);
             if (!b) {
@@ -177,12 +143,11 @@ int main(int argc, char **argv)
             }
             body = b;
         } else {
-            fprintf(stderr,
-                    "usage: trivial_server [-p PORT] [--threads N] [--no-pin] [--body FILE]\n");
+            fprintf(stderr, "usage: trivial_server [-p PORT] [--threads N] [--body FILE]\n");
             return 2;
         }
     }
-    if (port < 0 || port > 65535 || threads < 1 || threads > SERVE_LISTEN_MAX) {
+    if (port < 0 || port > 65535 || threads < 1 || threads > 256) {
         fprintf(stderr, "trivial_server: bad port or thread count\n");
         return 2;
     }
@@ -192,29 +157,33 @@ int main(int argc, char **argv)
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
-    /* As serve_server_start (src/serve/server.c), with keel's defaults: 1024 connections in
-     * all, 30 s idle timeout, 16 KiB per connection, backlog 1024. */
-    int err = serve_listen_open(&listeners, &addr, (size_t)threads, 1024, pin);
-    if (err) {
-        fprintf(stderr, "trivial_server: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(err));
+    /* The same flags and options as serve_server_start (src/serve/server.c), with keel's
+     * defaults: 1024 connections, 30 s idle timeout, 16 KiB per connection, backlog 1024. */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 << 10), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "trivial_server: cannot listen on 127.0.0.1:%d\n", port);
         return 1;
     }
-    if (!serve_listen_start_pinned(&listeners, start_worker, NULL)) {
-        fprintf(stderr, "trivial_server: cannot start worker %zu\n", n_daemons + 1);
-        return 1;
-    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    printf("trivial_server: listening on http://127.0.0.1:%d (%ld threads%s)\n", listeners.port,
-           threads, listeners.cpu[0] >= 0 ? ", one per CPU" : "");
+    printf("trivial_server: listening on http://127.0.0.1:%d (%ld threads)\n",
+           info ? (int)info->port : port, threads);
     fflush(stdout);
     while (!got_term)
         usleep(50 * 1000);
-    for (size_t i = 0; i < n_daemons; i++)
-        MHD_stop_daemon(daemons[i]);
+    MHD_stop_daemon(d);
     return 0;
 }

@@ -32,10 +32,7 @@ static const char serve_usage[] =
     "  -m, --model REF              a registry reference or a .keel file (repeatable)\n"
     "  -p, --port N                 port (default 8080; 0: any free port, printed)\n"
     "  --host ADDR                  IPv4 address to listen on (default 127.0.0.1)\n"
-    "  --threads N                  worker threads (default: the CPUs keel may use); with\n"
-    "                               one per CPU each is pinned to its own CPU and takes\n"
-    "                               the connections that arrive there\n"
-    "  --no-pin                     leave the workers to the scheduler (a shared machine)\n"
+    "  --threads N                  worker threads (default: the number of cores)\n"
     "  --max-body BYTES             larger request bodies get 413 (default 1048576)\n"
     "  --max-connections N          open connections at most (default 1024); above 3/4 of\n"
     "                               it new requests get 503 with Retry-After\n"
@@ -123,8 +120,6 @@ int cmd_serve(int argc, char **argv)
         } else if ((m = opt_value("--drain", argc, argv, &i, &v))) {
             if (m < 0 || !parse_number(v, 0, 3600, &x)) goto bad;
             drain = x;
-        } else if (opt_flag("--no-pin", argv[i])) {
-            o.no_pin = true;
         } else if (opt_flag("--no-log", argv[i])) {
             o.no_log = true;
         } else {

@@ -234,7 +234,7 @@ typedef struct serve_model_spec {
 typedef struct serve_options {
     const char *host;          /* listen address, default 127.0.0.1 */
     int port;                  /* default 8080; 0 picks a free port (serve_server_port) */
-    int threads;               /* HTTP workers, default: the CPUs this process may use */
+    int threads;               /* HTTP worker threads, default: the number of cores */
     size_t max_body;           /* bytes, default 1 MiB; larger bodies get 413 */
     size_t max_header;         /* bytes of request line + headers per connection, 16 KiB */
     unsigned max_connections;  /* default 1024 */
@@ -244,7 +244,6 @@ typedef struct serve_options {
     const char *home;          /* KEEL_HOME, for registry models and logs/ */
     const char *actor;         /* identity for reading the registry */
     bool no_log;               /* no prediction log */
-    bool no_pin;               /* workers not pinned one per CPU (listen.h) */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

@@ -23,13 +23,10 @@
  */
 #include "serve/serve.h"
 
-#include "serve/listen.h"
-
 #include "registry/registry.h"
 
 #include <arpa/inet.h>
 #include <math.h>
-#include <sched.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -74,9 +71,7 @@ typedef struct served_model {
 
 struct serve_server {
     serve_options o;
-    serve_listeners listen;                 /* a socket per worker, until a daemon owns it */
-    struct MHD_Daemon *d[SERVE_LISTEN_MAX]; /* a daemon per worker: one thread, one socket */
-    size_t n_d;
+    struct MHD_Daemon *d;
     int port;
     served_model *models;
     size_t n_models;
@@ -888,12 +883,8 @@ void serve_options_init(serve_options *o)
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1";
     o->port = 8080;
-    /* A worker per CPU this process may use (a container or taskset may allow fewer than the
-     * machine has): one per CPU is what lets each be pinned to its own (listen.h). */
-    cpu_set_t set;
-    int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
-    if (cpus <= 0) cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    o->threads = cpus > 0 ? KEEL_MIN(cpus, SERVE_LISTEN_MAX) : 2;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores > 0 ? (int)cores : 2;
     o->max_body = 1 << 20;
     o->max_header = 16 << 10;
     o->max_connections = 1024;
@@ -924,28 +915,6 @@ int serve_server_port(const serve_server *s)
 void serve_server_reload(serve_server *s)
 {
     atomic_store(&s->reload, true);
-}
-
-/* Starts worker i: a libmicrohttpd daemon with its own polling thread (epoll) on listening
- * socket i, which it then owns. Its share of the connection limit, as libmicrohttpd's own
- * thread pool would divide it. */
-static bool start_worker(size_t i, void *arg)
-{
-    serve_server *s = arg;
-    size_t n = s->listen.n;
-    unsigned limit = s->o.max_connections / (unsigned)n + (i < s->o.max_connections % n);
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    s->d[i] = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-        MHD_OPTION_LISTEN_SOCKET, s->listen.fd[i], MHD_OPTION_CONNECTION_LIMIT, KEEL_MAX(limit, 1u),
-        MHD_OPTION_CONNECTION_TIMEOUT, s->o.timeout_seconds, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        s->o.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, s, MHD_OPTION_END);
-    if (!s->d[i]) return false;
-    s->listen.fd[i] = -1; /* the daemon's now */
-    s->n_d = i + 1;
-    return true;
 }
 
 int serve_server_start(const serve_options *o, serve_server **out, keel_error *e)
@@ -1001,19 +970,23 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         rc = keel_error_set(e, KEEL_EINVAL, "'%s' is not an IPv4 address to listen on", s->o.host);
         goto fail;
     }
-    size_t workers = (size_t)KEEL_MAX(o->threads, 1);
-    int err = serve_listen_open(&s->listen, &addr, workers, 1024, !o->no_pin);
-    if (err) {
-        rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d: %s", s->o.host, o->port,
-                            strerror(err));
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(o->threads > 0 ? o->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+    if (!s->d) {
+        rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
+                            s->o.host, o->port);
         goto fail;
     }
-    s->port = s->listen.port;
-    if (!serve_listen_start_pinned(&s->listen, start_worker, s)) {
-        rc =
-            keel_error_set(e, KEEL_EIO, "cannot start HTTP worker %zu of %zu", s->n_d + 1, workers);
-        goto fail;
-    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
     for (size_t i = 0; i < s->n_models; i++)
         record_deployment(s, &s->models[i], s->models[i].current->version, "active");
     if (pthread_create(&s->watcher, NULL, watch, s) != 0) {
@@ -1032,20 +1005,14 @@ void serve_server_stop(serve_server *s, double drain_seconds)
 {
     if (!s) return;
     atomic_store(&s->stop, true);
-    if (s->n_d) {
-        /* Stop accepting (closing the sockets: a new connection is refused, not left
-         * waiting); requests already read finish; then close everything. */
-        for (size_t i = 0; i < s->n_d; i++) {
-            MHD_socket fd = MHD_quiesce_daemon(s->d[i]);
-            if (fd != MHD_INVALID_SOCKET) close(fd);
-        }
+    if (s->d) {
+        /* Stop accepting; requests already read finish; then close everything. */
+        MHD_quiesce_daemon(s->d);
         double until = keel_now_seconds() + drain_seconds;
         while (serve_metrics_in_flight_now(s->metrics) > 0 && keel_now_seconds() < until)
             usleep(5000);
-        for (size_t i = 0; i < s->n_d; i++)
-            MHD_stop_daemon(s->d[i]);
+        MHD_stop_daemon(s->d);
     }
-    serve_listen_close(&s->listen);
     if (s->watcher_running) pthread_join(s->watcher, NULL);
     serve_predlog_close(s->log);
     for (size_t i = 0; i < s->n_models; i++)

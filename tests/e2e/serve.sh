@@ -243,46 +243,6 @@ kill -HUP $pid; sleep 0.5
 req "SIGHUP: reloaded" 200 GET /v2/models/served
 [ "$(jbody "j['versions'][0]")" != "$v_before" ] && ok "SIGHUP: the new file is served" || fail "SIGHUP: still the old version" "$v_before"
 kill -TERM $pid; wait $pid
-
-# ---- workers: by default one per CPU, each pinned to its own (src/serve/listen.h) ----
-# worker_cpus: each HTTP worker thread's allowed CPUs, sorted, one per line.
-worker_cpus() {
-    for t in /proc/$pid/task/*; do
-        [ "$(cat "$t/comm")" = MHD-single ] && awk '/^Cpus_allowed_list/ {print $2}' "$t/status"
-    done | sort
-}
-cpus=$($py -c "import os; print('\n'.join(sorted(str(c) for c in os.sched_getaffinity(0))))")
-all_cpus=$($py -c "
-import os
-c = sorted(os.sched_getaffinity(0)); runs = []
-for x in c:
-    if runs and x == runs[-1][1] + 1: runs[-1][1] = x
-    else: runs.append([x, x])
-print(','.join(str(a) if a == b else '%d-%d' % (a, b) for a, b in runs))")
-n_cpus=$(echo "$cpus" | wc -l)
-# many: N concurrent predictions on their own connections; prints how many got 200.
-many() {
-    for i in $(seq 1 "$1"); do
-        curl -s -o /dev/null -w '%{http_code}\n' -X POST "$URL/v2/models/served/infer" \
-            -H 'Content-Type: application/json' --data-binary @v2.json &
-    done | grep -c '^200$'
-    wait
-}
-start_server --model "$T/served.keel" --no-log
-equal "workers: one per CPU, each pinned to its own" "$(worker_cpus)" "$cpus"
-equal "workers: 16 concurrent connections all answered" "$(many 16)" "16"
-kill -TERM $pid; wait $pid
-start_server --model "$T/served.keel" --no-log --no-pin
-equal "workers: --no-pin leaves them to the scheduler" "$(worker_cpus | sort -u)" "$all_cpus"
-equal "workers: --no-pin, all answered" "$(many 16)" "16"
-kill -TERM $pid; wait $pid
-start_server --model "$T/served.keel" --no-log --threads $((n_cpus + 1))
-equal "workers: more than the CPUs, none pinned" "$(worker_cpus | sort -u | tr '\n' ' ')" "$all_cpus "
-equal "workers: more than the CPUs, count" "$(worker_cpus | wc -l)" "$((n_cpus + 1))"
-equal "workers: more than the CPUs, all answered" "$(many 16)" "16"
-kill -TERM $pid; wait $pid
-curl -s -o /dev/null "$URL/v2/health/live" && fail "serve: stopped" "still answering after SIGTERM" || ok "serve: SIGTERM closes every worker's socket"
-
 expect "serve: a model that does not exist" 1 "$KEEL" serve -p 0 --model nosuch@champion
 contains "serve: says so" "$T/err" "nosuch"
 expect "serve: no model" 2 "$KEEL" serve -p 0
