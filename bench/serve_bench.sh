@@ -23,8 +23,10 @@
 #
 # Method: a short sweep of wrk connection counts (16, 64, 128) per server and of uvicorn's
 # set-ups (1 or 2 workers; asyncio + h11, what the python3-uvicorn package gives by itself, or
-# uvloop + httptools, its "standard" extras, when those are installed); then ROUNDS rounds,
-# interleaved, of DURATION seconds per server at its best setting; the medians go in the table.
+# uvloop + httptools, its "standard" extras, when those are installed), the two C servers'
+# sweep done SERVE_BENCH_SWEEP_REPEATS times with their connection counts chosen by the median
+# (their rates have modes); then ROUNDS rounds, interleaved, of DURATION seconds per server at
+# its best setting; the medians go in the table.
 # Threads: both C servers run with the same worker-thread count (SERVE_THREADS, default the
 # number of cores, keel's default) and wrk with WRK_THREADS threads, nothing pinned: server
 # and client share the cores. One more round pins the C servers to CPU 0 with one thread and
@@ -38,7 +40,8 @@
 #
 # Usage: bench/serve_bench.sh [ROUNDS]       (default 3)
 # Environment: KEEL=path (default build/keel, built with make), SERVE_BENCH_DURATION (10),
-#   SERVE_BENCH_SWEEP (5: seconds per sweep run), SERVE_BENCH_CONNS ("16 64 128"),
+#   SERVE_BENCH_SWEEP (5: seconds per sweep run), SERVE_BENCH_SWEEP_REPEATS (3: sweeps of the C
+#   servers, their connection counts chosen by the median), SERVE_BENCH_CONNS ("16 64 128"),
 #   SERVE_THREADS (nproc), WRK_THREADS (2), SERVE_BENCH_RETRAIN=1 (train the model again),
 #   SERVE_BENCH_QUIET_WAIT (30: seconds to wait for an idle machine before each run),
 #   OPENBLAS_CORETYPE for PyTorch (default: SkylakeX where the CPU has AVX-512, its fastest
@@ -49,6 +52,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 duration=${SERVE_BENCH_DURATION:-10}
 sweep=${SERVE_BENCH_SWEEP:-5}
+sweep_repeats=${SERVE_BENCH_SWEEP_REPEATS:-3}
 quiet_wait=${SERVE_BENCH_QUIET_WAIT:-30}
 read -r -a conns <<<"${SERVE_BENCH_CONNS:-16 64 128}"
 threads=${SERVE_THREADS:-$(nproc)}
@@ -146,6 +150,8 @@ fi
 echo "== machine"
 nproc
 grep -m1 'model name' /proc/cpuinfo
+kernel=$(uname -r)
+echo "Linux $kernel"
 uptime
 if [ -z "${OPENBLAS_CORETYPE-}" ] && grep -q -m1 avx512f /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=SkylakeX
@@ -389,27 +395,45 @@ for s in "${fastapi_setups[@]}"; do
     check fastapi "$work/$name.json" "$out/serve_keel_answer.json" || die "$name's answer differs from keel's"
 done
 
-echo "== sweep: connections ${conns[*]}, ${sweep} s each"
-sweep_servers=(keel trivial)
-for name in "${!server_pid[@]}"; do [[ $name == fastapi_* ]] && sweep_servers+=("$name"); done
-for c in "${conns[@]}"; do
-    for name in "${sweep_servers[@]}"; do
-        run_wrk "$name" "$c" "$sweep" sweep 0
+# The C servers' rate at a given connection count has modes (bench/RESULTS.md): one sweep run
+# each would pick their connection counts by chance. So each C server's sweep is repeated
+# sweep_repeats times, interleaved, and its count chosen by the median; uvicorn's four set-ups
+# are swept once (a repeat would add a minute each) and their best single run is taken.
+# best_settings PHASE prints keel's and the trivial server's connection counts, then (when
+# the phase has uvicorn runs) the best uvicorn set-up and its count.
+best_settings() {
+    "$py" - "$jsonl" "$1" <<'PY'
+import json, statistics, sys
+runs = [o for o in map(json.loads, filter(str.strip, open(sys.argv[1]))) if o["phase"] == sys.argv[2]]
+def by_median(server):
+    per = {}
+    for o in runs:
+        if o["server"] == server:
+            per.setdefault(o["connections"], []).append(o["rps"])
+    return max(per, key=lambda c: statistics.median(per[c]))
+best = [by_median("keel"), by_median("trivial")]
+fa = [o for o in runs if o["server"].startswith("fastapi")]
+if fa:
+    o = max(fa, key=lambda o: o["rps"])
+    best += [o["server"], o["connections"]]
+print(*best)
+PY
+}
+echo "== sweep: connections ${conns[*]}, ${sweep} s each; the C servers $sweep_repeats times"
+fastapi_names=()
+for name in "${!server_pid[@]}"; do [[ $name == fastapi_* ]] && fastapi_names+=("$name"); done
+for rep in $(seq 1 "$sweep_repeats"); do
+    for c in "${conns[@]}"; do
+        for name in keel trivial; do
+            run_wrk "$name" "$c" "$sweep" sweep "$rep"
+        done
+        if [ "$rep" = 1 ]; then
+            for name in "${fastapi_names[@]}"; do run_wrk "$name" "$c" "$sweep" sweep 1; done
+        fi
     done
 done
 # The best setting of each server in the sweep; keel with its log uses keel's.
-read -r -a best < <("$py" - "$jsonl" <<'PY'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-best = {}
-for o in runs:
-    s = o["server"] if not o["server"].startswith("fastapi") else "fastapi"
-    if s not in best or o["rps"] > best[s]["rps"]:
-        best[s] = o
-print(best["keel"]["connections"], best["trivial"]["connections"], best["fastapi"]["server"],
-      best["fastapi"]["connections"])
-PY
-)
+read -r -a best < <(best_settings sweep)
 c_keel=${best[0]} c_trivial=${best[1]} fa=${best[2]} c_fa=${best[3]}
 echo "== best: keel c$c_keel, trivial c$c_trivial, FastAPI $fa c$c_fa"
 for name in "${!server_pid[@]}"; do
@@ -430,21 +454,14 @@ done
 # on another machine would not cost it. A short sweep first, since the best connection
 # count changes with the policy.
 echo "== the client as a SCHED_BATCH task: sweep, then $rounds rounds of ${duration} s"
-for c in "${conns[@]}"; do
-    for name in keel trivial; do
-        run_wrk "$name" "$c" "$sweep" batch_sweep 0 "$wrk_threads" - batch
+for rep in $(seq 1 "$sweep_repeats"); do
+    for c in "${conns[@]}"; do
+        for name in keel trivial; do
+            run_wrk "$name" "$c" "$sweep" batch_sweep "$rep" "$wrk_threads" - batch
+        done
     done
 done
-read -r c_keel_b c_trivial_b < <("$py" - "$jsonl" <<'PY'
-import json, sys
-runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-best = {}
-for o in runs:
-    if o["phase"] == "batch_sweep" and (o["server"] not in best or o["rps"] > best[o["server"]]["rps"]):
-        best[o["server"]] = o
-print(best["keel"]["connections"], best["trivial"]["connections"])
-PY
-)
+read -r c_keel_b c_trivial_b < <(best_settings batch_sweep)
 for r in $(seq 1 "$rounds"); do
     run_wrk keel "$c_keel_b" "$duration" batch "$r" "$wrk_threads" - batch
     run_wrk trivial "$c_trivial_b" "$duration" batch "$r" "$wrk_threads" - batch
@@ -472,9 +489,9 @@ stop_server trivial_pinned
 
 echo "== summary (medians over $rounds rounds)"
 "$py" - "$jsonl" "$out/serve_bench.json" "${dropped:-null}" "$log_lines" "${log_bytes:-0}" \
-    "$threads" "$wrk_threads" "${OPENBLAS_CORETYPE-}" <<'PY'
+    "$threads" "$wrk_threads" "${OPENBLAS_CORETYPE-}" "$kernel" <<'PY'
 import json, statistics, sys
-jsonl, out_f, dropped, log_lines, log_bytes, threads, wrk_threads, coretype = sys.argv[1:9]
+jsonl, out_f, dropped, log_lines, log_bytes, threads, wrk_threads, coretype, kernel = sys.argv[1:10]
 runs = [json.loads(l) for l in open(jsonl) if l.strip()]
 main = [o for o in runs if o["phase"] == "main"]
 med = lambda xs: statistics.median(xs) if xs else None
@@ -589,6 +606,6 @@ with open(out_f, "w") as f:
                                   "lines": None if log_lines == "null" else int(log_lines),
                                   "bytes": int(log_bytes)},
                "server_threads": int(threads), "wrk_threads": int(wrk_threads),
-               "fastapi_setup": fa, "openblas_coretype": coretype or None}, f, indent=1)
+               "fastapi_setup": fa, "openblas_coretype": coretype or None, "kernel": kernel}, f, indent=1)
     f.write("\n")
 PY
