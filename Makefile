@@ -44,8 +44,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 RT_SRC   := $(sort $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) $(wildcard src/nn/*.c) \
             $(wildcard src/model/*.c) $(wildcard src/explain/*.c) \
             src/train/calibrate.c src/train/metrics.c \
-            $(addprefix src/data/,convert.c csv.c frame.c profile.c schema.c schema_json.c \
-                                  sketch.c target.c transform.c validate.c))
+            $(filter-out src/data/infer.c src/data/schema_yaml.c,$(wildcard src/data/*.c)))
 RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
 PIC_OBJ  := $(RT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
