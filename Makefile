@@ -37,13 +37,11 @@ SOVERSION := 0.1.0
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-# The runtime: what predicting and explaining need, as ARCHITECTURE.md draws libkeel (base, the
-# data layer's transforms and conversions and the profile reason codes read, tensor, nn, model,
-# explain; from train only the calibration a model applies and the metrics evaluation reports)
-# and nothing of the CLI's.
+# The runtime: what predicting and explaining need, as docs/architecture.md draws libkeel (base,
+# the data layer but schema inference and YAML, tensor, nn, eval, model, explain) and nothing of
+# training's or the CLI's.
 RT_SRC   := $(sort $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) $(wildcard src/nn/*.c) \
-            $(wildcard src/model/*.c) $(wildcard src/explain/*.c) \
-            src/train/calibrate.c src/train/metrics.c \
+            $(wildcard src/eval/*.c) $(wildcard src/model/*.c) $(wildcard src/explain/*.c) \
             $(filter-out src/data/infer.c src/data/schema_yaml.c,$(wildcard src/data/*.c)))
 RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
 PIC_OBJ  := $(RT_SRC:%.c=$(BUILD)/pic/%.o)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite against one build directory and prints the total as the last line:
 # "N passed, N failed". Usage: tests/run.sh BUILD_DIR
+#   layers   scripts/check-layers.sh — no source file includes a module drawn above its own
 #   unit     build/unit — C unit tests, one forked process per test
 #   corpus   build/replay-* — every fuzz corpus file through its parser
 #   e2e      tests/e2e/*.sh — the real CLI on real and broken files
@@ -21,6 +22,9 @@ tally() { # reads a suite's output, echoes it, adds its "N passed, N failed" lin
     passed=$((passed + p)); failed=$((failed + f))
 }
 log=$(mktemp); trap 'rm -f "$log"' EXIT
+
+echo "== layers"
+"$root/scripts/check-layers.sh" >"$log" 2>&1; grep -v '^ok  ' "$log"; tally "$log"
 
 echo "== unit"
 "$build/unit" >"$log" 2>&1; cat "$log" | grep -v '^ok  ' ; tally "$log"

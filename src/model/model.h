@@ -15,7 +15,8 @@
 
 #include "data/transform.h"
 #include "nn/nn.h"
-#include "train/metrics.h"
+#include "eval/calibrate.h"
+#include "eval/metrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

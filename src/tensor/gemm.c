@@ -26,10 +26,9 @@
 #include <pthread.h>
 #include <string.h>
 
-/* ---- threads and SIMD switches ------------------------------------------------------- */
+/* ---- threads ------------------------------------------------------------------------- */
 
 static int g_threads = 1;
-static int g_simd = -1; /* -1: not yet probed */
 
 void keel_tensor_set_threads(int n)
 {
@@ -41,21 +40,6 @@ void keel_tensor_set_threads(int n)
 int keel_tensor_threads(void)
 {
     return __atomic_load_n(&g_threads, __ATOMIC_RELAXED);
-}
-
-bool keel_tensor_simd(void)
-{
-    int s = __atomic_load_n(&g_simd, __ATOMIC_RELAXED);
-    if (KEEL_UNLIKELY(s < 0)) {
-        s = keel_k_cpu_avx512() ? 1 : 0;
-        __atomic_store_n(&g_simd, s, __ATOMIC_RELAXED);
-    }
-    return s != 0;
-}
-
-void keel_tensor_set_simd(bool on)
-{
-    __atomic_store_n(&g_simd, on && keel_k_cpu_avx512() ? 1 : 0, __ATOMIC_RELAXED);
 }
 
 /* ---- backend description ------------------------------------------------------------- */

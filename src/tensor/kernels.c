@@ -39,6 +39,27 @@ bool keel_k_cpu_avx512(void)
 #endif
 }
 
+/* ---- the SIMD switch ------------------------------------------------------------------
+ * Every keel_k_* dispatcher below reads it; it lives here, with them, so the choice between
+ * the plain-C and AVX-512 variants is made in one file. */
+
+static int g_simd = -1; /* -1: not yet probed */
+
+bool keel_tensor_simd(void)
+{
+    int s = __atomic_load_n(&g_simd, __ATOMIC_RELAXED);
+    if (KEEL_UNLIKELY(s < 0)) {
+        s = keel_k_cpu_avx512() ? 1 : 0;
+        __atomic_store_n(&g_simd, s, __ATOMIC_RELAXED);
+    }
+    return s != 0;
+}
+
+void keel_tensor_set_simd(bool on)
+{
+    __atomic_store_n(&g_simd, on && keel_k_cpu_avx512() ? 1 : 0, __ATOMIC_RELAXED);
+}
+
 /* ---- plain C ------------------------------------------------------------------------- */
 
 void keel_k_bias_c(size_t m, size_t n, const float *b, float *y, float *relu)

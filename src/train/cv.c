@@ -8,6 +8,7 @@
  * held-out row ever influences the model that scores it.
  */
 #include "train/train.h"
+#include "eval/folds.h"
 
 #include <math.h>
 #include <string.h>

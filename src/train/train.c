@@ -17,6 +17,7 @@
  * reproduces the uninterrupted run bit for bit.
  */
 #include "train/train.h"
+#include "eval/folds.h"
 #include "model/artifact.h"
 #include "tensor/tensor.h"
 #include "tensor/kernels.h"

@@ -4,7 +4,9 @@
  * data whose over-confidence is known, and out-of-memory paths. */
 #include "harness.h"
 
-#include "train/metrics.h"
+#include "eval/calibrate.h"
+#include "eval/folds.h"
+#include "eval/metrics.h"
 
 #include "metrics_expected.h"
 

@@ -19,7 +19,7 @@
  * Nothing here keeps state; the only allocations are the per-class counts and the sort
  * buffer of one call, freed before it returns.
  */
-#include "train/metrics.h"
+#include "eval/metrics.h"
 
 #include <inttypes.h>
 #include <math.h>

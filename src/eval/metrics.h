@@ -1,5 +1,5 @@
 /*
- * metrics.h — model quality measures, stratified folds and probability calibration.
+ * metrics.h — model quality measures.
  *
  * Definitions follow scikit-learn (1.2) so that numbers can be compared one for one:
  *   accuracy           share of rows whose arg-max class is the label (ties: the lowest class)
@@ -33,8 +33,8 @@
  * Thread-safety: every function here works only on its arguments; calls on different outputs
  * may run concurrently. Nothing here prints or keeps state.
  */
-#ifndef KEEL_TRAIN_METRICS_H
-#define KEEL_TRAIN_METRICS_H
+#ifndef KEEL_EVAL_METRICS_H
+#define KEEL_EVAL_METRICS_H
 
 #include "base/base.h"
 
@@ -77,49 +77,5 @@ int keel_metrics_to_json(const keel_metrics *m, keel_buf *out);
  * up, values with 6 significant digits, then an "n" line; for people, not for parsing.
  * Errors as keel_metrics_to_json. */
 int keel_metrics_to_text(const keel_metrics *m, keel_buf *out);
-
-/* Assigns each of n rows a fold in [0, k), written to fold[0..n) (caller-owned).
- * Classification (y != NULL, labels >= 0) keeps each class's share in every fold, as
- * sklearn's StratifiedKFold(shuffle=True) does (same guarantees, not the same assignment): each
- * class's rows are shuffled (Fisher-Yates with keel_rng seeded by seed) and dealt round-robin, the
- * dealing position carrying on from one class to the next (from a random start). Rows with y < 0,
- * and every row when y == NULL (regression), are shuffled and dealt last in the same way, so they
- * are spread at random. Guarantees: overall fold sizes differ by at most 1, and so do each class's
- * counts per fold. Deterministic for a given (y, n, k, seed) on every machine. k > n leaves some
- * folds empty. Errors: KEEL_EINVAL for k < 1 or fold == NULL with n > 0; KEEL_ENOMEM (fold is then
- * unspecified). O(n log n) time, O(n) memory. */
-int keel_folds_stratified(const int32_t *y, size_t n, int k, uint64_t seed, int32_t *fold);
-
-/* Calibration fitted on held-out logits, minimising log loss:
- *   binary (k == 1 logit per row): Platt scaling p = σ(a z + b);
- *   multiclass (k >= 2 logits): temperature scaling p = softmax(z / T).
- * A plain value: copy it, store it; nothing to free. */
-typedef struct keel_calibration {
-    int kind; /* 0 none, 1 platt, 2 temperature */
-    double a, b, t;
-} keel_calibration;
-
-/* Fits c on n rows of logits (row-major, k per row) and labels y (k == 1: y in {0, 1};
- * k >= 2: y in [0, k)); both borrowed for the call.
- * Platt: Newton's method on (a, b) minimising mean log loss + 1e-6/2 (a² + b²), with a
- * backtracking line search and a gradient-step fallback; the tiny L2 keeps a and b finite on
- * separable or one-class data. Temperature: golden-section search of log T over
- * [log 0.05, log 20] (the loss is convex in 1/T, hence unimodal there).
- * On success c->kind is 1 (Platt: a, b set, t = 1) or 2 (temperature: t set, a = 1, b = 0).
- * Errors: KEEL_EINVAL for c, logits or y NULL, k == 0, n * k overflowing, a label out of
- * range or a NaN or infinite logit; KEEL_EEMPTY for n == 0. On failure c is the identity
- * (kind 0, a = 1, b = 0, t = 1). Never allocates. O(n k) per iteration, at most 100 Newton
- * iterations or 100 golden-section steps. */
-int keel_calibration_fit(keel_calibration *c, const float *logits, const int32_t *y, size_t n,
-                         size_t k);
-
-/* Writes n rows of probabilities to proba (caller-owned): binary (k == 1) 2 columns
- * (1 − p, p), multiclass k columns. The logit is first transformed: kind 1 a z + b (for
- * k >= 2, a z: b cancels in the softmax), kind 2 z / t, kind 0 or c == NULL unchanged; then a
- * numerically stable sigmoid (k == 1) or softmax (k >= 2) is applied. A t that is not a
- * positive finite number counts as 1. A NaN logit gives NaN probabilities in its row, and so
- * does an infinite one when k >= 2. Does nothing when k == 0. Never allocates. */
-void keel_calibration_apply(const keel_calibration *c, const float *logits, size_t n, size_t k,
-                            float *proba);
 
 #endif
