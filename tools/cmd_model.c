@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "tensor/tensor.h"
 #include "tools/registry_cli.h"
+#include "pipeline/train_job.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -152,58 +153,27 @@ bad:
     return EXIT_USAGE;
 }
 
-/* Loosens an inferred schema into a prediction contract (see the top of this file). */
-static void loosen_inferred(keel_schema *s)
-{
-    for (size_t i = 0; i < s->n_columns; i++) {
-        keel_schema_column *c = &s->columns[i];
-        /* A timestamp column becomes calendar features (month, weekday, hour, year). */
-        if (c->role == KEEL_ROLE_TIME && c->type == KEEL_TYPE_TIMESTAMP)
-            c->role = KEEL_ROLE_FEATURE;
-        if (c->role != KEEL_ROLE_FEATURE) continue;
-        c->has_min = c->has_max = false;
-        c->integer = false;
-        c->nullable = true;
-        if (c->type == KEEL_TYPE_CATEGORICAL || c->type == KEEL_TYPE_BOOLEAN)
-            c->on_invalid = KEEL_ON_INVALID_MISSING;
-    }
-}
+/* ---- progress of training ---- */
 
-/* The schema to train with: given or inferred, with the target column last. */
-static int training_schema(const train_args *a, keel_schema **out)
+typedef struct epoch_ui {
+    FILE *tty;               /* draw a line here when a terminal */
+    bool lines;              /* JSON lines on stderr otherwise */
+    int fold;                /* cv: 1-based fold, else 0 */
+    bool quiet;              /* no notes on stderr */
+    keel_progress_bar *bar;  /* reading the data: finished once the data is read */
+} epoch_ui;
+
+/* Says on stderr how many records were quarantined, and where they went (ud: an epoch_ui,
+ * whose progress bar, if any, is finished first). */
+static void note_quarantined(void *ud, const char *file, const keel_validate_result *res,
+                             const char *q)
 {
-    keel_error e;
-    keel_schema *s = NULL;
-    *out = NULL;
-    if (a->schema) {
-        if (keel_schema_load(a->schema, &s, &e)) {
-            cli_error("%s", e.msg);
-            return EXIT_FAIL;
-        }
-    } else {
-        keel_infer_options io;
-        keel_infer_options_init(&io);
-        io.target = a->target;
-        if (keel_infer_file(a->file, &io, &s, &e)) {
-            cli_error("%s", e.msg);
-            return EXIT_FAIL;
-        }
-        loosen_inferred(s);
-    }
-    long t = keel_schema_find(s, a->target);
-    if (t < 0) {
-        cli_error("%s has no column '%s' (the --target)", a->schema ? a->schema : a->file,
-                  a->target);
-        keel_schema_free(s);
-        return EXIT_FAIL;
-    }
-    for (size_t i = 0; i < s->n_columns; i++) /* one target only: the one asked for */
-        if (s->columns[i].role == KEEL_ROLE_TARGET) s->columns[i].role = KEEL_ROLE_IGNORE;
-    s->columns[t].role = KEEL_ROLE_TARGET;
-    s->columns[t].nullable = true; /* unlabelled rows are counted and skipped, not quarantined */
-    keel_schema_move_to_end(s, (size_t)t);
-    *out = s;
-    return EXIT_OK;
+    struct epoch_ui *ui = ud;
+    keel_progress_bar_finish(ui->bar);
+    if (res->quarantined && !ui->quiet)
+        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", file,
+                (unsigned long long)res->quarantined, (unsigned long long)res->records,
+                q ? ", see " : "", q ? q : "");
 }
 
 static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *what)
@@ -211,53 +181,32 @@ static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *wha
     keel_progress_bar_update(ud, done, total, what);
 }
 
-/* Loads every accepted row of file through validation. */
+/* Loads every accepted row of file through validation, with a progress bar on a terminal. */
 static int load_data(const char *file, const keel_schema *s, const char *quarantine,
                      bool no_quarantine, keel_frame **f, keel_validate_result *res, char **qpath,
                      bool quiet)
 {
-    keel_validate_options o;
-    keel_validate_options_init(&o);
     char *q = NULL;
-    if (!no_quarantine) {
-        q = quarantine ? keel_strdup(quarantine) : cli_derived_name(file, ".quarantine.jsonl");
-        if (!q) {
-            cli_error("out of memory");
-            return EXIT_FAIL;
-        }
+    if (!no_quarantine &&
+        !(q = quarantine ? keel_strdup(quarantine) : cli_derived_name(file, ".quarantine.jsonl"))) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
     }
-    o.quarantine_path = q;
-    o.sha256 = true;
-    o.cancel = (const volatile int *)&cli_interrupted;
     keel_progress_bar *bar = quiet ? NULL : cli_progress();
-    if (bar) {
-        o.progress = progress_cb;
-        o.progress_ud = bar;
-    }
     keel_error e;
-    int rc = keel_frame_load(s, file, &o, f, res, &e);
+    int rc = keel_job_load_data(file, s, q, (const volatile int *)&cli_interrupted,
+                                bar ? progress_cb : NULL, bar, f, res, &e);
     keel_progress_bar_finish(bar);
     if (rc) {
         cli_error("%s", e.msg);
         keel_free(q);
         return EXIT_FAIL;
     }
-    if (res->quarantined && !quiet)
-        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", file,
-                (unsigned long long)res->quarantined, (unsigned long long)res->records,
-                q ? ", see " : "", q ? q : "");
+    struct epoch_ui ui = {.quiet = quiet};
+    note_quarantined(&ui, file, res, q);
     *qpath = q;
     return EXIT_OK;
 }
-
-/* ---- progress of training ---- */
-
-typedef struct epoch_ui {
-    FILE *tty;     /* draw a line here when a terminal */
-    bool lines;    /* JSON lines on stderr otherwise */
-    int fold;      /* cv: 1-based fold, else 0 */
-    keel_buf *log; /* the JSON lines are also kept here (the run's log in the registry) */
-} epoch_ui;
 
 static void on_epoch(void *ud, const keel_epoch_report *r)
 {
@@ -274,22 +223,10 @@ static void on_epoch(void *ud, const keel_epoch_report *r)
                 r->seconds, per * (r->max_epochs - r->epoch));
         fflush(ui->tty);
     }
-    if (ui->lines || ui->log) {
+    if (ui->lines) {
         keel_buf b;
         keel_buf_init(&b);
-        keel_buf_printf(&b,
-                        "{\"event\":\"epoch\",%s%.0d%s\"epoch\":%d,\"max_epochs\":%d,\"step\":%llu,"
-                        "\"train_loss\":",
-                        ui->fold ? "\"fold\":" : "", ui->fold, ui->fold ? "," : "", r->epoch,
-                        r->max_epochs, (unsigned long long)r->step);
-        keel_buf_json_num(&b, r->train_loss);
-        keel_buf_puts(&b, ",\"val_loss\":");
-        keel_buf_json_num(&b, r->val_loss);
-        keel_buf_printf(&b, ",\"%s\":", r->metric_name);
-        keel_buf_json_num(&b, r->val_metric);
-        keel_buf_printf(&b, ",\"best_epoch\":%d,\"seconds\":%.3f}\n", r->best_epoch, r->seconds);
-        if (b.data && ui->lines) fputs(b.data, stderr);
-        if (b.data && ui->log) keel_buf_puts(ui->log, b.data);
+        if (!keel_epoch_report_json(r, &b)) fputs(b.data, stderr);
         keel_buf_free(&b);
     }
 }
@@ -383,37 +320,6 @@ static const char *user_name(void)
     return u && *u ? u : "unknown";
 }
 
-static int add_lineage(keel_model *m, const train_args *a, const keel_validate_result *vr,
-                       const keel_frame *f, int64_t created)
-{
-    char when[40];
-    keel_format_timestamp(created, when);
-    keel_buf *b = &m->lineage_json;
-    keel_buf_reset(b);
-    const char *src = cli_base_name(a->file), *user = user_name();
-    int rc = keel_buf_printf(b, "{\"data_sha256\":\"%s\",\"data_source\":", vr->sha256);
-    rc |= keel_buf_json_str(b, src, strlen(src));
-    rc |= keel_buf_printf(b,
-                          ",\"records\":%llu,\"accepted\":%llu,\"quarantined\":%llu,\"seed\":%llu,"
-                          "\"threads\":%d,\"keel_version\":\"%s\",\"created\":\"%s\",\"user\":",
-                          (unsigned long long)vr->records, (unsigned long long)vr->accepted,
-                          (unsigned long long)vr->quarantined, (unsigned long long)a->hp.seed,
-                          a->hp.threads, keel_version(), when);
-    rc |= keel_buf_json_str(b, user, strlen(user));
-    rc |= keel_buf_putc(b, '}');
-    /* The training data's profile: the drift baseline of later issues. */
-    keel_profile *p = keel_profile_new(f->schema);
-    if (!p) return KEEL_ENOMEM;
-    rc |= keel_profile_add_frame(p, f);
-    rc |= keel_profile_set_source(p, src, vr->sha256, vr->records, vr->accepted, vr->quarantined,
-                                  vr->repaired);
-    keel_profile_set_created(p, created);
-    keel_buf_reset(&m->profile_json);
-    rc |= keel_profile_write_json(p, &m->profile_json);
-    keel_profile_free(p);
-    return rc ? KEEL_ENOMEM : KEEL_OK;
-}
-
 static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
 {
     /* keel_metrics_to_json writes an object; splice its members into ours. */
@@ -426,100 +332,9 @@ static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
     keel_buf_free(&tmp);
 }
 
-/* ---- the registry's record of a training run ---- */
-
-typedef struct reg_run {
-    int64_t dataset, run, version;
-    bool ended;
-} reg_run;
-
-static bool valid_model_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
-}
-
-/* The registry name of a model written to out: --name, else out's base name without ".keel",
- * with characters a name may not have replaced by '-'. New string. */
-static char *model_name(const char *given, const char *out)
-{
-    if (given) return keel_strdup(given);
-    const char *b = cli_base_name(out);
-    size_t n = strlen(b);
-    if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
-    if (n > 64) n = 64;
-    char *s = keel_strndup(b, n);
-    if (!s) return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') s[i] = '-';
-    if (!n || !isalnum((unsigned char)s[0])) {
-        keel_free(s);
-        return keel_strdup("model");
-    }
-    return s;
-}
-
-static int registry_start(keel_registry *reg, const train_args *a, const keel_schema *s,
-                          const keel_validate_result *vr, reg_run *rr)
-{
-    if (cli_register_dataset(reg, a->file, s, vr, NULL, &rr->dataset) != EXIT_OK) return EXIT_FAIL;
-    keel_buf params;
-    keel_buf_init(&params);
-    if (keel_hparams_to_json(&a->hp, &params) != KEEL_OK) {
-        keel_buf_free(&params);
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
-    keel_run_info info = {.kind = "train",
-                          .params_json = params.data,
-                          .seed = (int64_t)a->hp.seed,
-                          .keel_version = keel_version()};
-    int rc = keel_registry_run_start(reg, &info, &rr->run);
-    keel_buf_free(&params);
-    if (rc == KEEL_OK) rc = keel_registry_run_input(reg, rr->run, rr->dataset, "train");
-    if (rc != KEEL_OK) {
-        cli_registry_fail(reg, rc);
-        cli_error("(--no-registry trains without the registry)");
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
-}
-
-static int registry_end(keel_registry *reg, reg_run *rr, const char *status, const char *metrics,
-                        const char *log, const char *error)
-{
-    rr->ended = true;
-    int rc = keel_registry_run_end(reg, rr->run, status, metrics, log, error);
-    return rc == KEEL_OK ? EXIT_OK : cli_registry_fail(reg, rc);
-}
-
-static int registry_register(keel_registry *reg, reg_run *rr, const keel_model *m, const char *name,
-                             const char *out, const char *file, const keel_validate_result *vr,
-                             const keel_schema *s, const char *metrics)
-{
-    /* The training data's profile is known only now; the dataset's record gets it. */
-    if (cli_register_dataset(reg, file, s, vr, m->profile_json.data, &rr->dataset) != EXIT_OK)
-        return EXIT_FAIL;
-    int rc = keel_registry_model_register(reg, name, out, rr->run, keel_task_name(m->target.task),
-                                          metrics, &rr->version);
-    return rc == KEEL_OK ? EXIT_OK : cli_registry_fail(reg, rc);
-}
-
-/* The settings `keel explain` reads from the artifact (src/explain/explain.h): only the keys
- * given, so that the explainer's defaults stay the defaults. */
-typedef struct explain_args {
-    const char *adverse_class, *population;
-    int reasons; /* 0: not given */
-    bool lower_is_adverse;
-} explain_args;
-
 /* Parses one of the explanation settings of train. Returns -1 when argv[*i] is not one,
  * EXIT_USAGE on a bad value, 0 when consumed. */
-static int parse_explain_option(int argc, char **argv, int *i, explain_args *x)
+static int parse_explain_option(int argc, char **argv, int *i, keel_explain_settings *x)
 {
     const char *v;
     double d;
@@ -552,56 +367,80 @@ static int parse_explain_option(int argc, char **argv, int *i, explain_args *x)
     return 0;
 }
 
-/* Checks the settings against the trained model and writes them to m->explain_json.
- * Returns EXIT_USAGE (after printing why) when they do not fit the model. */
-static int set_explain_settings(keel_model *m, const explain_args *x)
+/* Prints what the training job did (the summary, as text or JSON) or why it failed, and
+ * returns the exit status: a bad setting is a usage error, a cancel a failure. */
+static int print_train_result(const train_args *a, const keel_train_job_result *res, int rc,
+                              const keel_error *e)
 {
-    bool regression = m->target.task == KEEL_TASK_REGRESSION;
-    if (x->adverse_class && regression) {
-        cli_error("--adverse-class applies to classification; this model does regression "
-                  "(--lower-is-adverse says which way is adverse)");
-        return EXIT_USAGE;
-    }
-    if (x->lower_is_adverse && !regression) {
-        cli_error("--lower-is-adverse applies to regression; this model does classification "
-                  "(use --adverse-class LABEL)");
-        return EXIT_USAGE;
-    }
-    if (x->adverse_class &&
-        keel_strlist_find(&m->target.classes, x->adverse_class, strlen(x->adverse_class)) < 0) {
-        keel_buf b;
-        keel_buf_init(&b);
-        for (size_t i = 0; i < m->target.classes.n && i < 20; i++)
-            keel_buf_printf(&b, "%s'%s'", i ? ", " : "", m->target.classes.items[i]);
-        cli_error("--adverse-class '%s' is not a class of the target (classes: %s%s)",
-                  x->adverse_class, b.data ? b.data : "", m->target.classes.n > 20 ? ", ..." : "");
-        keel_buf_free(&b);
-        return EXIT_USAGE;
-    }
-    keel_buf *b = &m->explain_json;
-    keel_buf_reset(b);
-    if (!x->adverse_class && !x->reasons && !x->population && !x->lower_is_adverse) return EXIT_OK;
-    int rc = keel_buf_putc(b, '{');
-    const char *sep = "";
-    if (x->adverse_class) {
-        rc |= keel_buf_puts(b, "\"adverse_class\":");
-        rc |= keel_buf_json_str(b, x->adverse_class, strlen(x->adverse_class));
-        sep = ",";
-    }
-    if (x->reasons) {
-        rc |= keel_buf_printf(b, "%s\"reasons\":%d", sep, x->reasons);
-        sep = ",";
-    }
-    if (x->population) {
-        rc |= keel_buf_printf(b, "%s\"population\":", sep);
-        rc |= keel_buf_json_str(b, x->population, strlen(x->population));
-        sep = ",";
-    }
-    if (x->lower_is_adverse) rc |= keel_buf_printf(b, "%s\"lower_is_adverse\":true", sep);
-    rc |= keel_buf_putc(b, '}');
     if (rc) {
-        keel_buf_reset(b);
-        cli_error("out of memory");
+        cli_error("%s", e->msg);
+        if (res->failed_at == KEEL_JOB_REGISTRY_DATASET)
+            cli_error("(--no-registry skips the registry)");
+        else if (res->failed_at == KEEL_JOB_REGISTRY_RUN)
+            cli_error("(--no-registry trains without the registry)");
+        bool usage = res->failed_at == KEEL_JOB_SETTINGS ||
+                     (res->failed_at == KEEL_JOB_REGISTER && rc == KEEL_EINVAL);
+        return usage ? EXIT_USAGE : EXIT_FAIL;
+    }
+    const keel_train_result *tr = &res->train;
+    const keel_validate_result *vr = &res->data;
+    const keel_model *model = res->model;
+    if (tr->resumed_from && !a->quiet)
+        fprintf(stderr, "keel: resumed from the checkpoint after epoch %d\n", tr->resumed_from);
+    keel_buf b;
+    keel_buf_init(&b);
+    const char *task = keel_task_name(model->target.task), *out = res->output;
+    if (a->json) {
+        keel_buf_puts(&b, "{\"model\":");
+        keel_buf_json_str(&b, out, strlen(out));
+        keel_buf_printf(&b,
+                        ",\"sha256\":\"%s\",\"task\":\"%s\",\"records\":%llu,\"quarantined\":%llu,"
+                        "\"train_rows\":%zu,\"validation_rows\":%zu,\"unlabeled_rows\":%zu,"
+                        "\"epochs\":%d,\"best_epoch\":%d,\"canceled\":%s,\"seconds\":%.3f,"
+                        "\"validation\":{\"n\":%llu",
+                        model->sha256, task, (unsigned long long)vr->records,
+                        (unsigned long long)vr->quarantined, tr->n_train, tr->n_val,
+                        tr->n_unlabeled, tr->epochs, tr->best_epoch,
+                        tr->canceled ? "true" : "false", tr->seconds,
+                        (unsigned long long)tr->val.n);
+        print_metrics_json(&b, &tr->val);
+        keel_buf_putc(&b, '}');
+        if (res->version) {
+            keel_buf_puts(&b, ",\"registry\":{\"model\":");
+            keel_buf_json_str(&b, res->name, strlen(res->name));
+            keel_buf_printf(&b, ",\"version\":%lld,\"run\":%lld,\"dataset\":%lld}",
+                            (long long)res->version, (long long)res->run,
+                            (long long)res->dataset);
+        }
+        keel_buf_puts(&b, "}\n");
+    } else {
+        keel_buf_printf(&b, "model: %s\nsha256: %s\ntask: %s", out, model->sha256, task);
+        if (model->target.task != KEEL_TASK_REGRESSION) {
+            keel_buf_printf(&b, " (%zu classes:", model->target.classes.n);
+            for (size_t i = 0; i < model->target.classes.n && i < 10; i++)
+                keel_buf_printf(&b, " %s", model->target.classes.items[i]);
+            keel_buf_puts(&b, model->target.classes.n > 10 ? " ...)" : ")");
+        }
+        keel_buf_printf(&b,
+                        "\nrows: %zu train, %zu validation, %zu without a target, %llu "
+                        "quarantined\nepochs: %d (best %d)%s, %.1f s\nvalidation:\n",
+                        tr->n_train, tr->n_val, tr->n_unlabeled,
+                        (unsigned long long)vr->quarantined, tr->epochs, tr->best_epoch,
+                        tr->canceled        ? ", stopped by the user"
+                        : tr->early_stopped ? ", early stopping"
+                                            : "",
+                        tr->seconds);
+        keel_metrics_to_text(&tr->val, &b);
+        if (res->version)
+            keel_buf_printf(&b, "registered: %s:%lld (run %lld, dataset %lld) in %s\n",
+                            res->name, (long long)res->version, (long long)res->run,
+                            (long long)res->dataset, cli_keel_home());
+    }
+    if (b.data) fputs(b.data, stdout);
+    keel_buf_free(&b);
+    if (tr->canceled) {
+        cli_error("interrupted: the best model so far is in %s; --resume continues from %s", out,
+                  res->checkpoint);
         return EXIT_FAIL;
     }
     return EXIT_OK;
@@ -611,7 +450,7 @@ int cmd_train(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
-    explain_args xa = {0};
+    keel_explain_settings xa = {0};
     bool explicit_ckpt = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -655,166 +494,50 @@ int cmd_train(int argc, char **argv)
         return EXIT_USAGE;
     }
     (void)explicit_ckpt;
-    int status;
-    keel_schema *s = NULL;
-    keel_frame *f = NULL;
-    keel_model *model = NULL;
-    keel_validate_result vr = {0};
-    char *q = NULL, *out = NULL, *ckpt = NULL, *name = NULL;
     keel_registry *reg = NULL;
-    reg_run rr = {0};
-    keel_buf log;
-    keel_buf_init(&log);
-    cli_catch_interrupts();
-    out = a.output ? keel_strdup(a.output) : cli_derived_name(a.file, ".keel");
-    if (!out || !(name = model_name(a.name, out))) goto oom;
     if (!a.no_registry) {
-        if (a.name && !valid_model_name(a.name)) {
+        if (a.name && !keel_model_name_valid(a.name)) {
             cli_error("'%s' is not a valid model name (1-64 of A-Z a-z 0-9 . _ -, starting "
                       "with a letter or digit)",
                       a.name);
-            status = EXIT_USAGE;
-            goto done;
+            return EXIT_USAGE;
         }
         if (!(reg = cli_registry_open())) {
             cli_error("(--no-registry trains without the registry)");
-            status = EXIT_FAIL;
-            goto done;
+            return EXIT_FAIL;
         }
     }
-    if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
-    if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)) !=
-        EXIT_OK)
-        goto done;
-    if (reg && (status = registry_start(reg, &a, s, &vr, &rr)) != EXIT_OK) goto done;
-    if (a.checkpoint)
-        ckpt = keel_strdup(a.checkpoint);
-    else if ((ckpt = keel_malloc(strlen(out) + 6)))
-        sprintf(ckpt, "%s.ckpt", out);
-    if (!ckpt) goto oom;
-    keel_tensor_set_threads(a.hp.threads);
-    keel_train_options to = {.hp = a.hp,
-                             .target = a.target,
-                             .checkpoint_path = ckpt,
-                             .resume = a.resume,
-                             .data_sha256 = vr.sha256,
-                             .cancel = (const volatile int *)&cli_interrupted,
-                             .on_epoch = on_epoch};
-    epoch_ui ui = {.tty = a.quiet          ? NULL
-                          : cli_progress() ? stderr
-                                           : NULL,
-                   .lines = !a.quiet && !cli_progress(),
-                   .log = reg ? &log : NULL};
-    to.ud = &ui;
-    keel_train_result tr;
+    cli_catch_interrupts();
+    keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
+    epoch_ui ui = {.tty = bar ? stderr : NULL, .lines = !a.quiet && !bar, .quiet = a.quiet,
+                   .bar = bar};
+    keel_train_job job = {.file = a.file,
+                          .target = a.target,
+                          .schema_path = a.schema,
+                          .output = a.output,
+                          .quarantine_path = a.quarantine,
+                          .no_quarantine = a.no_quarantine,
+                          .checkpoint_path = a.checkpoint,
+                          .resume = a.resume,
+                          .name = a.name,
+                          .hp = a.hp,
+                          .explain = xa,
+                          .created = creation_micros(),
+                          .user = user_name(),
+                          .registry = reg,
+                          .cancel = (const volatile int *)&cli_interrupted,
+                          .progress = bar ? progress_cb : NULL,
+                          .progress_ud = bar,
+                          .on_loaded = note_quarantined,
+                          .on_epoch = on_epoch,
+                          .ud = &ui};
+    keel_train_job_result res;
     keel_error e;
-    int rc = keel_train(f, NULL, f->n_rows, &to, &model, &tr, &e);
-    epoch_ui_done(&ui);
-    if (rc) {
-        cli_error("%s", e.msg);
-        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, e.msg);
-        status = EXIT_FAIL;
-        goto done;
-    }
-    if (tr.resumed_from && !a.quiet)
-        fprintf(stderr, "keel: resumed from the checkpoint after epoch %d\n", tr.resumed_from);
-    if ((status = set_explain_settings(model, &xa)) != EXIT_OK) {
-        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, "bad explanation settings");
-        goto done;
-    }
-    if (add_lineage(model, &a, &vr, f, creation_micros())) goto oom;
-    if (keel_model_save(model, out, &e)) {
-        cli_error("%s", e.msg);
-        if (reg) registry_end(reg, &rr, "failed", NULL, log.data, e.msg);
-        status = EXIT_FAIL;
-        goto done;
-    }
-    if (!tr.canceled) unlink(ckpt); /* finished: the checkpoint has done its job */
-    if (reg) {
-        keel_buf mj;
-        keel_buf_init(&mj);
-        keel_metrics_to_json(&tr.val, &mj);
-        if (tr.canceled) {
-            registry_end(reg, &rr, "cancelled", mj.data, log.data, "stopped by the user");
-        } else if ((status = registry_end(reg, &rr, "finished", mj.data, log.data, NULL)) ==
-                       EXIT_OK &&
-                   (status = registry_register(reg, &rr, model, name, out, a.file, &vr, s,
-                                               mj.data)) != EXIT_OK) {
-            keel_buf_free(&mj);
-            goto done;
-        }
-        keel_buf_free(&mj);
-        if (status != EXIT_OK) goto done;
-    }
-    keel_buf b;
-    keel_buf_init(&b);
-    const char *task = keel_task_name(model->target.task);
-    if (a.json) {
-        keel_buf_puts(&b, "{\"model\":");
-        keel_buf_json_str(&b, out, strlen(out));
-        keel_buf_printf(&b,
-                        ",\"sha256\":\"%s\",\"task\":\"%s\",\"records\":%llu,\"quarantined\":%llu,"
-                        "\"train_rows\":%zu,\"validation_rows\":%zu,\"unlabeled_rows\":%zu,"
-                        "\"epochs\":%d,\"best_epoch\":%d,\"canceled\":%s,\"seconds\":%.3f,"
-                        "\"validation\":{\"n\":%llu",
-                        model->sha256, task, (unsigned long long)vr.records,
-                        (unsigned long long)vr.quarantined, tr.n_train, tr.n_val, tr.n_unlabeled,
-                        tr.epochs, tr.best_epoch, tr.canceled ? "true" : "false", tr.seconds,
-                        (unsigned long long)tr.val.n);
-        print_metrics_json(&b, &tr.val);
-        keel_buf_putc(&b, '}');
-        if (rr.version) {
-            keel_buf_puts(&b, ",\"registry\":{\"model\":");
-            keel_buf_json_str(&b, name, strlen(name));
-            keel_buf_printf(&b, ",\"version\":%lld,\"run\":%lld,\"dataset\":%lld}",
-                            (long long)rr.version, (long long)rr.run, (long long)rr.dataset);
-        }
-        keel_buf_puts(&b, "}\n");
-    } else {
-        keel_buf_printf(&b, "model: %s\nsha256: %s\ntask: %s", out, model->sha256, task);
-        if (model->target.task != KEEL_TASK_REGRESSION) {
-            keel_buf_printf(&b, " (%zu classes:", model->target.classes.n);
-            for (size_t i = 0; i < model->target.classes.n && i < 10; i++)
-                keel_buf_printf(&b, " %s", model->target.classes.items[i]);
-            keel_buf_puts(&b, model->target.classes.n > 10 ? " ...)" : ")");
-        }
-        keel_buf_printf(&b,
-                        "\nrows: %zu train, %zu validation, %zu without a target, %llu "
-                        "quarantined\nepochs: %d (best %d)%s, %.1f s\nvalidation:\n",
-                        tr.n_train, tr.n_val, tr.n_unlabeled, (unsigned long long)vr.quarantined,
-                        tr.epochs, tr.best_epoch,
-                        tr.canceled        ? ", stopped by the user"
-                        : tr.early_stopped ? ", early stopping"
-                                           : "",
-                        tr.seconds);
-        keel_metrics_to_text(&tr.val, &b);
-        if (rr.version)
-            keel_buf_printf(&b, "registered: %s:%lld (run %lld, dataset %lld) in %s\n", name,
-                            (long long)rr.version, (long long)rr.run, (long long)rr.dataset,
-                            cli_keel_home());
-    }
-    if (b.data) fputs(b.data, stdout);
-    keel_buf_free(&b);
-    status = tr.canceled ? EXIT_FAIL : EXIT_OK;
-    if (tr.canceled)
-        cli_error("interrupted: the best model so far is in %s; --resume continues from %s", out,
-                  ckpt);
-    goto done;
-oom:
-    cli_error("out of memory");
-    status = EXIT_FAIL;
-done:
-    keel_model_free(model);
-    keel_frame_free(f);
-    keel_validate_result_free(&vr);
-    keel_schema_free(s);
-    keel_free(q);
-    keel_free(out);
-    keel_free(ckpt);
-    keel_free(name);
-    keel_buf_free(&log);
-    /* A run still "running" here failed before training ended (bad data, out of memory). */
-    if (reg && rr.run && !rr.ended) registry_end(reg, &rr, "failed", NULL, NULL, "see the log");
+    int rc = keel_train_job_run(&job, &res, &e);
+    keel_progress_bar_finish(bar);
+    if (res.failed_at == KEEL_JOB_NONE || res.failed_at >= KEEL_JOB_TRAIN) epoch_ui_done(&ui);
+    int status = print_train_result(&a, &res, rc, &e);
+    keel_train_job_result_free(&res);
     keel_registry_close(reg);
     return status;
 }
@@ -1237,7 +960,12 @@ int cmd_cv(int argc, char **argv)
     keel_cv_fold *per = NULL;
     int status;
     cli_catch_interrupts();
-    if ((status = training_schema(&a, &s)) != EXIT_OK) goto done;
+    keel_error e;
+    if (keel_job_training_schema(a.file, a.target, a.schema, &s, &e)) {
+        cli_error("%s", e.msg);
+        status = EXIT_FAIL;
+        goto done;
+    }
     if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)))
         goto done;
     if (!(per = keel_calloc((size_t)a.folds, sizeof *per))) {
@@ -1252,7 +980,6 @@ int cmd_cv(int argc, char **argv)
                              .cancel = (const volatile int *)&cli_interrupted,
                              .on_epoch = on_epoch,
                              .ud = &ui};
-    keel_error e;
     int rc = keel_cross_validate(f, &to, a.folds, per, &e);
     epoch_ui_done(&ui);
     if (rc) {

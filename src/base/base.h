@@ -174,6 +174,20 @@ void keel_format_timestamp(int64_t micros, char out[40]);
  * that threads on different cores write different cache lines. */
 size_t keel_thread_slot(void);
 
+/* Runs fn(ud, i) for every i in [0, n) and returns when all have returned. With parallel,
+ * each call but the last runs on a thread of its own and the last on the calling thread; a
+ * call whose thread cannot be started runs on the calling thread, in its turn, so the work is
+ * always done (only more slowly). Without parallel, every call runs on the calling thread in
+ * order. n is at most KEEL_PARALLEL_MAX. fn must be safe to run concurrently for distinct i;
+ * results go through ud (each call writing its own slot). The one fan-out of the library and
+ * the CLI: prediction, explanation and partial dependence split their work with it. */
+#define KEEL_PARALLEL_MAX 256
+void keel_parallel_for(size_t n, bool parallel, void (*fn)(void *ud, size_t i), void *ud);
+
+/* Part t of T near-equal parts of [0, n): [*lo, *hi). The parts cover [0, n) in order; the
+ * first ones take ceil(n / T) items, so trailing parts may be short or empty. T >= 1. */
+void keel_part_range(size_t n, size_t T, size_t t, size_t *lo, size_t *hi);
+
 /* ---- configuration files (config.c) ----------------------------------------------------
  * Parses text[0..n) as flat "key: value" lines ('#' comments, optional quotes), calling fn
  * for each pair in order (key and value are NUL-terminated, valid until fn returns). Stops at

@@ -4,6 +4,7 @@
 #include "base/base.h"
 
 #include <stdlib.h>
+#include <pthread.h>
 
 TEST(error_table_names_every_code)
 {
@@ -358,4 +359,59 @@ TEST(float_text_equals_the_c_library)
     for (size_t i = 0; i < KEEL_ARRAY_LEN(carries); i++)
         bad += float_text_differs(carries[i]);
     CHECK_EQ_INT(bad, 0);
+}
+
+/* ---- the parallel-for ---- */
+
+typedef struct pf_state {
+    int calls[300];
+    pthread_t who[300];
+} pf_state;
+
+static void pf_mark(void *ud, size_t i)
+{
+    pf_state *s = ud;
+    __atomic_add_fetch(&s->calls[i], 1, __ATOMIC_RELAXED);
+    s->who[i] = pthread_self();
+}
+
+TEST(parallel_for_runs_each_call_once)
+{
+    for (size_t n = 0; n <= 9; n++) {
+        for (int par = 0; par <= 1; par++) {
+            pf_state s;
+            memset(&s, 0, sizeof s);
+            keel_parallel_for(n, par, pf_mark, &s);
+            for (size_t i = 0; i < 12; i++)
+                CHECK_EQ_INT(s.calls[i], i < n ? 1 : 0);
+            /* The last call always runs on the calling thread; all of them do without parallel. */
+            if (n) CHECK(pthread_equal(s.who[n - 1], pthread_self()));
+            for (size_t i = 0; i + 1 < n; i++)
+                CHECK(par ? !pthread_equal(s.who[i], pthread_self())
+                          : pthread_equal(s.who[i], pthread_self()));
+        }
+    }
+    /* More than the bound: the bound's calls run, never more threads. */
+    pf_state s;
+    memset(&s, 0, sizeof s);
+    keel_parallel_for(KEEL_PARALLEL_MAX + 20, false, pf_mark, &s);
+    CHECK_EQ_INT(s.calls[KEEL_PARALLEL_MAX - 1], 1);
+    CHECK_EQ_INT(s.calls[KEEL_PARALLEL_MAX], 0);
+}
+
+TEST(part_range_covers_in_order)
+{
+    size_t ns[] = {0, 1, 7, 64, 65, 1000};
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t T = 1; T <= 9; T++) {
+            size_t next = 0;
+            for (size_t t = 0; t < T; t++) {
+                size_t lo, hi;
+                keel_part_range(ns[a], T, t, &lo, &hi);
+                CHECK_EQ_INT(lo, next);
+                CHECK(hi >= lo && hi - lo <= (ns[a] + T - 1) / T);
+                next = hi;
+            }
+            CHECK_EQ_INT(next, ns[a]);
+        }
 }
