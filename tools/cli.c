@@ -99,36 +99,10 @@ void cli_catch_interrupts(void)
 
 const char *cli_base_name(const char *path)
 {
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
+    return keel_path_base(path);
 }
 
 char *cli_derived_name(const char *path, const char *suffix)
 {
-    const char *b = strcmp(path, "-") ? cli_base_name(path) : "stdin";
-    const char *dot = strrchr(b, '.');
-    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    char *out = keel_malloc(stem + strlen(suffix) + 1);
-    if (out) {
-        memcpy(out, b, stem);
-        strcpy(out + stem, suffix);
-    }
-    return out;
-}
-
-void cli_csv_field(keel_buf *b, const char *p, size_t n)
-{
-    bool quote = false;
-    for (size_t i = 0; i < n && !quote; i++)
-        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-    if (!quote) {
-        keel_buf_append(b, p, n);
-        return;
-    }
-    keel_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"') keel_buf_putc(b, '"');
-        keel_buf_putc(b, p[i]);
-    }
-    keel_buf_putc(b, '"');
+    return keel_path_derived(path, suffix);
 }

@@ -28,9 +28,6 @@ extern volatile sig_atomic_t cli_interrupted;
 void cli_catch_interrupts(void);
 /* The last component of a path. */
 const char *cli_base_name(const char *path);
-/* Appends p[0..n) as one CSV field: quoted (quotes doubled) when it holds a comma, a quote or
- * a line break, as RFC 4180 has it. */
-void cli_csv_field(keel_buf *b, const char *p, size_t n);
 /* "dir/pima2.csv" + ".quarantine.jsonl" -> "pima2.quarantine.jsonl" (in the working
  * directory); "-" counts as "stdin". New string (keel_free), NULL when out of memory. */
 char *cli_derived_name(const char *path, const char *suffix);

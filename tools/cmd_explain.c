@@ -238,7 +238,7 @@ static void csv_num(keel_buf *b, double v)
 
 static void csv_str(keel_buf *b, const char *s)
 {
-    cli_csv_field(b, s, strlen(s));
+    keel_buf_csv_field(b, s, strlen(s));
 }
 
 /* Appends the value of row r of an id column: as a CSV field, or as a JSON value. */
@@ -254,7 +254,7 @@ static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json)
         else if (json)
             keel_buf_json_str(b, p, len);
         else
-            cli_csv_field(b, p, len);
+            keel_buf_csv_field(b, p, len);
         break;
     }
     case KEEL_TYPE_NUMERIC:
@@ -475,7 +475,7 @@ static int write_csv_header(FILE *out, const keel_model *m, const args *a, size_
             keel_buf_init(&name);
             keel_buf_printf(&name, "%s_%s", pass ? "se" : "attr", s->columns[m->inputs[i]].name);
             keel_buf_putc(&b, ',');
-            if (name.data) cli_csv_field(&b, name.data, name.len);
+            if (name.data) keel_buf_csv_field(&b, name.data, name.len);
             keel_buf_free(&name);
         }
     for (size_t k = 0; k < n_reasons; k++)

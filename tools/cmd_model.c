@@ -744,12 +744,12 @@ static int predict_chunk(void *ud, const keel_frame *f)
             if (col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_ID) {
                 size_t len;
                 const char *p = keel_column_text(col, r, &len);
-                if (!col->missing[r]) cli_csv_field(b, p, len);
+                if (!col->missing[r]) keel_buf_csv_field(b, p, len);
             } else if (col->type == KEEL_TYPE_NUMERIC && !isnan(col->num[r])) {
                 keel_buf_json_num(b, col->num[r]);
             } else if (col->type == KEEL_TYPE_CATEGORICAL && col->cat[r] >= 0) {
                 const char *cat = col->def->categories.items[col->cat[r]];
-                cli_csv_field(b, cat, strlen(cat));
+                keel_buf_csv_field(b, cat, strlen(cat));
             }
             keel_buf_putc(b, ',');
         }
@@ -761,7 +761,7 @@ static int predict_chunk(void *ud, const keel_frame *f)
             for (size_t j = 1; j < k; j++)
                 if (p[j] > p[best]) best = j;
             const char *label = m->target.classes.items[best];
-            cli_csv_field(b, label, strlen(label));
+            keel_buf_csv_field(b, label, strlen(label));
             for (size_t j = 0; j < k; j++)
                 keel_buf_printf(b, ",%.6g", p[j]);
         }
@@ -780,7 +780,7 @@ static int write_header(FILE *out, const keel_model *m)
     keel_buf_puts(&b, "line,");
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
-            cli_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
+            keel_buf_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
             keel_buf_putc(&b, ',');
         }
     keel_buf_puts(&b, "prediction");
@@ -790,7 +790,7 @@ static int write_header(FILE *out, const keel_model *m)
             keel_buf_init(&b2);
             keel_buf_printf(&b2, "p_%s", m->target.classes.items[j]);
             keel_buf_putc(&b, ',');
-            if (b2.data) cli_csv_field(&b, b2.data, b2.len);
+            if (b2.data) keel_buf_csv_field(&b, b2.data, b2.len);
             keel_buf_free(&b2);
         }
     int rc = keel_buf_putc(&b, '\n') || fwrite(b.data, 1, b.len, out) != b.len;

@@ -60,17 +60,38 @@ void keel_error_clear(keel_error *e);
 
 /* ---- growable byte buffer (buf.c) ------------------------------------------------------
  * A NUL-terminated, growable string. len excludes the terminator. Functions return KEEL_OK
- * or KEEL_ENOMEM; after a failure the buffer keeps its previous content. */
+ * or KEEL_ENOMEM; after a failure the buffer keeps its previous content.
+ *
+ * Errors are sticky: an append that fails marks the buffer failed until keel_buf_reset (or
+ * _init, _free, or the keel_buf_end of the writer it happened in). A writer of several pieces
+ * may therefore append without checking each one and close with keel_buf_end, which puts
+ * the buffer back as it was where the writer began (keel_buf_begin) when any append failed,
+ * so no caller sees half a document and the buffer can be used again. */
 typedef struct keel_buf {
     char *data; /* NULL until the first append; always NUL-terminated after it */
     size_t len;
     size_t cap;
+    bool failed; /* an append ran out of memory since the last reset */
 } keel_buf;
 
 void keel_buf_init(keel_buf *b);
 void keel_buf_free(keel_buf *b);
 void keel_buf_reset(keel_buf *b); /* len = 0, keeps the memory */
 int keel_buf_reserve(keel_buf *b, size_t extra);
+/* Where a writer begins: what keel_buf_end restores when one of the writer's appends failed. */
+typedef struct keel_buf_mark {
+    size_t len;
+    bool failed;
+} keel_buf_mark;
+static inline keel_buf_mark keel_buf_begin(const keel_buf *b)
+{
+    return (keel_buf_mark){b->len, b->failed};
+}
+/* Ends a writer that began at mark: KEEL_OK, or KEEL_ENOMEM with the buffer as it was at
+ * mark (its content cut back, its failed mark as it was) when an append failed since. A
+ * writer that calls another writer of this kind checks what that one returns: the inner
+ * writer's failure is undone, not left on the buffer. */
+int keel_buf_end(keel_buf *b, keel_buf_mark mark);
 int keel_buf_append(keel_buf *b, const void *p, size_t n);
 int keel_buf_puts(keel_buf *b, const char *s);
 int keel_buf_putc(keel_buf *b, char c);
@@ -80,6 +101,9 @@ int keel_buf_put_i64(keel_buf *b, int64_t v);  /* decimal, as %lld writes it */
 /* Appends s as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD,
  * so the output is always valid JSON. */
 int keel_buf_json_str(keel_buf *b, const char *s, size_t n);
+/* Appends p[0..n) as one CSV field (RFC 4180): as it is, or quoted with its quotes doubled
+ * when it holds a comma, a quote or a line break. */
+int keel_buf_csv_field(keel_buf *b, const char *p, size_t n);
 /* Of 8 bytes of text read little-endian into w, those a JSON string cannot hold as they are
  * ('"', '\\', control bytes) or that need a closer look (>= 0x80: UTF-8): each one's high bit
  * set in the result, 0 when there are none. Each term is the classic has-a-zero-byte test:
@@ -159,6 +183,14 @@ int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e);
 
 /* ---- logging (log.c) ------------------------------------------------------------------- */
 void keel_log(int level, const char *fmt, ...) KEEL_PRINTF(2, 3);
+
+/* ---- paths (time.c has the clock; these two are plain string work, in buf.c) ----------- */
+/* The last component of a path ("dir/pima2.csv" -> "pima2.csv"); a pointer into path. */
+const char *keel_path_base(const char *path);
+/* The base name of path with its last extension replaced by suffix ("dir/pima2.csv" +
+ * ".quarantine.jsonl" -> "pima2.quarantine.jsonl"); "-" counts as "stdin". New string
+ * (keel_free), NULL when out of memory. */
+char *keel_path_derived(const char *path, const char *suffix);
 
 /* ---- time (time.c) --------------------------------------------------------------------- */
 double keel_now_seconds(void);  /* monotonic clock, seconds */

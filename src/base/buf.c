@@ -3,7 +3,9 @@
  * write into it.
  *
  * Growth doubles the capacity, so n appends cost O(n) amortised. A failed append leaves
- * the old content intact, so a caller can report KEEL_ENOMEM and still free cleanly.
+ * the old content intact, so a caller can report KEEL_ENOMEM and still free cleanly, and
+ * marks the buffer failed (every append fails only through keel_buf_reserve or a format
+ * error), which keel_buf_end reads: one check for a whole document instead of one per piece.
  */
 #include "base/base.h"
 
@@ -16,6 +18,7 @@ void keel_buf_init(keel_buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+    b->failed = false;
 }
 
 void keel_buf_free(keel_buf *b)
@@ -27,13 +30,17 @@ void keel_buf_free(keel_buf *b)
 void keel_buf_reset(keel_buf *b)
 {
     b->len = 0;
+    b->failed = false;
     if (b->data) b->data[0] = '\0';
 }
 
 int keel_buf_reserve(keel_buf *b, size_t extra)
 {
     size_t need;
-    if (!keel_size_add(b->len, extra, &need) || !keel_size_add(need, 1, &need)) return KEEL_ENOMEM;
+    if (!keel_size_add(b->len, extra, &need) || !keel_size_add(need, 1, &need)) {
+        b->failed = true;
+        return KEEL_ENOMEM;
+    }
     if (need <= b->cap) return KEEL_OK;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
@@ -44,10 +51,24 @@ int keel_buf_reserve(keel_buf *b, size_t extra)
         cap *= 2;
     }
     char *p = keel_realloc(b->data, cap);
-    if (!p) return KEEL_ENOMEM;
+    if (!p) {
+        b->failed = true;
+        return KEEL_ENOMEM;
+    }
     b->data = p;
     b->cap = cap;
     return KEEL_OK;
+}
+
+int keel_buf_end(keel_buf *b, keel_buf_mark mark)
+{
+    if (!b->failed) return KEEL_OK;
+    if (b->data && mark.len <= b->len) {
+        b->len = mark.len;
+        b->data[mark.len] = '\0';
+    }
+    b->failed = mark.failed;
+    return KEEL_ENOMEM;
 }
 
 int keel_buf_append(keel_buf *b, const void *p, size_t n)
@@ -86,6 +107,7 @@ int keel_buf_printf(keel_buf *b, const char *fmt, ...)
     }
     if (n < 0 || keel_buf_reserve(b, (size_t)n) != KEEL_OK) {
         if (b->data) b->data[b->len] = '\0'; /* the failed try may have written into the room */
+        b->failed = true;
         va_end(ap2);
         return KEEL_ENOMEM;
     }
@@ -118,8 +140,11 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     /* Worst case: every byte becomes \u00XX (6 bytes) or U+FFFD (3 bytes). */
     size_t worst;
-    if (!keel_size_mul(n, 6, &worst) || keel_buf_reserve(b, worst + 2) != KEEL_OK)
+    if (!keel_size_mul(n, 6, &worst)) {
+        b->failed = true;
         return KEEL_ENOMEM;
+    }
+    if (keel_buf_reserve(b, worst + 2) != KEEL_OK) return KEEL_ENOMEM;
     char *o = b->data + b->len;
     *o++ = '"';
     size_t i = 0;
@@ -315,4 +340,38 @@ long keel_base64_decode(const char *s, size_t n, void *out, size_t cap)
             o[len++] = (unsigned char)(w >> (16 - 8 * k));
     }
     return (long)len;
+}
+
+int keel_buf_csv_field(keel_buf *b, const char *p, size_t n)
+{
+    bool quote = false;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+    if (!quote) return keel_buf_append(b, p, n);
+    int rc = keel_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"') rc |= keel_buf_putc(b, '"');
+        rc |= keel_buf_putc(b, p[i]);
+    }
+    rc |= keel_buf_putc(b, '"');
+    return rc ? KEEL_ENOMEM : KEEL_OK;
+}
+
+const char *keel_path_base(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    return b ? b + 1 : path;
+}
+
+char *keel_path_derived(const char *path, const char *suffix)
+{
+    const char *b = strcmp(path, "-") ? keel_path_base(path) : "stdin";
+    const char *dot = strrchr(b, '.');
+    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    char *out = keel_malloc(stem + strlen(suffix) + 1);
+    if (out) {
+        memcpy(out, b, stem);
+        strcpy(out + stem, suffix);
+    }
+    return out;
 }

@@ -1137,11 +1137,12 @@ static int write_schema(const keel_schema *s, keel_buf *b)
 
 int keel_schema_write(const keel_schema *s, keel_buf *out)
 {
-    size_t len0 = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     int rc = write_schema(s, out);
-    if (rc && out->data) {
-        out->len = len0;
-        out->data[len0] = '\0';
+    if (rc && !out->failed) { /* not the buffer's: cut back all the same */
+        out->len = start.len;
+        if (out->data) out->data[start.len] = '\0';
+        return rc;
     }
-    return rc;
+    return keel_buf_end(out, start);
 }

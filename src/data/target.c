@@ -275,29 +275,25 @@ void keel_target_label(const keel_target *t, const keel_frame *f, size_t r, int3
 
 int keel_target_to_json(const keel_target *t, keel_buf *out)
 {
-    size_t start = out->len;
-    int rc = keel_buf_puts(out, "{\"column\":");
-    if (!rc) rc = keel_buf_json_str(out, t->column, strlen(t->column));
-    if (!rc) rc = keel_buf_printf(out, ",\"task\":\"%s\"", keel_task_name(t->task));
+    keel_buf_mark start = keel_buf_begin(out);
+    keel_buf_puts(out, "{\"column\":");
+    keel_buf_json_str(out, t->column, strlen(t->column));
+    keel_buf_printf(out, ",\"task\":\"%s\"", keel_task_name(t->task));
     if (t->task == KEEL_TASK_REGRESSION) {
-        if (!rc) rc = keel_buf_puts(out, ",\"mean\":");
-        if (!rc) rc = keel_buf_json_num(out, t->mean);
-        if (!rc) rc = keel_buf_puts(out, ",\"scale\":");
-        if (!rc) rc = keel_buf_json_num(out, t->scale);
+        keel_buf_puts(out, ",\"mean\":");
+        keel_buf_json_num(out, t->mean);
+        keel_buf_puts(out, ",\"scale\":");
+        keel_buf_json_num(out, t->scale);
     } else {
-        if (!rc) rc = keel_buf_puts(out, ",\"classes\":[");
-        for (size_t i = 0; i < t->classes.n && !rc; i++) {
-            if (i) rc = keel_buf_putc(out, ',');
-            if (!rc) rc = keel_buf_json_str(out, t->classes.items[i], strlen(t->classes.items[i]));
+        keel_buf_puts(out, ",\"classes\":[");
+        for (size_t i = 0; i < t->classes.n; i++) {
+            if (i) keel_buf_putc(out, ',');
+            keel_buf_json_str(out, t->classes.items[i], strlen(t->classes.items[i]));
         }
-        if (!rc) rc = keel_buf_putc(out, ']');
+        keel_buf_putc(out, ']');
     }
-    if (!rc) rc = keel_buf_putc(out, '}');
-    if (rc && out->data) {
-        out->len = start;
-        out->data[start] = '\0';
-    }
-    return rc;
+    keel_buf_putc(out, '}');
+    return keel_buf_end(out, start);
 }
 
 /* ---- reading -------------------------------------------------------------------------- */

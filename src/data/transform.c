@@ -822,18 +822,14 @@ static int feature_to_json(const keel_feature *ft, keel_buf *b)
 
 int keel_transform_to_json(const keel_transform *t, keel_buf *out)
 {
-    size_t start = out->len;
-    int rc = keel_buf_putc(out, '[');
-    for (size_t i = 0; i < t->n_features && !rc; i++) {
-        if (i) rc = keel_buf_putc(out, ',');
-        if (!rc) rc = feature_to_json(&t->features[i], out);
+    keel_buf_mark start = keel_buf_begin(out);
+    keel_buf_putc(out, '[');
+    for (size_t i = 0; i < t->n_features && !out->failed; i++) {
+        if (i) keel_buf_putc(out, ',');
+        feature_to_json(&t->features[i], out);
     }
-    if (!rc) rc = keel_buf_putc(out, ']');
-    if (rc && out->data) {
-        out->len = start;
-        out->data[start] = '\0';
-    }
-    return rc;
+    keel_buf_putc(out, ']');
+    return keel_buf_end(out, start);
 }
 
 /* ---- JSON: reading -------------------------------------------------------------------- */

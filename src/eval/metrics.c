@@ -305,42 +305,31 @@ static double field(const keel_metrics *m, size_t i)
     return *(const double *)((const char *)m + FIELDS[i].offset);
 }
 
-/* Undoes a partly written append, so that a failed call leaves out as it was. */
-static void truncate_to(keel_buf *out, size_t len)
-{
-    out->len = len;
-    if (out->data) out->data[len] = '\0';
-}
-
 int keel_metrics_to_json(const keel_metrics *m, keel_buf *out)
 {
     if (!m || !out) return KEEL_EINVAL;
-    size_t start = out->len;
-    int rc = keel_buf_putc(out, '{');
-    for (size_t i = 0; i < KEEL_ARRAY_LEN(FIELDS) && rc == KEEL_OK; i++) {
+    keel_buf_mark start = keel_buf_begin(out);
+    keel_buf_putc(out, '{');
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(FIELDS); i++) {
         double v = field(m, i);
         if (isnan(v)) continue;
-        if (out->len > start + 1) rc = keel_buf_putc(out, ',');
-        if (rc == KEEL_OK) rc = keel_buf_printf(out, "\"%s\":", FIELDS[i].name);
-        if (rc == KEEL_OK) rc = keel_buf_json_num(out, v);
+        if (out->len > start.len + 1) keel_buf_putc(out, ',');
+        keel_buf_printf(out, "\"%s\":", FIELDS[i].name);
+        keel_buf_json_num(out, v);
     }
-    if (rc == KEEL_OK)
-        rc = keel_buf_printf(out, "%s\"n\":%" PRIu64 "}", out->len > start + 1 ? "," : "", m->n);
-    if (rc != KEEL_OK) truncate_to(out, start);
-    return rc;
+    keel_buf_printf(out, "%s\"n\":%" PRIu64 "}", out->len > start.len + 1 ? "," : "", m->n);
+    return keel_buf_end(out, start);
 }
 
 int keel_metrics_to_text(const keel_metrics *m, keel_buf *out)
 {
     if (!m || !out) return KEEL_EINVAL;
-    size_t start = out->len;
-    int rc = KEEL_OK;
+    keel_buf_mark start = keel_buf_begin(out);
     /* 17 = strlen("average_precision"), the longest name. */
-    for (size_t i = 0; i < KEEL_ARRAY_LEN(FIELDS) && rc == KEEL_OK; i++) {
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(FIELDS); i++) {
         double v = field(m, i);
-        if (!isnan(v)) rc = keel_buf_printf(out, "%-17s  %.6g\n", FIELDS[i].name, v);
+        if (!isnan(v)) keel_buf_printf(out, "%-17s  %.6g\n", FIELDS[i].name, v);
     }
-    if (rc == KEEL_OK) rc = keel_buf_printf(out, "%-17s  %" PRIu64 "\n", "n", m->n);
-    if (rc != KEEL_OK) truncate_to(out, start);
-    return rc;
+    keel_buf_printf(out, "%-17s  %" PRIu64 "\n", "n", m->n);
+    return keel_buf_end(out, start);
 }

@@ -23,26 +23,6 @@
 
 /* ---- names and paths ------------------------------------------------------------------- */
 
-static const char *base_name(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
-/* path's base name with its last extension replaced by suffix ("-" counts as "stdin"). */
-static char *derived_name(const char *path, const char *suffix)
-{
-    const char *b = strcmp(path, "-") ? base_name(path) : "stdin";
-    const char *dot = strrchr(b, '.');
-    size_t stem = dot && dot != b ? (size_t)(dot - b) : strlen(b);
-    char *out = keel_malloc(stem + strlen(suffix) + 1);
-    if (out) {
-        memcpy(out, b, stem);
-        strcpy(out + stem, suffix);
-    }
-    return out;
-}
-
 static bool name_char(char c)
 {
     return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
@@ -62,7 +42,7 @@ bool keel_model_name_valid(const char *s)
 static char *model_name(const char *given, const char *out)
 {
     if (given) return keel_strdup(given);
-    const char *b = base_name(out);
+    const char *b = keel_path_base(out);
     size_t n = strlen(b);
     if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
     if (n > 64) n = 64;
@@ -162,7 +142,7 @@ int keel_job_register_dataset(keel_registry *r, const char *file, const keel_sch
     bool is_stdin = !strcmp(file, "-");
     keel_dataset_info d = {
         .sha256 = res->sha256,
-        .name = is_stdin ? "stdin" : base_name(file),
+        .name = is_stdin ? "stdin" : keel_path_base(file),
         .source = is_stdin ? "stdin" : file,
         .n_rows = (int64_t)res->records,
         .n_accepted = (int64_t)res->accepted,
@@ -317,7 +297,7 @@ static int add_lineage(keel_model *m, const keel_train_job *job, const keel_vali
     keel_format_timestamp(job->created, when);
     keel_buf *b = &m->lineage_json;
     keel_buf_reset(b);
-    const char *src = base_name(job->file), *user = job->user ? job->user : "unknown";
+    const char *src = keel_path_base(job->file), *user = job->user ? job->user : "unknown";
     int rc = keel_buf_printf(b, "{\"data_sha256\":\"%s\",\"data_source\":", vr->sha256);
     rc |= keel_buf_json_str(b, src, strlen(src));
     rc |= keel_buf_printf(b,
@@ -381,7 +361,7 @@ int keel_train_job_run(const keel_train_job *job, keel_train_job_result *res, ke
     keel_schema *s = NULL;
     keel_frame *f = NULL;
     int rc;
-    res->output = job->output ? keel_strdup(job->output) : derived_name(job->file, ".keel");
+    res->output = job->output ? keel_strdup(job->output) : keel_path_derived(job->file, ".keel");
     if (!res->output || !(res->name = model_name(job->name, res->output))) goto oom;
     if (job->registry && job->name && !keel_model_name_valid(job->name)) {
         rc = keel_error_set(e, KEEL_EINVAL,
@@ -397,7 +377,7 @@ int keel_train_job_run(const keel_train_job *job, keel_train_job_result *res, ke
     }
     if (!job->no_quarantine) {
         res->quarantine = job->quarantine_path ? keel_strdup(job->quarantine_path)
-                                               : derived_name(job->file, ".quarantine.jsonl");
+                                               : keel_path_derived(job->file, ".quarantine.jsonl");
         if (!res->quarantine) goto oom;
     }
     if ((rc = keel_job_load_data(job->file, s, res->quarantine, job->cancel, job->progress,

@@ -415,3 +415,35 @@ TEST(part_range_covers_in_order)
             CHECK_EQ_INT(next, ns[a]);
         }
 }
+
+TEST(buf_errors_are_sticky_and_end_cuts_back)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_buf_puts(&b, "kept "), KEEL_OK);
+    keel_buf_mark mark = keel_buf_begin(&b);
+    keel_buf_puts(&b, "one ");
+    test_fail_alloc_after(1);
+    keel_buf_printf(&b, "%0500d", 7); /* needs to grow: fails */
+    test_fail_alloc_after(0);
+    CHECK(b.failed);
+    keel_buf_puts(&b, "two"); /* fits or not, the buffer stays failed */
+    CHECK(b.failed);
+    CHECK_EQ_INT(keel_buf_end(&b, mark), KEEL_ENOMEM);
+    CHECK_STR(b.data, "kept ");
+    CHECK(!b.failed); /* as it was where the writer began: usable again */
+    /* A failure before the writer began stays: the writer fails too, and leaves it. */
+    test_fail_alloc_after(1);
+    keel_buf_printf(&b, "%0900d", 7);
+    test_fail_alloc_after(0);
+    mark = keel_buf_begin(&b);
+    CHECK_EQ_INT(keel_buf_end(&b, mark), KEEL_ENOMEM);
+    CHECK(b.failed);
+    keel_buf_reset(&b);
+    CHECK(!b.failed);
+    mark = keel_buf_begin(&b);
+    keel_buf_puts(&b, "fine");
+    CHECK_EQ_INT(keel_buf_end(&b, mark), KEEL_OK);
+    CHECK_STR(b.data, "fine");
+    keel_buf_free(&b);
+}
