@@ -20,9 +20,12 @@
  * fixed display width, so the page grows with the number of columns and never with the
  * number of rows (only the digits of the counts do).
  *
- * Writing goes through a small sticky-error writer: after the first failed append every
- * later write is a no-op, and the one check at the end restores the caller's buffer. The
- * only memory used is the output buffer itself; all scratch space is on the stack.
+ * Writing, escaping, reading tolerant JSON and formatting numbers go through the report
+ * toolkit (doc.c) the model card uses too: a sticky-error writer (after the first failed
+ * append every later write is a no-op, and the one check at the end restores the caller's
+ * buffer), so the only memory used is the output buffer itself; all scratch space is on the
+ * stack. The profile keeps the toolkit's profile forms where the two reports differ:
+ * DOC_SCI_G for tiny numbers, doc_jtext (an empty string shows as empty), doc_fmt_pct_of.
  *
  * Numbers are written for people: counts exactly with thousands separators, statistics
  * with four significant digits (but never rounding away integer digits: 121,690.5 shows
@@ -30,7 +33,7 @@
  * never shows as 0.0% (it shows as <0.1%).
  */
 #include "report/report.h"
-#include "report/text.h"
+#include "report/doc.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -45,8 +48,7 @@ enum {
     W_NAME = 120,    /* display width (columns) kept of a column name */
     W_VALUE = 160,   /* ... of a value in a table cell or tooltip */
     W_LABEL = 26,    /* ... of a value written beside a bar */
-    W_HEAD = 200,    /* ... of header strings (source, created, version) */
-    FMT = 48         /* buffer size for one formatted number */
+    W_HEAD = 200     /* ... of header strings (source, created, version) */
 };
 
 /* Histogram chart geometry (SVG user units). */
@@ -58,265 +60,6 @@ enum {
 #define MB 46.0
 #define PW (CW - ML - MR)
 #define PH (CH - MT - MB)
-
-/* ---- sticky-error writer ------------------------------------------------------------- */
-
-typedef struct html {
-    keel_buf *b;
-    int err; /* KEEL_OK until the first failed append; then every write is skipped */
-} html;
-
-static void putn(html *h, const char *s, size_t n)
-{
-    if (!h->err && keel_buf_append(h->b, s, n) != KEEL_OK) h->err = KEEL_ENOMEM;
-}
-
-static void put(html *h, const char *s)
-{
-    putn(h, s, strlen(s));
-}
-
-/* keel_buf_printf with the sticky error (base.h has no va_list form to wrap). */
-static void putf(html *h, const char *fmt, ...) KEEL_PRINTF(2, 3);
-static void putf(html *h, const char *fmt, ...)
-{
-    if (h->err) return;
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || keel_buf_reserve(h->b, (size_t)n) != KEEL_OK) {
-        h->err = KEEL_ENOMEM;
-    } else {
-        vsnprintf(h->b->data + h->b->len, (size_t)n + 1, fmt, ap2);
-        h->b->len += (size_t)n;
-    }
-    va_end(ap2);
-}
-
-/* ---- escaping ------------------------------------------------------------------------
- * Text from the profile is untrusted. Besides the five HTML metacharacters we neutralise
- * what could mislead a reader: C0 controls are shown as their Control Pictures symbol
- * (U+2400 + c, so "a\nb" reads "a␊b"), C1 controls and bidirectional formatting
- * characters (which can make "gnp.exe" read as "exe.png") become U+FFFD, as does any
- * invalid UTF-8. Strings are cut at a display width (wide East Asian characters count
- * two) with an ellipsis, which bounds the page size. */
-
-/* Writes s[0..n) escaped, cut at max_w display columns (0: no cut). */
-static void text(html *h, const char *s, size_t n, size_t max_w)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, w = 0, run = 0; /* run: start of bytes not yet written verbatim */
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len = report_utf8_seq_len(c);
-        bool ok = len && i + len <= n && keel_utf8_valid(s + i, len);
-        uint32_t cp = ok ? report_utf8_decode(p + i, len) : 0xfffd;
-        int cw = report_cp_width(cp);
-        if (max_w && w + (size_t)cw > max_w) {
-            putn(h, s + run, i - run);
-            put(h, "\xe2\x80\xa6"); /* … */
-            return;
-        }
-        w += (size_t)cw;
-        const char *rep = NULL;
-        char pic[4];
-        if (!ok || report_cp_hidden(cp)) {
-            rep = "\xef\xbf\xbd";
-        } else if (cp < 0x20 || cp == 0x7f) {
-            uint32_t q = cp == 0x7f ? 0x2421 : 0x2400 + cp; /* U+2400..U+2421, 3 bytes */
-            pic[0] = (char)(0xe0 | (q >> 12));
-            pic[1] = (char)(0x80 | ((q >> 6) & 0x3f));
-            pic[2] = (char)(0x80 | (q & 0x3f));
-            pic[3] = '\0';
-            rep = pic;
-        } else if (cp == '&') {
-            rep = "&amp;";
-        } else if (cp == '<') {
-            rep = "&lt;";
-        } else if (cp == '>') {
-            rep = "&gt;";
-        } else if (cp == '"') {
-            rep = "&quot;";
-        } else if (cp == '\'') {
-            rep = "&#39;";
-        }
-        size_t adv = ok ? len : 1;
-        if (rep) {
-            putn(h, s + run, i - run);
-            put(h, rep);
-            run = i + adv;
-        }
-        i += adv;
-    }
-    putn(h, s + run, n - run);
-}
-
-/* ---- JSON access (every helper accepts NULL and wrong types) ------------------------- */
-
-static bool jnum(const keel_json *v, double *out)
-{
-    if (!v || v->type != KEEL_JSON_NUMBER || !isfinite(v->u.number.value)) return false;
-    *out = v->u.number.value;
-    return true;
-}
-
-static const keel_json *jget(const keel_json *obj, const char *key, keel_json_type type)
-{
-    const keel_json *v = keel_json_get(obj, key);
-    return v && v->type == type ? v : NULL;
-}
-
-static const keel_json *jstr(const keel_json *obj, const char *key)
-{
-    return jget(obj, key, KEEL_JSON_STRING);
-}
-
-/* A string field escaped, or the literal HTML fallback when it is absent or not a string. */
-static void jtext(html *h, const keel_json *s, size_t max_w, const char *fallback)
-{
-    if (s && s->type == KEEL_JSON_STRING)
-        text(h, s->u.string.s, s->u.string.len, max_w);
-    else
-        put(h, fallback);
-}
-
-static bool jstr_is(const keel_json *s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s && s->type == KEEL_JSON_STRING && s->u.string.len == n &&
-           memcmp(s->u.string.s, lit, n) == 0;
-}
-
-/* ---- numbers for people --------------------------------------------------------------- */
-
-/* A statistic: four significant digits, integer digits never rounded away. */
-static void fmt_stat(double v, char out[FMT])
-{
-    double a = fabs(v);
-    if (!isfinite(v)) {
-        snprintf(out, FMT, "\xe2\x80\x94");
-    } else if (a == 0) {
-        snprintf(out, FMT, "0");
-    } else if (a >= 1e15 || a < 1e-4) {
-        char tmp[24];
-        snprintf(tmp, sizeof tmp, "%.4g", v);
-        /* 1.235e+15 -> 1.235e15, 1.2e-05 -> 1.2e-5: shorter and still unambiguous. */
-        char *ex = strchr(tmp, 'e');
-        if (ex) {
-            *ex = '\0';
-            report_trim_zeros(tmp);
-            const char *d = ex + 1;
-            bool neg = *d == '-';
-            if (*d == '+' || *d == '-') d++;
-            while (*d == '0' && d[1])
-                d++;
-            snprintf(out, FMT, "%se%s%s", tmp, neg ? "-" : "", d);
-        } else {
-            snprintf(out, FMT, "%s", tmp);
-        }
-    } else if (a >= 999.5) {
-        report_fmt_int(round(v), out);
-    } else {
-        int decimals = 3 - (int)floor(log10(a));
-        if (decimals < 0) decimals = 0;
-        snprintf(out, FMT, "%.*f", decimals, v);
-        if (fabs(strtod(out, NULL)) >= 1000) { /* 999.96 rounded up to 1000.0 */
-            report_fmt_int(round(v), out);
-            return;
-        }
-        report_trim_zeros(out);
-        if (strcmp(out, "-0") == 0) snprintf(out, FMT, "0");
-    }
-}
-
-/* A count: exact with separators when it is a whole number, else as a statistic. */
-static void fmt_count(double v, char out[FMT])
-{
-    if (isfinite(v) && v == floor(v) && fabs(v) < 1e18)
-        report_fmt_int(v, out);
-    else
-        fmt_stat(v, out);
-}
-
-/* part as a percentage of whole with one decimal; "—" when whole is not positive. */
-static void fmt_pct(double part, double whole, char out[FMT])
-{
-    if (!(whole > 0) || !isfinite(part) || !isfinite(whole)) {
-        snprintf(out, FMT, "\xe2\x80\x94");
-        return;
-    }
-    double p = 100.0 * (part / whole);
-    if (!isfinite(p)) {
-        snprintf(out, FMT, "\xe2\x80\x94");
-    } else if (!(fabs(p) < 1000)) { /* part > whole: inconsistent, but show it as it is */
-        char v[FMT];
-        fmt_stat(p, v);
-        snprintf(out, FMT, "%.40s%%", v);
-    } else if (part > 0 && p < 0.05)
-        snprintf(out, FMT, "&lt;0.1%%");
-    else if (part < whole && p >= 99.95 && p < 100)
-        snprintf(out, FMT, "&gt;99.9%%");
-    else
-        snprintf(out, FMT, "%.1f%%", p);
-}
-
-/* An axis label: compact (15k, 1.5M) once numbers get long. */
-static void fmt_axis(double v, char out[FMT])
-{
-    static const struct {
-        double div;
-        const char *suffix;
-    } units[] = {{1e12, "T"}, {1e9, "B"}, {1e6, "M"}, {1e3, "k"}};
-    double a = fabs(v);
-    if (a >= 1e4 && a < 1e15) {
-        for (size_t i = 0; i < KEEL_ARRAY_LEN(units); i++) {
-            if (a >= units[i].div) {
-                char tmp[FMT];
-                snprintf(tmp, sizeof tmp, "%.3g", v / units[i].div);
-                snprintf(out, FMT, "%s%s", tmp, units[i].suffix);
-                return;
-            }
-        }
-    }
-    fmt_stat(v, out);
-}
-
-static void put_count(html *h, double v)
-{
-    char s[FMT];
-    fmt_count(v, s);
-    put(h, s);
-}
-
-static void put_stat(html *h, double v)
-{
-    char s[FMT];
-    fmt_stat(v, s);
-    put(h, s);
-}
-
-/* A count field, or "—" when absent. */
-static void put_jcount(html *h, const keel_json *v)
-{
-    double x;
-    if (jnum(v, &x))
-        put_count(h, x);
-    else
-        put(h, "\xe2\x80\x94");
-}
-
-/* A "step" between about target ticks over span: 1, 2 or 5 times a power of ten; 0 when
- * span is too small or too large for one (the caller then draws no ticks). */
-static double nice_step(double span, int target)
-{
-    double raw = span / target;
-    double mag = pow(10, floor(log10(raw)));
-    double f = raw / mag;
-    double step = (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
-    return isfinite(step) && step > 0 ? step : 0;
-}
 
 /* ---- histograms ----------------------------------------------------------------------- */
 
@@ -337,8 +80,8 @@ typedef struct hist {
 static void hist_load(hist *hs, const keel_json *obj, bool numeric)
 {
     memset(hs, 0, sizeof *hs);
-    const keel_json *counts = jget(obj, "counts", KEEL_JSON_ARRAY);
-    const keel_json *edges = jget(obj, "edges", KEEL_JSON_ARRAY);
+    const keel_json *counts = doc_jget(obj, "counts", KEEL_JSON_ARRAY);
+    const keel_json *edges = doc_jget(obj, "edges", KEEL_JSON_ARRAY);
     size_t n_raw = keel_json_len(counts);
     if (n_raw == 0) return;
     size_t group = (n_raw + MAX_BINS - 1) / MAX_BINS; /* raw bins per bar */
@@ -346,7 +89,7 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     hs->n = (n_raw + group - 1) / group;
     for (size_t i = 0; i < n_raw; i++) {
         double c;
-        if (!jnum(keel_json_at(counts, i), &c) || c < 0) {
+        if (!doc_jnum(keel_json_at(counts, i), &c) || c < 0) {
             hs->bad_counts = true;
             c = 0;
         }
@@ -367,12 +110,12 @@ static void hist_load(hist *hs, const keel_json *obj, bool numeric)
     double prev = -INFINITY;
     for (size_t i = 0; i <= n_raw; i++) {
         double x;
-        if (!jnum(keel_json_at(edges, i), &x) || x < prev) return;
+        if (!doc_jnum(keel_json_at(edges, i), &x) || x < prev) return;
         prev = x;
     }
     for (size_t j = 0; j < hs->n; j++)
-        jnum(keel_json_at(edges, j * group), &hs->edge[j]);
-    jnum(keel_json_at(edges, n_raw), &hs->edge[hs->n]);
+        doc_jnum(keel_json_at(edges, j * group), &hs->edge[j]);
+    doc_jnum(keel_json_at(edges, n_raw), &hs->edge[hs->n]);
     hs->has_edges = true;
     double lo = hs->edge[0], hi = hs->edge[hs->n], span = hi - lo;
     if (!(span > 0) || !isfinite(span)) return;
@@ -412,17 +155,17 @@ static bool ts_iso(const keel_json *s)
 
 /* An ISO timestamp as an axis label: the date alone when every tick falls on its own day,
  * else the time to the minute as well (with the year only at the two ends). */
-static void ts_tick(html *h, const keel_json *s, bool dates_only, bool end)
+static void ts_tick(doc_writer *h, const keel_json *s, bool dates_only, bool end)
 {
     const char *p = s->u.string.s;
     if (!ts_iso(s)) {
-        text(h, p, s->u.string.len, 12);
+        doc_text(h, p, s->u.string.len, 12);
     } else if (dates_only) {
-        text(h, p, 10, 0);
+        doc_text(h, p, 10, 0);
     } else {
-        text(h, end ? p : p + 5, end ? 10 : 5, 0);
-        put(h, " ");
-        text(h, p + 11, 5, 0);
+        doc_text(h, end ? p : p + 5, end ? 10 : 5, 0);
+        doc_put(h, " ");
+        doc_text(h, p + 11, 5, 0);
     }
 }
 
@@ -439,37 +182,37 @@ static double px_edge(const hist *hs, size_t j)
 }
 
 /* The text of bin j's range for a tooltip. */
-static void bin_range(html *h, const hist *hs, size_t j, bool numeric)
+static void bin_range(doc_writer *h, const hist *hs, size_t j, bool numeric)
 {
     if (numeric && hs->has_edges) {
-        char a[FMT], b[FMT];
-        fmt_stat(hs->edge[j], a);
-        fmt_stat(hs->edge[j + 1], b);
-        putf(h, "[%s, %s%s", a, b, j + 1 == hs->n ? "]" : ")");
+        char a[DOC_FMT], b[DOC_FMT];
+        doc_fmt_stat(hs->edge[j], a, DOC_SCI_G);
+        doc_fmt_stat(hs->edge[j + 1], b, DOC_SCI_G);
+        doc_putf(h, "[%s, %s%s", a, b, j + 1 == hs->n ? "]" : ")");
     } else if (!numeric && hs->label[j] && hs->label[j + 1]) {
-        jtext(h, hs->label[j], 40, "");
-        put(h, " \xe2\x80\x93 ");
-        jtext(h, hs->label[j + 1], 40, "");
+        doc_jtext(h, hs->label[j], 40, "");
+        doc_put(h, " \xe2\x80\x93 ");
+        doc_jtext(h, hs->label[j + 1], 40, "");
     } else {
-        putf(h, "bin %zu of %zu", j + 1, hs->n);
+        doc_putf(h, "bin %zu of %zu", j + 1, hs->n);
     }
 }
 
-static void tick_label(html *h, double x, double y, const char *anchor, const char *cls)
+static void tick_label(doc_writer *h, double x, double y, const char *anchor, const char *cls)
 {
-    putf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"%s\">", x, y, anchor, cls);
+    doc_putf(h, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" class=\"%s\">", x, y, anchor, cls);
 }
 
 /* The histogram card chart. whole is the denominator for the tooltip percentages; median
  * (NAN when unknown) is marked with a dashed line. */
-static void hist_chart(html *h, const hist *hs, bool numeric, double whole, double median)
+static void hist_chart(doc_writer *h, const hist *hs, bool numeric, double whole, double median)
 {
     double ref;
-    putf(h, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", CW, CH);
+    doc_putf(h, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", CW, CH);
     bool counts_axis = !hs->linear || hs->uniform;
     double ymax = 0;
     (void)hist_height(hs, 0, &ref);
-    double ystep = counts_axis && hs->max > 0 ? nice_step(hs->max, 4) : 0;
+    double ystep = counts_axis && hs->max > 0 ? doc_nice_step(hs->max, 4) : 0;
     if (ystep > 0) {
         double step = ystep;
         ymax = ceil(hs->max / step) * step;
@@ -477,31 +220,32 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             double v = k * step;
             if (v > ymax * (1 + 1e-9)) break;
             double y = MT + PH - PH * (v / ymax);
-            char s[FMT];
-            fmt_axis(v, s);
+            char s[DOC_FMT];
+            doc_fmt_axis(v, s, DOC_SCI_G);
             if (k > 0)
-                putf(h, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
-                     ML, ML + PW, y, y);
+                doc_putf(h,
+                         "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
+                         ML, ML + PW, y, y);
             tick_label(h, ML - 6, y + 4, "end", "tick");
-            putf(h, "%s</text>", s);
+            doc_putf(h, "%s</text>", s);
         }
-        putf(h,
-             "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
-             "text-anchor=\"middle\">count</text>",
-             MT + PH / 2);
+        doc_putf(h,
+                 "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
+                 "text-anchor=\"middle\">count</text>",
+                 MT + PH / 2);
     } else if (counts_axis) {
         ymax = hs->max; /* no ticks, but bars keep their proportions */
     } else {
-        putf(h,
-             "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
-             "text-anchor=\"middle\">density</text>",
-             MT + PH / 2);
+        doc_putf(h,
+                 "<text class=\"axis-title\" transform=\"translate(14 %.1f) rotate(-90)\" "
+                 "text-anchor=\"middle\">density</text>",
+                 MT + PH / 2);
     }
     if (hs->total <= 0)
-        putf(h,
-             "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no values"
-             "</text>",
-             ML + PW / 2, MT + PH / 2);
+        doc_putf(h,
+                 "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no values"
+                 "</text>",
+                 ML + PW / 2, MT + PH / 2);
     for (size_t j = 0; j < hs->n; j++) {
         double v = hist_height(hs, j, &ref);
         double x0 = px_edge(hs, j), x1 = px_edge(hs, j + 1);
@@ -511,56 +255,58 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
         }
         double bh = ref > 0 ? PH * (v / (counts_axis ? ymax : ref * 1.05)) : 0;
         if (hs->count[j] > 0 && bh < 1) bh = 1; /* a single outlier must stay visible */
-        char c[FMT], p[FMT];
-        fmt_count(hs->count[j], c);
-        fmt_pct(hs->count[j], whole, p);
-        putf(h, "<rect class=\"bar%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\">",
-             numeric ? "" : " ts", x0, MT + PH - bh, KEEL_MAX(x1 - x0, 0.5), bh);
-        put(h, "<title>");
+        char c[DOC_FMT], p[DOC_FMT];
+        doc_fmt_count(hs->count[j], c, DOC_SCI_G);
+        doc_fmt_pct_of(hs->count[j], whole, p);
+        doc_putf(h, "<rect class=\"bar%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\">",
+                 numeric ? "" : " ts", x0, MT + PH - bh, KEEL_MAX(x1 - x0, 0.5), bh);
+        doc_put(h, "<title>");
         bin_range(h, hs, j, numeric);
-        putf(h, ": %s (%s)</title></rect>", c, p);
+        doc_putf(h, ": %s (%s)</title></rect>", c, p);
     }
     double base = MT + PH;
-    putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML, ML + PW,
-         base, base);
+    doc_putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", ML,
+             ML + PW, base, base);
 
     /* x axis: the two ends in bold (the minimum and maximum), nice ticks between them. */
     double ly = base + 16;
     if (numeric && hs->has_edges) {
-        char s[FMT];
-        fmt_stat(hs->edge[0], s);
+        char s[DOC_FMT];
+        doc_fmt_stat(hs->edge[0], s, DOC_SCI_G);
         tick_label(h, ML, ly, "start", "tick end");
-        putf(h, "%s</text>", s);
-        fmt_stat(hs->edge[hs->n], s);
+        doc_putf(h, "%s</text>", s);
+        doc_fmt_stat(hs->edge[hs->n], s, DOC_SCI_G);
         tick_label(h, ML + PW, ly, "end", "tick end");
-        putf(h, "%s</text>", s);
+        doc_putf(h, "%s</text>", s);
         if (hs->linear) {
             double lo = hs->edge[0], hi = hs->edge[hs->n];
-            double step = nice_step(hi - lo, 6);
+            double step = doc_nice_step(hi - lo, 6);
             double first = ceil(lo / step) * step;
             for (int k = 0; k < 16 && step > 0; k++) {
                 double v = first + k * step;
                 if (v > hi) break;
                 double x = px_of(hs, v);
-                putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x,
-                     x, base, base + 4);
+                doc_putf(h,
+                         "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>",
+                         x, x, base, base + 4);
                 if (x - ML < 44 || ML + PW - x < 44)
                     continue; /* would collide with the bold end labels */
-                fmt_axis(fabs(v) < step * 1e-9 ? 0 : v, s);
+                doc_fmt_axis(fabs(v) < step * 1e-9 ? 0 : v, s, DOC_SCI_G);
                 tick_label(h, x, ly, "middle", "tick");
-                putf(h, "%s</text>", s);
+                doc_putf(h, "%s</text>", s);
             }
             if (isfinite(median) && median >= lo && median <= hi) {
                 double x = px_of(hs, median);
-                putf(h,
-                     "<line class=\"median\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\">"
-                     "<title>median ",
-                     x, x, MT - 4, base);
-                put_stat(h, median);
-                putf(h,
-                     "</title></line><text class=\"median-label\" x=\"%.1f\" y=\"%.1f\" "
-                     "text-anchor=\"%s\">median</text>",
-                     x + (x > ML + PW - 60 ? -4 : 4), MT + 6, x > ML + PW - 60 ? "end" : "start");
+                doc_putf(h,
+                         "<line class=\"median\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\">"
+                         "<title>median ",
+                         x, x, MT - 4, base);
+                doc_put_stat(h, median);
+                doc_putf(h,
+                         "</title></line><text class=\"median-label\" x=\"%.1f\" y=\"%.1f\" "
+                         "text-anchor=\"%s\">median</text>",
+                         x + (x > ML + PW - 60 ? -4 : 4), MT + 6,
+                         x > ML + PW - 60 ? "end" : "start");
             }
         }
     } else if (!numeric) {
@@ -583,24 +329,24 @@ static void hist_chart(html *h, const hist *hs, bool numeric, double whole, doub
             if (!hs->label[j]) continue;
             bool end = k == 0 || k == n_ticks;
             double x = px_edge(hs, j);
-            putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x, x,
-                 base, base + 4);
+            doc_putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/>", x,
+                     x, base, base + 4);
             tick_label(h, x, ly,
                        k == 0         ? "start"
                        : k == n_ticks ? "end"
                                       : "middle",
                        end ? "tick end" : "tick");
             ts_tick(h, hs->label[j], dates_only, end);
-            put(h, "</text>");
+            doc_put(h, "</text>");
         }
     }
-    putf(h, "<text class=\"axis-title\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
-         ML + PW / 2, CH - 6, numeric ? "value" : "time (UTC)");
-    put(h, "</svg>");
+    doc_putf(h, "<text class=\"axis-title\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>",
+             ML + PW / 2, CH - 6, numeric ? "value" : "time (UTC)");
+    doc_put(h, "</svg>");
 }
 
 /* A tiny histogram for the overview table. */
-static void hist_spark(html *h, const hist *hs, bool numeric)
+static void hist_spark(doc_writer *h, const hist *hs, bool numeric)
 {
     const double w = 96, ht = 22;
     size_t group = (hs->n + SPARK_BINS - 1) / SPARK_BINS;
@@ -610,46 +356,46 @@ static void hist_spark(html *h, const hist *hs, bool numeric)
         c[j / group] += hs->count[j];
     for (size_t j = 0; j < n; j++)
         max = KEEL_MAX(max, c[j]);
-    putf(h, "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">", w, ht,
-         w, ht);
-    putf(h, "<line class=\"axis\" x1=\"0\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>", w, ht - 0.5,
-         ht - 0.5);
+    doc_putf(h, "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">", w,
+             ht, w, ht);
+    doc_putf(h, "<line class=\"axis\" x1=\"0\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>", w, ht - 0.5,
+             ht - 0.5);
     for (size_t j = 0; j < n && max > 0; j++) {
         double bh = (ht - 1) * (c[j] / max);
         if (c[j] > 0 && bh < 1) bh = 1;
         double bw = w / (double)n;
-        putf(h, "<rect class=\"bar%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
-             numeric ? "" : " ts", bw * (double)j + (bw > 3 ? 0.5 : 0), ht - 1 - bh,
-             bw > 3 ? bw - 1 : bw, bh);
+        doc_putf(h, "<rect class=\"bar%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"/>",
+                 numeric ? "" : " ts", bw * (double)j + (bw > 3 ? 0.5 : 0), ht - 1 - bh,
+                 bw > 3 ? bw - 1 : bw, bh);
     }
-    put(h, "</svg>");
+    doc_put(h, "</svg>");
 }
 
 /* ---- top values ----------------------------------------------------------------------- */
 
 /* A top-value entry's value: a string, a number's text, or a placeholder. */
-static void top_value(html *h, const keel_json *v, size_t max_w)
+static void top_value(doc_writer *h, const keel_json *v, size_t max_w)
 {
     if (v && v->type == KEEL_JSON_STRING && v->u.string.len == 0)
-        put(h, "<tspan class=\"ph\">(empty)</tspan>");
+        doc_put(h, "<tspan class=\"ph\">(empty)</tspan>");
     else if (v && v->type == KEEL_JSON_STRING)
-        text(h, v->u.string.s, v->u.string.len, max_w);
+        doc_text(h, v->u.string.s, v->u.string.len, max_w);
     else if (v && v->type == KEEL_JSON_NUMBER)
-        text(h, v->u.number.text, v->u.number.len, max_w);
+        doc_text(h, v->u.number.text, v->u.number.len, max_w);
     else if (v && v->type == KEEL_JSON_BOOL)
-        put(h, v->u.boolean ? "true" : "false");
+        doc_put(h, v->u.boolean ? "true" : "false");
     else
-        put(h, "<tspan class=\"ph\">(no value)</tspan>");
+        doc_put(h, "<tspan class=\"ph\">(no value)</tspan>");
 }
 
 /* Sums what the card does not list: other_count plus the entries beyond MAX_TOP. */
 static double top_rest(const keel_json *top, const keel_json *col, size_t *n_more)
 {
     double rest = 0, x;
-    if (jnum(keel_json_get(col, "other_count"), &x) && x > 0) rest += x;
+    if (doc_jnum(keel_json_get(col, "other_count"), &x) && x > 0) rest += x;
     *n_more = 0;
     for (size_t i = MAX_TOP; i < keel_json_len(top); i++) {
-        if (jnum(keel_json_get(keel_json_at(top, i), "count"), &x) && x > 0) rest += x;
+        if (doc_jnum(keel_json_get(keel_json_at(top, i), "count"), &x) && x > 0) rest += x;
         (*n_more)++;
     }
     return rest;
@@ -658,10 +404,10 @@ static double top_rest(const keel_json *top, const keel_json *col, size_t *n_mor
 static double top_count(const keel_json *entry)
 {
     double c;
-    return jnum(keel_json_get(entry, "count"), &c) && c > 0 ? c : 0;
+    return doc_jnum(keel_json_get(entry, "count"), &c) && c > 0 ? c : 0;
 }
 
-static void top_chart(html *h, const keel_json *top, const keel_json *col, double whole)
+static void top_chart(doc_writer *h, const keel_json *top, const keel_json *col, double whole)
 {
     const double row = 24, lw = 214, bw = 290;
     size_t n = KEEL_MIN(keel_json_len(top), (size_t)MAX_TOP), n_more;
@@ -670,9 +416,9 @@ static void top_chart(html *h, const keel_json *top, const keel_json *col, doubl
         max = KEEL_MAX(max, top_count(keel_json_at(top, i)));
     size_t rows = n + (rest > 0 ? 1 : 0);
     double height = row * (double)rows + 8;
-    putf(h, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", CW, height);
-    putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\"/>", lw, lw,
-         height - 4);
+    doc_putf(h, "<svg class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">", CW, height);
+    doc_putf(h, "<line class=\"axis\" x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\"/>", lw, lw,
+             height - 4);
     for (size_t i = 0; i < rows; i++) {
         bool other = i == n;
         const keel_json *entry = other ? NULL : keel_json_at(top, i);
@@ -680,38 +426,38 @@ static void top_chart(html *h, const keel_json *top, const keel_json *col, doubl
         double y = 4 + row * (double)i;
         double len = max > 0 ? bw * (c / max) : 0;
         if (c > 0 && len < 1) len = 1;
-        char cs[FMT], ps[FMT];
-        fmt_count(c, cs);
-        fmt_pct(c, whole, ps);
-        put(h, "<g><title>");
+        char cs[DOC_FMT], ps[DOC_FMT];
+        doc_fmt_count(c, cs, DOC_SCI_G);
+        doc_fmt_pct_of(c, whole, ps);
+        doc_put(h, "<g><title>");
         if (other) {
-            put(h, "all other values");
+            doc_put(h, "all other values");
         } else {
             top_value(h, keel_json_get(entry, "value"), W_VALUE);
         }
-        putf(h, ": %s (%s)</title>", cs, ps);
-        putf(h, "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-             other ? "label other" : "label", lw - 8, y + 15);
+        doc_putf(h, ": %s (%s)</title>", cs, ps);
+        doc_putf(h, "<text class=\"%s\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+                 other ? "label other" : "label", lw - 8, y + 15);
         if (other && n_more)
-            putf(h, "other (+%zu listed)", n_more);
+            doc_putf(h, "other (+%zu listed)", n_more);
         else if (other)
-            put(h, "other");
+            doc_put(h, "other");
         else
             top_value(h, keel_json_get(entry, "value"), W_LABEL);
-        putf(h,
-             "</text><rect class=\"bar%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
-             "height=\"%.1f\"/>",
-             other ? " other" : "", lw + 1, y + 3, len, row - 7);
-        putf(h,
-             "<text class=\"val\" x=\"%.1f\" y=\"%.1f\">%s <tspan class=\"pct\">%s</tspan>"
-             "</text></g>",
-             lw + 1 + len + 6, y + 15, cs, ps);
+        doc_putf(h,
+                 "</text><rect class=\"bar%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" "
+                 "height=\"%.1f\"/>",
+                 other ? " other" : "", lw + 1, y + 3, len, row - 7);
+        doc_putf(h,
+                 "<text class=\"val\" x=\"%.1f\" y=\"%.1f\">%s <tspan class=\"pct\">%s</tspan>"
+                 "</text></g>",
+                 lw + 1 + len + 6, y + 15, cs, ps);
     }
-    put(h, "</svg>");
+    doc_put(h, "</svg>");
 }
 
 /* A stacked bar of the leading values' shares for the overview table. */
-static void top_spark(html *h, const keel_json *top, const keel_json *col, double whole)
+static void top_spark(doc_writer *h, const keel_json *top, const keel_json *col, double whole)
 {
     const double w = 96, ht = 12;
     size_t n = KEEL_MIN(keel_json_len(top), (size_t)SPARK_TOP), n_more;
@@ -721,29 +467,29 @@ static void top_spark(html *h, const keel_json *top, const keel_json *col, doubl
     for (size_t i = n; i < keel_json_len(top) && i < MAX_TOP; i++)
         rest += top_count(keel_json_at(top, i));
     double denom = KEEL_MAX(whole, sum);
-    putf(h,
-         "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">"
-         "<rect class=\"track\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\"/>",
-         w, ht, w, ht, w, ht);
+    doc_putf(h,
+             "<svg class=\"spark\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" height=\"%.0f\">"
+             "<rect class=\"track\" x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\"/>",
+             w, ht, w, ht, w, ht);
     double x = 0;
     for (size_t i = 0; i <= n && denom > 0; i++) {
         const keel_json *entry = i < n ? keel_json_at(top, i) : NULL;
         double c = i < n ? top_count(entry) : rest;
         double sw = w * (c / denom);
         if (sw <= 0) continue;
-        putf(h, "<rect class=\"seg%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%.0f\">",
-             i < n ? (i % 2 ? " s1" : " s0") : " other", x, sw, ht);
-        put(h, "<title>");
+        doc_putf(h, "<rect class=\"seg%s\" x=\"%.2f\" y=\"0\" width=\"%.2f\" height=\"%.0f\">",
+                 i < n ? (i % 2 ? " s1" : " s0") : " other", x, sw, ht);
+        doc_put(h, "<title>");
         if (entry)
             top_value(h, keel_json_get(entry, "value"), W_LABEL);
         else
-            put(h, "other");
-        char ps[FMT];
-        fmt_pct(c, whole, ps);
-        putf(h, ": %s</title></rect>", ps);
+            doc_put(h, "other");
+        char ps[DOC_FMT];
+        doc_fmt_pct_of(c, whole, ps);
+        doc_putf(h, ": %s</title></rect>", ps);
         x += sw;
     }
-    put(h, "</svg>");
+    doc_put(h, "</svg>");
 }
 
 /* ---- the page -------------------------------------------------------------------------- */
@@ -864,214 +610,214 @@ static const char CSS[] =
 /* The record counts and provenance at the top of the page. */
 
 /* "<small>12.3%</small>": part as a share of whole, when both are known. */
-static void put_share(html *h, double part, double whole)
+static void put_share(doc_writer *h, double part, double whole)
 {
     if (isfinite(part) && whole > 0) {
-        char pct[FMT];
-        fmt_pct(part, whole, pct);
-        putf(h, "<small>%s</small>", pct);
+        char pct[DOC_FMT];
+        doc_fmt_pct_of(part, whole, pct);
+        doc_putf(h, "<small>%s</small>", pct);
     }
 }
-static void page_header(html *h, const keel_json *p, size_t n_cols)
+static void page_header(doc_writer *h, const keel_json *p, size_t n_cols)
 {
-    const keel_json *source = jstr(p, "source");
+    const keel_json *source = doc_jstr(p, "source");
     double records = NAN, accepted = NAN, quarantined = NAN, version;
-    jnum(keel_json_get(p, "records"), &records);
-    jnum(keel_json_get(p, "accepted"), &accepted);
-    jnum(keel_json_get(p, "quarantined"), &quarantined);
+    doc_jnum(keel_json_get(p, "records"), &records);
+    doc_jnum(keel_json_get(p, "accepted"), &accepted);
+    doc_jnum(keel_json_get(p, "quarantined"), &quarantined);
 
-    put(h, "<div class=\"top\"><div class=\"wrap\"><div class=\"kicker\">keel \xc2\xb7 data "
-           "profile</div><h1>");
-    jtext(h, source, W_HEAD, "Unnamed source");
-    put(h, "</h1><div class=\"sub\">Profiled ");
-    jtext(h, jstr(p, "created"), W_HEAD, "at an unrecorded time");
-    putf(h, " \xc2\xb7 %zu column%s</div></div></div>\n<main class=\"wrap\">", n_cols,
-         n_cols == 1 ? "" : "s");
+    doc_put(h, "<div class=\"top\"><div class=\"wrap\"><div class=\"kicker\">keel \xc2\xb7 data "
+               "profile</div><h1>");
+    doc_jtext(h, source, W_HEAD, "Unnamed source");
+    doc_put(h, "</h1><div class=\"sub\">Profiled ");
+    doc_jtext(h, doc_jstr(p, "created"), W_HEAD, "at an unrecorded time");
+    doc_putf(h, " \xc2\xb7 %zu column%s</div></div></div>\n<main class=\"wrap\">", n_cols,
+             n_cols == 1 ? "" : "s");
 
-    put(h, "<section class=\"panel\">");
-    if (!jnum(keel_json_get(p, "keel_profile"), &version))
-        put(h, "<p class=\"callout\">This file does not say which profile format it uses "
-               "(no &quot;keel_profile&quot; field); it is shown as format 1.</p>");
+    doc_put(h, "<section class=\"panel\">");
+    if (!doc_jnum(keel_json_get(p, "keel_profile"), &version))
+        doc_put(h, "<p class=\"callout\">This file does not say which profile format it uses "
+                   "(no &quot;keel_profile&quot; field); it is shown as format 1.</p>");
     else if (version != 1)
-        putf(h,
-             "<p class=\"callout\">This profile is in format %g; this report knows format 1, "
-             "so fields it does not know are not shown.</p>",
-             version);
+        doc_putf(h,
+                 "<p class=\"callout\">This profile is in format %g; this report knows format 1, "
+                 "so fields it does not know are not shown.</p>",
+                 version);
     if (quarantined > 0) {
-        char q[FMT], r[FMT], pct[FMT];
-        fmt_count(quarantined, q);
-        fmt_count(records, r);
-        fmt_pct(quarantined, records, pct);
-        putf(h,
-             "<p class=\"callout\">%s of %s records (%s) were quarantined: they failed the "
-             "schema and are not included in any statistic below.</p>",
-             q, isfinite(records) ? r : "\xe2\x80\x94", pct);
+        char q[DOC_FMT], r[DOC_FMT], pct[DOC_FMT];
+        doc_fmt_count(quarantined, q, DOC_SCI_G);
+        doc_fmt_count(records, r, DOC_SCI_G);
+        doc_fmt_pct_of(quarantined, records, pct);
+        doc_putf(h,
+                 "<p class=\"callout\">%s of %s records (%s) were quarantined: they failed the "
+                 "schema and are not included in any statistic below.</p>",
+                 q, isfinite(records) ? r : "\xe2\x80\x94", pct);
     }
     if (isfinite(records) && isfinite(accepted) && isfinite(quarantined) &&
         accepted + quarantined != records)
-        put(h, "<p class=\"callout\">The record counts are inconsistent: accepted plus "
-               "quarantined does not equal records.</p>");
+        doc_put(h, "<p class=\"callout\">The record counts are inconsistent: accepted plus "
+                   "quarantined does not equal records.</p>");
 
-    put(h, "<div class=\"kpis\"><div class=\"kpi\"><div class=\"k\">Records read</div>"
-           "<div class=\"v\">");
-    put_jcount(h, keel_json_get(p, "records"));
-    put(h, "</div></div><div class=\"kpi\"><div class=\"k\">Accepted</div><div class=\"v\">");
-    put_jcount(h, keel_json_get(p, "accepted"));
+    doc_put(h, "<div class=\"kpis\"><div class=\"kpi\"><div class=\"k\">Records read</div>"
+               "<div class=\"v\">");
+    doc_put_jcount(h, keel_json_get(p, "records"));
+    doc_put(h, "</div></div><div class=\"kpi\"><div class=\"k\">Accepted</div><div class=\"v\">");
+    doc_put_jcount(h, keel_json_get(p, "accepted"));
     put_share(h, accepted, records);
-    putf(h,
-         "</div></div><div class=\"kpi%s\"><div class=\"k\">Quarantined</div>"
-         "<div class=\"v\">",
-         quarantined > 0 ? " alert" : "");
-    put_jcount(h, keel_json_get(p, "quarantined"));
+    doc_putf(h,
+             "</div></div><div class=\"kpi%s\"><div class=\"k\">Quarantined</div>"
+             "<div class=\"v\">",
+             quarantined > 0 ? " alert" : "");
+    doc_put_jcount(h, keel_json_get(p, "quarantined"));
     put_share(h, quarantined, records);
-    putf(h,
-         "</div></div><div class=\"kpi\"><div class=\"k\">Columns</div><div class=\"v\">%zu"
-         "</div></div></div>",
-         n_cols);
+    doc_putf(h,
+             "</div></div><div class=\"kpi\"><div class=\"k\">Columns</div><div class=\"v\">%zu"
+             "</div></div></div>",
+             n_cols);
 
-    put(h, "<dl class=\"meta\"><dt>Source</dt><dd class=\"mono\">");
-    jtext(h, source, W_HEAD, "\xe2\x80\x94");
-    put(h, "</dd><dt>SHA-256</dt><dd class=\"mono\">");
-    jtext(h, jstr(p, "source_sha256"), 80, "not recorded");
-    put(h, "</dd><dt>Profiled at</dt><dd>");
-    jtext(h, jstr(p, "created"), W_HEAD, "not recorded");
-    put(h, "</dd><dt>Produced by</dt><dd>");
-    const keel_json *kv = jstr(p, "keel_version");
+    doc_put(h, "<dl class=\"meta\"><dt>Source</dt><dd class=\"mono\">");
+    doc_jtext(h, source, W_HEAD, "\xe2\x80\x94");
+    doc_put(h, "</dd><dt>SHA-256</dt><dd class=\"mono\">");
+    doc_jtext(h, doc_jstr(p, "source_sha256"), 80, "not recorded");
+    doc_put(h, "</dd><dt>Profiled at</dt><dd>");
+    doc_jtext(h, doc_jstr(p, "created"), W_HEAD, "not recorded");
+    doc_put(h, "</dd><dt>Produced by</dt><dd>");
+    const keel_json *kv = doc_jstr(p, "keel_version");
     if (kv) {
-        put(h, "keel ");
-        jtext(h, kv, W_HEAD, "");
+        doc_put(h, "keel ");
+        doc_jtext(h, kv, W_HEAD, "");
     } else {
-        put(h, "not recorded");
+        doc_put(h, "not recorded");
     }
-    put(h, "</dd></dl></section>\n");
+    doc_put(h, "</dd></dl></section>\n");
 }
 
 /* Column i's record count: its own "count", else the file's accepted records. */
 static double col_whole(const keel_json *col, const keel_json *p)
 {
     double c;
-    if (jnum(keel_json_get(col, "count"), &c) && c >= 0) return c;
-    if (jnum(keel_json_get(p, "accepted"), &c) && c >= 0) return c;
+    if (doc_jnum(keel_json_get(col, "count"), &c) && c >= 0) return c;
+    if (doc_jnum(keel_json_get(p, "accepted"), &c) && c >= 0) return c;
     return NAN;
 }
 
-static void col_name(html *h, const keel_json *col, size_t i)
+static void col_name(doc_writer *h, const keel_json *col, size_t i)
 {
-    const keel_json *name = jstr(col, "name");
+    const keel_json *name = doc_jstr(col, "name");
     if (name && name->u.string.len)
-        text(h, name->u.string.s, name->u.string.len, W_NAME);
+        doc_text(h, name->u.string.s, name->u.string.len, W_NAME);
     else
-        putf(h, "<i>column %zu (unnamed)</i>", i + 1);
+        doc_putf(h, "<i>column %zu (unnamed)</i>", i + 1);
 }
 
 /* Badges after a name: role (highlighted for the target) and personal data. */
-static void col_badges(html *h, const keel_json *col, bool with_role)
+static void col_badges(doc_writer *h, const keel_json *col, bool with_role)
 {
-    const keel_json *role = jstr(col, "role");
+    const keel_json *role = doc_jstr(col, "role");
     if (with_role && role && role->u.string.len) {
-        put(h,
-            jstr_is(role, "target") ? " <span class=\"badge target\">" : " <span class=\"badge\">");
-        text(h, role->u.string.s, role->u.string.len, 24);
-        put(h, "</span>");
+        doc_put(h, doc_jstr_is(role, "target") ? " <span class=\"badge target\">"
+                                               : " <span class=\"badge\">");
+        doc_text(h, role->u.string.s, role->u.string.len, 24);
+        doc_put(h, "</span>");
     }
     const keel_json *pii = keel_json_get(col, "pii");
-    if (pii && pii->type != KEEL_JSON_NULL && !jstr_is(pii, "none") && !jstr_is(pii, "") &&
+    if (pii && pii->type != KEEL_JSON_NULL && !doc_jstr_is(pii, "none") && !doc_jstr_is(pii, "") &&
         !(pii->type == KEEL_JSON_BOOL && !pii->u.boolean)) {
-        put(h, " <span class=\"badge pii\">personal data: ");
+        doc_put(h, " <span class=\"badge pii\">personal data: ");
         if (pii->type == KEEL_JSON_STRING)
-            text(h, pii->u.string.s, pii->u.string.len, 32);
+            doc_text(h, pii->u.string.s, pii->u.string.len, 32);
         else
-            put(h, "unspecified");
-        put(h, "</span>");
+            doc_put(h, "unspecified");
+        doc_put(h, "</span>");
     }
 }
 
-static void overview(html *h, const keel_json *p, const keel_json *cols)
+static void overview(doc_writer *h, const keel_json *p, const keel_json *cols)
 {
-    put(h, "<h2>Columns</h2><table class=\"ov\"><thead><tr><th class=\"num\">#</th>"
-           "<th>Column</th><th>Type</th><th>Role</th><th class=\"num\">Missing</th>"
-           "<th class=\"num\">Distinct</th><th>Distribution</th></tr></thead><tbody>");
+    doc_put(h, "<h2>Columns</h2><table class=\"ov\"><thead><tr><th class=\"num\">#</th>"
+               "<th>Column</th><th>Type</th><th>Role</th><th class=\"num\">Missing</th>"
+               "<th class=\"num\">Distinct</th><th>Distribution</th></tr></thead><tbody>");
     hist hs;
     for (size_t i = 0; i < keel_json_len(cols); i++) {
         const keel_json *col = keel_json_at(cols, i);
         double whole = col_whole(col, p), missing;
-        putf(h, "<tr><td class=\"num\">%zu</td><td><a href=\"#col-%zu\">", i + 1, i + 1);
+        doc_putf(h, "<tr><td class=\"num\">%zu</td><td><a href=\"#col-%zu\">", i + 1, i + 1);
         col_name(h, col, i);
-        put(h, "</a>");
+        doc_put(h, "</a>");
         col_badges(h, col, false);
-        const keel_json *dn = jstr(col, "display_name");
+        const keel_json *dn = doc_jstr(col, "display_name");
         if (dn && dn->u.string.len) {
-            put(h, "<div class=\"dn\">");
-            text(h, dn->u.string.s, dn->u.string.len, W_NAME);
-            put(h, "</div>");
+            doc_put(h, "<div class=\"dn\">");
+            doc_text(h, dn->u.string.s, dn->u.string.len, W_NAME);
+            doc_put(h, "</div>");
         }
-        put(h, "</td><td>");
-        jtext(h, jstr(col, "type"), 24, "\xe2\x80\x94");
-        put(h, "</td><td>");
-        const keel_json *role = jstr(col, "role");
-        if (jstr_is(role, "target"))
-            put(h, "<span class=\"badge target\">target</span>");
+        doc_put(h, "</td><td>");
+        doc_jtext(h, doc_jstr(col, "type"), 24, "\xe2\x80\x94");
+        doc_put(h, "</td><td>");
+        const keel_json *role = doc_jstr(col, "role");
+        if (doc_jstr_is(role, "target"))
+            doc_put(h, "<span class=\"badge target\">target</span>");
         else
-            jtext(h, role, 24, "\xe2\x80\x94");
-        put(h, "</td><td class=\"num\">");
-        if (jnum(keel_json_get(col, "missing"), &missing)) {
-            char pct[FMT];
-            fmt_pct(missing, whole, pct);
+            doc_jtext(h, role, 24, "\xe2\x80\x94");
+        doc_put(h, "</td><td class=\"num\">");
+        if (doc_jnum(keel_json_get(col, "missing"), &missing)) {
+            char pct[DOC_FMT];
+            doc_fmt_pct_of(missing, whole, pct);
             double w = whole > 0 ? KEEL_MIN(KEEL_MAX(100.0 * missing / whole, 0.0), 100.0) : 0;
-            putf(h, "%s<span class=\"mbar\"><span style=\"width:%.1f%%\"></span></span>", pct,
-                 missing > 0 && w < 2 ? 2.0 : w);
+            doc_putf(h, "%s<span class=\"mbar\"><span style=\"width:%.1f%%\"></span></span>", pct,
+                     missing > 0 && w < 2 ? 2.0 : w);
         } else {
-            put(h, "\xe2\x80\x94");
+            doc_put(h, "\xe2\x80\x94");
         }
-        put(h, "</td><td class=\"num\">");
+        doc_put(h, "</td><td class=\"num\">");
         double distinct;
-        if (jnum(keel_json_get(col, "distinct"), &distinct)) {
+        if (doc_jnum(keel_json_get(col, "distinct"), &distinct)) {
             if (!keel_json_bool(keel_json_get(col, "distinct_exact"), false))
-                put(h, "\xe2\x89\x88"); /* estimated: mark it */
-            put_count(h, distinct);
+                doc_put(h, "\xe2\x89\x88"); /* estimated: mark it */
+            doc_put_count(h, distinct);
         } else {
-            put(h, "\xe2\x80\x94");
+            doc_put(h, "\xe2\x80\x94");
         }
-        put(h, "</td><td>");
-        const keel_json *num = jget(col, "numeric", KEEL_JSON_OBJECT);
-        const keel_json *ts = jget(col, "timestamp", KEEL_JSON_OBJECT);
-        const keel_json *top = jget(col, "top", KEEL_JSON_ARRAY);
+        doc_put(h, "</td><td>");
+        const keel_json *num = doc_jget(col, "numeric", KEEL_JSON_OBJECT);
+        const keel_json *ts = doc_jget(col, "timestamp", KEEL_JSON_OBJECT);
+        const keel_json *top = doc_jget(col, "top", KEEL_JSON_ARRAY);
         if (num || ts) hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
         if ((num || ts) && hs.n)
             hist_spark(h, &hs, num != NULL);
         else if (top && keel_json_len(top))
             top_spark(h, top, col, whole);
-        put(h, "</td></tr>\n");
+        doc_put(h, "</td></tr>\n");
     }
-    put(h, "</tbody></table>\n");
+    doc_put(h, "</tbody></table>\n");
 }
 
 /* One row of a statistics table; value is HTML already. */
-static void stat_row(html *h, const char *label, const char *value)
+static void stat_row(doc_writer *h, const char *label, const char *value)
 {
-    putf(h, "<tr><th>%s</th><td class=\"num\">%s</td></tr>", label, value);
+    doc_putf(h, "<tr><th>%s</th><td class=\"num\">%s</td></tr>", label, value);
 }
 
-static void stat_jnum(html *h, const char *label, const keel_json *v, bool count)
+static void stat_jnum(doc_writer *h, const char *label, const keel_json *v, bool count)
 {
     double x;
-    char s[FMT];
-    if (jnum(v, &x))
-        (count ? fmt_count : fmt_stat)(x, s);
+    char s[DOC_FMT];
+    if (doc_jnum(v, &x))
+        (count ? doc_fmt_count : doc_fmt_stat)(x, s, DOC_SCI_G);
     else
         snprintf(s, sizeof s, "\xe2\x80\x94");
     stat_row(h, label, s);
 }
 
 /* "n (p%)" of whole, for missing, repaired and zeros. */
-static void stat_share(html *h, const char *label, const keel_json *v, double whole)
+static void stat_share(doc_writer *h, const char *label, const keel_json *v, double whole)
 {
     double x;
-    char s[2 * FMT + 40];
-    if (jnum(v, &x)) {
-        char c[FMT], p[FMT];
-        fmt_count(x, c);
-        fmt_pct(x, whole, p);
+    char s[2 * DOC_FMT + 40];
+    if (doc_jnum(v, &x)) {
+        char c[DOC_FMT], p[DOC_FMT];
+        doc_fmt_count(x, c, DOC_SCI_G);
+        doc_fmt_pct_of(x, whole, p);
         snprintf(s, sizeof s, "%s <span class=\"note\">(%s)</span>", c, p);
     } else {
         snprintf(s, sizeof s, "\xe2\x80\x94");
@@ -1084,10 +830,10 @@ static const char *const QUANTILES[][2] = {{"p01", "1st percentile"},  {"p05", "
                                            {"p75", "75th percentile"}, {"p95", "95th percentile"},
                                            {"p99", "99th percentile"}};
 
-static void stats_numeric(html *h, const keel_json *num, double whole)
+static void stats_numeric(doc_writer *h, const keel_json *num, double whole)
 {
-    const keel_json *q = jget(num, "quantiles", KEEL_JSON_OBJECT);
-    put(h, "<table><caption>Distribution</caption>");
+    const keel_json *q = doc_jget(num, "quantiles", KEEL_JSON_OBJECT);
+    doc_put(h, "<table><caption>Distribution</caption>");
     stat_jnum(h, "minimum", keel_json_get(num, "min"), false);
     for (size_t k = 0; k < KEEL_ARRAY_LEN(QUANTILES); k++)
         stat_jnum(h, QUANTILES[k][1], keel_json_get(q, QUANTILES[k][0]), false);
@@ -1095,46 +841,46 @@ static void stats_numeric(html *h, const keel_json *num, double whole)
     stat_jnum(h, "mean", keel_json_get(num, "mean"), false);
     stat_jnum(h, "standard deviation", keel_json_get(num, "std"), false);
     stat_share(h, "zeros", keel_json_get(num, "zeros"), whole);
-    put(h, "</table>");
+    doc_put(h, "</table>");
 }
 
-static void ts_row(html *h, const char *label, const keel_json *v)
+static void ts_row(doc_writer *h, const char *label, const keel_json *v)
 {
     bool ok = v && v->type == KEEL_JSON_STRING;
-    putf(h, "<tr><th>%s</th><td class=\"num%s\">", label, ok ? " mono" : "");
-    jtext(h, ok ? v : NULL, 40, "\xe2\x80\x94");
-    put(h, "</td></tr>");
+    doc_putf(h, "<tr><th>%s</th><td class=\"num%s\">", label, ok ? " mono" : "");
+    doc_jtext(h, ok ? v : NULL, 40, "\xe2\x80\x94");
+    doc_put(h, "</td></tr>");
 }
 
-static void stats_timestamp(html *h, const keel_json *ts)
+static void stats_timestamp(doc_writer *h, const keel_json *ts)
 {
-    const keel_json *q = jget(ts, "quantiles", KEEL_JSON_OBJECT);
-    put(h, "<table><caption>Distribution (UTC)</caption>");
+    const keel_json *q = doc_jget(ts, "quantiles", KEEL_JSON_OBJECT);
+    doc_put(h, "<table><caption>Distribution (UTC)</caption>");
     ts_row(h, "earliest", keel_json_get(ts, "min"));
     for (size_t k = 0; k < KEEL_ARRAY_LEN(QUANTILES); k++)
         ts_row(h, QUANTILES[k][1], keel_json_get(q, QUANTILES[k][0]));
     ts_row(h, "latest", keel_json_get(ts, "max"));
-    put(h, "</table>");
+    doc_put(h, "</table>");
 }
 
-static void stats_values(html *h, const keel_json *col, double whole)
+static void stats_values(doc_writer *h, const keel_json *col, double whole)
 {
-    const keel_json *len = jget(col, "length", KEEL_JSON_OBJECT);
-    const keel_json *top = jget(col, "top", KEEL_JSON_ARRAY);
-    put(h, "<table><caption>Values</caption>");
+    const keel_json *len = doc_jget(col, "length", KEEL_JSON_OBJECT);
+    const keel_json *top = doc_jget(col, "top", KEEL_JSON_ARRAY);
+    doc_put(h, "<table><caption>Values</caption>");
     if (keel_json_get(col, "categories"))
         stat_jnum(h, "categories", keel_json_get(col, "categories"), true);
     if (top && keel_json_len(top)) {
         const keel_json *first = keel_json_at(top, 0);
-        put(h, "<tr><th>most frequent</th><td class=\"txt\">");
+        doc_put(h, "<tr><th>most frequent</th><td class=\"txt\">");
         const keel_json *v = keel_json_get(first, "value");
         if (v && v->type == KEEL_JSON_STRING && v->u.string.len)
-            text(h, v->u.string.s, v->u.string.len, 32);
+            doc_text(h, v->u.string.s, v->u.string.len, 32);
         else if (v && v->type == KEEL_JSON_NUMBER)
-            text(h, v->u.number.text, v->u.number.len, 32);
+            doc_text(h, v->u.number.text, v->u.number.len, 32);
         else
-            put(h, "<i>(empty)</i>");
-        put(h, "</td></tr>");
+            doc_put(h, "<i>(empty)</i>");
+        doc_put(h, "</td></tr>");
         stat_share(h, "its share", keel_json_get(first, "count"), whole);
     }
     if (keel_json_get(col, "other_count"))
@@ -1144,129 +890,130 @@ static void stats_values(html *h, const keel_json *col, double whole)
         stat_jnum(h, "mean length", keel_json_get(len, "mean"), false);
         stat_jnum(h, "longest (bytes)", keel_json_get(len, "max"), true);
     }
-    put(h, "</table>");
+    doc_put(h, "</table>");
 }
 
 /* One fact of the strip: a count, with its share of whole when whole is a number. */
-static void fact(html *h, const char *label, const keel_json *v, double whole, bool approx)
+static void fact(doc_writer *h, const char *label, const keel_json *v, double whole, bool approx)
 {
     double x;
-    putf(h, "<div><span class=\"k\">%s</span><span class=\"v\">", label);
-    if (jnum(v, &x)) {
-        if (approx) put(h, "\xe2\x89\x88");
-        put_count(h, x);
+    doc_putf(h, "<div><span class=\"k\">%s</span><span class=\"v\">", label);
+    if (doc_jnum(v, &x)) {
+        if (approx) doc_put(h, "\xe2\x89\x88");
+        doc_put_count(h, x);
         if (!isnan(whole)) {
-            char pct[FMT];
-            fmt_pct(x, whole, pct);
-            putf(h, "<small>%s</small>", pct);
+            char pct[DOC_FMT];
+            doc_fmt_pct_of(x, whole, pct);
+            doc_putf(h, "<small>%s</small>", pct);
         }
     } else {
-        put(h, "\xe2\x80\x94");
+        doc_put(h, "\xe2\x80\x94");
     }
-    put(h, "</span></div>");
+    doc_put(h, "</span></div>");
 }
 
-static void card(html *h, const keel_json *p, const keel_json *col, size_t i)
+static void card(doc_writer *h, const keel_json *p, const keel_json *col, size_t i)
 {
     double whole = col_whole(col, p), x;
-    putf(h,
-         "<section class=\"card\" id=\"col-%zu\"><h3><span class=\"idx\">%zu</span>"
-         "<span class=\"name\">",
-         i + 1, i + 1);
+    doc_putf(h,
+             "<section class=\"card\" id=\"col-%zu\"><h3><span class=\"idx\">%zu</span>"
+             "<span class=\"name\">",
+             i + 1, i + 1);
     col_name(h, col, i);
-    put(h, "</span> <span class=\"badge\">");
-    jtext(h, jstr(col, "type"), 24, "type unknown");
-    put(h, "</span>");
+    doc_put(h, "</span> <span class=\"badge\">");
+    doc_jtext(h, doc_jstr(col, "type"), 24, "type unknown");
+    doc_put(h, "</span>");
     col_badges(h, col, true);
-    if (jnum(keel_json_get(col, "repaired"), &x) && x > 0)
-        put(h, " <span class=\"badge warn\">values repaired</span>");
-    put(h, "</h3>");
-    const keel_json *dn = jstr(col, "display_name");
+    if (doc_jnum(keel_json_get(col, "repaired"), &x) && x > 0)
+        doc_put(h, " <span class=\"badge warn\">values repaired</span>");
+    doc_put(h, "</h3>");
+    const keel_json *dn = doc_jstr(col, "display_name");
     if (dn && dn->u.string.len) {
-        put(h, "<div class=\"dn\">");
-        text(h, dn->u.string.s, dn->u.string.len, W_NAME);
-        put(h, "</div>");
+        doc_put(h, "<div class=\"dn\">");
+        doc_text(h, dn->u.string.s, dn->u.string.len, W_NAME);
+        doc_put(h, "</div>");
     }
     if (!col || col->type != KEEL_JSON_OBJECT) {
-        put(h, "<p class=\"note\">This entry of the profile is not an object; nothing to show."
-               "</p></section>\n");
+        doc_put(h, "<p class=\"note\">This entry of the profile is not an object; nothing to show."
+                   "</p></section>\n");
         return;
     }
 
     /* The record counts every column has, as a strip of facts under the name. */
-    put(h, "<div class=\"facts\">");
+    doc_put(h, "<div class=\"facts\">");
     fact(h, "count", keel_json_get(col, "count"), NAN, false);
     fact(h, "missing", keel_json_get(col, "missing"), whole, false);
     fact(h, "repaired", keel_json_get(col, "repaired"), whole, false);
     bool exact = keel_json_bool(keel_json_get(col, "distinct_exact"), false);
     fact(h, exact ? "distinct" : "distinct (estimated)", keel_json_get(col, "distinct"), NAN,
          !exact);
-    put(h, "</div>");
+    doc_put(h, "</div>");
 
-    const keel_json *num = jget(col, "numeric", KEEL_JSON_OBJECT);
-    const keel_json *ts = jget(col, "timestamp", KEEL_JSON_OBJECT);
-    const keel_json *top = jget(col, "top", KEEL_JSON_ARRAY);
+    const keel_json *num = doc_jget(col, "numeric", KEEL_JSON_OBJECT);
+    const keel_json *ts = doc_jget(col, "timestamp", KEEL_JSON_OBJECT);
+    const keel_json *top = doc_jget(col, "top", KEEL_JSON_ARRAY);
     bool values =
         !num && !ts &&
-        (top || jget(col, "length", KEEL_JSON_OBJECT) || keel_json_get(col, "categories"));
-    put(h, num || ts || values ? "<div class=\"body\"><div class=\"stats\">"
-                               : "<div class=\"body solo\"><div class=\"stats\">");
+        (top || doc_jget(col, "length", KEEL_JSON_OBJECT) || keel_json_get(col, "categories"));
+    doc_put(h, num || ts || values ? "<div class=\"body\"><div class=\"stats\">"
+                                   : "<div class=\"body solo\"><div class=\"stats\">");
     if (num)
         stats_numeric(h, num, whole);
     else if (ts)
         stats_timestamp(h, ts);
     else if (values)
         stats_values(h, col, whole);
-    put(h, "</div><figure>");
+    doc_put(h, "</div><figure>");
 
     hist hs;
     if (num || ts) hist_load(&hs, keel_json_get(num ? num : ts, "histogram"), num != NULL);
     if ((num || ts) && hs.n) {
         double median = NAN;
-        jnum(keel_json_get(jget(num, "quantiles", KEEL_JSON_OBJECT), "p50"), &median);
+        doc_jnum(keel_json_get(doc_jget(num, "quantiles", KEEL_JSON_OBJECT), "p50"), &median);
         hist_chart(h, &hs, num != NULL, whole, median);
-        putf(h, "<figcaption>Histogram of present values, %zu bin%s", hs.n, hs.n == 1 ? "" : "s");
-        if (hs.n < hs.n_raw) putf(h, " (the profile's %zu bins regrouped)", hs.n_raw);
+        doc_putf(h, "<figcaption>Histogram of present values, %zu bin%s", hs.n,
+                 hs.n == 1 ? "" : "s");
+        if (hs.n < hs.n_raw) doc_putf(h, " (the profile's %zu bins regrouped)", hs.n_raw);
         if (num && !hs.has_edges)
-            put(h, "; bin edges missing or malformed, bins drawn evenly");
+            doc_put(h, "; bin edges missing or malformed, bins drawn evenly");
         else if (num && hs.linear && !hs.uniform)
-            put(h, "; unequal bins, heights show density");
+            doc_put(h, "; unequal bins, heights show density");
         else if (!num)
-            put(h, "; bins drawn evenly, labelled with their edges");
-        if (hs.bad_counts) put(h, "; some counts were not valid and are shown as 0");
-        put(h, ". Hover a bar for its count.</figcaption>");
+            doc_put(h, "; bins drawn evenly, labelled with their edges");
+        if (hs.bad_counts) doc_put(h, "; some counts were not valid and are shown as 0");
+        doc_put(h, ". Hover a bar for its count.</figcaption>");
     } else if (top && keel_json_len(top)) {
         size_t n = keel_json_len(top);
         top_chart(h, top, col, whole);
-        putf(h,
-             "<figcaption>Most frequent values%s; share of all %s records. Hover a bar for "
-             "the full value.</figcaption>",
-             n > MAX_TOP ? " (first 20 listed)" : "", isfinite(whole) ? "" : "accepted");
+        doc_putf(h,
+                 "<figcaption>Most frequent values%s; share of all %s records. Hover a bar for "
+                 "the full value.</figcaption>",
+                 n > MAX_TOP ? " (first 20 listed)" : "", isfinite(whole) ? "" : "accepted");
     } else {
-        put(h, "<p class=\"note\">The profile holds no distribution for this column.</p>");
+        doc_put(h, "<p class=\"note\">The profile holds no distribution for this column.</p>");
     }
-    put(h, "</figure></div></section>\n");
+    doc_put(h, "</figure></div></section>\n");
 }
 
-static void footer(html *h)
+static void footer(doc_writer *h)
 {
-    put(h, "<footer><strong>How to read this report</strong><dl>"
-           "<dt>Records read</dt><dd>Records in the source file. Those that failed the schema "
-           "are quarantined; the rest are accepted, and every statistic is computed over the "
-           "accepted records only.</dd>"
-           "<dt>Missing</dt><dd>Accepted records without a value for the column. Percentages "
-           "are of the column's count of accepted records.</dd>"
-           "<dt>Repaired</dt><dd>Values the schema's on_invalid policy changed (set missing or "
-           "clipped to the allowed range).</dd>"
-           "<dt>Distinct</dt><dd>An estimate of the number of different present values, "
-           "computed from a sketch; it can differ slightly from the exact number.</dd>"
-           "<dt>Percentiles</dt><dd>Of the present values; for large files they may be "
-           "estimates.</dd>"
-           "<dt>Personal data</dt><dd>Columns the schema marks as holding personal "
-           "data carry a badge naming its kind.</dd></dl>"
-           "Rendered by keel " KEEL_VERSION_STRING
-           " from the profile file alone; the page runs no scripts and loads nothing."
-           "</footer>");
+    doc_put(h, "<footer><strong>How to read this report</strong><dl>"
+               "<dt>Records read</dt><dd>Records in the source file. Those that failed the schema "
+               "are quarantined; the rest are accepted, and every statistic is computed over the "
+               "accepted records only.</dd>"
+               "<dt>Missing</dt><dd>Accepted records without a value for the column. Percentages "
+               "are of the column's count of accepted records.</dd>"
+               "<dt>Repaired</dt><dd>Values the schema's on_invalid policy changed (set missing or "
+               "clipped to the allowed range).</dd>"
+               "<dt>Distinct</dt><dd>An estimate of the number of different present values, "
+               "computed from a sketch; it can differ slightly from the exact number.</dd>"
+               "<dt>Percentiles</dt><dd>Of the present values; for large files they may be "
+               "estimates.</dd>"
+               "<dt>Personal data</dt><dd>Columns the schema marks as holding personal "
+               "data carry a badge naming its kind.</dd></dl>"
+               "Rendered by keel " KEEL_VERSION_STRING
+               " from the profile file alone; the page runs no scripts and loads nothing."
+               "</footer>");
 }
 
 int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error *e)
@@ -1274,31 +1021,31 @@ int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error
     if (!out) return keel_error_set(e, KEEL_EINVAL, "profile report: no output buffer");
     if (!profile || profile->type != KEEL_JSON_OBJECT)
         return keel_error_set(e, KEEL_EFORMAT, "profile: the top level is not a JSON object");
-    const keel_json *cols = jget(profile, "columns", KEEL_JSON_ARRAY);
+    const keel_json *cols = doc_jget(profile, "columns", KEEL_JSON_ARRAY);
     if (!cols)
         return keel_error_set(e, KEEL_EFORMAT,
                               "profile: no \"columns\" array; is this a keel profile file?");
 
     size_t start = out->len;
-    html h = {out, KEEL_OK};
-    const keel_json *source = jstr(profile, "source");
-    put(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; img-src data:\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-            "<meta name=\"generator\" content=\"keel " KEEL_VERSION_STRING "\">"
-            "<title>Data profile: ");
-    jtext(&h, source, W_HEAD, "unnamed source");
-    put(&h, "</title><style>");
-    put(&h, CSS);
-    put(&h, "</style></head><body>\n");
+    doc_writer h = {out, KEEL_OK, false, false, 0, DOC_SCI_G};
+    const keel_json *source = doc_jstr(profile, "source");
+    doc_put(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                "style-src 'unsafe-inline'; img-src data:\">"
+                "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+                "<meta name=\"generator\" content=\"keel " KEEL_VERSION_STRING "\">"
+                "<title>Data profile: ");
+    doc_jtext(&h, source, W_HEAD, "unnamed source");
+    doc_put(&h, "</title><style>");
+    doc_put(&h, CSS);
+    doc_put(&h, "</style></head><body>\n");
     page_header(&h, profile, keel_json_len(cols));
     overview(&h, profile, cols);
-    put(&h, "<h2>Column details</h2>\n");
+    doc_put(&h, "<h2>Column details</h2>\n");
     for (size_t i = 0; i < keel_json_len(cols); i++)
         card(&h, profile, keel_json_at(cols, i), i);
     footer(&h);
-    put(&h, "</main></body></html>\n");
+    doc_put(&h, "</main></body></html>\n");
 
     if (h.err) {
         out->len = start;

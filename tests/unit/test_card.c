@@ -1,10 +1,15 @@
 /* Tests of the model-card renderers (src/report/card.c): sections, charts, numbers, escaping
- * of hostile strings in HTML and Markdown, missing sections, non-objects, out of memory. */
+ * of hostile strings in HTML and Markdown, missing sections, non-objects, out of memory; and
+ * of its builder (src/report/card_build.c) on a model trained in-process, with and without a
+ * registry. */
 #include "harness.h"
 
 #include "base/json.h"
 #include "report/card.h"
+#include "report/card_build.h"
+#include "tests/unit/fixtures.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 /* A small card in the format keel card writes (docs/card.md). */
@@ -289,4 +294,249 @@ TEST(card_out_of_memory_fails_cleanly)
         CHECK_EQ_INT(rc, KEEL_OK);
     }
     keel_json_doc_free(d);
+}
+
+/* ---- the builder (src/report/card_build.c), without the CLI -------------------------------- */
+
+/* A small model trained on data/pima2.csv in-process, saved and opened again as keel card
+ * would load it (the artifact's profile, lineage and SHA-256 included), with its held-out
+ * frame: the same file loaded through the model's schema. NULL on failure. */
+static keel_model *pima_card_model(keel_frame **hf, keel_validate_result *vr)
+{
+    keel_hparams hp;
+    keel_hparams_init(&hp);
+    hp.n_hidden = 1;
+    hp.hidden[0] = 8;
+    hp.max_epochs = 4;
+    keel_frame *f = NULL;
+    keel_schema *s = NULL;
+    keel_model *trained = test_train_pima(&hp, &f, &s);
+    if (!trained) return NULL;
+    keel_model *m = test_save_open(trained, "pima.keel");
+    keel_model_free(trained);
+    keel_frame_free(f);
+    keel_schema_free(s);
+    if (!m) return NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/pima2.csv", test_root());
+    keel_validate_options o;
+    keel_validate_options_init(&o);
+    o.sha256 = true;
+    keel_error e;
+    if (keel_frame_load(m->schema, path, &o, hf, vr, &e) != KEEL_OK) {
+        fprintf(stderr, "load: %s\n", e.msg);
+        keel_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static keel_card_inputs pima_inputs(keel_model *m, const keel_frame *f,
+                                    const keel_validate_result *vr)
+{
+    keel_card_inputs in = {.model = m,
+                           .model_ref = "models/pima.keel",
+                           .holdout = f,
+                           .holdout_result = vr,
+                           .holdout_path = "data/pima2.csv",
+                           .seed = 7,
+                           .generated_us = 1764583200000000, /* 2025-12-01T10:00:00Z */
+                           .registry_note = "There is no registry here."};
+    return in;
+}
+
+static void count_progress(void *ud, const char *what)
+{
+    ++*(int *)ud;
+    (void)what;
+}
+
+static const keel_json *member(const keel_json *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        o = keel_json_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    return o;
+}
+
+TEST(card_build_gathers_the_document_without_the_cli)
+{
+    keel_frame *f = NULL;
+    keel_validate_result vr = {0};
+    keel_model *m = pima_card_model(&f, &vr);
+    REQUIRE(m);
+    int steps = 0;
+    keel_card_inputs in = pima_inputs(m, f, &vr);
+    in.progress = count_progress;
+    in.progress_ud = &steps;
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_error e = {0};
+    CHECK_EQ_INT(keel_buf_append(&b, "x", 1), KEEL_OK); /* appended after what is there */
+    REQUIRE(keel_card_build(&in, &b, &e) == KEEL_OK);
+    CHECK(b.data[0] == 'x');
+    CHECK(steps >= 3); /* bootstrap, permutation importance, attributions, partial dependence */
+    keel_json_doc *d = keel_json_doc_new();
+    REQUIRE(d && keel_json_parse(d, b.data + 1, b.len - 1, &e) == KEEL_OK);
+    const keel_json *c = keel_json_root(d);
+    CHECK_NEAR(keel_json_num(member(c, "keel_card"), 0), 1, 0);
+    CHECK_STR(keel_json_str(member(c, "generated")), "2025-12-01T10:00:00Z");
+    CHECK_STR(keel_json_str(member(c, "model.name")), "pima");
+    CHECK_STR(keel_json_str(member(c, "model.reference")), "models/pima.keel");
+    CHECK_STR(keel_json_str(member(c, "model.sha256")), m->sha256);
+    CHECK_STR(keel_json_str(member(c, "model.task")), "binary");
+    CHECK_STR(keel_json_str(member(c, "registry_note")), "There is no registry here.");
+    CHECK(member(c, "registry") == NULL);
+    CHECK(keel_json_str(member(c, "use.note")) != NULL); /* not registered: nowhere to tag */
+    CHECK_STR(keel_json_str(member(c, "holdout.file")), "data/pima2.csv");
+    CHECK_NEAR(keel_json_num(member(c, "holdout.records"), 0), (double)vr.records, 0);
+    CHECK_NEAR(keel_json_num(member(c, "holdout.scored"), 0), (double)f->n_rows, 0);
+    CHECK_NEAR(keel_json_num(member(c, "metrics.resamples"), 0), 500, 0);
+    CHECK_NEAR(keel_json_num(member(c, "metrics.seed"), 0), 7, 0);
+    const keel_json *items = member(c, "metrics.items");
+    CHECK(keel_json_len(items) >= 5);
+    for (size_t i = 0; i < keel_json_len(items); i++) {
+        const keel_json *it = keel_json_at(items, i);
+        double v = keel_json_num(keel_json_get(it, "value"), NAN);
+        double lo = keel_json_num(keel_json_get(it, "low"), NAN);
+        double hi = keel_json_num(keel_json_get(it, "high"), NAN);
+        CHECK(isfinite(v));
+        if (isfinite(lo) && isfinite(hi)) CHECK(lo <= hi);
+    }
+    CHECK_EQ_INT(keel_json_len(member(c, "calibration.bins")), 10);
+    CHECK_EQ_INT(keel_json_len(member(c, "importance.items")), keel_model_n_inputs(m));
+    CHECK(keel_json_len(member(c, "partial_dependence.curves")) >= 1);
+    CHECK_EQ_INT(keel_json_len(member(c, "slices")), 0);
+    /* No sensitive column: the card says so. */
+    bool said = false;
+    const keel_json *ws = member(c, "warnings");
+    for (size_t i = 0; i < keel_json_len(ws); i++)
+        said |= strstr(keel_json_str(keel_json_at(ws, i)), "marked sensitive") != NULL;
+    CHECK(said);
+    /* The same inputs give the same bytes; the document renders. */
+    keel_buf again, html;
+    keel_buf_init(&again);
+    keel_buf_init(&html);
+    CHECK_EQ_INT(keel_card_build(&in, &again, &e), KEEL_OK);
+    CHECK(again.len == b.len - 1 && memcmp(again.data, b.data + 1, again.len) == 0);
+    CHECK_EQ_INT(keel_card_html(c, &html, &e), KEEL_OK);
+    HAS(html.data, "There is no registry here.");
+    keel_buf_free(&html);
+    keel_buf_free(&again);
+    keel_json_doc_free(d);
+    keel_buf_free(&b);
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_model_free(m);
+}
+
+TEST(card_build_measures_groups_of_sensitive_columns)
+{
+    keel_frame *f = NULL;
+    keel_validate_result vr = {0};
+    keel_model *m = pima_card_model(&f, &vr);
+    REQUIRE(m);
+    long age = keel_schema_find(m->schema, "age");
+    REQUIRE(age >= 0);
+    m->schema->columns[age].sensitive = true;
+    keel_card_inputs in = pima_inputs(m, f, &vr);
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_error e = {0};
+    REQUIRE(keel_card_build(&in, &b, &e) == KEEL_OK);
+    keel_json_doc *d = keel_json_doc_new();
+    REQUIRE(d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK);
+    const keel_json *sl = keel_json_at(member(keel_json_root(d), "slices"), 0);
+    CHECK_STR(keel_json_str(keel_json_get(sl, "column")), "age");
+    const keel_json *groups = keel_json_get(sl, "groups");
+    CHECK(keel_json_len(groups) >= 2); /* quartiles of the training data */
+    double total = 0;
+    for (size_t i = 0; i < keel_json_len(groups); i++)
+        total += keel_json_num(keel_json_get(keel_json_at(groups, i), "n"), 0);
+    CHECK_NEAR(total, (double)f->n_rows, 0); /* every scored row in one group */
+    keel_json_doc_free(d);
+    keel_buf_free(&b);
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_model_free(m);
+}
+
+TEST(card_build_reads_the_registry_through_its_api)
+{
+    keel_frame *f = NULL;
+    keel_validate_result vr = {0};
+    keel_model *m = pima_card_model(&f, &vr);
+    REQUIRE(m);
+    char home[1024], art[1024], note[400];
+    snprintf(home, sizeof home, "%s/home", test_tmpdir());
+    snprintf(art, sizeof art, "%s/pima.keel", test_tmpdir());
+    keel_registry *r = NULL;
+    keel_error e = {0};
+    REQUIRE(keel_registry_open(home, "alice", "test-host", &r, &e) == KEEL_OK);
+    char *name = NULL;
+    int64_t version = 0;
+    /* Nothing registered yet: the note says so. */
+    CHECK_EQ_INT(keel_card_find_version(r, home, m->sha256, &name, &version, note, sizeof note),
+                 KEEL_OK);
+    CHECK(name == NULL);
+    CHECK(strstr(note, "has this artifact's SHA-256") != NULL);
+    int64_t v = 0;
+    REQUIRE(keel_registry_model_register(r, "pima", art, 0, NULL, NULL, &v) == KEEL_OK);
+    CHECK_EQ_INT(keel_card_find_version(r, home, m->sha256, &name, &version, note, sizeof note),
+                 KEEL_OK);
+    CHECK_STR(name, "pima");
+    CHECK_EQ_INT(version, v);
+    keel_card_inputs in = pima_inputs(m, f, &vr);
+    in.registry = r;
+    in.registry_model = name;
+    in.registry_version = version;
+    in.registry_note = NULL;
+    keel_buf b;
+    keel_buf_init(&b);
+    REQUIRE(keel_card_build(&in, &b, &e) == KEEL_OK);
+    keel_json_doc *d = keel_json_doc_new();
+    REQUIRE(d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK);
+    const keel_json *c = keel_json_root(d);
+    CHECK_STR(keel_json_str(member(c, "registry.model")), "pima");
+    CHECK_NEAR(keel_json_num(member(c, "registry.version"), 0), (double)v, 0);
+    CHECK_STR(keel_json_str(member(c, "registry.author")), "alice");
+    CHECK_EQ_INT(keel_json_len(member(c, "registry.approvals")), 0);
+    CHECK(keel_json_len(member(c, "registry.audit")) >= 1); /* alice administers: she may read */
+    CHECK(strstr(keel_json_str(member(c, "use.commands.intended_use")), "keel model tag pima:") !=
+          NULL);
+    keel_json_doc_free(d);
+    keel_registry_close(r);
+    /* An actor the registry does not know reads nothing, and the note says who can fix it. */
+    REQUIRE(keel_registry_open(home, "mallory", "test-host", &r, &e) == KEEL_OK);
+    keel_free(name);
+    name = NULL;
+    CHECK_EQ_INT(keel_card_find_version(r, home, m->sha256, &name, &version, note, sizeof note),
+                 KEEL_OK);
+    CHECK(name == NULL);
+    CHECK(strstr(note, "'mallory' is not an identity") != NULL);
+    keel_registry_close(r);
+    keel_buf_free(&b);
+    keel_frame_free(f);
+    keel_validate_result_free(&vr);
+    keel_model_free(m);
+}
+
+TEST(card_build_refuses_what_it_cannot_build_from)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_error e = {0};
+    keel_card_inputs in = {0};
+    CHECK_EQ_INT(keel_card_build(NULL, &b, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_card_build(&in, &b, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(b.len, 0);
+    char note[64];
+    char *name = NULL;
+    int64_t v;
+    CHECK_EQ_INT(keel_card_find_version(NULL, "h", "s", &name, &v, note, sizeof note), KEEL_EINVAL);
+    keel_buf_free(&b);
 }
