@@ -12,6 +12,7 @@
 #include "data/profile.h"
 #include "data/validate.h"
 #include "model/model.h"
+#include "model/score_file.h"
 #include "tensor/tensor.h"
 #include "tools/registry_cli.h"
 #include "pipeline/train_job.h"
@@ -19,7 +20,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -677,127 +677,6 @@ static const char predict_usage[] =
     "                               stderr)\n"
     "  -h, --help                   this text\n";
 
-typedef struct predictor {
-    keel_model *m;
-    FILE *out;
-    int threads;
-    uint64_t rows;
-    float *pred;
-    size_t cap;
-    int err;
-    keel_buf line;
-} predictor;
-
-typedef struct part {
-    keel_model *m;
-    const keel_frame *f;
-    size_t first, n;
-    float *out;
-    int rc;
-} part;
-
-static void *predict_part(void *arg)
-{
-    part *p = arg;
-    p->rc = keel_model_predict_frame(p->m, p->f, NULL, p->first, p->n, p->out);
-    return NULL;
-}
-
-static int predict_chunk(void *ud, const keel_frame *f)
-{
-    predictor *pr = ud;
-    keel_model *m = pr->m;
-    size_t k = keel_model_n_outputs(m), n = f->n_rows;
-    if (n * k > pr->cap) {
-        float *p = keel_reallocarray(pr->pred, n * k, sizeof *p);
-        if (!p) return KEEL_ENOMEM;
-        pr->pred = p;
-        pr->cap = n * k;
-    }
-    int T = pr->threads;
-    if ((size_t)T > n / 64 + 1) T = (int)(n / 64 + 1);
-    part parts[64];
-    pthread_t tid[64];
-    size_t per = (n + T - 1) / T;
-    bool started[64] = {false};
-    for (int t = 0; t < T; t++) {
-        size_t lo = KEEL_MIN(n, t * per), hi = KEEL_MIN(n, lo + per);
-        parts[t] = (part){m, f, lo, hi - lo, pr->pred + lo * k, 0};
-        /* The last part (or one whose thread could not start) runs here. */
-        started[t] = t < T - 1 && !pthread_create(&tid[t], NULL, predict_part, &parts[t]);
-        if (!started[t]) predict_part(&parts[t]);
-    }
-    for (int t = 0; t < T; t++)
-        if (started[t]) pthread_join(tid[t], NULL);
-    for (int t = 0; t < T; t++)
-        if (parts[t].rc) return parts[t].rc;
-    /* Write the rows. */
-    const keel_schema *s = m->input_schema;
-    for (size_t r = 0; r < n; r++) {
-        keel_buf *b = &pr->line;
-        keel_buf_reset(b);
-        keel_buf_put_u64(b, f->line ? f->line[r] : 0); /* 0: not known */
-        keel_buf_putc(b, ',');
-        for (size_t c = 0; c < s->n_columns; c++) {
-            if (s->columns[c].role != KEEL_ROLE_ID) continue;
-            const keel_column *col = &f->cols[c];
-            if (col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_ID) {
-                size_t len;
-                const char *p = keel_column_text(col, r, &len);
-                if (!col->missing[r]) keel_buf_csv_field(b, p, len);
-            } else if (col->type == KEEL_TYPE_NUMERIC && !isnan(col->num[r])) {
-                keel_buf_json_num(b, col->num[r]);
-            } else if (col->type == KEEL_TYPE_CATEGORICAL && col->cat[r] >= 0) {
-                const char *cat = col->def->categories.items[col->cat[r]];
-                keel_buf_csv_field(b, cat, strlen(cat));
-            }
-            keel_buf_putc(b, ',');
-        }
-        const float *p = pr->pred + r * k;
-        if (m->target.task == KEEL_TASK_REGRESSION) {
-            keel_buf_json_num(b, p[0]);
-        } else {
-            size_t best = 0;
-            for (size_t j = 1; j < k; j++)
-                if (p[j] > p[best]) best = j;
-            const char *label = m->target.classes.items[best];
-            keel_buf_csv_field(b, label, strlen(label));
-            for (size_t j = 0; j < k; j++)
-                keel_buf_printf(b, ",%.6g", p[j]);
-        }
-        if (keel_buf_putc(b, '\n')) return KEEL_ENOMEM;
-        if (fwrite(b->data, 1, b->len, pr->out) != b->len) return KEEL_EIO;
-    }
-    pr->rows += n;
-    return KEEL_OK;
-}
-
-static int write_header(FILE *out, const keel_model *m)
-{
-    keel_buf b;
-    keel_buf_init(&b);
-    const keel_schema *s = m->input_schema;
-    keel_buf_puts(&b, "line,");
-    for (size_t c = 0; c < s->n_columns; c++)
-        if (s->columns[c].role == KEEL_ROLE_ID) {
-            keel_buf_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
-            keel_buf_putc(&b, ',');
-        }
-    keel_buf_puts(&b, "prediction");
-    if (m->target.task != KEEL_TASK_REGRESSION)
-        for (size_t j = 0; j < m->target.classes.n; j++) {
-            keel_buf b2;
-            keel_buf_init(&b2);
-            keel_buf_printf(&b2, "p_%s", m->target.classes.items[j]);
-            keel_buf_putc(&b, ',');
-            if (b2.data) keel_buf_csv_field(&b, b2.data, b2.len);
-            keel_buf_free(&b2);
-        }
-    int rc = keel_buf_putc(&b, '\n') || fwrite(b.data, 1, b.len, out) != b.len;
-    keel_buf_free(&b);
-    return rc ? KEEL_EIO : KEEL_OK;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     train_args a;
@@ -830,31 +709,21 @@ int cmd_predict(int argc, char **argv)
             return EXIT_FAIL;
         }
     }
-    predictor pr = {.m = m, .out = out, .threads = a.hp.threads};
-    keel_buf_init(&pr.line);
-    keel_validate_options o;
-    keel_validate_options_init(&o);
     char *q = NULL;
     if (!a.no_quarantine)
         q = a.quarantine ? keel_strdup(a.quarantine)
                          : cli_derived_name(a.file, ".quarantine.jsonl");
-    o.quarantine_path = q;
-    o.on_chunk = predict_chunk;
-    o.chunk_ud = &pr;
-    o.cancel = (const volatile int *)&cli_interrupted;
     keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
-    if (bar) {
-        o.progress = progress_cb;
-        o.progress_ud = bar;
-    }
-    keel_validate_result vr = {0};
+    keel_predict_file_options o = {.threads = a.hp.threads,
+                                   .quarantine_path = q,
+                                   .cancel = (const volatile int *)&cli_interrupted,
+                                   .progress = bar ? progress_cb : NULL,
+                                   .progress_ud = bar};
+    keel_predict_file_result pr;
     keel_error e;
     double t0 = keel_now_seconds();
-    int rc = write_header(out, m);
-    if (!rc)
-        rc = keel_validate_file(m->input_schema, a.file, &o, &vr, &e);
-    else
-        keel_error_set(&e, rc, "cannot write the predictions");
+    int rc = keel_predict_file(m, a.file, &o, out, &pr, &e);
+    const keel_validate_result *vr = &pr.data;
     keel_progress_bar_finish(bar);
     int closed = out == stdout ? fflush(stdout) : fclose(out);
     if (closed && !rc) rc = keel_error_set(&e, KEEL_EIO, "cannot write the predictions");
@@ -873,19 +742,17 @@ int cmd_predict(int argc, char **argv)
             fprintf(info,
                     "{\"model\":\"%s\",\"records\":%llu,\"predicted\":%llu,\"quarantined\":%llu,"
                     "\"seconds\":%.3f}\n",
-                    m->sha256, (unsigned long long)vr.records, (unsigned long long)pr.rows,
-                    (unsigned long long)vr.quarantined, secs);
+                    m->sha256, (unsigned long long)vr->records, (unsigned long long)pr.predicted,
+                    (unsigned long long)vr->quarantined, secs);
         else if (!a.quiet)
             fprintf(info, "keel: %llu records, %llu predicted, %llu quarantined%s%s (%.2f s)\n",
-                    (unsigned long long)vr.records, (unsigned long long)pr.rows,
-                    (unsigned long long)vr.quarantined, vr.quarantined && q ? ", see " : "",
-                    vr.quarantined && q ? q : "", secs);
+                    (unsigned long long)vr->records, (unsigned long long)pr.predicted,
+                    (unsigned long long)vr->quarantined, vr->quarantined && q ? ", see " : "",
+                    vr->quarantined && q ? q : "", secs);
     }
     keel_free(tmp);
     keel_free(q);
-    keel_free(pr.pred);
-    keel_buf_free(&pr.line);
-    keel_validate_result_free(&vr);
+    keel_validate_result_free(&pr.data);
     keel_model_free(m);
     return status;
 }
