@@ -15,16 +15,17 @@
  * One row at a time (the C API's predict_row and predict_fields) the graph executor's fixed
  * costs are a large share of a few microseconds, so a loaded model also gets a row plan: the
  * ops the logits need, in the executor's order, each one call of the same kernels (one-row
- * matrix-vector products, SiLU through keel_k_silu, which equals the op bit for bit),
+ * matrix-vector products, activations through nn/activation.h as the executor computes them),
  * dropout and embedding lookups as pointers instead of copies, and the per-column embedding
  * (block-diagonal: zero outside each column's block, as training keeps it) multiplied by its
  * blocks only. Every value equals the executor's, so a row predicts the same either way; a
- * network with an op the plan does not know (GELU, normalisation, text bags, ...) simply has
+ * network with an op the plan does not know (normalisation, text bags, ...) simply has
  * no plan. Inputs are also indexed by name at load time, for the API's named fields.
  */
 #include "model/model.h"
 #include "data/validate.h"
 #include "model/artifact.h"
+#include "nn/activation.h"
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
 
@@ -420,8 +421,7 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
 enum step_kind {
     STEP_LINEAR,
     STEP_BLOCKS,
-    STEP_RELU,
-    STEP_SILU,
+    STEP_ACT,
     STEP_ALIAS,
     STEP_EMBED,
     STEP_CONCAT
@@ -574,10 +574,9 @@ static int rowplan_build(keel_model *m)
             break;
         }
         case KEEL_OP_RELU:
-            st.kind = STEP_RELU;
-            break;
         case KEEL_OP_SILU:
-            st.kind = STEP_SILU;
+        case KEEL_OP_GELU:
+            st.kind = STEP_ACT;
             break;
         case KEEL_OP_DROPOUT: /* the identity when predicting */
             st.kind = STEP_ALIAS;
@@ -655,12 +654,8 @@ static int rowplan_run_to(const keel_model *m, keel_workspace *ws, const float *
             if (relu) val[st->relu] = relu;
             break;
         }
-        case STEP_RELU:
-            keel_k_relu(nd->cols, plan_val(g, val, nd->inputs[0]), y);
-            val[st->node] = y;
-            break;
-        case STEP_SILU:
-            keel_k_silu(nd->cols, plan_val(g, val, nd->inputs[0]), y);
+        case STEP_ACT: /* nn/activation.h: the executor's maths, so the executor's bits */
+            keel_act_forward(nd->op, nd->cols, plan_val(g, val, nd->inputs[0]), y);
             val[st->node] = y;
             break;
         case STEP_ALIAS:

@@ -223,6 +223,11 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train);
 /* The value computed for a node by the last forward: [rows, cols] row-major (PARAM nodes:
  * their parameters). NULL for INDEX and BAG nodes and nodes out of range. */
 const float *keel_exec_value(const keel_exec *x, int node);
+/* The last forward's loss as the two sums it divides: Σ_r w_r · loss_r (*num) and Σ_r w_r,
+ * times the columns for the per-column losses (*den); the loss is num / den (0 when den is
+ * 0). Sums over several batches (or processes) give the loss over all their rows.
+ * KEEL_EINVAL if loss is not a loss node, KEEL_ESTATE if the last forward was not for it. */
+int keel_exec_loss_parts(const keel_exec *x, int loss, double *num, double *den);
 /* Back-propagates from the loss node `loss` (after forward(loss, ..., true)) and writes the
  * gradient of the loss with respect to every parameter into grad (n_params floats,
  * overwritten, not accumulated). Needs an exec made with_grad. KEEL_EINVAL if loss is not a

@@ -24,6 +24,7 @@
  * (log-sum-exp, softplus).
  */
 #include "nn/nn.h"
+#include "nn/activation.h"
 
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
@@ -57,6 +58,7 @@ struct keel_exec {
     int fwd_target; /* of the last successful forward, -1 if none */
     bool fwd_train;
     float *grad_out; /* during backward: the caller's parameter gradient */
+    double loss_num, loss_den; /* the last loss forward: value = num / den (0 when den is 0) */
     void *arena;
 };
 
@@ -247,6 +249,15 @@ const float *keel_exec_value(const keel_exec *x, int node)
     return x->val[node];
 }
 
+int keel_exec_loss_parts(const keel_exec *x, int loss, double *num, double *den)
+{
+    if (!x || loss < 0 || loss >= x->n || !is_loss(x->g->nodes[loss].op)) return KEEL_EINVAL;
+    if (x->fwd_target != loss) return KEEL_ESTATE;
+    *num = x->loss_num;
+    *den = x->loss_den;
+    return KEEL_OK;
+}
+
 const float *keel_exec_grad(const keel_exec *x, int node)
 {
     if (!x || node < 0 || node >= x->n || !x->grad[node] || !x->gset[node] || x->lent[node])
@@ -304,31 +315,7 @@ static void plan(keel_exec *x, int target)
     x->plan_target = target;
 }
 
-static double sigmoid(double z)
-{
-    if (z >= 0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
-
 /* ---- forward ------------------------------------------------------------------------- */
-
-/* y = x Φ(x) and y = x σ(x). */
-static void fwd_gelu_silu(const keel_exec *x, const keel_node *nd, float *y, size_t rows)
-{
-    const float *in = in_val(x, nd, 0);
-    size_t n = rows * nd->cols;
-    if (nd->op == KEEL_OP_SILU) {
-        /* The kernel gives the same bits as the double formula below (checked for every
-         * float in tests/unit/test_api.c), about five times faster. */
-        keel_k_silu(n, in, y);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double v = in[i];
-        y[i] = (float)(0.5 * v * (1.0 + erf(v * 0.7071067811865476)));
-    }
-}
 
 /* train: y = x m / (1 - p), m ~ Bernoulli(1 - p); else y = x. aux keeps m / (1 - p). */
 static void fwd_dropout(keel_exec *x, int i, size_t rows, bool train)
@@ -534,6 +521,8 @@ static int fwd_loss(keel_exec *x, int i, size_t rows)
     }
     aux[x->max_rows] = (float)sum_w;
     x->val[i][0] = sum_w != 0 ? (float)(total / (sum_w * (double)c)) : 0.0f;
+    x->loss_num = total;
+    x->loss_den = sum_w * (double)c;
     return KEEL_OK;
 }
 
@@ -570,12 +559,13 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
         case KEEL_OP_ADD:
             keel_k_add(rows * nd->cols, in_val(x, nd, 0), in_val(x, nd, 1), y);
             break;
-        case KEEL_OP_RELU:
-            keel_k_relu(rows * nd->cols, in_val(x, nd, 0), y);
-            break;
-        case KEEL_OP_GELU:
-        case KEEL_OP_SILU:
-            fwd_gelu_silu(x, nd, y, rows);
+        case KEEL_OP_RELU: /* y = max(0, x) */
+        case KEEL_OP_GELU: /* y = x Φ(x) */
+        case KEEL_OP_SILU: /* y = x σ(x) */
+            /* nn/activation.h: the same maths as the row plan and the explainer; SiLU's
+             * kernel gives the same bits as the double formula (checked for every float in
+             * tests/unit/test_api.c), about five times faster. */
+            keel_act_forward(nd->op, rows * nd->cols, in_val(x, nd, 0), y);
             break;
         case KEEL_OP_DROPOUT:
             fwd_dropout(x, i, rows, train);
@@ -624,14 +614,9 @@ static void bwd_gelu_silu(keel_exec *x, int i)
     const float *in = in_val(x, nd, 0), *dy = x->grad[i];
     size_t n = x->rows * nd->cols;
     for (size_t j = 0; j < n; j++) {
-        double v = in[j], d;
-        if (nd->op == KEEL_OP_GELU) /* Φ(x) + x φ(x) */
-            d = 0.5 * (1.0 + erf(v * 0.7071067811865476)) +
-                v * exp(-0.5 * v * v) * 0.3989422804014327;
-        else { /* σ(x) (1 + x (1 - σ(x))) */
-            double s = sigmoid(v);
-            d = s * (1.0 + v * (1.0 - s));
-        }
+        /* GELU: Φ(x) + x φ(x); SiLU: σ(x) (1 + x (1 - σ(x))), the double form */
+        double v = in[j];
+        double d = nd->op == KEEL_OP_GELU ? keel_act_gelu_grad(v) : keel_act_silu_grad(v);
         put(&dx[j], (float)(dy[j] * d), acc);
     }
 }
@@ -818,7 +803,7 @@ static void bwd_loss(keel_exec *x, int i)
             double zv = z[r * c + j], d = zv - t[r * c + j], gv;
             switch (nd->op) {
             case KEEL_OP_SIGMOID_BCE:
-                gv = sigmoid(zv) - t[r * c + j];
+                gv = keel_act_sigmoid(zv) - t[r * c + j];
                 break;
             case KEEL_OP_MSE:
                 gv = 2.0 * d;
