@@ -100,9 +100,9 @@ bool keel_trainer_done(const keel_trainer *t)
     return t->done;
 }
 
-keel_graph *keel_trainer_graph(const keel_trainer *t)
+keel_model *keel_trainer_model(const keel_trainer *t)
 {
-    return t->g;
+    return t->m;
 }
 
 const float *keel_trainer_val_logits(const keel_trainer *t, size_t *n_val)

@@ -109,8 +109,9 @@ int keel_trainer_new(const keel_frame *f, const size_t *rows, size_t n,
 void keel_trainer_free(keel_trainer *t);
 /* True when no epoch is left to run: the budget is spent, patience ran out, or a cancel. */
 bool keel_trainer_done(const keel_trainer *t);
-/* The network being trained (borrowed; its params are the live weights between steps). */
-keel_graph *keel_trainer_graph(const keel_trainer *t);
+/* The model being trained (borrowed, until keel_trainer_finish hands it over); its graph's
+ * params are the live weights between steps. */
+keel_model *keel_trainer_model(const keel_trainer *t);
 
 /* One step on the training rows at positions pos[0..n) (n <= the batch size) of the
  * prepared data: forward and backward through the loss, the on_gradients hook, AdamW at the
