@@ -19,6 +19,11 @@
  * gradients are written straight into the caller's flat array, and what no path reached
  * (unused parameters, the alignment gaps) is zeroed at the end.
  *
+ * After a backward, keel_exec_example_grad_norms gives each row's share of the parameter
+ * gradient as a squared norm, from the values and gradients the backward left (the ghost-norm
+ * identity for LINEAR: |x_r^T dy_r|² = |x_r|² |dy_r|²), for DP-SGD's clipping; training
+ * does not call it, so it costs the default loop nothing.
+ *
  * Per-op maths are stated beside each op (and in nn.h). Reductions that decide numerics
  * (norm statistics, loss sums) accumulate in double; the losses use the stable forms
  * (log-sum-exp, softplus).
@@ -59,6 +64,7 @@ struct keel_exec {
     bool fwd_train;
     float *grad_out; /* during backward: the caller's parameter gradient */
     double loss_num, loss_den; /* the last loss forward: value = num / den (0 when den is 0) */
+    bool bwd_done;             /* a backward ran since the last forward */
     void *arena;
 };
 
@@ -530,6 +536,7 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
 {
     if (!x) return KEEL_EINVAL;
     x->fwd_target = -1; /* a failed forward leaves nothing to back-propagate */
+    x->bwd_done = false;
     if (target < 0 || target >= x->n || rows == 0 || rows > x->max_rows) return KEEL_EINVAL;
     if (target != x->plan_target) plan(x, target);
     const keel_graph *g = x->g;
@@ -895,5 +902,109 @@ int keel_exec_backward(keel_exec *x, int loss, float *grad)
     }
     if (g->n_params > pos) memset(grad + pos, 0, (g->n_params - pos) * sizeof *grad);
     x->grad_out = NULL;
+    x->bwd_done = true;
+    return KEEL_OK;
+}
+
+/* ---- per-example gradient norms ------------------------------------------------------ */
+
+/* Σ_j v_j² in double. */
+static double sumsq(const float *v, size_t n)
+{
+    double s = 0;
+    for (size_t j = 0; j < n; j++)
+        s += (double)v[j] * v[j];
+    return s;
+}
+
+int keel_exec_example_grad_norms(const keel_exec *x, double *norms_sq)
+{
+    if (!x || !x->bwd_done) return KEEL_ESTATE;
+    const keel_graph *g = x->g;
+    size_t rows = x->rows;
+    /* Each parameter must feed one op of the plan: a shared one's per-example gradient is
+     * a sum whose norm does not split into the ops' norms. */
+    for (int p = 0; p < x->n; p++) {
+        if (g->nodes[p].op != KEEL_OP_PARAM || !x->active[p]) continue;
+        int consumers = 0;
+        for (int t = 0; t < x->n_order; t++) {
+            const keel_node *nd = &g->nodes[x->order[t]];
+            for (int j = 0; j < nd->n_inputs; j++)
+                if (nd->inputs[j] == p) consumers++;
+        }
+        if (consumers > 1) return KEEL_EINVAL;
+    }
+    for (size_t r = 0; r < rows; r++)
+        norms_sq[r] = 0;
+    for (int t = 0; t < x->n_order; t++) {
+        int i = x->order[t];
+        const keel_node *nd = &g->nodes[i];
+        bool has_param = false;
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (g->nodes[nd->inputs[j]].op == KEEL_OP_PARAM) has_param = true;
+        if (!has_param || !x->gset[i]) continue; /* no gradient reached it: no share */
+        const float *dy = x->grad[i];
+        size_t n = nd->cols;
+        switch (nd->op) {
+        case KEEL_OP_LINEAR: {
+            /* Row r's share of dW is the outer product x_r^T dy_r, whose squared Frobenius
+             * norm is |x_r|² |dy_r|² (the "ghost norm": no [k, n] matrix per row); of db,
+             * dy_r itself. */
+            const float *in = in_val(x, nd, 0);
+            size_t k = in_cols(x, nd, 0);
+            for (size_t r = 0; r < rows; r++) {
+                double d2 = sumsq(dy + r * n, n);
+                norms_sq[r] += sumsq(in + r * k, k) * d2 + (nd->n_inputs == 3 ? d2 : 0);
+            }
+            break;
+        }
+        case KEEL_OP_EMBED: /* row r adds dy_r to one row of T */
+            for (size_t r = 0; r < rows; r++)
+                norms_sq[r] += sumsq(dy + r * n, n);
+            break;
+        case KEEL_OP_EMBED_BAG: {
+            /* Row r adds dy_r / |bag| to T's row of each id (mod V); an id m times in the bag
+             * adds m dy_r / |bag|: |g_r|² = Σ_distinct (m / |bag|)² |dy_r|². */
+            const uint32_t *off = x->bag_off[nd->inputs[0]];
+            const int32_t *ids = x->bag_ids[nd->inputs[0]];
+            uint32_t v = (uint32_t)g->nodes[nd->inputs[1]].rows;
+            for (size_t r = 0; r < rows; r++) {
+                uint32_t lo = off[r], hi = off[r + 1];
+                if (hi == lo) continue;
+                double mult = 0;
+                for (uint32_t q = lo; q < hi; q++) {
+                    uint32_t id = (uint32_t)ids[q] % v, m = 0;
+                    bool first = true;
+                    for (uint32_t q2 = lo; q2 < hi; q2++)
+                        if ((uint32_t)ids[q2] % v == id) {
+                            if (q2 < q) first = false;
+                            m++;
+                        }
+                    if (first) mult += (double)m * m;
+                }
+                double len = hi - lo;
+                norms_sq[r] += mult / (len * len) * sumsq(dy + r * n, n);
+            }
+            break;
+        }
+        case KEEL_OP_LAYERNORM: {
+            /* dγ_r = dy_r ⊙ x̂_r, dβ_r = dy_r, x̂_r = (x_r − μ_r) / sqrt(σ²_r + ε) */
+            const float *in = in_val(x, nd, 0), *mu = x->aux[i], *rs = x->aux[i] + x->max_rows;
+            for (size_t r = 0; r < rows; r++) {
+                double s = 0;
+                for (size_t j = 0; j < n; j++) {
+                    double h = ((double)in[r * n + j] - mu[r]) * rs[r] * dy[r * n + j];
+                    s += h * h;
+                }
+                norms_sq[r] += s + sumsq(dy + r * n, n);
+            }
+            break;
+        }
+        default:
+            /* Batch norm in training couples the rows through the batch statistics: a row's
+             * gradient is not its own. Nothing else takes parameters. */
+            return KEEL_EINVAL;
+        }
+    }
     return KEEL_OK;
 }
