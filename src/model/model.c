@@ -20,7 +20,6 @@
 #include <math.h>
 #include <string.h>
 
-
 void keel_hparams_init(keel_hparams *h)
 {
     memset(h, 0, sizeof *h);
@@ -303,7 +302,6 @@ size_t keel_model_n_outputs(const keel_model *m)
 {
     return m->target.task == KEEL_TASK_REGRESSION ? 1 : m->target.classes.n;
 }
-
 
 /* ---- the representation node ---- */
 

@@ -98,7 +98,6 @@ int keel_model_save(keel_model *m, const char *path, keel_error *e)
     return rc;
 }
 
-
 /* ---- loading ---- */
 
 static int bad(keel_error *e, const char *what)
@@ -410,4 +409,3 @@ int keel_model_load_mem(const void *data, size_t n, keel_model **out, keel_error
     keel_artifact_close(a);
     return rc;
 }
-

@@ -236,9 +236,7 @@ done:
     return rc;
 }
 
-
 /* ---- the representation ---- */
-
 
 int keel_model_represent(keel_model *m, keel_workspace *ws, const keel_frame *f, const size_t *rows,
                          size_t first, size_t n, float *repr)
@@ -318,4 +316,3 @@ done:
     keel_free(bg);
     return rc;
 }
-

@@ -19,14 +19,7 @@
 
 #include <string.h>
 
-enum step_kind {
-    STEP_LINEAR,
-    STEP_BLOCKS,
-    STEP_ACT,
-    STEP_ALIAS,
-    STEP_EMBED,
-    STEP_CONCAT
-};
+enum step_kind { STEP_LINEAR, STEP_BLOCKS, STEP_ACT, STEP_ALIAS, STEP_EMBED, STEP_CONCAT };
 
 typedef struct row_step {
     int kind;
@@ -291,4 +284,3 @@ int model_rowplan_run(const keel_model *m, keel_workspace *ws, const float *dens
     if (!rc) memcpy(logits, ws->val[m->node_logits], m->n_out * sizeof *logits);
     return rc;
 }
-

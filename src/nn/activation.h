@@ -28,7 +28,7 @@
 #include <string.h>
 
 /* 1 / sqrt(2) and 1 / sqrt(2π), as the doubles both earlier spellings rounded to. */
-#define KEEL_ACT_SQRT1_2    0.7071067811865476
+#define KEEL_ACT_SQRT1_2     0.7071067811865476
 #define KEEL_ACT_INV_SQRT2PI 0.3989422804014327
 
 /* σ(z) = 1 / (1 + e^−z), in the form that never overflows: e^z / (1 + e^z) for z < 0. */

@@ -62,7 +62,7 @@ struct keel_exec {
     size_t rows;    /* of the last forward */
     int fwd_target; /* of the last successful forward, -1 if none */
     bool fwd_train;
-    float *grad_out; /* during backward: the caller's parameter gradient */
+    float *grad_out;           /* during backward: the caller's parameter gradient */
     double loss_num, loss_den; /* the last loss forward: value = num / den (0 when den is 0) */
     bool bwd_done;             /* a backward ran since the last forward */
     void *arena;

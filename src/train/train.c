@@ -44,9 +44,8 @@ static int loop_failed(keel_trainer *t, int rc)
 
 /* ---- preparing ---- */
 
-int keel_trainer_new(const keel_frame *f, const size_t *rows, size_t n,
-                     const keel_train_options *o, keel_train_result *res, keel_trainer **out,
-                     keel_error *e)
+int keel_trainer_new(const keel_frame *f, const size_t *rows, size_t n, const keel_train_options *o,
+                     keel_train_result *res, keel_trainer **out, keel_error *e)
 {
     *out = NULL;
     memset(res, 0, sizeof *res);
@@ -316,7 +315,8 @@ static void finish_model(keel_trainer *t, const keel_train_result *res)
                     "{\"epochs\":%d,\"best_epoch\":%d,\"stopped_by\":\"%s\",\"batch_size\":%zu,"
                     "\"rows\":{\"train\":%zu,\"validation\":%zu,\"unlabeled\":%zu},"
                     "\"validation_loss\":",
-                    t->epoch, t->stop.best_epoch, why, t->batch, t->n_train, t->n_val, res->n_unlabeled);
+                    t->epoch, t->stop.best_epoch, why, t->batch, t->n_train, t->n_val,
+                    res->n_unlabeled);
     keel_buf_json_num(b, t->stop.best_loss);
     keel_buf_putc(b, '}'); /* no timings: the artifact must be reproducible */
 }

@@ -84,8 +84,9 @@ typedef struct keel_trainer keel_trainer;
 typedef struct keel_loss_parts {
     double loss_rows; /* Σ over batches of the batch's loss (its weighted mean) × its rows */
     size_t rows;      /* Σ rows: the training loss reported per epoch is loss_rows / rows */
-    double wloss;     /* Σ over rows of weight × loss (× 1 / columns for MSE) */
-    double weight;    /* Σ over rows of weight: wloss / weight is the weighted mean loss */
+    double wloss;     /* Σ over rows of weight × loss (summed over the loss's columns) */
+    double weight;    /* Σ over rows of weight (× the loss's columns): wloss / weight is the
+                       * weighted mean loss (keel_exec_loss_parts) */
 } keel_loss_parts;
 
 /* The validation rows' figures as parts: sums over rows, which add up across shards. */
@@ -103,9 +104,8 @@ typedef struct keel_train_stop {
 /* Prepares training as keel_train does (same arguments, same errors) up to the first epoch:
  * *out owns everything, res is filled as training goes and must outlive *out. Free with
  * keel_trainer_free (NULL-safe), which also frees a model never handed over. */
-int keel_trainer_new(const keel_frame *f, const size_t *rows, size_t n,
-                     const keel_train_options *o, keel_train_result *res, keel_trainer **out,
-                     keel_error *e);
+int keel_trainer_new(const keel_frame *f, const size_t *rows, size_t n, const keel_train_options *o,
+                     keel_train_result *res, keel_trainer **out, keel_error *e);
 void keel_trainer_free(keel_trainer *t);
 /* True when no epoch is left to run: the budget is spent, patience ran out, or a cancel. */
 bool keel_trainer_done(const keel_trainer *t);
