@@ -19,6 +19,7 @@
  * pool), so a call allocates nothing once the pool is warm and threads never share buffers.
  */
 #include "explain/explain_impl.h"
+#include "nn/activation.h"
 
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
@@ -414,27 +415,15 @@ void explain_scratch_give(keel_explainer *x, float *data)
 
 /* ---- the tail: forward and backward ---- */
 
+/* h = act(u): nn/activation.h, the graph's and the row plan's maths. */
 static void activate(int act, size_t n, const float *u, float *h)
 {
-    switch (act) {
-    case KEEL_OP_RELU:
-        keel_k_relu(n, u, h);
-        break;
-    case KEEL_OP_SILU:
-        keel_k_silu(n, u, h);
-        break;
-    case KEEL_OP_GELU:
-        for (size_t i = 0; i < n; i++)
-            h[i] = (float)(u[i] * 0.5 * (1.0 + erf(u[i] * M_SQRT1_2)));
-        break;
-    default:
-        if (h != u) memcpy(h, u, n * sizeof *h);
-    }
+    keel_act_forward(act, n, u, h);
 }
 
-/* dh ⊙ act'(u) into du; h = act(u) from the forward pass. SiLU's derivative is
- * σ + h (1 − σ) with σ = h / u, so the backward pass needs no exponential (near u = 0,
- * where h / u loses precision, σ ≈ 1/2 + u/4). */
+/* dh ⊙ act'(u) into du; h = act(u) from the forward pass. SiLU's derivative is taken from h
+ * (keel_act_silu_grad_from_out), so the backward pass needs no exponential; it is not the
+ * graph's double form, and the attributions are what they always were with it. */
 static void activate_bwd(int act, size_t n, const float *u, const float *h, const float *dh,
                          float *du)
 {
@@ -444,18 +433,12 @@ static void activate_bwd(int act, size_t n, const float *u, const float *h, cons
             du[i] = u[i] > 0 ? dh[i] : 0;
         break;
     case KEEL_OP_SILU:
-        for (size_t i = 0; i < n; i++) {
-            float s = fabsf(u[i]) > 1e-3f ? h[i] / u[i] : 0.5f + 0.25f * u[i];
-            du[i] = dh[i] * (s + h[i] * (1 - s));
-        }
+        for (size_t i = 0; i < n; i++)
+            du[i] = dh[i] * keel_act_silu_grad_from_out(u[i], h[i]);
         break;
     case KEEL_OP_GELU:
-        for (size_t i = 0; i < n; i++) {
-            double v = u[i];
-            double d =
-                0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
-            du[i] = (float)(dh[i] * d);
-        }
+        for (size_t i = 0; i < n; i++)
+            du[i] = (float)(dh[i] * keel_act_gelu_grad(u[i]));
         break;
     default:
         memcpy(du, dh, n * sizeof *du);
@@ -541,7 +524,7 @@ double explain_output(const keel_explainer *x, const keel_model *m, const float 
         double a = m->cal.kind == 1 ? m->cal.a : 1, b = m->cal.kind == 1 ? m->cal.b : 0;
         double sign = c == 1 ? 1 : -1, v = sign * (a * z[0] + b);
         if (s == KEEL_SCALE_PROBABILITY) {
-            double p = v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v));
+            double p = keel_act_sigmoid(v);
             if (dz) dz[0] = (float)(p * (1 - p) * sign * a);
             return p;
         }

@@ -223,11 +223,28 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train);
 /* The value computed for a node by the last forward: [rows, cols] row-major (PARAM nodes:
  * their parameters). NULL for INDEX and BAG nodes and nodes out of range. */
 const float *keel_exec_value(const keel_exec *x, int node);
+/* The last forward's loss as the two sums it divides: Σ_r w_r · loss_r (*num) and Σ_r w_r,
+ * times the columns for the per-column losses (*den); the loss is num / den (0 when den is
+ * 0). Sums over several batches (or processes) give the loss over all their rows.
+ * KEEL_EINVAL if loss is not a loss node, KEEL_ESTATE if the last forward was not for it. */
+int keel_exec_loss_parts(const keel_exec *x, int loss, double *num, double *den);
 /* Back-propagates from the loss node `loss` (after forward(loss, ..., true)) and writes the
  * gradient of the loss with respect to every parameter into grad (n_params floats,
  * overwritten, not accumulated). Needs an exec made with_grad. KEEL_EINVAL if loss is not a
  * loss node, KEEL_ESTATE if the exec has no gradients or the last forward was not for loss. */
 int keel_exec_backward(keel_exec *x, int loss, float *grad);
+/* Per-example gradient norms, for DP-SGD's clipping: after a backward, norms_sq[r] (rows
+ * doubles, for each row of the last forward) is |g_r|², where g_r is row r's share of the
+ * parameter gradient backward wrote (the rows' shares sum to it; with a weighted loss each
+ * share carries w_r / Σ w). No per-row gradient is formed: LINEAR's share of dW is the outer
+ * product x_r^T dy_r, whose squared norm is |x_r|² |dy_r|²; of db, |dy_r|²; EMBED adds
+ * |dy_r|²; EMBED_BAG Σ over distinct ids (m / |bag|)² |dy_r|² (m: the id's count); LAYERNORM
+ * |dy_r ⊙ x̂_r|² + |dy_r|². Weights the caller later zeroes (held at zero) still count, so
+ * the norm bounds the share that is used. KEEL_ESTATE without a backward since the last
+ * forward; KEEL_EINVAL when a parameter feeds more than one op (its shares' norms do not
+ * add) or feeds a BATCHNORM (whose batch statistics make no gradient a row's own). Not used
+ * by default training. */
+int keel_exec_example_grad_norms(const keel_exec *x, double *norms_sq);
 /* The gradient of the loss with respect to a node's value from the last backward, [rows,
  * cols]; NULL for nodes that got none (inputs, params, nodes no parameter feeds) and for a
  * ReLU that is its input's only consumer (its buffer is reused, in place, for the input's

@@ -19,11 +19,17 @@
  * gradients are written straight into the caller's flat array, and what no path reached
  * (unused parameters, the alignment gaps) is zeroed at the end.
  *
+ * After a backward, keel_exec_example_grad_norms gives each row's share of the parameter
+ * gradient as a squared norm, from the values and gradients the backward left (the ghost-norm
+ * identity for LINEAR: |x_r^T dy_r|² = |x_r|² |dy_r|²), for DP-SGD's clipping; training
+ * does not call it, so it costs the default loop nothing.
+ *
  * Per-op maths are stated beside each op (and in nn.h). Reductions that decide numerics
  * (norm statistics, loss sums) accumulate in double; the losses use the stable forms
  * (log-sum-exp, softplus).
  */
 #include "nn/nn.h"
+#include "nn/activation.h"
 
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
@@ -56,7 +62,9 @@ struct keel_exec {
     size_t rows;    /* of the last forward */
     int fwd_target; /* of the last successful forward, -1 if none */
     bool fwd_train;
-    float *grad_out; /* during backward: the caller's parameter gradient */
+    float *grad_out;           /* during backward: the caller's parameter gradient */
+    double loss_num, loss_den; /* the last loss forward: value = num / den (0 when den is 0) */
+    bool bwd_done;             /* a backward ran since the last forward */
     void *arena;
 };
 
@@ -247,6 +255,15 @@ const float *keel_exec_value(const keel_exec *x, int node)
     return x->val[node];
 }
 
+int keel_exec_loss_parts(const keel_exec *x, int loss, double *num, double *den)
+{
+    if (!x || loss < 0 || loss >= x->n || !is_loss(x->g->nodes[loss].op)) return KEEL_EINVAL;
+    if (x->fwd_target != loss) return KEEL_ESTATE;
+    *num = x->loss_num;
+    *den = x->loss_den;
+    return KEEL_OK;
+}
+
 const float *keel_exec_grad(const keel_exec *x, int node)
 {
     if (!x || node < 0 || node >= x->n || !x->grad[node] || !x->gset[node] || x->lent[node])
@@ -304,31 +321,7 @@ static void plan(keel_exec *x, int target)
     x->plan_target = target;
 }
 
-static double sigmoid(double z)
-{
-    if (z >= 0) return 1.0 / (1.0 + exp(-z));
-    double e = exp(z);
-    return e / (1.0 + e);
-}
-
 /* ---- forward ------------------------------------------------------------------------- */
-
-/* y = x Φ(x) and y = x σ(x). */
-static void fwd_gelu_silu(const keel_exec *x, const keel_node *nd, float *y, size_t rows)
-{
-    const float *in = in_val(x, nd, 0);
-    size_t n = rows * nd->cols;
-    if (nd->op == KEEL_OP_SILU) {
-        /* The kernel gives the same bits as the double formula below (checked for every
-         * float in tests/unit/test_api.c), about five times faster. */
-        keel_k_silu(n, in, y);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        double v = in[i];
-        y[i] = (float)(0.5 * v * (1.0 + erf(v * 0.7071067811865476)));
-    }
-}
 
 /* train: y = x m / (1 - p), m ~ Bernoulli(1 - p); else y = x. aux keeps m / (1 - p). */
 static void fwd_dropout(keel_exec *x, int i, size_t rows, bool train)
@@ -534,6 +527,8 @@ static int fwd_loss(keel_exec *x, int i, size_t rows)
     }
     aux[x->max_rows] = (float)sum_w;
     x->val[i][0] = sum_w != 0 ? (float)(total / (sum_w * (double)c)) : 0.0f;
+    x->loss_num = total;
+    x->loss_den = sum_w * (double)c;
     return KEEL_OK;
 }
 
@@ -541,6 +536,7 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
 {
     if (!x) return KEEL_EINVAL;
     x->fwd_target = -1; /* a failed forward leaves nothing to back-propagate */
+    x->bwd_done = false;
     if (target < 0 || target >= x->n || rows == 0 || rows > x->max_rows) return KEEL_EINVAL;
     if (target != x->plan_target) plan(x, target);
     const keel_graph *g = x->g;
@@ -570,12 +566,13 @@ int keel_exec_forward(keel_exec *x, int target, size_t rows, bool train)
         case KEEL_OP_ADD:
             keel_k_add(rows * nd->cols, in_val(x, nd, 0), in_val(x, nd, 1), y);
             break;
-        case KEEL_OP_RELU:
-            keel_k_relu(rows * nd->cols, in_val(x, nd, 0), y);
-            break;
-        case KEEL_OP_GELU:
-        case KEEL_OP_SILU:
-            fwd_gelu_silu(x, nd, y, rows);
+        case KEEL_OP_RELU: /* y = max(0, x) */
+        case KEEL_OP_GELU: /* y = x Φ(x) */
+        case KEEL_OP_SILU: /* y = x σ(x) */
+            /* nn/activation.h: the same maths as the row plan and the explainer; SiLU's
+             * kernel gives the same bits as the double formula (checked for every float in
+             * tests/unit/test_api.c), about five times faster. */
+            keel_act_forward(nd->op, rows * nd->cols, in_val(x, nd, 0), y);
             break;
         case KEEL_OP_DROPOUT:
             fwd_dropout(x, i, rows, train);
@@ -624,14 +621,9 @@ static void bwd_gelu_silu(keel_exec *x, int i)
     const float *in = in_val(x, nd, 0), *dy = x->grad[i];
     size_t n = x->rows * nd->cols;
     for (size_t j = 0; j < n; j++) {
-        double v = in[j], d;
-        if (nd->op == KEEL_OP_GELU) /* Φ(x) + x φ(x) */
-            d = 0.5 * (1.0 + erf(v * 0.7071067811865476)) +
-                v * exp(-0.5 * v * v) * 0.3989422804014327;
-        else { /* σ(x) (1 + x (1 - σ(x))) */
-            double s = sigmoid(v);
-            d = s * (1.0 + v * (1.0 - s));
-        }
+        /* GELU: Φ(x) + x φ(x); SiLU: σ(x) (1 + x (1 - σ(x))), the double form */
+        double v = in[j];
+        double d = nd->op == KEEL_OP_GELU ? keel_act_gelu_grad(v) : keel_act_silu_grad(v);
         put(&dx[j], (float)(dy[j] * d), acc);
     }
 }
@@ -818,7 +810,7 @@ static void bwd_loss(keel_exec *x, int i)
             double zv = z[r * c + j], d = zv - t[r * c + j], gv;
             switch (nd->op) {
             case KEEL_OP_SIGMOID_BCE:
-                gv = sigmoid(zv) - t[r * c + j];
+                gv = keel_act_sigmoid(zv) - t[r * c + j];
                 break;
             case KEEL_OP_MSE:
                 gv = 2.0 * d;
@@ -910,5 +902,109 @@ int keel_exec_backward(keel_exec *x, int loss, float *grad)
     }
     if (g->n_params > pos) memset(grad + pos, 0, (g->n_params - pos) * sizeof *grad);
     x->grad_out = NULL;
+    x->bwd_done = true;
+    return KEEL_OK;
+}
+
+/* ---- per-example gradient norms ------------------------------------------------------ */
+
+/* Σ_j v_j² in double. */
+static double sumsq(const float *v, size_t n)
+{
+    double s = 0;
+    for (size_t j = 0; j < n; j++)
+        s += (double)v[j] * v[j];
+    return s;
+}
+
+int keel_exec_example_grad_norms(const keel_exec *x, double *norms_sq)
+{
+    if (!x || !x->bwd_done) return KEEL_ESTATE;
+    const keel_graph *g = x->g;
+    size_t rows = x->rows;
+    /* Each parameter must feed one op of the plan: a shared one's per-example gradient is
+     * a sum whose norm does not split into the ops' norms. */
+    for (int p = 0; p < x->n; p++) {
+        if (g->nodes[p].op != KEEL_OP_PARAM || !x->active[p]) continue;
+        int consumers = 0;
+        for (int t = 0; t < x->n_order; t++) {
+            const keel_node *nd = &g->nodes[x->order[t]];
+            for (int j = 0; j < nd->n_inputs; j++)
+                if (nd->inputs[j] == p) consumers++;
+        }
+        if (consumers > 1) return KEEL_EINVAL;
+    }
+    for (size_t r = 0; r < rows; r++)
+        norms_sq[r] = 0;
+    for (int t = 0; t < x->n_order; t++) {
+        int i = x->order[t];
+        const keel_node *nd = &g->nodes[i];
+        bool has_param = false;
+        for (int j = 0; j < nd->n_inputs; j++)
+            if (g->nodes[nd->inputs[j]].op == KEEL_OP_PARAM) has_param = true;
+        if (!has_param || !x->gset[i]) continue; /* no gradient reached it: no share */
+        const float *dy = x->grad[i];
+        size_t n = nd->cols;
+        switch (nd->op) {
+        case KEEL_OP_LINEAR: {
+            /* Row r's share of dW is the outer product x_r^T dy_r, whose squared Frobenius
+             * norm is |x_r|² |dy_r|² (the "ghost norm": no [k, n] matrix per row); of db,
+             * dy_r itself. */
+            const float *in = in_val(x, nd, 0);
+            size_t k = in_cols(x, nd, 0);
+            for (size_t r = 0; r < rows; r++) {
+                double d2 = sumsq(dy + r * n, n);
+                norms_sq[r] += sumsq(in + r * k, k) * d2 + (nd->n_inputs == 3 ? d2 : 0);
+            }
+            break;
+        }
+        case KEEL_OP_EMBED: /* row r adds dy_r to one row of T */
+            for (size_t r = 0; r < rows; r++)
+                norms_sq[r] += sumsq(dy + r * n, n);
+            break;
+        case KEEL_OP_EMBED_BAG: {
+            /* Row r adds dy_r / |bag| to T's row of each id (mod V); an id m times in the bag
+             * adds m dy_r / |bag|: |g_r|² = Σ_distinct (m / |bag|)² |dy_r|². */
+            const uint32_t *off = x->bag_off[nd->inputs[0]];
+            const int32_t *ids = x->bag_ids[nd->inputs[0]];
+            uint32_t v = (uint32_t)g->nodes[nd->inputs[1]].rows;
+            for (size_t r = 0; r < rows; r++) {
+                uint32_t lo = off[r], hi = off[r + 1];
+                if (hi == lo) continue;
+                double mult = 0;
+                for (uint32_t q = lo; q < hi; q++) {
+                    uint32_t id = (uint32_t)ids[q] % v, m = 0;
+                    bool first = true;
+                    for (uint32_t q2 = lo; q2 < hi; q2++)
+                        if ((uint32_t)ids[q2] % v == id) {
+                            if (q2 < q) first = false;
+                            m++;
+                        }
+                    if (first) mult += (double)m * m;
+                }
+                double len = hi - lo;
+                norms_sq[r] += mult / (len * len) * sumsq(dy + r * n, n);
+            }
+            break;
+        }
+        case KEEL_OP_LAYERNORM: {
+            /* dγ_r = dy_r ⊙ x̂_r, dβ_r = dy_r, x̂_r = (x_r − μ_r) / sqrt(σ²_r + ε) */
+            const float *in = in_val(x, nd, 0), *mu = x->aux[i], *rs = x->aux[i] + x->max_rows;
+            for (size_t r = 0; r < rows; r++) {
+                double s = 0;
+                for (size_t j = 0; j < n; j++) {
+                    double h = ((double)in[r * n + j] - mu[r]) * rs[r] * dy[r * n + j];
+                    s += h * h;
+                }
+                norms_sq[r] += s + sumsq(dy + r * n, n);
+            }
+            break;
+        }
+        default:
+            /* Batch norm in training couples the rows through the batch statistics: a row's
+             * gradient is not its own. Nothing else takes parameters. */
+            return KEEL_EINVAL;
+        }
+    }
     return KEEL_OK;
 }

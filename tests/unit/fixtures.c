@@ -8,7 +8,7 @@
 #include "tests/unit/harness.h"
 #include "train/train.h"
 
-keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema **sp)
+keel_frame *test_load_pima(keel_schema **sp)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/data/pima2.csv", test_root());
@@ -35,6 +35,16 @@ keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema
         return NULL;
     }
     keel_validate_result_free(&vr);
+    *sp = s;
+    return f;
+}
+
+keel_model *test_train_pima(const keel_hparams *hp, keel_frame **fp, keel_schema **sp)
+{
+    keel_schema *s;
+    keel_frame *f = test_load_pima(&s);
+    if (!f) return NULL;
+    keel_error e;
     keel_train_options o = {.target = "diabetes", .hp = *hp};
     keel_model *m = NULL;
     keel_train_result r;

@@ -7,6 +7,11 @@
 #include "model/model.h"
 #include "serve/serve.h"
 
+/* Loads data/pima2.csv (target diabetes last, the schema a prediction contract as below);
+ * the frame, its schema in *sp (the caller frees both); NULL on failure, with the reason
+ * printed. */
+keel_frame *test_load_pima(keel_schema **sp);
+
 /* Trains on data/pima2.csv (target diabetes, 8 numeric features with NA) with hp, its
  * schema made a prediction contract as keel train makes it (no ranges, every feature
  * nullable). Returns the model and leaves the frame and its schema in *fp and *sp (the
