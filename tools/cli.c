@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -61,6 +64,81 @@ int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
 bool opt_flag(const char *name, const char *arg)
 {
     return strcmp(name, arg) == 0;
+}
+
+/* A number within [lo, hi], whole for the integer kinds; U64 digit by digit, so that a seed
+ * past 2^53 keeps every digit. */
+static bool store_number(const cli_option *o, const char *v)
+{
+    char *end;
+    errno = 0;
+    if (o->kind == CLI_U64) {
+        if (*v < '0' || *v > '9') return false;
+        unsigned long long u = strtoull(v, &end, 10);
+        if (errno || *end || (double)u < o->lo || (double)u > o->hi) return false;
+        *(uint64_t *)o->out = u;
+        return true;
+    }
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= o->lo && x <= o->hi)) return false;
+    switch (o->kind) {
+    case CLI_INT:
+        if (x != floor(x)) return false;
+        *(int *)o->out = (int)x;
+        break;
+    case CLI_UINT:
+        if (x != floor(x)) return false;
+        *(unsigned *)o->out = (unsigned)x;
+        break;
+    case CLI_SIZE:
+        if (x != floor(x)) return false;
+        *(size_t *)o->out = (size_t)x;
+        break;
+    case CLI_FLOAT:
+        *(float *)o->out = (float)x;
+        break;
+    default:
+        *(double *)o->out = x;
+    }
+    return true;
+}
+
+int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **argv, int *i)
+{
+    for (const cli_option *o = opts; o->name; o++) {
+        if (o->kind == CLI_FLAG) {
+            if (!opt_flag(o->name, argv[*i]) && !(o->alias && opt_flag(o->alias, argv[*i])))
+                continue;
+            *(bool *)o->out = true;
+            return 0;
+        }
+        const char *v;
+        int m = opt_value(o->name, argc, argv, i, &v);
+        if (!m && o->alias) m = opt_value(o->alias, argc, argv, i, &v);
+        if (!m) continue;
+        if (m < 0) return EXIT_USAGE;
+        if (o->kind == CLI_TEXT) {
+            *(const char **)o->out = v;
+            return 0;
+        }
+        if (store_number(o, v)) return 0;
+        if (o->hint)
+            cli_error("%s %s (got '%s')", o->name, o->hint, v);
+        else
+            cli_error("bad value for %s: '%s' (see keel %s --help)", o->name, v, cmd);
+        return EXIT_USAGE;
+    }
+    return CLI_NO_MATCH;
+}
+
+int64_t cli_source_date_micros(void)
+{
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    char *end;
+    errno = 0;
+    long long secs = sde && *sde >= '0' && *sde <= '9' ? strtoll(sde, &end, 10) : -1;
+    if (secs >= 0 && !errno && !*end && secs <= 1000000000000LL) return (int64_t)secs * 1000000;
+    return keel_wall_micros();
 }
 
 volatile sig_atomic_t cli_interrupted;

@@ -156,16 +156,6 @@ static int load_holdout(const card_args *a, const keel_model *m, keel_frame **f,
     return EXIT_OK;
 }
 
-/* The card's date: SOURCE_DATE_EPOCH when set (reproducible cards, as artifacts), else now. */
-static int64_t card_time(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    return sde && *sde ? (int64_t)strtoll(sde, NULL, 10) * 1000000
-                       : (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- writing files -----------------------------------------------------------------------------
  */
 
@@ -277,7 +267,7 @@ int cmd_card(int argc, char **argv)
                            .holdout_path = a.data,
                            .quarantine_path = qpath,
                            .seed = a.seed,
-                           .generated_us = card_time(),
+                           .generated_us = cli_source_date_micros(),
                            .registry = rr.r,
                            .registry_model = rr.name,
                            .registry_version = rr.version,

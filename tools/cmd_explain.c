@@ -69,16 +69,6 @@ typedef struct args {
     keel_explain_options opt;
 } args;
 
-static bool parse_count(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi) || v != floor(v)) return false;
-    *out = v;
-    return true;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -93,17 +83,31 @@ static int parse_args(int argc, char **argv, args *a)
     a->opt.seed = 42;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     a->threads = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--output", "-o", &a->output),
+        CLI_OPT_TEXT("--class", NULL, &a->class_label),
+        CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+        CLI_OPT_NUM("--top", CLI_SIZE, &a->opt.top_k, 1, KEEL_EXPLAIN_MAX_REASONS),
+        CLI_OPT_NUM("--steps", CLI_INT, &a->opt.steps, 1, 4096),
+        CLI_OPT_NUM("--seed", CLI_U64, &a->opt.seed, 0, 1e18),
+        CLI_OPT_NUM("--limit", CLI_U64, &a->limit, 1, 1e15),
+        CLI_OPT_NUM("--threads", CLI_INT, &a->threads, 1, 256),
+        CLI_OPT_NUM("--repeats", CLI_INT, &a->repeats, 1, 1000),
+        CLI_OPT_NUM("--pd-points", CLI_SIZE, &a->pd_points, 2, 256),
+        CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
+        CLI_OPT_FLAG("--json", NULL, &a->json),
+        CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
+        CLI_OPT_FLAG("--global", NULL, &a->global),
+        CLI_OPT_END};
     for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *arg = argv[i];
-        double x;
-        int m;
-#define VALUE(name) ((m = opt_value(name, argc, argv, &i, &v)) != 0)
+        const char *v = NULL, *arg = argv[i], *name;
+        int m = cli_option_parse(opts, "explain", argc, argv, &i);
+        if (m == EXIT_USAGE) return EXIT_USAGE;
+        if (m == 0) continue;
+#define VALUE(opt) ((m = opt_value(name = opt, argc, argv, &i, &v)) != 0)
         if (opt_flag("-h", arg) || opt_flag("--help", arg)) {
             fputs(usage, stdout);
             return EXIT_OK;
-        } else if (VALUE("--output") || VALUE("-o")) {
-            if (m < 0) return EXIT_USAGE;
-            a->output = v;
         } else if (VALUE("--format")) {
             if (m < 0) return EXIT_USAGE;
             if (strcmp(v, "jsonl") && strcmp(v, "csv")) goto bad;
@@ -118,41 +122,6 @@ static int parse_args(int argc, char **argv, args *a)
             int k = keel_explain_scale_from_name(v);
             if (k < 0) goto bad;
             a->opt.scale = (keel_explain_scale)k;
-        } else if (VALUE("--class")) {
-            if (m < 0) return EXIT_USAGE;
-            a->class_label = v;
-        } else if (VALUE("--top")) {
-            if (m < 0 || !parse_count(v, 1, KEEL_EXPLAIN_MAX_REASONS, &x)) goto bad;
-            a->opt.top_k = (size_t)x;
-        } else if (VALUE("--steps")) {
-            if (m < 0 || !parse_count(v, 1, 4096, &x)) goto bad;
-            a->opt.steps = (int)x;
-        } else if (VALUE("--seed")) {
-            if (m < 0 || !parse_count(v, 0, 1e18, &x)) goto bad;
-            a->opt.seed = (uint64_t)x;
-        } else if (VALUE("--limit")) {
-            if (m < 0 || !parse_count(v, 1, 1e15, &x)) goto bad;
-            a->limit = (uint64_t)x;
-        } else if (VALUE("--threads")) {
-            if (m < 0 || !parse_count(v, 1, 256, &x)) goto bad;
-            a->threads = x > MAX_THREADS ? MAX_THREADS : (int)x;
-        } else if (VALUE("--quarantine")) {
-            if (m < 0) return EXIT_USAGE;
-            a->quarantine = v;
-        } else if (VALUE("--repeats")) {
-            if (m < 0 || !parse_count(v, 1, 1000, &x)) goto bad;
-            a->repeats = (int)x;
-        } else if (VALUE("--pd-points")) {
-            if (m < 0 || !parse_count(v, 2, 256, &x)) goto bad;
-            a->pd_points = (size_t)x;
-        } else if (opt_flag("--no-quarantine", arg)) {
-            a->no_quarantine = true;
-        } else if (opt_flag("--json", arg)) {
-            a->json = true;
-        } else if (opt_flag("--quiet", arg) || opt_flag("-q", arg)) {
-            a->quiet = true;
-        } else if (opt_flag("--global", arg)) {
-            a->global = true;
         } else if (arg[0] == '-' && arg[1]) {
             cli_error("unknown option '%s' (see keel explain --help)", arg);
             return EXIT_USAGE;
@@ -167,10 +136,10 @@ static int parse_args(int argc, char **argv, args *a)
         continue;
 #undef VALUE
     bad:
-        cli_error("bad value for %.*s: '%s' (see keel explain --help)", (int)strcspn(arg, "="), arg,
-                  v ? v : "");
+        cli_error("bad value for %s: '%s' (see keel explain --help)", name, v);
         return EXIT_USAGE;
     }
+    if (a->threads > MAX_THREADS) a->threads = MAX_THREADS;
     if (!a->model || !a->file) {
         cli_error("%s", !a->model ? "no model given" : "no data file given");
         fputs(usage, stderr);

@@ -50,106 +50,70 @@ static int parse_size_list(const char *s, keel_hparams *hp)
     return 0;
 }
 
-static bool parse_num(const char *s, double lo, double hi, double *out)
+/* Parses the training options shared by train and cv. Returns CLI_NO_MATCH when argv[*i] is
+ * not one, EXIT_USAGE on a bad value, 0 when consumed. */
+static int parse_train_option(int argc, char **argv, int *i, train_args *a, const char *cmd)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
-}
-
-/* Parses the training options shared by train and cv. Returns -1 when argv[*i] is not one,
- * EXIT_USAGE on a bad value, 0 when consumed. */
-static int parse_train_option(int argc, char **argv, int *i, train_args *a)
-{
-    const char *v;
-    double x;
+    keel_hparams *hp = &a->hp;
+    bool no_calibration = false;
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--target", "-t", &a->target),
+        CLI_OPT_TEXT("--schema", "-s", &a->schema),
+        CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+        CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
+        CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
+        CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
+        CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
+        CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
+        CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
+        CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
+        CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
+        CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
+        CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
+        CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
+        CLI_OPT_FLAG("--no-calibration", NULL, &no_calibration),
+        CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
+        CLI_OPT_FLAG("--json", NULL, &a->json),
+        CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
+        CLI_OPT_END};
+    int r = cli_option_parse(opts, cmd, argc, argv, i);
+    if (no_calibration) hp->calibrate = false;
+    if (r != CLI_NO_MATCH) return r;
+    const char *v, *name;
     int m;
-#define VALUE(name) ((m = opt_value(name, argc, argv, i, &v)) != 0)
-    if (VALUE("--target") || VALUE("-t")) {
-        if (m < 0) return EXIT_USAGE;
-        a->target = v;
-    } else if (VALUE("--schema") || VALUE("-s")) {
-        if (m < 0) return EXIT_USAGE;
-        a->schema = v;
-    } else if (VALUE("--quarantine")) {
-        if (m < 0) return EXIT_USAGE;
-        a->quarantine = v;
-    } else if (VALUE("--seed")) {
-        if (m < 0 || !parse_num(v, 0, 1e18, &x)) goto bad;
-        a->hp.seed = (uint64_t)x;
-    } else if (VALUE("--threads")) {
-        if (m < 0 || !parse_num(v, 1, 256, &x)) goto bad;
-        a->hp.threads = (int)x;
-    } else if (VALUE("--epochs")) {
-        if (m < 0 || !parse_num(v, 1, 100000, &x)) goto bad;
-        a->hp.max_epochs = (int)x;
-    } else if (VALUE("--patience")) {
-        if (m < 0 || !parse_num(v, 1, 100000, &x)) goto bad;
-        a->hp.patience = (int)x;
-    } else if (VALUE("--batch-size")) {
-        if (m < 0 || !parse_num(v, 1, 1 << 20, &x)) goto bad;
-        a->hp.batch_size = (size_t)x;
-    } else if (VALUE("--lr")) {
-        if (m < 0 || !parse_num(v, 1e-7, 10, &x)) goto bad;
-        a->hp.lr = (float)x;
-    } else if (VALUE("--weight-decay")) {
-        if (m < 0 || !parse_num(v, 0, 10, &x)) goto bad;
-        a->hp.weight_decay = (float)x;
-    } else if (VALUE("--dropout")) {
-        if (m < 0 || !parse_num(v, 0, 0.95, &x)) goto bad;
-        a->hp.dropout = (float)x;
-    } else if (VALUE("--validation")) {
-        if (m < 0 || !parse_num(v, 0.02, 0.5, &x)) goto bad;
-        a->hp.val_fraction = (float)x;
-    } else if (VALUE("--bins")) {
-        if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
-        a->hp.bins = (size_t)x;
-    } else if (VALUE("--feature-dim")) {
-        if (m < 0 || !parse_num(v, 0, 256, &x)) goto bad;
-        a->hp.feature_dim = (size_t)x;
-    } else if (VALUE("--weight-precision")) {
+#define VALUE(opt) ((m = opt_value(name = opt, argc, argv, i, &v)) != 0)
+    if (VALUE("--weight-precision")) {
         if (m < 0) return EXIT_USAGE;
         if (strcmp(v, "bf16") && strcmp(v, "fp32")) goto bad;
-        a->hp.bf16_weights = !strcmp(v, "bf16");
+        hp->bf16_weights = !strcmp(v, "bf16");
     } else if (VALUE("--hidden")) {
-        if (m < 0 || parse_size_list(v, &a->hp)) goto bad;
+        if (m < 0 || parse_size_list(v, hp)) goto bad;
     } else if (VALUE("--activation")) {
         if (m < 0) return EXIT_USAGE;
         int op = keel_op_from_name(v);
         if (op != KEEL_OP_RELU && op != KEEL_OP_GELU && op != KEEL_OP_SILU) goto bad;
-        a->hp.activation = (keel_op)op;
+        hp->activation = (keel_op)op;
     } else if (VALUE("--task")) {
         if (m < 0) return EXIT_USAGE;
-        a->hp.task = !strcmp(v, "binary")       ? KEEL_TASK_BINARY
-                     : !strcmp(v, "multiclass") ? KEEL_TASK_MULTICLASS
-                     : !strcmp(v, "regression") ? KEEL_TASK_REGRESSION
-                                                : -2;
-        if (a->hp.task == -2) goto bad;
+        hp->task = !strcmp(v, "binary")       ? KEEL_TASK_BINARY
+                   : !strcmp(v, "multiclass") ? KEEL_TASK_MULTICLASS
+                   : !strcmp(v, "regression") ? KEEL_TASK_REGRESSION
+                                              : -2;
+        if (hp->task == -2) goto bad;
     } else if (VALUE("--class-weight")) {
         if (m < 0) return EXIT_USAGE;
-        a->hp.class_weight = !strcmp(v, "auto")       ? 0
-                             : !strcmp(v, "none")     ? 1
-                             : !strcmp(v, "balanced") ? 2
-                                                      : -1;
-        if (a->hp.class_weight < 0) goto bad;
-    } else if (opt_flag("--no-calibration", argv[*i])) {
-        a->hp.calibrate = false;
-    } else if (opt_flag("--no-quarantine", argv[*i])) {
-        a->no_quarantine = true;
-    } else if (opt_flag("--json", argv[*i])) {
-        a->json = true;
-    } else if (opt_flag("--quiet", argv[*i]) || opt_flag("-q", argv[*i])) {
-        a->quiet = true;
+        hp->class_weight = !strcmp(v, "auto")       ? 0
+                           : !strcmp(v, "none")     ? 1
+                           : !strcmp(v, "balanced") ? 2
+                                                    : -1;
+        if (hp->class_weight < 0) goto bad;
     } else {
-        return -1;
+        return CLI_NO_MATCH;
     }
 #undef VALUE
     return 0;
 bad:
-    cli_error("bad value for %s: '%s'", argv[*i - (strchr(argv[*i], '=') ? 0 : 1)], v);
+    cli_error("bad value for %s: '%s' (see keel %s --help)", name, v, cmd);
     return EXIT_USAGE;
 }
 
@@ -302,17 +266,6 @@ static void train_args_init(train_args *a)
     a->folds = 5;
 }
 
-/* Creation time: SOURCE_DATE_EPOCH when set (reproducible builds' convention), else now. */
-static int64_t creation_micros(void)
-{
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    double x;
-    if (sde && parse_num(sde, 0, 1e12, &x)) return (int64_t)x * 1000000;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *user_name(void)
 {
     const char *u = getenv("KEEL_USER");
@@ -332,38 +285,29 @@ static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
     keel_buf_free(&tmp);
 }
 
-/* Parses one of the explanation settings of train. Returns -1 when argv[*i] is not one,
- * EXIT_USAGE on a bad value, 0 when consumed. */
+/* Parses one of the explanation settings of train. Returns CLI_NO_MATCH when argv[*i] is not
+ * one, EXIT_USAGE on a bad value, 0 when consumed. */
 static int parse_explain_option(int argc, char **argv, int *i, keel_explain_settings *x)
 {
+    /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, which this file does not include) */
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--adverse-class", NULL, &x->adverse_class),
+        CLI_OPT_NUM_HINT("--reasons", CLI_INT, &x->reasons, 1, 16,
+                         "must be a whole number from 1 to 16"),
+        CLI_OPT_FLAG("--lower-is-adverse", NULL, &x->lower_is_adverse),
+        CLI_OPT_END};
+    int r = cli_option_parse(opts, "train", argc, argv, i);
+    if (r != CLI_NO_MATCH) return r;
     const char *v;
-    double d;
-    int m;
-    if ((m = opt_value("--adverse-class", argc, argv, i, &v))) {
-        if (m < 0) return EXIT_USAGE;
-        x->adverse_class = v;
-    } else if ((m = opt_value("--reasons", argc, argv, i, &v))) {
-        if (m < 0) return EXIT_USAGE;
-        /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, whose keel_reason this file cannot see
-         * beside validate.h's) */
-        if (!parse_num(v, 1, 16, &d) || d != (int)d) {
-            cli_error("--reasons must be a whole number from 1 to 16 (got '%s')", v);
-            return EXIT_USAGE;
-        }
-        x->reasons = (int)d;
-    } else if ((m = opt_value("--population", argc, argv, i, &v))) {
-        if (m < 0) return EXIT_USAGE;
-        size_t n = strlen(v);
-        if (n == 0 || n > 63 || !keel_utf8_valid(v, n)) {
-            cli_error("--population must be 1 to 63 bytes of text (got '%s')", v);
-            return EXIT_USAGE;
-        }
-        x->population = v;
-    } else if (opt_flag("--lower-is-adverse", argv[*i])) {
-        x->lower_is_adverse = true;
-    } else {
-        return -1;
+    int m = opt_value("--population", argc, argv, i, &v);
+    if (!m) return CLI_NO_MATCH;
+    if (m < 0) return EXIT_USAGE;
+    size_t n = strlen(v);
+    if (n == 0 || n > 63 || !keel_utf8_valid(v, n)) {
+        cli_error("--population must be 1 to 63 bytes of text (got '%s')", v);
+        return EXIT_USAGE;
     }
+    x->population = v;
     return 0;
 }
 
@@ -459,7 +403,7 @@ int cmd_train(int argc, char **argv)
             fputs(train_usage, stdout);
             return EXIT_OK;
         }
-        if ((r = parse_train_option(argc, argv, &i, &a)) >= 0) {
+        if ((r = parse_train_option(argc, argv, &i, &a, "train")) >= 0) {
             if (r) return r;
         } else if ((r = parse_explain_option(argc, argv, &i, &xa)) >= 0) {
             if (r) return r;
@@ -522,7 +466,7 @@ int cmd_train(int argc, char **argv)
                           .name = a.name,
                           .hp = a.hp,
                           .explain = xa,
-                          .created = creation_micros(),
+                          .created = cli_source_date_micros(),
                           .user = user_name(),
                           .registry = reg,
                           .cancel = (const volatile int *)&cli_interrupted,
@@ -578,7 +522,7 @@ static int parse_model_args(int argc, char **argv, const char *cmd, const char *
             a->output = v;
             continue;
         }
-        int r = parse_train_option(argc, argv, &i, a);
+        int r = parse_train_option(argc, argv, &i, a, cmd);
         if (r > 0) return r;
         if (r == 0) continue;
         if (argv[i][0] == '-' && argv[i][1]) {
@@ -787,23 +731,16 @@ int cmd_cv(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
+    const cli_option folds[] = {
+        CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100, "must be a whole number from 2 to 100"),
+        CLI_OPT_END};
     for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m;
-        double x;
         if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
             fputs(cv_usage, stdout);
             return EXIT_OK;
         }
-        if ((m = opt_value("--folds", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_num(v, 2, 100, &x)) {
-                cli_error("--folds must be a whole number from 2 to 100");
-                return EXIT_USAGE;
-            }
-            a.folds = (int)x;
-            continue;
-        }
-        int r = parse_train_option(argc, argv, &i, &a);
+        int r = cli_option_parse(folds, "cv", argc, argv, &i);
+        if (r == CLI_NO_MATCH) r = parse_train_option(argc, argv, &i, &a, "cv");
         if (r > 0) return r;
         if (r == 0) continue;
         if (argv[i][0] == '-' && argv[i][1]) {

@@ -61,30 +61,36 @@ static void log_stderr(int level, const char *msg, void *ud)
     fprintf(stderr, "keel serve: %s: %s\n", names[level & 3], msg);
 }
 
-static bool parse_number(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (*end || end == s || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     serve_options o;
     serve_options_init(&o);
     serve_model_spec specs[32];
     size_t n = 0;
-    double drain = 10, x;
+    double drain = 10;
+    unsigned max_connections = 0;
+    const cli_option opts[] = {
+        {.name = "--port", .alias = "-p", .kind = CLI_INT, .out = &o.port, .lo = 0, .hi = 65535},
+        CLI_OPT_TEXT("--host", NULL, &o.host),
+        CLI_OPT_NUM("--threads", CLI_INT, &o.threads, 1, 256),
+        CLI_OPT_NUM("--max-body", CLI_SIZE, &o.max_body, 64, 1 << 30),
+        CLI_OPT_NUM("--timeout", CLI_UINT, &o.timeout_seconds, 1, 3600),
+        CLI_OPT_NUM("--poll", CLI_DOUBLE, &o.poll_seconds, 0.05, 86400),
+        CLI_OPT_NUM("--drain", CLI_DOUBLE, &drain, 0, 3600),
+        CLI_OPT_NUM("--max-connections", CLI_UINT, &max_connections, 4, 100000),
+        CLI_OPT_FLAG("--no-log", NULL, &o.no_log),
+        CLI_OPT_END};
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int m;
         if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
             fputs(serve_usage, stdout);
             return EXIT_OK;
-        } else if ((m = opt_value("--model", argc, argv, &i, &v)) ||
-                   (m = opt_value("-m", argc, argv, &i, &v))) {
+        }
+        if ((m = cli_option_parse(opts, "serve", argc, argv, &i)) == EXIT_USAGE) return EXIT_USAGE;
+        if (m == 0) continue;
+        if ((m = opt_value("--model", argc, argv, &i, &v)) ||
+            (m = opt_value("-m", argc, argv, &i, &v))) {
             if (m < 0) return EXIT_USAGE;
             if (n == 32) {
                 cli_error("at most 32 models");
@@ -94,42 +100,14 @@ int cmd_serve(int argc, char **argv)
             specs[n].ref = v;
             specs[n].is_path = access(v, F_OK) == 0 || strchr(v, '/') || strstr(v, ".keel");
             n++;
-        } else if ((m = opt_value("--port", argc, argv, &i, &v)) ||
-                   (m = opt_value("-p", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 0, 65535, &x)) goto bad;
-            o.port = (int)x;
-        } else if ((m = opt_value("--host", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            o.host = v;
-        } else if ((m = opt_value("--threads", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 1, 256, &x)) goto bad;
-            o.threads = (int)x;
-        } else if ((m = opt_value("--max-body", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 64, 1 << 30, &x)) goto bad;
-            o.max_body = (size_t)x;
-        } else if ((m = opt_value("--max-connections", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 4, 100000, &x)) goto bad;
-            o.max_connections = (unsigned)x;
-            o.shed_connections = o.max_connections / 4 * 3;
-        } else if ((m = opt_value("--timeout", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 1, 3600, &x)) goto bad;
-            o.timeout_seconds = (unsigned)x;
-        } else if ((m = opt_value("--poll", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 0.05, 86400, &x)) goto bad;
-            o.poll_seconds = x;
-        } else if ((m = opt_value("--drain", argc, argv, &i, &v))) {
-            if (m < 0 || !parse_number(v, 0, 3600, &x)) goto bad;
-            drain = x;
-        } else if (opt_flag("--no-log", argv[i])) {
-            o.no_log = true;
         } else {
             cli_error("unexpected argument '%s' (see keel serve --help)", argv[i]);
             return EXIT_USAGE;
         }
-        continue;
-    bad:
-        if (m > 0) cli_error("bad value '%s' (see keel serve --help)", v);
-        return EXIT_USAGE;
+    }
+    if (max_connections) {
+        o.max_connections = max_connections;
+        o.shed_connections = o.max_connections / 4 * 3;
     }
     if (n == 0) {
         cli_error("no model to serve: give --model NAME@ALIAS or --model PATH.keel");
