@@ -1,6 +1,6 @@
 /*
- * fuzz/proto.c — the serving protocols' request parsers (src/serve/proto.c) against arbitrary
- * bodies.
+ * fuzz/proto.c — the serving protocols' request parsers (src/serve/proto_*.c) against
+ * arbitrary bodies.
  *
  * The first byte picks the parser: (byte % 4) 0 OIP v2, 1 KServe v1, 3 MLflow text/csv, 2
  * MLflow with, by bits 2-3, Content-Type application/json ('2'), none ('6'), the first line

@@ -1,6 +1,7 @@
 /*
  * predlog.c — the prediction log: request threads queue JSON lines, one writer thread
- * compresses them into rotating zstd files.
+ * compresses them into rotating zstd files. What a line holds is predlog_record.c's; this
+ * file moves lines, and looks inside one only to keep it on one line.
  *
  * The queue is two buffers of queue_bytes / 2 each. Request threads append to the "fill"
  * buffer under a mutex held only for one memcpy; the writer, every 100 ms or when woken

@@ -1,11 +1,14 @@
 /*
  * serve.h — the inference server's parts, each usable and testable without HTTP:
  *
- *   proto.c    request bodies of the three protocols -> a columnar batch (serve_batch), and
- *              predictions -> response bodies; model metadata documents
+ *   proto_*.c  request bodies of the three protocols -> a columnar batch (serve_batch), and
+ *              predictions -> response bodies; model metadata documents (proto_impl.h lists
+ *              the files)
  *   metrics.c  counters and a latency histogram, rendered in Prometheus text format
  *   predlog.c  the prediction log: a bounded queue drained by a writer thread into rotating,
  *              zstd-compressed JSON Lines files; never blocks a request, counts what it drops
+ *   predlog_record.c  one line of that log: its writer and its reader (predlog_record.h,
+ *              which needs nothing of this header, so that monitoring can read the log)
  *   server.c   HTTP (libmicrohttpd), routing, limits, load shedding, hot swap, draining
  *
  * Protocols (docs/serve.md has the shapes):

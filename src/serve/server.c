@@ -24,9 +24,9 @@
 #include "serve/serve.h"
 
 #include "registry/registry.h"
+#include "serve/predlog_record.h"
 
 #include <arpa/inet.h>
-#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -41,7 +41,8 @@
 
 typedef struct served_version {
     keel_model *model;
-    char version[32]; /* registry version, or the artifact's SHA-256 prefix for a file */
+    const char **output_names; /* the model's, for the log (keel_model_output_name) */
+    char version[32];          /* registry version, or the artifact's SHA-256 prefix for a file */
     char sha256[65];
     time_t mtime; /* file models: the file's modification time when loaded */
     off_t size;
@@ -101,6 +102,7 @@ static void version_free(served_version *v)
 {
     if (!v) return;
     keel_model_close(v->model);
+    keel_free(v->output_names);
     keel_free(v);
 }
 
@@ -160,11 +162,15 @@ static int load_version(serve_server *s, served_model *m, served_version **out, 
     keel_free(path);
     if (rc != KEEL_OK) return rc;
     served_version *v = keel_calloc(1, sizeof *v);
-    if (!v) {
+    size_t k = keel_model_n_outputs(model);
+    if (!v || !(v->output_names = keel_calloc(k ? k : 1, sizeof *v->output_names))) {
+        keel_free(v);
         keel_model_close(model);
         return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     }
     v->model = model;
+    for (size_t j = 0; j < k; j++)
+        v->output_names[j] = keel_model_output_name(model, j);
     snprintf(v->sha256, sizeof v->sha256, "%s", keel_model_sha256(model));
     if (version[0])
         snprintf(v->version, sizeof v->version, "%s", version);
@@ -313,97 +319,34 @@ static enum MHD_Result respond_json(struct MHD_Connection *c, int status, const 
 
 /* ---- the prediction log ---------------------------------------------------------------- */
 
-static void put_value(keel_buf *b, const keel_input_column *col, size_t row)
-{
-    if (col->missing && col->missing[row]) {
-        keel_buf_puts(b, "null");
-        return;
-    }
-    switch (col->type) {
-    case KEEL_COL_TEXT: {
-        const char *t = ((const char *const *)col->data)[row];
-        if (t)
-            keel_buf_json_str(b, t, strlen(t));
-        else
-            keel_buf_puts(b, "null");
-        break;
-    }
-    case KEEL_COL_F64:
-        keel_buf_json_num(b, ((const double *)col->data)[row]);
-        break;
-    case KEEL_COL_F32:
-        keel_buf_json_float(b, ((const float *)col->data)[row]);
-        break;
-    case KEEL_COL_I64:
-        keel_buf_put_i64(b, ((const int64_t *)col->data)[row]);
-        break;
-    case KEEL_COL_I32:
-        keel_buf_put_i64(b, ((const int32_t *)col->data)[row]);
-        break;
-    case KEEL_COL_BOOL:
-        keel_buf_puts(b, ((const unsigned char *)col->data)[row] ? "true" : "false");
-        break;
-    }
-}
-
-/* One line per predicted row: what monitoring needs to recompute drift and, once labels
- * arrive, performance. Written with the buffer's own number writers, not printf: with the
- * log on, this line is a good part of a one-row request's cost. */
+/* One line per predicted row, in the format of predlog_record.h: what monitoring needs to
+ * recompute drift and, once labels arrive, performance. The part every row shares is written
+ * once; a line that cannot be written (out of memory) is left out. */
 static void log_rows(serve_server *s, const char *protocol, const char *model,
                      const served_version *v, const char *id, const serve_batch *b,
                      const float *pred, double seconds)
 {
     if (!s->log) return;
-    size_t k = keel_model_n_outputs(v->model);
-    char when[40];
-    keel_format_timestamp(keel_wall_micros(), when);
-    /* The part every row of the request shares, written once. */
-    keel_buf head;
+    serve_predlog_request q = {.request_id = id,
+                               .time_micros = keel_wall_micros(),
+                               .protocol = protocol,
+                               .model = model,
+                               .version = v->version,
+                               .sha256 = v->sha256,
+                               .latency_seconds = seconds,
+                               .cols = b->cols,
+                               .n_cols = b->n_cols,
+                               .n_rows = b->n_rows,
+                               .output_names = v->output_names,
+                               .n_outputs = keel_model_n_outputs(v->model),
+                               .outputs = pred};
+    keel_buf head, line;
     keel_buf_init(&head);
-    keel_buf_puts(&head, ",\"time\":\"");
-    keel_buf_puts(&head, when);
-    keel_buf_puts(&head, "\",\"protocol\":\"");
-    keel_buf_puts(&head, protocol);
-    keel_buf_puts(&head, "\",\"model\":");
-    keel_buf_json_str(&head, model, strlen(model));
-    keel_buf_puts(&head, ",\"version\":\"");
-    keel_buf_puts(&head, v->version);
-    keel_buf_puts(&head, "\",\"sha256\":\"");
-    keel_buf_puts(&head, v->sha256);
-    keel_buf_puts(&head, "\",\"inputs\":{");
-    /* Tenths of a microsecond, rounded as %.1f rounds (to nearest). */
-    double tenths = seconds > 0 ? floor(seconds * 1e7 + 0.5) : 0;
-    uint64_t lat = tenths < 1e18 ? (uint64_t)tenths : 0;
-    keel_buf line;
     keel_buf_init(&line);
-    for (size_t r = 0; r < b->n_rows && head.data; r++) {
-        keel_buf_reset(&line);
-        keel_buf_puts(&line, "{\"request_id\":");
-        keel_buf_json_str(&line, id, strlen(id));
-        keel_buf_puts(&line, ",\"row\":");
-        keel_buf_put_u64(&line, r);
-        keel_buf_append(&line, head.data, head.len);
-        for (size_t c = 0; c < b->n_cols; c++) {
-            if (c) keel_buf_putc(&line, ',');
-            keel_buf_json_str(&line, b->cols[c].name, strlen(b->cols[c].name));
-            keel_buf_putc(&line, ':');
-            put_value(&line, &b->cols[c], r);
-        }
-        keel_buf_puts(&line, "},\"outputs\":{");
-        for (size_t j = 0; j < k; j++) {
-            const char *name = keel_model_output_name(v->model, j);
-            if (j) keel_buf_putc(&line, ',');
-            keel_buf_json_str(&line, name, strlen(name));
-            keel_buf_putc(&line, ':');
-            keel_buf_json_float(&line, pred[r * k + j]);
-        }
-        keel_buf_puts(&line, "},\"latency_us\":");
-        keel_buf_put_u64(&line, lat / 10);
-        keel_buf_putc(&line, '.');
-        keel_buf_putc(&line, (char)('0' + lat % 10));
-        keel_buf_putc(&line, '}');
-        if (line.data) serve_predlog_append(s->log, line.data, line.len);
-    }
+    if (serve_predlog_record_head(&head, &q) == KEEL_OK)
+        for (size_t r = 0; r < b->n_rows; r++)
+            if (serve_predlog_record_write(&line, &q, &head, r) == KEEL_OK)
+                serve_predlog_append(s->log, line.data, line.len);
     keel_buf_free(&line);
     keel_buf_free(&head);
 }
