@@ -131,6 +131,50 @@ int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **a
     return CLI_NO_MATCH;
 }
 
+int cli_output_open(cli_output *o, const char *path)
+{
+    *o = (cli_output){.f = stdout};
+    if (!path || !strcmp(path, "-")) return EXIT_OK;
+    o->path = path;
+    if (!(o->tmp = keel_malloc(strlen(path) + 32))) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    sprintf(o->tmp, "%s.tmp.%d", path, (int)getpid());
+    if (!(o->f = fopen(o->tmp, "wb"))) {
+        cli_error("%s: %s", path, strerror(errno));
+        keel_free(o->tmp);
+        o->tmp = NULL;
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
+int cli_output_close(cli_output *o, bool ok)
+{
+    int closed = o->f == stdout ? fflush(stdout) : fclose(o->f);
+    int status = EXIT_OK;
+    if (closed && ok) cli_error("%s: %s", o->path ? o->path : "standard output", strerror(errno));
+    if (!ok || closed) status = EXIT_FAIL;
+    if (o->tmp && status == EXIT_OK && rename(o->tmp, o->path)) {
+        cli_error("%s: %s", o->path, strerror(errno));
+        status = EXIT_FAIL;
+    }
+    if (o->tmp && status != EXIT_OK) unlink(o->tmp);
+    keel_free(o->tmp);
+    *o = (cli_output){0};
+    return status;
+}
+
+int cli_write_file(const char *path, const void *data, size_t n)
+{
+    cli_output o;
+    if (cli_output_open(&o, path)) return EXIT_FAIL;
+    bool ok = fwrite(data, 1, n, o.f) == n;
+    if (!ok) cli_error("%s: %s", path, strerror(errno));
+    return cli_output_close(&o, ok);
+}
+
 int64_t cli_source_date_micros(void)
 {
     const char *sde = getenv("SOURCE_DATE_EPOCH");

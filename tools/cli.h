@@ -61,6 +61,20 @@ enum { CLI_NO_MATCH = -1 };
  * command in messages ("train", "data infer"). */
 int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **argv, int *i);
 
+/* An output file written under a temporary name beside its path and renamed into place when
+ * closed after a success, so that nobody ever reads half a file. A NULL path or "-" is
+ * standard output. Both calls say what went wrong ("PATH: reason") and return an exit
+ * status; cli_output_close after a failure (ok false) removes the temporary file. */
+typedef struct cli_output {
+    FILE *f;
+    const char *path;
+    char *tmp;
+} cli_output;
+int cli_output_open(cli_output *o, const char *path);
+int cli_output_close(cli_output *o, bool ok);
+/* The whole of data to path (or standard output) through cli_output. */
+int cli_write_file(const char *path, const void *data, size_t n);
+
 /* When a document or a model says it was made: SOURCE_DATE_EPOCH (seconds, the reproducible
  * builds' convention) when it holds a plain number, else now; microseconds since 1970. */
 int64_t cli_source_date_micros(void);

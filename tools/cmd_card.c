@@ -156,31 +156,6 @@ static int load_holdout(const card_args *a, const keel_model *m, keel_frame **f,
     return EXIT_OK;
 }
 
-/* ---- writing files -----------------------------------------------------------------------------
- */
-
-/* Writes text to path under a temporary name, then renames: never a half-written card. */
-static int write_file(const char *path, const keel_buf *text)
-{
-    char *tmp = keel_malloc(strlen(path) + 32);
-    if (!tmp) {
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
-    sprintf(tmp, "%s.tmp.%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(text->data, 1, text->len, f) == text->len;
-    if (f && fclose(f)) ok = false;
-    if (!ok || rename(tmp, path)) {
-        cli_error("%s: %s", path, strerror(errno));
-        unlink(tmp);
-        keel_free(tmp);
-        return EXIT_FAIL;
-    }
-    keel_free(tmp);
-    return EXIT_OK;
-}
-
 static int parse_args(int argc, char **argv, card_args *a)
 {
     memset(a, 0, sizeof *a);
@@ -303,8 +278,8 @@ int cmd_card(int argc, char **argv)
     sprintf(md_path, "%s.card.md", stem);
     const char *hp = a.html ? a.html : html_path, *mp = a.md ? a.md : md_path;
     keel_buf_putc(&json, '\n');
-    if ((status = write_file(hp, &html)) || (status = write_file(mp, &md)) ||
-        (a.json && (status = write_file(a.json, &json))))
+    if ((status = cli_write_file(hp, html.data, html.len)) || (status = cli_write_file(mp, md.data, md.len)) ||
+        (a.json && (status = cli_write_file(a.json, json.data, json.len))))
         goto done;
     if (!a.quiet) {
         printf("card: %s\nmarkdown: %s\n", hp, mp);

@@ -20,22 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-static int write_file(const char *path, const char *data, size_t n)
-{
-    FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
-    if (!f) {
-        cli_error("%s: cannot create: %s", path, strerror(errno));
-        return EXIT_FAIL;
-    }
-    size_t w = fwrite(data, 1, n, f);
-    int bad = w != n || (f == stdout ? fflush(f) : fclose(f)) != 0;
-    if (bad) {
-        cli_error("%s: write failed: %s", path, strerror(errno));
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
-}
-
 static int load_schema(const char *path, keel_schema **s)
 {
     keel_error e;
@@ -171,7 +155,7 @@ static int cmd_infer(int argc, char **argv)
         keel_schema_free(s);
         return EXIT_FAIL;
     }
-    int status = write_file(output ? output : "-", yaml.data, yaml.len);
+    int status = cli_write_file(output ? output : "-", yaml.data, yaml.len);
     keel_buf_free(&yaml);
     size_t by_type[KEEL_TYPE_COUNT] = {0}, pii = 0;
     for (size_t i = 0; i < s->n_columns; i++) {
@@ -506,7 +490,7 @@ static int write_outputs(const keel_profile *p, const char *json_path, const cha
         cli_error("out of memory");
         return EXIT_FAIL;
     }
-    int status = write_file(json_path, b.data, b.len);
+    int status = cli_write_file(json_path, b.data, b.len);
     if (status == EXIT_OK) {
         /* The report renders the JSON just written, so it shows exactly what was saved. */
         keel_json_doc *doc = keel_json_doc_new();
@@ -518,7 +502,7 @@ static int write_outputs(const keel_profile *p, const char *json_path, const cha
             cli_error("cannot render the report: %s", doc ? e.msg : "out of memory");
             status = EXIT_FAIL;
         } else {
-            status = write_file(html_path, html.data, html.len);
+            status = cli_write_file(html_path, html.data, html.len);
         }
         keel_buf_free(&html);
         keel_json_doc_free(doc);

@@ -191,46 +191,6 @@ static char *quarantine_path(const args *a)
                          : cli_derived_name(a->file, ".quarantine.jsonl");
 }
 
-/* Opens the output: a temporary name beside OUT, renamed at the end (never a half file). */
-static FILE *open_output(const args *a, char **tmp)
-{
-    *tmp = NULL;
-    if (!a->output) return stdout;
-    if (!(*tmp = keel_malloc(strlen(a->output) + 32))) {
-        cli_error("out of memory");
-        return NULL;
-    }
-    sprintf(*tmp, "%s.tmp.%d", a->output, (int)getpid());
-    FILE *out = fopen(*tmp, "wb");
-    if (!out) {
-        cli_error("%s: %s", a->output, strerror(errno));
-        keel_free(*tmp);
-        *tmp = NULL;
-    }
-    return out;
-}
-
-/* Closes the output and moves it into place; returns an exit status. */
-static int close_output(const args *a, FILE *out, char *tmp, bool ok)
-{
-    int closed = out == stdout ? fflush(stdout) : fclose(out);
-    if (!tmp) {
-        if (closed && ok) cli_error("cannot write the output: %s", strerror(errno));
-        return closed ? EXIT_FAIL : EXIT_OK;
-    }
-    if (!ok || closed) {
-        if (closed && ok) cli_error("%s: %s", a->output, strerror(errno));
-        unlink(tmp);
-        return EXIT_FAIL;
-    }
-    if (rename(tmp, a->output)) {
-        cli_error("%s: %s", a->output, strerror(errno));
-        unlink(tmp);
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
-}
-
 /* Progress in rows explained, on a terminal (validation's own, in bytes, comes every 65,536
  * records: too seldom for work this slow). */
 typedef struct rows_ui {
@@ -248,16 +208,17 @@ static void on_rows(void *ud, uint64_t done)
 
 static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
 {
-    char *tmp = NULL, *q = quarantine_path(a);
+    char *q = quarantine_path(a);
     if (!a->no_quarantine && !q) {
         cli_error("out of memory");
         return EXIT_FAIL;
     }
-    FILE *out = open_output(a, &tmp);
-    if (!out) {
+    cli_output out;
+    if (cli_output_open(&out, a->output)) {
         keel_free(q);
         return EXIT_FAIL;
     }
+    bool to_file = out.tmp != NULL; /* then the summary goes to stdout */
     bool tty = !a->quiet && cli_progress();
     rows_ui ui = {.started = keel_now_seconds()};
     keel_explain_file_options o = {.opt = a->opt,
@@ -270,15 +231,14 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
                                    .ud = &ui};
     keel_explain_file_result res;
     keel_error e;
-    int rc = keel_explain_file(x, m, a->file, &o, out, &res, &e);
+    int rc = keel_explain_file(x, m, a->file, &o, out.f, &res, &e);
     if (tty) fputs("\r\033[K", stderr);
     if (rc) cli_error("%s", e.msg);
-    int status = close_output(a, out, tmp, rc == KEEL_OK);
-    if (rc) status = EXIT_FAIL;
+    int status = cli_output_close(&out, rc == KEEL_OK);
     const keel_validate_result *vr = &res.data;
     if (status == EXIT_OK) {
         double secs = keel_now_seconds() - ui.started;
-        FILE *info = tmp ? stdout : stderr;
+        FILE *info = to_file ? stdout : stderr;
         if (a->json)
             fprintf(info,
                     "{\"model\":\"%s\",\"records\":%llu,\"explained\":%llu,\"quarantined\":%llu,"
@@ -297,8 +257,6 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
         }
     }
     keel_validate_result_free(&res.data);
-    if (status != EXIT_OK && tmp) unlink(tmp);
-    keel_free(tmp);
     keel_free(q);
     return status;
 }
@@ -330,7 +288,7 @@ static int explain_global(const args *a, keel_model *m, keel_explainer *x)
 {
     keel_validate_options o;
     keel_validate_options_init(&o);
-    char *q = quarantine_path(a), *tmp = NULL;
+    char *q = quarantine_path(a);
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
     keel_global_report r = {0};
@@ -378,11 +336,7 @@ static int explain_global(const args *a, keel_model *m, keel_explainer *x)
     if (keel_global_report_write(&r, m, a->model, a->file, vr.quarantined, a->opt.seed, a->json,
                                  &b))
         goto oom;
-    FILE *out = open_output(a, &tmp);
-    if (!out) goto done;
-    bool ok = fwrite(b.data, 1, b.len, out) == b.len;
-    status = close_output(a, out, tmp, ok);
-    if (!ok) cli_error("cannot write the report");
+    status = cli_write_file(a->output, b.data, b.len);
     goto done;
 oom:
     cli_error("out of memory");
@@ -390,7 +344,6 @@ oom:
 done:
     keel_global_report_free(&r);
     keel_buf_free(&b);
-    keel_free(tmp);
     keel_frame_free(f);
     keel_validate_result_free(&vr);
     keel_free(q);

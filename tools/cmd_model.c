@@ -636,23 +636,12 @@ int cmd_predict(int argc, char **argv)
     if (status) return status;
     keel_tensor_set_threads(1); /* parallel over rows instead */
     cli_catch_interrupts();
-    FILE *out = stdout;
-    char *tmp = NULL;
-    if (a.output) {
-        /* Written under a temporary name and renamed at the end: never a half file. */
-        if (!(tmp = keel_malloc(strlen(a.output) + 16))) {
-            cli_error("out of memory");
-            keel_model_free(m);
-            return EXIT_FAIL;
-        }
-        sprintf(tmp, "%s.tmp.%d", a.output, (int)getpid());
-        if (!(out = fopen(tmp, "wb"))) {
-            cli_error("%s: %s", a.output, strerror(errno));
-            keel_free(tmp);
-            keel_model_free(m);
-            return EXIT_FAIL;
-        }
+    cli_output out;
+    if (cli_output_open(&out, a.output)) {
+        keel_model_free(m);
+        return EXIT_FAIL;
     }
+    bool to_file = out.tmp != NULL; /* then the summary goes to stdout */
     char *q = NULL;
     if (!a.no_quarantine)
         q = a.quarantine ? keel_strdup(a.quarantine)
@@ -666,22 +655,14 @@ int cmd_predict(int argc, char **argv)
     keel_predict_file_result pr;
     keel_error e;
     double t0 = keel_now_seconds();
-    int rc = keel_predict_file(m, a.file, &o, out, &pr, &e);
+    int rc = keel_predict_file(m, a.file, &o, out.f, &pr, &e);
     const keel_validate_result *vr = &pr.data;
     keel_progress_bar_finish(bar);
-    int closed = out == stdout ? fflush(stdout) : fclose(out);
-    if (closed && !rc) rc = keel_error_set(&e, KEEL_EIO, "cannot write the predictions");
-    if (rc) {
-        cli_error("%s", e.msg);
-        if (tmp) unlink(tmp);
-        status = EXIT_FAIL;
-    } else {
-        if (tmp && rename(tmp, a.output)) {
-            cli_error("%s: %s", a.output, strerror(errno));
-            status = EXIT_FAIL;
-        }
+    if (rc) cli_error("%s", e.msg);
+    status = cli_output_close(&out, rc == KEEL_OK);
+    if (status == EXIT_OK) {
         double secs = keel_now_seconds() - t0;
-        FILE *info = tmp ? stdout : stderr;
+        FILE *info = to_file ? stdout : stderr;
         if (a.json)
             fprintf(info,
                     "{\"model\":\"%s\",\"records\":%llu,\"predicted\":%llu,\"quarantined\":%llu,"
@@ -694,7 +675,6 @@ int cmd_predict(int argc, char **argv)
                     (unsigned long long)vr->quarantined, vr->quarantined && q ? ", see " : "",
                     vr->quarantined && q ? q : "", secs);
     }
-    keel_free(tmp);
     keel_free(q);
     keel_validate_result_free(&pr.data);
     keel_model_free(m);
