@@ -15,7 +15,7 @@
 #include "model/score_file.h"
 #include "tensor/tensor.h"
 #include "tools/registry_cli.h"
-#include "pipeline/train_job.h"
+#include "pipeline/reports.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -273,18 +273,6 @@ static const char *user_name(void)
     return u && *u ? u : "unknown";
 }
 
-static void print_metrics_json(keel_buf *b, const keel_metrics *mt)
-{
-    /* keel_metrics_to_json writes an object; splice its members into ours. */
-    keel_buf tmp;
-    keel_buf_init(&tmp);
-    if (!keel_metrics_to_json(mt, &tmp) && tmp.len > 2) {
-        keel_buf_putc(b, ',');
-        keel_buf_append(b, tmp.data + 1, tmp.len - 2);
-    }
-    keel_buf_free(&tmp);
-}
-
 /* Parses one of the explanation settings of train. Returns CLI_NO_MATCH when argv[*i] is not
  * one, EXIT_USAGE on a bad value, 0 when consumed. */
 static int parse_explain_option(int argc, char **argv, int *i, keel_explain_settings *x)
@@ -327,64 +315,16 @@ static int print_train_result(const train_args *a, const keel_train_job_result *
         return usage ? EXIT_USAGE : EXIT_FAIL;
     }
     const keel_train_result *tr = &res->train;
-    const keel_validate_result *vr = &res->data;
-    const keel_model *model = res->model;
     if (tr->resumed_from && !a->quiet)
         fprintf(stderr, "keel: resumed from the checkpoint after epoch %d\n", tr->resumed_from);
     keel_buf b;
     keel_buf_init(&b);
-    const char *task = keel_task_name(model->target.task), *out = res->output;
-    if (a->json) {
-        keel_buf_puts(&b, "{\"model\":");
-        keel_buf_json_str(&b, out, strlen(out));
-        keel_buf_printf(&b,
-                        ",\"sha256\":\"%s\",\"task\":\"%s\",\"records\":%llu,\"quarantined\":%llu,"
-                        "\"train_rows\":%zu,\"validation_rows\":%zu,\"unlabeled_rows\":%zu,"
-                        "\"epochs\":%d,\"best_epoch\":%d,\"canceled\":%s,\"seconds\":%.3f,"
-                        "\"validation\":{\"n\":%llu",
-                        model->sha256, task, (unsigned long long)vr->records,
-                        (unsigned long long)vr->quarantined, tr->n_train, tr->n_val,
-                        tr->n_unlabeled, tr->epochs, tr->best_epoch,
-                        tr->canceled ? "true" : "false", tr->seconds,
-                        (unsigned long long)tr->val.n);
-        print_metrics_json(&b, &tr->val);
-        keel_buf_putc(&b, '}');
-        if (res->version) {
-            keel_buf_puts(&b, ",\"registry\":{\"model\":");
-            keel_buf_json_str(&b, res->name, strlen(res->name));
-            keel_buf_printf(&b, ",\"version\":%lld,\"run\":%lld,\"dataset\":%lld}",
-                            (long long)res->version, (long long)res->run,
-                            (long long)res->dataset);
-        }
-        keel_buf_puts(&b, "}\n");
-    } else {
-        keel_buf_printf(&b, "model: %s\nsha256: %s\ntask: %s", out, model->sha256, task);
-        if (model->target.task != KEEL_TASK_REGRESSION) {
-            keel_buf_printf(&b, " (%zu classes:", model->target.classes.n);
-            for (size_t i = 0; i < model->target.classes.n && i < 10; i++)
-                keel_buf_printf(&b, " %s", model->target.classes.items[i]);
-            keel_buf_puts(&b, model->target.classes.n > 10 ? " ...)" : ")");
-        }
-        keel_buf_printf(&b,
-                        "\nrows: %zu train, %zu validation, %zu without a target, %llu "
-                        "quarantined\nepochs: %d (best %d)%s, %.1f s\nvalidation:\n",
-                        tr->n_train, tr->n_val, tr->n_unlabeled,
-                        (unsigned long long)vr->quarantined, tr->epochs, tr->best_epoch,
-                        tr->canceled        ? ", stopped by the user"
-                        : tr->early_stopped ? ", early stopping"
-                                            : "",
-                        tr->seconds);
-        keel_metrics_to_text(&tr->val, &b);
-        if (res->version)
-            keel_buf_printf(&b, "registered: %s:%lld (run %lld, dataset %lld) in %s\n",
-                            res->name, (long long)res->version, (long long)res->run,
-                            (long long)res->dataset, cli_keel_home());
-    }
+    if (keel_train_job_summary(res, a->json, cli_keel_home(), &b)) cli_error("out of memory");
     if (b.data) fputs(b.data, stdout);
     keel_buf_free(&b);
     if (tr->canceled) {
-        cli_error("interrupted: the best model so far is in %s; --resume continues from %s", out,
-                  res->checkpoint);
+        cli_error("interrupted: the best model so far is in %s; --resume continues from %s",
+                  res->output, res->checkpoint);
         return EXIT_FAIL;
     }
     return EXIT_OK;
@@ -569,23 +509,8 @@ int cmd_evaluate(int argc, char **argv)
         } else {
             keel_buf b;
             keel_buf_init(&b);
-            if (a.json) {
-                keel_buf_puts(&b, "{\"model\":");
-                keel_buf_json_str(&b, model_path, strlen(model_path));
-                keel_buf_puts(&b, ",\"file\":");
-                keel_buf_json_str(&b, a.file, strlen(a.file));
-                keel_buf_printf(&b, ",\"records\":%llu,\"quarantined\":%llu,\"scored\":%llu",
-                                (unsigned long long)vr.records, (unsigned long long)vr.quarantined,
-                                (unsigned long long)mt.n);
-                print_metrics_json(&b, &mt);
-                keel_buf_puts(&b, "}\n");
-            } else {
-                keel_buf_printf(
-                    &b, "model: %s\nfile: %s (%llu records, %llu quarantined, %llu scored)\n",
-                    model_path, a.file, (unsigned long long)vr.records,
-                    (unsigned long long)vr.quarantined, (unsigned long long)mt.n);
-                keel_metrics_to_text(&mt, &b);
-            }
+            if (keel_evaluation_summary(model_path, a.file, &vr, &mt, a.json, &b))
+                cli_error("out of memory");
             if (b.data) fputs(b.data, stdout);
             keel_buf_free(&b);
             if (mt.n == 0) {
@@ -683,19 +608,6 @@ int cmd_predict(int argc, char **argv)
 
 /* ---- cv ---- */
 
-static const char *const metric_names[] = {
-    "accuracy", "roc_auc", "average_precision", "log_loss", "f1", "brier", "ece", "rmse",
-    "mae",      "r2"};
-
-static double metric_at(const keel_metrics *m, size_t j)
-{
-    const double v[] = {m->accuracy, m->roc_auc, m->average_precision,
-                        m->log_loss, m->f1,      m->brier,
-                        m->ece,      m->rmse,    m->mae,
-                        m->r2};
-    return j < KEEL_ARRAY_LEN(v) ? v[j] : NAN;
-}
-
 static const char cv_usage[] =
     "usage: keel cv FILE --target COLUMN [--folds K] [training options]\n"
     "\n"
@@ -771,37 +683,11 @@ int cmd_cv(int argc, char **argv)
         status = EXIT_FAIL;
         goto done;
     }
-    keel_metrics *each = keel_calloc((size_t)a.folds, sizeof *each), mean, sd;
-    if (!each) {
-        cli_error("out of memory");
-        status = EXIT_FAIL;
-        goto done;
-    }
-    for (int k = 0; k < a.folds; k++)
-        each[k] = per[k].m;
-    keel_metrics_mean_std(each, (size_t)a.folds, &mean, &sd);
-    keel_free(each);
     keel_buf b;
     keel_buf_init(&b);
-    if (a.json) {
-        keel_buf_printf(&b, "{\"folds\":%d,\"per_fold\":[", a.folds);
-        for (int k = 0; k < a.folds; k++) {
-            keel_buf_printf(&b, "%s{\"fold\":%d,\"epochs\":%d", k ? "," : "", k + 1, per[k].epochs);
-            print_metrics_json(&b, &per[k].m);
-            keel_buf_putc(&b, '}');
-        }
-        keel_buf_puts(&b, "],\"mean\":");
-        keel_metrics_to_json(&mean, &b);
-        keel_buf_puts(&b, ",\"std\":");
-        keel_metrics_to_json(&sd, &b);
-        keel_buf_puts(&b, "}\n");
-    } else {
-        keel_buf_printf(&b, "%d-fold cross-validation of %s (target %s)\n%-18s %10s %10s\n",
-                        a.folds, a.file, a.target, "measure", "mean", "std");
-        for (size_t j = 0; j < 10; j++)
-            if (!isnan(metric_at(&mean, j)))
-                keel_buf_printf(&b, "%-18s %10.4f %10.4f\n", metric_names[j], metric_at(&mean, j),
-                                metric_at(&sd, j));
+    if (keel_cv_summary(a.file, a.target, per, a.folds, a.json, &b)) {
+        cli_error("out of memory");
+        status = EXIT_FAIL;
     }
     if (b.data) fputs(b.data, stdout);
     keel_buf_free(&b);
