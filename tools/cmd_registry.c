@@ -1,7 +1,7 @@
 /*
  * cmd_registry.c — `keel model …`, `keel run …`, `keel dataset …`, `keel lineage`,
- * `keel user …`: the registry's commands. Each parses its arguments, makes one registry call
- * and prints the answer (JSON with --json, else for people).
+ * `keel user …`, `keel registry migrate`: the registry's commands. Each parses its arguments,
+ * makes one registry call and prints the answer (JSON with --json, else for people).
  */
 #include "tools/registry_cli.h"
 
@@ -101,8 +101,10 @@ static const char model_usage[] =
     "\n"
     "  --json                               print JSON\n"
     "\n"
-    "The registry is in KEEL_HOME (default ./.keel); you act as KEEL_USER (or `user:` in\n"
-    "~/.config/keel/config.yaml, else your login name). Every change is in the audit trail.\n";
+    "The registry is in KEEL_HOME (default ./.keel); its store is KEEL_REGISTRY when set\n"
+    "(sqlite:///ABS/PATH/registry.db or sqlite:REL/PATH), else KEEL_HOME/registry.db. You\n"
+    "act as KEEL_USER (or `user:` in ~/.config/keel/config.yaml, else your login name).\n"
+    "Every change is in the audit trail.\n";
 
 static const cli_column model_cols[] = {{"name", "NAME"},          {"latest", "LATEST"},
                                         {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
@@ -115,38 +117,60 @@ static const cli_column history_cols[] = {
     {"time", "TIME"},     {"event", "EVENT"}, {"version", "VERSION"}, {"alias", "ALIAS"},
     {"target", "TARGET"}, {"actor", "BY"},    {"comment", "COMMENT"}, {NULL, NULL}};
 
+/* A cell of the versions table, from the typed record (as the JSON answer would render). */
+static void version_cell(void *ud, size_t row, const cli_column *col, keel_buf *cell)
+{
+    const keel_model_version *v = ((const keel_model_versions *)ud)->v[row];
+    const char *k = col->key;
+    if (!strcmp(k, "version")) {
+        keel_buf_printf(cell, "%lld", (long long)v->version);
+    } else if (!strcmp(k, "author")) {
+        keel_buf_puts(cell, v->author);
+    } else if (!strcmp(k, "created_at")) {
+        char iso[40];
+        keel_format_timestamp(v->created, iso);
+        keel_buf_puts(cell, iso);
+    } else if (!strcmp(k, "aliases")) {
+        keel_buf_putc(cell, '[');
+        for (size_t i = 0; i < v->n_aliases; i++) {
+            if (i) keel_buf_putc(cell, ',');
+            keel_buf_json_str(cell, v->aliases[i], strlen(v->aliases[i]));
+        }
+        keel_buf_putc(cell, ']');
+    } else if (!strcmp(k, "run_id") && v->run) {
+        keel_buf_printf(cell, "%lld", (long long)v->run);
+    } else if (!strcmp(k, "task") && v->task) {
+        keel_buf_puts(cell, v->task);
+    } else if (!strcmp(k, "artifact_sha256")) {
+        keel_buf_puts(cell, v->sha256);
+    } else {
+        keel_buf_puts(cell, "-");
+    }
+}
+
 static int model_show(keel_registry *r, const reg_args *a)
 {
     keel_buf b;
     keel_buf_init(&b);
     const char *ref = a->pos[1];
     int rc, status;
+    if (!strpbrk(ref, ":@") && !a->json) {
+        /* every version of the model, as a table */
+        keel_model_versions *l = NULL;
+        rc = keel_registry_version_list(r, ref, &l);
+        if (rc != KEEL_OK) return cli_registry_fail(r, rc);
+        printf("model: %s\n", ref);
+        cli_print_table(version_cols, l->n, version_cell, l);
+        keel_model_versions_free(l);
+        return EXIT_OK;
+    }
     if (!strpbrk(ref, ":@")) {
         rc = keel_registry_model_show(r, ref, 0, &b);
-        if (rc == KEEL_OK && !a->json) {
-            /* {"model":..., "versions":[...]}: print the versions as a table */
-            keel_json_doc *d = keel_json_doc_new();
-            keel_error e;
-            if (d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK) {
-                keel_buf t;
-                keel_buf_init(&t);
-                cli_json_write(&t, keel_json_get(keel_json_root(d), "versions"));
-                printf("model: %s\n", ref);
-                status = cli_print_json(&t, false, version_cols);
-                keel_buf_free(&t);
-            } else {
-                status = EXIT_FAIL;
-            }
-            keel_json_doc_free(d);
-            keel_buf_free(&b);
-            return status;
-        }
     } else {
-        char *model = NULL;
-        int64_t v = 0;
-        rc = keel_registry_model_resolve(r, ref, &model, &v, NULL);
-        if (rc == KEEL_OK) rc = keel_registry_model_show(r, model, v, &b);
-        keel_free(model);
+        keel_model_version *v = NULL;
+        rc = keel_registry_version_resolve(r, ref, &v);
+        if (rc == KEEL_OK) rc = keel_registry_model_show(r, v->model, v->version, &b);
+        keel_model_version_free(v);
     }
     status = answer(r, rc, &b, a->json, NULL);
     keel_buf_free(&b);
@@ -160,8 +184,17 @@ static int version_ref(keel_registry *r, const char *ref, char **model, int64_t 
         cli_error("name the version: %s:VERSION (or %s@ALIAS)", ref, ref);
         return EXIT_USAGE;
     }
-    int rc = keel_registry_model_resolve(r, ref, model, v, NULL);
-    return rc == KEEL_OK ? -1 : cli_registry_fail(r, rc);
+    keel_model_version *mv = NULL;
+    int rc = keel_registry_version_resolve(r, ref, &mv);
+    if (rc != KEEL_OK) return cli_registry_fail(r, rc);
+    *v = mv->version;
+    *model = keel_strdup(mv->model);
+    keel_model_version_free(mv);
+    if (!*model) {
+        cli_error("out of memory");
+        return EXIT_FAIL;
+    }
+    return -1;
 }
 
 static int print_done(bool json, const char *json_text, const char *fmt, ...) KEEL_PRINTF(3, 4);
@@ -607,6 +640,96 @@ int cmd_user(int argc, char **argv)
                                : print_done(a.json, "{\"ok\":true}", "removed %s", a.pos[1]);
     }
     keel_buf_free(&b);
+    keel_registry_close(r);
+    return status;
+}
+
+/* ---- keel registry ---- */
+
+static const char registry_usage[] =
+    "usage: keel registry migrate [--dry-run] [--json]\n"
+    "\n"
+    "Brings the registry's schema to the version this keel uses. A keel newer than its\n"
+    "registry never changes the schema by itself: it reads the registry (when the pending\n"
+    "steps allow it) and refuses every change until an admin runs this command. Each step is\n"
+    "one transaction, recorded in the audit trail as registry.migrate. A new registry is made\n"
+    "at the current version and needs nothing; one newer than this keel is refused.\n"
+    "\n"
+    "  --dry-run   list the pending steps and change nothing (any role)\n"
+    "  --json      print JSON\n"
+    "\n"
+    "The registry's store is KEEL_REGISTRY (sqlite:///ABS/PATH/registry.db or\n"
+    "sqlite:REL/PATH), default sqlite://$KEEL_HOME/registry.db; KEEL_HOME (default ./.keel)\n"
+    "holds the artifacts and signing keys. Migrating needs the admin role.\n";
+
+int cmd_registry(int argc, char **argv)
+{
+    /* --dry-run is this command's alone: the shared parser would let `keel model tag …
+     * --dry-run` pass and then really tag. */
+    char *args[16];
+    int n_args = 0;
+    bool dry_run = false;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && opt_flag("--dry-run", argv[i])) {
+            dry_run = true;
+        } else if (n_args < (int)KEEL_ARRAY_LEN(args)) {
+            args[n_args++] = argv[i];
+        } else {
+            cli_error("too many arguments");
+            return EXIT_USAGE;
+        }
+    }
+    reg_args a;
+    int status = parse_args(n_args, args, registry_usage, &a);
+    if (status >= 0) return status;
+    if (a.n_pos != 1 || strcmp(a.pos[0], "migrate")) {
+        if (a.n_pos) cli_error("unknown verb 'registry %s'", a.pos[0]);
+        fputs(registry_usage, stderr);
+        return EXIT_USAGE;
+    }
+    /* Opened even when this keel cannot read the old schema: migrating is what it is for. */
+    keel_registry *r = cli_registry_open_flags(KEEL_REGISTRY_OPEN_STALE);
+    if (!r) return EXIT_FAIL;
+    int from = 0, to = 0;
+    int rc = keel_registry_migrate(r, dry_run, &from, &to);
+    if (rc != KEEL_OK && !(to > from)) { /* nothing applied: just the error */
+        status = cli_registry_fail(r, rc);
+        keel_registry_close(r);
+        return status;
+    }
+    size_t n;
+    const keel_schema_step *steps = keel_store_schema_steps(&n);
+    const char *where = keel_registry_location(r);
+    if (a.json) {
+        keel_buf b;
+        keel_buf_init(&b);
+        keel_buf_puts(&b, "{\"location\":");
+        keel_buf_json_str(&b, where, strlen(where));
+        keel_buf_printf(&b, ",\"from\":%d,\"to\":%d,\"newest\":%d,\"dry_run\":%s,\"steps\":[", from,
+                        to, keel_store_schema_version(), dry_run ? "true" : "false");
+        for (int v = from + 1; v <= to; v++) {
+            keel_buf_printf(&b, "%s{\"version\":%d,\"description\":", v > from + 1 ? "," : "", v);
+            keel_buf_json_str(&b, steps[v - 1].description, strlen(steps[v - 1].description));
+            keel_buf_printf(&b, ",\"read_compatible\":%s}",
+                            steps[v - 1].read_compatible ? "true" : "false");
+        }
+        keel_buf_puts(&b, "]}\n");
+        if (b.data) fputs(b.data, stdout);
+        keel_buf_free(&b);
+    } else if (from == to) {
+        printf("registry %s: schema version %d, the newest this keel knows; nothing to migrate\n",
+               where, from);
+    } else {
+        if (dry_run)
+            printf("registry %s: schema version %d; this keel uses %d\npending steps:\n", where,
+                   from, to);
+        else
+            printf("registry %s: schema version %d -> %d\napplied:\n", where, from, to);
+        for (int v = from + 1; v <= to; v++)
+            printf("  %d  %s\n", v, steps[v - 1].description);
+        if (dry_run) printf("dry run: nothing changed; `keel registry migrate` applies them\n");
+    }
+    status = rc == KEEL_OK ? EXIT_OK : cli_registry_fail(r, rc);
     keel_registry_close(r);
     return status;
 }

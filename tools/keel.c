@@ -29,13 +29,15 @@ static const char usage[] =
     "  keel explain MODEL FILE [-o OUT]             attributions and reason codes per row\n"
     "  keel card MODEL[@ALIAS] --data FILE          model card (HTML and Markdown)\n"
     "\n"
-    "Registry and governance (KEEL_HOME, default ./.keel; you are KEEL_USER)\n"
+    "Registry and governance (KEEL_HOME, default ./.keel; the store KEEL_REGISTRY, default\n"
+    "sqlite://$KEEL_HOME/registry.db; you are KEEL_USER)\n"
     "  keel model list|show|history|alias|approve|reject|request|register|tag|deploy\n"
     "  keel run list|show                           training runs\n"
     "  keel dataset list|show                       registered datasets\n"
     "  keel lineage NAME[@ALIAS] [--dot]            where a model came from and went\n"
     "  keel user list|whoami|add|remove             identities and roles\n"
     "  keel audit verify|export|checkpoint          the tamper-evident audit trail\n"
+    "  keel registry migrate [--dry-run]            bring the registry's schema up to date\n"
     "\n"
     "Other\n"
     "  keel version                                 print the version\n"
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "lineage")) return cmd_lineage(argc - 1, argv + 1);
     if (!strcmp(argv[1], "user")) return cmd_user(argc - 1, argv + 1);
     if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "registry")) return cmd_registry(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

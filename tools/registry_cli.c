@@ -1,11 +1,13 @@
 /*
- * registry_cli.c — what every registry command shares: where KEEL_HOME is, who the user is
- * (KEEL_USER, else the config file, else the login name), and printing the registry's JSON
- * for people (tables for lists, "key: value" lines for records).
+ * registry_cli.c — what every registry command shares: where KEEL_HOME and the store are
+ * (KEEL_HOME, KEEL_REGISTRY), who the user is (KEEL_USER, else the config file, else the login
+ * name), and printing the registry's answers for people (tables for lists, "key: value" lines
+ * for records). The library reads no environment; this file does, and passes what it found.
  *
  * The config file is a flat YAML mapping of "key: value" lines ('#' starts a comment):
  *     user: alice
  *     home: /srv/keel
+ *     registry: sqlite:///srv/keel/registry.db
  * read from $KEEL_CONFIG, else $XDG_CONFIG_HOME/keel/config.yaml, else
  * ~/.config/keel/config.yaml. The environment wins over the file.
  */
@@ -21,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static char config_user[256], config_home[4096];
+static char config_user[256], config_home[4096], config_registry[4096];
 static int config_loaded;
 
 static int config_pair(void *ud, const char *key, const char *value)
@@ -29,6 +31,7 @@ static int config_pair(void *ud, const char *key, const char *value)
     (void)ud;
     if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
     if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
+    if (!strcmp(key, "registry")) snprintf(config_registry, sizeof config_registry, "%s", value);
     return KEEL_OK; /* other keys belong to later features: ignored, not an error */
 }
 
@@ -70,6 +73,14 @@ const char *cli_keel_home(void)
     return config_home[0] ? config_home : ".keel";
 }
 
+const char *cli_registry_location(void)
+{
+    const char *l = getenv("KEEL_REGISTRY");
+    if (l && *l) return l;
+    load_config();
+    return config_registry[0] ? config_registry : NULL;
+}
+
 const char *cli_user(void)
 {
     const char *u = getenv("KEEL_USER");
@@ -82,18 +93,36 @@ const char *cli_user(void)
     return u && *u ? u : NULL;
 }
 
-keel_registry *cli_registry_open(void)
+keel_registry *cli_registry_open_flags(unsigned flags)
 {
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     const char *user = cli_user();
+    keel_registry_options o = {
+        .home = cli_keel_home(),
+        .location = cli_registry_location(),
+        .actor = user ? user : "",
+        .host = host,
+        .flags = flags,
+    };
     keel_registry *r = NULL;
     keel_error e = {0};
-    if (keel_registry_open(cli_keel_home(), user ? user : "", host, &r, &e) != KEEL_OK) {
-        cli_error("%s", e.msg);
+    if (keel_registry_open_with(&o, &r, &e) != KEEL_OK) {
+        /* Say where a location no backend opens came from: the user may not know it is set. */
+        const char *env = getenv("KEEL_REGISTRY");
+        if (o.location && !keel_store_backend(o.location))
+            cli_error("%s: %s", env && *env ? "KEEL_REGISTRY" : "the config file's registry",
+                      e.msg);
+        else
+            cli_error("%s", e.msg);
         return NULL;
     }
     return r;
+}
+
+keel_registry *cli_registry_open(void)
+{
+    return cli_registry_open_flags(0);
 }
 
 int cli_registry_fail(keel_registry *r, int rc)
@@ -199,6 +228,60 @@ static void shorten_time(keel_buf *cell)
     }
 }
 
+/* Appends the table of n_rows rows of cols to b: column widths from the widest cell, long
+ * cells cut at 40 characters, times to the second. */
+static void table(keel_buf *b, const cli_column *cols, size_t n_rows, cli_cell_fn cell_of, void *ud)
+{
+    size_t n_cols = 0;
+    while (cols[n_cols].key)
+        n_cols++;
+    size_t width[32] = {0};
+    keel_buf cell;
+    keel_buf_init(&cell);
+    for (size_t c = 0; c < n_cols && c < 32; c++) {
+        width[c] = strlen(cols[c].header);
+        for (size_t i = 0; i < n_rows; i++) {
+            keel_buf_reset(&cell);
+            cell_of(ud, i, &cols[c], &cell);
+            shorten_time(&cell);
+            size_t w = cell.len > 40 ? 40 : cell.len;
+            if (w > width[c]) width[c] = w;
+        }
+    }
+    for (size_t c = 0; c < n_cols && c < 32; c++)
+        keel_buf_printf(b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
+                        c + 1 < n_cols ? "  " : "\n");
+    for (size_t i = 0; i < n_rows; i++)
+        for (size_t c = 0; c < n_cols && c < 32; c++) {
+            keel_buf_reset(&cell);
+            cell_of(ud, i, &cols[c], &cell);
+            shorten_time(&cell);
+            if (cell.len > 40) {
+                cell.len = 37;
+                keel_buf_puts(&cell, "...");
+            }
+            keel_buf_printf(b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0,
+                            cell.data ? cell.data : "", c + 1 < n_cols ? "  " : "\n");
+        }
+    if (n_rows == 0) keel_buf_puts(b, "(none)\n");
+    keel_buf_free(&cell);
+}
+
+void cli_print_table(const cli_column *cols, size_t n_rows, cli_cell_fn cell, void *ud)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    table(&b, cols, n_rows, cell, ud);
+    if (b.data) fputs(b.data, stdout);
+    keel_buf_free(&b);
+}
+
+/* A cell of a JSON array's table: row i's member col->key. */
+static void json_cell(void *ud, size_t row, const cli_column *col, keel_buf *cell)
+{
+    value_text(cell, keel_json_get(keel_json_at(ud, row), col->key));
+}
+
 int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
 {
     if (as_json) {
@@ -217,41 +300,7 @@ int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
     keel_buf b;
     keel_buf_init(&b);
     if (root->type == KEEL_JSON_ARRAY && cols) {
-        /* A table: column widths from the widest cell, long cells cut at 40 characters. */
-        size_t n_cols = 0;
-        while (cols[n_cols].key)
-            n_cols++;
-        size_t n_rows = keel_json_len(root);
-        size_t width[32] = {0};
-        keel_buf cell;
-        keel_buf_init(&cell);
-        for (size_t c = 0; c < n_cols && c < 32; c++) {
-            width[c] = strlen(cols[c].header);
-            for (size_t i = 0; i < n_rows; i++) {
-                keel_buf_reset(&cell);
-                value_text(&cell, keel_json_get(keel_json_at(root, i), cols[c].key));
-                shorten_time(&cell);
-                size_t w = cell.len > 40 ? 40 : cell.len;
-                if (w > width[c]) width[c] = w;
-            }
-        }
-        for (size_t c = 0; c < n_cols && c < 32; c++)
-            keel_buf_printf(&b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
-                            c + 1 < n_cols ? "  " : "\n");
-        for (size_t i = 0; i < n_rows; i++)
-            for (size_t c = 0; c < n_cols && c < 32; c++) {
-                keel_buf_reset(&cell);
-                value_text(&cell, keel_json_get(keel_json_at(root, i), cols[c].key));
-                shorten_time(&cell);
-                if (cell.len > 40) {
-                    cell.len = 37;
-                    keel_buf_puts(&cell, "...");
-                }
-                keel_buf_printf(&b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0,
-                                cell.data ? cell.data : "", c + 1 < n_cols ? "  " : "\n");
-            }
-        if (n_rows == 0) keel_buf_puts(&b, "(none)\n");
-        keel_buf_free(&cell);
+        table(&b, cols, keel_json_len(root), json_cell, (void *)root);
     } else if (root->type == KEEL_JSON_OBJECT) {
         for (size_t i = 0; i < root->u.object.n; i++) {
             const keel_json_member *m = &root->u.object.members[i];
@@ -272,13 +321,12 @@ int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
 int cli_load_model(const char *path, keel_model **m)
 {
     keel_error e;
-    char *stored = NULL;
+    keel_model_version *stored = NULL;
     *m = NULL;
     if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
         keel_registry *r = cli_registry_open();
         if (!r) return EXIT_FAIL;
-        int64_t version = 0;
-        int rc = keel_registry_model_resolve(r, path, NULL, &version, &stored);
+        int rc = keel_registry_version_resolve(r, path, &stored);
         if (rc != KEEL_OK) {
             int status = cli_registry_fail(r, rc);
             keel_registry_close(r);
@@ -286,8 +334,8 @@ int cli_load_model(const char *path, keel_model **m)
         }
         keel_registry_close(r);
     }
-    int rc = keel_model_load(stored ? stored : path, m, &e);
+    int rc = keel_model_load(stored ? stored->path : path, m, &e);
     if (rc) cli_error("%s: %s", path, e.msg);
-    keel_free(stored);
+    keel_model_version_free(stored);
     return rc ? EXIT_FAIL : EXIT_OK;
 }

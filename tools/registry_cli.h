@@ -1,6 +1,6 @@
 /*
- * registry_cli.h — the registry's side of the CLI: locating KEEL_HOME and the identity, and
- * printing the registry's JSON answers for people.
+ * registry_cli.h — the registry's side of the CLI: locating KEEL_HOME, the store
+ * (KEEL_REGISTRY) and the identity, and printing the registry's answers for people.
  */
 #ifndef KEEL_TOOLS_REGISTRY_CLI_H
 #define KEEL_TOOLS_REGISTRY_CLI_H
@@ -11,10 +11,17 @@
 
 /* KEEL_HOME, else the config file's home, else ".keel" (in the working directory). */
 const char *cli_keel_home(void);
+/* KEEL_REGISTRY, else the config file's registry, else NULL: the store's location
+ * (sqlite:///abs/path/registry.db, sqlite:relative/path); NULL means the library's default,
+ * sqlite://KEEL_HOME/registry.db. */
+const char *cli_registry_location(void);
 /* KEEL_USER, else the config file's user, else the login name; NULL when none is known. */
 const char *cli_user(void);
-/* Opens the registry for the user; prints why and returns NULL on failure. */
+/* Opens the registry (cli_keel_home, cli_registry_location) for the user; prints why and
+ * returns NULL on failure. */
 keel_registry *cli_registry_open(void);
+/* The same with KEEL_REGISTRY_OPEN_* flags. */
+keel_registry *cli_registry_open_flags(unsigned flags);
 /* Prints the registry's message for a failed call; returns the exit code for rc. */
 int cli_registry_fail(keel_registry *r, int rc);
 
@@ -41,6 +48,11 @@ typedef struct cli_column {
 /* Prints json as it is (as_json) or for people: an array as a table of cols, an object as
  * "key: value" lines. Returns an exit code. */
 int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols);
+/* Writes the text of row `row`'s column col into cell (empty on entry): "-" for nothing. */
+typedef void (*cli_cell_fn)(void *ud, size_t row, const cli_column *col, keel_buf *cell);
+/* Prints n_rows rows as a table of cols, each cell from cell(): the tables of cli_print_json,
+ * for answers that are records rather than JSON. */
+void cli_print_table(const cli_column *cols, size_t n_rows, cli_cell_fn cell, void *ud);
 /* Appends a JSON value compactly. */
 void cli_json_write(keel_buf *b, const keel_json *v);
 
@@ -49,6 +61,7 @@ int cmd_run(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_registry(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_explain(int argc, char **argv); /* tools/cmd_explain.c */

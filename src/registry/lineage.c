@@ -90,7 +90,7 @@ static void run_node(graph *g, int64_t run, char *node_id, size_t cap)
     char label[64];
     snprintf(label, sizeof label, "run %lld", (long long)run);
     node(g, node_id, "run", label,
-         "SELECT id, kind, status, user, host, seed, started_at, ended_at, metrics_json "
+         "SELECT id, kind, status, \"user\", host, seed, started_at, ended_at, metrics_json "
          "FROM runs WHERE id = ?",
          "i", run);
 }
@@ -194,22 +194,15 @@ static void graph_init(graph *g, keel_registry *r)
 
 int keel_registry_lineage_model(keel_registry *r, const char *ref, keel_buf *out)
 {
-    char *model = NULL;
-    int64_t version = 0;
-    int rc = keel_registry_model_resolve(r, ref, &model, &version, NULL);
+    keel_model_version *v = NULL;
+    int rc = keel_registry_version_resolve(r, ref, &v);
     if (rc != KEEL_OK) return rc;
     graph g;
     graph_init(&g, r);
     char root[200];
-    version_down(&g, model, version, root, sizeof root);
-    int64_t run = 0;
-    if (g.rc == KEEL_OK &&
-        keel_store_int(r->store, &run,
-                       "SELECT run_id FROM model_versions WHERE model = ? AND version = ? AND "
-                       "run_id IS NOT NULL",
-                       "si", model, version) == KEEL_OK)
-        run_up(&g, run, root);
-    keel_free(model);
+    version_down(&g, v->model, v->version, root, sizeof root);
+    if (g.rc == KEEL_OK && v->run) run_up(&g, v->run, root);
+    keel_model_version_free(v);
     return finish(&g, root, out);
 }
 

@@ -1,200 +1,175 @@
 /*
- * migrate.c — the registry's schema and its versioned migrations.
+ * migrate.c — the registry's schema versions: the list of steps, reading a store's version,
+ * creating the schema in a new store, and applying one step.
  *
- * Each migration is one step from version N-1 to N, run in its own write transaction
- * together with the row that records it in keel_schema_version, so a crash leaves the store
- * at N-1 or at N, never between. Migrations are append-only: a released step is never edited;
- * a change is a new step. Each step has SQL per dialect where the dialects differ.
+ * Each step is one move from version N-1 to N, run in a write transaction together with the
+ * row that records it in keel_schema_version, so a crash leaves the store at N-1 or at N,
+ * never between. Steps are append-only: a released step is never edited; a change is a new
+ * step, described here and written in every backend's dialect (keel_store_sql.steps).
  *
- * Conventions of the schema: times are integers, microseconds since 1970-01-01 UTC; hashes
- * are lowercase hex; JSON documents are text. The lineage is held by the foreign keys:
- * run_inputs (dataset -> run), model_versions.run_id (run -> version), aliases and
- * deployments (version -> alias, deployment).
+ * A new store gets every step in one transaction (keel_store_schema_create): another process
+ * opening it at the same moment sees no schema, or the newest, never a version in between
+ * that it would take for an old registry. An existing store is moved forward only when asked
+ * (keel_store_migrate_step, which keel_registry_migrate calls with an audit event per step):
+ * a newer keel does not change an older registry's schema by surprise.
  */
 #include "registry/store.h"
 
 #include <string.h>
 
-typedef struct migration {
-    int version;
-    const char *sqlite;
-} migration;
-
-static const migration migrations[] = {
-    {1, "CREATE TABLE identities ("
-        "  name TEXT PRIMARY KEY,"
-        "  roles TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL,"
-        "  created_by TEXT NOT NULL);"
-        "CREATE TABLE datasets ("
-        "  id INTEGER PRIMARY KEY,"
-        "  sha256 TEXT NOT NULL UNIQUE,"
-        "  name TEXT NOT NULL,"
-        "  source TEXT NOT NULL,"
-        "  n_rows INTEGER, n_accepted INTEGER, n_rejected INTEGER, n_columns INTEGER,"
-        "  schema_json TEXT, profile_json TEXT,"
-        "  created_at INTEGER NOT NULL,"
-        "  created_by TEXT NOT NULL);"
-        "CREATE TABLE runs ("
-        "  id INTEGER PRIMARY KEY,"
-        "  kind TEXT NOT NULL,"
-        "  status TEXT NOT NULL"
-        "    CHECK (status IN ('running', 'finished', 'failed', 'cancelled')),"
-        "  params_json TEXT, metrics_json TEXT, seed INTEGER,"
-        "  keel_version TEXT NOT NULL, host TEXT, user TEXT NOT NULL,"
-        "  started_at INTEGER NOT NULL, ended_at INTEGER,"
-        "  log TEXT, error TEXT);"
-        "CREATE TABLE run_inputs ("
-        "  run_id INTEGER NOT NULL REFERENCES runs(id),"
-        "  dataset_id INTEGER NOT NULL REFERENCES datasets(id),"
-        "  role TEXT NOT NULL,"
-        "  PRIMARY KEY (run_id, dataset_id, role));"
-        "CREATE INDEX run_inputs_dataset ON run_inputs(dataset_id);"
-        "CREATE TABLE models ("
-        "  name TEXT PRIMARY KEY,"
-        "  created_at INTEGER NOT NULL,"
-        "  created_by TEXT NOT NULL,"
-        "  description TEXT);"
-        "CREATE TABLE model_versions ("
-        "  id INTEGER PRIMARY KEY,"
-        "  model TEXT NOT NULL REFERENCES models(name),"
-        "  version INTEGER NOT NULL,"
-        "  artifact_sha256 TEXT NOT NULL,"
-        "  artifact_size INTEGER NOT NULL,"
-        "  run_id INTEGER REFERENCES runs(id),"
-        "  task TEXT, metrics_json TEXT,"
-        "  author TEXT NOT NULL,"
-        "  created_at INTEGER NOT NULL,"
-        "  UNIQUE (model, version));"
-        "CREATE INDEX model_versions_run ON model_versions(run_id);"
-        "CREATE TABLE approvals ("
-        "  id INTEGER PRIMARY KEY,"
-        "  model TEXT NOT NULL,"
-        "  version INTEGER NOT NULL,"
-        "  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),"
-        "  requested_by TEXT NOT NULL,"
-        "  requested_at INTEGER NOT NULL,"
-        "  reviewer TEXT, decided_at INTEGER, comment TEXT,"
-        "  FOREIGN KEY (model, version) REFERENCES model_versions(model, version));"
-        "CREATE TABLE aliases ("
-        "  model TEXT NOT NULL,"
-        "  alias TEXT NOT NULL,"
-        "  version INTEGER NOT NULL,"
-        "  set_at INTEGER NOT NULL,"
-        "  set_by TEXT NOT NULL,"
-        "  PRIMARY KEY (model, alias),"
-        "  FOREIGN KEY (model, version) REFERENCES model_versions(model, version));"
-        "CREATE TABLE alias_history ("
-        "  id INTEGER PRIMARY KEY,"
-        "  model TEXT NOT NULL,"
-        "  alias TEXT NOT NULL,"
-        "  version INTEGER,"
-        "  previous_version INTEGER,"
-        "  at INTEGER NOT NULL,"
-        "  actor TEXT NOT NULL,"
-        "  approval_id INTEGER REFERENCES approvals(id),"
-        "  comment TEXT);"
-        "CREATE TABLE tags ("
-        "  kind TEXT NOT NULL,"
-        "  object TEXT NOT NULL,"
-        "  key TEXT NOT NULL,"
-        "  value TEXT NOT NULL,"
-        "  set_at INTEGER NOT NULL,"
-        "  set_by TEXT NOT NULL,"
-        "  PRIMARY KEY (kind, object, key));"
-        "CREATE TABLE deployments ("
-        "  id INTEGER PRIMARY KEY,"
-        "  model TEXT NOT NULL,"
-        "  version INTEGER NOT NULL,"
-        "  target TEXT NOT NULL,"
-        "  status TEXT NOT NULL,"
-        "  at INTEGER NOT NULL,"
-        "  actor TEXT NOT NULL,"
-        "  FOREIGN KEY (model, version) REFERENCES model_versions(model, version));"
-        /* The audit chain. The triggers stop accidental edits through keel's own connection
-         * and casual ones through the sqlite3 tool; they are not the protection (anyone with
-         * the file can drop them): the hash chain and the signed checkpoints are. */
-        "CREATE TABLE audit_events ("
-        "  seq INTEGER PRIMARY KEY,"
-        "  time INTEGER NOT NULL,"
-        "  actor TEXT NOT NULL,"
-        "  action TEXT NOT NULL,"
-        "  object TEXT NOT NULL,"
-        "  details TEXT NOT NULL,"
-        "  prev_hash TEXT NOT NULL,"
-        "  hash TEXT NOT NULL);"
-        "CREATE INDEX audit_events_time ON audit_events(time);"
-        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events"
-        "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;"
-        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events"
-        "  BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;"
-        "CREATE TABLE audit_checkpoints ("
-        "  seq INTEGER PRIMARY KEY,"
-        "  hash TEXT NOT NULL,"
-        "  time INTEGER NOT NULL,"
-        "  public_key TEXT NOT NULL,"
-        "  signature TEXT NOT NULL);"},
+/* What each step does. The SQL of step N is keel_store_sql.steps[N - 1] in every dialect. */
+static const keel_schema_step steps[] = {
+    {1,
+     "the registry's tables: identities, datasets, runs and their inputs, models, versions, "
+     "approvals, aliases and their history, tags, deployments, the audit chain and its "
+     "checkpoints",
+     false},
+    {2,
+     "an index on model_versions(artifact_sha256), so that a version is found by its "
+     "artifact's SHA-256 without reading every version",
+     true},
 };
+
+const keel_schema_step *keel_store_schema_steps(size_t *n)
+{
+    *n = KEEL_ARRAY_LEN(steps);
+    return steps;
+}
 
 int keel_store_schema_version(void)
 {
-    return migrations[KEEL_ARRAY_LEN(migrations) - 1].version;
+    return steps[KEEL_ARRAY_LEN(steps) - 1].version;
 }
 
-static int current_version(keel_store *s, int64_t *v)
+static int fail(keel_store *s, int code, const char *fmt, ...) KEEL_PRINTF(3, 4);
+static int fail(keel_store *s, int code, const char *fmt, ...)
 {
-    int rc =
-        keel_store_int(s, v, "SELECT coalesce(max(version), 0) FROM keel_schema_version", NULL);
-    return rc == KEEL_ENOENT ? (*v = 0, KEEL_OK) : rc;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
 }
 
-int keel_store_migrate(keel_store *s, int *version_out)
+/* A store call failed with rc: the backend left its message, except for KEEL_ENOMEM from
+ * keel's own allocation (the statement wrapper), which leaves none. */
+static int store_msg(keel_store *s, int rc)
 {
-    /* The common case, an up-to-date store, is answered by a read: no write lock, so opening
-     * a registry to read never waits behind a writer. */
-    int64_t v0 = 0;
-    if (current_version(s, &v0) == KEEL_OK && v0 == keel_store_schema_version()) {
-        if (version_out) *version_out = (int)v0;
-        return KEEL_OK;
-    }
-    int rc = keel_store_exec(s, "CREATE TABLE IF NOT EXISTS keel_schema_version ("
-                                "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+    return rc == KEEL_ENOMEM ? fail(s, rc, "out of memory") : rc;
+}
+
+/* The backend's dialect, checked to hold every step this keel knows. */
+static int dialect(keel_store *s, const keel_store_sql **out)
+{
+    const keel_store_sql *sql = s->ops->version >= 2 ? s->ops->sql : NULL;
+    *out = sql;
+    if (!sql || sql->n_steps < KEEL_ARRAY_LEN(steps))
+        return fail(s, KEEL_EINVAL, "the %s backend has no SQL for schema version %d",
+                    keel_store_dialect(s), keel_store_schema_version());
+    return KEEL_OK;
+}
+
+int keel_store_schema_read(keel_store *s, int *version)
+{
+    *version = 0;
+    const keel_store_sql *sql;
+    int rc = dialect(s, &sql);
     if (rc != KEEL_OK) return rc;
-    for (size_t i = 0; i < KEEL_ARRAY_LEN(migrations); i++) {
-        const migration *m = &migrations[i];
-        /* Read the version inside the write transaction: two processes opening a new
-         * registry at once must not both run step 1. */
-        if ((rc = keel_store_begin(s)) != KEEL_OK) return rc;
-        int64_t v = 0;
-        if ((rc = current_version(s, &v)) != KEEL_OK) goto fail;
-        if (v > keel_store_schema_version()) {
-            snprintf(s->errmsg, sizeof s->errmsg,
-                     "the registry has schema version %lld, newer than this keel knows (%d); "
-                     "use a newer keel",
-                     (long long)v, keel_store_schema_version());
-            rc = KEEL_EFORMAT;
+    int64_t exists = 0, v = 0;
+    rc = keel_store_int(s, &exists, sql->table_exists, "s", "keel_schema_version");
+    if (rc != KEEL_OK) return store_msg(s, rc);
+    if (!exists) return KEEL_OK;
+    rc = keel_store_int(s, &v, "SELECT coalesce(max(version), 0) FROM keel_schema_version", NULL);
+    if (rc != KEEL_OK) return store_msg(s, rc);
+    if (v < 0 || v > INT32_MAX)
+        return fail(s, KEEL_EFORMAT, "the registry records schema version %lld, which is not one",
+                    (long long)v);
+    *version = (int)v;
+    return KEEL_OK;
+}
+
+/* Runs step `version`'s SQL and records it; inside an open transaction. */
+static int apply(keel_store *s, const keel_store_sql *sql, int version)
+{
+    int rc = keel_store_exec(s, sql->steps[version - 1]);
+    if (rc == KEEL_OK)
+        rc = keel_store_run(s, "INSERT INTO keel_schema_version(version, applied_at) VALUES (?, ?)",
+                            "ii", (int64_t)version, keel_wall_micros());
+    return store_msg(s, rc);
+}
+
+int keel_store_schema_create(keel_store *s, int *version)
+{
+    const keel_store_sql *sql;
+    int rc = dialect(s, &sql);
+    if (rc != KEEL_OK) return rc;
+    /* Read inside the write transaction: two processes opening a new registry at once must
+     * not both create it. */
+    if ((rc = keel_store_begin(s)) != KEEL_OK) return store_msg(s, rc);
+    int v = 0;
+    if ((rc = keel_store_schema_read(s, &v)) != KEEL_OK) goto fail;
+    if (v == 0) {
+        if ((rc = keel_store_exec(s, sql->version_table)) != KEEL_OK) {
+            rc = store_msg(s, rc);
             goto fail;
         }
-        if (v < m->version) {
-            const char *sql = strcmp(keel_store_dialect(s), "sqlite") == 0 ? m->sqlite : NULL;
-            if (!sql) {
-                snprintf(s->errmsg, sizeof s->errmsg, "no migrations for the %s dialect yet",
-                         keel_store_dialect(s));
-                rc = KEEL_EINVAL;
-                goto fail;
-            }
-            if ((rc = keel_store_exec(s, sql)) != KEEL_OK) goto fail;
-            if ((rc = keel_store_run(s,
-                                     "INSERT INTO keel_schema_version(version, applied_at) "
-                                     "VALUES (?, ?)",
-                                     "ii", (int64_t)m->version, keel_wall_micros())) != KEEL_OK)
-                goto fail;
-        }
-        if ((rc = keel_store_commit(s)) != KEEL_OK) goto fail;
+        for (int step = 1; step <= keel_store_schema_version(); step++)
+            if ((rc = apply(s, sql, step)) != KEEL_OK) goto fail;
+        v = keel_store_schema_version();
     }
-    if (version_out) *version_out = keel_store_schema_version();
+    if ((rc = keel_store_commit(s)) != KEEL_OK) {
+        rc = store_msg(s, rc);
+        goto fail;
+    }
+    if (version) *version = v;
     return KEEL_OK;
 fail:
     keel_store_rollback(s);
     return rc;
+}
+
+int keel_store_migrate_step(keel_store *s, int version, bool *applied)
+{
+    *applied = false;
+    const keel_store_sql *sql;
+    int rc = dialect(s, &sql);
+    if (rc != KEEL_OK) return rc;
+    if (version < 1 || version > keel_store_schema_version())
+        return fail(s, KEEL_EINVAL, "this keel has no schema step %d", version);
+    if (!s->in_transaction)
+        return fail(s, KEEL_ESTATE, "a schema step needs an open write transaction");
+    int v = 0;
+    if ((rc = keel_store_schema_read(s, &v)) != KEEL_OK) return rc;
+    if (v >= version) return KEEL_OK; /* applied already, by another process */
+    if (v != version - 1)
+        return fail(s, KEEL_ESTATE, "the registry has schema version %d; step %d needs %d first", v,
+                    version, version - 1);
+    if ((rc = apply(s, sql, version)) != KEEL_OK) return rc;
+    *applied = true;
+    return KEEL_OK;
+}
+
+int keel_store_migrate(keel_store *s, int *version_out)
+{
+    int v = 0;
+    int rc = keel_store_schema_read(s, &v);
+    if (rc == KEEL_OK && v == 0) rc = keel_store_schema_create(s, &v);
+    if (rc != KEEL_OK) return rc;
+    if (v > keel_store_schema_version())
+        return fail(s, KEEL_EFORMAT,
+                    "the registry has schema version %d, newer than this keel knows (%d); use a "
+                    "newer keel",
+                    v, keel_store_schema_version());
+    for (int step = v + 1; step <= keel_store_schema_version(); step++) {
+        bool applied;
+        if ((rc = keel_store_begin(s)) != KEEL_OK) return store_msg(s, rc);
+        if ((rc = keel_store_migrate_step(s, step, &applied)) != KEEL_OK ||
+            (rc = keel_store_commit(s)) != KEEL_OK) {
+            rc = store_msg(s, rc);
+            keel_store_rollback(s);
+            return rc;
+        }
+    }
+    if (version_out) *version_out = keel_store_schema_version();
+    return KEEL_OK;
 }

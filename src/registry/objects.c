@@ -12,11 +12,20 @@
  * store never names an artifact that is not completely on disk. A crash between the copy and
  * the commit leaves an unreferenced file, which is harmless (content-addressed, identical on
  * the next attempt).
+ *
+ * The SQL is the portable subset of store.h. Nested values in the JSON answers (a version's
+ * aliases, approvals and tags, a run's inputs) are built here from plain rows by computed
+ * columns (reg_json_rows_fn) rather than by a database's JSON functions, and in the order those
+ * functions gave them, so the answers keep their bytes. The typed reads at the end return the
+ * same facts as records.
  */
 #include "registry/registry_impl.h"
 
+#include "base/json.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,19 +104,23 @@ int keel_registry_dataset_find(keel_registry *r, const char *ref, int64_t *id)
     else if (n == 64 && is_hex(ref, n))
         rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE sha256 = ?", "s", ref);
     else if (n >= 8 && n < 64 && is_hex(ref, n)) {
-        /* GLOB with a literal prefix can use the sha256 index; LIKE (case-insensitive) cannot. */
+        /* A hash starts with the lowercase hex prefix p when p <= hash < p || 'g' ('g' sorts
+         * after every hex digit in any collation a database would use for them): a range,
+         * which the sha256 index answers in every database, with nothing to escape. */
         int64_t count = 0;
-        char pattern[72];
-        snprintf(pattern, sizeof pattern, "%s*", ref);
-        rc = keel_store_int(r->store, &count, "SELECT count(*) FROM datasets WHERE sha256 GLOB ?",
-                            "s", pattern);
+        char past[72];
+        snprintf(past, sizeof past, "%sg", ref);
+        rc = keel_store_int(r->store, &count,
+                            "SELECT count(*) FROM datasets WHERE sha256 >= ? AND sha256 < ?", "ss",
+                            ref, past);
         if (rc == KEEL_OK && count > 1)
             return reg_fail(r, KEEL_EINVAL,
                             "'%s' is the start of %lld datasets' SHA-256; give more", ref,
                             (long long)count);
         if (rc == KEEL_OK)
-            rc = keel_store_int(r->store, id, "SELECT id FROM datasets WHERE sha256 GLOB ?", "s",
-                                pattern);
+            rc = keel_store_int(r->store, id,
+                                "SELECT id FROM datasets WHERE sha256 >= ? AND sha256 < ?", "ss",
+                                ref, past);
     } else {
         rc = keel_store_int(r->store, id,
                             "SELECT id FROM datasets WHERE name = ? OR source = ? "
@@ -149,7 +162,7 @@ int keel_registry_run_start(keel_registry *r, const keel_run_info *run, int64_t 
     if (rc != KEEL_OK) return rc;
     rc = keel_store_int(r->store, id, /* INSERT ... RETURNING id */
                         "INSERT INTO runs(kind, status, params_json, seed, keel_version, host,"
-                        " user, started_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?) "
+                        " \"user\", started_at) VALUES (?, 'running', ?, ?, ?, ?, ?, ?) "
                         "RETURNING id",
                         "ssisssi", run->kind ? run->kind : "train", run->params_json, run->seed,
                         run->keel_version ? run->keel_version : keel_version(), r->host, r->actor,
@@ -219,30 +232,135 @@ int keel_registry_run_end(keel_registry *r, int64_t run, const char *status,
     return reg_write_end(r, rc);
 }
 
+/* ---- nested values, built from plain rows ---- */
+
+/* The shapes a sub-query's rows take in an answer. */
+enum {
+    SUB_OBJECTS, /* [{"col": value, ...}, ...]: each row an object keyed by column name */
+    SUB_VALUES,  /* [value, ...]: each row's first column */
+    SUB_PAIRS,   /* {"first column": second column, ...} */
+    SUB_LIST,    /* "v1,v2": the first columns as text joined by commas; null for no rows */
+};
+
+/* Appends column c as a plain JSON value: null, an integer, a number or a string. */
+static int plain_value(keel_stmt *st, int c, keel_buf *out)
+{
+    switch (keel_stmt_type(st, c)) {
+    case KEEL_STORE_NULL:
+        return keel_buf_puts(out, "null");
+    case KEEL_STORE_INT:
+        return keel_buf_printf(out, "%lld", (long long)keel_stmt_int(st, c));
+    case KEEL_STORE_FLOAT:
+        return keel_buf_json_num(out, keel_stmt_double(st, c));
+    default: {
+        const char *t = keel_stmt_text(st, c);
+        return keel_buf_json_str(out, t ? t : "", t ? strlen(t) : 0);
+    }
+    }
+}
+
+/* Appends the rows of a query as one JSON value of the given shape (empty: [] or {}). */
+static int sub_json(keel_registry *r, keel_buf *out, int shape, const char *sql, const char *types,
+                    ...)
+{
+    keel_stmt *st;
+    va_list ap;
+    va_start(ap, types);
+    int rc = keel_store_queryv(r->store, &st, sql, types, ap);
+    va_end(ap);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    keel_buf list;
+    keel_buf_init(&list);
+    if (shape != SUB_LIST) rc = keel_buf_putc(out, shape == SUB_PAIRS ? '{' : '[');
+    int n = 0, step = KEEL_STORE_DONE;
+    while (rc == KEEL_OK && (step = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        if (shape == SUB_LIST) {
+            const char *t = keel_stmt_text(st, 0);
+            rc = keel_buf_printf(&list, "%s%s", n++ ? "," : "", t ? t : "");
+            continue;
+        }
+        if (n++) rc |= keel_buf_putc(out, ',');
+        if (shape == SUB_VALUES) {
+            rc |= plain_value(st, 0, out);
+        } else if (shape == SUB_PAIRS) {
+            const char *k = keel_stmt_text(st, 0);
+            rc |= keel_buf_json_str(out, k ? k : "", k ? strlen(k) : 0);
+            rc |= keel_buf_putc(out, ':');
+            rc |= plain_value(st, 1, out);
+        } else {
+            rc |= keel_buf_putc(out, '{');
+            for (int c = 0; c < keel_stmt_count(st); c++) {
+                const char *name = keel_stmt_name(st, c);
+                if (c) rc |= keel_buf_putc(out, ',');
+                rc |= keel_buf_json_str(out, name, strlen(name));
+                rc |= keel_buf_putc(out, ':');
+                rc |= plain_value(st, c, out);
+            }
+            rc |= keel_buf_putc(out, '}');
+        }
+        if (rc) rc = KEEL_ENOMEM;
+    }
+    if (rc == KEEL_OK && step < 0) rc = reg_store_fail(r, step);
+    keel_stmt_finalize(st);
+    if (rc == KEEL_OK && shape == SUB_LIST)
+        rc = n ? keel_buf_json_str(out, list.data, list.len) : keel_buf_puts(out, "null");
+    else if (rc == KEEL_OK)
+        rc = keel_buf_putc(out, shape == SUB_PAIRS ? '}' : ']');
+    keel_buf_free(&list);
+    if (rc == KEEL_ENOMEM) reg_fail(r, rc, "out of memory");
+    return rc;
+}
+
+/* A computed column's answer: 1 when written, else the error. */
+static int computed(int rc)
+{
+    return rc == KEEL_OK ? 1 : rc;
+}
+
+/* A run's datasets (run list) and inputs and outputs (run show); column 0 is the run's id.
+ * The orders are those SQLite's group_concat and json_group_array gave, through the indexes
+ * (run_inputs' key, model_versions_run). */
+static int run_columns(keel_registry *r, keel_stmt *st, const char *key, keel_buf *out, void *ud)
+{
+    (void)ud;
+    int64_t run = keel_stmt_int(st, 0);
+    if (!strcmp(key, "datasets"))
+        return computed(sub_json(r, out, SUB_LIST,
+                                 "SELECT dataset_id FROM run_inputs WHERE run_id = ? "
+                                 "ORDER BY dataset_id, role",
+                                 "i", run));
+    if (!strcmp(key, "inputs"))
+        return computed(sub_json(r, out, SUB_OBJECTS,
+                                 "SELECT dataset_id AS dataset, role FROM run_inputs "
+                                 "WHERE run_id = ? ORDER BY dataset_id, role",
+                                 "i", run));
+    if (!strcmp(key, "outputs"))
+        return computed(sub_json(r, out, SUB_OBJECTS,
+                                 "SELECT model, version FROM model_versions WHERE run_id = ? "
+                                 "ORDER BY id",
+                                 "i", run));
+    return 0;
+}
+
 int keel_registry_run_list(keel_registry *r, keel_buf *out)
 {
     int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "runs");
     if (rc != KEEL_OK) return rc;
-    return reg_json_rows(r, out, false,
-                         "SELECT id, kind, status, user, host, seed, started_at, ended_at, "
-                         "(SELECT group_concat(dataset_id) FROM run_inputs WHERE run_id = runs.id)"
-                         " AS datasets, metrics_json FROM runs ORDER BY id",
-                         NULL);
+    return reg_json_rows_fn(r, out, false, run_columns, NULL,
+                            "SELECT id, kind, status, \"user\", host, seed, started_at, ended_at, "
+                            "NULL AS datasets, metrics_json FROM runs ORDER BY id",
+                            NULL);
 }
 
 int keel_registry_run_show(keel_registry *r, int64_t id, keel_buf *out)
 {
     int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "run");
     if (rc != KEEL_OK) return rc;
-    rc = reg_json_rows(r, out, true,
-                       "SELECT id, kind, status, user, host, seed, keel_version, started_at, "
-                       "ended_at, params_json, metrics_json, "
-                       "(SELECT json_group_array(json_object('dataset', dataset_id, 'role', role))"
-                       " FROM run_inputs WHERE run_id = runs.id) AS inputs_json, "
-                       "(SELECT json_group_array(json_object('model', model, 'version', version))"
-                       " FROM model_versions WHERE run_id = runs.id) AS outputs_json, "
-                       "error, log FROM runs WHERE id = ?",
-                       "i", id);
+    rc = reg_json_rows_fn(r, out, true, run_columns, NULL,
+                          "SELECT id, kind, status, \"user\", host, seed, keel_version, "
+                          "started_at, ended_at, params_json, metrics_json, NULL AS inputs_json, "
+                          "NULL AS outputs_json, error, log FROM runs WHERE id = ?",
+                          "i", id);
     if (rc == KEEL_ENOENT) reg_fail(r, rc, "no run %lld", (long long)id);
     return rc;
 }
@@ -335,12 +453,13 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
                         model);
     char obj[120];
     snprintf(obj, sizeof obj, "model:%s", model);
-    int rc = reg_require(r, KEEL_ACCESS_DEVELOPER, "register a model version", obj);
+    int rc = reg_writable(r);
+    if (rc == KEEL_OK) rc = reg_require(r, KEEL_ACCESS_DEVELOPER, "register a model version", obj);
     if (rc != KEEL_OK) return rc;
     char sha[65];
     int64_t size = 0;
     if ((rc = store_artifact(r, path, sha, &size)) != KEEL_OK) return rc;
-    if ((rc = keel_store_begin(r->store)) != KEEL_OK) return reg_store_fail(r, rc);
+    if ((rc = reg_begin(r)) != KEEL_OK) return rc;
     int64_t exists = 0;
     rc =
         keel_store_int(r->store, &exists, "SELECT count(*) FROM models WHERE name = ?", "s", model);
@@ -381,20 +500,16 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
     return reg_write_end(r, rc);
 }
 
-int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model, int64_t *version,
-                                char **path)
+/* Resolves "name", "name:VERSION" or "name@ALIAS" to the model's name (in name[128]) and the
+ * version it names, with a message on failure. No role check: the callers make it. */
+static int resolve_ref(keel_registry *r, const char *ref, char name[128], int64_t *version)
 {
-    if (model) *model = NULL;
-    if (path) *path = NULL;
-    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
-    if (rc != KEEL_OK) return rc;
     size_t n = strcspn(ref, ":@");
-    char name[128];
-    if (n == 0 || n >= sizeof name)
-        return reg_fail(r, KEEL_EINVAL, "bad model reference '%s'", ref);
+    if (n == 0 || n >= 128) return reg_fail(r, KEEL_EINVAL, "bad model reference '%s'", ref);
     memcpy(name, ref, n);
     name[n] = '\0';
     int64_t v = 0;
+    int rc;
     if (ref[n] == ':') {
         char *end;
         long long x = strtoll(ref + n + 1, &end, 10);
@@ -422,6 +537,32 @@ int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model,
     }
     if (rc != KEEL_OK) return reg_store_fail(r, rc);
     *version = v;
+    return KEEL_OK;
+}
+
+/* HOME/artifacts/sha256/ab/cdef… for a hash, as a new string; NULL when out of memory. */
+static char *artifact_path(keel_registry *r, const char *sha)
+{
+    keel_buf p;
+    keel_buf_init(&p);
+    if (keel_buf_printf(&p, "%s/artifacts/sha256/%.2s/%s", r->home, sha, sha + 2)) {
+        keel_buf_free(&p);
+        return NULL;
+    }
+    return p.data;
+}
+
+int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model, int64_t *version,
+                                char **path)
+{
+    if (model) *model = NULL;
+    if (path) *path = NULL;
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    if (rc != KEEL_OK) return rc;
+    char name[128];
+    int64_t v = 0;
+    if ((rc = resolve_ref(r, ref, name, &v)) != KEEL_OK) return rc;
+    *version = v;
     if (path) {
         keel_stmt *st;
         rc = keel_store_query(r->store, &st,
@@ -429,25 +570,18 @@ int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model,
                               "version = ?",
                               "si", name, v);
         if (rc != KEEL_OK) return reg_store_fail(r, rc);
-        keel_buf p;
-        keel_buf_init(&p);
         rc = keel_stmt_step(st);
         if (rc == KEEL_STORE_ROW) {
             const char *sha = keel_stmt_text(st, 0);
             rc = sha && strlen(sha) == 64 ? KEEL_OK : KEEL_EFORMAT;
-            if (rc == KEEL_OK &&
-                keel_buf_printf(&p, "%s/artifacts/sha256/%.2s/%s", r->home, sha, sha + 2))
-                rc = KEEL_ENOMEM;
+            if (rc == KEEL_OK && !(*path = artifact_path(r, sha)))
+                rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
             if (rc == KEEL_EFORMAT) reg_fail(r, rc, "the registry's record of %s is damaged", ref);
         } else {
             rc = reg_store_fail(r, rc < 0 ? rc : KEEL_EIO);
         }
         keel_stmt_finalize(st);
-        if (rc != KEEL_OK) {
-            keel_buf_free(&p);
-            return rc;
-        }
-        *path = p.data;
+        if (rc != KEEL_OK) return rc;
     }
     if (model && !(*model = keel_strdup(name))) {
         if (path) {
@@ -459,15 +593,61 @@ int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model,
     return KEEL_OK;
 }
 
+/* A model's aliases (model list); column 0 is the model's name. The order is that of SQLite's
+ * json_group_object over the aliases' key: by alias. */
+static int list_columns(keel_registry *r, keel_stmt *st, const char *key, keel_buf *out, void *ud)
+{
+    (void)ud;
+    if (strcmp(key, "aliases")) return 0;
+    char model[128];
+    const char *m = keel_stmt_text(st, 0);
+    snprintf(model, sizeof model, "%s", m ? m : "");
+    return computed(sub_json(r, out, SUB_PAIRS,
+                             "SELECT alias, version FROM aliases WHERE model = ? ORDER BY alias",
+                             "s", model));
+}
+
+/* A version's aliases, approvals and tags (model show); columns 0 and 1 are the model's name
+ * and the version. The orders are those SQLite's JSON aggregates gave: the aliases' and the
+ * tags' keys, the approvals' ids. */
+static int version_columns(keel_registry *r, keel_stmt *st, const char *key, keel_buf *out,
+                           void *ud)
+{
+    (void)ud;
+    char model[128];
+    const char *m = keel_stmt_text(st, 0);
+    snprintf(model, sizeof model, "%s", m ? m : "");
+    int64_t version = keel_stmt_int(st, 1);
+    if (!strcmp(key, "aliases"))
+        return computed(sub_json(r, out, SUB_VALUES,
+                                 "SELECT alias FROM aliases WHERE model = ? AND version = ? "
+                                 "ORDER BY alias",
+                                 "si", model, version));
+    if (!strcmp(key, "approvals"))
+        return computed(sub_json(r, out, SUB_OBJECTS,
+                                 "SELECT id, status, requested_by, reviewer, comment FROM "
+                                 "approvals WHERE model = ? AND version = ? ORDER BY id",
+                                 "si", model, version));
+    if (!strcmp(key, "tags")) {
+        char object[160];
+        snprintf(object, sizeof object, "%s:%lld", model, (long long)version);
+        return computed(sub_json(r, out, SUB_PAIRS,
+                                 "SELECT key, value FROM tags WHERE kind = 'model' AND "
+                                 "object = ? ORDER BY key",
+                                 "s", object));
+    }
+    return 0;
+}
+
 int keel_registry_model_list(keel_registry *r, keel_buf *out)
 {
     int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "models");
     if (rc != KEEL_OK) return rc;
-    return reg_json_rows(
-        r, out, false,
+    return reg_json_rows_fn(
+        r, out, false, list_columns, NULL,
         "SELECT m.name, (SELECT max(version) FROM model_versions v WHERE v.model = m.name) "
-        "AS latest, (SELECT json_group_object(alias, version) FROM aliases a WHERE a.model = "
-        "m.name) AS aliases_json, m.created_at, m.created_by FROM models m ORDER BY m.name",
+        "AS latest, NULL AS aliases_json, m.created_at, m.created_by FROM models m "
+        "ORDER BY m.name",
         NULL);
 }
 
@@ -477,19 +657,12 @@ int keel_registry_model_show(keel_registry *r, const char *model, int64_t versio
     if (rc != KEEL_OK) return rc;
     static const char version_sql[] =
         "SELECT v.model, v.version, v.artifact_sha256, v.artifact_size, v.run_id, v.task, "
-        "v.author, v.created_at, v.metrics_json, "
-        "(SELECT json_group_array(alias) FROM aliases a WHERE a.model = v.model AND a.version = "
-        "v.version) AS aliases_json, "
-        "(SELECT json_group_array(json_object('id', id, 'status', status, 'requested_by', "
-        "requested_by, 'reviewer', reviewer, 'comment', comment)) FROM approvals p WHERE "
-        "p.model = v.model AND p.version = v.version) AS approvals_json, "
-        "(SELECT json_group_object(key, value) FROM tags t WHERE t.kind = 'model' AND t.object = "
-        "v.model || ':' || v.version) AS tags_json "
-        "FROM model_versions v WHERE v.model = ?";
+        "v.author, v.created_at, v.metrics_json, NULL AS aliases_json, NULL AS approvals_json, "
+        "NULL AS tags_json FROM model_versions v WHERE v.model = ?";
     if (version > 0) {
         char sql[sizeof version_sql + 32];
         snprintf(sql, sizeof sql, "%s AND v.version = ?", version_sql);
-        rc = reg_json_rows(r, out, true, sql, "si", model, version);
+        rc = reg_json_rows_fn(r, out, true, version_columns, NULL, sql, "si", model, version);
         if (rc == KEEL_ENOENT)
             reg_fail(r, rc, "model '%s' has no version %lld", model, (long long)version);
         return rc;
@@ -502,7 +675,7 @@ int keel_registry_model_show(keel_registry *r, const char *model, int64_t versio
     if (keel_buf_puts(out, "{\"model\":") || keel_buf_json_str(out, model, strlen(model)) ||
         keel_buf_puts(out, ",\"versions\":"))
         return reg_fail(r, KEEL_ENOMEM, "out of memory");
-    rc = reg_json_rows(r, out, false, sql, "s", model);
+    rc = reg_json_rows_fn(r, out, false, version_columns, NULL, sql, "s", model);
     if (rc == KEEL_OK && keel_buf_putc(out, '}')) rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
     return rc;
 }
@@ -533,7 +706,7 @@ int keel_registry_model_history(keel_registry *r, const char *model, keel_buf *o
         "  comment, 4, id FROM approvals WHERE model = ? AND status != 'pending'"
         " UNION ALL SELECT at, 'deployment.' || status, version, actor, NULL, target, NULL, 5,"
         "  id FROM deployments WHERE model = ?"
-        ") ORDER BY time, kind, seq",
+        ") AS h ORDER BY time, kind, seq",
         "sssss", model, model, model, model, model);
 }
 
@@ -547,11 +720,13 @@ int keel_registry_alias_set(keel_registry *r, const char *model, const char *ali
     if (!reg_valid_name(alias))
         return reg_fail(r, KEEL_EINVAL, "'%s' is not a valid alias name", alias);
     bool champion = !strcmp(alias, "champion");
-    int rc = champion ? reg_require(r, KEEL_ACCESS_OPERATOR, "set the champion alias", obj)
-                      : reg_require(r, KEEL_ACCESS_DEVELOPER | KEEL_ACCESS_OPERATOR,
-                                    "change an alias", obj);
+    int rc = reg_writable(r);
     if (rc != KEEL_OK) return rc;
-    if ((rc = keel_store_begin(r->store)) != KEEL_OK) return reg_store_fail(r, rc);
+    rc = champion
+             ? reg_require(r, KEEL_ACCESS_OPERATOR, "set the champion alias", obj)
+             : reg_require(r, KEEL_ACCESS_DEVELOPER | KEEL_ACCESS_OPERATOR, "change an alias", obj);
+    if (rc != KEEL_OK) return rc;
+    if ((rc = reg_begin(r)) != KEEL_OK) return rc;
     char *author = NULL;
     int64_t approval = 0;
     if (version > 0 && (rc = reg_version_author(r, model, version, &author)) != KEEL_OK)
@@ -804,6 +979,23 @@ int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t
 
 /* ---- the audit events of a version ---- */
 
+/* Whether an alias event's details set the alias to version or moved it away from it
+ * ({"version": V, "previous_version": P, ...}, as keel_registry_alias_set writes them).
+ * Details that are not JSON (edited behind keel's back) concern nothing. */
+static int alias_concerns(keel_json_doc *d, const char *details, int64_t version, bool *yes)
+{
+    *yes = false;
+    if (!details) return KEEL_OK;
+    int rc = keel_json_parse(d, details, strlen(details), NULL);
+    if (rc == KEEL_ENOMEM) return rc;
+    if (rc != KEEL_OK) return KEEL_OK;
+    const keel_json *root = keel_json_root(d);
+    double v = keel_json_num(keel_json_get(root, "version"), NAN),
+           p = keel_json_num(keel_json_get(root, "previous_version"), NAN);
+    *yes = v == (double)version || p == (double)version;
+    return KEEL_OK;
+}
+
 int keel_registry_audit_events(keel_registry *r, const char *model, int64_t version, int64_t limit,
                                keel_buf *out)
 {
@@ -816,14 +1008,322 @@ int keel_registry_audit_events(keel_registry *r, const char *model, int64_t vers
     snprintf(obj, sizeof obj, "model:%s:%lld", model, (long long)version);
     snprintf(alias_prefix, sizeof alias_prefix, "alias:%s@", model);
     /* Alias events name the alias, not the version: which version they concern is in their
-     * details (keel_registry_alias_set writes "version" and "previous_version"). Model names
-     * cannot hold '@', so the prefix cannot match another model's aliases. INT64_MAX rather
-     * than SQLite's LIMIT -1 stands for "all", which PostgreSQL would refuse. */
-    return reg_json_rows(r, out, false,
-                         "SELECT seq, time, actor, action, object, details AS details_json, hash "
-                         "FROM audit_events WHERE object = ? OR (substr(object, 1, length(?)) = ? "
-                         "AND (json_extract(details, '$.version') = ? OR "
-                         "json_extract(details, '$.previous_version') = ?)) ORDER BY seq LIMIT ?",
-                         "sssiii", obj, alias_prefix, alias_prefix, version, version,
-                         limit > 0 ? limit : INT64_MAX);
+     * details, read here in C (a database's JSON operators differ). Model names cannot hold
+     * '@', so the prefix cannot match another model's aliases; its length is bound as a
+     * number, which every database types without help. */
+    keel_stmt *st;
+    rc = keel_store_query(r->store, &st,
+                          "SELECT seq, time, actor, action, object, details AS details_json, hash "
+                          "FROM audit_events WHERE object = ? OR substr(object, 1, ?) = ? "
+                          "ORDER BY seq",
+                          "sis", obj, (int64_t)strlen(alias_prefix), alias_prefix);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    keel_json_doc *d = keel_json_doc_new();
+    rc = d && !keel_buf_putc(out, '[') ? KEEL_OK : KEEL_ENOMEM;
+    int64_t n = 0;
+    int step = KEEL_STORE_DONE;
+    while (rc == KEEL_OK && (limit <= 0 || n < limit) &&
+           (step = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        const char *object = keel_stmt_text(st, 4);
+        bool keep = object && !strcmp(object, obj);
+        if (!keep) rc = alias_concerns(d, keel_stmt_text(st, 5), version, &keep);
+        if (rc != KEEL_OK || !keep) continue;
+        if (n++ && keel_buf_putc(out, ',')) rc = KEEL_ENOMEM;
+        if (rc == KEEL_OK) rc = reg_json_row(r, st, out, NULL, NULL);
+    }
+    if (rc == KEEL_OK && step < 0) rc = reg_store_fail(r, step);
+    if (rc == KEEL_OK && keel_buf_putc(out, ']')) rc = KEEL_ENOMEM;
+    if (rc == KEEL_ENOMEM) reg_fail(r, rc, "out of memory");
+    keel_stmt_finalize(st);
+    keel_json_doc_free(d);
+    return rc;
+}
+
+/* ---- typed reads ---- */
+
+const char *keel_review_name(int review)
+{
+    switch (review) {
+    case KEEL_REVIEW_NONE:
+        return "none";
+    case KEEL_REVIEW_PENDING:
+        return "pending";
+    case KEEL_REVIEW_APPROVED:
+        return "approved";
+    case KEEL_REVIEW_REJECTED:
+        return "rejected";
+    default:
+        return "?";
+    }
+}
+
+void keel_model_version_free(keel_model_version *v)
+{
+    if (!v) return;
+    keel_free(v->model);
+    keel_free(v->path);
+    keel_free(v->author);
+    keel_free(v->task);
+    keel_free(v->metrics_json);
+    for (size_t i = 0; i < v->n_aliases; i++)
+        keel_free(v->aliases[i]);
+    keel_free(v->aliases);
+    for (size_t i = 0; i < v->n_tags; i++) {
+        keel_free(v->tags[i].key);
+        keel_free(v->tags[i].value);
+    }
+    keel_free(v->tags);
+    keel_free(v);
+}
+
+void keel_model_versions_free(keel_model_versions *l)
+{
+    if (!l) return;
+    for (size_t i = 0; i < l->n; i++)
+        keel_model_version_free(l->v[i]);
+    keel_free(l->v);
+    keel_free(l);
+}
+
+/* *out = a copy of s (NULL for NULL); false only when out of memory. */
+static bool dup_text(const char *s, char **out)
+{
+    *out = s ? keel_strdup(s) : NULL;
+    return !s || *out;
+}
+
+/* The aliases pointing at v, in name order. */
+static int read_aliases(keel_registry *r, keel_model_version *v)
+{
+    keel_stmt *st;
+    int rc = keel_store_query(r->store, &st,
+                              "SELECT alias FROM aliases WHERE model = ? AND version = ? "
+                              "ORDER BY alias",
+                              "si", v->model, v->version);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    while ((rc = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        char **grown = keel_reallocarray(v->aliases, v->n_aliases + 1, sizeof *grown);
+        if (grown) v->aliases = grown;
+        if (!grown || !dup_text(keel_stmt_text(st, 0), &v->aliases[v->n_aliases])) {
+            rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+            break;
+        }
+        v->n_aliases++;
+    }
+    keel_stmt_finalize(st);
+    return rc < 0 ? reg_store_fail(r, rc) : KEEL_OK; /* keeps "out of memory" */
+}
+
+/* The tags of v ("model" tags on NAME:VERSION), in key order. */
+static int read_tags(keel_registry *r, keel_model_version *v)
+{
+    char object[160];
+    snprintf(object, sizeof object, "%s:%lld", v->model, (long long)v->version);
+    keel_stmt *st;
+    int rc = keel_store_query(r->store, &st,
+                              "SELECT key, value FROM tags WHERE kind = 'model' AND object = ? "
+                              "ORDER BY key",
+                              "s", object);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    while ((rc = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        keel_registry_tag *grown = keel_reallocarray(v->tags, v->n_tags + 1, sizeof *grown);
+        if (grown) v->tags = grown;
+        keel_registry_tag *t = grown ? &v->tags[v->n_tags] : NULL;
+        if (t) t->key = t->value = NULL;
+        if (!t || !dup_text(keel_stmt_text(st, 0), &t->key) ||
+            !dup_text(keel_stmt_text(st, 1), &t->value)) {
+            if (t) {
+                keel_free(t->key);
+                keel_free(t->value);
+            }
+            rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+            break;
+        }
+        v->n_tags++;
+    }
+    keel_stmt_finalize(st);
+    return rc < 0 ? reg_store_fail(r, rc) : KEEL_OK; /* keeps "out of memory" */
+}
+
+/* v's review state: the newest decision, else pending while a request is open (the champion
+ * policy of keel_registry_alias_set counts the same newest decision). */
+static int read_status(keel_registry *r, keel_model_version *v)
+{
+    keel_stmt *st;
+    int rc = keel_store_query(r->store, &st,
+                              "SELECT status FROM approvals WHERE model = ? AND version = ? "
+                              "ORDER BY CASE WHEN status = 'pending' THEN 0 ELSE 1 END DESC, "
+                              "id DESC LIMIT 1",
+                              "si", v->model, v->version);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    v->status = KEEL_REVIEW_NONE;
+    rc = keel_stmt_step(st);
+    if (rc == KEEL_STORE_ROW) {
+        const char *status = keel_stmt_text(st, 0);
+        v->status = !status                       ? KEEL_REVIEW_NONE
+                    : !strcmp(status, "approved") ? KEEL_REVIEW_APPROVED
+                    : !strcmp(status, "rejected") ? KEEL_REVIEW_REJECTED
+                    : !strcmp(status, "pending")  ? KEEL_REVIEW_PENDING
+                                                  : KEEL_REVIEW_NONE;
+    }
+    keel_stmt_finalize(st);
+    return rc < 0 ? reg_store_fail(r, rc) : KEEL_OK;
+}
+
+/* One version's record; no role check (the callers make it). */
+static int version_read(keel_registry *r, const char *model, int64_t version,
+                        keel_model_version **out)
+{
+    *out = NULL;
+    keel_model_version *v = keel_calloc(1, sizeof *v);
+    if (!v) return reg_fail(r, KEEL_ENOMEM, "out of memory");
+    keel_stmt *st;
+    int rc = keel_store_query(r->store, &st,
+                              "SELECT model, version, artifact_sha256, artifact_size, run_id, "
+                              "task, author, created_at, metrics_json FROM model_versions "
+                              "WHERE model = ? AND version = ?",
+                              "si", model, version);
+    if (rc != KEEL_OK) {
+        keel_model_version_free(v);
+        return reg_store_fail(r, rc);
+    }
+    rc = keel_stmt_step(st);
+    if (rc == KEEL_STORE_DONE) {
+        rc = reg_fail(r, KEEL_ENOENT, "model '%s' has no version %lld", model, (long long)version);
+    } else if (rc < 0) {
+        rc = reg_store_fail(r, rc);
+    } else {
+        const char *sha = keel_stmt_text(st, 2);
+        rc = KEEL_OK;
+        if (!sha || strlen(sha) != 64 || !is_hex(sha, 64))
+            rc = reg_fail(r, KEEL_EFORMAT, "the registry's record of %s:%lld is damaged", model,
+                          (long long)version);
+        else
+            memcpy(v->sha256, sha, 65);
+        v->version = keel_stmt_int(st, 1);
+        v->size = keel_stmt_int(st, 3);
+        v->run = keel_stmt_type(st, 4) == KEEL_STORE_NULL ? 0 : keel_stmt_int(st, 4);
+        v->created = keel_stmt_int(st, 7);
+        if (rc == KEEL_OK && (!dup_text(keel_stmt_text(st, 0), &v->model) ||
+                              !dup_text(keel_stmt_text(st, 5), &v->task) ||
+                              !dup_text(keel_stmt_text(st, 6), &v->author) ||
+                              !dup_text(keel_stmt_text(st, 8), &v->metrics_json) ||
+                              !(v->path = artifact_path(r, v->sha256))))
+            rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+        if (rc == KEEL_OK && (!v->model || !v->author))
+            rc = reg_fail(r, KEEL_EFORMAT, "the registry's record of %s:%lld is damaged", model,
+                          (long long)version);
+    }
+    keel_stmt_finalize(st); /* the reads below run statements of their own */
+    if (rc == KEEL_OK) rc = read_aliases(r, v);
+    if (rc == KEEL_OK) rc = read_status(r, v);
+    if (rc == KEEL_OK) rc = read_tags(r, v);
+    if (rc != KEEL_OK) {
+        keel_model_version_free(v);
+        return rc;
+    }
+    *out = v;
+    return KEEL_OK;
+}
+
+int keel_registry_version_get(keel_registry *r, const char *model, int64_t version,
+                              keel_model_version **out)
+{
+    *out = NULL;
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    return rc == KEEL_OK ? version_read(r, model, version, out) : rc;
+}
+
+int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_version **out)
+{
+    *out = NULL;
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    if (rc != KEEL_OK) return rc;
+    char name[128];
+    int64_t v = 0;
+    if ((rc = resolve_ref(r, ref, name, &v)) != KEEL_OK) return rc;
+    return version_read(r, name, v, out);
+}
+
+int keel_registry_version_find_sha256(keel_registry *r, const char *sha256,
+                                      keel_model_version **out)
+{
+    *out = NULL;
+    char sha[65];
+    size_t n = sha256 ? strlen(sha256) : 0;
+    for (size_t i = 0; i < n && i < 64; i++)
+        sha[i] = (char)(sha256[i] >= 'A' && sha256[i] <= 'F' ? sha256[i] - 'A' + 'a' : sha256[i]);
+    if (n != 64 || !is_hex(sha, 64))
+        return reg_fail(r, KEEL_EINVAL, "'%.80s' is not a SHA-256 (64 hex digits)",
+                        sha256 ? sha256 : "");
+    sha[64] = '\0';
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    if (rc != KEEL_OK) return rc;
+    /* model_versions_artifact (schema step 2) answers the WHERE; the sort is over the few
+     * versions that share one artifact. */
+    keel_stmt *st;
+    rc = keel_store_query(r->store, &st,
+                          "SELECT model, version FROM model_versions WHERE artifact_sha256 = ? "
+                          "ORDER BY created_at DESC, id DESC LIMIT 1",
+                          "s", sha);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    char model[128] = "";
+    int64_t version = 0;
+    rc = keel_stmt_step(st);
+    if (rc == KEEL_STORE_ROW) {
+        const char *m = keel_stmt_text(st, 0);
+        snprintf(model, sizeof model, "%s", m ? m : "");
+        version = keel_stmt_int(st, 1);
+        rc = KEEL_OK;
+    } else if (rc == KEEL_STORE_DONE) {
+        rc = reg_fail(r, KEEL_ENOENT, "no model version in the registry has the artifact %s", sha);
+    } else {
+        rc = reg_store_fail(r, rc);
+    }
+    keel_stmt_finalize(st);
+    return rc == KEEL_OK ? version_read(r, model, version, out) : rc;
+}
+
+int keel_registry_version_list(keel_registry *r, const char *model, keel_model_versions **out)
+{
+    *out = NULL;
+    int rc = reg_require(r, REG_ANY_ROLE, "read the registry", "model");
+    if (rc != KEEL_OK) return rc;
+    int64_t known = 0;
+    rc = keel_store_int(r->store, &known, "SELECT count(*) FROM models WHERE name = ?", "s", model);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    if (!known) return reg_fail(r, KEEL_ENOENT, "no model '%s' in the registry", model);
+    /* The version numbers first: each record is read with statements of its own. */
+    keel_stmt *st;
+    rc = keel_store_query(r->store, &st,
+                          "SELECT version FROM model_versions WHERE model = ? ORDER BY version",
+                          "s", model);
+    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    int64_t *numbers = NULL;
+    size_t n = 0;
+    while ((rc = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        int64_t *grown = keel_reallocarray(numbers, n + 1, sizeof *grown);
+        if (!grown) {
+            rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+            break;
+        }
+        numbers = grown;
+        numbers[n++] = keel_stmt_int(st, 0);
+    }
+    keel_stmt_finalize(st);
+    if (rc < 0 && rc != KEEL_ENOMEM) rc = reg_store_fail(r, rc);
+    keel_model_versions *l = rc < 0 ? NULL : keel_calloc(1, sizeof *l);
+    if (rc >= 0 && (!l || (n && !(l->v = keel_calloc(n, sizeof *l->v)))))
+        rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+    for (size_t i = 0; rc >= 0 && i < n; i++) {
+        rc = version_read(r, model, numbers[i], &l->v[i]);
+        if (rc == KEEL_OK) l->n++;
+    }
+    keel_free(numbers);
+    if (rc < 0) {
+        keel_model_versions_free(l);
+        return rc;
+    }
+    *out = l;
+    return KEEL_OK;
 }

@@ -8,6 +8,11 @@
  * or the config file): it separates duties among people who follow the process, and the audit
  * trail records who claimed what. It is not authentication against someone who can edit the
  * database file directly; that is what the hash chain and the signed checkpoints are for.
+ *
+ * Opening checks the store's schema version once (two small reads, no write lock): a new store
+ * gets the newest schema in one transaction, a newer one is refused, an older one is kept as it
+ * is and every write path refuses it (reg_write_begin, reg_begin) until keel_registry_migrate
+ * has moved it forward, one audited step at a time.
  */
 #include "registry/registry_impl.h"
 
@@ -62,6 +67,8 @@ int reg_fail(keel_registry *r, int code, const char *fmt, ...)
 
 int reg_store_fail(keel_registry *r, int code)
 {
+    /* KEEL_ENOMEM may come from keel's own statement wrapper, which leaves no message. */
+    if (code == KEEL_ENOMEM) return reg_fail(r, code, "out of memory");
     snprintf(r->errmsg, sizeof r->errmsg, "registry: %s", keel_store_errmsg(r->store));
     return code;
 }
@@ -93,8 +100,24 @@ int reg_audit(keel_registry *r, const char *action, const char *object, const ch
     return KEEL_OK;
 }
 
+static bool stale(const keel_registry *r)
+{
+    return r->schema < keel_store_schema_version();
+}
+
+/* The refusal of every change while the schema is older than this keel's. */
+static int stale_fail(keel_registry *r)
+{
+    return reg_fail(r, KEEL_ESTATE,
+                    "the registry %.200s has schema version %d and this keel uses version %d, so "
+                    "it refuses changes until the schema is migrated: an admin runs `keel "
+                    "registry migrate` (`--dry-run` lists the steps)",
+                    r->location, r->schema, keel_store_schema_version());
+}
+
 /* Records a refusal in a transaction of its own (any open one is rolled back first: what was
- * refused must not half-happen) and returns KEEL_EPERM with r's message set to why. */
+ * refused must not half-happen) and returns KEEL_EPERM with r's message set to why. Nothing is
+ * recorded while the schema is stale: this keel writes nothing to an older schema. */
 static int deny(keel_registry *r, const char *object, const char *why)
 {
     char msg[sizeof r->errmsg];
@@ -106,7 +129,7 @@ static int deny(keel_registry *r, const char *object, const char *why)
     keel_roles_format(r->roles, roles, sizeof roles);
     int rc = keel_buf_putc(&d, '{') | reg_jstr(&d, "reason", msg) | reg_jstr(&d, "roles", roles) |
              keel_buf_putc(&d, '}');
-    if (rc == KEEL_OK && keel_store_begin(r->store) == KEEL_OK) {
+    if (rc == KEEL_OK && !stale(r) && keel_store_begin(r->store) == KEEL_OK) {
         if (reg_audit(r, "access.denied", object, d.data) == KEEL_OK) keel_store_commit(r->store);
         keel_store_rollback(r->store);
     }
@@ -145,12 +168,24 @@ int reg_deny(keel_registry *r, const char *object, const char *fmt, ...)
     return deny(r, object, why);
 }
 
+int reg_writable(keel_registry *r)
+{
+    return stale(r) ? stale_fail(r) : KEEL_OK;
+}
+
+int reg_begin(keel_registry *r)
+{
+    if (stale(r)) return stale_fail(r);
+    int rc = keel_store_begin(r->store);
+    return rc == KEEL_OK ? KEEL_OK : reg_store_fail(r, rc);
+}
+
 int reg_write_begin(keel_registry *r, unsigned mask, const char *what, const char *object)
 {
+    if (stale(r)) return stale_fail(r);
     int rc = reg_require(r, mask, what, object);
     if (rc != KEEL_OK) return rc;
-    rc = keel_store_begin(r->store);
-    return rc == KEEL_OK ? KEEL_OK : reg_store_fail(r, rc);
+    return reg_begin(r);
 }
 
 int reg_write_end(keel_registry *r, int rc)
@@ -184,7 +219,7 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-static int row_json(keel_stmt *st, keel_buf *out)
+int reg_json_row(keel_registry *r, keel_stmt *st, keel_buf *out, reg_column_fn fn, void *ud)
 {
     int rc = keel_buf_putc(out, '{');
     int n = keel_stmt_count(st);
@@ -196,6 +231,14 @@ static int row_json(keel_stmt *st, keel_buf *out)
         size_t name_len = strlen(name) - (is_json ? 5 : 0);
         rc |= keel_buf_json_str(out, name, name_len);
         rc |= keel_buf_putc(out, ':');
+        if (rc) break;
+        if (fn) {
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)name_len, name);
+            int done = fn(r, st, key, out, ud);
+            if (done < 0) return done;
+            if (done) continue;
+        }
         if (type == KEEL_STORE_NULL) {
             rc |= keel_buf_puts(out, "null");
         } else if ((ends_with(name, "_at") || !strcmp(name, "time") || !strcmp(name, "at")) &&
@@ -218,22 +261,12 @@ static int row_json(keel_stmt *st, keel_buf *out)
                 rc |= keel_buf_json_str(out, t ? t : "", t ? strlen(t) : 0);
         }
     }
-    rc |= keel_buf_putc(out, '}');
+    if (rc == KEEL_OK) rc |= keel_buf_putc(out, '}');
     return rc ? KEEL_ENOMEM : KEEL_OK;
 }
 
-int reg_json_rows(keel_registry *r, keel_buf *out, bool one_row, const char *sql, const char *types,
-                  ...)
-{
-    va_list ap;
-    va_start(ap, types);
-    int rc = reg_json_rowsv(r, out, one_row, sql, types, ap);
-    va_end(ap);
-    return rc;
-}
-
-int reg_json_rowsv(keel_registry *r, keel_buf *out, bool one_row, const char *sql,
-                   const char *types, va_list ap)
+static int json_rows(keel_registry *r, keel_buf *out, bool one_row, reg_column_fn fn, void *ud,
+                     const char *sql, const char *types, va_list ap)
 {
     keel_stmt *st;
     int rc = keel_store_queryv(r->store, &st, sql, types, ap);
@@ -248,13 +281,39 @@ int reg_json_rowsv(keel_registry *r, keel_buf *out, bool one_row, const char *sq
             break;
         }
         if (n++ && keel_buf_putc(out, ',')) rc = KEEL_ENOMEM;
-        if (rc == KEEL_OK) rc = row_json(st, out);
+        if (rc == KEEL_OK) rc = reg_json_row(r, st, out, fn, ud);
         if (one_row) break;
     }
     if (rc == KEEL_ENOMEM) reg_fail(r, rc, "out of memory");
     keel_stmt_finalize(st);
     if (rc == KEEL_OK && !one_row && keel_buf_putc(out, ']')) rc = KEEL_ENOMEM;
     if (rc == KEEL_OK && one_row && n == 0) rc = reg_fail(r, KEEL_ENOENT, "not found");
+    return rc;
+}
+
+int reg_json_rows(keel_registry *r, keel_buf *out, bool one_row, const char *sql, const char *types,
+                  ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = json_rows(r, out, one_row, NULL, NULL, sql, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+int reg_json_rowsv(keel_registry *r, keel_buf *out, bool one_row, const char *sql,
+                   const char *types, va_list ap)
+{
+    return json_rows(r, out, one_row, NULL, NULL, sql, types, ap);
+}
+
+int reg_json_rows_fn(keel_registry *r, keel_buf *out, bool one_row, reg_column_fn fn, void *ud,
+                     const char *sql, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = json_rows(r, out, one_row, fn, ud, sql, types, ap);
+    va_end(ap);
     return rc;
 }
 
@@ -340,8 +399,8 @@ static int bootstrap(keel_registry *r)
     if (keel_store_int(r->store, &known, "SELECT count(*) FROM identities", NULL) == KEEL_OK &&
         known > 0)
         return KEEL_OK; /* the usual case, answered without the write lock */
-    int rc = keel_store_begin(r->store);
-    if (rc != KEEL_OK) return reg_store_fail(r, rc);
+    int rc = reg_begin(r);
+    if (rc != KEEL_OK) return rc;
     int64_t n = 0;
     rc = keel_store_int(r->store, &n, "SELECT count(*) FROM identities", NULL);
     if (rc == KEEL_OK && n == 0) {
@@ -380,49 +439,113 @@ static bool valid_actor(const char *s)
     return true;
 }
 
-int keel_registry_open(const char *home, const char *actor, const char *host, keel_registry **out,
-                       keel_error *e)
+/* A step the store lacks that this keel's reads depend on makes the store unreadable. */
+static bool readable(int version)
+{
+    size_t n;
+    const keel_schema_step *steps = keel_store_schema_steps(&n);
+    for (size_t i = (size_t)version; i < n; i++)
+        if (!steps[i].read_compatible) return false;
+    return true;
+}
+
+/* Reads the store's schema version into r->schema, giving a new store the newest schema, and
+ * refuses a newer one (or an older one this keel cannot read, unless flags allow it). */
+static int check_schema(keel_registry *r, unsigned flags, keel_error *e)
+{
+    int v = 0;
+    int rc = keel_store_schema_read(r->store, &v);
+    if (rc == KEEL_OK && v == 0) rc = keel_store_schema_create(r->store, &v);
+    if (rc != KEEL_OK)
+        return keel_error_set(e, rc, "registry %s: %s", r->location, keel_store_errmsg(r->store));
+    r->schema = v;
+    int newest = keel_store_schema_version();
+    if (v > newest)
+        return keel_error_set(e, KEEL_EFORMAT,
+                              "registry %s: its schema version %d is newer than this keel knows "
+                              "(%d); use a newer keel",
+                              r->location, v, newest);
+    if (v < newest && !readable(v) && !(flags & KEEL_REGISTRY_OPEN_STALE))
+        return keel_error_set(e, KEEL_ESTATE,
+                              "registry %s: its schema version %d is older than this keel's (%d) "
+                              "and cannot be read until it is migrated: an admin runs `keel "
+                              "registry migrate`",
+                              r->location, v, newest);
+    return KEEL_OK;
+}
+
+/* o's location, or the default sqlite://HOME/registry.db, into b. */
+static int location_of(const keel_registry_options *o, keel_buf *b)
+{
+    return o->location ? keel_buf_puts(b, o->location)
+                       : keel_buf_printf(b, "sqlite://%s/registry.db", o->home ? o->home : ".");
+}
+
+int keel_registry_exists(const keel_registry_options *o, bool *exists, keel_error *e)
+{
+    *exists = false;
+    keel_buf location;
+    keel_buf_init(&location);
+    int rc = location_of(o, &location) != KEEL_OK ? keel_error_set(e, KEEL_ENOMEM, "out of memory")
+                                                  : keel_store_exists(location.data, exists, e);
+    keel_buf_free(&location);
+    return rc;
+}
+
+int keel_registry_open_with(const keel_registry_options *o, keel_registry **out, keel_error *e)
 {
     *out = NULL;
-    if (!actor || !valid_actor(actor))
+    if (!o->actor || !valid_actor(o->actor))
         return keel_error_set(e, KEEL_EINVAL,
                               "no valid identity: set KEEL_USER or 'user:' in the config file "
                               "(1-128 printable characters, no comma)");
+    if (!o->home || !*o->home)
+        return keel_error_set(e, KEEL_EINVAL, "no registry home directory (KEEL_HOME) given");
     keel_registry *r = keel_calloc(1, sizeof *r);
     if (!r) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
-    int rc = KEEL_ENOMEM;
-    r->home = keel_strdup(home);
-    r->actor = keel_strdup(actor);
-    r->host = host ? keel_strdup(host) : NULL;
-    r->db_path = join(home, "registry.db");
-    r->keys_dir = join(home, "keys");
-    r->head_file = join(home, "audit-head.json");
-    char *artifacts = join(home, "artifacts/sha256");
-    if (!r->home || !r->actor || (host && !r->host) || !r->db_path || !r->keys_dir ||
+    keel_buf location;
+    keel_buf_init(&location);
+    int rc = location_of(o, &location);
+    r->home = keel_strdup(o->home);
+    r->actor = keel_strdup(o->actor);
+    r->host = o->host ? keel_strdup(o->host) : NULL;
+    r->keys_dir = join(o->home, "keys");
+    r->head_file = join(o->home, "audit-head.json");
+    char *artifacts = join(o->home, "artifacts/sha256");
+    /* The masked form is at most "***" longer than the location. */
+    r->location = rc == KEEL_OK ? keel_malloc(location.len + 4) : NULL;
+    if (!r->location || !r->home || !r->actor || (o->host && !r->host) || !r->keys_dir ||
         !r->head_file || !artifacts) {
-        keel_error_set(e, rc, "out of memory");
+        rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = make_dirs(home, 0755, e)) != KEEL_OK) goto fail;
+    keel_store_location_display(location.data, r->location, location.len + 4);
+    if ((rc = make_dirs(o->home, 0755, e)) != KEEL_OK) goto fail;
     if ((rc = make_dirs(artifacts, 0755, e)) != KEEL_OK) goto fail;
-    if ((rc = keel_store_open(&keel_store_sqlite, r->db_path, &r->store, e)) != KEEL_OK) goto fail;
-    if ((rc = keel_store_migrate(r->store, NULL)) != KEEL_OK) {
-        keel_error_set(e, rc, "registry %s: %s", r->db_path, keel_store_errmsg(r->store));
-        goto fail;
-    }
+    if ((rc = keel_store_open_location(location.data, &r->store, e)) != KEEL_OK) goto fail;
+    if ((rc = check_schema(r, o->flags, e)) != KEEL_OK) goto fail;
     if ((rc = keel_audit_key_load(r->keys_dir, 1, &r->key, e)) != KEEL_OK) goto fail;
     if ((rc = bootstrap(r)) != KEEL_OK || (rc = load_roles(r)) != KEEL_OK) {
         keel_error_set(e, rc, "%s", r->errmsg);
         goto fail;
     }
     keel_free(artifacts);
+    keel_buf_free(&location);
     *out = r;
     return KEEL_OK;
 fail:
     keel_free(artifacts);
+    keel_buf_free(&location);
     r->appended = false;
     keel_registry_close(r);
     return rc;
+}
+
+int keel_registry_open(const char *home, const char *actor, const char *host, keel_registry **out,
+                       keel_error *e)
+{
+    keel_registry_options o = {.home = home, .actor = actor, .host = host};
+    return keel_registry_open_with(&o, out, e);
 }
 
 void keel_registry_close(keel_registry *r)
@@ -432,9 +555,9 @@ void keel_registry_close(keel_registry *r)
         keel_audit_checkpoint_now(r->store, &r->key, r->head_file, NULL, NULL);
     keel_store_close(r->store);
     keel_free(r->home);
+    keel_free(r->location);
     keel_free(r->actor);
     keel_free(r->host);
-    keel_free(r->db_path);
     keel_free(r->keys_dir);
     keel_free(r->head_file);
     keel_free(r);
@@ -448,6 +571,11 @@ const char *keel_registry_errmsg(const keel_registry *r)
 const char *keel_registry_home(const keel_registry *r)
 {
     return r->home;
+}
+
+const char *keel_registry_location(const keel_registry *r)
+{
+    return r->location;
 }
 
 const char *keel_registry_actor(const keel_registry *r)
@@ -538,6 +666,49 @@ int keel_registry_user_list(keel_registry *r, keel_buf *out)
                          NULL);
 }
 
+/* ---- the schema ---- */
+
+void keel_registry_schema(const keel_registry *r, int *version, int *newest)
+{
+    *version = r->schema;
+    *newest = keel_store_schema_version();
+}
+
+int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to)
+{
+    *from = *to = r->schema;
+    int rc = dry_run
+                 ? reg_require(r, REG_ANY_ROLE, "read the registry", "registry")
+                 : reg_require(r, KEEL_ACCESS_ADMIN, "migrate the registry's schema", "registry");
+    if (rc != KEEL_OK) return rc;
+    if (dry_run) {
+        *to = keel_store_schema_version();
+        return KEEL_OK;
+    }
+    size_t n;
+    const keel_schema_step *steps = keel_store_schema_steps(&n);
+    for (int v = r->schema + 1; v <= keel_store_schema_version(); v++) {
+        if ((rc = keel_store_begin(r->store)) != KEEL_OK) return reg_store_fail(r, rc);
+        bool applied = false;
+        rc = keel_store_migrate_step(r->store, v, &applied);
+        if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+        keel_buf d;
+        keel_buf_init(&d);
+        if (rc == KEEL_OK && applied) {
+            if (keel_buf_putc(&d, '{') | reg_jint(&d, "from", v - 1) | reg_jint(&d, "to", v) |
+                reg_jstr(&d, "step", steps[v - 1].description) |
+                reg_jstr(&d, "keel_version", keel_version()) | keel_buf_putc(&d, '}'))
+                rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+            if (rc == KEEL_OK) rc = reg_audit(r, "registry.migrate", "registry", d.data);
+        }
+        keel_buf_free(&d);
+        if ((rc = reg_write_end(r, rc)) != KEEL_OK) return rc;
+        r->schema = v;
+        *to = v;
+    }
+    return KEEL_OK;
+}
+
 /* ---- the audit trail ---- */
 
 int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *external,
@@ -574,6 +745,7 @@ int keel_registry_audit_checkpoint(keel_registry *r, keel_audit_checkpoint *out)
     if (rc != KEEL_OK) return rc;
     if (!r->key.has_secret)
         return reg_fail(r, KEEL_EPERM, "the signing key's secret half is not in %s", r->keys_dir);
+    if (stale(r)) return stale_fail(r);
     keel_error e = {0};
     rc = keel_audit_checkpoint_now(r->store, &r->key, r->head_file, out, &e);
     return rc == KEEL_OK ? rc : reg_fail(r, rc, "%s", e.msg);

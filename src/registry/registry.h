@@ -3,13 +3,24 @@
  * history, tags, approvals, deployments, identities with roles, and the lineage between them,
  * every change recorded in the hash-chained audit trail (audit.h) in the same transaction.
  *
- * A registry lives in a KEEL_HOME directory:
- *     registry.db                 the store (SQLite, WAL)
+ * A registry is a store and a KEEL_HOME directory:
+ *     the store                   a location (store.h), by default sqlite://HOME/registry.db
+ *                                 (SQLite, WAL)
  *     artifacts/sha256/ab/cdef…   model artifacts, content-addressed and read-only
  *     keys/audit.key, audit.pub   the checkpoint signing key pair (0600)
  *     audit-head.json             the newest signed checkpoint of the audit chain
- * The library never reads the environment: the caller passes the directory and the actor
- * (the CLI takes them from KEEL_HOME / KEEL_USER / the config file).
+ * The library never reads the environment: the caller passes the directory, the location and
+ * the actor (the CLI takes them from KEEL_HOME / KEEL_REGISTRY / KEEL_USER / the config
+ * file).
+ *
+ * Schema versions. A store without keel's schema (a new file) is given the newest schema when
+ * it is first opened. A store whose schema is older than this keel's is not changed by
+ * surprise: it is opened, reads work when every pending step is read-compatible (else the
+ * open is refused unless KEEL_REGISTRY_OPEN_STALE is given), and every change is refused with
+ * KEEL_ESTATE and a message saying to run `keel registry migrate` (keel_registry_migrate,
+ * admin only, one audited transaction per step). While the schema is stale nothing at all is
+ * written, so refusals of reads are not audited until it is migrated. A store newer than this
+ * keel is refused at open (KEEL_EFORMAT, "use a newer keel").
  *
  * Identities and roles. The first actor to open a new registry becomes its admin. Roles:
  *   viewer     read everything
@@ -18,7 +29,7 @@
  *   approver   approve or reject model versions
  *   operator   set any alias (champion included, under the approval policy); deployments
  *   auditor    verify and export the audit trail
- *   admin      all of the above, and manage identities
+ *   admin      all of the above, and manage identities and the schema
  * Policy (four-eyes): the `champion` alias may point only at a version with an approval in
  * state approved, and an approval's reviewer may never be the version's author. A refusal
  * returns KEEL_EPERM with a message naming the rule, and is itself audited
@@ -28,11 +39,13 @@
  * "model:<name>", "model:<name>:<version>", "alias:<name>@<alias>", "approval:<id>",
  * "deployment:<id>", "identity:<name>".
  *
- * Reads return JSON documents (in a keel_buf the caller owns), which the CLI prints as they
- * are for --json or renders for people.
+ * Reads come in two forms. The typed ones (keel_registry_version_get, _find_sha256, _list,
+ * _resolve) return records for programs to use. The others return JSON documents (in a
+ * keel_buf the caller owns), which the CLI prints as they are for --json or renders for
+ * people; a program should not parse them back for a field a typed read gives.
  *
  * A keel_registry is one connection; use it from one thread at a time. Several processes may
- * use the same KEEL_HOME at once: writers queue (no "database is locked").
+ * use the same registry at once: writers queue (no "database is locked").
  */
 #ifndef KEEL_REGISTRY_REGISTRY_H
 #define KEEL_REGISTRY_REGISTRY_H
@@ -56,12 +69,37 @@ int keel_roles_parse(const char *text, unsigned *mask);
 /* Writes the mask as "approver,viewer" (in the order of enum keel_access) into buf. */
 void keel_roles_format(unsigned mask, char *buf, size_t cap);
 
-/* Opens (creating on first use) the registry in home for actor. Creates home and its
- * subdirectories, runs schema migrations, creates the signing key, and makes actor the admin
- * of a registry that has no identities yet. host may be NULL; it is recorded on runs.
- * Errors: KEEL_EIO / KEEL_ENOENT (the directory or database cannot be made or opened),
- * KEEL_EFORMAT (registry.db is not a database, or is from a newer keel), KEEL_EINVAL (an
- * empty actor name). On failure *out is NULL and e says why. */
+enum {
+    /* Open a registry whose schema is older than this keel's even when this keel cannot read
+     * it, for keel_registry_migrate (and keel_registry_schema); other calls may fail on it. */
+    KEEL_REGISTRY_OPEN_STALE = 1 << 0,
+};
+
+/* What keel_registry_open_with needs. */
+typedef struct keel_registry_options {
+    const char *home;     /* KEEL_HOME: artifacts, keys, the head file; created when missing */
+    const char *location; /* the store (store.h), e.g. "sqlite:///srv/keel/registry.db";
+                             NULL: sqlite://HOME/registry.db */
+    const char *actor;    /* who acts: 1-128 printable characters, no comma */
+    const char *host;     /* recorded on runs; may be NULL */
+    unsigned flags;       /* KEEL_REGISTRY_OPEN_* */
+} keel_registry_options;
+
+/* Opens (creating on first use) the registry at o->location with o->home for o->actor.
+ * Creates home and its subdirectories, gives a new store the newest schema, creates the
+ * signing key, and makes the actor the admin of a registry that has no identities yet. An
+ * older schema is left as it is (see "Schema versions" above).
+ * Errors: KEEL_EIO / KEEL_ENOENT (the directory or store cannot be made or opened),
+ * KEEL_EINVAL (a location no backend built in opens, an empty actor name), KEEL_EFORMAT (the
+ * store is not a database, or is from a newer keel), KEEL_ESTATE (an older schema this keel
+ * cannot read before it is migrated). On failure *out is NULL and e says why. */
+int keel_registry_open_with(const keel_registry_options *o, keel_registry **out, keel_error *e);
+/* Whether the registry's store is there already (o->location, or the default in o->home),
+ * without opening or creating anything: for callers that must not create one (a report asks
+ * before opening). Only home and location are read. KEEL_EINVAL for a location no backend
+ * built in opens. */
+int keel_registry_exists(const keel_registry_options *o, bool *exists, keel_error *e);
+/* keel_registry_open_with at the default location sqlite://HOME/registry.db. */
 int keel_registry_open(const char *home, const char *actor, const char *host, keel_registry **out,
                        keel_error *e);
 /* Writes a signed checkpoint of the audit chain if this connection appended events, then
@@ -70,11 +108,27 @@ void keel_registry_close(keel_registry *r);
 /* The message of the last failed call on r. */
 const char *keel_registry_errmsg(const keel_registry *r);
 const char *keel_registry_home(const keel_registry *r);
+/* The store's location as given (or the default), with any password masked. */
+const char *keel_registry_location(const keel_registry *r);
 const char *keel_registry_actor(const keel_registry *r);
 /* The actor's roles (0 for an unknown identity). */
 unsigned keel_registry_roles(keel_registry *r);
 /* The underlying store, for the audit functions and tests. Borrowed. */
 keel_store *keel_registry_store(keel_registry *r);
+
+/* ---- schema ------------------------------------------------------------------------------
+ * The store's schema version and the newest this keel knows (keel_store_schema_steps says
+ * what each step does). Needs no role. */
+void keel_registry_schema(const keel_registry *r, int *version, int *newest);
+/* Applies the pending schema steps, oldest first, each in a write transaction of its own with
+ * an audit event "registry.migrate" on object "registry" (details: from, to, step, the keel
+ * version), so the trail says when and by whom the schema changed. A step another process
+ * applied meanwhile is skipped and not audited twice. Requires admin. *from and *to get the
+ * versions before and after (equal when nothing was pending); the steps between are
+ * keel_store_schema_steps()[from .. to - 1]. With dry_run nothing is written and any role
+ * will do: *to is the version the steps would reach. Errors: KEEL_EPERM, the store's codes;
+ * steps applied before a failure stay applied (*to says how far it got). */
+int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to);
 
 /* ---- identities (admin) ---------------------------------------------------------------- */
 /* Adds an identity or replaces its roles. KEEL_EPERM unless the actor is admin; KEEL_ESTATE
@@ -134,9 +188,72 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
 
 /* Resolves "name", "name:VERSION" or "name@ALIAS" (plain name = the newest version) to the
  * version number and, if path is not NULL, the stored artifact's path (new string, the
- * caller keel_free's it). KEEL_ENOENT when there is no such model, version or alias. */
+ * caller keel_free's it). KEEL_ENOENT when there is no such model, version or alias.
+ * keel_registry_version_resolve answers the same with the whole record; this one stays for
+ * the callers that still use it (the card, the server). */
 int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model, int64_t *version,
                                 char **path);
+
+/* ---- typed reads of versions -------------------------------------------------------------
+ * A version's review state: the newest decision on it (approved or rejected; what the
+ * champion policy counts), else pending while a request is open, else none. */
+enum keel_review {
+    KEEL_REVIEW_NONE = 0,
+    KEEL_REVIEW_PENDING,
+    KEEL_REVIEW_APPROVED,
+    KEEL_REVIEW_REJECTED,
+};
+/* "none", "pending", "approved", "rejected" ("?" for another value). */
+const char *keel_review_name(int review);
+
+typedef struct keel_registry_tag {
+    char *key;
+    char *value;
+} keel_registry_tag;
+
+/* One model version, owned by the caller: free it with keel_model_version_free. */
+typedef struct keel_model_version {
+    char *model;
+    int64_t version;
+    char sha256[65];    /* the artifact's SHA-256, lowercase hex */
+    int64_t size;       /* the artifact's size in bytes */
+    char *path;         /* the stored artifact, HOME/artifacts/sha256/ab/cdef… */
+    char *author;       /* who registered it */
+    int64_t created;    /* when, µs since the epoch, UTC */
+    int64_t run;        /* the run that produced it; 0 for none */
+    char *task;         /* "binary", ...; NULL when not recorded */
+    char *metrics_json; /* the metrics as registered (JSON text); NULL when none */
+    int status;         /* enum keel_review */
+    char **aliases;     /* the aliases pointing at it, in name order */
+    size_t n_aliases;
+    keel_registry_tag *tags; /* its tags, in key order */
+    size_t n_tags;
+} keel_model_version;
+void keel_model_version_free(keel_model_version *v); /* NULL does nothing */
+
+/* The versions of one model, oldest first; free with keel_model_versions_free. */
+typedef struct keel_model_versions {
+    keel_model_version **v;
+    size_t n;
+} keel_model_versions;
+void keel_model_versions_free(keel_model_versions *l); /* NULL does nothing */
+
+/* All four need any role (refusals audited as access.denied) and set *out to NULL on failure.
+ * Errors: KEEL_EPERM, KEEL_ENOENT (with a message naming what is missing), KEEL_EINVAL (a
+ * malformed reference or hash), KEEL_ENOMEM, the store's codes. */
+/* One version of a model. */
+int keel_registry_version_get(keel_registry *r, const char *model, int64_t version,
+                              keel_model_version **out);
+/* The newest version (by registration time) whose artifact has this SHA-256 (64 hex digits,
+ * either case): an indexed lookup, whatever the number of models. */
+int keel_registry_version_find_sha256(keel_registry *r, const char *sha256,
+                                      keel_model_version **out);
+/* Every version of a model, oldest first (KEEL_ENOENT when there is no such model). */
+int keel_registry_version_list(keel_registry *r, const char *model, keel_model_versions **out);
+/* The version a reference names: "name:VERSION", "name@ALIAS", or "name" (the newest). */
+int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_version **out);
+
+/* ---- models as JSON ---------------------------------------------------------------------- */
 int keel_registry_model_list(keel_registry *r, keel_buf *out);
 /* One version's record (or the model and all its versions when version is 0). */
 int keel_registry_model_show(keel_registry *r, const char *model, int64_t version, keel_buf *out);

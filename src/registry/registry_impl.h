@@ -8,9 +8,11 @@
  *     rc = reg_audit(r, "dataset.register", object, details);
  *     return reg_write_end(r, rc);
  *
- * reg_write_begin checks the role first (a refusal is audited in a transaction of its own
- * and returns KEEL_EPERM), then opens the write transaction; reg_write_end commits when rc
- * is KEEL_OK and rolls back otherwise, keeping the first error's message.
+ * reg_write_begin checks that the schema is current (an older one refuses every change, see
+ * registry.h), then the role (a refusal is audited in a transaction of its own and returns
+ * KEEL_EPERM), then opens the write transaction; reg_write_end commits when rc is KEEL_OK and
+ * rolls back otherwise, keeping the first error's message. Code that opens a write
+ * transaction by other means uses reg_begin, which makes the same schema check.
  */
 #ifndef KEEL_REGISTRY_IMPL_H
 #define KEEL_REGISTRY_IMPL_H
@@ -25,9 +27,10 @@
 struct keel_registry {
     keel_store *store;
     char *home;
+    char *location; /* for messages: as given or the default, any password masked */
     char *actor;
     char *host;
-    char *db_path;
+    int schema; /* the store's schema version (older than keel's until migrated) */
     char *keys_dir;
     char *head_file;
     unsigned roles;     /* the actor's, read at open and after identity changes */
@@ -47,6 +50,11 @@ int reg_require(keel_registry *r, unsigned mask, const char *what, const char *o
  * the formatted reason as r's message. */
 int reg_deny(keel_registry *r, const char *object, const char *fmt, ...) KEEL_PRINTF(3, 4);
 int reg_write_begin(keel_registry *r, unsigned mask, const char *what, const char *object);
+/* KEEL_OK when this keel may write to the store; KEEL_ESTATE, with the message to run
+ * `keel registry migrate`, while its schema is older than this keel's. */
+int reg_writable(keel_registry *r);
+/* Opens a write transaction, after reg_writable's check. */
+int reg_begin(keel_registry *r);
 int reg_write_end(keel_registry *r, int rc);
 /* Appends an audit event by the actor inside the open transaction. */
 int reg_audit(keel_registry *r, const char *action, const char *object, const char *details);
@@ -59,6 +67,18 @@ int reg_json_rows(keel_registry *r, keel_buf *out, bool one_row, const char *sql
                   ...);
 int reg_json_rowsv(keel_registry *r, keel_buf *out, bool one_row, const char *sql,
                    const char *types, va_list ap);
+/* Computed columns: values built in C (from sub-queries) where SQLite's JSON functions used to
+ * build them in SQL, which other databases spell differently. The query names such a column
+ * with a placeholder in its place ("NULL AS aliases_json"); for every column, fn is asked
+ * first, with the name as it will be written (the "_json" suffix dropped): it appends the
+ * value and returns 1, or returns 0 to have the column written as usual, or a negative
+ * KEEL_E* code (message set on r, except KEEL_ENOMEM). It may run queries of its own. */
+typedef int (*reg_column_fn)(keel_registry *r, keel_stmt *st, const char *key, keel_buf *out,
+                             void *ud);
+int reg_json_rows_fn(keel_registry *r, keel_buf *out, bool one_row, reg_column_fn fn, void *ud,
+                     const char *sql, const char *types, ...);
+/* Appends the current row of st as a JSON object with the conventions above. */
+int reg_json_row(keel_registry *r, keel_stmt *st, keel_buf *out, reg_column_fn fn, void *ud);
 /* Small JSON object builders for audit details: each appends ',"key":value' (no comma after
  * '{'). Return KEEL_OK or KEEL_ENOMEM. */
 int reg_jstr(keel_buf *b, const char *key, const char *v); /* NULL gives null */

@@ -1,12 +1,113 @@
 /*
- * store.c — the backend-neutral half of the store interface: dispatch through the backend's
- * table, transaction bookkeeping, and the small conveniences (keel_store_run, _int, _query)
- * that bind a list of arguments described by a type string, so registry code stays short.
+ * store.c — the backend-neutral half of the store interface: the backends built in and the
+ * choice among them by a location's scheme, dispatch through the backend's table,
+ * transaction bookkeeping, and the small conveniences (keel_store_run, _int, _query) that
+ * bind a list of arguments described by a type string, so registry code stays short.
  */
 #include "registry/store.h"
 
 #include <assert.h>
+#include <strings.h>
 #include <string.h>
+
+/* A second backend joins this list (and the Makefile its library); nothing else changes. */
+const keel_store_ops *const keel_store_backends[] = {&keel_store_sqlite, NULL};
+
+/* The length of location's scheme ([A-Za-z][A-Za-z0-9+.-]* before a ':'), 0 when it has
+ * none. */
+static size_t scheme_len(const char *location)
+{
+    size_t n = 0;
+    if (!location) return 0;
+    while (location[n] && location[n] != ':') {
+        char c = location[n];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        bool other = (c >= '0' && c <= '9') || c == '+' || c == '.' || c == '-';
+        if (!alpha && !(n > 0 && other)) return 0;
+        n++;
+    }
+    return location[n] == ':' ? n : 0;
+}
+
+const keel_store_ops *keel_store_backend(const char *location)
+{
+    size_t n = scheme_len(location);
+    if (!n) return NULL;
+    for (size_t b = 0; keel_store_backends[b]; b++) {
+        const keel_store_ops *ops = keel_store_backends[b];
+        for (size_t k = 0; ops->version >= 2 && ops->schemes && ops->schemes[k]; k++)
+            if (strlen(ops->schemes[k]) == n && !strncasecmp(ops->schemes[k], location, n))
+                return ops;
+    }
+    return NULL;
+}
+
+/* "sqlite (sqlite:///ABS/PATH, sqlite:REL/PATH)": every scheme built in, for messages. */
+static void schemes_built_in(char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t b = 0; keel_store_backends[b]; b++) {
+        const keel_store_ops *ops = keel_store_backends[b];
+        for (size_t k = 0; ops->version >= 2 && ops->schemes && ops->schemes[k]; k++) {
+            int w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", ops->schemes[k]);
+            if (w < 0 || (size_t)w >= cap - len) return;
+            len += (size_t)w;
+        }
+    }
+}
+
+/* The refusal of a location no backend built in opens. */
+static int no_backend(const char *location, keel_error *e)
+{
+    char built_in[200];
+    schemes_built_in(built_in, sizeof built_in);
+    size_t n = scheme_len(location);
+    if (!n)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "the registry location must start with a scheme, as in "
+                              "sqlite:///abs/path/registry.db or sqlite:relative/path "
+                              "(schemes built in: %s)",
+                              built_in);
+    return keel_error_set(e, KEEL_EINVAL,
+                          "the registry location has the scheme '%.*s', which this keel does "
+                          "not have; the schemes built in: %s (e.g. "
+                          "sqlite:///abs/path/registry.db or sqlite:relative/path)",
+                          (int)KEEL_MIN(n, 40), location, built_in);
+}
+
+int keel_store_open_location(const char *location, keel_store **out, keel_error *e)
+{
+    *out = NULL;
+    const keel_store_ops *ops = keel_store_backend(location);
+    return ops ? keel_store_open(ops, location, out, e) : no_backend(location, e);
+}
+
+int keel_store_exists(const char *location, bool *exists, keel_error *e)
+{
+    *exists = false;
+    const keel_store_ops *ops = keel_store_backend(location);
+    return ops ? ops->exists(location, exists, e) : no_backend(location, e);
+}
+
+void keel_store_location_display(const char *location, char *buf, size_t cap)
+{
+    if (!cap) return;
+    const char *auth = strstr(location, "://");
+    const char *at = NULL, *colon = NULL;
+    if (auth && scheme_len(location) == (size_t)(auth - location)) {
+        auth += 3;
+        size_t end = strcspn(auth, "/?#");
+        for (size_t i = 0; i < end; i++)
+            if (auth[i] == '@') at = auth + i; /* the last '@' ends the user information */
+        if (at) colon = memchr(auth, ':', (size_t)(at - auth));
+    }
+    if (!colon) {
+        snprintf(buf, cap, "%s", location);
+        return;
+    }
+    snprintf(buf, cap, "%.*s:***%s", (int)(colon - location), location, at);
+}
 
 int keel_store_open(const keel_store_ops *ops, const char *location, keel_store **out,
                     keel_error *e)

@@ -10,12 +10,17 @@
  *     transaction never has to be retried because a read turned into a write too late;
  *   - foreign_keys=ON, so the lineage edges (run -> dataset, version -> run, ...) always
  *     point at rows that exist.
+ *
+ * Its locations are sqlite:PATH and sqlite://PATH (store.h), or a plain file path; the SQL
+ * that is SQLite's own (the schema's DDL) is in sql_sqlite.c.
  */
 #include "registry/store.h"
 
 #include <assert.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 typedef struct sqlite_store {
     keel_store base;
@@ -108,9 +113,27 @@ static int set_wal(sqlite3 *db)
     }
 }
 
+/* The file a location names: "sqlite:PATH" and "sqlite://PATH" name PATH (one "//" is
+ * dropped, so sqlite:///abs is /abs and sqlite://rel is rel: SQLite has no host); anything
+ * else is a path already. NULL for a location that names no file. */
+static const char *file_of(const char *location)
+{
+    if (strncasecmp(location, "sqlite:", 7) != 0) return *location ? location : NULL;
+    const char *path = location + 7;
+    if (path[0] == '/' && path[1] == '/') path += 2;
+    return *path ? path : NULL;
+}
+
 static int sq_open(const char *location, keel_store **out, keel_error *e)
 {
     *out = NULL;
+    const char *where = location;
+    location = file_of(location);
+    if (!location)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "the registry location '%s' names no file (write "
+                              "sqlite:///abs/path/registry.db or sqlite:relative/path)",
+                              where);
     sqlite_store *s = keel_calloc(1, sizeof *s);
     if (!s) return keel_error_set(e, KEEL_ENOMEM, "out of memory opening %s", location);
     s->base.ops = &keel_store_sqlite;
@@ -147,6 +170,15 @@ static int sq_open(const char *location, keel_store **out, keel_error *e)
         return code;
     }
     *out = &s->base;
+    return KEEL_OK;
+}
+
+static int sq_exists(const char *location, bool *out, keel_error *e)
+{
+    const char *path = file_of(location);
+    if (!path)
+        return keel_error_set(e, KEEL_EINVAL, "the registry location '%s' names no file", location);
+    *out = access(path, F_OK) == 0;
     return KEEL_OK;
 }
 
@@ -280,8 +312,10 @@ static const char *sq_column_name(keel_stmt *st, int col)
     return sqlite3_column_name(st_of(st), col);
 }
 
+static const char *const sqlite_schemes[] = {"sqlite", NULL};
+
 const keel_store_ops keel_store_sqlite = {
-    .version = 1,
+    .version = 2,
     .dialect = "sqlite",
     .open = sq_open,
     .close = sq_close,
@@ -305,4 +339,7 @@ const keel_store_ops keel_store_sqlite = {
     .changes = sq_changes,
     .column_count = sq_column_count,
     .column_name = sq_column_name,
+    .schemes = sqlite_schemes,
+    .sql = &keel_sql_sqlite,
+    .exists = sq_exists,
 };

@@ -1,7 +1,8 @@
 /*
  * Tests of the registry library (src/registry): roles, the first user becoming admin, the
  * write pattern (refusals audited, nothing half-done), model versions and their resolution,
- * the champion policy, lineage, and out-of-memory paths. The CLI and tampering are covered
+ * the champion policy, lineage, locations, schema versions and their migration, the typed
+ * reads, and out-of-memory paths. The CLI and tampering are covered
  * end to end in tests/e2e/registry.sh, crashes and concurrency in tests/e2e/registry_crash.sh.
  */
 #include "harness.h"
@@ -11,6 +12,7 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *home(void)
 {
@@ -487,4 +489,515 @@ TEST(registry_out_of_memory)
     CHECK(res.ok);
     CHECK_EQ_INT(count(r, "SELECT count(*) FROM identities"), 1);
     keel_registry_close(r);
+}
+
+/* ---- locations ----------------------------------------------------------------------- */
+
+TEST(registry_location_schemes)
+{
+    CHECK(keel_store_backend("sqlite:///abs/registry.db") == &keel_store_sqlite);
+    CHECK(keel_store_backend("SQLite:rel.db") == &keel_store_sqlite); /* schemes ignore case */
+    CHECK(keel_store_backend("postgresql://keel@db/keel") == NULL);
+    CHECK(keel_store_backend("/abs/registry.db") == NULL); /* no scheme */
+    CHECK(keel_store_backend("sqlite") == NULL);
+    CHECK(keel_store_backend("1sqlite:x") == NULL); /* a scheme starts with a letter */
+
+    keel_store *s = (keel_store *)1;
+    keel_error e = {0};
+    CHECK_EQ_INT(keel_store_open_location("postgresql://keel:s3cret@db.example/keel", &s, &e),
+                 KEEL_EINVAL);
+    CHECK(s == NULL);
+    CHECK(strstr(e.msg, "'postgresql'") != NULL);
+    CHECK(strstr(e.msg, "sqlite") != NULL); /* the schemes built in are named */
+    CHECK(strstr(e.msg, "s3cret") == NULL); /* the rest of the location is not repeated */
+    CHECK(strstr(e.msg, "db.example") == NULL);
+    CHECK_EQ_INT(keel_store_open_location("/abs/registry.db", &s, &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "scheme") != NULL);
+    CHECK_EQ_INT(keel_store_open_location("sqlite:", &s, &e), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_store_open_location("sqlite://", &s, &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "names no file") != NULL);
+
+    char buf[128];
+    keel_store_location_display("postgresql://keel:s3cret@db.example:5432/keel", buf, sizeof buf);
+    CHECK_STR(buf, "postgresql://keel:***@db.example:5432/keel");
+    keel_store_location_display("postgresql://keel@db.example/keel", buf, sizeof buf);
+    CHECK_STR(buf, "postgresql://keel@db.example/keel");
+    keel_store_location_display("sqlite:///tmp/a:b@c/registry.db", buf, sizeof buf);
+    CHECK_STR(buf, "sqlite:///tmp/a:b@c/registry.db"); /* no authority: a path, left alone */
+    keel_store_location_display("sqlite:///tmp/registry.db", buf, 8);
+    CHECK_STR(buf, "sqlite:"); /* cut to fit, terminated */
+}
+
+static keel_registry *open_at(const char *location, const char *actor, unsigned flags,
+                              keel_error *e)
+{
+    keel_registry_options o = {
+        .home = home(), .location = location, .actor = actor, .host = "h", .flags = flags};
+    keel_registry *r = NULL;
+    int rc = keel_registry_open_with(&o, &r, e);
+    return rc == KEEL_OK ? r : NULL;
+}
+
+TEST(registry_open_at_a_location)
+{
+    char location[1200], file[1100], p[1100];
+    snprintf(file, sizeof file, "%s/elsewhere.db", test_tmpdir());
+    snprintf(location, sizeof location, "sqlite://%s", file); /* sqlite:///tmp/... */
+    keel_error e = {0};
+    keel_registry *r = open_at(location, "alice", 0, &e);
+    REQUIRE(r);
+    CHECK_STR(keel_registry_location(r), location);
+    int64_t v = 0;
+    CHECK_EQ_INT(keel_registry_model_register(r, "m", artifact(), 0, NULL, NULL, &v), KEEL_OK);
+    keel_registry_close(r);
+    struct stat sb;
+    CHECK_EQ_INT(stat(file, &sb), 0);
+    snprintf(p, sizeof p, "%s/registry.db", home());
+    CHECK(stat(p, &sb) != 0); /* not in KEEL_HOME */
+    snprintf(p, sizeof p, "%s/keys/audit.key", home());
+    CHECK_EQ_INT(stat(p, &sb), 0); /* keys and artifacts are */
+
+    /* The same store again, and relative to the working directory. */
+    r = open_at(location, "alice", 0, &e);
+    REQUIRE(r);
+    keel_model_version *mv = NULL;
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &mv), KEEL_OK);
+    keel_model_version_free(mv);
+    keel_registry_close(r);
+    REQUIRE(chdir(test_tmpdir()) == 0);
+    r = open_at("sqlite:elsewhere.db", "alice", 0, &e);
+    REQUIRE(r);
+    CHECK_STR(keel_registry_location(r), "sqlite:elsewhere.db");
+    CHECK_EQ_INT(keel_registry_roles(r), KEEL_ACCESS_ADMIN); /* the same identities */
+    keel_registry_close(r);
+
+    /* A password is not kept in the location r reports. */
+    r = open_at("postgresql://u:pw@h/db", "alice", 0, &e);
+    CHECK(r == NULL);
+    CHECK(strstr(e.msg, "pw") == NULL);
+}
+
+/* ---- schema versions ------------------------------------------------------------------ */
+
+/* Rewinds the registry in home() to schema version 1, as the previous keel left it: the
+ * artifact index dropped and step 2's record removed. */
+static int rewind_to_v1(void)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/registry.db", home());
+    keel_store *s = NULL;
+    keel_error e = {0};
+    int rc = keel_store_open(&keel_store_sqlite, p, &s, &e);
+    if (rc == KEEL_OK)
+        rc = keel_store_exec(s, "DROP INDEX model_versions_artifact; "
+                                "DELETE FROM keel_schema_version WHERE version = 2");
+    keel_store_close(s);
+    return rc;
+}
+
+TEST(registry_new_store_has_the_newest_schema)
+{
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    int v = 0, newest = 0;
+    keel_registry_schema(r, &v, &newest);
+    CHECK_EQ_INT(v, keel_store_schema_version());
+    CHECK_EQ_INT(newest, keel_store_schema_version());
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM keel_schema_version"), keel_store_schema_version());
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                          "name = 'model_versions_artifact'"),
+                 1);
+    /* nothing to migrate, and nothing audited for it */
+    int from = 0, to = 0;
+    CHECK_EQ_INT(keel_registry_migrate(r, false, &from, &to), KEEL_OK);
+    CHECK_EQ_INT(from, newest);
+    CHECK_EQ_INT(to, newest);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'registry.migrate'"),
+                 0);
+    keel_registry_close(r);
+
+    size_t n = 0;
+    const keel_schema_step *steps = keel_store_schema_steps(&n);
+    CHECK_EQ_INT(n, keel_store_schema_version());
+    for (size_t i = 0; i < n; i++) {
+        CHECK_EQ_INT(steps[i].version, (int)i + 1);
+        CHECK(steps[i].description && *steps[i].description);
+    }
+    CHECK(keel_sql_sqlite.n_steps == n); /* the dialect has every step */
+}
+
+TEST(registry_old_schema_reads_but_refuses_writes_until_migrated)
+{
+    approvals_scene();
+    REQUIRE(rewind_to_v1() == KEEL_OK);
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    int v = 0, newest = 0;
+    keel_registry_schema(r, &v, &newest);
+    CHECK_EQ_INT(v, 1);
+    CHECK_EQ_INT(newest, 2);
+    int64_t events = count(r, "SELECT count(*) FROM audit_events");
+
+    /* Reads work: step 2 is read-compatible. */
+    keel_buf b;
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_registry_model_list(r, &b), KEEL_OK);
+    keel_buf_free(&b);
+    keel_model_version *mv = NULL;
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &mv), KEEL_OK);
+    keel_model_version_free(mv);
+    char sha[65];
+    unsigned char digest[32];
+    keel_error e = {0};
+    REQUIRE(keel_sha256_file(artifact(), digest, &e) == KEEL_OK);
+    keel_sha256_hex(digest, sha);
+    CHECK_EQ_INT(keel_registry_version_find_sha256(r, sha, &mv), KEEL_OK); /* a scan, still */
+    keel_model_version_free(mv);
+
+    /* Every kind of write is refused, saying what to do; nothing is written. */
+    int64_t id = 0, ver = 0;
+    CHECK_EQ_INT(keel_registry_tag_set(r, "model:m:1", "k", "v"), KEEL_ESTATE);
+    CHECK(strstr(keel_registry_errmsg(r), "keel registry migrate") != NULL);
+    CHECK(strstr(keel_registry_errmsg(r), "schema version 1") != NULL);
+    CHECK_EQ_INT(keel_registry_model_register(r, "m", artifact(), 0, NULL, NULL, &ver),
+                 KEEL_ESTATE);
+    CHECK_EQ_INT(keel_registry_alias_set(r, "m", "staging", 1, NULL), KEEL_ESTATE);
+    CHECK_EQ_INT(keel_registry_user_set(r, "erin", KEEL_ACCESS_VIEWER), KEEL_ESTATE);
+    CHECK_EQ_INT(keel_registry_approval_request(r, "m", 2, NULL, &id), KEEL_ESTATE);
+    keel_run_info info = {.kind = "train"};
+    CHECK_EQ_INT(keel_registry_run_start(r, &info, &id), KEEL_ESTATE);
+    keel_audit_checkpoint cp;
+    CHECK_EQ_INT(keel_registry_audit_checkpoint(r, &cp), KEEL_ESTATE);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events"), events);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM tags WHERE key = 'k'"), 0);
+    keel_registry_close(r);
+
+    /* A refused read is not recorded either (nothing is written to an old schema). */
+    r = open_as("zed");
+    REQUIRE(r);
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_registry_model_list(r, &b), KEEL_EPERM);
+    keel_buf_free(&b);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events"), events);
+    int from = 0, to = 0;
+    CHECK_EQ_INT(keel_registry_migrate(r, true, &from, &to), KEEL_EPERM); /* even a dry run */
+    keel_registry_close(r);
+
+    /* Only an admin migrates; a dry run is any identity's and changes nothing. */
+    r = open_as("carol");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_migrate(r, false, &from, &to), KEEL_EPERM);
+    CHECK(strstr(keel_registry_errmsg(r), "admin") != NULL);
+    CHECK_EQ_INT(keel_registry_migrate(r, true, &from, &to), KEEL_OK);
+    CHECK_EQ_INT(from, 1);
+    CHECK_EQ_INT(to, 2);
+    keel_registry_schema(r, &v, &newest);
+    CHECK_EQ_INT(v, 1);
+    CHECK_EQ_INT(count(r, "SELECT coalesce(max(version), 0) FROM keel_schema_version"), 1);
+    keel_registry_close(r);
+
+    r = open_as("alice");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_migrate(r, false, &from, &to), KEEL_OK);
+    CHECK_EQ_INT(from, 1);
+    CHECK_EQ_INT(to, 2);
+    keel_registry_schema(r, &v, &newest);
+    CHECK_EQ_INT(v, 2);
+    CHECK_EQ_INT(count(r, "SELECT coalesce(max(version), 0) FROM keel_schema_version"), 2);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
+                          "name = 'model_versions_artifact'"),
+                 1);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'registry.migrate' "
+                          "AND actor = 'alice' AND object = 'registry' AND "
+                          "details LIKE '{\"from\":1,\"to\":2,\"step\":\"an index %'"),
+                 1);
+    CHECK_EQ_INT(keel_registry_tag_set(r, "model:m:1", "k", "v"), KEEL_OK); /* writes again */
+    CHECK_EQ_INT(keel_registry_migrate(r, false, &from, &to), KEEL_OK);     /* nothing left */
+    CHECK_EQ_INT(from, 2);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'registry.migrate'"),
+                 1);
+    keel_registry_close(r);
+    r = open_as("dave");
+    REQUIRE(r);
+    keel_audit_verify_result res;
+    CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
+    CHECK(res.ok);
+    CHECK_EQ_INT(res.checkpoint_seq, res.head_seq); /* the migration's close signed the head */
+    keel_registry_close(r);
+}
+
+TEST(registry_newer_schema_is_refused)
+{
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    keel_store_run(keel_registry_store(r), "INSERT INTO keel_schema_version VALUES (?, 0)", "i",
+                   (int64_t)keel_store_schema_version() + 1);
+    keel_registry_close(r);
+    keel_error e = {0};
+    r = open_at(NULL, "alice", KEEL_REGISTRY_OPEN_STALE, &e);
+    CHECK(r == NULL);
+    CHECK(strstr(e.msg, "newer keel") != NULL);
+    CHECK(strstr(e.msg, "registry.db") != NULL);
+}
+
+TEST(registry_store_steps_in_order)
+{
+    char p[1100];
+    snprintf(p, sizeof p, "%s/s.db", test_tmpdir());
+    keel_store *s = NULL;
+    keel_error e = {0};
+    REQUIRE(keel_store_open(&keel_store_sqlite, p, &s, &e) == KEEL_OK);
+    int v = -1;
+    CHECK_EQ_INT(keel_store_schema_read(s, &v), KEEL_OK);
+    CHECK_EQ_INT(v, 0); /* an empty store */
+    bool applied = true;
+    CHECK_EQ_INT(keel_store_migrate_step(s, 1, &applied), KEEL_ESTATE); /* no transaction */
+    CHECK(!applied);
+    REQUIRE(keel_store_begin(s) == KEEL_OK);
+    CHECK_EQ_INT(keel_store_migrate_step(s, 2, &applied), KEEL_ESTATE); /* step 1 first */
+    keel_store_rollback(s);
+    CHECK_EQ_INT(keel_store_schema_create(s, &v), KEEL_OK);
+    CHECK_EQ_INT(v, keel_store_schema_version());
+    CHECK_EQ_INT(keel_store_schema_create(s, &v), KEEL_OK); /* made already: nothing done */
+    CHECK_EQ_INT(v, keel_store_schema_version());
+    /* back to 1: step 2 is applied once, a step out of order refused */
+    REQUIRE(keel_store_exec(s, "DROP INDEX model_versions_artifact; "
+                               "DELETE FROM keel_schema_version WHERE version = 2") == KEEL_OK);
+    REQUIRE(keel_store_begin(s) == KEEL_OK);
+    CHECK_EQ_INT(keel_store_migrate_step(s, 99, &applied), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_store_migrate_step(s, 2, &applied), KEEL_OK);
+    CHECK(applied);
+    CHECK_EQ_INT(keel_store_migrate_step(s, 2, &applied), KEEL_OK);
+    CHECK(!applied);
+    CHECK_EQ_INT(keel_store_commit(s), KEEL_OK);
+    CHECK_EQ_INT(keel_store_schema_read(s, &v), KEEL_OK);
+    CHECK_EQ_INT(v, 2);
+    /* keel_store_migrate (tests, benchmarks) brings an old store forward too */
+    REQUIRE(keel_store_exec(s, "DROP INDEX model_versions_artifact; "
+                               "DELETE FROM keel_schema_version WHERE version = 2") == KEEL_OK);
+    CHECK_EQ_INT(keel_store_migrate(s, &v), KEEL_OK);
+    CHECK_EQ_INT(v, 2);
+    keel_store_close(s);
+}
+
+/* ---- typed reads ---------------------------------------------------------------------- */
+
+static void check_sha_of_artifact(const keel_model_version *v)
+{
+    unsigned char digest[32];
+    char sha[65];
+    keel_error e = {0};
+    if (keel_sha256_file(artifact(), digest, &e) != KEEL_OK) return;
+    keel_sha256_hex(digest, sha);
+    CHECK_STR(v->sha256, sha);
+    FILE *f = fopen(v->path, "rb"); /* the stored copy */
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    CHECK(strstr(v->path, sha + 2) != NULL);
+}
+
+TEST(registry_typed_version_reads)
+{
+    approvals_scene();
+    keel_registry *r = open_as("carol"); /* a viewer reads */
+    REQUIRE(r);
+    keel_model_version *v = NULL;
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &v), KEEL_OK);
+    REQUIRE(v);
+    CHECK_STR(v->model, "m");
+    CHECK_EQ_INT(v->version, 1);
+    CHECK_STR(v->author, "alice");
+    CHECK(v->created > 1600000000000000);
+    CHECK_EQ_INT(v->size, (int64_t)strlen("pretend this is a model artifact"));
+    CHECK_EQ_INT(v->run, 0);
+    CHECK(v->task == NULL);
+    CHECK(v->metrics_json == NULL);
+    CHECK_EQ_INT(v->status, KEEL_REVIEW_APPROVED);
+    CHECK_STR(keel_review_name(v->status), "approved");
+    REQUIRE(v->n_aliases == 1); /* staging moved to 2 */
+    CHECK_STR(v->aliases[0], "champion");
+    REQUIRE(v->n_tags == 1);
+    CHECK_STR(v->tags[0].key, "owner");
+    CHECK_STR(v->tags[0].value, "risk team");
+    check_sha_of_artifact(v);
+    keel_model_version_free(v);
+
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 2, &v), KEEL_OK);
+    REQUIRE(v);
+    CHECK_EQ_INT(v->status, KEEL_REVIEW_NONE);
+    REQUIRE(v->n_aliases == 1);
+    CHECK_STR(v->aliases[0], "staging");
+    CHECK_EQ_INT(v->n_tags, 0);
+    keel_model_version_free(v);
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 9, &v), KEEL_ENOENT);
+    CHECK(v == NULL);
+    CHECK(strstr(keel_registry_errmsg(r), "no version 9") != NULL);
+
+    /* Both versions hold the same artifact: the newest is found. */
+    unsigned char digest[32];
+    char sha[65];
+    keel_error e = {0};
+    REQUIRE(keel_sha256_file(artifact(), digest, &e) == KEEL_OK);
+    keel_sha256_hex(digest, sha);
+    CHECK_EQ_INT(keel_registry_version_find_sha256(r, sha, &v), KEEL_OK);
+    REQUIRE(v);
+    CHECK_STR(v->model, "m");
+    CHECK_EQ_INT(v->version, 2);
+    keel_model_version_free(v);
+    for (char *c = sha; *c; c++)
+        if (*c >= 'a' && *c <= 'f') *c = (char)(*c - 'a' + 'A');
+    CHECK_EQ_INT(keel_registry_version_find_sha256(r, sha, &v), KEEL_OK); /* either case */
+    keel_model_version_free(v);
+    CHECK_EQ_INT(keel_registry_version_find_sha256(r, "abc", &v), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_registry_version_find_sha256(r, NULL, &v), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_registry_version_find_sha256(
+                     r, "0000000000000000000000000000000000000000000000000000000000000000", &v),
+                 KEEL_ENOENT);
+    CHECK(v == NULL);
+
+    keel_model_versions *l = NULL;
+    CHECK_EQ_INT(keel_registry_version_list(r, "m", &l), KEEL_OK);
+    REQUIRE(l && l->n == 2);
+    CHECK_EQ_INT(l->v[0]->version, 1);
+    CHECK_EQ_INT(l->v[1]->version, 2);
+    CHECK_STR(l->v[1]->aliases[0], "staging");
+    keel_model_versions_free(l);
+    CHECK_EQ_INT(keel_registry_version_list(r, "nope", &l), KEEL_ENOENT);
+    CHECK(l == NULL);
+    CHECK(strstr(keel_registry_errmsg(r), "no model 'nope'") != NULL);
+
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "m@champion", &v), KEEL_OK);
+    REQUIRE(v);
+    CHECK_EQ_INT(v->version, 1);
+    keel_model_version_free(v);
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "m", &v), KEEL_OK);
+    REQUIRE(v);
+    CHECK_EQ_INT(v->version, 2); /* the newest */
+    keel_model_version_free(v);
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "m:1", &v), KEEL_OK);
+    keel_model_version_free(v);
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "m@nope", &v), KEEL_ENOENT);
+    CHECK(strstr(keel_registry_errmsg(r), "no alias 'nope'") != NULL);
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "m:x", &v), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_registry_version_resolve(r, "nope@x", &v), KEEL_ENOENT);
+    keel_registry_close(r);
+
+    /* The review state follows the newest decision; a pending request alone is pending. */
+    r = open_as("alice");
+    REQUIRE(r);
+    int64_t id = 0;
+    CHECK_EQ_INT(keel_registry_approval_request(r, "m", 2, NULL, &id), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 2, &v), KEEL_OK);
+    CHECK_EQ_INT(v ? v->status : -1, KEEL_REVIEW_PENDING);
+    keel_model_version_free(v);
+    keel_registry_close(r);
+    r = open_as("bob");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_approval_decide(r, "m", 1, 0, "no", &id), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &v), KEEL_OK);
+    CHECK_EQ_INT(v ? v->status : -1, KEEL_REVIEW_REJECTED);
+    keel_model_version_free(v);
+    keel_registry_close(r);
+
+    /* Nobody reads nothing. */
+    r = open_as("zed");
+    REQUIRE(r);
+    v = (keel_model_version *)1;
+    CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &v), KEEL_EPERM);
+    CHECK(v == NULL);
+    l = (keel_model_versions *)1;
+    CHECK_EQ_INT(keel_registry_version_list(r, "m", &l), KEEL_EPERM);
+    CHECK(l == NULL);
+    keel_registry_close(r);
+    keel_model_version_free(NULL);
+    keel_model_versions_free(NULL);
+}
+
+/* The lookup by artifact is an index search, not a scan (schema step 2). */
+TEST(registry_find_by_artifact_uses_the_index)
+{
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    keel_stmt *st = NULL;
+    REQUIRE(keel_store_query(keel_registry_store(r), &st,
+                             "EXPLAIN QUERY PLAN SELECT model, version FROM model_versions WHERE "
+                             "artifact_sha256 = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+                             "s", "00") == KEEL_OK);
+    bool indexed = false;
+    while (keel_stmt_step(st) == KEEL_STORE_ROW) {
+        const char *detail = keel_stmt_text(st, 3);
+        if (detail && strstr(detail, "USING INDEX model_versions_artifact")) indexed = true;
+    }
+    keel_stmt_finalize(st);
+    CHECK(indexed);
+    keel_registry_close(r);
+}
+
+/* Out of memory in the typed reads: a clean KEEL_ENOMEM, *out NULL, nothing leaked. */
+TEST(registry_typed_reads_out_of_memory)
+{
+    approvals_scene();
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    unsigned char digest[32];
+    char sha[65];
+    keel_error e = {0};
+    REQUIRE(keel_sha256_file(artifact(), digest, &e) == KEEL_OK);
+    keel_sha256_hex(digest, sha);
+    for (int which = 0; which < 4; which++) {
+        bool done = false;
+        for (long k = 1; k < 300 && !done; k++) {
+            long live = test_alloc_live();
+            keel_model_version *v = (keel_model_version *)1;
+            keel_model_versions *l = (keel_model_versions *)1;
+            test_fail_alloc_after(k);
+            int rc = which == 0   ? keel_registry_version_get(r, "m", 1, &v)
+                     : which == 1 ? keel_registry_version_find_sha256(r, sha, &v)
+                     : which == 2 ? keel_registry_version_resolve(r, "m@champion", &v)
+                                  : keel_registry_version_list(r, "m", &l);
+            test_fail_alloc_after(0);
+            if (rc == KEEL_OK) {
+                done = true;
+                if (which == 3) {
+                    CHECK_EQ_INT(l->n, 2);
+                    CHECK_EQ_INT(l->v[0]->n_tags, 1);
+                    keel_model_versions_free(l);
+                } else {
+                    CHECK_EQ_INT(v->n_aliases, 1);
+                    CHECK_EQ_INT(v->n_tags, which == 1 ? 0 : 1); /* the sha finds m:2 */
+                    keel_model_version_free(v);
+                }
+                continue;
+            }
+            CHECK_EQ_INT(rc, KEEL_ENOMEM);
+            CHECK(which == 3 ? l == NULL : v == NULL);
+            CHECK_EQ_INT(test_alloc_live(), live);
+        }
+        CHECK(done);
+    }
+    keel_registry_close(r);
+}
+
+TEST(registry_exists_without_creating)
+{
+    keel_registry_options o = {.home = home(), .actor = "alice"};
+    bool exists = true;
+    keel_error e = {0};
+    CHECK_EQ_INT(keel_registry_exists(&o, &exists, &e), KEEL_OK);
+    CHECK(!exists);
+    struct stat sb;
+    CHECK(stat(home(), &sb) != 0); /* nothing made */
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    keel_registry_close(r);
+    CHECK_EQ_INT(keel_registry_exists(&o, &exists, &e), KEEL_OK);
+    CHECK(exists);
+    char location[1200];
+    snprintf(location, sizeof location, "sqlite://%s/other.db", test_tmpdir());
+    o.location = location;
+    CHECK_EQ_INT(keel_registry_exists(&o, &exists, &e), KEEL_OK);
+    CHECK(!exists); /* the location counts, not KEEL_HOME */
+    o.location = "postgresql://h/db";
+    CHECK_EQ_INT(keel_registry_exists(&o, &exists, &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "sqlite") != NULL);
 }
