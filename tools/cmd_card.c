@@ -101,16 +101,21 @@ static int load_model(const char *path, keel_model **m, reg_ref *rr)
  * artifact's SHA-256 through the registry's API. */
 static void find_registered(const keel_model *m, reg_ref *rr)
 {
-    char db[4096];
-    snprintf(db, sizeof db, "%s/registry.db", cli_keel_home());
-    if (access(db, R_OK) != 0) {
-        snprintf(rr->note, sizeof rr->note, "There is no registry at %.200s (KEEL_HOME).",
-                 cli_keel_home());
+    const char *user = cli_user(), *location = cli_registry_location();
+    keel_registry_options o = {.home = cli_keel_home(), .location = location,
+                               .actor = user ? user : ""};
+    keel_error e = {0};
+    bool exists = false;
+    if (keel_registry_exists(&o, &exists, &e) != KEEL_OK || !exists) {
+        if (location)
+            snprintf(rr->note, sizeof rr->note, "There is no registry at %.200s (KEEL_REGISTRY).",
+                     location);
+        else
+            snprintf(rr->note, sizeof rr->note, "There is no registry at %.200s (KEEL_HOME).",
+                     cli_keel_home());
         return;
     }
-    keel_error e = {0};
-    const char *user = cli_user();
-    if (keel_registry_open(cli_keel_home(), user ? user : "", NULL, &rr->r, &e) != KEEL_OK) {
+    if (keel_registry_open_with(&o, &rr->r, &e) != KEEL_OK) {
         snprintf(rr->note, sizeof rr->note, "The registry could not be opened: %.200s", e.msg);
         rr->r = NULL;
         return;

@@ -117,6 +117,7 @@ int cmd_serve(int argc, char **argv)
     o.models = specs;
     o.n_models = n;
     o.home = cli_keel_home();
+    o.registry = cli_registry_location();
     const char *user = cli_user();
     o.actor = user ? user : "";
     o.log = log_stderr;

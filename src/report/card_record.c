@@ -158,46 +158,18 @@ int keel_card_find_version(keel_registry *r, const char *home, const char *sha25
                  actor, home, actor);
         return KEEL_OK;
     }
-    keel_buf b;
-    keel_buf_init(&b);
-    keel_json_doc *list = NULL;
-    char newest[40] = "";
-    int rc = keel_registry_model_list(r, &b);
-    if (rc != KEEL_OK || !(list = card_parse_doc(b.data, b.len))) {
-        read_failed(note, cap, "The model list", r, rc);
-        goto done;
-    }
-    const keel_json *models = keel_json_root(list);
-    for (size_t i = 0; i < keel_json_len(models); i++) {
-        const char *name = keel_json_str(keel_json_get(keel_json_at(models, i), "name"));
-        keel_buf_reset(&b);
-        keel_json_doc *show = NULL;
-        if (!name || keel_registry_model_show(r, name, 0, &b) != KEEL_OK ||
-            !(show = card_parse_doc(b.data, b.len)))
-            continue;
-        const keel_json *versions = keel_json_get(keel_json_root(show), "versions");
-        for (size_t k = 0; k < keel_json_len(versions); k++) {
-            const keel_json *v = keel_json_at(versions, k);
-            const char *sha = keel_json_str(keel_json_get(v, "artifact_sha256"));
-            const char *created = keel_json_str(keel_json_get(v, "created_at"));
-            if (!sha || strcmp(sha, sha256)) continue;
-            /* ISO 8601 times of one format order as strings do. */
-            if (*name_out && (!created || strcmp(created, newest) <= 0)) continue;
-            char *copy = keel_strdup(name);
-            if (!copy) continue;
-            keel_free(*name_out);
-            *name_out = copy;
-            *version_out = (int64_t)keel_json_num(keel_json_get(v, "version"), 0);
-            snprintf(newest, sizeof newest, "%s", created ? created : "");
-        }
-        keel_json_doc_free(show);
-    }
-    if (!*name_out)
+    keel_model_version *v = NULL;
+    int rc = keel_registry_version_find_sha256(r, sha256, &v);
+    if (rc == KEEL_OK) {
+        *name_out = keel_strdup(v->model);
+        *version_out = *name_out ? v->version : 0;
+    } else if (rc == KEEL_ENOENT) {
         snprintf(note, cap, "No version in the registry at %.200s has this artifact's SHA-256.",
                  home);
-done:
-    keel_json_doc_free(list);
-    keel_buf_free(&b);
+    } else {
+        read_failed(note, cap, "The lookup by SHA-256", r, rc);
+    }
+    keel_model_version_free(v);
     return KEEL_OK;
 }
 

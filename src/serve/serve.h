@@ -245,6 +245,7 @@ typedef struct serve_options {
     unsigned timeout_seconds;  /* idle connection timeout, default 30 */
     double poll_seconds;       /* how often registry aliases are checked, default 2 */
     const char *home;          /* KEEL_HOME, for registry models and logs/ */
+    const char *registry;      /* the registry's location (KEEL_REGISTRY); NULL: in home */
     const char *actor;         /* identity for reading the registry */
     bool no_log;               /* no prediction log */
     const serve_model_spec *models;

@@ -83,7 +83,7 @@ struct serve_server {
     atomic_bool reload, stop;
     pthread_t watcher;
     bool watcher_running;
-    char home_buf[4096], actor_buf[256], host_buf[256];
+    char home_buf[4096], actor_buf[256], host_buf[256], registry_buf[4096];
 };
 
 static void say(const serve_server *s, int level, const char *fmt, ...) KEEL_PRINTF(3, 4);
@@ -132,6 +132,13 @@ static void version_retire(served_model *m, served_version *old)
     version_free(old);
 }
 
+/* Opens the registry the server follows, as its actor. */
+static int open_registry(const serve_server *s, keel_registry **r, keel_error *e)
+{
+    keel_registry_options o = {.home = s->o.home, .location = s->o.registry, .actor = s->o.actor};
+    return keel_registry_open_with(&o, r, e);
+}
+
 /* Resolves and opens what m->ref names now. For a registry reference the registry is opened
  * for the call (cheap: no write lock when up to date) and closed again. */
 static int load_version(serve_server *s, served_model *m, served_version **out, keel_error *e)
@@ -141,7 +148,7 @@ static int load_version(serve_server *s, served_model *m, served_version **out, 
     char version[32] = "";
     if (!m->is_path) {
         keel_registry *r = NULL;
-        int rc = keel_registry_open(s->o.home, s->o.actor, NULL, &r, e);
+        int rc = open_registry(s, &r, e);
         if (rc != KEEL_OK) return rc;
         int64_t v = 0;
         rc = keel_registry_model_resolve(r, m->ref, NULL, &v, &path);
@@ -191,7 +198,7 @@ static void record_deployment(serve_server *s, const served_model *m, const char
     if (m->is_path || !s->port) return;
     keel_registry *r = NULL;
     keel_error e = {0};
-    if (keel_registry_open(s->o.home, s->o.actor, NULL, &r, &e) != KEEL_OK) {
+    if (open_registry(s, &r, &e) != KEEL_OK) {
         say(s, KEEL_LOG_WARN, "model %s: deployment not recorded: %s", m->name, e.msg);
         return;
     }
@@ -871,6 +878,8 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     snprintf(s->actor_buf, sizeof s->actor_buf, "%s", o->actor ? o->actor : "");
     snprintf(s->host_buf, sizeof s->host_buf, "%s", o->host ? o->host : "127.0.0.1");
     s->o.home = s->home_buf;
+    snprintf(s->registry_buf, sizeof s->registry_buf, "%s", o->registry ? o->registry : "");
+    s->o.registry = o->registry ? s->registry_buf : NULL;
     s->o.actor = s->actor_buf;
     s->o.host = s->host_buf;
     s->o.models = NULL;
