@@ -441,94 +441,6 @@ static const char lineage_usage[] =
     "where it went (aliases, deployments); with --dataset, every run and model version\n"
     "trained on that dataset. --dot writes Graphviz (keel lineage churn --dot | dot -Tsvg).\n";
 
-/* Text form: one line per edge, grouped under the root, e.g.
- *   dataset:1 (churn.csv) --train--> run:1 (run 1) --produced--> model:churn:1 (churn v1) */
-static void print_lineage_text(const keel_json *g)
-{
-    const keel_json *nodes = keel_json_get(g, "nodes"), *edges = keel_json_get(g, "edges");
-    printf("lineage of %s\n", keel_json_str(keel_json_get(g, "root")));
-    for (size_t i = 0; i < keel_json_len(nodes); i++) {
-        const keel_json *n = keel_json_at(nodes, i), *d = keel_json_get(n, "data");
-        const char *kind = keel_json_str(keel_json_get(n, "kind"));
-        printf("  %-26s %s", keel_json_str(keel_json_get(n, "id")),
-               keel_json_str(keel_json_get(n, "label")));
-        if (!strcmp(kind, "dataset"))
-            printf("  sha256 %.16s…  %s rows  by %s", keel_json_str(keel_json_get(d, "sha256")),
-                   keel_json_get(d, "n_rows") ? keel_json_get(d, "n_rows")->u.number.text : "?",
-                   keel_json_str(keel_json_get(d, "created_by")));
-        else if (!strcmp(kind, "run"))
-            printf("  %s by %s at %s", keel_json_str(keel_json_get(d, "status")),
-                   keel_json_str(keel_json_get(d, "user")),
-                   keel_json_str(keel_json_get(d, "started_at")));
-        else if (!strcmp(kind, "model_version"))
-            printf("  sha256 %.16s…  by %s at %s",
-                   keel_json_str(keel_json_get(d, "artifact_sha256")),
-                   keel_json_str(keel_json_get(d, "author")),
-                   keel_json_str(keel_json_get(d, "created_at")));
-        else if (!strcmp(kind, "alias"))
-            printf("  set by %s at %s", keel_json_str(keel_json_get(d, "set_by")),
-                   keel_json_str(keel_json_get(d, "set_at")));
-        else if (!strcmp(kind, "deployment"))
-            printf("  by %s at %s", keel_json_str(keel_json_get(d, "actor")),
-                   keel_json_str(keel_json_get(d, "at")));
-        putchar('\n');
-    }
-    printf("edges\n");
-    for (size_t i = 0; i < keel_json_len(edges); i++) {
-        const keel_json *e = keel_json_at(edges, i);
-        printf("  %s --%s--> %s\n", keel_json_str(keel_json_get(e, "from")),
-               keel_json_str(keel_json_get(e, "relation")), keel_json_str(keel_json_get(e, "to")));
-    }
-}
-
-static void dot_string(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        if (*s == '"' || *s == '\\') putchar('\\');
-        if (*s == '\n') {
-            fputs("\\n", stdout);
-            continue;
-        }
-        putchar(*s);
-    }
-    putchar('"');
-}
-
-static void print_lineage_dot(const keel_json *g)
-{
-    const keel_json *nodes = keel_json_get(g, "nodes"), *edges = keel_json_get(g, "edges");
-    printf("digraph lineage {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
-    for (size_t i = 0; i < keel_json_len(nodes); i++) {
-        const keel_json *n = keel_json_at(nodes, i);
-        const char *kind = keel_json_str(keel_json_get(n, "kind"));
-        const char *shape = !strcmp(kind, "dataset")         ? "cylinder"
-                            : !strcmp(kind, "run")           ? "box"
-                            : !strcmp(kind, "model_version") ? "component"
-                            : !strcmp(kind, "alias")         ? "tag"
-                                                             : "box3d";
-        char label[400];
-        snprintf(label, sizeof label, "%s\n%s", keel_json_str(keel_json_get(n, "id")),
-                 keel_json_str(keel_json_get(n, "label")));
-        fputs("  ", stdout);
-        dot_string(keel_json_str(keel_json_get(n, "id")));
-        printf(" [shape=%s, label=", shape);
-        dot_string(label);
-        printf("];\n");
-    }
-    for (size_t i = 0; i < keel_json_len(edges); i++) {
-        const keel_json *e = keel_json_at(edges, i);
-        fputs("  ", stdout);
-        dot_string(keel_json_str(keel_json_get(e, "from")));
-        fputs(" -> ", stdout);
-        dot_string(keel_json_str(keel_json_get(e, "to")));
-        fputs(" [label=", stdout);
-        dot_string(keel_json_str(keel_json_get(e, "relation")));
-        printf("];\n");
-    }
-    printf("}\n");
-}
-
 int cmd_lineage(int argc, char **argv)
 {
     reg_args a;
@@ -555,19 +467,16 @@ int cmd_lineage(int argc, char **argv)
     } else if (a.json) {
         status = cli_print_json(&b, true, NULL);
     } else {
-        keel_json_doc *d = keel_json_doc_new();
-        keel_error e;
-        if (d && keel_json_parse(d, b.data, b.len, &e) == KEEL_OK) {
-            if (a.dot)
-                print_lineage_dot(keel_json_root(d));
-            else
-                print_lineage_text(keel_json_root(d));
+        keel_buf text;
+        keel_buf_init(&text);
+        if (keel_lineage_render(b.data, b.len, a.dot, &text) == KEEL_OK) {
+            fputs(text.data, stdout);
             status = EXIT_OK;
         } else {
             cli_error("cannot render the lineage");
             status = EXIT_FAIL;
         }
-        keel_json_doc_free(d);
+        keel_buf_free(&text);
     }
     keel_buf_free(&b);
     keel_registry_close(r);

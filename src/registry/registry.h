@@ -253,6 +253,12 @@ int keel_registry_version_list(keel_registry *r, const char *model, keel_model_v
 /* The version a reference names: "name:VERSION", "name@ALIAS", or "name" (the newest). */
 int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_version **out);
 
+/* ---- lineage for people (lineage_render.c) ---------------------------------------------- */
+/* Appends the lineage graph graph[0..n) (the JSON of keel_registry_lineage_model or
+ * keel_registry_lineage_dataset) as text, or as Graphviz dot. KEEL_EPARSE for JSON that is
+ * not such a graph's, KEEL_ENOMEM (out as it was). */
+int keel_lineage_render(const char *graph, size_t n, bool dot, keel_buf *out);
+
 /* ---- models as JSON ---------------------------------------------------------------------- */
 int keel_registry_model_list(keel_registry *r, keel_buf *out);
 /* One version's record (or the model and all its versions when version is 0). */
