@@ -165,47 +165,6 @@ int cli_register_dataset(keel_registry *r, const char *file, const keel_schema *
 
 /* ---- JSON for people ---- */
 
-void cli_json_write(keel_buf *b, const keel_json *v)
-{
-    if (!v) {
-        keel_buf_puts(b, "null");
-        return;
-    }
-    switch (v->type) {
-    case KEEL_JSON_NULL:
-        keel_buf_puts(b, "null");
-        break;
-    case KEEL_JSON_BOOL:
-        keel_buf_puts(b, v->u.boolean ? "true" : "false");
-        break;
-    case KEEL_JSON_NUMBER:
-        keel_buf_append(b, v->u.number.text, v->u.number.len);
-        break;
-    case KEEL_JSON_STRING:
-        keel_buf_json_str(b, v->u.string.s, v->u.string.len);
-        break;
-    case KEEL_JSON_ARRAY:
-        keel_buf_putc(b, '[');
-        for (size_t i = 0; i < v->u.array.n; i++) {
-            if (i) keel_buf_putc(b, ',');
-            cli_json_write(b, &v->u.array.items[i]);
-        }
-        keel_buf_putc(b, ']');
-        break;
-    case KEEL_JSON_OBJECT:
-        keel_buf_putc(b, '{');
-        for (size_t i = 0; i < v->u.object.n; i++) {
-            const keel_json_member *m = &v->u.object.members[i];
-            if (i) keel_buf_putc(b, ',');
-            keel_buf_json_str(b, m->key, m->key_len);
-            keel_buf_putc(b, ':');
-            cli_json_write(b, &m->value);
-        }
-        keel_buf_putc(b, '}');
-        break;
-    }
-}
-
 /* A value as people read it: strings bare, null as "-", the rest as compact JSON. */
 static void value_text(keel_buf *b, const keel_json *v)
 {
@@ -214,7 +173,7 @@ static void value_text(keel_buf *b, const keel_json *v)
     else if (v->type == KEEL_JSON_STRING)
         keel_buf_append(b, v->u.string.s, v->u.string.len);
     else
-        cli_json_write(b, v);
+        keel_json_write(v, b);
 }
 
 /* In a table, "2026-11-24T10:00:00.123456Z" reads better to the second. */
@@ -309,7 +268,7 @@ int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
             keel_buf_putc(&b, '\n');
         }
     } else {
-        cli_json_write(&b, root);
+        keel_json_write(root, &b);
         keel_buf_putc(&b, '\n');
     }
     if (b.data) fputs(b.data, stdout);

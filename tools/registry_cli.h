@@ -53,8 +53,6 @@ typedef void (*cli_cell_fn)(void *ud, size_t row, const cli_column *col, keel_bu
 /* Prints n_rows rows as a table of cols, each cell from cell(): the tables of cli_print_json,
  * for answers that are records rather than JSON. */
 void cli_print_table(const cli_column *cols, size_t n_rows, cli_cell_fn cell, void *ud);
-/* Appends a JSON value compactly. */
-void cli_json_write(keel_buf *b, const keel_json *v);
 
 int cmd_model(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -756,3 +756,49 @@ bool keel_json_bool(const keel_json *v, bool dflt)
 {
     return v && v->type == KEEL_JSON_BOOL ? v->u.boolean : dflt;
 }
+
+/* ---- writing a tree back out ------------------------------------------------------------ */
+
+static void write_value(const keel_json *v, keel_buf *out)
+{
+    switch (v ? v->type : KEEL_JSON_NULL) {
+    case KEEL_JSON_NULL:
+        keel_buf_puts(out, "null");
+        break;
+    case KEEL_JSON_BOOL:
+        keel_buf_puts(out, v->u.boolean ? "true" : "false");
+        break;
+    case KEEL_JSON_NUMBER:
+        keel_buf_append(out, v->u.number.text, v->u.number.len);
+        break;
+    case KEEL_JSON_STRING:
+        keel_buf_json_str(out, v->u.string.s, v->u.string.len);
+        break;
+    case KEEL_JSON_ARRAY:
+        keel_buf_putc(out, '[');
+        for (size_t i = 0; i < v->u.array.n && !out->failed; i++) {
+            if (i) keel_buf_putc(out, ',');
+            write_value(&v->u.array.items[i], out);
+        }
+        keel_buf_putc(out, ']');
+        break;
+    case KEEL_JSON_OBJECT:
+        keel_buf_putc(out, '{');
+        for (size_t i = 0; i < v->u.object.n && !out->failed; i++) {
+            const keel_json_member *m = &v->u.object.members[i];
+            if (i) keel_buf_putc(out, ',');
+            keel_buf_json_str(out, m->key, m->key_len);
+            keel_buf_putc(out, ':');
+            write_value(&m->value, out);
+        }
+        keel_buf_putc(out, '}');
+        break;
+    }
+}
+
+int keel_json_write(const keel_json *v, keel_buf *out)
+{
+    keel_buf_mark start = keel_buf_begin(out);
+    write_value(v, out);
+    return keel_buf_end(out, start);
+}

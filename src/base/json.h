@@ -4,7 +4,8 @@
  * Used for JSON Lines records, profile files, and later model manifests and HTTP bodies.
  * The whole tree lives in one arena owned by a keel_json_doc and is freed with it; a doc can
  * be reused for the next text without giving its memory back (one doc per JSON Lines
- * reader, not one per line). Writing JSON is done with keel_buf_json_str/_num (base.h).
+ * reader, not one per line). Writing JSON is done with keel_buf_json_str/_num (base.h), and
+ * a parsed value is written back out, compactly, with keel_json_write.
  *
  * Strict: no comments, no trailing commas, no NaN/Infinity, no leading zeros, strings must
  * be valid UTF-8 and \u escapes valid (lone surrogates rejected). Limits: nesting depth 256.
@@ -79,5 +80,9 @@ size_t keel_json_len(const keel_json *v); /* array items or object members; else
 double keel_json_num(const keel_json *v, double dflt);
 const char *keel_json_str(const keel_json *v); /* NULL unless a string */
 bool keel_json_bool(const keel_json *v, bool dflt);
+
+/* Appends v as compact JSON text (NULL as null): numbers exactly as they were written,
+ * strings re-escaped, members in their order. KEEL_ENOMEM leaves out as it was. */
+int keel_json_write(const keel_json *v, keel_buf *out);
 
 #endif

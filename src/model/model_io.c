@@ -105,42 +105,6 @@ static int bad(keel_error *e, const char *what)
     return keel_error_set(e, KEEL_EFORMAT, "model manifest: %s", what);
 }
 
-/* Copies a raw JSON value back out as text, for the parts kept verbatim (metrics, profile). */
-static int keep_json(const keel_json *v, keel_buf *out);
-
-static int keep_json(const keel_json *v, keel_buf *out)
-{
-    int rc = 0;
-    switch (v->type) {
-    case KEEL_JSON_NULL:
-        return keel_buf_puts(out, "null");
-    case KEEL_JSON_BOOL:
-        return keel_buf_puts(out, v->u.boolean ? "true" : "false");
-    case KEEL_JSON_NUMBER:
-        return keel_buf_append(out, v->u.number.text, v->u.number.len);
-    case KEEL_JSON_STRING:
-        return keel_buf_json_str(out, v->u.string.s, v->u.string.len);
-    case KEEL_JSON_ARRAY:
-        rc |= keel_buf_putc(out, '[');
-        for (size_t i = 0; i < v->u.array.n && !rc; i++) {
-            if (i) rc |= keel_buf_putc(out, ',');
-            rc |= keep_json(&v->u.array.items[i], out);
-        }
-        return rc | keel_buf_putc(out, ']');
-    case KEEL_JSON_OBJECT:
-        rc |= keel_buf_putc(out, '{');
-        for (size_t i = 0; i < v->u.object.n && !rc; i++) {
-            const keel_json_member *mb = &v->u.object.members[i];
-            if (i) rc |= keel_buf_putc(out, ',');
-            rc |= keel_buf_json_str(out, mb->key, mb->key_len);
-            rc |= keel_buf_putc(out, ':');
-            rc |= keep_json(&mb->value, out);
-        }
-        return rc | keel_buf_putc(out, '}');
-    }
-    return KEEL_OK;
-}
-
 /* An io node id: must name a node of the expected op (or be -1 where allowed). */
 static int io_node(const keel_graph *g, const keel_json *io, const char *key, keel_op op,
                    bool optional, int *out, keel_error *e)
@@ -366,7 +330,7 @@ int keel_model_from_artifact(const keel_artifact *a, keel_model **out, keel_erro
                         &m->explain_json};
     for (size_t i = 0; i < KEEL_ARRAY_LEN(keys); i++) {
         const keel_json *v = keel_json_get(root, keys[i]);
-        if (v && keep_json(v, bufs[i])) {
+        if (v && keel_json_write(v, bufs[i])) {
             rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
             goto fail;
         }

@@ -100,49 +100,10 @@ void card_jb_bool(card_jb *j, const char *key, bool v)
     card_jb_lit(j, v ? "true" : "false");
 }
 
-/* A parsed JSON value copied in. */
-static void card_jb_copy(card_jb *j, const keel_json *v)
-{
-    switch (v ? v->type : KEEL_JSON_NULL) {
-    case KEEL_JSON_NULL:
-        card_jb_lit(j, "null");
-        break;
-    case KEEL_JSON_BOOL:
-        card_jb_lit(j, v->u.boolean ? "true" : "false");
-        break;
-    case KEEL_JSON_NUMBER:
-        card_jb_raw(j, v->u.number.text, v->u.number.len);
-        break;
-    case KEEL_JSON_STRING:
-        if (!j->err && keel_buf_json_str(&j->b, v->u.string.s, v->u.string.len))
-            j->err = KEEL_ENOMEM;
-        break;
-    case KEEL_JSON_ARRAY:
-        card_jb_lit(j, "[");
-        for (size_t i = 0; i < v->u.array.n; i++) {
-            if (i) card_jb_lit(j, ",");
-            card_jb_copy(j, &v->u.array.items[i]);
-        }
-        card_jb_lit(j, "]");
-        break;
-    case KEEL_JSON_OBJECT:
-        card_jb_lit(j, "{");
-        for (size_t i = 0; i < v->u.object.n; i++) {
-            const keel_json_member *m = &v->u.object.members[i];
-            if (i) card_jb_lit(j, ",");
-            if (!j->err && keel_buf_json_str(&j->b, m->key, m->key_len)) j->err = KEEL_ENOMEM;
-            card_jb_lit(j, ":");
-            card_jb_copy(j, &m->value);
-        }
-        card_jb_lit(j, "}");
-        break;
-    }
-}
-
 void card_jb_value(card_jb *j, const char *key, const keel_json *v)
 {
     card_jb_key(j, key);
-    card_jb_copy(j, v);
+    if (!j->err && keel_json_write(v, &j->b)) j->err = KEEL_ENOMEM;
 }
 
 keel_json_doc *card_parse_doc(const char *text, size_t n)
