@@ -5,8 +5,10 @@
  * chunk size (the input is read whole and in tiny chunks, and every field, line, offset and
  * problem must agree), and every record's raw bytes are exactly the file's bytes at its offset.
  * The first input byte picks the delimiter and encoding so that all modes get exercised.
- * Then the same bytes are validated as a CSV file against a schema with every column type
- * (header "n,i,c,b,t,x,id" prepended half of the time, so conversions get reached).
+ * Then the same bytes go through the CSV record reader (the same records by blocks and one at
+ * a time, whatever the read size) and are validated as a CSV file against a schema with every
+ * column type (header "n,i,c,b,t,x,id" prepended half of the time, so conversions get
+ * reached).
  */
 #include "data/csv.h"
 #include "fuzz_common.h"
@@ -32,7 +34,7 @@ static keel_buf describe(const uint8_t *data, size_t n, size_t chunk, char delim
     int rc;
     while ((rc = keel_csv_next(r, &rec)) == 1) {
         if (rec.offset + rec.raw_len > n) abort();
-        if (rec.problem != KEEL_CSV_TOO_LONG && memcmp(rec.raw, data + rec.offset, rec.raw_len))
+        if (rec.problem != KEEL_RECORD_TOO_LONG && memcmp(rec.raw, data + rec.offset, rec.raw_len))
             abort(); /* raw must be the file's bytes */
         keel_buf_printf(&b, "%llu:%llu:%d:%zu", (unsigned long long)rec.line,
                         (unsigned long long)rec.offset, (int)rec.problem, rec.n_fields);
@@ -75,9 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         for (size_t i = 0; i < sizeof header - 1; i++)
             if (with[i] == ',') with[i] = (uint8_t)delim;
         memcpy(with + sizeof header - 1, data, n);
+        fuzz_read(s, with, n + sizeof header - 1, max_record);
         fuzz_validate(s, with, n + sizeof header - 1, max_record);
         free(with);
     } else {
+        fuzz_read(s, data, n, max_record);
         fuzz_validate(s, data, n, max_record);
     }
     return 0;

@@ -1,10 +1,12 @@
 /*
  * fuzz_common.h — a schema with one column of every type and policy, shared by the fuzz
- * targets that run whole validations, and the invariant they all check.
+ * targets that run whole validations, and the invariants they all check: of the record
+ * reader (fuzz_read) and of validation (fuzz_validate).
  */
 #ifndef KEEL_FUZZ_COMMON_H
 #define KEEL_FUZZ_COMMON_H
 
+#include "data/reader.h"
 #include "data/validate.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n);
@@ -41,6 +43,66 @@ static keel_schema *fuzz_schema(keel_format format)
     keel_schema_add_column(s, "id", &c);
     c->type = KEEL_TYPE_ID;
     return s;
+}
+
+/* Every record of data through the reader for s (its format: CSV or JSON Lines), one at a
+ * time or by blocks, with the given read size, as text. Aborts unless each record's raw bytes
+ * are the input's at its offset and a record without a problem has one field per column. */
+static keel_buf fuzz_describe(const keel_schema *s, const uint8_t *data, size_t n, bool blocks,
+                              size_t chunk, size_t max_record)
+{
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_reader_options o;
+    keel_reader_options_init(&o);
+    o.chunk_bytes = chunk;
+    o.max_record_bytes = max_record;
+    keel_reader *r;
+    keel_error e;
+    if (keel_reader_open_mem(s, data, n, &o, &r, &e)) abort();
+    keel_record one;
+    const keel_record *recs = &one;
+    int got;
+    while ((got = blocks ? keel_reader_next_block(r, &recs) : keel_reader_next(r, &one)) > 0) {
+        for (int i = 0; i < got; i++) {
+            const keel_record *rec = &recs[i];
+            if (rec->offset + rec->raw_len > n) abort();
+            if (rec->problem != KEEL_RECORD_TOO_LONG &&
+                memcmp(rec->raw, data + rec->offset, rec->raw_len))
+                abort(); /* raw must be the file's bytes */
+            if (rec->problem == KEEL_RECORD_OK && rec->n_fields != s->n_columns) abort();
+            keel_buf_printf(&b, "%llu:%llu:%d:%zu:%s", (unsigned long long)rec->line,
+                            (unsigned long long)rec->offset, (int)rec->problem, rec->problem_off,
+                            rec->why);
+            for (size_t k = 0; k < rec->n_fields; k++) {
+                const keel_field *f = &rec->fields[k];
+                if (f->raw_off > rec->raw_len) abort();
+                keel_buf_printf(&b, "|%d:%zu:", f->kind, f->raw_off);
+                keel_buf_append(&b, f->p, f->len);
+            }
+            keel_buf_putc(&b, '\n');
+        }
+    }
+    /* Memory input fails only for a missing or malformed header. */
+    if (got < 0 && got != KEEL_EEMPTY && got != KEEL_EMISMATCH) abort();
+    keel_buf_printf(&b, "end %d %llu %llu\n", got, (unsigned long long)keel_reader_bytes_read(r),
+                    (unsigned long long)keel_reader_blank_lines(r));
+    keel_reader_close(r);
+    return b;
+}
+
+/* The reader gives the same records, field for field, whether read one at a time or by
+ * blocks, and whatever the read size. */
+static void fuzz_read(const keel_schema *s, const uint8_t *data, size_t n, size_t max_record)
+{
+    keel_buf ref = fuzz_describe(s, data, n, false, 1 << 16, max_record);
+    for (int k = 0; k < 3; k++) {
+        keel_buf b = fuzz_describe(s, data, n, k != 0, k == 1 ? 1 << 16 : 16, max_record);
+        if (b.len != ref.len || (b.len && memcmp(b.data, ref.data, b.len)))
+            abort(); /* blocks or chunk boundaries changed the records */
+        keel_buf_free(&b);
+    }
+    keel_buf_free(&ref);
 }
 
 typedef struct fuzz_count {

@@ -12,6 +12,9 @@
  * Latin-1 conversion — in which case they are written into a per-record scratch buffer that
  * is reserved to the worst case before any field is placed, so pointers never move.
  *
+ * The buffer has KEEL_CSV_PAD bytes more than its capacity, so that a caller scanning the
+ * region keel_csv_peek_lines hands out may load whole vectors across its end.
+ *
  * A record longer than max_record_bytes switches the reader into skip mode: it keeps the
  * first bytes for the quarantine report, then follows quotes and line ends through the rest
  * without storing it, so a 2 GB field costs no memory.
@@ -50,6 +53,7 @@ struct keel_csv {
     keel_buf scratch;
     keel_buf kept; /* prefix of an over-long record */
     char errmsg[256];
+    char why[96];         /* the problem of an over-long record, in words */
     uint8_t special[256]; /* bytes that end an unquoted field: delimiter, \n, \r */
 };
 
@@ -82,11 +86,12 @@ static int reader_new(const keel_csv_options *o, keel_csv **out)
     r->special['\n'] = 1;
     r->special['\r'] = 1;
     r->cap = r->o.chunk_bytes;
-    r->buf = keel_malloc(r->cap);
+    r->buf = keel_malloc(r->cap + KEEL_CSV_PAD);
     if (!r->buf) {
         keel_free(r);
         return KEEL_ENOMEM;
     }
+    memset(r->buf + r->cap, 0, KEEL_CSV_PAD);
     *out = r;
     return KEEL_OK;
 }
@@ -184,13 +189,14 @@ static long fill(keel_csv *r)
     }
     if (r->end == r->cap) {
         size_t cap = r->cap * 2;
-        char *b = keel_realloc(r->buf, cap);
+        char *b = keel_realloc(r->buf, cap + KEEL_CSV_PAD);
         if (!b) {
             snprintf(r->errmsg, sizeof r->errmsg, "out of memory growing the read buffer");
             return KEEL_ENOMEM;
         }
         r->buf = b;
         r->cap = cap;
+        memset(r->buf + r->cap, 0, KEEL_CSV_PAD);
     }
     size_t want = KEEL_MIN(r->cap - r->end, r->o.chunk_bytes);
     if (r->mem) {
@@ -234,7 +240,7 @@ static int grow_fields(keel_csv *r)
 static inline int push_field(keel_csv *r, const char *p, size_t len, size_t raw_off, bool quoted)
 {
     if (KEEL_UNLIKELY(r->n_fields == r->cap_fields) && grow_fields(r)) return KEEL_ENOMEM;
-    r->fields[r->n_fields++] = (keel_field){p, len, raw_off, quoted};
+    r->fields[r->n_fields++] = (keel_field){p, len, raw_off, quoted, KEEL_FIELD_TEXT};
     return KEEL_OK;
 }
 
@@ -288,7 +294,7 @@ static inline const char *find_quote(const char *p, const char *end, char q, siz
 /* Scans one record starting at buf[start]. On SCAN_DONE, *rec_end is the end of the record's
  * content and *next the start of the following record. Field pointers point into buf (for
  * quoted fields, at the content inside the quotes, with escapes still doubled). */
-static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *problem,
+static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_record_problem *problem,
                 size_t *problem_off, bool *needs_rewrite)
 {
     const char *b = r->buf;
@@ -297,7 +303,7 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
     const uint8_t *special = r->special;
     r->n_fields = 0;
     r->quoted_newlines = 0;
-    *problem = KEEL_CSV_OK;
+    *problem = KEEL_RECORD_OK;
     *needs_rewrite = false;
     size_t limit = r->start + r->o.max_record_bytes;
     for (;;) {
@@ -310,7 +316,7 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
                 if (!hit) {
                     if (end > limit) return SCAN_TOO_LONG;
                     if (!r->eof) return SCAN_MORE;
-                    *problem = KEEL_CSV_UNTERMINATED_QUOTE;
+                    *problem = KEEL_RECORD_UNTERMINATED_QUOTE;
                     *problem_off = fstart - r->start;
                     if (push_field(r, b + fstart + 1, end - fstart - 1, fstart - r->start, true))
                         return KEEL_ENOMEM;
@@ -331,8 +337,8 @@ static int scan(keel_csv *r, size_t *rec_end, size_t *next, keel_csv_problem *pr
             p = c + 1;
             if (p < end && !special[(unsigned char)b[p]]) {
                 /* Text after the closing quote: note it, then resync at the next separator. */
-                if (*problem == KEEL_CSV_OK) {
-                    *problem = KEEL_CSV_BAD_QUOTE;
+                if (*problem == KEEL_RECORD_OK) {
+                    *problem = KEEL_RECORD_BAD_QUOTE;
                     *problem_off = p - r->start;
                 }
                 while (p < end && !special[(unsigned char)b[p]])
@@ -433,8 +439,11 @@ static int skip_long_record(keel_csv *r, keel_record *rec)
     rec->raw_total = total;
     rec->n_fields = 0;
     rec->fields = r->fields;
-    rec->problem = KEEL_CSV_TOO_LONG;
+    rec->problem = KEEL_RECORD_TOO_LONG;
     rec->problem_off = 0;
+    snprintf(r->why, sizeof r->why, "record of %llu bytes exceeds the limit of %zu bytes",
+             (unsigned long long)total, r->o.max_record_bytes);
+    rec->why = r->why;
     return 1;
 }
 
@@ -493,7 +502,7 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
         }
         if (r->start == r->end && r->eof) return 0;
         size_t rec_end, next, problem_off = 0;
-        keel_csv_problem problem;
+        keel_record_problem problem;
         bool rewrite;
         int s = scan(r, &rec_end, &next, &problem, &problem_off, &rewrite);
         if (s < 0) {
@@ -530,6 +539,10 @@ int keel_csv_next(keel_csv *r, keel_record *rec)
         rec->fields = r->fields;
         rec->problem = problem;
         rec->problem_off = problem_off;
+        rec->why = problem == KEEL_RECORD_UNTERMINATED_QUOTE
+                       ? "quoted field never closed before the end of the file"
+                   : problem == KEEL_RECORD_BAD_QUOTE ? "characters after a closing quote"
+                                                      : "";
         /* Only quoted fields can hold newlines; the line end adds one unless it is a lone \r. */
         size_t consumed = next - r->start;
         r->line += r->quoted_newlines;
@@ -568,19 +581,4 @@ void keel_csv_consume(keel_csv *r, size_t n, uint64_t lines)
     r->start += n;
     r->offset += n;
     r->line += lines;
-}
-
-void keel_record_position(const keel_record *rec, size_t off, uint64_t *line, uint64_t *col)
-{
-    if (off > rec->raw_len) off = rec->raw_len;
-    uint64_t l = rec->line;
-    size_t line_start = 0;
-    for (size_t i = 0; i < off; i++) {
-        if (rec->raw[i] == '\n') {
-            l++;
-            line_start = i + 1;
-        }
-    }
-    *line = l;
-    *col = off - line_start + 1;
 }

@@ -372,7 +372,7 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
     int got, rc = KEEL_OK;
     while ((got = keel_csv_next(r, &rec)) == 1) {
         keel_error je;
-        if (rec.problem != KEEL_CSV_OK || rec.n_fields != 1) continue;
+        if (rec.problem != KEEL_RECORD_OK || rec.n_fields != 1) continue;
         rc = keel_json_parse(doc, rec.fields[0].p, rec.fields[0].len, &je);
         if (rc == KEEL_ENOMEM) break;
         rc = KEEL_OK;
@@ -731,7 +731,7 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
                 goto fail;
             }
         while ((got = keel_csv_next(r, &rec)) == 1) {
-            if (rec.problem != KEEL_CSV_OK || rec.n_fields != n_cols)
+            if (rec.problem != KEEL_RECORD_OK || rec.n_fields != n_cols)
                 continue; /* validation will quarantine it; infer looks at good records */
             for (size_t i = 0; i < n_cols; i++)
                 if ((rc = observe(&cols[i], rec.fields[i].p, rec.fields[i].len, max_cat))) {

@@ -6,22 +6,24 @@
  * any rejected value is written to the quarantine with all of its reasons (not just the
  * first), so one look at the quarantine shows everything wrong with a record.
  *
+ * Records come from a keel_reader (reader.h), chosen by the file's format when it is opened;
+ * nothing here knows CSV from JSON Lines. Field i of a record is schema column i's value,
+ * with a kind (text, a typed number, missing, nested) and its offset in the raw record; a
+ * record the reader could not cut into fields carries its problem, which becomes the
+ * quarantine reason. Records are read a block at a time (one indirect call per block; the
+ * CSV reader's blocks are its plain lines, scanned 64 bytes at a time as bit masks); with the
+ * `plain` option, one record at a time, which the csv fuzz target compares against blocks:
+ * every count, reason, repair and value must agree.
+ *
  * Per-field work is the hot path. Each column gets a precomputed state: its missing tokens
  * behind a filter on length and first byte (a numeric field "42" never reaches a string
  * compare), its categories in an open-addressing hash table, and its parse function chosen
  * by type. Messages are only formatted for records that are quarantined.
- *
- * Two paths feed the frame. Plain CSV records (the vast majority) are scanned and converted
- * in one pass straight from the read buffer (fast_records); every other record — JSON Lines,
- * odd quoting, CR line ends, a wrong field count, any rejected value — goes through
- * keel_csv_next and check_record. Both end in the same frame and the same quarantine; the
- * csv fuzz target requires them to agree on every count, reason, repair and value.
  */
 #include "data/validate.h"
 
 #include "data/convert.h"
-#include "base/json.h"
-#include "data/csv.h"
+#include "data/reader.h"
 
 #include <errno.h>
 #include <math.h>
@@ -103,7 +105,6 @@ typedef struct validator {
     const keel_validate_options *o;
     const char *name;
     colstate *cols;
-    long n_fields; /* fields expected per record */
     keel_frame *frame;
     keel_validate_result *res;
     FILE *quarantine;
@@ -111,16 +112,8 @@ typedef struct validator {
     problem *problems;
     size_t n_problems, cap_problems;
     keel_error *e;
-    keel_strset names;  /* schema column names -> index */
-    long *field_col;    /* per field of a record: the schema column it feeds, or -1 */
-    size_t *repair_log; /* columns repaired in the record being converted */
-    size_t n_repair_log;
     size_t chunk_rows; /* rows per chunk handed to on_chunk */
     uint64_t *lines;   /* per row of the chunk: the line its record starts on (frame->line) */
-    /* JSON Lines */
-    keel_json_doc *doc;
-    const keel_json **cells; /* per schema column: its value in the current record, or NULL */
-    char json_error[sizeof(keel_error){0}.msg]; /* why the current line is not JSON */
 } validator;
 
 static inline __attribute__((always_inline)) bool is_missing(const colstate *c, const char *p,
@@ -261,15 +254,13 @@ static inline __attribute__((always_inline)) int outcome_result(validator *v, si
                                                                 int outcome, keel_reason why)
 {
     if (outcome == REJECT) return (int)why + 1;
-    if (outcome == SET_MISSING || outcome == CLIP) {
-        v->res->repaired[ci]++;
-        v->repair_log[v->n_repair_log++] = ci; /* so that a record handed over can undo it */
-    }
+    if (outcome == SET_MISSING || outcome == CLIP) v->res->repaired[ci]++;
     return 0;
 }
 
-/* How a value arrived: CSV fields and JSON strings are text (missing tokens apply); a JSON
- * number's text always uses '.'; JSON null or an absent key is missing. */
+/* How a value arrived: text (CSV fields, JSON strings: missing tokens apply); a number the
+ * format typed, whose text always uses '.' (a JSON number); or missing (JSON null, an absent
+ * key, or a value given as missing to a converter). */
 enum value_kind { VALUE_TEXT, VALUE_JSON_NUMBER, VALUE_MISSING };
 
 /* Writes value (p, len) of column ci into row r. Returns a reason code + 1 when the value
@@ -367,7 +358,7 @@ static inline __attribute__((always_inline)) int convert(validator *v, size_t ci
 /* ---- one value at a time (prediction from values given one by one) ---- */
 
 struct keel_converter {
-    validator v; /* only s, cols, frame, res and repair_log are used */
+    validator v; /* only s, cols, frame and res are used */
     keel_validate_result res;
 };
 
@@ -381,9 +372,8 @@ int keel_converter_new(const keel_schema *s, keel_converter **out)
     c->v.res = &c->res;
     c->res.n_columns = s->n_columns;
     c->res.repaired = keel_calloc(n, sizeof *c->res.repaired);
-    c->v.repair_log = keel_calloc(n + 1, sizeof *c->v.repair_log);
     c->v.cols = keel_calloc(n, sizeof *c->v.cols);
-    int rc = c->res.repaired && c->v.repair_log && c->v.cols ? KEEL_OK : KEEL_ENOMEM;
+    int rc = c->res.repaired && c->v.cols ? KEEL_OK : KEEL_ENOMEM;
     for (size_t i = 0; i < s->n_columns && !rc; i++)
         rc = colstate_init(&c->v.cols[i], s, &s->columns[i]);
     if (rc) {
@@ -398,7 +388,6 @@ void keel_converter_free(keel_converter *c)
 {
     if (!c) return;
     colstates_free(c->v.cols, c->v.s->n_columns);
-    keel_free(c->v.repair_log);
     keel_free(c->res.repaired);
     keel_free(c);
 }
@@ -407,7 +396,6 @@ int keel_converter_set(keel_converter *c, keel_frame *f, size_t ci, size_t r, co
                        size_t len)
 {
     c->v.frame = f;
-    c->v.n_repair_log = 0;
     return convert(&c->v, ci, p ? p : "", p ? len : 0, r, p ? VALUE_TEXT : VALUE_MISSING);
 }
 
@@ -415,7 +403,6 @@ int keel_converter_set_number(keel_converter *c, keel_frame *f, size_t ci, size_
 {
     const keel_schema_column *def = c->v.cols[ci].def;
     if (def->type != KEEL_TYPE_NUMERIC) return KEEL_EINVAL;
-    c->v.n_repair_log = 0;
     double *num = &f->cols[ci].num[r];
     if (isnan(x)) {
         if (!def->nullable) return KEEL_REASON_MISSING_VALUE + 1;
@@ -440,46 +427,22 @@ static void value_excerpt(keel_buf *b, const char *p, size_t len)
     keel_buf_putc(b, '\'');
 }
 
+/* The message of one problem: file:line:column, the column's name, what is wrong. A problem
+ * of the whole record says what its reader said. */
 static void describe_problem(validator *v, const keel_record *rec, const problem *pr, keel_buf *msg)
 {
-    const keel_schema_column *def = pr->column >= 0 ? v->cols[pr->column].def : NULL;
-    keel_field json_value = {"", 0, 0, false};
-    const keel_field *f = NULL;
-    if (def && v->doc) {
-        /* JSON Lines: quote the value from the parsed line. */
-        const keel_json *j = v->cells[pr->column];
-        if (j && j->type == KEEL_JSON_STRING)
-            json_value = (keel_field){j->u.string.s, j->u.string.len, 0, false};
-        else if (j && j->type == KEEL_JSON_NUMBER)
-            json_value = (keel_field){j->u.number.text, j->u.number.len, 0, false};
-        else if (j && j->type == KEEL_JSON_BOOL)
-            json_value =
-                (keel_field){j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, 0, false};
-        f = &json_value;
-    } else if (def && v->cols[pr->column].field < (long)rec->n_fields) {
-        f = &rec->fields[v->cols[pr->column].field];
-    } else {
-        f = &json_value;
-    }
     uint64_t line, col;
     keel_record_position(rec, pr->raw_off, &line, &col);
     keel_buf_printf(msg, "%s:%llu:%llu: ", v->name, (unsigned long long)line,
                     (unsigned long long)col);
-    if (def) keel_buf_printf(msg, "column '%s': ", def->name);
+    if (pr->column < 0) {
+        keel_buf_puts(msg, rec->why ? rec->why : keel_reason_name(pr->reason));
+        return;
+    }
+    const keel_schema_column *def = v->cols[pr->column].def;
+    const keel_field *f = &rec->fields[pr->column];
+    keel_buf_printf(msg, "column '%s': ", def->name);
     switch (pr->reason) {
-    case KEEL_REASON_FIELD_COUNT:
-        keel_buf_printf(msg, "expected %ld fields, found %zu", v->n_fields, rec->n_fields);
-        break;
-    case KEEL_REASON_UNTERMINATED_QUOTE:
-        keel_buf_puts(msg, "quoted field never closed before the end of the file");
-        break;
-    case KEEL_REASON_BAD_QUOTE:
-        keel_buf_puts(msg, "characters after a closing quote");
-        break;
-    case KEEL_REASON_RECORD_TOO_LONG:
-        keel_buf_printf(msg, "record of %llu bytes exceeds the limit of %zu bytes",
-                        (unsigned long long)rec->raw_total, v->o->max_record_bytes);
-        break;
     case KEEL_REASON_INVALID_UTF8:
         keel_buf_puts(msg, "invalid UTF-8");
         break;
@@ -514,12 +477,6 @@ static void describe_problem(validator *v, const keel_record *rec, const problem
         value_excerpt(msg, f->p, f->len);
         keel_buf_printf(msg, " is not a timestamp (%s)",
                         def->time_format ? def->time_format : "ISO 8601");
-        break;
-    case KEEL_REASON_BAD_JSON:
-        keel_buf_printf(msg, "not valid JSON: %s", v->json_error);
-        break;
-    case KEEL_REASON_NOT_OBJECT:
-        keel_buf_puts(msg, "the line is not a JSON object");
         break;
     case KEEL_REASON_WRONG_TYPE:
         keel_buf_puts(msg, "an object or array where a single value belongs");
@@ -610,29 +567,57 @@ static void abandon_row(keel_frame *f, size_t r)
         }
 }
 
-static int check_record(validator *v, const keel_record *rec)
+/* The quarantine reason of each structural problem a reader can report. */
+_Static_assert(KEEL_RECORD_PROBLEM_COUNT == 7, "a new record problem needs its reason here");
+static const keel_reason problem_reason[KEEL_RECORD_PROBLEM_COUNT] = {
+    [KEEL_RECORD_UNTERMINATED_QUOTE] = KEEL_REASON_UNTERMINATED_QUOTE,
+    [KEEL_RECORD_BAD_QUOTE] = KEEL_REASON_BAD_QUOTE,
+    [KEEL_RECORD_TOO_LONG] = KEEL_REASON_RECORD_TOO_LONG,
+    [KEEL_RECORD_FIELD_COUNT] = KEEL_REASON_FIELD_COUNT,
+    [KEEL_RECORD_BAD_JSON] = KEEL_REASON_BAD_JSON,
+    [KEEL_RECORD_NOT_OBJECT] = KEEL_REASON_NOT_OBJECT,
+};
+
+/* A value the format typed: a number (its text uses '.'; as text for a column that is not
+ * numeric), missing, or nested (missing for a column nobody uses, else wrong). Out of line:
+ * CSV never gets here. */
+static __attribute__((noinline)) int convert_typed(validator *v, size_t ci, const keel_field *f,
+                                                   size_t r)
+{
+    const keel_schema_column *def = v->cols[ci].def;
+    switch (f->kind) {
+    case KEEL_FIELD_NUMBER:
+        return convert(v, ci, f->p, f->len, r,
+                       def->type == KEEL_TYPE_NUMERIC ? VALUE_JSON_NUMBER : VALUE_TEXT);
+    case KEEL_FIELD_MISSING:
+        return convert(v, ci, "", 0, r, VALUE_MISSING);
+    default: /* KEEL_FIELD_NESTED */
+        if (def->role == KEEL_ROLE_IGNORE) return convert(v, ci, "", 0, r, VALUE_MISSING);
+        return KEEL_REASON_WRONG_TYPE + 1;
+    }
+}
+
+/* Checks one record: its row in the frame, or the quarantine. */
+static inline int check_record(validator *v, const keel_record *rec)
 {
     v->n_problems = 0;
-    v->n_repair_log = 0;
     v->res->records++;
-    if (rec->problem != KEEL_CSV_OK) {
-        static const keel_reason map[] = {0, KEEL_REASON_UNTERMINATED_QUOTE, KEEL_REASON_BAD_QUOTE,
-                                          KEEL_REASON_RECORD_TOO_LONG};
-        if (add_problem(v, map[rec->problem], -1, rec->problem_off)) return KEEL_ENOMEM;
-        return quarantine(v, rec);
-    }
-    if ((long)rec->n_fields != v->n_fields) {
-        if (add_problem(v, KEEL_REASON_FIELD_COUNT, -1, 0)) return KEEL_ENOMEM;
+    if (KEEL_UNLIKELY(rec->problem != KEEL_RECORD_OK)) {
+        if (add_problem(v, problem_reason[rec->problem], -1, rec->problem_off)) return KEEL_ENOMEM;
         return quarantine(v, rec);
     }
     keel_frame *f = v->frame;
     size_t r = f->n_rows;
+    const keel_field *fld = rec->fields;
     for (size_t ci = 0; ci < v->s->n_columns; ci++) {
-        const keel_field *fld = &rec->fields[v->cols[ci].field];
-        int rc = convert(v, ci, fld->p, fld->len, r, VALUE_TEXT);
-        if (rc < 0) return rc;
-        if (rc > 0 && add_problem(v, (keel_reason)(rc - 1), (long)ci, fld->raw_off))
-            return KEEL_ENOMEM;
+        int rc = KEEL_LIKELY(fld[ci].kind == KEEL_FIELD_TEXT)
+                     ? convert(v, ci, fld[ci].p, fld[ci].len, r, VALUE_TEXT)
+                     : convert_typed(v, ci, &fld[ci], r);
+        if (KEEL_UNLIKELY(rc != 0)) {
+            if (rc < 0) return rc;
+            if (add_problem(v, (keel_reason)(rc - 1), (long)ci, fld[ci].raw_off))
+                return KEEL_ENOMEM;
+        }
     }
     if (v->n_problems) {
         abandon_row(f, r); /* cut text columns back to where the row began */
@@ -642,222 +627,6 @@ static int check_record(validator *v, const keel_record *rec)
     f->n_rows++;
     v->res->accepted++;
     if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
-    return KEEL_OK;
-}
-
-/* One JSON Lines record: a JSON object whose keys name the schema's columns. Keys the schema
- * doesn't know are ignored; a column whose key is absent or null is missing. */
-static int check_json_record(validator *v, const keel_record *rec)
-{
-    v->n_problems = 0;
-    v->n_repair_log = 0;
-    v->res->records++;
-    if (rec->problem == KEEL_CSV_TOO_LONG) {
-        if (add_problem(v, KEEL_REASON_RECORD_TOO_LONG, -1, 0)) return KEEL_ENOMEM;
-        return quarantine(v, rec);
-    }
-    keel_error je;
-    int rc = rec->n_fields == 1
-                 ? keel_json_parse(v->doc, rec->fields[0].p, rec->fields[0].len, &je)
-                 : (keel_error_set(&je, KEEL_EPARSE, "a NUL byte in the line"), KEEL_EPARSE);
-    if (rc == KEEL_ENOMEM) return rc;
-    const keel_json *root = rc == KEEL_OK ? keel_json_root(v->doc) : NULL;
-    if (rc != KEEL_OK || !root || root->type != KEEL_JSON_OBJECT) {
-        snprintf(v->json_error, sizeof v->json_error, "%s", rc == KEEL_OK ? "" : je.msg);
-        if (add_problem(v, rc == KEEL_OK ? KEEL_REASON_NOT_OBJECT : KEEL_REASON_BAD_JSON, -1, 0))
-            return KEEL_ENOMEM;
-        return quarantine(v, rec);
-    }
-    const keel_schema *s = v->s;
-    for (size_t ci = 0; ci < s->n_columns; ci++)
-        v->cells[ci] = NULL;
-    for (size_t m = 0; m < root->u.object.n; m++) {
-        const keel_json_member *mem = &root->u.object.members[m];
-        long ci = keel_strset_find(&v->names, mem->key, mem->key_len);
-        if (ci >= 0 && !v->cells[ci])
-            v->cells[ci] = &mem->value; /* a repeated key: the first one counts */
-    }
-    keel_frame *f = v->frame;
-    size_t r = f->n_rows;
-    for (size_t ci = 0; ci < s->n_columns; ci++) {
-        const keel_json *j = v->cells[ci];
-        int out;
-        if (!j || j->type == KEEL_JSON_NULL)
-            out = convert(v, ci, "", 0, r, VALUE_MISSING);
-        else if (j->type == KEEL_JSON_STRING)
-            out = convert(v, ci, j->u.string.s, j->u.string.len, r, VALUE_TEXT);
-        else if (j->type == KEEL_JSON_NUMBER)
-            out =
-                convert(v, ci, j->u.number.text, j->u.number.len, r,
-                        s->columns[ci].type == KEEL_TYPE_NUMERIC ? VALUE_JSON_NUMBER : VALUE_TEXT);
-        else if (j->type == KEEL_JSON_BOOL)
-            out = convert(v, ci, j->u.boolean ? "true" : "false", j->u.boolean ? 4 : 5, r,
-                          VALUE_TEXT);
-        else if (s->columns[ci].role == KEEL_ROLE_IGNORE)
-            out = convert(v, ci, "", 0, r, VALUE_MISSING); /* nested, but nobody uses it */
-        else
-            out = KEEL_REASON_WRONG_TYPE + 1;
-        if (out < 0) return out;
-        if (out > 0 && add_problem(v, (keel_reason)(out - 1), (long)ci, 0)) return KEEL_ENOMEM;
-    }
-    if (v->n_problems) {
-        abandon_row(f, r);
-        return quarantine(v, rec);
-    }
-    v->lines[r] = rec->line;
-    f->n_rows++;
-    v->res->accepted++;
-    if (f->n_rows >= v->chunk_rows) return flush_chunk(v);
-    return KEEL_OK;
-}
-
-/* ---- the fast path for plain CSV records ----
- * Most records of most files are plain: LF-terminated, fields either unquoted or quoted
- * without "" escapes or line breaks, every value valid. For those, scanning and converting
- * happen in one pass over the bytes, field by field into the frame, with no field array in
- * between. Anything else — a blank line, a quote where it should not be, CR, a wrong field
- * count, a value the column rejects — stops the fast path before that record, which then
- * goes through keel_csv_next and check_record like every record used to: the quarantine,
- * its messages and positions have one implementation. */
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-/* First byte at or after q that is the delimiter, a line feed, a carriage return or a quote.
- * The region ends with a line feed, so the plain loop needs no bound. */
-static inline const char *scan_plain(const char *q, const char *end, char d, char qc)
-{
-#if defined(__SSE2__)
-    const __m128i vd = _mm_set1_epi8(d), vn = _mm_set1_epi8('\n'), vr = _mm_set1_epi8('\r'),
-                  vq = _mm_set1_epi8(qc);
-    while (q + 16 <= end) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, vd), _mm_cmpeq_epi8(x, vn)),
-                                   _mm_or_si128(_mm_cmpeq_epi8(x, vr), _mm_cmpeq_epi8(x, vq)));
-        unsigned m = (unsigned)_mm_movemask_epi8(hit);
-        if (m) return q + __builtin_ctz(m);
-        q += 16;
-    }
-#else
-    (void)end;
-#endif
-    while (*q != d && *q != '\n' && *q != '\r' && *q != qc)
-        q++;
-    return q;
-}
-
-/* Converts the plain records at the start of [p, p + n) (which ends with a line feed; its
- * first record starts on line `line`, and a plain record is one line). Returns the bytes
- * used; *records gets how many records they were. Stops before the first record that is not
- * plain. *err is set on a failure that must stop validation. */
-static size_t fast_records(validator *v, const char *p, size_t n, uint64_t line, uint64_t *records,
-                           int *err)
-{
-    const char *q = p, *end = p + n;
-    const char d = v->s->delimiter, qc = v->s->quote;
-    keel_frame *f = v->frame;
-    uint64_t done = 0;
-    const char *consumed = p; /* just past the last record handled here */
-    /* The reader's limit on a record's length (csv.c: the option, at least 16 bytes; its
-     * default when the option is 0): a longer record is the reader's to quarantine. */
-    size_t limit =
-        v->o->max_record_bytes ? KEEL_MAX(v->o->max_record_bytes, (size_t)16) : (size_t)64 << 20;
-    while (q < end) {
-        const char *rs = q;
-        size_t r = f->n_rows;
-        long fi = 0;
-        bool plain = *q != '\n'; /* a blank line is the plain reader's to skip */
-        v->n_repair_log = 0;
-        while (plain) {
-            const char *fs, *fe;
-            if (*q == qc) {
-                fs = ++q;
-                while (*q != qc && *q != '\n')
-                    q++;
-                if (*q != qc) {
-                    plain = false; /* a line break inside quotes */
-                    break;
-                }
-                fe = q++;
-                if (*q != d && *q != '\n') {
-                    plain = false; /* "" or text after the closing quote, or CR */
-                    break;
-                }
-            } else {
-                fs = q;
-                q = scan_plain(q, end, d, qc);
-                if (*q == '\r' || *q == qc) {
-                    plain = false;
-                    break;
-                }
-                fe = q;
-            }
-            if (fi >= v->n_fields) {
-                plain = false;
-                break;
-            }
-            long ci = v->field_col[fi++];
-            if (ci >= 0) {
-                int rc = convert(v, (size_t)ci, fs, (size_t)(fe - fs), r, VALUE_TEXT);
-                if (rc != 0) {
-                    if (rc < 0) *err = rc;
-                    plain = false;
-                    break;
-                }
-            }
-            if (*q == '\n') break;
-            q++;
-        }
-        if (plain && (size_t)(q - rs) > limit) plain = false;
-        if (!plain || fi != v->n_fields) {
-            /* Hand this record over untouched: undo its partial row and its repairs. */
-            abandon_row(f, r);
-            for (size_t k = 0; k < v->n_repair_log; k++)
-                v->res->repaired[v->repair_log[k]]--;
-            break;
-        }
-        q++; /* the line feed */
-        v->lines[r] = line + done;
-        f->n_rows++;
-        v->res->records++;
-        v->res->accepted++;
-        done++;
-        consumed = q;
-        if (f->n_rows >= v->chunk_rows && (*err = flush_chunk(v)) != KEEL_OK) break;
-    }
-    *records = done;
-    return (size_t)(consumed - p);
-}
-
-/* Matches the header record to the schema's columns. */
-static int map_header(validator *v, const keel_record *rec)
-{
-    const keel_schema *s = v->s;
-    if (!s->header) {
-        v->n_fields = (long)s->n_columns;
-        for (size_t i = 0; i < s->n_columns; i++)
-            v->cols[i].field = (long)i;
-        return KEEL_OK;
-    }
-    if (rec->problem != KEEL_CSV_OK)
-        return keel_error_set(v->e, KEEL_EMISMATCH, "%s:%llu: the header line is malformed",
-                              v->name, (unsigned long long)rec->line);
-    v->n_fields = (long)rec->n_fields;
-    for (size_t i = 0; i < rec->n_fields; i++) {
-        const keel_field *f = &rec->fields[i];
-        long ci = keel_strset_find(&v->names, f->p, f->len);
-        if (ci < 0) {
-            if (keel_strlist_add(&v->res->extra_columns, f->p, f->len)) return KEEL_ENOMEM;
-        } else if (v->cols[ci].field < 0) {
-            v->cols[ci].field = (long)i;
-        }
-    }
-    for (size_t k = 0; k < s->n_columns; k++)
-        if (v->cols[k].field < 0)
-            return keel_error_set(v->e, KEEL_EMISMATCH,
-                                  "%s:%llu: column '%s' of the schema is not in the header",
-                                  v->name, (unsigned long long)rec->line, s->columns[k].name);
     return KEEL_OK;
 }
 
@@ -873,12 +642,8 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     memset(res, 0, sizeof *res);
     validator v = {.s = s, .o = opt, .res = res, .e = e};
     v.name = opt->display_name ? opt->display_name : path ? path : "(memory)";
-    /* The file's name decides its format when it names one (a model trained on CSV scores
-     * a JSON Lines file, and the other way round); otherwise the schema does. */
-    int named = keel_format_of_path(path);
-    bool jsonl = (named >= 0 ? (keel_format)named : s->format) == KEEL_FORMAT_JSONL;
     keel_buf_init(&v.line);
-    keel_csv *reader = NULL;
+    keel_reader *reader = NULL;
     keel_sha256 hash;
     double t0 = keel_now_seconds();
     int rc;
@@ -886,17 +651,8 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     res->repaired = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *res->repaired);
     v.cols = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *v.cols);
     v.frame = keel_frame_new(s);
-    v.repair_log = keel_calloc(s->n_columns + 1, sizeof *v.repair_log);
-    if (jsonl) {
-        v.doc = keel_json_doc_new();
-        v.cells = keel_calloc(s->n_columns ? s->n_columns : 1, sizeof *v.cells);
-    }
-    if (!res->repaired || !v.cols || !v.frame || !v.repair_log || (jsonl && (!v.doc || !v.cells))) {
+    if (!res->repaired || !v.cols || !v.frame) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = keel_strset_init(&v.names, s->n_columns)) != KEEL_OK) {
-        keel_error_set(e, rc, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < s->n_columns; i++) {
@@ -904,7 +660,6 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
             keel_error_set(e, rc, "out of memory");
             goto done;
         }
-        keel_strset_add(&v.names, s->columns[i].name, (uint32_t)i);
     }
     /* A chunk holds at most about 2 million values, so memory stays bounded however wide the
      * file is (100,000 columns get chunks of 20 rows). */
@@ -919,24 +674,19 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         goto done;
     }
     v.frame->line = v.lines;
-    keel_csv_options co;
-    keel_csv_options_init(&co);
-    co.delimiter = s->delimiter;
-    co.quote = s->quote;
-    co.encoding = s->encoding;
-    if (jsonl) {
-        /* One record per line: no quoting (JSON strings cannot hold a raw newline), and NUL
-         * as the "delimiter", which valid JSON never contains. */
-        co.delimiter = '\0';
-        co.quote = '\0';
-    }
-    if (opt->max_record_bytes) co.max_record_bytes = opt->max_record_bytes;
+    /* The reader: the file's name picks the format when it names one (a model trained on
+     * CSV scores a JSON Lines file, and the other way round); otherwise the schema does. */
+    keel_reader_options ro;
+    keel_reader_options_init(&ro);
+    ro.display_name = v.name;
+    if (opt->max_record_bytes) ro.max_record_bytes = opt->max_record_bytes;
+    ro.extra_columns = &res->extra_columns;
     if (opt->sha256) {
         keel_sha256_init(&hash);
-        co.sha256 = &hash;
+        ro.sha256 = &hash;
     }
-    rc = path ? keel_csv_open(path, &co, &reader, e)
-              : keel_csv_open_mem(mem, mem_len, &co, &reader, e);
+    rc = path ? keel_reader_open(s, path, &ro, &reader, e)
+              : keel_reader_open_mem(s, mem, mem_len, &ro, &reader, e);
     if (rc != KEEL_OK) goto done;
     if (opt->quarantine_path) {
         v.quarantine = fopen(opt->quarantine_path, "w");
@@ -946,92 +696,38 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
             goto done;
         }
     }
-    keel_record rec;
-    bool header = s->header && !jsonl;
-    int got = header ? keel_csv_next(reader, &rec) : 1;
-    if (got == 0) {
-        rc = keel_error_set(e, KEEL_EEMPTY, "%s: the file is empty (no header line)", v.name);
-        goto done;
-    }
-    if (got < 0) {
-        rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
-        goto done;
-    }
-    if (!jsonl && (rc = map_header(&v, &rec)) != KEEL_OK) goto done;
-    /* The fast path needs plain UTF-8 CSV with a quote character, and each field's column. */
-    bool fast = !jsonl && !opt->plain && s->quote && s->encoding == KEEL_ENC_UTF8 &&
-                s->delimiter != '\n' && s->delimiter != '\r';
-    if (fast) {
-        v.field_col = keel_malloc((size_t)(v.n_fields ? v.n_fields : 1) * sizeof *v.field_col);
-        if (!v.field_col) {
-            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
-            goto done;
-        }
-        for (long i = 0; i < v.n_fields; i++)
-            v.field_col[i] = -1;
-        for (size_t ci = 0; ci < s->n_columns; ci++)
-            v.field_col[v.cols[ci].field] = (long)ci;
-    }
     uint64_t n = 0, next_report = 65536;
+    keel_record one;
+    int got;
     for (;;) {
-        if (fast) {
-            const char *region;
-            size_t len;
-            int pk = keel_csv_peek_lines(reader, &region, &len);
-            if (pk < 0) {
-                got = pk;
-                break;
-            }
-            if (pk == 1) {
-                uint64_t recs = 0;
-                int err = KEEL_OK;
-                size_t used = fast_records(&v, region, len, keel_csv_line(reader), &recs, &err);
-                keel_csv_consume(reader, used, recs);
-                n += recs;
-                if (err != KEEL_OK) {
-                    rc = err == KEEL_ENOMEM ? keel_error_set(e, err, "out of memory in %s", v.name)
-                                            : err;
-                    goto done;
-                }
-                if (n >= next_report) {
-                    next_report = n + 65536;
-                    if (opt->progress)
-                        opt->progress(opt->progress_ud, keel_csv_bytes_read(reader),
-                                      keel_csv_size(reader), "validating");
-                    if (opt->cancel && *opt->cancel) {
-                        rc = keel_error_set(e, KEEL_ECANCELED, "canceled in %s after %llu records",
-                                            v.name, (unsigned long long)n);
-                        goto done;
-                    }
-                }
-                if (used == len) continue; /* all plain: look at the next stretch */
+        const keel_record *recs = &one;
+        got = opt->plain ? keel_reader_next(reader, &one) : keel_reader_next_block(reader, &recs);
+        if (got <= 0) break;
+        for (int i = 0; i < got; i++) {
+            if ((rc = check_record(&v, &recs[i])) != KEEL_OK) {
+                if (rc == KEEL_ENOMEM)
+                    keel_error_set(e, rc, "out of memory at %s:%llu", v.name,
+                                   (unsigned long long)recs[i].line);
+                else if (e && e->code != rc)
+                    keel_error_set(e, rc, "stopped at %s:%llu", v.name,
+                                   (unsigned long long)recs[i].line);
+                goto done;
             }
         }
-        /* The record the fast path handed over (or every record, without it). */
-        if ((got = keel_csv_next(reader, &rec)) != 1) break;
-        rc = jsonl ? check_json_record(&v, &rec) : check_record(&v, &rec);
-        if (rc != KEEL_OK) {
-            if (rc == KEEL_ENOMEM)
-                keel_error_set(e, rc, "out of memory at %s:%llu", v.name,
-                               (unsigned long long)rec.line);
-            else if (e && e->code != rc)
-                keel_error_set(e, rc, "stopped at %s:%llu", v.name, (unsigned long long)rec.line);
-            goto done;
-        }
-        if (++n >= next_report) {
+        if ((n += (uint64_t)got) >= next_report) {
             next_report = n + 65536;
             if (opt->progress)
-                opt->progress(opt->progress_ud, keel_csv_bytes_read(reader), keel_csv_size(reader),
-                              "validating");
+                opt->progress(opt->progress_ud, keel_reader_bytes_read(reader),
+                              keel_reader_size(reader), "validating");
             if (opt->cancel && *opt->cancel) {
                 rc = keel_error_set(e, KEEL_ECANCELED, "canceled at %s:%llu", v.name,
-                                    (unsigned long long)rec.line);
+                                    (unsigned long long)recs[got - 1].line);
                 goto done;
             }
         }
     }
     if (got < 0) {
-        rc = keel_error_set(e, got, "%s: %s", v.name, keel_csv_errmsg(reader));
+        rc = keel_error_set(e, got, "%s", keel_reader_errmsg(reader));
         goto done;
     }
     if ((rc = flush_chunk(&v)) != KEEL_OK) {
@@ -1039,7 +735,7 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
         goto done;
     }
     if (opt->progress)
-        opt->progress(opt->progress_ud, keel_csv_bytes_read(reader), keel_csv_size(reader),
+        opt->progress(opt->progress_ud, keel_reader_bytes_read(reader), keel_reader_size(reader),
                       "validating");
     if (opt->sha256) {
         unsigned char d[32];
@@ -1049,23 +745,18 @@ static int validate(const keel_schema *s, const char *path, const void *mem, siz
     rc = KEEL_OK;
 done:
     if (reader) {
-        res->bytes = keel_csv_bytes_read(reader);
-        res->blank_lines = keel_csv_blank_lines(reader);
+        res->bytes = keel_reader_bytes_read(reader);
+        res->blank_lines = keel_reader_blank_lines(reader);
     }
     if (v.quarantine && fclose(v.quarantine) != 0 && rc == KEEL_OK)
         rc = keel_error_set(e, KEEL_EIO, "%s: cannot write: %s", opt->quarantine_path,
                             strerror(errno));
-    keel_csv_close(reader);
+    keel_reader_close(reader);
     colstates_free(v.cols, s->n_columns);
     keel_free(v.problems);
     keel_buf_free(&v.line);
     keel_frame_free(v.frame);
     keel_free(v.lines);
-    keel_json_doc_free(v.doc);
-    keel_free(v.cells);
-    keel_free(v.field_col);
-    keel_free(v.repair_log);
-    keel_strset_free(&v.names);
     res->seconds = keel_now_seconds() - t0;
     return rc;
 }

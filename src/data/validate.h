@@ -54,7 +54,7 @@ typedef struct keel_validate_options {
     void *progress_ud;
     const volatile int *cancel; /* when *cancel becomes non-zero, stop with KEEL_ECANCELED */
     bool sha256;                /* compute the SHA-256 of the input into the result */
-    bool plain;                 /* no fast path for plain records (tests compare the two) */
+    bool plain;                 /* read record by record, not by blocks (tests compare) */
 } keel_validate_options;
 
 void keel_validate_options_init(keel_validate_options *o);
@@ -75,15 +75,16 @@ typedef struct keel_validate_result {
 
 void keel_validate_result_free(keel_validate_result *r);
 
-/* Validates the file at path ("-" for standard input) against s. CSV or JSON Lines: as the
- * path's extension says (.jsonl, .ndjson, .json; .csv, .tsv), else as the schema's format
- * says (JSON Lines: one object per line, keys naming columns; keys the
- * schema doesn't know are ignored, an absent key or null is a missing value). Fills *res (free it
- * with keel_validate_result_free, also after a failure). Returns KEEL_OK when the whole file was
- * read — quarantined records are not a failure — or an error for what stops the work: the
- * file cannot be read (KEEL_ENOENT, KEEL_EIO), is empty (KEEL_EEMPTY), its header lacks
- * a schema column (KEEL_EMISMATCH), the quarantine cannot be written (KEEL_EIO), out of
- * memory, or canceled. e's message names file:line:column where there is one. */
+/* Validates the file at path ("-" for standard input) against s, read by the record reader of
+ * its format (reader.h): as the path's extension says (.jsonl, .ndjson, .json; .csv, .tsv),
+ * else as the schema's format says (JSON Lines: one object per line, keys naming columns;
+ * keys the schema doesn't know are ignored, an absent key or null is a missing value).
+ * Fills *res (free it with keel_validate_result_free, also after a failure). Returns KEEL_OK
+ * when the whole file was read — quarantined records are not a failure — or an error for
+ * what stops the work: the file cannot be read (KEEL_ENOENT, KEEL_EIO), is empty
+ * (KEEL_EEMPTY), its header lacks a schema column (KEEL_EMISMATCH), the quarantine cannot be
+ * written (KEEL_EIO), out of memory, or canceled. e's message names file:line:column where
+ * there is one. */
 int keel_validate_file(const keel_schema *s, const char *path, const keel_validate_options *o,
                        keel_validate_result *res, keel_error *e);
 

@@ -454,11 +454,11 @@ static int csv_field_ok(ctx *c, const keel_record *rec, size_t k)
 
 static int csv_record_ok(ctx *c, const keel_record *rec)
 {
-    if (rec->problem == KEEL_CSV_OK) return KEEL_OK;
+    if (rec->problem == KEEL_RECORD_OK) return KEEL_OK;
     uint64_t line, col;
     keel_record_position(rec, rec->problem_off, &line, &col);
-    const char *why = rec->problem == KEEL_CSV_UNTERMINATED_QUOTE ? "a quoted field never ends"
-                      : rec->problem == KEEL_CSV_BAD_QUOTE
+    const char *why = rec->problem == KEEL_RECORD_UNTERMINATED_QUOTE ? "a quoted field never ends"
+                      : rec->problem == KEEL_RECORD_BAD_QUOTE
                           ? "text after a closing quote (write a quote inside a quoted field as "
                             "\"\")"
                           : "the record is too long";

@@ -117,7 +117,7 @@ TEST(csv_overlong_record_is_skipped_not_held)
     keel_record rec;
     CHECK_EQ_INT(keel_csv_next(r, &rec), 1);
     CHECK_EQ_INT(keel_csv_next(r, &rec), 1);
-    CHECK_EQ_INT(rec.problem, KEEL_CSV_TOO_LONG);
+    CHECK_EQ_INT(rec.problem, KEEL_RECORD_TOO_LONG);
     CHECK_EQ_INT(rec.line, 2);
     CHECK_EQ_INT(rec.raw_total, big + 7);
     CHECK(rec.raw_len <= 4096);
