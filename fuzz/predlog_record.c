@@ -1,5 +1,5 @@
 /*
- * fuzz/predlog_record.c — the prediction log's record reader (src/serve/predlog_record.c)
+ * fuzz/predlog_record.c — the prediction log's record reader (src/data/predlog_record.c)
  * against arbitrary lines.
  *
  * A failure must be KEEL_EPARSE (or KEEL_ENOMEM) with a non-empty UTF-8 message, a zeroed
@@ -12,7 +12,7 @@
  * record must equal the first field by field (numbers by value, outputs as floats, the
  * latency to the tenth of a microsecond the writer keeps). Any broken promise calls abort().
  */
-#include "serve/predlog_record.h"
+#include "data/predlog_record.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +31,7 @@ static void check_string(const char *s)
     ASSERT(keel_utf8_valid(s, strlen(s)));
 }
 
-static void check_record(const serve_predlog_record *r)
+static void check_record(const keel_predlog_record *r)
 {
     check_string(r->request_id);
     check_string(r->protocol);
@@ -45,19 +45,19 @@ static void check_record(const serve_predlog_record *r)
                                        strcmp(r->time + 19, ".000000Z") == 0));
     ASSERT(isfinite(r->latency_us) && r->latency_us >= 0);
     for (size_t i = 0; i < r->n_inputs; i++) {
-        const serve_predlog_value *v = &r->inputs[i];
+        const keel_predlog_value *v = &r->inputs[i];
         check_string(v->name);
         switch (v->kind) {
-        case SERVE_PREDLOG_NULL:
-        case SERVE_PREDLOG_BOOL:
+        case KEEL_PREDLOG_NULL:
+        case KEEL_PREDLOG_BOOL:
             ASSERT(v->text == NULL && v->len == 0 && isnan(v->number));
             break;
-        case SERVE_PREDLOG_NUMBER:
+        case KEEL_PREDLOG_NUMBER:
             ASSERT(isfinite(v->number));
             check_string(v->text);
             ASSERT(strlen(v->text) == v->len);
             break;
-        case SERVE_PREDLOG_TEXT:
+        case KEEL_PREDLOG_TEXT:
             check_string(v->text);
             ASSERT(strlen(v->text) == v->len && isnan(v->number));
             break;
@@ -79,7 +79,7 @@ static bool same_float(double a, double b)
 /* Writes r back with the writer and reads it again with rd (a reader r does not borrow
  * from). The request has r->row + 1 rows (one, written as row 0, when that is large), the
  * last being r's. */
-static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
+static void round_trip(const keel_predlog_record *r, keel_predlog_reader *rd)
 {
     size_t n_in = r->n_inputs, n_out = r->n_outputs, rows = r->row < 64 ? (size_t)r->row + 1 : 1;
     size_t at = rows - 1, cells = (n_in ? n_in : 1) * rows;
@@ -91,16 +91,16 @@ static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
     float *outs = calloc((n_out ? n_out : 1) * rows, sizeof *outs);
     ASSERT(cols && nums && texts && flags && missing && names && outs);
     for (size_t i = 0; i < n_in; i++) {
-        const serve_predlog_value *v = &r->inputs[i];
+        const keel_predlog_value *v = &r->inputs[i];
         size_t k = i * rows + at;
         cols[i].name = v->name;
-        missing[k] = v->kind == SERVE_PREDLOG_NULL;
+        missing[k] = v->kind == KEEL_PREDLOG_NULL;
         cols[i].missing = &missing[i * rows];
-        if (v->kind == SERVE_PREDLOG_TEXT) {
+        if (v->kind == KEEL_PREDLOG_TEXT) {
             texts[k] = v->text;
             cols[i].type = KEEL_COL_TEXT;
             cols[i].data = &texts[i * rows];
-        } else if (v->kind == SERVE_PREDLOG_BOOL) {
+        } else if (v->kind == KEEL_PREDLOG_BOOL) {
             flags[k] = v->boolean;
             cols[i].type = KEEL_COL_BOOL;
             cols[i].data = &flags[i * rows];
@@ -114,7 +114,7 @@ static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
         names[j] = r->outputs[j].name;
         outs[at * n_out + j] = (float)r->outputs[j].value;
     }
-    serve_predlog_request q = {.request_id = r->request_id,
+    keel_predlog_request q = {.request_id = r->request_id,
                                .time_micros = r->time_micros,
                                .protocol = r->protocol,
                                .model = r->model,
@@ -130,11 +130,11 @@ static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
     keel_buf head, line;
     keel_buf_init(&head);
     keel_buf_init(&line);
-    if (serve_predlog_record_head(&head, &q) == KEEL_OK &&
-        serve_predlog_record_write(&line, &q, &head, at) == KEEL_OK) {
-        serve_predlog_record s;
+    if (keel_predlog_record_head(&head, &q) == KEEL_OK &&
+        keel_predlog_record_write(&line, &q, &head, at) == KEEL_OK) {
+        keel_predlog_record s;
         keel_error e;
-        int rc = serve_predlog_record_read(rd, line.data, line.len, &s, &e);
+        int rc = keel_predlog_record_read(rd, line.data, line.len, &s, &e);
         ASSERT(rc == KEEL_OK || rc == KEEL_ENOMEM);
         if (rc == KEEL_OK) {
             ASSERT(strcmp(s.request_id, r->request_id) == 0 && s.row == at);
@@ -146,11 +146,11 @@ static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
             if (r->latency_us < 1e15) ASSERT(fabs(s.latency_us - r->latency_us) <= 0.0501);
             ASSERT(s.n_inputs == n_in && s.n_outputs == n_out);
             for (size_t i = 0; i < n_in; i++) {
-                const serve_predlog_value *a = &r->inputs[i], *b = &s.inputs[i];
+                const keel_predlog_value *a = &r->inputs[i], *b = &s.inputs[i];
                 ASSERT(strcmp(a->name, b->name) == 0 && a->kind == b->kind);
-                if (a->kind == SERVE_PREDLOG_TEXT) ASSERT(strcmp(a->text, b->text) == 0);
-                if (a->kind == SERVE_PREDLOG_BOOL) ASSERT(a->boolean == b->boolean);
-                if (a->kind == SERVE_PREDLOG_NUMBER) ASSERT(a->number == b->number);
+                if (a->kind == KEEL_PREDLOG_TEXT) ASSERT(strcmp(a->text, b->text) == 0);
+                if (a->kind == KEEL_PREDLOG_BOOL) ASSERT(a->boolean == b->boolean);
+                if (a->kind == KEEL_PREDLOG_NUMBER) ASSERT(a->number == b->number);
             }
             for (size_t j = 0; j < n_out; j++) {
                 ASSERT(strcmp(r->outputs[j].name, s.outputs[j].name) == 0);
@@ -171,21 +171,21 @@ static void round_trip(const serve_predlog_record *r, serve_predlog_reader *rd)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
-    static serve_predlog_reader *rd, *rd2;
-    if (!rd) rd = serve_predlog_reader_new();
-    if (!rd2) rd2 = serve_predlog_reader_new();
+    static keel_predlog_reader *rd, *rd2;
+    if (!rd) rd = keel_predlog_reader_new();
+    if (!rd2) rd2 = keel_predlog_reader_new();
     if (!rd || !rd2) return 0;
     const char *line = (const char *)data;
-    serve_predlog_record r;
+    keel_predlog_record r;
     keel_error e;
-    int rc = serve_predlog_record_read(rd, line, n, &r, &e);
+    int rc = keel_predlog_record_read(rd, line, n, &r, &e);
     if (rc != KEEL_OK) {
         ASSERT(rc == KEEL_EPARSE || rc == KEEL_ENOMEM);
         ASSERT(e.code == rc && e.msg[0] != '\0' && keel_utf8_valid(e.msg, strlen(e.msg)));
         ASSERT(r.request_id == NULL && r.inputs == NULL && r.n_inputs == 0 && r.n_outputs == 0);
         keel_error e2;
-        serve_predlog_record r2;
-        ASSERT(serve_predlog_record_read(rd, line, n, &r2, &e2) == rc);
+        keel_predlog_record r2;
+        ASSERT(keel_predlog_record_read(rd, line, n, &r2, &e2) == rc);
         ASSERT(strcmp(e.msg, e2.msg) == 0);
         return 0;
     }

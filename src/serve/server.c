@@ -24,7 +24,7 @@
 #include "serve/serve.h"
 
 #include "registry/registry.h"
-#include "serve/predlog_record.h"
+#include "data/predlog_record.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -334,7 +334,7 @@ static void log_rows(serve_server *s, const char *protocol, const char *model,
                      const float *pred, double seconds)
 {
     if (!s->log) return;
-    serve_predlog_request q = {.request_id = id,
+    keel_predlog_request q = {.request_id = id,
                                .time_micros = keel_wall_micros(),
                                .protocol = protocol,
                                .model = model,
@@ -350,9 +350,9 @@ static void log_rows(serve_server *s, const char *protocol, const char *model,
     keel_buf head, line;
     keel_buf_init(&head);
     keel_buf_init(&line);
-    if (serve_predlog_record_head(&head, &q) == KEEL_OK)
+    if (keel_predlog_record_head(&head, &q) == KEEL_OK)
         for (size_t r = 0; r < b->n_rows; r++)
-            if (serve_predlog_record_write(&line, &q, &head, r) == KEEL_OK)
+            if (keel_predlog_record_write(&line, &q, &head, r) == KEEL_OK)
                 serve_predlog_append(s->log, line.data, line.len);
     keel_buf_free(&line);
     keel_buf_free(&head);

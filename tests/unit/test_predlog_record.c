@@ -1,10 +1,10 @@
-/* Tests of the prediction log's record (src/serve/predlog_record.c): the exact line the
+/* Tests of the prediction log's record (src/data/predlog_record.c): the exact line the
  * server writes; write -> read round trips for every column type, missing values and odd
  * names; hostile and broken lines refused with a message naming the field; the time format;
  * out of memory in the writer and the reader. */
 #include "harness.h"
 
-#include "serve/predlog_record.h"
+#include "data/predlog_record.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ typedef struct fixture {
     keel_input_column cols[6];
     float pred[4];
     const char *names[2];
-    serve_predlog_request q;
+    keel_predlog_request q;
 } fixture;
 
 static void fixture_init(fixture *f)
@@ -46,7 +46,7 @@ static void fixture_init(fixture *f)
     f->cols[3] = (keel_input_column){"big", KEEL_COL_I64, f->i64, NULL};
     f->cols[4] = (keel_input_column){"area_code", KEEL_COL_I32, f->i32, NULL};
     f->cols[5] = (keel_input_column){"intl", KEEL_COL_BOOL, f->boolean, f->missing};
-    f->q = (serve_predlog_request){.request_id = "req-42",
+    f->q = (keel_predlog_request){.request_id = "req-42",
                                    .time_micros = T_MICROS,
                                    .protocol = "v2",
                                    .model = "churn",
@@ -62,14 +62,14 @@ static void fixture_init(fixture *f)
 }
 
 /* Row r of f->q as a line; returns it (static, valid until the next call). */
-static const char *line_of(const serve_predlog_request *q, size_t r)
+static const char *line_of(const keel_predlog_request *q, size_t r)
 {
     static keel_buf line;
     keel_buf head;
     keel_buf_init(&head);
     keel_buf_reset(&line);
-    int rc = serve_predlog_record_head(&head, q);
-    if (rc == KEEL_OK) rc = serve_predlog_record_write(&line, q, &head, r);
+    int rc = keel_predlog_record_head(&head, q);
+    if (rc == KEEL_OK) rc = keel_predlog_record_write(&line, q, &head, r);
     keel_buf_free(&head);
     return rc == KEEL_OK ? line.data : NULL;
 }
@@ -107,14 +107,14 @@ TEST(predlog_record_round_trip)
 {
     fixture f;
     fixture_init(&f);
-    serve_predlog_reader *rd = serve_predlog_reader_new();
+    keel_predlog_reader *rd = keel_predlog_reader_new();
     REQUIRE(rd);
     for (size_t r = 0; r < 2; r++) {
         const char *line = line_of(&f.q, r);
         REQUIRE(line);
-        serve_predlog_record rec;
+        keel_predlog_record rec;
         keel_error e;
-        int rc = serve_predlog_record_read(rd, line, strlen(line), &rec, &e);
+        int rc = keel_predlog_record_read(rd, line, strlen(line), &rec, &e);
         if (rc != KEEL_OK) fprintf(stderr, "%s\n", e.msg);
         REQUIRE(rc == KEEL_OK);
         CHECK_STR(rec.request_id, "req-42");
@@ -129,25 +129,25 @@ TEST(predlog_record_round_trip)
         REQUIRE(rec.n_inputs == 6);
         for (size_t c = 0; c < 6; c++)
             CHECK_STR(rec.inputs[c].name, f.cols[c].name);
-        const serve_predlog_value *in = rec.inputs;
-        CHECK_EQ_INT(in[0].kind, SERVE_PREDLOG_TEXT);
+        const keel_predlog_value *in = rec.inputs;
+        CHECK_EQ_INT(in[0].kind, KEEL_PREDLOG_TEXT);
         CHECK_STR(in[0].text, f.text[r]);
         CHECK_EQ_INT(in[0].len, strlen(f.text[r]));
         if (r == 0) {
-            CHECK_EQ_INT(in[1].kind, SERVE_PREDLOG_NUMBER);
+            CHECK_EQ_INT(in[1].kind, KEEL_PREDLOG_NUMBER);
             CHECK(in[1].number == 128.5);
-            CHECK_EQ_INT(in[5].kind, SERVE_PREDLOG_BOOL);
+            CHECK_EQ_INT(in[5].kind, KEEL_PREDLOG_BOOL);
             CHECK(in[5].boolean);
         } else { /* missing */
-            CHECK_EQ_INT(in[1].kind, SERVE_PREDLOG_NULL);
+            CHECK_EQ_INT(in[1].kind, KEEL_PREDLOG_NULL);
             CHECK(isnan(in[1].number) && in[1].text == NULL);
-            CHECK_EQ_INT(in[5].kind, SERVE_PREDLOG_NULL);
+            CHECK_EQ_INT(in[5].kind, KEEL_PREDLOG_NULL);
         }
-        CHECK_EQ_INT(in[2].kind, SERVE_PREDLOG_NUMBER);
+        CHECK_EQ_INT(in[2].kind, KEEL_PREDLOG_NUMBER);
         CHECK((float)in[2].number == f.f32[r]); /* a float's text reads back as that float */
-        CHECK_EQ_INT(in[3].kind, SERVE_PREDLOG_NUMBER);
+        CHECK_EQ_INT(in[3].kind, KEEL_PREDLOG_NUMBER);
         CHECK_EQ_INT(strtoll(in[3].text, NULL, 10), f.i64[r]); /* exact beyond 2^53 */
-        CHECK_EQ_INT(in[4].kind, SERVE_PREDLOG_NUMBER);
+        CHECK_EQ_INT(in[4].kind, KEEL_PREDLOG_NUMBER);
         CHECK(in[4].number == f.i32[r]);
         REQUIRE(rec.n_outputs == 2);
         CHECK_STR(rec.outputs[0].name, "no");
@@ -155,7 +155,7 @@ TEST(predlog_record_round_trip)
         CHECK((float)rec.outputs[0].value == f.pred[2 * r]);
         CHECK((float)rec.outputs[1].value == f.pred[2 * r + 1]);
     }
-    serve_predlog_reader_free(rd);
+    keel_predlog_reader_free(rd);
 }
 
 /* Odd but valid text everywhere the writer puts a string, with the newline the log adds. */
@@ -175,11 +175,11 @@ TEST(predlog_record_round_trip_odd_strings)
     keel_buf_init(&line);
     REQUIRE(keel_buf_puts(&line, line_of(&f.q, 0)) == KEEL_OK);
     REQUIRE(keel_buf_putc(&line, '\n') == KEEL_OK);
-    serve_predlog_reader *rd = serve_predlog_reader_new();
+    keel_predlog_reader *rd = keel_predlog_reader_new();
     REQUIRE(rd);
-    serve_predlog_record rec;
+    keel_predlog_record rec;
     keel_error e;
-    REQUIRE(serve_predlog_record_read(rd, line.data, line.len, &rec, &e) == KEEL_OK);
+    REQUIRE(keel_predlog_record_read(rd, line.data, line.len, &rec, &e) == KEEL_OK);
     CHECK_STR(rec.request_id, odd);
     CHECK_STR(rec.model, odd);
     CHECK_STR(rec.protocol, "mlflow");
@@ -191,12 +191,12 @@ TEST(predlog_record_round_trip_odd_strings)
     f.q.n_cols = 1;
     f.q.n_outputs = 1;
     const char *narrow = line_of(&f.q, 1);
-    REQUIRE(serve_predlog_record_read(rd, narrow, strlen(narrow), &rec, &e) == KEEL_OK);
+    REQUIRE(keel_predlog_record_read(rd, narrow, strlen(narrow), &rec, &e) == KEEL_OK);
     CHECK_EQ_INT(rec.n_inputs, 1);
     CHECK_EQ_INT(rec.n_outputs, 1);
     CHECK_EQ_INT(rec.row, 1);
     keel_buf_free(&line);
-    serve_predlog_reader_free(rd);
+    keel_predlog_reader_free(rd);
 }
 
 /* Every line: the code, and a piece of the message it must give. */
@@ -227,12 +227,12 @@ TEST(predlog_record_refuses_broken_lines)
          "\"inputs\":{},\"outputs\":{},\"latency_us\":1}",
          "\"request_id\": must not contain a NUL character"},
     };
-    serve_predlog_reader *rd = serve_predlog_reader_new();
+    keel_predlog_reader *rd = keel_predlog_reader_new();
     REQUIRE(rd);
     for (size_t i = 0; i < KEEL_ARRAY_LEN(cases); i++) {
-        serve_predlog_record rec;
+        keel_predlog_record rec;
         keel_error e;
-        int rc = serve_predlog_record_read(rd, cases[i].line, strlen(cases[i].line), &rec, &e);
+        int rc = keel_predlog_record_read(rd, cases[i].line, strlen(cases[i].line), &rec, &e);
         CHECK_EQ_INT(rc, KEEL_EPARSE);
         if (!strstr(e.msg, cases[i].msg))
             harness_fail(__FILE__, __LINE__, "case %zu: message \"%s\" lacks \"%s\"", i, e.msg,
@@ -305,9 +305,9 @@ TEST(predlog_record_refuses_broken_lines)
         keel_buf_append(&line, good.data, (size_t)(at - good.data));
         keel_buf_puts(&line, fields[i].value);
         keel_buf_puts(&line, end);
-        serve_predlog_record rec;
+        keel_predlog_record rec;
         keel_error e;
-        int rc = serve_predlog_record_read(rd, line.data, line.len, &rec, &e);
+        int rc = keel_predlog_record_read(rd, line.data, line.len, &rec, &e);
         CHECK_EQ_INT(rc, KEEL_EPARSE);
         if (!strstr(e.msg, fields[i].msg))
             harness_fail(__FILE__, __LINE__, "%s: message \"%s\" lacks \"%s\" (line %s)",
@@ -322,20 +322,20 @@ TEST(predlog_record_refuses_broken_lines)
     keel_buf_puts(&line, good_head);
     keel_buf_puts(&line, ",\"later\":{\"added\":[1,2]}");
     keel_buf_puts(&line, good_tail);
-    serve_predlog_record rec;
+    keel_predlog_record rec;
     keel_error e;
-    REQUIRE(serve_predlog_record_read(rd, line.data, line.len, &rec, &e) == KEEL_OK);
+    REQUIRE(keel_predlog_record_read(rd, line.data, line.len, &rec, &e) == KEEL_OK);
     CHECK_STR(rec.time, "2026-11-24T10:00:00Z");
     CHECK_EQ_INT(rec.time_micros, T_MICROS - 123456);
     CHECK_NEAR(rec.latency_us, 1.5, 0);
     /* Every cut of it is refused, with a message. */
     for (size_t n = 0; n < line.len; n++) {
-        int rc = serve_predlog_record_read(rd, line.data, n, &rec, &e);
+        int rc = keel_predlog_record_read(rd, line.data, n, &rec, &e);
         CHECK_EQ_INT(rc, KEEL_EPARSE);
         CHECK(e.msg[0] != '\0');
     }
     keel_buf_free(&line);
-    serve_predlog_reader_free(rd);
+    keel_predlog_reader_free(rd);
 }
 
 /* A long hostile name is quoted short in the message, cut at a character boundary. */
@@ -349,16 +349,16 @@ TEST(predlog_record_messages_stay_short)
     for (int i = 0; i < 2000; i++)
         keel_buf_puts(&line, "\xc3\xa9");
     keel_buf_puts(&line, "\":[]}}");
-    serve_predlog_reader *rd = serve_predlog_reader_new();
+    keel_predlog_reader *rd = keel_predlog_reader_new();
     REQUIRE(rd);
-    serve_predlog_record rec;
+    keel_predlog_record rec;
     keel_error e;
-    CHECK_EQ_INT(serve_predlog_record_read(rd, line.data, line.len, &rec, &e), KEEL_EPARSE);
+    CHECK_EQ_INT(keel_predlog_record_read(rd, line.data, line.len, &rec, &e), KEEL_EPARSE);
     CHECK(strlen(e.msg) < 200);
     CHECK(strstr(e.msg, "...\"]: expected a number") != NULL);
     CHECK(keel_utf8_valid(e.msg, strlen(e.msg)));
     keel_buf_free(&line);
-    serve_predlog_reader_free(rd);
+    keel_predlog_reader_free(rd);
 }
 
 /* The times keel_format_timestamp writes read back to the same microseconds. */
@@ -366,7 +366,7 @@ TEST(predlog_record_time_round_trip)
 {
     keel_rng rng;
     keel_rng_seed(&rng, 7);
-    serve_predlog_reader *rd = serve_predlog_reader_new();
+    keel_predlog_reader *rd = keel_predlog_reader_new();
     REQUIRE(rd);
     fixture f;
     fixture_init(&f);
@@ -379,15 +379,15 @@ TEST(predlog_record_time_round_trip)
         if (i == 2) t = INT64_C(253402300799999999); /* 9999-12-31T23:59:59.999999Z */
         f.q.time_micros = t;
         const char *line = line_of(&f.q, 0);
-        serve_predlog_record rec;
+        keel_predlog_record rec;
         keel_error e;
-        REQUIRE(line && serve_predlog_record_read(rd, line, strlen(line), &rec, &e) == KEEL_OK);
+        REQUIRE(line && keel_predlog_record_read(rd, line, strlen(line), &rec, &e) == KEEL_OK);
         CHECK_EQ_INT(rec.time_micros, t);
         char want[40];
         keel_format_timestamp(t, want);
         CHECK_STR(rec.time, want);
     }
-    serve_predlog_reader_free(rd);
+    keel_predlog_reader_free(rd);
 }
 
 /* Out of memory at every allocation in turn: the writer and the reader say so, leak nothing,
@@ -408,8 +408,8 @@ TEST(predlog_record_out_of_memory)
         keel_buf_init(&head);
         keel_buf_init(&line);
         test_fail_alloc_after(n);
-        rc = serve_predlog_record_head(&head, &f.q);
-        if (rc == KEEL_OK) rc = serve_predlog_record_write(&line, &f.q, &head, 1);
+        rc = keel_predlog_record_head(&head, &f.q);
+        if (rc == KEEL_OK) rc = keel_predlog_record_write(&line, &f.q, &head, 1);
         test_fail_alloc_after(0);
         if (rc != KEEL_OK) {
             CHECK_EQ_INT(rc, KEEL_ENOMEM);
@@ -427,11 +427,11 @@ TEST(predlog_record_out_of_memory)
     rc = KEEL_ENOMEM;
     for (n = 1; n < 1000 && rc == KEEL_ENOMEM; n++) {
         long live = test_alloc_live();
-        serve_predlog_record rec;
+        keel_predlog_record rec;
         keel_error e;
         test_fail_alloc_after(n);
-        serve_predlog_reader *rd = serve_predlog_reader_new();
-        rc = rd ? serve_predlog_record_read(rd, copy, strlen(copy), &rec, &e) : KEEL_ENOMEM;
+        keel_predlog_reader *rd = keel_predlog_reader_new();
+        rc = rd ? keel_predlog_record_read(rd, copy, strlen(copy), &rec, &e) : KEEL_ENOMEM;
         test_fail_alloc_after(0);
         if (rc != KEEL_OK) {
             CHECK_EQ_INT(rc, KEEL_ENOMEM);
@@ -439,7 +439,7 @@ TEST(predlog_record_out_of_memory)
         } else {
             CHECK_EQ_INT(rec.n_inputs, 6);
         }
-        serve_predlog_reader_free(rd);
+        keel_predlog_reader_free(rd);
         CHECK_EQ_INT(test_alloc_live(), live);
     }
     CHECK_EQ_INT(rc, KEEL_OK);

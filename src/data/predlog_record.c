@@ -21,7 +21,7 @@
  * Bounds: a line's size is the caller's (the log's writer drops lines over half its queue);
  * the parser bounds nesting; the name table is twice the widest row's columns.
  */
-#include "serve/predlog_record.h"
+#include "data/predlog_record.h"
 
 #include "base/json.h"
 
@@ -67,7 +67,7 @@ static int put_value(keel_buf *b, const keel_input_column *col, size_t row)
     return KEEL_OK; /* not a column type: nothing (keel_model_predict_columns refuses it) */
 }
 
-int serve_predlog_record_head(keel_buf *head, const serve_predlog_request *q)
+int keel_predlog_record_head(keel_buf *head, const keel_predlog_request *q)
 {
     char when[40];
     int rc;
@@ -90,7 +90,7 @@ fail:
     return rc;
 }
 
-int serve_predlog_record_write(keel_buf *line, const serve_predlog_request *q, const keel_buf *head,
+int keel_predlog_record_write(keel_buf *line, const keel_predlog_request *q, const keel_buf *head,
                                size_t r)
 {
     size_t k = q->n_outputs;
@@ -232,19 +232,19 @@ static int bad(keel_error *e, const place *at, const char *fmt, ...)
 
 /* ---- reading: fields -------------------------------------------------------------------- */
 
-struct serve_predlog_reader {
+struct keel_predlog_reader {
     keel_json_doc *doc;
-    serve_predlog_value *inputs;
+    keel_predlog_value *inputs;
     size_t cap_inputs;
-    serve_predlog_output *outputs;
+    keel_predlog_output *outputs;
     size_t cap_outputs;
     uint32_t *slots; /* names seen in the object being read: member index + 1; 0 = empty */
     size_t n_slots;  /* a power of two */
 };
 
-serve_predlog_reader *serve_predlog_reader_new(void)
+keel_predlog_reader *keel_predlog_reader_new(void)
 {
-    serve_predlog_reader *rd = keel_calloc(1, sizeof *rd);
+    keel_predlog_reader *rd = keel_calloc(1, sizeof *rd);
     if (!rd) return NULL;
     if (!(rd->doc = keel_json_doc_new())) {
         keel_free(rd);
@@ -253,7 +253,7 @@ serve_predlog_reader *serve_predlog_reader_new(void)
     return rd;
 }
 
-void serve_predlog_reader_free(serve_predlog_reader *rd)
+void keel_predlog_reader_free(keel_predlog_reader *rd)
 {
     if (!rd) return;
     keel_json_doc_free(rd->doc);
@@ -344,7 +344,7 @@ static bool is_sha256(const char *s, size_t n)
 }
 
 /* Makes room for n names in the table and empties it. */
-static int names_reset(serve_predlog_reader *rd, size_t n, keel_error *e)
+static int names_reset(keel_predlog_reader *rd, size_t n, keel_error *e)
 {
     size_t want = 16;
     while (want < 2 * n)
@@ -360,7 +360,7 @@ static int names_reset(serve_predlog_reader *rd, size_t n, keel_error *e)
 }
 
 /* Adds member i of obj to the table; false when its name is there already. */
-static bool names_add(serve_predlog_reader *rd, const keel_json *obj, size_t i)
+static bool names_add(keel_predlog_reader *rd, const keel_json *obj, size_t i)
 {
     const keel_json_member *m = &obj->u.object.members[i];
     size_t mask = rd->n_slots - 1, at = (size_t)keel_hash64(m->key, m->key_len, 0x5eed) & mask;
@@ -376,7 +376,7 @@ static bool names_add(serve_predlog_reader *rd, const keel_json *obj, size_t i)
 }
 
 /* Checks the object v of field f (inputs or outputs) and its names: unique, no NUL. */
-static int named_object(serve_predlog_reader *rd, const keel_json *v, int f, keel_error *e)
+static int named_object(keel_predlog_reader *rd, const keel_json *v, int f, keel_error *e)
 {
     place at = field(field_names[f]);
     if (v->type != KEEL_JSON_OBJECT)
@@ -394,14 +394,14 @@ static int named_object(serve_predlog_reader *rd, const keel_json *v, int f, kee
     return KEEL_OK;
 }
 
-static int read_inputs(serve_predlog_reader *rd, const keel_json *v, serve_predlog_record *rec,
+static int read_inputs(keel_predlog_reader *rd, const keel_json *v, keel_predlog_record *rec,
                        keel_error *e)
 {
     int rc = named_object(rd, v, F_INPUTS, e);
     if (rc != KEEL_OK) return rc;
     size_t n = v->u.object.n;
     if (n > rd->cap_inputs) {
-        serve_predlog_value *grown = keel_reallocarray(rd->inputs, n, sizeof *grown);
+        keel_predlog_value *grown = keel_reallocarray(rd->inputs, n, sizeof *grown);
         if (!grown) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
         rd->inputs = grown;
         rd->cap_inputs = n;
@@ -409,17 +409,17 @@ static int read_inputs(serve_predlog_reader *rd, const keel_json *v, serve_predl
     for (size_t i = 0; i < n; i++) {
         const keel_json_member *m = &v->u.object.members[i];
         const keel_json *x = &m->value;
-        serve_predlog_value *o = &rd->inputs[i];
-        *o = (serve_predlog_value){.name = m->key, .number = NAN};
+        keel_predlog_value *o = &rd->inputs[i];
+        *o = (keel_predlog_value){.name = m->key, .number = NAN};
         place at = member_of("inputs", m);
         switch (x->type) {
         case KEEL_JSON_NULL:
-            o->kind = SERVE_PREDLOG_NULL;
+            o->kind = KEEL_PREDLOG_NULL;
             break;
         case KEEL_JSON_NUMBER:
             if (!isfinite(x->u.number.value))
                 return bad(e, &at, "the number %s is out of range", describe(x).s);
-            o->kind = SERVE_PREDLOG_NUMBER;
+            o->kind = KEEL_PREDLOG_NUMBER;
             o->number = x->u.number.value;
             o->text = x->u.number.text;
             o->len = x->u.number.len;
@@ -427,12 +427,12 @@ static int read_inputs(serve_predlog_reader *rd, const keel_json *v, serve_predl
         case KEEL_JSON_STRING:
             if (has_nul(x->u.string.s, x->u.string.len))
                 return bad(e, &at, "must not contain a NUL character");
-            o->kind = SERVE_PREDLOG_TEXT;
+            o->kind = KEEL_PREDLOG_TEXT;
             o->text = x->u.string.s;
             o->len = x->u.string.len;
             break;
         case KEEL_JSON_BOOL:
-            o->kind = SERVE_PREDLOG_BOOL;
+            o->kind = KEEL_PREDLOG_BOOL;
             o->boolean = x->u.boolean;
             break;
         default:
@@ -444,14 +444,14 @@ static int read_inputs(serve_predlog_reader *rd, const keel_json *v, serve_predl
     return KEEL_OK;
 }
 
-static int read_outputs(serve_predlog_reader *rd, const keel_json *v, serve_predlog_record *rec,
+static int read_outputs(keel_predlog_reader *rd, const keel_json *v, keel_predlog_record *rec,
                         keel_error *e)
 {
     int rc = named_object(rd, v, F_OUTPUTS, e);
     if (rc != KEEL_OK) return rc;
     size_t n = v->u.object.n;
     if (n > rd->cap_outputs) {
-        serve_predlog_output *grown = keel_reallocarray(rd->outputs, n, sizeof *grown);
+        keel_predlog_output *grown = keel_reallocarray(rd->outputs, n, sizeof *grown);
         if (!grown) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
         rd->outputs = grown;
         rd->cap_outputs = n;
@@ -460,7 +460,7 @@ static int read_outputs(serve_predlog_reader *rd, const keel_json *v, serve_pred
         const keel_json_member *m = &v->u.object.members[i];
         const keel_json *x = &m->value;
         place at = member_of("outputs", m);
-        rd->outputs[i] = (serve_predlog_output){m->key, NAN};
+        rd->outputs[i] = (keel_predlog_output){m->key, NAN};
         if (x->type == KEEL_JSON_NULL) continue;
         if (x->type != KEEL_JSON_NUMBER)
             return bad(e, &at, "expected a number or null, got %s", describe(x).s);
@@ -473,8 +473,8 @@ static int read_outputs(serve_predlog_reader *rd, const keel_json *v, serve_pred
     return KEEL_OK;
 }
 
-static int read_record(serve_predlog_reader *rd, const char *line, size_t n,
-                       serve_predlog_record *rec, keel_error *e)
+static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
+                       keel_predlog_record *rec, keel_error *e)
 {
     keel_error je;
     int rc = keel_json_parse(rd->doc, line ? line : "", line ? n : 0, &je);
@@ -535,8 +535,8 @@ static int read_record(serve_predlog_reader *rd, const char *line, size_t n,
     return read_outputs(rd, f[F_OUTPUTS], rec, e);
 }
 
-int serve_predlog_record_read(serve_predlog_reader *rd, const char *line, size_t n,
-                              serve_predlog_record *rec, keel_error *e)
+int keel_predlog_record_read(keel_predlog_reader *rd, const char *line, size_t n,
+                              keel_predlog_record *rec, keel_error *e)
 {
     memset(rec, 0, sizeof *rec);
     keel_error_clear(e);
