@@ -87,11 +87,27 @@ static inline keel_buf_mark keel_buf_begin(const keel_buf *b)
 {
     return (keel_buf_mark){b->len, b->failed};
 }
-/* Ends a writer that began at mark: KEEL_OK, or KEEL_ENOMEM with the buffer as it was at
- * mark (its content cut back, its failed mark as it was) when an append failed since. A
- * writer that calls another writer of this kind checks what that one returns: the inner
- * writer's failure is undone, not left on the buffer. */
-int keel_buf_end(keel_buf *b, keel_buf_mark mark);
+/* Ends a writer that began at mark and whose own result is rc (KEEL_OK when it only appended):
+ * when rc is an error or an append failed since mark, the buffer is put back as it was at
+ * mark (its content cut back, its failed mark as it was) and the error returned (rc, else
+ * KEEL_ENOMEM); else KEEL_OK. A writer that calls another writer of this kind checks what
+ * that one returns: the inner writer's failure is undone, not left on the buffer. Inline:
+ * the server's answer writers end with it on every request. */
+static inline int keel_buf_end_rc(keel_buf *b, keel_buf_mark mark, int rc)
+{
+    if (rc == KEEL_OK && !b->failed) return KEEL_OK;
+    if (b->data && mark.len <= b->len) {
+        b->len = mark.len;
+        b->data[mark.len] = '\0';
+    }
+    b->failed = mark.failed;
+    return rc != KEEL_OK ? rc : KEEL_ENOMEM;
+}
+/* keel_buf_end_rc for a writer that only appends. */
+static inline int keel_buf_end(keel_buf *b, keel_buf_mark mark)
+{
+    return keel_buf_end_rc(b, mark, KEEL_OK);
+}
 int keel_buf_append(keel_buf *b, const void *p, size_t n);
 int keel_buf_puts(keel_buf *b, const char *s);
 int keel_buf_putc(keel_buf *b, char c);

@@ -60,17 +60,6 @@ int keel_buf_reserve(keel_buf *b, size_t extra)
     return KEEL_OK;
 }
 
-int keel_buf_end(keel_buf *b, keel_buf_mark mark)
-{
-    if (!b->failed) return KEEL_OK;
-    if (b->data && mark.len <= b->len) {
-        b->len = mark.len;
-        b->data[mark.len] = '\0';
-    }
-    b->failed = mark.failed;
-    return KEEL_ENOMEM;
-}
-
 int keel_buf_append(keel_buf *b, const void *p, size_t n)
 {
     if (keel_buf_reserve(b, n) != KEEL_OK) return KEEL_ENOMEM;

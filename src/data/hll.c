@@ -73,10 +73,10 @@ double keel_hll_estimate(const keel_hll *h)
 
 int keel_hll_write(const keel_hll *h, keel_buf *out)
 {
-    size_t len0 = out->len;
+    keel_buf_mark len0 = keel_buf_begin(out);
     if (keel_buf_putc(out, '"') != KEEL_OK || keel_buf_base64(out, h->reg, HLL_M) != KEEL_OK ||
         keel_buf_putc(out, '"') != KEEL_OK)
-        return sketch_buf_rollback(out, len0, KEEL_ENOMEM);
+        return keel_buf_end_rc(out, len0, KEEL_ENOMEM);
     return KEEL_OK;
 }
 

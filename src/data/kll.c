@@ -630,12 +630,12 @@ static uint64_t get_le64(const unsigned char *p)
 
 int keel_kll_write(const keel_kll *s, keel_buf *out)
 {
-    size_t len0 = out->len;
+    keel_buf_mark len0 = keel_buf_begin(out);
     uint32_t retained = kll_retained(s);
     /* Reserve the base64 up front: 4 chars per 3 bytes. */
     if (keel_buf_reserve(out, 256 + 12 * (size_t)s->n_levels + (size_t)retained * 32 / 3) !=
         KEEL_OK)
-        return KEEL_ENOMEM;
+        return keel_buf_end_rc(out, len0, KEEL_ENOMEM);
     int rc =
         keel_buf_printf(out, "{\"type\":\"kll\",\"version\":1,\"k\":%u,\"n\":%llu,\"min\":", s->k,
                         (unsigned long long)s->n);
@@ -664,7 +664,7 @@ int keel_kll_write(const keel_kll *s, keel_buf *out)
         i += m;
     }
     rc = rc ? rc : keel_buf_puts(out, "\"}");
-    return rc ? sketch_buf_rollback(out, len0, rc) : KEEL_OK;
+    return keel_buf_end_rc(out, len0, rc);
 }
 
 /* Reads min or max as written by kll_write_bound (not null: the caller checked). */

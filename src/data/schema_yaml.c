@@ -1138,11 +1138,5 @@ static int write_schema(const keel_schema *s, keel_buf *b)
 int keel_schema_write(const keel_schema *s, keel_buf *out)
 {
     keel_buf_mark start = keel_buf_begin(out);
-    int rc = write_schema(s, out);
-    if (rc && !out->failed) { /* not the buffer's: cut back all the same */
-        out->len = start.len;
-        if (out->data) out->data[start.len] = '\0';
-        return rc;
-    }
-    return keel_buf_end(out, start);
+    return keel_buf_end_rc(out, start, write_schema(s, out));
 }

@@ -11,13 +11,6 @@
 
 #include <string.h>
 
-int sketch_buf_rollback(keel_buf *b, size_t len, int rc)
-{
-    b->len = len;
-    if (b->data) b->data[len] = '\0';
-    return rc;
-}
-
 bool sketch_json_plain_u64(const keel_json *v, uint64_t *out)
 {
     if (!v || v->type != KEEL_JSON_NUMBER || v->u.number.len == 0) return false;

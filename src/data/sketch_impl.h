@@ -13,10 +13,6 @@
 
 #include "data/sketch.h"
 
-/* Truncates b back to len after a failed multi-part write; returns rc, so that a writer can
- * end with `return sketch_buf_rollback(out, start, rc)`. */
-int sketch_buf_rollback(keel_buf *b, size_t len, int rc);
-
 /* Reads v as an integer: plain digits only ("1e3" and "2.0" are refused; our writers
  * never produce them, and values must be exact beyond 2^53). False if v is anything else
  * or does not fit 64 bits. */

@@ -416,7 +416,7 @@ fail:
 
 int keel_topk_write(const keel_topk *t, keel_buf *out)
 {
-    size_t len0 = out->len;
+    keel_buf_mark len0 = keel_buf_begin(out);
     keel_topk_item *items = NULL;
     if (t->n) {
         items = keel_calloc(t->n, sizeof *items);
@@ -445,7 +445,7 @@ int keel_topk_write(const keel_topk *t, keel_buf *out)
     }
     rc = rc ? rc : keel_buf_puts(out, "]}");
     keel_free(items);
-    return rc ? sketch_buf_rollback(out, len0, rc) : KEEL_OK;
+    return keel_buf_end_rc(out, len0, rc);
 }
 
 int keel_topk_read(const keel_json *v, keel_topk **out, keel_error *e)

@@ -35,7 +35,7 @@ int keel_graph_to_json(const keel_graph *g, keel_buf *out)
 {
     if (!g || !out) return KEEL_EINVAL;
     if (!g->finalised) return KEEL_ESTATE;
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     int rc = keel_buf_puts(out, "{\"nodes\":[");
     for (int i = 0; i < g->n_nodes && rc == KEEL_OK; i++) {
         const keel_node *nd = &g->nodes[i];
@@ -52,11 +52,7 @@ int keel_graph_to_json(const keel_graph *g, keel_buf *out)
     }
     if (rc == KEEL_OK)
         rc = keel_buf_printf(out, "],\"n_params\":%zu,\"n_state\":%zu}", g->n_params, g->n_state);
-    if (rc != KEEL_OK && out->data) {
-        out->len = start; /* leave the buffer as it was */
-        out->data[start] = '\0';
-    }
-    return rc;
+    return keel_buf_end_rc(out, start, rc); /* a failure leaves the buffer as it was */
 }
 
 /* ---- reading ------------------------------------------------------------------------- */

@@ -285,7 +285,7 @@ static int render(const keel_json *card, keel_buf *out, bool md, keel_error *e)
     if (!out) return keel_error_set(e, KEEL_EINVAL, "model card: no output buffer");
     if (!card || card->type != KEEL_JSON_OBJECT)
         return keel_error_set(e, KEEL_EFORMAT, "model card: the top level is not a JSON object");
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     doc_writer w = {out, KEEL_OK, md, false, 0, DOC_SCI_E};
     if (!md) {
         doc_put(&w, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -319,11 +319,8 @@ static int render(const keel_json *card, keel_buf *out, bool md, keel_error *e)
     card_sec_governance(&w, card);
     card_sec_reading(&w);
     if (!md) doc_put(&w, "</main></body></html>\n");
-    if (w.err) {
-        out->len = start;
-        if (out->data) out->data[start] = '\0';
-        return keel_error_set(e, w.err, "model card: out of memory");
-    }
+    if (keel_buf_end_rc(out, start, w.err))
+        return keel_error_set(e, w.err ? w.err : KEEL_ENOMEM, "model card: out of memory");
     return KEEL_OK;
 }
 

@@ -1026,7 +1026,7 @@ int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error
         return keel_error_set(e, KEEL_EFORMAT,
                               "profile: no \"columns\" array; is this a keel profile file?");
 
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     doc_writer h = {out, KEEL_OK, false, false, 0, DOC_SCI_G};
     const keel_json *source = doc_jstr(profile, "source");
     doc_put(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -1047,10 +1047,7 @@ int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error
     footer(&h);
     doc_put(&h, "</main></body></html>\n");
 
-    if (h.err) {
-        out->len = start;
-        if (out->data) out->data[start] = '\0';
-        return keel_error_set(e, h.err, "profile report: out of memory");
-    }
+    if (keel_buf_end_rc(out, start, h.err))
+        return keel_error_set(e, h.err ? h.err : KEEL_ENOMEM, "profile report: out of memory");
     return KEEL_OK;
 }

@@ -658,13 +658,9 @@ static int render_locked(serve_metrics *m, keel_buf *out)
 
 int serve_metrics_render(serve_metrics *m, keel_buf *out)
 {
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     pthread_mutex_lock(&m->lock);
     int rc = render_locked(m, out);
     pthread_mutex_unlock(&m->lock);
-    if (rc != KEEL_OK && out->data) {
-        out->len = start; /* no half exposition */
-        out->data[start] = '\0';
-    }
-    return rc;
+    return keel_buf_end_rc(out, start, rc); /* no half exposition */
 }

@@ -24,20 +24,11 @@ static int put_str(keel_buf *o, const char *s)
     return keel_buf_json_str(o, s, strlen(s));
 }
 
-/* On failure the buffer is cut back to where the writer began. */
-static int undo(keel_buf *out, size_t len, int rc)
-{
-    if (rc != KEEL_OK && out->data) {
-        out->len = len;
-        out->data[len] = '\0';
-    }
-    return rc;
-}
-
 int serve_write_v2(keel_buf *out, const char *model, const char *version, const char *id,
                    const keel_model *m, const float *pred, size_t n_rows)
 {
-    size_t start = out->len, k = keel_model_n_outputs(m);
+    keel_buf_mark start = keel_buf_begin(out);
+    size_t k = keel_model_n_outputs(m);
     int rc;
     PUT(keel_buf_puts(out, "{\"model_name\":"));
     PUT(put_str(out, model));
@@ -81,13 +72,14 @@ int serve_write_v2(keel_buf *out, const char *model, const char *version, const 
     PUT(keel_buf_puts(out, "]}]}"));
     return KEEL_OK;
 fail:
-    return undo(out, start, rc);
+    return keel_buf_end_rc(out, start, rc); /* a failure: cut back */
 }
 
 /* {"predictions": [...]}: for v1 and MLflow alike. */
 static int write_predictions(keel_buf *out, const keel_model *m, const float *pred, size_t n_rows)
 {
-    size_t start = out->len, k = keel_model_n_outputs(m);
+    keel_buf_mark start = keel_buf_begin(out);
+    size_t k = keel_model_n_outputs(m);
     bool reg = is_regression(m);
     int rc;
     PUT(keel_buf_puts(out, "{\"predictions\":["));
@@ -112,7 +104,7 @@ static int write_predictions(keel_buf *out, const keel_model *m, const float *pr
     PUT(keel_buf_puts(out, "]}"));
     return KEEL_OK;
 fail:
-    return undo(out, start, rc);
+    return keel_buf_end_rc(out, start, rc); /* a failure: cut back */
 }
 
 int serve_write_v1(keel_buf *out, const keel_model *m, const float *pred, size_t n_rows)
@@ -127,14 +119,14 @@ int serve_write_mlflow(keel_buf *out, const keel_model *m, const float *pred, si
 
 int serve_write_error(keel_buf *out, const char *msg)
 {
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     int rc;
     PUT(keel_buf_puts(out, "{\"error\":"));
     PUT(put_str(out, msg));
     PUT(keel_buf_putc(out, '}'));
     return KEEL_OK;
 fail:
-    return undo(out, start, rc);
+    return keel_buf_end_rc(out, start, rc); /* a failure: cut back */
 }
 
 /* OIP datatype of a model input: numbers as FP64, booleans as BOOL, the rest as BYTES. */
@@ -148,7 +140,8 @@ static const char *input_datatype(const char *type)
 int serve_write_v2_metadata(keel_buf *out, const char *model, const char *const *versions,
                             size_t n_versions, const keel_model *m)
 {
-    size_t start = out->len, k = keel_model_n_outputs(m);
+    keel_buf_mark start = keel_buf_begin(out);
+    size_t k = keel_model_n_outputs(m);
     int rc;
     PUT(keel_buf_puts(out, "{\"name\":"));
     PUT(put_str(out, model));
@@ -182,7 +175,7 @@ int serve_write_v2_metadata(keel_buf *out, const char *model, const char *const 
     PUT(keel_buf_puts(out, "]}}]}"));
     return KEEL_OK;
 fail:
-    return undo(out, start, rc);
+    return keel_buf_end_rc(out, start, rc); /* a failure: cut back */
 }
 
 /* ---- explain responses ------------------------------------------------------------------ */
@@ -195,7 +188,7 @@ int serve_write_explain_v1_head(keel_buf *out)
 int serve_write_explain_v2_head(keel_buf *out, const char *model, const char *version,
                                 const char *id)
 {
-    size_t start = out->len;
+    keel_buf_mark start = keel_buf_begin(out);
     int rc;
     PUT(keel_buf_puts(out, "{\"model_name\":"));
     PUT(put_str(out, model));
@@ -210,7 +203,7 @@ int serve_write_explain_v2_head(keel_buf *out, const char *model, const char *ve
     PUT(keel_buf_puts(out, ",\"explanations\":["));
     return KEEL_OK;
 fail:
-    return undo(out, start, rc);
+    return keel_buf_end_rc(out, start, rc); /* a failure: cut back */
 }
 
 int serve_write_explain_tail(keel_buf *out)
