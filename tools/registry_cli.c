@@ -13,6 +13,8 @@
  */
 #include "tools/registry_cli.h"
 
+#include "pipeline/train_job.h"
+
 #include "base/json.h"
 #include "data/schema.h"
 #include "data/validate.h"
@@ -134,33 +136,11 @@ int cli_registry_fail(keel_registry *r, int rc)
 int cli_register_dataset(keel_registry *r, const char *file, const keel_schema *s,
                          const keel_validate_result *res, const char *profile_json, int64_t *id)
 {
-    keel_buf schema;
-    keel_buf_init(&schema);
-    if (keel_schema_to_json(s, &schema) != KEEL_OK) {
-        cli_error("out of memory");
-        keel_buf_free(&schema);
-        return EXIT_FAIL;
-    }
-    bool is_stdin = !strcmp(file, "-");
-    keel_dataset_info d = {
-        .sha256 = res->sha256,
-        .name = is_stdin ? "stdin" : cli_base_name(file),
-        .source = is_stdin ? "stdin" : file,
-        .n_rows = (int64_t)res->records,
-        .n_accepted = (int64_t)res->accepted,
-        .n_rejected = (int64_t)res->quarantined,
-        .n_columns = (int64_t)s->n_columns,
-        .schema_json = schema.data,
-        .profile_json = profile_json,
-    };
-    int rc = keel_registry_dataset_put(r, &d, id);
-    keel_buf_free(&schema);
-    if (rc != KEEL_OK) {
-        cli_registry_fail(r, rc);
-        cli_error("(--no-registry skips the registry)");
-        return EXIT_FAIL;
-    }
-    return EXIT_OK;
+    keel_error e;
+    if (keel_job_register_dataset(r, file, s, res, profile_json, id, &e) == KEEL_OK) return EXIT_OK;
+    cli_error("%s", e.msg);
+    cli_error("(--no-registry skips the registry)");
+    return EXIT_FAIL;
 }
 
 /* ---- JSON for people ---- */

@@ -154,6 +154,10 @@ long keel_base64_decode(const char *s, size_t n, void *out, size_t cap);
 /* Returns the length of the longest valid UTF-8 prefix of p[0..n) (n when all valid).
  * Rejects overlong forms, surrogates and code points above U+10FFFF. */
 size_t keel_utf8_valid_prefix(const char *p, size_t n);
+/* Appends s[0..n) to dst (capacity cap, always NUL-terminated) quoted as a JSON-style string
+ * of at most about max bytes of s, cut at a UTF-8 boundary with "..." marking the cut: how
+ * error messages show a value they refuse. Never allocates. */
+void keel_quote_into(char *dst, size_t cap, const char *s, size_t n, size_t max);
 static inline bool keel_utf8_valid(const char *p, size_t n)
 {
     return keel_utf8_valid_prefix(p, n) == n;

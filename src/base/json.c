@@ -34,6 +34,8 @@
  */
 #include "base/json.h"
 
+#include <stdio.h>
+
 #include <assert.h>
 #include <stdalign.h>
 #include <stdlib.h>
@@ -801,4 +803,33 @@ int keel_json_write(const keel_json *v, keel_buf *out)
     keel_buf_mark start = keel_buf_begin(out);
     write_value(v, out);
     return keel_buf_end(out, start);
+}
+
+keel_json_desc keel_json_describe(const keel_json *v)
+{
+    keel_json_desc d = {""};
+    switch (v->type) {
+    case KEEL_JSON_NULL:
+        strcpy(d.s, "null");
+        break;
+    case KEEL_JSON_BOOL:
+        strcpy(d.s, v->u.boolean ? "true" : "false");
+        break;
+    case KEEL_JSON_NUMBER:
+        if (v->u.number.len <= 40)
+            memcpy(d.s, v->u.number.text, v->u.number.len + 1);
+        else
+            snprintf(d.s, sizeof d.s, "%.32s...", v->u.number.text);
+        break;
+    case KEEL_JSON_STRING:
+        keel_quote_into(d.s, sizeof d.s, v->u.string.s, v->u.string.len, 40);
+        break;
+    case KEEL_JSON_ARRAY:
+        strcpy(d.s, "an array");
+        break;
+    case KEEL_JSON_OBJECT:
+        strcpy(d.s, "an object");
+        break;
+    }
+    return d;
 }

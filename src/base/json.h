@@ -81,6 +81,14 @@ double keel_json_num(const keel_json *v, double dflt);
 const char *keel_json_str(const keel_json *v); /* NULL unless a string */
 bool keel_json_bool(const keel_json *v, bool dflt);
 
+/* A short description of a value for "got ..." in error messages: null, true, the number as
+ * written (cut past 40 characters), a quoted string cut at about 40 bytes, "an array", "an
+ * object". By value: no allocation. */
+typedef struct keel_json_desc {
+    char s[80];
+} keel_json_desc;
+keel_json_desc keel_json_describe(const keel_json *v);
+
 /* Appends v as compact JSON text (NULL as null): numbers exactly as they were written,
  * strings re-escaped, members in their order. KEEL_ENOMEM leaves out as it was. */
 int keel_json_write(const keel_json *v, keel_buf *out);

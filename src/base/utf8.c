@@ -7,6 +7,8 @@
  */
 #include "base/base.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 size_t keel_utf8_valid_prefix(const char *p, size_t n)
@@ -68,4 +70,33 @@ int keel_buf_latin1(keel_buf *b, const char *p, size_t n)
     b->len = (size_t)(o - b->data);
     b->data[b->len] = '\0';
     return KEEL_OK;
+}
+
+void keel_quote_into(char *dst, size_t cap, const char *s, size_t n, size_t max)
+{
+    size_t k = strlen(dst);
+    bool cut = n > max;
+    if (cut) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--; /* do not split a multi-byte character */
+    }
+    if (k + 1 < cap) dst[k++] = '"';
+    for (size_t i = 0; i < n && k + 8 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            dst[k++] = '\\';
+            dst[k++] = (char)ch;
+        } else if (ch < 0x20) {
+            k += (size_t)snprintf(dst + k, cap - k, "\\u%04x", ch);
+        } else {
+            dst[k++] = (char)ch;
+        }
+    }
+    if (cut && k + 4 < cap) {
+        memcpy(dst + k, "...", 3);
+        k += 3;
+    }
+    if (k + 1 < cap) dst[k++] = '"';
+    dst[k < cap ? k : cap - 1] = '\0';
 }

@@ -130,71 +130,6 @@ fail:
 
 /* ---- reading: messages ------------------------------------------------------------------ */
 
-/* Appends s[0..n) to dst (capacity cap, NUL-terminated) as a quoted JSON-style string of at
- * most about max bytes of s, cut at a UTF-8 boundary with "..." marking the cut. */
-static void quote_into(char *dst, size_t cap, const char *s, size_t n, size_t max)
-{
-    size_t k = strlen(dst);
-    bool cut = n > max;
-    if (cut) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* do not split a multi-byte character */
-    }
-    if (k + 1 < cap) dst[k++] = '"';
-    for (size_t i = 0; i < n && k + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            dst[k++] = '\\';
-            dst[k++] = (char)ch;
-        } else if (ch < 0x20) {
-            k += (size_t)snprintf(dst + k, cap - k, "\\u%04x", ch);
-        } else {
-            dst[k++] = (char)ch;
-        }
-    }
-    if (cut && k + 4 < cap) {
-        memcpy(dst + k, "...", 3);
-        k += 3;
-    }
-    if (k + 1 < cap) dst[k++] = '"';
-    dst[k < cap ? k : cap - 1] = '\0';
-}
-
-/* A short description of a value for "got ..." in messages. */
-typedef struct desc {
-    char s[80];
-} desc;
-
-static desc describe(const keel_json *v)
-{
-    desc d = {""};
-    switch (v->type) {
-    case KEEL_JSON_NULL:
-        strcpy(d.s, "null");
-        break;
-    case KEEL_JSON_BOOL:
-        strcpy(d.s, v->u.boolean ? "true" : "false");
-        break;
-    case KEEL_JSON_NUMBER:
-        if (v->u.number.len <= 40)
-            memcpy(d.s, v->u.number.text, v->u.number.len + 1);
-        else
-            snprintf(d.s, sizeof d.s, "%.32s...", v->u.number.text);
-        break;
-    case KEEL_JSON_STRING:
-        quote_into(d.s, sizeof d.s, v->u.string.s, v->u.string.len, 40);
-        break;
-    case KEEL_JSON_ARRAY:
-        strcpy(d.s, "an array");
-        break;
-    case KEEL_JSON_OBJECT:
-        strcpy(d.s, "an object");
-        break;
-    }
-    return d;
-}
-
 /* Where a problem is: "\"row\"", or "inputs[\"age\"]" for a member of inputs or outputs. */
 typedef struct place {
     char s[120];
@@ -203,7 +138,7 @@ typedef struct place {
 static place field(const char *key)
 {
     place p = {""};
-    quote_into(p.s, sizeof p.s, key, strlen(key), 40);
+    keel_quote_into(p.s, sizeof p.s, key, strlen(key), 40);
     return p;
 }
 
@@ -211,7 +146,7 @@ static place member_of(const char *object, const keel_json_member *m)
 {
     place p = {""};
     snprintf(p.s, sizeof p.s, "%s[", object);
-    quote_into(p.s, sizeof p.s, m->key, m->key_len, 40);
+    keel_quote_into(p.s, sizeof p.s, m->key, m->key_len, 40);
     size_t k = strlen(p.s);
     if (k + 1 < sizeof p.s) p.s[k] = ']', p.s[k + 1] = '\0';
     return p;
@@ -290,7 +225,7 @@ static bool has_nul(const char *s, size_t n)
 static int string_field(const keel_json *v, int f, const char **out, keel_error *e)
 {
     place at = field(field_names[f]);
-    if (v->type != KEEL_JSON_STRING) return bad(e, &at, "expected a string, got %s", describe(v).s);
+    if (v->type != KEEL_JSON_STRING) return bad(e, &at, "expected a string, got %s", keel_json_describe(v).s);
     if (has_nul(v->u.string.s, v->u.string.len))
         return bad(e, &at, "must not contain a NUL character");
     *out = v->u.string.s;
@@ -380,7 +315,7 @@ static int named_object(keel_predlog_reader *rd, const keel_json *v, int f, keel
 {
     place at = field(field_names[f]);
     if (v->type != KEEL_JSON_OBJECT)
-        return bad(e, &at, "expected an object of values by name, got %s", describe(v).s);
+        return bad(e, &at, "expected an object of values by name, got %s", keel_json_describe(v).s);
     if (v->u.object.n > UINT32_MAX - 1) return bad(e, &at, "too many members");
     int rc = names_reset(rd, v->u.object.n, e);
     if (rc != KEEL_OK) return rc;
@@ -418,7 +353,7 @@ static int read_inputs(keel_predlog_reader *rd, const keel_json *v, keel_predlog
             break;
         case KEEL_JSON_NUMBER:
             if (!isfinite(x->u.number.value))
-                return bad(e, &at, "the number %s is out of range", describe(x).s);
+                return bad(e, &at, "the number %s is out of range", keel_json_describe(x).s);
             o->kind = KEEL_PREDLOG_NUMBER;
             o->number = x->u.number.value;
             o->text = x->u.number.text;
@@ -436,7 +371,7 @@ static int read_inputs(keel_predlog_reader *rd, const keel_json *v, keel_predlog
             o->boolean = x->u.boolean;
             break;
         default:
-            return bad(e, &at, "expected a number, string, boolean or null, got %s", describe(x).s);
+            return bad(e, &at, "expected a number, string, boolean or null, got %s", keel_json_describe(x).s);
         }
     }
     rec->inputs = rd->inputs;
@@ -463,9 +398,9 @@ static int read_outputs(keel_predlog_reader *rd, const keel_json *v, keel_predlo
         rd->outputs[i] = (keel_predlog_output){m->key, NAN};
         if (x->type == KEEL_JSON_NULL) continue;
         if (x->type != KEEL_JSON_NUMBER)
-            return bad(e, &at, "expected a number or null, got %s", describe(x).s);
+            return bad(e, &at, "expected a number or null, got %s", keel_json_describe(x).s);
         if (!isfinite((float)x->u.number.value))
-            return bad(e, &at, "%s is out of range for a float", describe(x).s);
+            return bad(e, &at, "%s is out of range for a float", keel_json_describe(x).s);
         rd->outputs[i].value = x->u.number.value;
     }
     rec->outputs = rd->outputs;
@@ -482,7 +417,7 @@ static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
     if (rc != KEEL_OK) return bad(e, NULL, "not JSON: %s", je.msg);
     const keel_json *root = keel_json_root(rd->doc), *f[N_FIELDS] = {0};
     if (root->type != KEEL_JSON_OBJECT)
-        return bad(e, NULL, "expected a record (a JSON object), got %s", describe(root).s);
+        return bad(e, NULL, "expected a record (a JSON object), got %s", keel_json_describe(root).s);
     for (size_t i = 0; i < root->u.object.n; i++) {
         const keel_json_member *m = &root->u.object.members[i];
         for (int k = 0; k < N_FIELDS; k++) {
@@ -508,27 +443,27 @@ static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
     const keel_json *v = f[F_ROW];
     place at = field("row");
     if (v->type != KEEL_JSON_NUMBER)
-        return bad(e, &at, "expected a row number, got %s", describe(v).s);
+        return bad(e, &at, "expected a row number, got %s", keel_json_describe(v).s);
     const char *t = v->u.number.text;
     char *end;
     errno = 0;
     unsigned long long row = strtoull(t, &end, 10);
     if (t[0] == '-' || *end != '\0' || errno == ERANGE)
-        return bad(e, &at, "expected a whole number from 0, got %s", describe(v).s);
+        return bad(e, &at, "expected a whole number from 0, got %s", keel_json_describe(v).s);
     rec->row = row;
 
     at = field("time");
     if (!parse_time(rec->time, f[F_TIME]->u.string.len, &rec->time_micros))
         return bad(e, &at, "expected a UTC time such as \"2026-11-24T10:00:00.123456Z\", got %s",
-                   describe(f[F_TIME]).s);
+                   keel_json_describe(f[F_TIME]).s);
     at = field("sha256");
     if (!is_sha256(rec->sha256, f[F_SHA256]->u.string.len))
-        return bad(e, &at, "expected 64 lowercase hex digits, got %s", describe(f[F_SHA256]).s);
+        return bad(e, &at, "expected 64 lowercase hex digits, got %s", keel_json_describe(f[F_SHA256]).s);
 
     v = f[F_LATENCY];
     at = field("latency_us");
     if (v->type != KEEL_JSON_NUMBER || !isfinite(v->u.number.value) || v->u.number.value < 0)
-        return bad(e, &at, "expected microseconds (a number from 0), got %s", describe(v).s);
+        return bad(e, &at, "expected microseconds (a number from 0), got %s", keel_json_describe(v).s);
     rec->latency_us = v->u.number.value;
 
     if ((rc = read_inputs(rd, f[F_INPUTS], rec, e)) != KEEL_OK) return rc;

@@ -76,38 +76,6 @@ void serve_batch_free(serve_batch *b)
 
 /* ---- parse context, locations and errors ------------------------------------------------ */
 
-/* Appends s[0..n) as a double-quoted, escaped string of at most about max input bytes
- * (cut at a UTF-8 boundary, "..." marking the cut) to dst (capacity cap, always
- * NUL-terminated). Never allocates. */
-void proto_quote_into(char *dst, size_t cap, const char *s, size_t n, size_t max)
-{
-    size_t k = strlen(dst);
-    bool cut = n > max;
-    if (cut) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--; /* do not split a multi-byte character */
-    }
-    if (k + 1 < cap) dst[k++] = '"';
-    for (size_t i = 0; i < n && k + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            dst[k++] = '\\';
-            dst[k++] = (char)ch;
-        } else if (ch < 0x20) {
-            k += (size_t)snprintf(dst + k, cap - k, "\\u%04x", ch);
-        } else {
-            dst[k++] = (char)ch;
-        }
-    }
-    if (cut && k + 4 < cap) {
-        memcpy(dst + k, "...", 3);
-        k += 3;
-    }
-    if (k + 1 < cap) dst[k++] = '"';
-    dst[k < cap ? k : cap - 1] = '\0';
-}
-
 static void path_put(ctx *c, const char *s, size_t n)
 {
     size_t room = sizeof c->path - 1 - c->path_len;
@@ -156,7 +124,7 @@ size_t proto_path_key(ctx *c, const char *key, size_t n)
         path_put(c, key, n);
         return old;
     }
-    proto_quote_into(t, sizeof t, key, n, 40);
+    keel_quote_into(t, sizeof t, key, n, 40);
     path_put(c, "[", 1);
     path_put(c, t, strlen(t));
     path_put(c, "]", 1);
@@ -218,35 +186,6 @@ int proto_oom(ctx *c)
     snprintf(c->err->msg, sizeof c->err->msg, "out of memory while reading the request");
     c->err->status = 500;
     return KEEL_ENOMEM;
-}
-
-desc proto_describe(const keel_json *v)
-{
-    desc d = {""};
-    switch (v->type) {
-    case KEEL_JSON_NULL:
-        strcpy(d.s, "null");
-        break;
-    case KEEL_JSON_BOOL:
-        strcpy(d.s, v->u.boolean ? "true" : "false");
-        break;
-    case KEEL_JSON_NUMBER:
-        if (v->u.number.len <= 40)
-            memcpy(d.s, v->u.number.text, v->u.number.len + 1);
-        else
-            snprintf(d.s, sizeof d.s, "%.32s...", v->u.number.text);
-        break;
-    case KEEL_JSON_STRING:
-        proto_quote_into(d.s, sizeof d.s, v->u.string.s, v->u.string.len, 40);
-        break;
-    case KEEL_JSON_ARRAY:
-        strcpy(d.s, "an array");
-        break;
-    case KEEL_JSON_OBJECT:
-        strcpy(d.s, "an object");
-        break;
-    }
-    return d;
 }
 
 /* Starts a parse: *b zeroed, err cleared, a fresh batch with its arena in *nb. */

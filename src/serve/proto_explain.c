@@ -27,7 +27,7 @@ static int param_string(ctx *c, const keel_json *v, const char *expected, const 
 {
     *s = NULL;
     if (v->type != KEEL_JSON_STRING)
-        return proto_bad(c, "expected %s, got %s", expected, proto_describe(v).s);
+        return proto_bad(c, "expected %s, got %s", expected, keel_json_describe(v).s);
     if (memchr(v->u.string.s, '\0', v->u.string.len))
         return proto_bad(c, "must not contain a NUL character");
     *s = v->u.string.s;
@@ -54,7 +54,7 @@ int serve_parse_explain_params(const serve_batch *b, serve_explain_params *p, se
     proto_path_key(&c, "parameters", 10);
     if (params->type != KEEL_JSON_OBJECT)
         return proto_bad(&c, "expected an object such as {\"method\": \"ig\"}, got %s",
-                         proto_describe(params).s);
+                         keel_json_describe(params).s);
     unsigned seen = 0;
     for (size_t i = 0; i < params->u.object.n; i++) {
         const keel_json_member *m = &params->u.object.members[i];
@@ -78,7 +78,7 @@ int serve_parse_explain_params(const serve_batch *b, serve_explain_params *p, se
                 return proto_bad(&c,
                                  "unknown method %s (use \"ig\", \"integrated_gradients\" or "
                                  "\"shapley\")",
-                                 proto_describe(v).s);
+                                 keel_json_describe(v).s);
             break;
         case PARAM_SCALE: {
             if ((rc = param_string(&c, v, "\"log_odds\", \"probability\" or \"value\"", &s)))
@@ -88,14 +88,14 @@ int serve_parse_explain_params(const serve_batch *b, serve_explain_params *p, se
                 return proto_bad(&c,
                                  "unknown scale %s (use \"log_odds\" or \"probability\" for a "
                                  "classifier, \"value\" for a regression model)",
-                                 proto_describe(v).s);
+                                 keel_json_describe(v).s);
             p->scale = k;
             break;
         }
         case PARAM_TOP_K: {
             if (v->type != KEEL_JSON_NUMBER)
                 return proto_bad(&c, "expected a number of reasons (0 to %d), got %s",
-                                 KEEL_EXPLAIN_MAX_REASONS, proto_describe(v).s);
+                                 KEEL_EXPLAIN_MAX_REASONS, keel_json_describe(v).s);
             int64_t k;
             if ((rc = proto_read_int(&c, v, "top_k", 0, KEEL_EXPLAIN_MAX_REASONS, &k)) != KEEL_OK)
                 return rc;
@@ -152,11 +152,11 @@ int serve_explain_options(const serve_explain_params *p, const keel_model *m, si
             if (strcmp(keel_model_output_name(m, j), p->class_label) == 0) break;
         if (j == k) {
             char shown[96] = "", labels[200] = "";
-            proto_quote_into(shown, sizeof shown, p->class_label, strlen(p->class_label), 40);
+            keel_quote_into(shown, sizeof shown, p->class_label, strlen(p->class_label), 40);
             for (size_t i = 0; i < k && strlen(labels) + 50 < sizeof labels; i++) {
                 const char *l = keel_model_output_name(m, i);
                 if (i) append(labels, sizeof labels, ", ");
-                proto_quote_into(labels, sizeof labels, l, strlen(l), 30);
+                keel_quote_into(labels, sizeof labels, l, strlen(l), 30);
                 if (i + 1 < k && strlen(labels) + 50 >= sizeof labels)
                     append(labels, sizeof labels, ", ...");
             }

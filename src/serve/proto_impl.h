@@ -73,10 +73,6 @@ typedef struct ctx {
     char path[200];  /* where the walk is: "inputs[1].data[3]" */
 } ctx;
 
-/* Appends s[0..n) as a double-quoted, escaped string of at most about max input bytes
- * (cut at a UTF-8 boundary, "..." marking the cut) to dst (capacity cap, always
- * NUL-terminated). Never allocates. */
-void proto_quote_into(char *dst, size_t cap, const char *s, size_t n, size_t max);
 
 /* strcat that stops at the capacity. */
 static inline void append(char *dst, size_t cap, const char *s)
@@ -106,12 +102,6 @@ int proto_too_many(ctx *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int proto_unsupported(ctx *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int proto_oom(ctx *c);
 
-/* A short description of a value for "got ..." in messages. */
-typedef struct desc {
-    char s[80];
-} desc;
-
-desc proto_describe(const keel_json *v);
 
 /* Starts a parse: *b zeroed, err cleared, a fresh batch with its arena in *nb. */
 int proto_begin(ctx *c, serve_batch *b, serve_batch *nb, serve_error *err);

@@ -47,7 +47,7 @@ static int cell_check(ctx *c, colb *col, const keel_json *v)
         break;
     default:
         return proto_bad(c, "expected a number, string, boolean or null, got %s",
-                         proto_describe(v).s);
+                         keel_json_describe(v).s);
     }
     col->present++;
     return KEEL_OK;
@@ -91,7 +91,7 @@ static int cell_fill(ctx *c, colb *col, size_t r, const keel_json *v)
     switch (col->type) {
     case KEEL_COL_F64:
         if (!isfinite(v->u.number.value))
-            return proto_bad(c, "the number %s is out of range", proto_describe(v).s);
+            return proto_bad(c, "the number %s is out of range", keel_json_describe(v).s);
         ((double *)col->data)[r] = v->u.number.value;
         break;
     case KEEL_COL_BOOL:
@@ -132,7 +132,7 @@ static int not_a_record(ctx *c, const keel_json *row)
                          "array: rows given as lists carry no column names%s",
                          c->mlflow ? " (send records, or dataframe_split with \"columns\")" : "");
     return proto_bad(c, "expected an object of column values ({\"column\": value, ...}), got %s",
-                     proto_describe(row).s);
+                     keel_json_describe(row).s);
 }
 
 /* rows (at the current path) is an array of objects, one per row; a key a row lacks is
@@ -195,14 +195,14 @@ static int build_columnar(ctx *c, const keel_json *obj, serve_batch *nb)
         const keel_json *vals = &m->value;
         if (vals->type != KEEL_JSON_ARRAY)
             return proto_bad(c, "expected a list of values (one per row), got %s",
-                             proto_describe(vals).s);
+                             keel_json_describe(vals).s);
         if (i == 0) {
             n = vals->u.array.n;
             if (n > SERVE_MAX_ROWS)
                 return proto_too_many(c, "at most %d rows per request", SERVE_MAX_ROWS);
         } else if (vals->u.array.n != n) {
             char first[96] = "";
-            proto_quote_into(first, sizeof first, obj->u.object.members[0].key,
+            keel_quote_into(first, sizeof first, obj->u.object.members[0].key,
                              obj->u.object.members[0].key_len, 40);
             return proto_bad(c,
                              "%zu values, but column %s has %zu: every column needs one value per "
@@ -255,17 +255,17 @@ static int build_split(ctx *c, const keel_json *obj, serve_batch *nb)
     if (!data) return proto_bad(c, "\"data\" is required: a list of rows, each a list of values");
     size_t at = proto_path_key(c, "columns", 7);
     if (cols->type != KEEL_JSON_ARRAY)
-        return proto_bad(c, "expected a list of column names, got %s", proto_describe(cols).s);
+        return proto_bad(c, "expected a list of column names, got %s", keel_json_describe(cols).s);
     table t = {0};
     for (size_t j = 0; j < cols->u.array.n; j++) {
         const keel_json *name = &cols->u.array.items[j];
         size_t at2 = proto_path_index(c, j);
         if (name->type != KEEL_JSON_STRING)
             return proto_bad(c, "expected a column name (a string), got %s",
-                             proto_describe(name).s);
+                             keel_json_describe(name).s);
         if ((rc = check_name(c, name->u.string.s, name->u.string.len)) != KEEL_OK) return rc;
         size_t k = table_find(&t, name->u.string.s, name->u.string.len);
-        if (k != SIZE_MAX) return proto_bad(c, "column %s given twice", proto_describe(name).s);
+        if (k != SIZE_MAX) return proto_bad(c, "column %s given twice", keel_json_describe(name).s);
         if ((rc = proto_table_add(c, &t, name->u.string.s, name->u.string.len, &k)) != KEEL_OK)
             return rc;
         path_pop(c, at2);
@@ -273,7 +273,7 @@ static int build_split(ctx *c, const keel_json *obj, serve_batch *nb)
     path_pop(c, at);
     at = proto_path_key(c, "data", 4);
     if (data->type != KEEL_JSON_ARRAY)
-        return proto_bad(c, "expected a list of rows, got %s", proto_describe(data).s);
+        return proto_bad(c, "expected a list of rows, got %s", keel_json_describe(data).s);
     size_t n = data->u.array.n;
     if (n > SERVE_MAX_ROWS) return proto_too_many(c, "at most %d rows per request", SERVE_MAX_ROWS);
     for (size_t r = 0; r < n; r++) {
@@ -281,7 +281,7 @@ static int build_split(ctx *c, const keel_json *obj, serve_batch *nb)
         size_t at2 = proto_path_index(c, r);
         if (row->type != KEEL_JSON_ARRAY)
             return proto_bad(c, "expected a row (a list of values, one per column), got %s",
-                             proto_describe(row).s);
+                             keel_json_describe(row).s);
         if (row->u.array.n != t.n)
             return proto_bad(c, "%zu values, but there are %zu columns", row->u.array.n, t.n);
         for (size_t j = 0; j < t.n; j++) {
@@ -295,7 +295,7 @@ static int build_split(ctx *c, const keel_json *obj, serve_batch *nb)
     if (index) {
         at = proto_path_key(c, "index", 5);
         if (index->type != KEEL_JSON_ARRAY)
-            return proto_bad(c, "expected a list of row labels, got %s", proto_describe(index).s);
+            return proto_bad(c, "expected a list of row labels, got %s", keel_json_describe(index).s);
         if (index->u.array.n != n)
             return proto_bad(c, "%zu labels, but \"data\" has %zu rows", index->u.array.n, n);
         path_pop(c, at);
@@ -333,10 +333,10 @@ static int build_rows(ctx *c, const char *key, const keel_json *v, serve_batch *
             c,
             "expected a list of rows ([{\"column\": value, ...}]) or an object of columns "
             "({\"column\": [values]}), got %s",
-            proto_describe(v).s);
+            keel_json_describe(v).s);
     else
         rc = proto_bad(c, "expected a list of rows ([{\"column\": value, ...}]), got %s",
-                       proto_describe(v).s);
+                       keel_json_describe(v).s);
     if (rc == KEEL_OK) path_pop(c, at);
     return rc;
 }
@@ -351,7 +351,7 @@ int serve_parse_v1(const char *body, size_t n, serve_batch *b, serve_error *err)
     if (rc || (rc = proto_parse_json(&c, body, n, &root))) goto fail;
     if (root->type != KEEL_JSON_OBJECT) {
         rc = proto_bad(&c, "the body must be a JSON object ({\"instances\": [...]}), got %s",
-                       proto_describe(root).s);
+                       keel_json_describe(root).s);
         goto fail;
     }
     if ((rc = proto_member(&c, root, "instances", &instances)) ||
@@ -405,7 +405,7 @@ static int content_type(ctx *c, const char *ct, bool *csv)
     if (token_is(p, n, "text/csv"))
         *csv = true;
     else if (!token_is(p, n, "application/json")) {
-        proto_quote_into(shown, sizeof shown, ct, strlen(ct), 60);
+        keel_quote_into(shown, sizeof shown, ct, strlen(ct), 60);
         return proto_unsupported(c,
                                  "unsupported Content-Type %s: /invocations accepts "
                                  "application/json and text/csv",
@@ -423,14 +423,14 @@ static int content_type(ctx *c, const char *ct, bool *csv)
         if (nn == 0 && vn == 0) continue; /* "application/json;" */
         if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') val++, vn -= 2;
         if (!token_is(name, nn, "charset")) {
-            proto_quote_into(shown, sizeof shown, name, nn, 40);
+            keel_quote_into(shown, sizeof shown, name, nn, 40);
             return proto_unsupported(c,
                                      "unsupported Content-Type parameter %s (only charset=utf-8 is "
                                      "accepted)",
                                      shown);
         }
         if (!token_is(val, vn, "utf-8")) {
-            proto_quote_into(shown, sizeof shown, val, vn, 40);
+            keel_quote_into(shown, sizeof shown, val, vn, 40);
             return proto_unsupported(
                 c, "unsupported charset %s: the scoring server reads UTF-8 only", shown);
         }
@@ -499,7 +499,7 @@ static int parse_csv(ctx *c, const char *body, size_t n, serve_batch *nb)
         const keel_field *f = &rec.fields[k];
         if ((rc = csv_field_ok(c, &rec, k)) != KEEL_OK) goto done;
         char shown[96] = "";
-        proto_quote_into(shown, sizeof shown, f->p, f->len, 40);
+        keel_quote_into(shown, sizeof shown, f->p, f->len, 40);
         if (f->len == 0) {
             rc = proto_bad(c, "line %llu: column %zu of the header has no name",
                            (unsigned long long)rec.line, k + 1);
@@ -610,7 +610,7 @@ int serve_parse_mlflow(const char *content_type_value, const char *body, size_t 
                                "\"inputs\"";
     if (root->type != KEEL_JSON_OBJECT) {
         rc = proto_bad(&c, "%s; got %s", need,
-                       root->type == KEEL_JSON_ARRAY ? "a list" : proto_describe(root).s);
+                       root->type == KEEL_JSON_ARRAY ? "a list" : keel_json_describe(root).s);
         goto fail;
     }
     const keel_json *found = NULL, *v;
@@ -626,7 +626,7 @@ int serve_parse_mlflow(const char *content_type_value, const char *body, size_t 
         for (size_t i = 0; i < root->u.object.n && strlen(keys) + 60 < sizeof keys; i++, shown++) {
             const keel_json_member *m = &root->u.object.members[i];
             if (i) append(keys, sizeof keys, ", ");
-            proto_quote_into(keys, sizeof keys, m->key, m->key_len, 30);
+            keel_quote_into(keys, sizeof keys, m->key, m->key_len, 30);
         }
         if (shown < root->u.object.n) append(keys, sizeof keys, ", ...");
         rc = proto_bad(&c, "%s; got keys [%s]", need, keys);
@@ -638,7 +638,7 @@ int serve_parse_mlflow(const char *content_type_value, const char *body, size_t 
             rc = proto_bad(&c,
                            "expected an object ({\"columns\": [...], \"data\": [[...], ...]}), got "
                            "%s",
-                           proto_describe(found).s);
+                           keel_json_describe(found).s);
             goto fail;
         }
         rc = build_split(&c, found, &nb);
@@ -646,7 +646,7 @@ int serve_parse_mlflow(const char *content_type_value, const char *body, size_t 
         proto_path_key(&c, format, strlen(format));
         if (found->type != KEEL_JSON_ARRAY) {
             rc = proto_bad(&c, "expected a list of records ([{\"column\": value, ...}]), got %s",
-                           proto_describe(found).s);
+                           keel_json_describe(found).s);
             goto fail;
         }
         rc = build_records(&c, found, &nb);

@@ -54,12 +54,12 @@ int proto_read_int(ctx *c, const keel_json *v, const char *what, int64_t lo, int
     } else {
         double d = v->u.number.value;
         if (isfinite(d) && d != floor(d))
-            return proto_bad(c, "expected an integer for %s, got %s", what, proto_describe(v).s);
+            return proto_bad(c, "expected an integer for %s, got %s", what, keel_json_describe(v).s);
         range = isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
         x = range ? (int64_t)d : 0;
     }
     if (!range || x < lo || x > hi)
-        return proto_bad(c, "%s is out of range for %s (%lld to %lld)", proto_describe(v).s, what,
+        return proto_bad(c, "%s is out of range for %s (%lld to %lld)", keel_json_describe(v).s, what,
                          (long long)lo, (long long)hi);
     *out = x;
     return KEEL_OK;
@@ -127,19 +127,19 @@ static int tensor_fill(ctx *c, const keel_json *v, tensor *x)
     switch (t->kind) {
     case K_BYTES:
         if (v->type != KEEL_JSON_STRING)
-            return proto_bad(c, "expected a string for %s, got %s", what, proto_describe(v).s);
+            return proto_bad(c, "expected a string for %s, got %s", what, keel_json_describe(v).s);
         if (memchr(v->u.string.s, '\0', v->u.string.len))
             return proto_bad(c, "a string must not contain a NUL character");
         ((const char **)x->data)[r] = v->u.string.s;
         break;
     case K_BOOL:
         if (v->type != KEEL_JSON_BOOL)
-            return proto_bad(c, "expected true or false for %s, got %s", what, proto_describe(v).s);
+            return proto_bad(c, "expected true or false for %s, got %s", what, keel_json_describe(v).s);
         ((unsigned char *)x->data)[r] = v->u.boolean;
         break;
     case K_INT: {
         if (v->type != KEEL_JSON_NUMBER)
-            return proto_bad(c, "expected an integer for %s, got %s", what, proto_describe(v).s);
+            return proto_bad(c, "expected an integer for %s, got %s", what, keel_json_describe(v).s);
         int64_t i;
         int rc = proto_read_int(c, v, what, t->lo, t->hi, &i);
         if (rc != KEEL_OK) return rc;
@@ -152,11 +152,11 @@ static int tensor_fill(ctx *c, const keel_json *v, tensor *x)
     case K_FP32:
     case K_FP64: {
         if (v->type != KEEL_JSON_NUMBER)
-            return proto_bad(c, "expected a number for %s, got %s", what, proto_describe(v).s);
+            return proto_bad(c, "expected a number for %s, got %s", what, keel_json_describe(v).s);
         double d = v->u.number.value;
         float f = (float)d;
         if (!isfinite(d) || (t->kind == K_FP32 && !isfinite(f)))
-            return proto_bad(c, "%s is out of range for %s", proto_describe(v).s, what);
+            return proto_bad(c, "%s is out of range for %s", keel_json_describe(v).s, what);
         if (t->kind == K_FP32)
             ((float *)x->data)[r] = f;
         else
@@ -172,14 +172,14 @@ static int read_shape(ctx *c, const keel_json *shape, size_t *rows)
 {
     if (shape->type != KEEL_JSON_ARRAY)
         return proto_bad(c, "expected a list of dimensions such as [3], got %s",
-                         proto_describe(shape).s);
+                         keel_json_describe(shape).s);
     size_t nd = shape->u.array.n;
     int64_t dims[2] = {0, 0};
     for (size_t i = 0; i < nd && i < 2; i++) {
         const keel_json *d = &shape->u.array.items[i];
         size_t at = proto_path_index(c, i);
         if (d->type != KEEL_JSON_NUMBER)
-            return proto_bad(c, "expected a dimension (an integer), got %s", proto_describe(d).s);
+            return proto_bad(c, "expected a dimension (an integer), got %s", keel_json_describe(d).s);
         int rc = proto_read_int(c, d, "a dimension", 0, INT64_MAX, &dims[i]);
         if (rc != KEEL_OK) return rc;
         path_pop(c, at);
@@ -188,7 +188,7 @@ static int read_shape(ctx *c, const keel_json *shape, size_t *rows)
         char got[200] = "[";
         for (size_t i = 0; i < nd && i < 4; i++) {
             if (i) append(got, sizeof got, ", ");
-            append(got, sizeof got, proto_describe(&shape->u.array.items[i]).s);
+            append(got, sizeof got, keel_json_describe(&shape->u.array.items[i]).s);
         }
         append(got, sizeof got, nd > 4 ? ", ...]" : "]");
         return proto_bad(c, "expected [n] or [n, 1] (one tensor per column, n rows), got %s", got);
@@ -214,7 +214,7 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
     if (in->type != KEEL_JSON_OBJECT)
         return proto_bad(
             c, "expected a tensor ({\"name\", \"shape\", \"datatype\", \"data\"}), got %s",
-            proto_describe(in).s);
+            keel_json_describe(in).s);
     const keel_json *name, *shape, *datatype, *data, *params;
     int rc;
     if ((rc = required(c, in, "name", &name)) || (rc = required(c, in, "shape", &shape)) ||
@@ -224,11 +224,11 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
 
     size_t at = proto_path_key(c, "name", 4);
     if (name->type != KEEL_JSON_STRING)
-        return proto_bad(c, "expected a string, got %s", proto_describe(name).s);
+        return proto_bad(c, "expected a string, got %s", keel_json_describe(name).s);
     if ((rc = check_name(c, name->u.string.s, name->u.string.len)) != KEEL_OK) return rc;
     size_t j = table_find(names, name->u.string.s, name->u.string.len);
     if (j != SIZE_MAX)
-        return proto_bad(c, "%s is given twice (also inputs[%zu])", proto_describe(name).s, j);
+        return proto_bad(c, "%s is given twice (also inputs[%zu])", keel_json_describe(name).s, j);
     if ((rc = proto_table_add(c, names, name->u.string.s, name->u.string.len, &j)) != KEEL_OK)
         return rc;
     path_pop(c, at);
@@ -236,7 +236,7 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
     at = proto_path_key(c, "datatype", 8);
     if (datatype->type != KEEL_JSON_STRING)
         return proto_bad(c, "expected a string such as \"FP64\", got %s",
-                         proto_describe(datatype).s);
+                         keel_json_describe(datatype).s);
     const dtype *t = proto_find_dtype(datatype->u.string.s, datatype->u.string.len);
     if (!t) {
         const char *s = datatype->u.string.s;
@@ -246,7 +246,7 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
             c,
             "unknown datatype %s (expected one of BOOL, UINT8, UINT16, UINT32, UINT64, "
             "INT8, INT16, INT32, INT64, FP32, FP64, BYTES)",
-            proto_describe(datatype).s);
+            keel_json_describe(datatype).s);
     }
     path_pop(c, at);
 
@@ -261,14 +261,14 @@ static int read_tensor(ctx *c, const keel_json *in, size_t i, table *names, size
 
     if (params && params->type != KEEL_JSON_OBJECT) {
         at = proto_path_key(c, "parameters", 10);
-        return proto_bad(c, "expected an object, got %s", proto_describe(params).s);
+        return proto_bad(c, "expected an object, got %s", keel_json_describe(params).s);
     }
 
     at = proto_path_key(c, "data", 4);
     if (data->type != KEEL_JSON_ARRAY)
         return proto_bad(c,
                          "expected a list of values, got %s (binary tensor data is not supported)",
-                         proto_describe(data).s);
+                         keel_json_describe(data).s);
     size_t count = 0, nulls = 0;
     if ((rc = tensor_count(c, data, &count, &nulls)) != KEEL_OK) return rc;
     if (count != n)
@@ -293,7 +293,7 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
     if (rc || (rc = proto_parse_json(&c, body, n, &root))) goto fail;
     if (root->type != KEEL_JSON_OBJECT) {
         rc = proto_bad(&c, "the body must be a JSON object (an inference request), got %s",
-                       proto_describe(root).s);
+                       keel_json_describe(root).s);
         goto fail;
     }
     if ((rc = proto_member(&c, root, "id", &id)) ||
@@ -308,7 +308,7 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
     if (id) {
         proto_path_key(&c, "id", 2);
         if (id->type != KEEL_JSON_STRING) {
-            rc = proto_bad(&c, "expected a string, got %s", proto_describe(id).s);
+            rc = proto_bad(&c, "expected a string, got %s", keel_json_describe(id).s);
             goto fail;
         }
         if (memchr(id->u.string.s, '\0', id->u.string.len)) {
@@ -320,7 +320,7 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
     }
     if (params && params->type != KEEL_JSON_OBJECT) {
         proto_path_key(&c, "parameters", 10);
-        rc = proto_bad(&c, "expected an object, got %s", proto_describe(params).s);
+        rc = proto_bad(&c, "expected an object, got %s", keel_json_describe(params).s);
         goto fail;
     }
     if (outputs) {
@@ -328,7 +328,7 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
         size_t at = proto_path_key(&c, "outputs", 7);
         if (outputs->type != KEEL_JSON_ARRAY) {
             rc = proto_bad(&c, "expected a list of requested outputs, got %s",
-                           proto_describe(outputs).s);
+                           keel_json_describe(outputs).s);
             goto fail;
         }
         for (size_t i = 0; i < outputs->u.array.n; i++) {
@@ -336,13 +336,13 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
             size_t at2 = proto_path_index(&c, i);
             if (o->type != KEEL_JSON_OBJECT) {
                 rc = proto_bad(&c, "expected an object ({\"name\": ...}), got %s",
-                               proto_describe(o).s);
+                               keel_json_describe(o).s);
                 goto fail;
             }
             if ((rc = required(&c, o, "name", &name)) != KEEL_OK) goto fail;
             if (name->type != KEEL_JSON_STRING) {
                 proto_path_key(&c, "name", 4);
-                rc = proto_bad(&c, "expected a string, got %s", proto_describe(name).s);
+                rc = proto_bad(&c, "expected a string, got %s", keel_json_describe(name).s);
                 goto fail;
             }
             path_pop(&c, at2);
@@ -351,7 +351,7 @@ int serve_parse_v2_slow(const char *body, size_t n, serve_batch *b, serve_error 
     }
     proto_path_key(&c, "inputs", 6);
     if (inputs->type != KEEL_JSON_ARRAY) {
-        rc = proto_bad(&c, "expected a list of tensors, got %s", proto_describe(inputs).s);
+        rc = proto_bad(&c, "expected a list of tensors, got %s", keel_json_describe(inputs).s);
         goto fail;
     }
     size_t n_in = inputs->u.array.n;
