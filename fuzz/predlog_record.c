@@ -115,18 +115,18 @@ static void round_trip(const keel_predlog_record *r, keel_predlog_reader *rd)
         outs[at * n_out + j] = (float)r->outputs[j].value;
     }
     keel_predlog_request q = {.request_id = r->request_id,
-                               .time_micros = r->time_micros,
-                               .protocol = r->protocol,
-                               .model = r->model,
-                               .version = r->version,
-                               .sha256 = r->sha256,
-                               .latency_seconds = r->latency_us / 1e6,
-                               .cols = cols,
-                               .n_cols = n_in,
-                               .n_rows = rows,
-                               .output_names = names,
-                               .n_outputs = n_out,
-                               .outputs = outs};
+                              .time_micros = r->time_micros,
+                              .protocol = r->protocol,
+                              .model = r->model,
+                              .version = r->version,
+                              .sha256 = r->sha256,
+                              .latency_seconds = r->latency_us / 1e6,
+                              .cols = cols,
+                              .n_cols = n_in,
+                              .n_rows = rows,
+                              .output_names = names,
+                              .n_outputs = n_out,
+                              .outputs = outs};
     keel_buf head, line;
     keel_buf_init(&head);
     keel_buf_init(&line);

@@ -102,8 +102,8 @@ static int load_model(const char *path, keel_model **m, reg_ref *rr)
 static void find_registered(const keel_model *m, reg_ref *rr)
 {
     const char *user = cli_user(), *location = cli_registry_location();
-    keel_registry_options o = {.home = cli_keel_home(), .location = location,
-                               .actor = user ? user : ""};
+    keel_registry_options o = {
+        .home = cli_keel_home(), .location = location, .actor = user ? user : ""};
     keel_error e = {0};
     bool exists = false;
     if (keel_registry_exists(&o, &exists, &e) != KEEL_OK || !exists) {
@@ -283,7 +283,8 @@ int cmd_card(int argc, char **argv)
     sprintf(md_path, "%s.card.md", stem);
     const char *hp = a.html ? a.html : html_path, *mp = a.md ? a.md : md_path;
     keel_buf_putc(&json, '\n');
-    if ((status = cli_write_file(hp, html.data, html.len)) || (status = cli_write_file(mp, md.data, md.len)) ||
+    if ((status = cli_write_file(hp, html.data, html.len)) ||
+        (status = cli_write_file(mp, md.data, md.len)) ||
         (a.json && (status = cli_write_file(a.json, json.data, json.len))))
         goto done;
     if (!a.quiet) {

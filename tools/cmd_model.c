@@ -56,26 +56,25 @@ static int parse_train_option(int argc, char **argv, int *i, train_args *a, cons
 {
     keel_hparams *hp = &a->hp;
     bool no_calibration = false;
-    const cli_option opts[] = {
-        CLI_OPT_TEXT("--target", "-t", &a->target),
-        CLI_OPT_TEXT("--schema", "-s", &a->schema),
-        CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
-        CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
-        CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
-        CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
-        CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
-        CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
-        CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
-        CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
-        CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
-        CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
-        CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
-        CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
-        CLI_OPT_FLAG("--no-calibration", NULL, &no_calibration),
-        CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
-        CLI_OPT_FLAG("--json", NULL, &a->json),
-        CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
-        CLI_OPT_END};
+    const cli_option opts[] = {CLI_OPT_TEXT("--target", "-t", &a->target),
+                               CLI_OPT_TEXT("--schema", "-s", &a->schema),
+                               CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+                               CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
+                               CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
+                               CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
+                               CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
+                               CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
+                               CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
+                               CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
+                               CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
+                               CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
+                               CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
+                               CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
+                               CLI_OPT_FLAG("--no-calibration", NULL, &no_calibration),
+                               CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
+                               CLI_OPT_FLAG("--json", NULL, &a->json),
+                               CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
+                               CLI_OPT_END};
     int r = cli_option_parse(opts, cmd, argc, argv, i);
     if (no_calibration) hp->calibrate = false;
     if (r != CLI_NO_MATCH) return r;
@@ -120,11 +119,11 @@ bad:
 /* ---- progress of training ---- */
 
 typedef struct epoch_ui {
-    FILE *tty;               /* draw a line here when a terminal */
-    bool lines;              /* JSON lines on stderr otherwise */
-    int fold;                /* cv: 1-based fold, else 0 */
-    bool quiet;              /* no notes on stderr */
-    keel_progress_bar *bar;  /* reading the data: finished once the data is read */
+    FILE *tty;              /* draw a line here when a terminal */
+    bool lines;             /* JSON lines on stderr otherwise */
+    int fold;               /* cv: 1-based fold, else 0 */
+    bool quiet;             /* no notes on stderr */
+    keel_progress_bar *bar; /* reading the data: finished once the data is read */
 } epoch_ui;
 
 /* Says on stderr how many records were quarantined, and where they went (ud: an epoch_ui,
@@ -278,12 +277,11 @@ static const char *user_name(void)
 static int parse_explain_option(int argc, char **argv, int *i, keel_explain_settings *x)
 {
     /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, which this file does not include) */
-    const cli_option opts[] = {
-        CLI_OPT_TEXT("--adverse-class", NULL, &x->adverse_class),
-        CLI_OPT_NUM_HINT("--reasons", CLI_INT, &x->reasons, 1, 16,
-                         "must be a whole number from 1 to 16"),
-        CLI_OPT_FLAG("--lower-is-adverse", NULL, &x->lower_is_adverse),
-        CLI_OPT_END};
+    const cli_option opts[] = {CLI_OPT_TEXT("--adverse-class", NULL, &x->adverse_class),
+                               CLI_OPT_NUM_HINT("--reasons", CLI_INT, &x->reasons, 1, 16,
+                                                "must be a whole number from 1 to 16"),
+                               CLI_OPT_FLAG("--lower-is-adverse", NULL, &x->lower_is_adverse),
+                               CLI_OPT_END};
     int r = cli_option_parse(opts, "train", argc, argv, i);
     if (r != CLI_NO_MATCH) return r;
     const char *v;
@@ -393,8 +391,8 @@ int cmd_train(int argc, char **argv)
     }
     cli_catch_interrupts();
     keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
-    epoch_ui ui = {.tty = bar ? stderr : NULL, .lines = !a.quiet && !bar, .quiet = a.quiet,
-                   .bar = bar};
+    epoch_ui ui = {
+        .tty = bar ? stderr : NULL, .lines = !a.quiet && !bar, .quiet = a.quiet, .bar = bar};
     keel_train_job job = {.file = a.file,
                           .target = a.target,
                           .schema_path = a.schema,
@@ -623,9 +621,9 @@ int cmd_cv(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
-    const cli_option folds[] = {
-        CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100, "must be a whole number from 2 to 100"),
-        CLI_OPT_END};
+    const cli_option folds[] = {CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100,
+                                                 "must be a whole number from 2 to 100"),
+                                CLI_OPT_END};
     for (int i = 1; i < argc; i++) {
         if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
             fputs(cv_usage, stdout);

@@ -45,7 +45,8 @@ void keel_parallel_for(size_t n, bool parallel, void (*fn)(void *ud, size_t i), 
     for (size_t i = 0; i < n; i++) {
         calls[i] = (parallel_call){fn, ud, i};
         /* The last call (or one whose thread could not start) runs here. */
-        started[i] = parallel && i + 1 < n && !pthread_create(&tid[i], NULL, parallel_run, &calls[i]);
+        started[i] =
+            parallel && i + 1 < n && !pthread_create(&tid[i], NULL, parallel_run, &calls[i]);
         if (!started[i]) fn(ud, i);
     }
     for (size_t i = 0; i < n; i++)

@@ -91,7 +91,7 @@ fail:
 }
 
 int keel_predlog_record_write(keel_buf *line, const keel_predlog_request *q, const keel_buf *head,
-                               size_t r)
+                              size_t r)
 {
     size_t k = q->n_outputs;
     /* Tenths of a microsecond, rounded as %.1f rounds (to nearest). */
@@ -225,7 +225,8 @@ static bool has_nul(const char *s, size_t n)
 static int string_field(const keel_json *v, int f, const char **out, keel_error *e)
 {
     place at = field(field_names[f]);
-    if (v->type != KEEL_JSON_STRING) return bad(e, &at, "expected a string, got %s", keel_json_describe(v).s);
+    if (v->type != KEEL_JSON_STRING)
+        return bad(e, &at, "expected a string, got %s", keel_json_describe(v).s);
     if (has_nul(v->u.string.s, v->u.string.len))
         return bad(e, &at, "must not contain a NUL character");
     *out = v->u.string.s;
@@ -371,7 +372,8 @@ static int read_inputs(keel_predlog_reader *rd, const keel_json *v, keel_predlog
             o->boolean = x->u.boolean;
             break;
         default:
-            return bad(e, &at, "expected a number, string, boolean or null, got %s", keel_json_describe(x).s);
+            return bad(e, &at, "expected a number, string, boolean or null, got %s",
+                       keel_json_describe(x).s);
         }
     }
     rec->inputs = rd->inputs;
@@ -417,7 +419,8 @@ static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
     if (rc != KEEL_OK) return bad(e, NULL, "not JSON: %s", je.msg);
     const keel_json *root = keel_json_root(rd->doc), *f[N_FIELDS] = {0};
     if (root->type != KEEL_JSON_OBJECT)
-        return bad(e, NULL, "expected a record (a JSON object), got %s", keel_json_describe(root).s);
+        return bad(e, NULL, "expected a record (a JSON object), got %s",
+                   keel_json_describe(root).s);
     for (size_t i = 0; i < root->u.object.n; i++) {
         const keel_json_member *m = &root->u.object.members[i];
         for (int k = 0; k < N_FIELDS; k++) {
@@ -458,12 +461,14 @@ static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
                    keel_json_describe(f[F_TIME]).s);
     at = field("sha256");
     if (!is_sha256(rec->sha256, f[F_SHA256]->u.string.len))
-        return bad(e, &at, "expected 64 lowercase hex digits, got %s", keel_json_describe(f[F_SHA256]).s);
+        return bad(e, &at, "expected 64 lowercase hex digits, got %s",
+                   keel_json_describe(f[F_SHA256]).s);
 
     v = f[F_LATENCY];
     at = field("latency_us");
     if (v->type != KEEL_JSON_NUMBER || !isfinite(v->u.number.value) || v->u.number.value < 0)
-        return bad(e, &at, "expected microseconds (a number from 0), got %s", keel_json_describe(v).s);
+        return bad(e, &at, "expected microseconds (a number from 0), got %s",
+                   keel_json_describe(v).s);
     rec->latency_us = v->u.number.value;
 
     if ((rc = read_inputs(rd, f[F_INPUTS], rec, e)) != KEEL_OK) return rc;
@@ -471,7 +476,7 @@ static int read_record(keel_predlog_reader *rd, const char *line, size_t n,
 }
 
 int keel_predlog_record_read(keel_predlog_reader *rd, const char *line, size_t n,
-                              keel_predlog_record *rec, keel_error *e)
+                             keel_predlog_record *rec, keel_error *e)
 {
     memset(rec, 0, sizeof *rec);
     keel_error_clear(e);

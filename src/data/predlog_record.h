@@ -60,7 +60,7 @@ int keel_predlog_record_head(keel_buf *head, const keel_predlog_request *q);
  * wrote for q. Returns KEEL_OK, or KEEL_ENOMEM with line holding no usable record. Cannot
  * fail otherwise; thread-safe (reads q, writes line). */
 int keel_predlog_record_write(keel_buf *line, const keel_predlog_request *q, const keel_buf *head,
-                               size_t r);
+                              size_t r);
 
 /* ---- reading --------------------------------------------------------------------------- */
 
@@ -100,7 +100,7 @@ typedef struct keel_predlog_record {
     const char *protocol;
     const char *model;
     const char *version;
-    const char *sha256;                /* 64 lowercase hex digits */
+    const char *sha256;               /* 64 lowercase hex digits */
     const keel_predlog_value *inputs; /* in the order of the line */
     size_t n_inputs;
     const keel_predlog_output *outputs; /* in the order of the line */
@@ -126,6 +126,6 @@ void keel_predlog_reader_free(keel_predlog_reader *rd); /* NULL-safe */
  * \"abc\"", "inputs[\"age\"]: expected a number, string, boolean or null, got an array",
  * "not JSON: line 1, column 9: ..."), or KEEL_ENOMEM; on failure *rec is zeroed. */
 int keel_predlog_record_read(keel_predlog_reader *rd, const char *line, size_t n,
-                              keel_predlog_record *rec, keel_error *e);
+                             keel_predlog_record *rec, keel_error *e);
 
 #endif /* KEEL_DATA_PREDLOG_RECORD_H */

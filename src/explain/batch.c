@@ -269,7 +269,6 @@ static int write_csv_header(FILE *out, const keel_model *m, const keel_explain_f
     return rc ? KEEL_EIO : KEEL_OK;
 }
 
-
 size_t keel_explain_reason_columns(keel_explainer *x, const keel_explain_options *o)
 {
     const keel_explain_settings *st = keel_explainer_settings(x);
@@ -278,15 +277,17 @@ size_t keel_explain_reason_columns(keel_explainer *x, const keel_explain_options
 }
 
 int keel_explain_file(keel_explainer *x, keel_model *m, const char *path,
-                      const keel_explain_file_options *o, FILE *out,
-                      keel_explain_file_result *res, keel_error *e)
+                      const keel_explain_file_options *o, FILE *out, keel_explain_file_result *res,
+                      keel_error *e)
 {
     memset(res, 0, sizeof *res);
     writer *w = keel_calloc(1, sizeof *w);
     if (!w) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     *w = (writer){.m = m, .x = x, .o = o, .out = out};
     w->n_reasons = keel_explain_reason_columns(x, &o->opt);
-    int threads = o->threads < 1 ? 1 : o->threads > KEEL_PARALLEL_MAX ? KEEL_PARALLEL_MAX : o->threads;
+    int threads = o->threads < 1                   ? 1
+                  : o->threads > KEEL_PARALLEL_MAX ? KEEL_PARALLEL_MAX
+                                                   : o->threads;
     int rc = KEEL_OK;
     for (int t = 0; t < KEEL_PARALLEL_MAX; t++) {
         part *p = &w->parts[t];
@@ -453,7 +454,9 @@ int keel_explain_global(keel_explainer *x, keel_model *m, const keel_frame *f, s
     memset(r, 0, sizeof *r);
     size_t k = m->n_inputs, ns = KEEL_MIN(n, (size_t)KEEL_GLOBAL_SAMPLE);
     keel_global_options go = *o;
-    go.threads = o->threads < 1 ? 1 : o->threads > KEEL_PARALLEL_MAX ? KEEL_PARALLEL_MAX : o->threads;
+    go.threads = o->threads < 1                   ? 1
+                 : o->threads > KEEL_PARALLEL_MAX ? KEEL_PARALLEL_MAX
+                                                  : o->threads;
     r->n_rows = n;
     r->n_sample = ns;
     r->repeats = o->repeats ? o->repeats : 5;
@@ -602,8 +605,8 @@ int keel_global_report_write(const keel_global_report *r, const keel_model *m, c
         keel_buf_puts(b, "]}\n");
         return keel_buf_end(b, start);
     }
-    keel_buf_printf(b, "model: %s\nfile: %s (%zu rows, %llu quarantined)\n", model, file,
-                    n_rows, (unsigned long long)quarantined);
+    keel_buf_printf(b, "model: %s\nfile: %s (%zu rows, %llu quarantined)\n", model, file, n_rows,
+                    (unsigned long long)quarantined);
     keel_buf_printf(b, "explained: %s", scale);
     if (cname)
         keel_buf_printf(b, " of class '%s'", cname);

@@ -41,8 +41,8 @@ typedef struct keel_explain_file_result {
  * Errors: validation's (unreadable file, header), a row's (its explanation), KEEL_EIO for
  * out, KEEL_ECANCELED, KEEL_ENOMEM. */
 int keel_explain_file(keel_explainer *x, keel_model *m, const char *path,
-                      const keel_explain_file_options *o, FILE *out,
-                      keel_explain_file_result *res, keel_error *e);
+                      const keel_explain_file_options *o, FILE *out, keel_explain_file_result *res,
+                      keel_error *e);
 
 /* The reason-code columns a CSV holds: o->top_k, else the model's setting, else 4. */
 size_t keel_explain_reason_columns(keel_explainer *x, const keel_explain_options *o);

@@ -48,8 +48,7 @@ int keel_train_job_summary(const keel_train_job_result *res, bool json, const ch
             keel_buf_puts(b, ",\"registry\":{\"model\":");
             keel_buf_json_str(b, res->name, strlen(res->name));
             keel_buf_printf(b, ",\"version\":%lld,\"run\":%lld,\"dataset\":%lld}",
-                            (long long)res->version, (long long)res->run,
-                            (long long)res->dataset);
+                            (long long)res->version, (long long)res->run, (long long)res->dataset);
         }
         keel_buf_puts(b, "}\n");
         return keel_buf_end(b, start);

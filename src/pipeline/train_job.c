@@ -177,8 +177,8 @@ int keel_epoch_report_json(const keel_epoch_report *r, keel_buf *b)
 typedef struct job_state {
     const keel_train_job *job;
     keel_train_job_result *res;
-    keel_buf log;    /* the epochs' JSON lines: the run's log in the registry */
-    bool run_ended;  /* the run's status is written (once) */
+    keel_buf log;   /* the epochs' JSON lines: the run's log in the registry */
+    bool run_ended; /* the run's status is written (once) */
 } job_state;
 
 static void on_epoch(void *ud, const keel_epoch_report *r)
@@ -203,7 +203,8 @@ static int run_end(job_state *st, const char *status, const char *metrics, const
 static int fail(job_state *st, keel_train_job_step step, int rc, const char *why, keel_error *e)
 {
     st->res->failed_at = step;
-    bool training_step = step == KEEL_JOB_TRAIN || step == KEEL_JOB_SETTINGS || step == KEEL_JOB_SAVE;
+    bool training_step =
+        step == KEEL_JOB_TRAIN || step == KEEL_JOB_SETTINGS || step == KEEL_JOB_SAVE;
     if (st->job->registry && st->res->run && !st->run_ended && training_step) {
         keel_error ignored;
         run_end(st, "failed", NULL, st->log.data, why ? why : e->msg, &ignored);
@@ -215,8 +216,8 @@ static int run_start(job_state *st, const keel_schema *s, keel_error *e)
 {
     const keel_train_job *job = st->job;
     keel_train_job_result *res = st->res;
-    int rc = keel_job_register_dataset(job->registry, job->file, s, &res->data, NULL,
-                                       &res->dataset, e);
+    int rc =
+        keel_job_register_dataset(job->registry, job->file, s, &res->data, NULL, &res->dataset, e);
     if (rc) return fail(st, KEEL_JOB_REGISTRY_DATASET, rc, NULL, e);
     keel_buf params;
     keel_buf_init(&params);
@@ -254,10 +255,9 @@ static int set_explain_settings(keel_model *m, const keel_explain_settings *x, k
         keel_buf_init(&b);
         for (size_t i = 0; i < m->target.classes.n && i < 20; i++)
             keel_buf_printf(&b, "%s'%s'", i ? ", " : "", m->target.classes.items[i]);
-        keel_error_set(e, KEEL_EINVAL,
-                       "--adverse-class '%s' is not a class of the target (classes: %s%s)",
-                       x->adverse_class, b.data ? b.data : "",
-                       m->target.classes.n > 20 ? ", ..." : "");
+        keel_error_set(
+            e, KEEL_EINVAL, "--adverse-class '%s' is not a class of the target (classes: %s%s)",
+            x->adverse_class, b.data ? b.data : "", m->target.classes.n > 20 ? ", ..." : "");
         keel_buf_free(&b);
         return KEEL_EINVAL;
     }
@@ -339,10 +339,9 @@ static int record_model(job_state *st, const keel_schema *s, keel_error *e)
                                        res->model->profile_json.data, &res->dataset, e);
         if (rc) {
             res->failed_at = KEEL_JOB_REGISTRY_DATASET;
-        } else if ((rc = keel_registry_model_register(job->registry, res->name, res->output,
-                                                      res->run,
-                                                      keel_task_name(res->model->target.task),
-                                                      mj.data, &res->version))) {
+        } else if ((rc = keel_registry_model_register(
+                        job->registry, res->name, res->output, res->run,
+                        keel_task_name(res->model->target.task), mj.data, &res->version))) {
             registry_error(job->registry, rc, e);
             res->failed_at = KEEL_JOB_REGISTER;
         }

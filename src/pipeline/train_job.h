@@ -70,12 +70,12 @@ typedef enum keel_train_job_step {
 } keel_train_job_step;
 
 typedef struct keel_train_job_result {
-    char *output, *name;         /* the model's path and registry name (owned) */
-    char *quarantine;            /* where rejected records went, or NULL (owned) */
-    char *checkpoint;            /* the checkpoint's path (owned) */
-    keel_model *model;           /* the trained model (owned), NULL on failure */
-    keel_validate_result data;   /* the data's validation */
-    keel_train_result train;     /* epochs, rows, validation measures */
+    char *output, *name;           /* the model's path and registry name (owned) */
+    char *quarantine;              /* where rejected records went, or NULL (owned) */
+    char *checkpoint;              /* the checkpoint's path (owned) */
+    keel_model *model;             /* the trained model (owned), NULL on failure */
+    keel_validate_result data;     /* the data's validation */
+    keel_train_result train;       /* epochs, rows, validation measures */
     int64_t dataset, run, version; /* registry ids; 0 when not recorded */
     keel_train_job_step failed_at;
 } keel_train_job_result;

@@ -17,33 +17,35 @@ static void lineage_text(keel_buf *o, const keel_json *g)
         const keel_json *n = keel_json_at(nodes, i), *d = keel_json_get(n, "data");
         const char *kind = keel_json_str(keel_json_get(n, "kind"));
         keel_buf_printf(o, "  %-26s %s", keel_json_str(keel_json_get(n, "id")),
-               keel_json_str(keel_json_get(n, "label")));
+                        keel_json_str(keel_json_get(n, "label")));
         if (!strcmp(kind, "dataset"))
-            keel_buf_printf(o, "  sha256 %.16s…  %s rows  by %s", keel_json_str(keel_json_get(d, "sha256")),
-                   keel_json_get(d, "n_rows") ? keel_json_get(d, "n_rows")->u.number.text : "?",
-                   keel_json_str(keel_json_get(d, "created_by")));
+            keel_buf_printf(
+                o, "  sha256 %.16s…  %s rows  by %s", keel_json_str(keel_json_get(d, "sha256")),
+                keel_json_get(d, "n_rows") ? keel_json_get(d, "n_rows")->u.number.text : "?",
+                keel_json_str(keel_json_get(d, "created_by")));
         else if (!strcmp(kind, "run"))
             keel_buf_printf(o, "  %s by %s at %s", keel_json_str(keel_json_get(d, "status")),
-                   keel_json_str(keel_json_get(d, "user")),
-                   keel_json_str(keel_json_get(d, "started_at")));
+                            keel_json_str(keel_json_get(d, "user")),
+                            keel_json_str(keel_json_get(d, "started_at")));
         else if (!strcmp(kind, "model_version"))
             keel_buf_printf(o, "  sha256 %.16s…  by %s at %s",
-                   keel_json_str(keel_json_get(d, "artifact_sha256")),
-                   keel_json_str(keel_json_get(d, "author")),
-                   keel_json_str(keel_json_get(d, "created_at")));
+                            keel_json_str(keel_json_get(d, "artifact_sha256")),
+                            keel_json_str(keel_json_get(d, "author")),
+                            keel_json_str(keel_json_get(d, "created_at")));
         else if (!strcmp(kind, "alias"))
             keel_buf_printf(o, "  set by %s at %s", keel_json_str(keel_json_get(d, "set_by")),
-                   keel_json_str(keel_json_get(d, "set_at")));
+                            keel_json_str(keel_json_get(d, "set_at")));
         else if (!strcmp(kind, "deployment"))
             keel_buf_printf(o, "  by %s at %s", keel_json_str(keel_json_get(d, "actor")),
-                   keel_json_str(keel_json_get(d, "at")));
+                            keel_json_str(keel_json_get(d, "at")));
         keel_buf_putc(o, '\n');
     }
     keel_buf_puts(o, "edges\n");
     for (size_t i = 0; i < keel_json_len(edges); i++) {
         const keel_json *e = keel_json_at(edges, i);
         keel_buf_printf(o, "  %s --%s--> %s\n", keel_json_str(keel_json_get(e, "from")),
-               keel_json_str(keel_json_get(e, "relation")), keel_json_str(keel_json_get(e, "to")));
+                        keel_json_str(keel_json_get(e, "relation")),
+                        keel_json_str(keel_json_get(e, "to")));
     }
 }
 

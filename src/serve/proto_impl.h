@@ -73,7 +73,6 @@ typedef struct ctx {
     char path[200];  /* where the walk is: "inputs[1].data[3]" */
 } ctx;
 
-
 /* strcat that stops at the capacity. */
 static inline void append(char *dst, size_t cap, const char *s)
 {
@@ -101,7 +100,6 @@ int proto_bad(ctx *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int proto_too_many(ctx *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int proto_unsupported(ctx *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 int proto_oom(ctx *c);
-
 
 /* Starts a parse: *b zeroed, err cleared, a fresh batch with its arena in *nb. */
 int proto_begin(ctx *c, serve_batch *b, serve_batch *nb, serve_error *err);

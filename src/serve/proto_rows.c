@@ -203,7 +203,7 @@ static int build_columnar(ctx *c, const keel_json *obj, serve_batch *nb)
         } else if (vals->u.array.n != n) {
             char first[96] = "";
             keel_quote_into(first, sizeof first, obj->u.object.members[0].key,
-                             obj->u.object.members[0].key_len, 40);
+                            obj->u.object.members[0].key_len, 40);
             return proto_bad(c,
                              "%zu values, but column %s has %zu: every column needs one value per "
                              "row",
@@ -295,7 +295,8 @@ static int build_split(ctx *c, const keel_json *obj, serve_batch *nb)
     if (index) {
         at = proto_path_key(c, "index", 5);
         if (index->type != KEEL_JSON_ARRAY)
-            return proto_bad(c, "expected a list of row labels, got %s", keel_json_describe(index).s);
+            return proto_bad(c, "expected a list of row labels, got %s",
+                             keel_json_describe(index).s);
         if (index->u.array.n != n)
             return proto_bad(c, "%zu labels, but \"data\" has %zu rows", index->u.array.n, n);
         path_pop(c, at);

@@ -54,13 +54,14 @@ int proto_read_int(ctx *c, const keel_json *v, const char *what, int64_t lo, int
     } else {
         double d = v->u.number.value;
         if (isfinite(d) && d != floor(d))
-            return proto_bad(c, "expected an integer for %s, got %s", what, keel_json_describe(v).s);
+            return proto_bad(c, "expected an integer for %s, got %s", what,
+                             keel_json_describe(v).s);
         range = isfinite(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0;
         x = range ? (int64_t)d : 0;
     }
     if (!range || x < lo || x > hi)
-        return proto_bad(c, "%s is out of range for %s (%lld to %lld)", keel_json_describe(v).s, what,
-                         (long long)lo, (long long)hi);
+        return proto_bad(c, "%s is out of range for %s (%lld to %lld)", keel_json_describe(v).s,
+                         what, (long long)lo, (long long)hi);
     *out = x;
     return KEEL_OK;
 }
@@ -134,12 +135,14 @@ static int tensor_fill(ctx *c, const keel_json *v, tensor *x)
         break;
     case K_BOOL:
         if (v->type != KEEL_JSON_BOOL)
-            return proto_bad(c, "expected true or false for %s, got %s", what, keel_json_describe(v).s);
+            return proto_bad(c, "expected true or false for %s, got %s", what,
+                             keel_json_describe(v).s);
         ((unsigned char *)x->data)[r] = v->u.boolean;
         break;
     case K_INT: {
         if (v->type != KEEL_JSON_NUMBER)
-            return proto_bad(c, "expected an integer for %s, got %s", what, keel_json_describe(v).s);
+            return proto_bad(c, "expected an integer for %s, got %s", what,
+                             keel_json_describe(v).s);
         int64_t i;
         int rc = proto_read_int(c, v, what, t->lo, t->hi, &i);
         if (rc != KEEL_OK) return rc;
@@ -179,7 +182,8 @@ static int read_shape(ctx *c, const keel_json *shape, size_t *rows)
         const keel_json *d = &shape->u.array.items[i];
         size_t at = proto_path_index(c, i);
         if (d->type != KEEL_JSON_NUMBER)
-            return proto_bad(c, "expected a dimension (an integer), got %s", keel_json_describe(d).s);
+            return proto_bad(c, "expected a dimension (an integer), got %s",
+                             keel_json_describe(d).s);
         int rc = proto_read_int(c, d, "a dimension", 0, INT64_MAX, &dims[i]);
         if (rc != KEEL_OK) return rc;
         path_pop(c, at);

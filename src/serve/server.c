@@ -335,18 +335,18 @@ static void log_rows(serve_server *s, const char *protocol, const char *model,
 {
     if (!s->log) return;
     keel_predlog_request q = {.request_id = id,
-                               .time_micros = keel_wall_micros(),
-                               .protocol = protocol,
-                               .model = model,
-                               .version = v->version,
-                               .sha256 = v->sha256,
-                               .latency_seconds = seconds,
-                               .cols = b->cols,
-                               .n_cols = b->n_cols,
-                               .n_rows = b->n_rows,
-                               .output_names = v->output_names,
-                               .n_outputs = keel_model_n_outputs(v->model),
-                               .outputs = pred};
+                              .time_micros = keel_wall_micros(),
+                              .protocol = protocol,
+                              .model = model,
+                              .version = v->version,
+                              .sha256 = v->sha256,
+                              .latency_seconds = seconds,
+                              .cols = b->cols,
+                              .n_cols = b->n_cols,
+                              .n_rows = b->n_rows,
+                              .output_names = v->output_names,
+                              .n_outputs = keel_model_n_outputs(v->model),
+                              .outputs = pred};
     keel_buf head, line;
     keel_buf_init(&head);
     keel_buf_init(&line);

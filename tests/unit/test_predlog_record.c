@@ -47,18 +47,18 @@ static void fixture_init(fixture *f)
     f->cols[4] = (keel_input_column){"area_code", KEEL_COL_I32, f->i32, NULL};
     f->cols[5] = (keel_input_column){"intl", KEEL_COL_BOOL, f->boolean, f->missing};
     f->q = (keel_predlog_request){.request_id = "req-42",
-                                   .time_micros = T_MICROS,
-                                   .protocol = "v2",
-                                   .model = "churn",
-                                   .version = "3",
-                                   .sha256 = SHA,
-                                   .latency_seconds = 41.24e-6,
-                                   .cols = f->cols,
-                                   .n_cols = 6,
-                                   .n_rows = 2,
-                                   .output_names = f->names,
-                                   .n_outputs = 2,
-                                   .outputs = f->pred};
+                                  .time_micros = T_MICROS,
+                                  .protocol = "v2",
+                                  .model = "churn",
+                                  .version = "3",
+                                  .sha256 = SHA,
+                                  .latency_seconds = 41.24e-6,
+                                  .cols = f->cols,
+                                  .n_cols = 6,
+                                  .n_rows = 2,
+                                  .output_names = f->names,
+                                  .n_outputs = 2,
+                                  .outputs = f->pred};
 }
 
 /* Row r of f->q as a line; returns it (static, valid until the next call). */

@@ -97,7 +97,8 @@ TEST(train_job_saves_registers_and_repeats_bytes)
     keel_buf_init(&run);
     CHECK_EQ_INT(keel_registry_run_show(r, res.run, &run), KEEL_OK);
     CHECK(strstr(run.data, "\"status\":\"finished\"") != NULL);
-    CHECK(strstr(run.data, "{\\\"event\\\":\\\"epoch\\\"") || strstr(run.data, "\"event\":\"epoch\""));
+    CHECK(strstr(run.data, "{\\\"event\\\":\\\"epoch\\\"") ||
+          strstr(run.data, "\"event\":\"epoch\""));
     keel_buf_free(&run);
     keel_train_job_result_free(&res);
 
@@ -171,14 +172,21 @@ TEST(model_names_and_epoch_lines)
     memset(long_name, 'a', 65);
     long_name[65] = 0;
     CHECK(!keel_model_name_valid(long_name));
-    keel_epoch_report r = {.fold = 2, .epoch = 3, .max_epochs = 10, .step = 7, .train_loss = 0.5,
-                           .val_loss = 0.25, .val_metric = 0.75, .metric_name = "roc_auc",
-                           .best_epoch = 3, .seconds = 1.5};
+    keel_epoch_report r = {.fold = 2,
+                           .epoch = 3,
+                           .max_epochs = 10,
+                           .step = 7,
+                           .train_loss = 0.5,
+                           .val_loss = 0.25,
+                           .val_metric = 0.75,
+                           .metric_name = "roc_auc",
+                           .best_epoch = 3,
+                           .seconds = 1.5};
     keel_buf b;
     keel_buf_init(&b);
     CHECK_EQ_INT(keel_epoch_report_json(&r, &b), KEEL_OK);
     CHECK_STR(b.data, "{\"event\":\"epoch\",\"fold\":2,\"epoch\":3,\"max_epochs\":10,\"step\":7,"
-                         "\"train_loss\":0.5,\"val_loss\":0.25,\"roc_auc\":0.75,\"best_epoch\":3,"
-                         "\"seconds\":1.500}\n");
+                      "\"train_loss\":0.5,\"val_loss\":0.25,\"roc_auc\":0.75,\"best_epoch\":3,"
+                      "\"seconds\":1.500}\n");
     keel_buf_free(&b);
 }
