@@ -76,18 +76,21 @@ static int cmd_infer(int argc, char **argv)
     keel_infer_options_init(&o);
     const char *file = NULL, *output = NULL, *v;
     bool json = false;
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--output", "-o", &output),
+        CLI_OPT_TEXT("--target", NULL, &o.target),
+        CLI_OPT_NUM_HINT("--max-rows", CLI_U64, &o.max_rows, 1, 1e18, "needs a positive number"),
+        CLI_OPT_NUM_HINT("--max-categories", CLI_SIZE, &o.max_categories, 1, 1e9,
+                         "needs a positive number"),
+        CLI_OPT_FLAG("--json", NULL, &json),
+        CLI_OPT_END};
     for (int i = 1; i < argc; i++) {
-        int m;
+        int m = cli_option_parse(opts, "data infer", argc, argv, &i);
+        if (m == EXIT_USAGE) return EXIT_USAGE;
+        if (m == 0) continue;
         if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
             fputs(infer_usage, stdout);
             return EXIT_OK;
-        } else if ((m = opt_value("-o", argc, argv, &i, &v)) ||
-                   (m = opt_value("--output", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            output = v;
-        } else if ((m = opt_value("--target", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            o.target = v;
         } else if ((m = opt_value("--delimiter", argc, argv, &i, &v))) {
             if (m < 0 || parse_char(v, &o.delimiter)) {
                 cli_error("--delimiter needs one character");
@@ -103,20 +106,6 @@ static int cmd_infer(int argc, char **argv)
                 cli_error("--encoding must be utf-8 or latin-1");
                 return EXIT_USAGE;
             }
-        } else if ((m = opt_value("--max-rows", argc, argv, &i, &v))) {
-            char *end;
-            if (m < 0 || (o.max_rows = strtoull(v, &end, 10), *end) || o.max_rows == 0) {
-                cli_error("--max-rows needs a positive number");
-                return EXIT_USAGE;
-            }
-        } else if ((m = opt_value("--max-categories", argc, argv, &i, &v))) {
-            char *end;
-            if (m < 0 || (o.max_categories = strtoul(v, &end, 10), *end) || !o.max_categories) {
-                cli_error("--max-categories needs a positive number");
-                return EXIT_USAGE;
-            }
-        } else if (opt_flag("--json", argv[i])) {
-            json = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("unknown option '%s' (see keel data infer --help)", argv[i]);
             return EXIT_USAGE;
@@ -208,51 +197,32 @@ typedef struct run_opts {
 /* Parses the options shared by validate and profile; returns -1 to go on, else an exit code. */
 static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool profile)
 {
-    const char *v;
     r->max_rate = -1;
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--schema", "-s", &r->schema),
+        CLI_OPT_TEXT("--quarantine", NULL, &r->quarantine),
+        CLI_OPT_NUM_HINT("--max-quarantine-rate", CLI_DOUBLE, &r->max_rate, 0, 1,
+                         "needs a fraction between 0 and 1 (0.01 = 1%)"),
+        CLI_OPT_NUM_HINT("--max-record-bytes", CLI_SIZE, &r->max_record_bytes, 16, 1e15,
+                         "needs a number of at least 16"),
+        CLI_OPT_FLAG("--no-quarantine", NULL, &r->no_quarantine),
+        CLI_OPT_FLAG("--json", NULL, &r->json),
+        CLI_OPT_FLAG("--sha256", NULL, &r->sha256),
+        CLI_OPT_FLAG("--no-registry", NULL, &r->no_registry),
+        CLI_OPT_END};
+    const cli_option profile_opts[] = {CLI_OPT_TEXT("--output", "-o", &r->output),
+                                       CLI_OPT_TEXT("--html", NULL, &r->html), CLI_OPT_END};
+    const char *cmd = profile ? "data profile" : "data validate";
     for (int i = 1; i < argc; i++) {
-        int m;
+        int m = cli_option_parse(opts, cmd, argc, argv, &i);
+        if (m == CLI_NO_MATCH && profile) m = cli_option_parse(profile_opts, cmd, argc, argv, &i);
+        if (m == EXIT_USAGE) return EXIT_USAGE;
+        if (m == 0) continue;
         if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
             fputs(usage, stdout);
             return EXIT_OK;
-        } else if ((m = opt_value("--schema", argc, argv, &i, &v)) ||
-                   (m = opt_value("-s", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            r->schema = v;
-        } else if ((m = opt_value("--quarantine", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            r->quarantine = v;
-        } else if (opt_flag("--no-quarantine", argv[i])) {
-            r->no_quarantine = true;
-        } else if ((m = opt_value("--max-quarantine-rate", argc, argv, &i, &v))) {
-            char *end;
-            if (m < 0 || (r->max_rate = strtod(v, &end), *end) || !(r->max_rate >= 0) ||
-                r->max_rate > 1) {
-                cli_error("--max-quarantine-rate needs a fraction between 0 and 1 (0.01 = 1%%)");
-                return EXIT_USAGE;
-            }
-        } else if ((m = opt_value("--max-record-bytes", argc, argv, &i, &v))) {
-            char *end;
-            if (m < 0 || (r->max_record_bytes = strtoull(v, &end, 10), *end) ||
-                r->max_record_bytes < 16) {
-                cli_error("--max-record-bytes needs a number of at least 16");
-                return EXIT_USAGE;
-            }
-        } else if (profile && ((m = opt_value("-o", argc, argv, &i, &v)) ||
-                               (m = opt_value("--output", argc, argv, &i, &v)))) {
-            if (m < 0) return EXIT_USAGE;
-            r->output = v;
-        } else if (profile && (m = opt_value("--html", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            r->html = v;
         } else if (profile && opt_flag("--merge", argv[i])) {
             r->n_merge = -1; /* the files follow as positional arguments */
-        } else if (opt_flag("--json", argv[i])) {
-            r->json = true;
-        } else if (opt_flag("--sha256", argv[i])) {
-            r->sha256 = true;
-        } else if (opt_flag("--no-registry", argv[i])) {
-            r->no_registry = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("unknown option '%s' (see --help)", argv[i]);
             return EXIT_USAGE;
@@ -278,77 +248,16 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
     return -1;
 }
 
-static void print_reasons_json(const keel_validate_result *res)
-{
-    printf("\"reasons\":{");
-    bool first = true;
-    for (int k = 0; k < KEEL_REASON_COUNT; k++)
-        if (res->reasons[k]) {
-            printf("%s\"%s\":%llu", first ? "" : ",", keel_reason_name((keel_reason)k),
-                   (unsigned long long)res->reasons[k]);
-            first = false;
-        }
-    printf("}");
-}
-
 static void print_summary(const char *file, const keel_schema *s, const keel_validate_result *res,
                           const char *quarantine, bool json, const char *extra_json)
 {
-    double rate = res->records ? (double)res->quarantined / (double)res->records : 0;
-    if (json) {
-        keel_buf b;
-        keel_buf_init(&b);
-        keel_buf_json_str(&b, file, strlen(file));
-        printf("{\"file\":%s,\"records\":%llu,\"accepted\":%llu,\"quarantined\":%llu,"
-               "\"quarantine_rate\":%.6g,\"blank_lines\":%llu,\"bytes\":%llu,\"seconds\":%.3f,",
-               b.data, (unsigned long long)res->records, (unsigned long long)res->accepted,
-               (unsigned long long)res->quarantined, rate, (unsigned long long)res->blank_lines,
-               (unsigned long long)res->bytes, res->seconds);
-        print_reasons_json(res);
-        printf(",\"repaired\":{");
-        bool first = true;
-        for (size_t i = 0; i < res->n_columns; i++)
-            if (res->repaired[i]) {
-                keel_buf_reset(&b);
-                keel_buf_json_str(&b, s->columns[i].name, strlen(s->columns[i].name));
-                printf("%s%s:%llu", first ? "" : ",", b.data, (unsigned long long)res->repaired[i]);
-                first = false;
-            }
-        printf("},\"quarantine\":");
-        if (quarantine) {
-            keel_buf_reset(&b);
-            keel_buf_json_str(&b, quarantine, strlen(quarantine));
-            printf("%s", b.data);
-        } else {
-            printf("null");
-        }
-        if (res->sha256[0]) printf(",\"sha256\":\"%s\"", res->sha256);
-        printf("%s}\n", extra_json ? extra_json : "");
-        keel_buf_free(&b);
-        return;
-    }
-    printf("%s: %llu records: %llu accepted, %llu quarantined (%.2f%%)\n", file,
-           (unsigned long long)res->records, (unsigned long long)res->accepted,
-           (unsigned long long)res->quarantined, 100 * rate);
-    for (int k = 0; k < KEEL_REASON_COUNT; k++)
-        if (res->reasons[k])
-            printf("  %-20s %llu\n", keel_reason_name((keel_reason)k),
-                   (unsigned long long)res->reasons[k]);
-    for (size_t i = 0; i < res->n_columns; i++)
-        if (res->repaired[i])
-            printf("  repaired by policy (%s) in '%s': %llu\n",
-                   keel_on_invalid_name(s->columns[i].on_invalid), s->columns[i].name,
-                   (unsigned long long)res->repaired[i]);
-    if (res->blank_lines)
-        printf("  blank lines skipped: %llu\n", (unsigned long long)res->blank_lines);
-    if (res->extra_columns.n) {
-        printf("  columns not in the schema, ignored:");
-        for (size_t i = 0; i < res->extra_columns.n; i++)
-            printf(" %s", res->extra_columns.items[i]);
-        printf("\n");
-    }
-    if (quarantine && res->quarantined) printf("quarantine: %s\n", quarantine);
-    if (res->sha256[0]) printf("sha256: %s\n", res->sha256);
+    keel_buf b;
+    keel_buf_init(&b);
+    if (keel_validate_summary(file, s, res, quarantine, json, extra_json, &b))
+        cli_error("out of memory");
+    else
+        fputs(b.data, stdout);
+    keel_buf_free(&b);
 }
 
 static int run_validation(const run_opts *r, const keel_schema *s, keel_profile *profile,

@@ -75,6 +75,14 @@ typedef struct keel_validate_result {
 
 void keel_validate_result_free(keel_validate_result *r);
 
+/* Appends what a validation of file found (validate_summary.c): as one JSON line (records,
+ * accepted, quarantined, quarantine_rate, blank_lines, bytes, seconds, reasons, repaired,
+ * quarantine, sha256 when computed, then extra_json's members as given, e.g.
+ * ",\"dataset_id\":3"), or as lines for people. quarantine: where rejected records went, or
+ * NULL. KEEL_ENOMEM leaves out as it was. */
+int keel_validate_summary(const char *file, const keel_schema *s, const keel_validate_result *res,
+                          const char *quarantine, bool json, const char *extra_json, keel_buf *out);
+
 /* Validates the file at path ("-" for standard input) against s, read by the record reader of
  * its format (reader.h): as the path's extension says (.jsonl, .ndjson, .json; .csv, .tsv),
  * else as the schema's format says (JSON Lines: one object per line, keys naming columns;
