@@ -3,7 +3,7 @@
  * (with confidence intervals, per sensitive group, calibration), explanations and approvals,
  * rendered for a model-risk committee, auditors and regulators.
  *
- * `keel card` (tools/cmd_card.c) gathers every number into one JSON document (its format is
+ * keel_card_build (card_build.h) gathers every number into one JSON document (its format is
  * in docs/card.md, "keel_card": 1); the renderers here turn that document into a
  * self-contained HTML page or a Markdown file, and read nothing else, so the card can be
  * re-rendered from its JSON alone and the renderers can be tested without a model.

@@ -1,5 +1,5 @@
 /*
- * test_proto.c — the serving protocols without HTTP (src/serve/proto.c): each parser's
+ * test_proto.c — the serving protocols without HTTP (src/serve/proto_*.c): each parser's
  * accepted shapes and the batch they give, every refusal with its status and exact message,
  * out-of-memory at every allocation, and the response writers' exact bodies for models
  * trained here on tests/data/kinds.csv (binary, multiclass and regression).

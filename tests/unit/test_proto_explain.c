@@ -1,5 +1,5 @@
 /*
- * test_proto_explain.c — the explain extension's protocol layer (src/serve/proto.c), without
+ * test_proto_explain.c — the explain extension's protocol layer (src/serve/proto_*.c), without
  * HTTP: the "parameters" of an explain request and every refusal with its exact message, the
  * options they give on a model (scale and class checked against the task, the row limits),
  * a parsed row turned into named fields that reach the model exactly as predict's columns

@@ -1,5 +1,5 @@
 /*
- * test_proto_fast.c — serve_parse_v2's single-pass fast path (src/serve/proto.c): that it
+ * test_proto_fast.c — serve_parse_v2's single-pass fast path (src/serve/proto_v2_fast.c): that it
  * takes the common request shapes and builds exactly the slow path's batch (every value bit
  * for bit), that it declines everything it is not sure of (so that serve_parse_v2 answers
  * exactly as the slow path, messages included), that the explain parameters read the same

@@ -1,5 +1,5 @@
 /*
- * test_proto_shaped.c — serve_parse_v2's first tier (src/serve/proto.c): a body shaped like
+ * test_proto_shaped.c — serve_parse_v2's first tier (src/serve/proto_v2_fast.c): a body shaped like
  * the last one the fast path took on this thread is read by comparing the bytes around its
  * values and reading the values alone. These tests check that it takes new values in the
  * same shape and builds exactly the slow path's batch, that it declines every other body
