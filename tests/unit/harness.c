@@ -9,6 +9,7 @@
 
 #include "keel.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -108,6 +109,9 @@ void test_alloc_reset(void)
     fail_at = 0;
 }
 
+/* Seconds a test may run (under the sanitizers the slowest take about a minute). */
+#define TEST_SECONDS 300
+
 static int run_one(int i)
 {
     fflush(stdout);
@@ -123,6 +127,9 @@ static int run_one(int i)
         if (system(cmd) != 0) _exit(2);
         keel_allocator a = {t_malloc, t_realloc, t_free, NULL};
         keel_set_allocator(&a);
+        /* A test that loops forever fails instead of hanging the run (and CI with it). */
+        const char *limit = getenv("KEEL_TEST_TIMEOUT");
+        alarm(limit && atoi(limit) > 0 ? (unsigned)atoi(limit) : TEST_SECONDS);
         tests[i].fn();
         fflush(stdout);
         _exit(failures ? 1 : 0);
@@ -130,7 +137,12 @@ static int run_one(int i)
     int status;
     waitpid(pid, &status, 0);
     if (WIFSIGNALED(status)) {
-        fprintf(stderr, "    killed by signal %d\n", WTERMSIG(status));
+        if (WTERMSIG(status) == SIGALRM)
+            fprintf(stderr,
+                    "    still running after its time limit (KEEL_TEST_TIMEOUT, default %d s)\n",
+                    TEST_SECONDS);
+        else
+            fprintf(stderr, "    killed by signal %d\n", WTERMSIG(status));
         return 1;
     }
     return WEXITSTATUS(status) != 0;

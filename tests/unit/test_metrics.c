@@ -1,5 +1,5 @@
-/* Tests of src/eval/metrics.c, calibrate.c and folds.c: every measure against scikit-learn's value on
- * fixed data (metrics_expected.h, written by metrics_expected.py), the edge cases metrics.h
+/* Tests of src/eval/metrics.c, calibrate.c and folds.c: every measure against scikit-learn's value
+ * on fixed data (metrics_expected.h, written by metrics_expected.py), the edge cases metrics.h
  * promises, the JSON and text forms, the fold guarantees on skewed labels, calibration on
  * data whose over-confidence is known, and out-of-memory paths. */
 #include "harness.h"
