@@ -156,7 +156,7 @@ bench: $(BUILD)/keel $(BUILD)/audit_bench $(BUILD)/api_latency $(BUILD)/serve_pa
 	@bench/run.sh $(BUILD)/keel
 
 format:
-	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) \
+	clang-format -i $(LIB_SRC) $(wildcard src/*/*.h) include/*.h $(TOOL_SRC) $(wildcard tools/*.h) \
 	  $(UNIT_SRC) $(wildcard tests/unit/*.h) $(wildcard fuzz/*.c) $(wildcard fuzz/*.h) \
 	  $(wildcard bench/*.c) $(wildcard bench/*.h) $(wildcard tests/tools/*.c)
 

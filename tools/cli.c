@@ -218,13 +218,3 @@ void cli_catch_interrupts(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
-
-const char *cli_base_name(const char *path)
-{
-    return keel_path_base(path);
-}
-
-char *cli_derived_name(const char *path, const char *suffix)
-{
-    return keel_path_derived(path, suffix);
-}

@@ -27,14 +27,14 @@ bool opt_flag(const char *name, const char *arg);
  * argv[*i] against it, checks the value (a number within [lo, hi], whole for the integer
  * kinds) and stores it. A table ends with an entry whose name is NULL. */
 typedef enum cli_kind {
-    CLI_FLAG,   /* bool *: set to true; takes no value */
-    CLI_TEXT,   /* const char **: the value as given */
-    CLI_INT,    /* int * */
-    CLI_UINT,   /* unsigned * */
-    CLI_SIZE,   /* size_t * */
-    CLI_U64,    /* uint64_t * (read exactly, not through a double) */
-    CLI_FLOAT,  /* float * */
-    CLI_DOUBLE  /* double * */
+    CLI_FLAG,  /* bool *: set to true; takes no value */
+    CLI_TEXT,  /* const char **: the value as given */
+    CLI_INT,   /* int * */
+    CLI_UINT,  /* unsigned * */
+    CLI_SIZE,  /* size_t * */
+    CLI_U64,   /* uint64_t * (read exactly, not through a double) */
+    CLI_FLOAT, /* float * */
+    CLI_DOUBLE /* double * */
 } cli_kind;
 
 typedef struct cli_option {
@@ -48,12 +48,26 @@ typedef struct cli_option {
 } cli_option;
 
 /* Table entries, named so that a table reads as a list of options. */
-#define CLI_OPT_TEXT(n, a, p) {.name = (n), .alias = (a), .kind = CLI_TEXT, .out = (p)}
-#define CLI_OPT_FLAG(n, a, p) {.name = (n), .alias = (a), .kind = CLI_FLAG, .out = (p)}
-#define CLI_OPT_NUM(n, k, p, l, h) {.name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)}
+#define CLI_OPT_TEXT(n, a, p)                                                                      \
+    {                                                                                              \
+        .name = (n), .alias = (a), .kind = CLI_TEXT, .out = (p)                                    \
+    }
+#define CLI_OPT_FLAG(n, a, p)                                                                      \
+    {                                                                                              \
+        .name = (n), .alias = (a), .kind = CLI_FLAG, .out = (p)                                    \
+    }
+#define CLI_OPT_NUM(n, k, p, l, h)                                                                 \
+    {                                                                                              \
+        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)                                 \
+    }
 #define CLI_OPT_NUM_HINT(n, k, p, l, h, t)                                                         \
-    {.name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h), .hint = (t)}
-#define CLI_OPT_END {.name = NULL}
+    {                                                                                              \
+        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h), .hint = (t)                    \
+    }
+#define CLI_OPT_END                                                                                \
+    {                                                                                              \
+        .name = NULL                                                                               \
+    }
 
 enum { CLI_NO_MATCH = -1 };
 /* CLI_NO_MATCH when argv[*i] is none of opts; 0 when it was one (i advanced past its value,
@@ -82,11 +96,6 @@ int64_t cli_source_date_micros(void);
 /* Set by SIGINT/SIGTERM once cli_catch_interrupts ran; long work polls it to stop cleanly. */
 extern volatile sig_atomic_t cli_interrupted;
 void cli_catch_interrupts(void);
-/* The last component of a path. */
-const char *cli_base_name(const char *path);
-/* "dir/pima2.csv" + ".quarantine.jsonl" -> "pima2.quarantine.jsonl" (in the working
- * directory); "-" counts as "stdin". New string (keel_free), NULL when out of memory. */
-char *cli_derived_name(const char *path, const char *suffix);
 
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);

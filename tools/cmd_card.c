@@ -133,7 +133,7 @@ static int load_holdout(const card_args *a, const keel_model *m, keel_frame **f,
     keel_validate_options_init(&o);
     if (!a->no_quarantine) {
         *qpath = a->quarantine ? keel_strdup(a->quarantine)
-                               : cli_derived_name(a->data, ".quarantine.jsonl");
+                               : keel_path_derived(a->data, ".quarantine.jsonl");
         if (!*qpath) {
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -268,7 +268,7 @@ int cmd_card(int argc, char **argv)
         status = EXIT_FAIL;
         goto done;
     }
-    const char *name = rr.name ? rr.name : cli_base_name(a.model);
+    const char *name = rr.name ? rr.name : keel_path_base(a.model);
     char stem[160];
     size_t n = strlen(name);
     if (n > 5 && !strcmp(name + n - 5, ".keel")) n -= 5;

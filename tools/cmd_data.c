@@ -268,7 +268,7 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     char *q = NULL;
     if (!r->no_quarantine) {
         q = r->quarantine ? keel_strdup(r->quarantine)
-                          : cli_derived_name(r->file, ".quarantine.jsonl");
+                          : keel_path_derived(r->file, ".quarantine.jsonl");
         if (!q) {
             cli_error("out of memory");
             return EXIT_FAIL;
@@ -472,7 +472,7 @@ static int cmd_merge(const run_opts *r)
         keel_profile_free(next);
     }
     if (status == EXIT_OK) {
-        char *html = r->html ? NULL : cli_derived_name(r->output, ".html");
+        char *html = r->html ? NULL : keel_path_derived(r->output, ".html");
         status = write_outputs(acc, r->output, r->html ? r->html : html);
         if (status == EXIT_OK && !r->json)
             printf("merged %d profiles (%llu records) -> %s, %s\n", r->n_merge,
@@ -496,8 +496,8 @@ static int cmd_profile(int argc, char **argv)
     keel_schema *s;
     if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
     keel_profile *p = keel_profile_new(s);
-    char *json_path = r.output ? keel_strdup(r.output) : cli_derived_name(r.file, ".profile.json");
-    char *html_path = r.html ? keel_strdup(r.html) : cli_derived_name(r.file, ".profile.html");
+    char *json_path = r.output ? keel_strdup(r.output) : keel_path_derived(r.file, ".profile.json");
+    char *html_path = r.html ? keel_strdup(r.html) : keel_path_derived(r.file, ".profile.html");
     keel_validate_result res;
     memset(&res, 0, sizeof res);
     char *q = NULL;
@@ -514,7 +514,7 @@ static int cmd_profile(int argc, char **argv)
     }
     status = run_validation(&r, s, p, &res, &q);
     if (status != EXIT_OK) goto done;
-    keel_profile_set_source(p, strcmp(r.file, "-") ? cli_base_name(r.file) : "stdin", res.sha256,
+    keel_profile_set_source(p, strcmp(r.file, "-") ? keel_path_base(r.file) : "stdin", res.sha256,
                             res.records, res.accepted, res.quarantined, res.repaired);
     keel_profile_set_created(p, (int64_t)time(NULL) * 1000000);
     if ((status = write_outputs(p, json_path, html_path)) != EXIT_OK) goto done;

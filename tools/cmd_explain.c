@@ -188,7 +188,7 @@ static char *quarantine_path(const args *a)
 {
     if (a->no_quarantine) return NULL;
     return a->quarantine ? keel_strdup(a->quarantine)
-                         : cli_derived_name(a->file, ".quarantine.jsonl");
+                         : keel_path_derived(a->file, ".quarantine.jsonl");
 }
 
 /* Progress in rows explained, on a terminal (validation's own, in bytes, comes every 65,536

@@ -150,8 +150,8 @@ static int load_data(const char *file, const keel_schema *s, const char *quarant
                      bool quiet)
 {
     char *q = NULL;
-    if (!no_quarantine &&
-        !(q = quarantine ? keel_strdup(quarantine) : cli_derived_name(file, ".quarantine.jsonl"))) {
+    if (!no_quarantine && !(q = quarantine ? keel_strdup(quarantine)
+                                           : keel_path_derived(file, ".quarantine.jsonl"))) {
         cli_error("out of memory");
         return EXIT_FAIL;
     }
@@ -378,7 +378,7 @@ int cmd_train(int argc, char **argv)
     (void)explicit_ckpt;
     keel_registry *reg = NULL;
     if (!a.no_registry) {
-        if (a.name && !keel_model_name_valid(a.name)) {
+        if (a.name && !keel_registry_name_valid(a.name)) {
             cli_error("'%s' is not a valid model name (1-64 of A-Z a-z 0-9 . _ -, starting "
                       "with a letter or digit)",
                       a.name);
@@ -568,7 +568,7 @@ int cmd_predict(int argc, char **argv)
     char *q = NULL;
     if (!a.no_quarantine)
         q = a.quarantine ? keel_strdup(a.quarantine)
-                         : cli_derived_name(a.file, ".quarantine.jsonl");
+                         : keel_path_derived(a.file, ".quarantine.jsonl");
     keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
     keel_predict_file_options o = {.threads = a.hp.threads,
                                    .quarantine_path = q,

@@ -28,15 +28,6 @@ static bool name_char(char c)
     return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
 }
 
-bool keel_model_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return false;
-    for (size_t i = 0; i < n; i++)
-        if (!name_char(s[i])) return false;
-    return true;
-}
-
 /* The registry name of a model written to out: given, else out's base name without ".keel",
  * with characters a name may not have replaced by '-'. New string. */
 static char *model_name(const char *given, const char *out)
@@ -362,7 +353,7 @@ int keel_train_job_run(const keel_train_job *job, keel_train_job_result *res, ke
     int rc;
     res->output = job->output ? keel_strdup(job->output) : keel_path_derived(job->file, ".keel");
     if (!res->output || !(res->name = model_name(job->name, res->output))) goto oom;
-    if (job->registry && job->name && !keel_model_name_valid(job->name)) {
+    if (job->registry && job->name && !keel_registry_name_valid(job->name)) {
         rc = keel_error_set(e, KEEL_EINVAL,
                             "'%s' is not a valid model name (1-64 of A-Z a-z 0-9 . _ -, "
                             "starting with a letter or digit)",

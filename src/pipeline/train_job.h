@@ -89,9 +89,6 @@ typedef struct keel_train_job_result {
 int keel_train_job_run(const keel_train_job *job, keel_train_job_result *res, keel_error *e);
 void keel_train_job_result_free(keel_train_job_result *res);
 
-/* Whether s may name a model: 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit. */
-bool keel_model_name_valid(const char *s);
-
 /* The schema to train with: read from schema_path, or inferred from file and loosened into a
  * prediction contract (observed ranges, "whole number" and "no missing" are facts about the
  * training file, not rules for new data; an unseen category is scored as missing; a

@@ -446,7 +446,7 @@ done:
 int keel_registry_model_register(keel_registry *r, const char *model, const char *path, int64_t run,
                                  const char *task, const char *metrics_json, int64_t *version)
 {
-    if (!reg_valid_name(model))
+    if (!keel_registry_name_valid(model))
         return reg_fail(r, KEEL_EINVAL,
                         "'%s' is not a valid model name (1-64 of A-Z a-z 0-9 . _ -, "
                         "starting with a letter or digit)",
@@ -717,7 +717,7 @@ int keel_registry_alias_set(keel_registry *r, const char *model, const char *ali
 {
     char obj[200];
     snprintf(obj, sizeof obj, "alias:%s@%s", model, alias);
-    if (!reg_valid_name(alias))
+    if (!keel_registry_name_valid(alias))
         return reg_fail(r, KEEL_EINVAL, "'%s' is not a valid alias name", alias);
     bool champion = !strcmp(alias, "champion");
     int rc = reg_writable(r);

@@ -198,7 +198,7 @@ int reg_write_end(keel_registry *r, int rc)
     return rc;
 }
 
-bool reg_valid_name(const char *s)
+bool keel_registry_name_valid(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 64 || *s == '.' || *s == '-' || *s == '_') return false;

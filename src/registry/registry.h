@@ -253,6 +253,11 @@ int keel_registry_version_list(keel_registry *r, const char *model, keel_model_v
 /* The version a reference names: "name:VERSION", "name@ALIAS", or "name" (the newest). */
 int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_version **out);
 
+/* Whether s may name a model or an alias: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with
+ * . _ or -. The registry refuses other names; a caller may ask first (keel train does, before
+ * training for minutes). */
+bool keel_registry_name_valid(const char *s);
+
 /* ---- lineage for people (lineage_render.c) ---------------------------------------------- */
 /* Appends the lineage graph graph[0..n) (the JSON of keel_registry_lineage_model or
  * keel_registry_lineage_dataset) as text, or as Graphviz dot. KEEL_EPARSE for JSON that is

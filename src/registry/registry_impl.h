@@ -84,8 +84,6 @@ int reg_json_row(keel_registry *r, keel_stmt *st, keel_buf *out, reg_column_fn f
 int reg_jstr(keel_buf *b, const char *key, const char *v); /* NULL gives null */
 int reg_jint(keel_buf *b, const char *key, int64_t v);
 
-/* Model name and alias rules: 1-64 of [A-Za-z0-9._-], first a letter or digit. */
-bool reg_valid_name(const char *s);
 /* Looks up a version's author; KEEL_ENOENT (with a message) when there is no such version. */
 int reg_version_author(keel_registry *r, const char *model, int64_t version, char **author);
 

@@ -164,14 +164,14 @@ TEST(train_job_names_the_failing_step)
 
 TEST(model_names_and_epoch_lines)
 {
-    CHECK(keel_model_name_valid("churn-2.v1_a"));
-    CHECK(!keel_model_name_valid(""));
-    CHECK(!keel_model_name_valid("-x"));
-    CHECK(!keel_model_name_valid("a b"));
+    CHECK(keel_registry_name_valid("churn-2.v1_a"));
+    CHECK(!keel_registry_name_valid(""));
+    CHECK(!keel_registry_name_valid("-x"));
+    CHECK(!keel_registry_name_valid("a b"));
     char long_name[70];
     memset(long_name, 'a', 65);
     long_name[65] = 0;
-    CHECK(!keel_model_name_valid(long_name));
+    CHECK(!keel_registry_name_valid(long_name));
     keel_epoch_report r = {.fold = 2,
                            .epoch = 3,
                            .max_epochs = 10,
