@@ -43,7 +43,10 @@ keel_progress_bar *cli_progress(void)
     return bar.out ? &bar : NULL;
 }
 
-int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
+/* Matches argv[*i] against an option that takes a value: "--name VALUE" (advancing *i) or
+ * "--name=VALUE". Returns 1 with *val set, 0 when it is another argument, -1 (said) when the
+ * value is missing. */
+static int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
 {
     const char *a = argv[*i];
     size_t n = strlen(name);
@@ -59,11 +62,6 @@ int opt_value(const char *name, int argc, char **argv, int *i, const char **val)
     }
     *val = argv[++*i];
     return 1;
-}
-
-bool opt_flag(const char *name, const char *arg)
-{
-    return strcmp(name, arg) == 0;
 }
 
 /* A number within [lo, hi], whole for the integer kinds; U64 digit by digit, so that a seed
@@ -103,12 +101,52 @@ static bool store_number(const cli_option *o, const char *v)
     return true;
 }
 
-int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **argv, int *i)
+/* The index of the choice v names (each choice lists its synonyms, "utf-8|utf8"), or -1. */
+static int find_choice(const char *const *choices, const char *v)
+{
+    size_t n = strlen(v);
+    for (int k = 0; choices[k]; k++)
+        for (const char *w = choices[k]; *w;) {
+            size_t len = strcspn(w, "|");
+            if (len == n && !strncmp(w, v, n)) return k;
+            w += len + (w[len] == '|');
+        }
+    return -1;
+}
+
+/* Stores v for o: true when it is a good value. */
+static bool store_value(const cli_option *o, const char *v)
+{
+    int k;
+    switch (o->kind) {
+    case CLI_TEXT:
+        *(const char **)o->out = v;
+        return true;
+    case CLI_CHOICE:
+        if ((k = find_choice(o->choices, v)) < 0) return false;
+        *(int *)o->out = k;
+        return true;
+    case CLI_PARSE:
+        return o->parse(v, o->out) == 0;
+    default:
+        return store_number(o, v);
+    }
+}
+
+enum { NO_MATCH = -1 };
+
+/* NO_MATCH when argv[*i] is none of opts; 0 when it was one (i advanced past its value, the
+ * value stored); EXIT_USAGE, after saying why, for a missing or bad value. */
+static int parse_option(const cli_option *opts, const char *cmd, int argc, char **argv, int *i)
 {
     for (const cli_option *o = opts; o->name; o++) {
+        if (o->kind == CLI_TABLE) {
+            int r = parse_option(o->out, cmd, argc, argv, i);
+            if (r != NO_MATCH) return r;
+            continue;
+        }
         if (o->kind == CLI_FLAG) {
-            if (!opt_flag(o->name, argv[*i]) && !(o->alias && opt_flag(o->alias, argv[*i])))
-                continue;
+            if (strcmp(o->name, argv[*i]) && !(o->alias && !strcmp(o->alias, argv[*i]))) continue;
             *(bool *)o->out = true;
             return 0;
         }
@@ -117,18 +155,70 @@ int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **a
         if (!m && o->alias) m = opt_value(o->alias, argc, argv, i, &v);
         if (!m) continue;
         if (m < 0) return EXIT_USAGE;
-        if (o->kind == CLI_TEXT) {
-            *(const char **)o->out = v;
-            return 0;
-        }
-        if (store_number(o, v)) return 0;
-        if (o->hint)
+        if (store_value(o, v)) return 0;
+        if (o->hint) {
             cli_error("%s %s (got '%s')", o->name, o->hint, v);
-        else
+        } else if (o->kind == CLI_CHOICE) {
+            keel_buf words;
+            keel_buf_init(&words);
+            for (int k = 0; o->choices[k]; k++)
+                keel_buf_printf(&words, "%s%.*s", k ? ", " : "", (int)strcspn(o->choices[k], "|"),
+                                o->choices[k]);
+            cli_error("%s must be one of %s (got '%s')", o->name, words.data ? words.data : "", v);
+            keel_buf_free(&words);
+        } else {
             cli_error("bad value for %s: '%s' (see keel %s --help)", o->name, v, cmd);
+        }
         return EXIT_USAGE;
     }
-    return CLI_NO_MATCH;
+    return NO_MATCH;
+}
+
+int cli_usage_error(const cli_command *c, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("keel: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+    fputs(c->usage, stderr);
+    return EXIT_USAGE;
+}
+
+int cli_parse(const cli_command *c, int argc, char **argv)
+{
+    static const cli_option none[] = {CLI_OPT_END};
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "-h") || !strcmp(arg, "--help")) {
+            fputs(c->usage, stdout);
+            return EXIT_OK;
+        }
+        int r = parse_option(c->opts ? c->opts : none, c->name, argc, argv, &i);
+        if (r == EXIT_USAGE) return r;
+        if (r == 0) continue;
+        if (arg[0] == '-' && arg[1]) {
+            cli_error("unknown option '%s' (see keel %s --help)", arg, c->name);
+            return EXIT_USAGE;
+        }
+        if (n == c->max_args) {
+            cli_error("too many arguments: '%s' (see keel %s --help)", arg, c->name);
+            return EXIT_USAGE;
+        }
+        c->args[n++] = arg;
+    }
+    if (c->n_args) *c->n_args = n;
+    if (n < c->min_args) {
+        const char *name = "an argument";
+        for (int k = 0; c->arg_names && c->arg_names[k]; k++) {
+            name = c->arg_names[k];
+            if (k == n) break;
+        }
+        return cli_usage_error(c, "missing %s", name);
+    }
+    return -1;
 }
 
 int cli_output_open(cli_output *o, const char *path)

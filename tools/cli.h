@@ -17,24 +17,24 @@ void cli_error(const char *fmt, ...) KEEL_PRINTF(1, 2);
 /* Returns a progress bar drawing on stderr when it is a terminal, else NULL. */
 keel_progress_bar *cli_progress(void);
 
-/* Option parsing: opt_match("--schema", argv, &i, &val) accepts "--schema X" and
- * "--schema=X", advances i and sets val; returns 1 if matched, 0 if not, -1 when the
- * value is missing (after printing an error). */
-int opt_value(const char *name, int argc, char **argv, int *i, const char **val);
-bool opt_flag(const char *name, const char *arg);
-
-/* The ranged-option parser: a command lists its options in a table, and one call matches
- * argv[*i] against it, checks the value (a number within [lo, hi], whole for the integer
- * kinds) and stores it. A table ends with an entry whose name is NULL. */
+/* The option parser: a command lists its options in a table and its positional arguments in
+ * a cli_command, and one call reads argv against them: it checks each value (a number within
+ * [lo, hi], whole for the integer kinds; one of a list of words; or whatever a command's own
+ * parse function accepts), stores it, answers -h/--help, and says what is wrong with an
+ * unknown option, a missing value or argument, or one argument too many. A table ends with an
+ * entry whose name is NULL. Options take "--name VALUE" and "--name=VALUE". */
 typedef enum cli_kind {
-    CLI_FLAG,  /* bool *: set to true; takes no value */
-    CLI_TEXT,  /* const char **: the value as given */
-    CLI_INT,   /* int * */
-    CLI_UINT,  /* unsigned * */
-    CLI_SIZE,  /* size_t * */
-    CLI_U64,   /* uint64_t * (read exactly, not through a double) */
-    CLI_FLOAT, /* float * */
-    CLI_DOUBLE /* double * */
+    CLI_FLAG,   /* bool *: set to true; takes no value */
+    CLI_TEXT,   /* const char **: the value as given */
+    CLI_INT,    /* int * */
+    CLI_UINT,   /* unsigned * */
+    CLI_SIZE,   /* size_t * */
+    CLI_U64,    /* uint64_t * (read exactly, not through a double) */
+    CLI_FLOAT,  /* float * */
+    CLI_DOUBLE, /* double * */
+    CLI_CHOICE, /* int *: the index in choices of the word given ("utf-8|utf8": synonyms) */
+    CLI_PARSE,  /* anything: parse(value, out) stores it and returns 0, or -1 for a bad value */
+    CLI_TABLE   /* const cli_option *: another table whose options this one takes too */
 } cli_kind;
 
 typedef struct cli_option {
@@ -43,8 +43,10 @@ typedef struct cli_option {
     cli_kind kind;
     void *out;
     double lo, hi;    /* numbers: the range, both ends allowed */
-    const char *hint; /* what a bad value is told, e.g. "needs a whole number from 2 to 100";
+    const char *hint; /* what a bad value is told, e.g. "must be a whole number from 2 to 100";
                        * NULL: "bad value for NAME: 'V' (see keel CMD --help)" */
+    const char *const *choices;                 /* CLI_CHOICE: the words, NULL-terminated */
+    int (*parse)(const char *value, void *out); /* CLI_PARSE */
 } cli_option;
 
 /* Table entries, named so that a table reads as a list of options. */
@@ -64,16 +66,45 @@ typedef struct cli_option {
     {                                                                                              \
         .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h), .hint = (t)                    \
     }
+#define CLI_OPT_CHOICE(n, p, c)                                                                    \
+    {                                                                                              \
+        .name = (n), .kind = CLI_CHOICE, .out = (p), .choices = (c)                                \
+    }
+#define CLI_OPT_PARSE(n, p, f, t)                                                                  \
+    {                                                                                              \
+        .name = (n), .kind = CLI_PARSE, .out = (p), .parse = (f), .hint = (t)                      \
+    }
+#define CLI_OPT_TABLE(t)                                                                           \
+    {                                                                                              \
+        .name = "", .kind = CLI_TABLE, .out = (void *)(t)                                          \
+    }
 #define CLI_OPT_END                                                                                \
     {                                                                                              \
         .name = NULL                                                                               \
     }
 
-enum { CLI_NO_MATCH = -1 };
-/* CLI_NO_MATCH when argv[*i] is none of opts; 0 when it was one (i advanced past its value,
- * the value stored); EXIT_USAGE, after saying why, for a missing or bad value. cmd names the
- * command in messages ("train", "data infer"). */
-int cli_option_parse(const cli_option *opts, const char *cmd, int argc, char **argv, int *i);
+/* A command: its name in messages ("train", "data infer"), its usage text, its options, and
+ * where its positional arguments go. */
+typedef struct cli_command {
+    const char *name;
+    const char *usage;
+    const cli_option *opts;
+    const char **args;            /* the positional arguments, in order */
+    const char *const *arg_names; /* their names in the usage ("MODEL", "FILE"), for
+                                   * "missing FILE"; NULL-terminated; the last one names
+                                   * every argument past it */
+    int min_args, max_args;
+    int *n_args; /* how many were given, or NULL */
+} cli_command;
+
+/* Reads argv[1..argc) against c. Returns -1 when the command should go on, else its exit
+ * status: EXIT_OK after printing the usage for -h/--help, EXIT_USAGE after saying what was
+ * wrong (and, for a missing argument, the usage on stderr). */
+int cli_parse(const cli_command *c, int argc, char **argv);
+
+/* Says why a command cannot go on (cli_error's format), then the usage on stderr; returns
+ * EXIT_USAGE. */
+int cli_usage_error(const cli_command *c, const char *fmt, ...) KEEL_PRINTF(2, 3);
 
 /* An output file written under a temporary name beside its path and renamed into place when
  * closed after a success, so that nobody ever reads half a file. A NULL path or "-" is

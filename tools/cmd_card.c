@@ -76,26 +76,6 @@ static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *wha
     keel_progress_bar_update(ud, done, total, what);
 }
 
-/* Loads MODEL: a file, or a registry reference when no such file exists. */
-static int load_model(const char *path, keel_model **m, reg_ref *rr)
-{
-    keel_error e;
-    char *stored = NULL;
-    *m = NULL;
-    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
-        if (!(rr->r = cli_registry_open())) return EXIT_FAIL;
-        int rc = keel_registry_model_resolve(rr->r, path, &rr->name, &rr->version, &stored);
-        if (rc != KEEL_OK) {
-            int status = cli_registry_fail(rr->r, rc);
-            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
-        }
-    }
-    int rc = keel_model_load(stored ? stored : path, m, &e);
-    if (rc) cli_error("%s: %s", path, e.msg);
-    keel_free(stored);
-    return rc ? EXIT_FAIL : EXIT_OK;
-}
-
 /* A model loaded from a file: is its artifact a registered version? The registry is opened
  * only when one exists already (a card never creates one); the library then looks for the
  * artifact's SHA-256 through the registry's API. */
@@ -161,70 +141,29 @@ static int load_holdout(const card_args *a, const keel_model *m, keel_frame **f,
     return EXIT_OK;
 }
 
-static int parse_args(int argc, char **argv, card_args *a)
-{
-    memset(a, 0, sizeof *a);
-    a->seed = 42;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m;
-#define VALUE(name) ((m = opt_value(name, argc, argv, &i, &v)) != 0)
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (VALUE("--data")) {
-            if (m < 0) return EXIT_USAGE;
-            a->data = v;
-        } else if (VALUE("--output") || VALUE("-o")) {
-            if (m < 0) return EXIT_USAGE;
-            a->html = v;
-        } else if (VALUE("--markdown")) {
-            if (m < 0) return EXIT_USAGE;
-            a->md = v;
-        } else if (VALUE("--json")) {
-            if (m < 0) return EXIT_USAGE;
-            a->json = v;
-        } else if (VALUE("--quarantine")) {
-            if (m < 0) return EXIT_USAGE;
-            a->quarantine = v;
-        } else if (VALUE("--seed")) {
-            if (m < 0) return EXIT_USAGE;
-            char *end;
-            errno = 0;
-            unsigned long long x = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') {
-                cli_error("--seed must be a whole number, not '%s'", v);
-                return EXIT_USAGE;
-            }
-            a->seed = x;
-        } else if (opt_flag("--no-quarantine", argv[i])) {
-            a->no_quarantine = true;
-        } else if (opt_flag("--quiet", argv[i]) || opt_flag("-q", argv[i])) {
-            a->quiet = true;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel card --help)", argv[i]);
-            return EXIT_USAGE;
-        } else if (!a->model) {
-            a->model = argv[i];
-        } else {
-            cli_error("one model only (got '%s' and '%s')", a->model, argv[i]);
-            return EXIT_USAGE;
-        }
-#undef VALUE
-    }
-    if (!a->model || !a->data) {
-        cli_error("%s", !a->model ? "no model given" : "--data FILE (held-out data) is required");
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    return -1;
-}
-
 int cmd_card(int argc, char **argv)
 {
-    card_args a;
-    int status = parse_args(argc, argv, &a);
+    card_args a = {.seed = 42};
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--data", NULL, &a.data),
+        CLI_OPT_TEXT("--output", "-o", &a.html),
+        CLI_OPT_TEXT("--markdown", NULL, &a.md),
+        CLI_OPT_TEXT("--json", NULL, &a.json),
+        CLI_OPT_TEXT("--quarantine", NULL, &a.quarantine),
+        CLI_OPT_NUM_HINT("--seed", CLI_U64, &a.seed, 0, 1.8e19, "must be a whole number"),
+        CLI_OPT_FLAG("--no-quarantine", NULL, &a.no_quarantine),
+        CLI_OPT_FLAG("--quiet", "-q", &a.quiet),
+        CLI_OPT_END};
+    const cli_command cmd = {.name = "card",
+                             .usage = usage,
+                             .opts = opts,
+                             .args = &a.model,
+                             .arg_names = (const char *const[]){"MODEL", NULL},
+                             .min_args = 1,
+                             .max_args = 1};
+    int status = cli_parse(&cmd, argc, argv);
     if (status >= 0) return status;
+    if (!a.data) return cli_usage_error(&cmd, "--data FILE (held-out data) is required");
     cli_catch_interrupts();
     keel_model *m = NULL;
     keel_frame *f = NULL;
@@ -237,8 +176,19 @@ int cmd_card(int argc, char **argv)
     keel_buf_init(&md);
     keel_json_doc *doc = NULL;
     char *html_path = NULL, *md_path = NULL;
-    if ((status = load_model(a.model, &m, &rr)) != EXIT_OK) goto done;
-    if (!rr.r) find_registered(m, &rr);
+    keel_model_version *v = NULL;
+    if ((status = cli_load_model(a.model, &m, &v)) != EXIT_OK) goto done;
+    if (v) { /* a registry reference: the registry exists */
+        rr.name = keel_strdup(v->model);
+        rr.version = v->version;
+        keel_model_version_free(v);
+        if (!rr.name || !(rr.r = cli_registry_open())) {
+            status = EXIT_FAIL;
+            goto done;
+        }
+    } else {
+        find_registered(m, &rr);
+    }
     if ((status = load_holdout(&a, m, &f, &vr, &qpath)) != EXIT_OK) goto done;
     keel_card_inputs in = {.model = m,
                            .model_ref = a.model,

@@ -59,14 +59,12 @@ static const char infer_usage[] =
     "\n"
     "The schema format is described in docs/schema.md.\n";
 
-static int parse_char(const char *v, char *out)
+/* --delimiter C: one character, or "tab". */
+static int parse_delimiter(const char *v, void *out)
 {
-    if (!strcmp(v, "\\t") || !strcmp(v, "tab") || !strcmp(v, "TAB")) {
-        *out = '\t';
-        return 0;
-    }
+    if (!strcmp(v, "\\t") || !strcmp(v, "tab") || !strcmp(v, "TAB")) v = "\t";
     if (strlen(v) != 1) return -1;
-    *out = v[0];
+    *(char *)out = v[0];
     return 0;
 }
 
@@ -74,52 +72,30 @@ static int cmd_infer(int argc, char **argv)
 {
     keel_infer_options o;
     keel_infer_options_init(&o);
-    const char *file = NULL, *output = NULL, *v;
+    const char *file = NULL, *output = NULL;
     bool json = false;
+    int encoding = -1;
     const cli_option opts[] = {
         CLI_OPT_TEXT("--output", "-o", &output),
         CLI_OPT_TEXT("--target", NULL, &o.target),
         CLI_OPT_NUM_HINT("--max-rows", CLI_U64, &o.max_rows, 1, 1e18, "needs a positive number"),
         CLI_OPT_NUM_HINT("--max-categories", CLI_SIZE, &o.max_categories, 1, 1e9,
                          "needs a positive number"),
+        CLI_OPT_PARSE("--delimiter", &o.delimiter, parse_delimiter, "needs one character"),
+        CLI_OPT_CHOICE("--encoding", &encoding,
+                       ((const char *const[]){"utf-8|utf8", "latin-1|latin1|iso-8859-1", NULL})),
         CLI_OPT_FLAG("--json", NULL, &json),
         CLI_OPT_END};
-    for (int i = 1; i < argc; i++) {
-        int m = cli_option_parse(opts, "data infer", argc, argv, &i);
-        if (m == EXIT_USAGE) return EXIT_USAGE;
-        if (m == 0) continue;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(infer_usage, stdout);
-            return EXIT_OK;
-        } else if ((m = opt_value("--delimiter", argc, argv, &i, &v))) {
-            if (m < 0 || parse_char(v, &o.delimiter)) {
-                cli_error("--delimiter needs one character");
-                return EXIT_USAGE;
-            }
-        } else if ((m = opt_value("--encoding", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            if (!strcmp(v, "utf-8") || !strcmp(v, "utf8"))
-                o.encoding = KEEL_ENC_UTF8;
-            else if (!strcmp(v, "latin-1") || !strcmp(v, "latin1") || !strcmp(v, "iso-8859-1"))
-                o.encoding = KEEL_ENC_LATIN1;
-            else {
-                cli_error("--encoding must be utf-8 or latin-1");
-                return EXIT_USAGE;
-            }
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel data infer --help)", argv[i]);
-            return EXIT_USAGE;
-        } else if (!file) {
-            file = argv[i];
-        } else {
-            cli_error("one file at a time (got '%s' and '%s')", file, argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!file) {
-        fputs(infer_usage, stderr);
-        return EXIT_USAGE;
-    }
+    const cli_command cmd = {.name = "data infer",
+                             .usage = infer_usage,
+                             .opts = opts,
+                             .args = &file,
+                             .arg_names = (const char *const[]){"FILE", NULL},
+                             .min_args = 1,
+                             .max_args = 1};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    if (encoding >= 0) o.encoding = encoding == 0 ? KEEL_ENC_UTF8 : KEEL_ENC_LATIN1;
     if (json && !output) {
         cli_error("--json prints the summary on standard output: give the schema a file with -o");
         return EXIT_USAGE;
@@ -144,7 +120,7 @@ static int cmd_infer(int argc, char **argv)
         keel_schema_free(s);
         return EXIT_FAIL;
     }
-    int status = cli_write_file(output ? output : "-", yaml.data, yaml.len);
+    status = cli_write_file(output ? output : "-", yaml.data, yaml.len);
     keel_buf_free(&yaml);
     size_t by_type[KEEL_TYPE_COUNT] = {0}, pii = 0;
     for (size_t i = 0; i < s->n_columns; i++) {
@@ -198,6 +174,7 @@ typedef struct run_opts {
 static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool profile)
 {
     r->max_rate = -1;
+    bool merge = false;
     const cli_option opts[] = {
         CLI_OPT_TEXT("--schema", "-s", &r->schema),
         CLI_OPT_TEXT("--quarantine", NULL, &r->quarantine),
@@ -210,41 +187,26 @@ static int parse_run(int argc, char **argv, run_opts *r, const char *usage, bool
         CLI_OPT_FLAG("--sha256", NULL, &r->sha256),
         CLI_OPT_FLAG("--no-registry", NULL, &r->no_registry),
         CLI_OPT_END};
-    const cli_option profile_opts[] = {CLI_OPT_TEXT("--output", "-o", &r->output),
-                                       CLI_OPT_TEXT("--html", NULL, &r->html), CLI_OPT_END};
-    const char *cmd = profile ? "data profile" : "data validate";
-    for (int i = 1; i < argc; i++) {
-        int m = cli_option_parse(opts, cmd, argc, argv, &i);
-        if (m == CLI_NO_MATCH && profile) m = cli_option_parse(profile_opts, cmd, argc, argv, &i);
-        if (m == EXIT_USAGE) return EXIT_USAGE;
-        if (m == 0) continue;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (profile && opt_flag("--merge", argv[i])) {
-            r->n_merge = -1; /* the files follow as positional arguments */
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see --help)", argv[i]);
-            return EXIT_USAGE;
-        } else if (r->n_merge) {
-            if (r->n_merge == -1) r->n_merge = 0;
-            if (r->n_merge == 64) {
-                cli_error("at most 64 profiles at once");
-                return EXIT_USAGE;
-            }
-            r->merge[r->n_merge++] = argv[i];
-        } else if (!r->file) {
-            r->file = argv[i];
-        } else {
-            cli_error("one file at a time (got '%s' and '%s')", r->file, argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (r->n_merge == -1) r->n_merge = 0;
-    if (!r->file && !r->n_merge) {
-        fputs(usage, stderr);
+    const cli_option profile_opts[] = {
+        CLI_OPT_TABLE(opts), CLI_OPT_TEXT("--output", "-o", &r->output),
+        CLI_OPT_TEXT("--html", NULL, &r->html), CLI_OPT_FLAG("--merge", NULL, &merge), CLI_OPT_END};
+    const cli_command cmd = {.name = profile ? "data profile" : "data validate",
+                             .usage = usage,
+                             .opts = profile ? profile_opts : opts,
+                             .args = r->merge,
+                             .arg_names = (const char *const[]){"FILE", NULL},
+                             .min_args = 1,
+                             .max_args = profile ? 64 : 1,
+                             .n_args = &r->n_merge};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    if (merge) return -1; /* the arguments are the profiles to merge */
+    if (r->n_merge > 1) {
+        cli_error("one file at a time (got '%s' and '%s')", r->merge[0], r->merge[1]);
         return EXIT_USAGE;
     }
+    r->file = r->merge[0];
+    r->n_merge = 0;
     return -1;
 }
 

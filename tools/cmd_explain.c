@@ -61,7 +61,7 @@ static const char usage[] =
     "2 usage error.\n";
 
 typedef struct args {
-    const char *model, *file, *output, *quarantine, *format, *class_label;
+    const char *model, *file, *output, *quarantine, *class_label;
     bool no_quarantine, json, quiet, global, csv;
     int threads, repeats;
     uint64_t limit; /* 0: all rows */
@@ -75,6 +75,20 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+static int parse_method(const char *v, void *out)
+{
+    int k = keel_explain_method_from_name(v);
+    if (k >= 0) *(keel_explain_method *)out = (keel_explain_method)k;
+    return k >= 0 ? 0 : -1;
+}
+
+static int parse_scale(const char *v, void *out)
+{
+    int k = keel_explain_scale_from_name(v);
+    if (k >= 0) *(keel_explain_scale *)out = (keel_explain_scale)k;
+    return k >= 0 ? 0 : -1;
+}
+
 /* Returns -1 when the command should go on, else the exit status. */
 static int parse_args(int argc, char **argv, args *a)
 {
@@ -83,10 +97,14 @@ static int parse_args(int argc, char **argv, args *a)
     a->opt.seed = 42;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     a->threads = cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (int)cores;
+    int format = -1;
     const cli_option opts[] = {
         CLI_OPT_TEXT("--output", "-o", &a->output),
         CLI_OPT_TEXT("--class", NULL, &a->class_label),
         CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+        CLI_OPT_CHOICE("--format", &format, ((const char *const[]){"jsonl", "csv", NULL})),
+        CLI_OPT_PARSE("--method", &a->opt.method, parse_method, "is ig or shapley"),
+        CLI_OPT_PARSE("--scale", &a->opt.scale, parse_scale, "is log_odds, probability or value"),
         CLI_OPT_NUM("--top", CLI_SIZE, &a->opt.top_k, 1, KEEL_EXPLAIN_MAX_REASONS),
         CLI_OPT_NUM("--steps", CLI_INT, &a->opt.steps, 1, 4096),
         CLI_OPT_NUM("--seed", CLI_U64, &a->opt.seed, 0, 1e18),
@@ -99,57 +117,24 @@ static int parse_args(int argc, char **argv, args *a)
         CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
         CLI_OPT_FLAG("--global", NULL, &a->global),
         CLI_OPT_END};
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *arg = argv[i], *name;
-        int m = cli_option_parse(opts, "explain", argc, argv, &i);
-        if (m == EXIT_USAGE) return EXIT_USAGE;
-        if (m == 0) continue;
-#define VALUE(opt) ((m = opt_value(name = opt, argc, argv, &i, &v)) != 0)
-        if (opt_flag("-h", arg) || opt_flag("--help", arg)) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (VALUE("--format")) {
-            if (m < 0) return EXIT_USAGE;
-            if (strcmp(v, "jsonl") && strcmp(v, "csv")) goto bad;
-            a->format = v;
-        } else if (VALUE("--method")) {
-            if (m < 0) return EXIT_USAGE;
-            int k = keel_explain_method_from_name(v);
-            if (k < 0) goto bad;
-            a->opt.method = (keel_explain_method)k;
-        } else if (VALUE("--scale")) {
-            if (m < 0) return EXIT_USAGE;
-            int k = keel_explain_scale_from_name(v);
-            if (k < 0) goto bad;
-            a->opt.scale = (keel_explain_scale)k;
-        } else if (arg[0] == '-' && arg[1]) {
-            cli_error("unknown option '%s' (see keel explain --help)", arg);
-            return EXIT_USAGE;
-        } else if (!a->model) {
-            a->model = arg;
-        } else if (!a->file) {
-            a->file = arg;
-        } else {
-            cli_error("too many arguments ('%s')", arg);
-            return EXIT_USAGE;
-        }
-        continue;
-#undef VALUE
-    bad:
-        cli_error("bad value for %s: '%s' (see keel explain --help)", name, v);
-        return EXIT_USAGE;
-    }
+    const char *pos[2] = {NULL, NULL};
+    const cli_command cmd = {.name = "explain",
+                             .usage = usage,
+                             .opts = opts,
+                             .args = pos,
+                             .arg_names = (const char *const[]){"MODEL", "FILE", NULL},
+                             .min_args = 2,
+                             .max_args = 2};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    a->model = pos[0];
+    a->file = pos[1];
     if (a->threads > MAX_THREADS) a->threads = MAX_THREADS;
-    if (!a->model || !a->file) {
-        cli_error("%s", !a->model ? "no model given" : "no data file given");
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
-    if (a->global && a->format) {
+    if (a->global && format >= 0) {
         cli_error("--format applies to the per-row output, not to --global (use --json)");
         return EXIT_USAGE;
     }
-    a->csv = a->format ? !strcmp(a->format, "csv") : a->output && ends_with(a->output, ".csv");
+    a->csv = format >= 0 ? format == 1 : a->output && ends_with(a->output, ".csv");
     return -1;
 }
 
@@ -356,7 +341,7 @@ int cmd_explain(int argc, char **argv)
     int status = parse_args(argc, argv, &a);
     if (status >= 0) return status;
     keel_model *m;
-    if ((status = cli_load_model(a.model, &m))) return status;
+    if ((status = cli_load_model(a.model, &m, NULL))) return status;
     if ((status = check_options(&a, m)) >= 0) {
         keel_model_free(m);
         return status;

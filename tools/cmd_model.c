@@ -30,14 +30,17 @@
 
 typedef struct train_args {
     const char *file, *target, *schema, *output, *quarantine, *checkpoint;
-    bool no_quarantine, json, quiet, resume, no_registry;
+    bool no_quarantine, json, quiet, resume, no_registry, no_calibration;
     const char *name; /* the model's name in the registry */
     int folds;
     keel_hparams hp;
+    cli_option opts[24]; /* the training options, pointing into this struct */
 } train_args;
 
-static int parse_size_list(const char *s, keel_hparams *hp)
+/* --hidden W1,W2,...: the hidden layers' widths. */
+static int parse_hidden(const char *s, void *out)
 {
+    keel_hparams *hp = out;
     hp->n_hidden = 0;
     while (*s) {
         char *end;
@@ -50,70 +53,56 @@ static int parse_size_list(const char *s, keel_hparams *hp)
     return 0;
 }
 
-/* Parses the training options shared by train and cv. Returns CLI_NO_MATCH when argv[*i] is
- * not one, EXIT_USAGE on a bad value, 0 when consumed. */
-static int parse_train_option(int argc, char **argv, int *i, train_args *a, const char *cmd)
+static int parse_activation(const char *v, void *out)
+{
+    int op = keel_op_from_name(v);
+    if (op != KEEL_OP_RELU && op != KEEL_OP_GELU && op != KEEL_OP_SILU) return -1;
+    *(keel_op *)out = (keel_op)op;
+    return 0;
+}
+
+static int parse_precision(const char *v, void *out)
+{
+    if (strcmp(v, "bf16") && strcmp(v, "fp32")) return -1;
+    *(bool *)out = !strcmp(v, "bf16");
+    return 0;
+}
+
+static const char *const tasks[] = {"binary", "multiclass", "regression", NULL}; /* keel_task */
+static const char *const class_weights[] = {"auto", "none", "balanced", NULL};
+
+/* Fills a->opts with the training options, shared by train and cv (and, for the quarantine,
+ * --json, -q and --threads, by evaluate and predict). */
+static void train_options(train_args *a)
 {
     keel_hparams *hp = &a->hp;
-    bool no_calibration = false;
-    const cli_option opts[] = {CLI_OPT_TEXT("--target", "-t", &a->target),
-                               CLI_OPT_TEXT("--schema", "-s", &a->schema),
-                               CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
-                               CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
-                               CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
-                               CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
-                               CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
-                               CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
-                               CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
-                               CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
-                               CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
-                               CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
-                               CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
-                               CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
-                               CLI_OPT_FLAG("--no-calibration", NULL, &no_calibration),
-                               CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
-                               CLI_OPT_FLAG("--json", NULL, &a->json),
-                               CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
-                               CLI_OPT_END};
-    int r = cli_option_parse(opts, cmd, argc, argv, i);
-    if (no_calibration) hp->calibrate = false;
-    if (r != CLI_NO_MATCH) return r;
-    const char *v, *name;
-    int m;
-#define VALUE(opt) ((m = opt_value(name = opt, argc, argv, i, &v)) != 0)
-    if (VALUE("--weight-precision")) {
-        if (m < 0) return EXIT_USAGE;
-        if (strcmp(v, "bf16") && strcmp(v, "fp32")) goto bad;
-        hp->bf16_weights = !strcmp(v, "bf16");
-    } else if (VALUE("--hidden")) {
-        if (m < 0 || parse_size_list(v, hp)) goto bad;
-    } else if (VALUE("--activation")) {
-        if (m < 0) return EXIT_USAGE;
-        int op = keel_op_from_name(v);
-        if (op != KEEL_OP_RELU && op != KEEL_OP_GELU && op != KEEL_OP_SILU) goto bad;
-        hp->activation = (keel_op)op;
-    } else if (VALUE("--task")) {
-        if (m < 0) return EXIT_USAGE;
-        hp->task = !strcmp(v, "binary")       ? KEEL_TASK_BINARY
-                   : !strcmp(v, "multiclass") ? KEEL_TASK_MULTICLASS
-                   : !strcmp(v, "regression") ? KEEL_TASK_REGRESSION
-                                              : -2;
-        if (hp->task == -2) goto bad;
-    } else if (VALUE("--class-weight")) {
-        if (m < 0) return EXIT_USAGE;
-        hp->class_weight = !strcmp(v, "auto")       ? 0
-                           : !strcmp(v, "none")     ? 1
-                           : !strcmp(v, "balanced") ? 2
-                                                    : -1;
-        if (hp->class_weight < 0) goto bad;
-    } else {
-        return CLI_NO_MATCH;
-    }
-#undef VALUE
-    return 0;
-bad:
-    cli_error("bad value for %s: '%s' (see keel %s --help)", name, v, cmd);
-    return EXIT_USAGE;
+    const cli_option opts[] = {
+        CLI_OPT_TEXT("--target", "-t", &a->target),
+        CLI_OPT_TEXT("--schema", "-s", &a->schema),
+        CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+        CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
+        CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
+        CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
+        CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
+        CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
+        CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
+        CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
+        CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
+        CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
+        CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
+        CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
+        CLI_OPT_CHOICE("--task", &hp->task, tasks),
+        CLI_OPT_CHOICE("--class-weight", &hp->class_weight, class_weights),
+        CLI_OPT_PARSE("--hidden", hp, parse_hidden, "takes widths from 1 to 65536, e.g. 128,128"),
+        CLI_OPT_PARSE("--activation", &hp->activation, parse_activation, "is relu, gelu or silu"),
+        CLI_OPT_PARSE("--weight-precision", &hp->bf16_weights, parse_precision, "is bf16 or fp32"),
+        CLI_OPT_FLAG("--no-calibration", NULL, &a->no_calibration),
+        CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
+        CLI_OPT_FLAG("--json", NULL, &a->json),
+        CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
+        CLI_OPT_END};
+    _Static_assert(sizeof opts <= sizeof a->opts, "train_args.opts holds the training options");
+    memcpy(a->opts, opts, sizeof opts);
 }
 
 /* ---- progress of training ---- */
@@ -263,6 +252,7 @@ static void train_args_init(train_args *a)
     memset(a, 0, sizeof *a);
     keel_hparams_init(&a->hp);
     a->folds = 5;
+    train_options(a);
 }
 
 static const char *user_name(void)
@@ -272,28 +262,12 @@ static const char *user_name(void)
     return u && *u ? u : "unknown";
 }
 
-/* Parses one of the explanation settings of train. Returns CLI_NO_MATCH when argv[*i] is not
- * one, EXIT_USAGE on a bad value, 0 when consumed. */
-static int parse_explain_option(int argc, char **argv, int *i, keel_explain_settings *x)
+/* --population WORDS: 1 to 63 bytes of text. */
+static int parse_population(const char *v, void *out)
 {
-    /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, which this file does not include) */
-    const cli_option opts[] = {CLI_OPT_TEXT("--adverse-class", NULL, &x->adverse_class),
-                               CLI_OPT_NUM_HINT("--reasons", CLI_INT, &x->reasons, 1, 16,
-                                                "must be a whole number from 1 to 16"),
-                               CLI_OPT_FLAG("--lower-is-adverse", NULL, &x->lower_is_adverse),
-                               CLI_OPT_END};
-    int r = cli_option_parse(opts, "train", argc, argv, i);
-    if (r != CLI_NO_MATCH) return r;
-    const char *v;
-    int m = opt_value("--population", argc, argv, i, &v);
-    if (!m) return CLI_NO_MATCH;
-    if (m < 0) return EXIT_USAGE;
     size_t n = strlen(v);
-    if (n == 0 || n > 63 || !keel_utf8_valid(v, n)) {
-        cli_error("--population must be 1 to 63 bytes of text (got '%s')", v);
-        return EXIT_USAGE;
-    }
-    x->population = v;
+    if (n == 0 || n > 63 || !keel_utf8_valid(v, n)) return -1;
+    *(const char **)out = v;
     return 0;
 }
 
@@ -333,49 +307,31 @@ int cmd_train(int argc, char **argv)
     train_args a;
     train_args_init(&a);
     keel_explain_settings xa = {0};
-    bool explicit_ckpt = false;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m, r;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(train_usage, stdout);
-            return EXIT_OK;
-        }
-        if ((r = parse_train_option(argc, argv, &i, &a, "train")) >= 0) {
-            if (r) return r;
-        } else if ((r = parse_explain_option(argc, argv, &i, &xa)) >= 0) {
-            if (r) return r;
-        } else if ((m = opt_value("--output", argc, argv, &i, &v)) ||
-                   (m = opt_value("-o", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a.output = v;
-        } else if ((m = opt_value("--checkpoint", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a.checkpoint = v;
-            explicit_ckpt = true;
-        } else if (opt_flag("--resume", argv[i])) {
-            a.resume = true;
-        } else if (opt_flag("--no-registry", argv[i])) {
-            a.no_registry = true;
-        } else if ((m = opt_value("--name", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a.name = v;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel train --help)", argv[i]);
-            return EXIT_USAGE;
-        } else if (!a.file) {
-            a.file = argv[i];
-        } else {
-            cli_error("one data file only (got '%s' and '%s')", a.file, argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!a.file || !a.target) {
-        cli_error("%s", !a.file ? "no data file given" : "--target COLUMN is required");
-        fputs(train_usage, stderr);
-        return EXIT_USAGE;
-    }
-    (void)explicit_ckpt;
+    /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, which this file does not include) */
+    const cli_option opts[] = {CLI_OPT_TABLE(a.opts),
+                               CLI_OPT_TEXT("--output", "-o", &a.output),
+                               CLI_OPT_TEXT("--checkpoint", NULL, &a.checkpoint),
+                               CLI_OPT_TEXT("--name", NULL, &a.name),
+                               CLI_OPT_FLAG("--resume", NULL, &a.resume),
+                               CLI_OPT_FLAG("--no-registry", NULL, &a.no_registry),
+                               CLI_OPT_TEXT("--adverse-class", NULL, &xa.adverse_class),
+                               CLI_OPT_NUM_HINT("--reasons", CLI_INT, &xa.reasons, 1, 16,
+                                                "must be a whole number from 1 to 16"),
+                               CLI_OPT_FLAG("--lower-is-adverse", NULL, &xa.lower_is_adverse),
+                               CLI_OPT_PARSE("--population", &xa.population, parse_population,
+                                             "must be 1 to 63 bytes of text"),
+                               CLI_OPT_END};
+    const cli_command cmd = {.name = "train",
+                             .usage = train_usage,
+                             .opts = opts,
+                             .args = &a.file,
+                             .arg_names = (const char *const[]){"FILE", NULL},
+                             .min_args = 1,
+                             .max_args = 1};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    if (!a.target) return cli_usage_error(&cmd, "--target COLUMN is required");
+    if (a.no_calibration) a.hp.calibrate = false;
     keel_registry *reg = NULL;
     if (!a.no_registry) {
         if (a.name && !keel_registry_name_valid(a.name)) {
@@ -418,7 +374,7 @@ int cmd_train(int argc, char **argv)
     int rc = keel_train_job_run(&job, &res, &e);
     keel_progress_bar_finish(bar);
     if (res.failed_at == KEEL_JOB_NONE || res.failed_at >= KEEL_JOB_TRAIN) epoch_ui_done(&ui);
-    int status = print_train_result(&a, &res, rc, &e);
+    status = print_train_result(&a, &res, rc, &e);
     keel_train_job_result_free(&res);
     keel_registry_close(reg);
     return status;
@@ -444,44 +400,25 @@ static const char evaluate_usage[] =
 /* Parses `keel CMD MODEL FILE [options]`: keel train's options that apply (quarantine,
  * --json, -q, --threads), and -o when output is allowed. Returns -1 when the command should
  * go on, else the exit status. */
-static int parse_model_args(int argc, char **argv, const char *cmd, const char *usage, bool output,
+static int parse_model_args(int argc, char **argv, const char *name, const char *usage, bool output,
                             train_args *a, const char **model_path)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        }
-        if (output && ((m = opt_value("--output", argc, argv, &i, &v)) ||
-                       (m = opt_value("-o", argc, argv, &i, &v)))) {
-            if (m < 0) return EXIT_USAGE;
-            a->output = v;
-            continue;
-        }
-        int r = parse_train_option(argc, argv, &i, a, cmd);
-        if (r > 0) return r;
-        if (r == 0) continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel %s --help)", argv[i], cmd);
-            return EXIT_USAGE;
-        }
-        if (!*model_path) {
-            *model_path = argv[i];
-        } else if (!a->file) {
-            a->file = argv[i];
-        } else {
-            cli_error("too many arguments ('%s')", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (!*model_path || !a->file) {
-        fputs(usage, stderr);
-        return EXIT_USAGE;
-    }
+    const cli_option opts[] = {CLI_OPT_TABLE(a->opts), CLI_OPT_TEXT("--output", "-o", &a->output),
+                               CLI_OPT_END};
+    const cli_option no_output[] = {CLI_OPT_TABLE(a->opts), CLI_OPT_END};
+    const char *args[2] = {NULL, NULL};
+    const cli_command cmd = {.name = name,
+                             .usage = usage,
+                             .opts = output ? opts : no_output,
+                             .args = args,
+                             .arg_names = (const char *const[]){"MODEL", "FILE", NULL},
+                             .min_args = 2,
+                             .max_args = 2};
+    int status = cli_parse(&cmd, argc, argv);
+    *model_path = args[0];
+    a->file = args[1];
     if (a->hp.threads > 64) a->hp.threads = 64;
-    return -1;
+    return status;
 }
 
 int cmd_evaluate(int argc, char **argv)
@@ -492,7 +429,7 @@ int cmd_evaluate(int argc, char **argv)
     int status = parse_model_args(argc, argv, "evaluate", evaluate_usage, false, &a, &model_path);
     if (status >= 0) return status;
     keel_model *m;
-    status = cli_load_model(model_path, &m);
+    status = cli_load_model(model_path, &m, NULL);
     if (status) return status;
     cli_catch_interrupts();
     keel_frame *f = NULL;
@@ -555,7 +492,7 @@ int cmd_predict(int argc, char **argv)
     if (status >= 0) return status;
     if (a.hp.threads > 64) a.hp.threads = 64;
     keel_model *m;
-    status = cli_load_model(model_path, &m);
+    status = cli_load_model(model_path, &m, NULL);
     if (status) return status;
     keel_tensor_set_threads(1); /* parallel over rows instead */
     cli_catch_interrupts();
@@ -621,38 +558,26 @@ int cmd_cv(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
-    const cli_option folds[] = {CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100,
-                                                 "must be a whole number from 2 to 100"),
-                                CLI_OPT_END};
-    for (int i = 1; i < argc; i++) {
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(cv_usage, stdout);
-            return EXIT_OK;
-        }
-        int r = cli_option_parse(folds, "cv", argc, argv, &i);
-        if (r == CLI_NO_MATCH) r = parse_train_option(argc, argv, &i, &a, "cv");
-        if (r > 0) return r;
-        if (r == 0) continue;
-        if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s' (see keel cv --help)", argv[i]);
-            return EXIT_USAGE;
-        }
-        if (a.file) {
-            cli_error("one data file only");
-            return EXIT_USAGE;
-        }
-        a.file = argv[i];
-    }
-    if (!a.file || !a.target) {
-        fputs(cv_usage, stderr);
-        return EXIT_USAGE;
-    }
+    const cli_option opts[] = {CLI_OPT_TABLE(a.opts),
+                               CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100,
+                                                "must be a whole number from 2 to 100"),
+                               CLI_OPT_END};
+    const cli_command cmd = {.name = "cv",
+                             .usage = cv_usage,
+                             .opts = opts,
+                             .args = &a.file,
+                             .arg_names = (const char *const[]){"FILE", NULL},
+                             .min_args = 1,
+                             .max_args = 1};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    if (!a.target) return cli_usage_error(&cmd, "--target COLUMN is required");
+    if (a.no_calibration) a.hp.calibrate = false;
     keel_schema *s = NULL;
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
     char *q = NULL;
     keel_cv_fold *per = NULL;
-    int status;
     cli_catch_interrupts();
     keel_error e;
     if (keel_job_training_schema(a.file, a.target, a.schema, &s, &e)) {

@@ -9,60 +9,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Options every registry command understands; positional arguments are collected. */
+/* Options every registry command understands (and --dry-run, registry migrate's alone: `keel
+ * model tag … --dry-run` must not pass and then really tag); positional arguments are
+ * collected. */
 typedef struct reg_args {
     const char *pos[4];
     int n_pos;
-    bool json, dot, remove, retire;
+    bool json, dot, remove, retire, dry_run;
     const char *comment, *role, *target, *dataset, *name;
 } reg_args;
 
 /* Returns -1 to go on, else an exit code (help printed, or a usage error). */
-static int parse_args(int argc, char **argv, const char *usage, reg_args *a)
+static int parse_args(int argc, char **argv, const char *name, const char *usage, reg_args *a)
 {
     memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        int m;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(usage, stdout);
-            return EXIT_OK;
-        } else if (opt_flag("--json", argv[i])) {
-            a->json = true;
-        } else if (opt_flag("--dot", argv[i])) {
-            a->dot = true;
-        } else if (opt_flag("--remove", argv[i])) {
-            a->remove = true;
-        } else if (opt_flag("--retire", argv[i])) {
-            a->retire = true;
-        } else if ((m = opt_value("--comment", argc, argv, &i, &v)) ||
-                   (m = opt_value("-m", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a->comment = v;
-        } else if ((m = opt_value("--role", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a->role = v;
-        } else if ((m = opt_value("--target", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a->target = v;
-        } else if ((m = opt_value("--dataset", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a->dataset = v;
-        } else if ((m = opt_value("--name", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            a->name = v;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("unknown option '%s'", argv[i]);
-            fputs(usage, stderr);
-            return EXIT_USAGE;
-        } else if (a->n_pos < 4) {
-            a->pos[a->n_pos++] = argv[i];
-        } else {
-            cli_error("too many arguments");
-            return EXIT_USAGE;
-        }
-    }
-    return -1;
+    const cli_option opts[] = {
+        CLI_OPT_FLAG("--json", NULL, &a->json),       CLI_OPT_FLAG("--dot", NULL, &a->dot),
+        CLI_OPT_FLAG("--remove", NULL, &a->remove),   CLI_OPT_FLAG("--retire", NULL, &a->retire),
+        CLI_OPT_TEXT("--comment", "-m", &a->comment), CLI_OPT_TEXT("--role", NULL, &a->role),
+        CLI_OPT_TEXT("--target", NULL, &a->target),   CLI_OPT_TEXT("--dataset", NULL, &a->dataset),
+        CLI_OPT_TEXT("--name", NULL, &a->name),       CLI_OPT_END};
+    const cli_option migrate_opts[] = {CLI_OPT_TABLE(opts),
+                                       CLI_OPT_FLAG("--dry-run", NULL, &a->dry_run), CLI_OPT_END};
+    const cli_command cmd = {.name = name,
+                             .usage = usage,
+                             .opts = strcmp(name, "registry") ? opts : migrate_opts,
+                             .args = a->pos,
+                             .max_args = 4,
+                             .n_args = &a->n_pos};
+    return cli_parse(&cmd, argc, argv);
 }
 
 static int need_pos(const reg_args *a, int n, const char *usage)
@@ -342,7 +317,7 @@ done:
 int cmd_model(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, model_usage, &a);
+    int status = parse_args(argc, argv, "model", model_usage, &a);
     if (status >= 0) return status;
     if (a.n_pos < 1) {
         fputs(model_usage, stderr);
@@ -385,7 +360,7 @@ static const cli_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"
 static int list_show(int argc, char **argv, const char *usage, bool datasets)
 {
     reg_args a;
-    int status = parse_args(argc, argv, usage, &a);
+    int status = parse_args(argc, argv, datasets ? "dataset" : "run", usage, &a);
     if (status >= 0) return status;
     bool list = a.n_pos == 1 && !strcmp(a.pos[0], "list");
     bool show = a.n_pos == 2 && !strcmp(a.pos[0], "show");
@@ -444,7 +419,7 @@ static const char lineage_usage[] =
 int cmd_lineage(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, lineage_usage, &a);
+    int status = parse_args(argc, argv, "lineage", lineage_usage, &a);
     if (status >= 0) return status;
     if ((a.dataset ? 0 : 1) != a.n_pos || (a.json && a.dot)) {
         fputs(lineage_usage, stderr);
@@ -504,7 +479,7 @@ static const cli_column user_cols[] = {{"name", "NAME"},
 int cmd_user(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, user_usage, &a);
+    int status = parse_args(argc, argv, "user", user_usage, &a);
     if (status >= 0) return status;
     const char *verb = a.n_pos ? a.pos[0] : "";
     int want = !strcmp(verb, "list") || !strcmp(verb, "whoami")  ? 1
@@ -573,24 +548,10 @@ static const char registry_usage[] =
 
 int cmd_registry(int argc, char **argv)
 {
-    /* --dry-run is this command's alone: the shared parser would let `keel model tag …
-     * --dry-run` pass and then really tag. */
-    char *args[16];
-    int n_args = 0;
-    bool dry_run = false;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && opt_flag("--dry-run", argv[i])) {
-            dry_run = true;
-        } else if (n_args < (int)KEEL_ARRAY_LEN(args)) {
-            args[n_args++] = argv[i];
-        } else {
-            cli_error("too many arguments");
-            return EXIT_USAGE;
-        }
-    }
     reg_args a;
-    int status = parse_args(n_args, args, registry_usage, &a);
+    int status = parse_args(argc, argv, "registry", registry_usage, &a);
     if (status >= 0) return status;
+    bool dry_run = a.dry_run;
     if (a.n_pos != 1 || strcmp(a.pos[0], "migrate")) {
         if (a.n_pos) cli_error("unknown verb 'registry %s'", a.pos[0]);
         fputs(registry_usage, stderr);

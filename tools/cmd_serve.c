@@ -61,15 +61,38 @@ static void log_stderr(int level, const char *msg, void *ud)
     fprintf(stderr, "keel serve: %s: %s\n", names[level & 3], msg);
 }
 
+/* The models to serve: --model REF, repeatable. */
+typedef struct model_list {
+    serve_model_spec specs[32];
+    size_t n;
+} model_list;
+
+static int add_model(const char *v, void *out)
+{
+    model_list *l = out;
+    if (l->n == KEEL_ARRAY_LEN(l->specs)) return -1;
+    /* A path when it names a file or looks like one; else a registry reference. */
+    l->specs[l->n].ref = v;
+    l->specs[l->n].is_path = access(v, F_OK) == 0 || strchr(v, '/') || strstr(v, ".keel");
+    l->n++;
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     serve_options o;
     serve_options_init(&o);
-    serve_model_spec specs[32];
-    size_t n = 0;
+    model_list models = {0};
+    serve_model_spec *specs = models.specs;
     double drain = 10;
     unsigned max_connections = 0;
     const cli_option opts[] = {
+        {.name = "--model",
+         .alias = "-m",
+         .kind = CLI_PARSE,
+         .out = &models,
+         .parse = add_model,
+         .hint = "is given at most 32 times"},
         {.name = "--port", .alias = "-p", .kind = CLI_INT, .out = &o.port, .lo = 0, .hi = 65535},
         CLI_OPT_TEXT("--host", NULL, &o.host),
         CLI_OPT_NUM("--threads", CLI_INT, &o.threads, 1, 256),
@@ -80,31 +103,10 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_NUM("--max-connections", CLI_UINT, &max_connections, 4, 100000),
         CLI_OPT_FLAG("--no-log", NULL, &o.no_log),
         CLI_OPT_END};
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (opt_flag("-h", argv[i]) || opt_flag("--help", argv[i])) {
-            fputs(serve_usage, stdout);
-            return EXIT_OK;
-        }
-        if ((m = cli_option_parse(opts, "serve", argc, argv, &i)) == EXIT_USAGE) return EXIT_USAGE;
-        if (m == 0) continue;
-        if ((m = opt_value("--model", argc, argv, &i, &v)) ||
-            (m = opt_value("-m", argc, argv, &i, &v))) {
-            if (m < 0) return EXIT_USAGE;
-            if (n == 32) {
-                cli_error("at most 32 models");
-                return EXIT_USAGE;
-            }
-            /* A path when it names a file or looks like one; else a registry reference. */
-            specs[n].ref = v;
-            specs[n].is_path = access(v, F_OK) == 0 || strchr(v, '/') || strstr(v, ".keel");
-            n++;
-        } else {
-            cli_error("unexpected argument '%s' (see keel serve --help)", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
+    const cli_command cmd = {.name = "serve", .usage = serve_usage, .opts = opts};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    size_t n = models.n;
     if (max_connections) {
         o.max_connections = max_connections;
         o.shed_connections = o.max_connections / 4 * 3;

@@ -257,24 +257,25 @@ int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
     return EXIT_OK;
 }
 
-int cli_load_model(const char *path, keel_model **m)
+int cli_load_model(const char *path, keel_model **m, keel_model_version **version)
 {
     keel_error e;
     keel_model_version *stored = NULL;
     *m = NULL;
+    if (version) *version = NULL;
     if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
         keel_registry *r = cli_registry_open();
         if (!r) return EXIT_FAIL;
         int rc = keel_registry_version_resolve(r, path, &stored);
-        if (rc != KEEL_OK) {
-            int status = cli_registry_fail(r, rc);
-            keel_registry_close(r);
-            return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
-        }
+        int status = rc == KEEL_OK ? EXIT_OK : cli_registry_fail(r, rc);
         keel_registry_close(r);
+        if (status != EXIT_OK) return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
     }
     int rc = keel_model_load(stored ? stored->path : path, m, &e);
     if (rc) cli_error("%s: %s", path, e.msg);
-    keel_model_version_free(stored);
+    if (version && !rc)
+        *version = stored;
+    else
+        keel_model_version_free(stored);
     return rc ? EXIT_FAIL : EXIT_OK;
 }

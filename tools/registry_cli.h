@@ -28,8 +28,10 @@ int cli_registry_fail(keel_registry *r, int rc);
 struct keel_model;
 /* Loads MODEL: a .keel file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no
  * such file exists, whose stored artifact is then loaded. Prints why and returns EXIT_USAGE
- * (a reference the registry does not know) or EXIT_FAIL; EXIT_OK with *m set. */
-int cli_load_model(const char *path, struct keel_model **m);
+ * (a reference the registry does not know) or EXIT_FAIL; EXIT_OK with *m set and, when
+ * version is not NULL, *version the registry's version (NULL for a file; free with
+ * keel_model_version_free). */
+int cli_load_model(const char *path, struct keel_model **m, keel_model_version **version);
 
 struct keel_schema;
 struct keel_validate_result;

@@ -219,6 +219,10 @@ int64_t keel_wall_micros(void); /* wall clock, microseconds since 1970-01-01 UTC
 int64_t keel_days_from_civil(int64_t y, unsigned m, unsigned d);
 /* Formats microseconds since the epoch (UTC) as ISO 8601 "YYYY-MM-DDTHH:MM:SS[.ffffff]Z". */
 void keel_format_timestamp(int64_t micros, char out[40]);
+/* Reads a time a person types: YYYY-MM-DD[THH:MM[:SS]][Z] (UTC; a space may stand for the
+ * T) or seconds since the epoch (more than 8 digits, so that a date is never read as one).
+ * True with *micros set; false when s is neither. */
+bool keel_parse_time(const char *s, int64_t *micros);
 
 /* ---- threads (thread.c) ------------------------------------------------------------------ */
 /* This thread's number: 0, 1, 2, ... in the order threads first ask, fixed for the thread's

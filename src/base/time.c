@@ -3,7 +3,10 @@
  */
 #include "base/base.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double keel_now_seconds(void)
@@ -98,4 +101,35 @@ int64_t keel_wall_micros(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool keel_parse_time(const char *s, int64_t *micros)
+{
+    char *end;
+    errno = 0;
+    long long secs = strtoll(s, &end, 10);
+    if (!*end && !errno && end != s && strlen(s) > 8) {
+        *micros = (int64_t)secs * 1000000;
+        return true;
+    }
+    int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3) return false;
+    const char *p = s + n;
+    if (*p == 'T' || *p == ' ') {
+        int m2 = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &m2) != 2) return false;
+        p += 1 + m2;
+        if (*p == ':') {
+            int m3 = 0;
+            if (sscanf(p + 1, "%2d%n", &sec, &m3) != 1) return false;
+            p += 1 + m3;
+        }
+    }
+    if (*p == 'Z') p++;
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        sec < 0 || sec > 60)
+        return false;
+    int64_t days = keel_days_from_civil(y, (unsigned)mo, (unsigned)d);
+    *micros = ((days * 24 + h) * 60 + mi) * 60 * 1000000LL + sec * 1000000LL;
+    return true;
 }

@@ -626,6 +626,19 @@ static int write_head_file(const char *path, const keel_audit_checkpoint *cp, ke
     return replace_file(path, text, (size_t)n, 0644, e);
 }
 
+int keel_audit_checkpoint_json(const keel_audit_checkpoint *c, keel_buf *b)
+{
+    keel_buf_mark m = keel_buf_begin(b);
+    char when[40];
+    keel_format_timestamp(c->time, when);
+    keel_buf_printf(b,
+                    "{\"seq\":%lld,\"time\":%lld,\"time_iso\":\"%s\",\"hash\":\"%s\","
+                    "\"public_key\":\"%s\",\"signature\":\"%s\"}",
+                    (long long)c->seq, (long long)c->time, when, c->hash, c->public_key,
+                    c->signature);
+    return keel_buf_end(b, m);
+}
+
 /* ---- walking the chain ---------------------------------------------------------------- */
 
 /* The first problem found, by smallest seq. */
@@ -1237,4 +1250,18 @@ done:
     keel_json_doc_free(d);
     keel_buf_free(&b);
     return rc;
+}
+
+int keel_audit_verify_result_json(const keel_audit_verify_result *r, keel_buf *b)
+{
+    keel_buf_mark m = keel_buf_begin(b);
+    keel_buf_printf(b,
+                    "{\"ok\":%s,\"events\":%lld,\"head_seq\":%lld,\"first_bad\":%lld,"
+                    "\"checkpoints\":%lld,\"checkpoint_seq\":%lld,\"reason\":",
+                    r->ok ? "true" : "false", (long long)r->n_events, (long long)r->head_seq,
+                    (long long)r->first_bad, (long long)r->n_checkpoints,
+                    (long long)r->checkpoint_seq);
+    keel_buf_json_str(b, r->reason, strlen(r->reason));
+    keel_buf_putc(b, '}');
+    return keel_buf_end(b, m);
 }

@@ -98,6 +98,10 @@ int keel_audit_checkpoint_read(const char *path, keel_audit_checkpoint *out, kee
 int keel_audit_checkpoint_parse(const char *text, size_t n, keel_audit_checkpoint *out,
                                 keel_error *e);
 
+/* A checkpoint as one JSON object, for an auditor to keep apart (keel_audit_checkpoint_read
+ * reads it back): seq, time (µs), time_iso, hash, public_key, signature. */
+int keel_audit_checkpoint_json(const keel_audit_checkpoint *c, keel_buf *b);
+
 /* ---- verification ----------------------------------------------------------------------- */
 typedef struct keel_audit_verify_options {
     const unsigned char *public_key;       /* 32 bytes: checkpoints must be signed by it; NULL:
@@ -129,6 +133,9 @@ typedef struct keel_audit_verify_result {
  * head file). */
 int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
                       keel_audit_verify_result *res, keel_error *e);
+/* What verification found, as one JSON object: ok, events, head_seq, first_bad, checkpoints,
+ * checkpoint_seq, reason. */
+int keel_audit_verify_result_json(const keel_audit_verify_result *r, keel_buf *b);
 
 /* ---- export ------------------------------------------------------------------------------
  * Writes the events with time >= since (µs; 0 for all) in seq order, through write (which

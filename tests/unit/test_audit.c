@@ -726,6 +726,31 @@ TEST(audit_checkpoint_refuses_broken_chain)
     keel_store_close(s);
 }
 
+TEST(audit_checkpoint_json_reads_back)
+{
+    keel_audit_checkpoint cp = {.seq = 9, .time = 1764000000123456}, back;
+    memset(cp.hash, 'a', 64);
+    memset(cp.public_key, 'b', 64);
+    memset(cp.signature, 'c', 128);
+    keel_buf b;
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_audit_checkpoint_json(&cp, &b), KEEL_OK);
+    CHECK(has(b.data, "\"time_iso\":\"2025-11-24T16:00:00.123456Z\""));
+    keel_error e;
+    CHECK_EQ_INT(keel_audit_checkpoint_parse(b.data, b.len, &back, &e), KEEL_OK);
+    CHECK_EQ_INT(back.seq, 9);
+    CHECK_EQ_INT(back.time, cp.time);
+    CHECK_STR(back.hash, cp.hash);
+    CHECK_STR(back.signature, cp.signature);
+    keel_audit_verify_result r = {.ok = false, .n_events = 3, .first_bad = 2};
+    snprintf(r.reason, sizeof r.reason, "hash \"x\" edited");
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_audit_verify_result_json(&r, &b), KEEL_OK);
+    CHECK(has(b.data, "\"ok\":false,\"events\":3,"));
+    CHECK(has(b.data, "\"reason\":\"hash \\\"x\\\" edited\"}"));
+    keel_buf_free(&b);
+}
+
 TEST(audit_checkpoint_parse_accepts_only_checkpoints)
 {
     keel_audit_checkpoint cp;

@@ -323,6 +323,35 @@ TEST(civil_dates_round_trip)
     }
 }
 
+TEST(parse_time_reads_dates_times_and_epoch_seconds)
+{
+    int64_t t = -1, day = keel_days_from_civil(2026, 11, 24) * 86400000000LL;
+    CHECK(keel_parse_time("2026-11-24", &t));
+    CHECK_EQ_INT(t, day);
+    CHECK(keel_parse_time("2026-11-24T10:00Z", &t));
+    CHECK_EQ_INT(t, day + 36000000000LL);
+    CHECK(keel_parse_time("2026-11-24 10:00:07", &t));
+    CHECK_EQ_INT(t, day + 36007000000LL);
+    CHECK(keel_parse_time("1764000000", &t));
+    CHECK_EQ_INT(t, 1764000000000000LL);
+    /* a short number is not read as seconds (20261124 would be a date typed without dashes) */
+    const char *bad[] = {"",
+                         "20261124",
+                         "2026-13-01",
+                         "2026-11-32",
+                         "2026-11-24T",
+                         "2026-11-24T25:00",
+                         "2026-11-24T10:61",
+                         "2026-11-24X",
+                         "yesterday",
+                         "2026-11-24T10:00:00+01:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        t = 7;
+        CHECK(!keel_parse_time(bad[i], &t));
+        CHECK_EQ_INT(t, 7);
+    }
+}
+
 /* keel_float_text against the snprintf + strtof loop it replaces, byte for byte: every float
  * of some whole ranges (around probabilities' usual values and the ends of the fast path's
  * range), a million random bit patterns, and values that round up across a power of ten. */
