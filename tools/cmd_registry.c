@@ -49,7 +49,7 @@ static int need_pos(const reg_args *a, int n, const char *usage)
 }
 
 /* Prints a call's JSON answer, or its error. Frees nothing: the caller owns b. */
-static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const cli_column *cols)
+static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const keel_text_column *cols)
 {
     if (rc != KEEL_OK) return cli_registry_fail(r, rc);
     return cli_print_json(b, json, cols);
@@ -81,19 +81,20 @@ static const char model_usage[] =
     "act as KEEL_USER (or `user:` in ~/.config/keel/config.yaml, else your login name).\n"
     "Every change is in the audit trail.\n";
 
-static const cli_column model_cols[] = {{"name", "NAME"},          {"latest", "LATEST"},
-                                        {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
-                                        {"created_at", "CREATED"}, {NULL, NULL}};
-static const cli_column version_cols[] = {
+static const keel_text_column model_cols[] = {
+    {"name", "NAME"},          {"latest", "LATEST"},
+    {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
+    {"created_at", "CREATED"}, {NULL, NULL}};
+static const keel_text_column version_cols[] = {
     {"version", "VERSION"},         {"author", "AUTHOR"}, {"created_at", "CREATED"},
     {"aliases", "ALIASES"},         {"run_id", "RUN"},    {"task", "TASK"},
     {"artifact_sha256", "SHA-256"}, {NULL, NULL}};
-static const cli_column history_cols[] = {
+static const keel_text_column history_cols[] = {
     {"time", "TIME"},     {"event", "EVENT"}, {"version", "VERSION"}, {"alias", "ALIAS"},
     {"target", "TARGET"}, {"actor", "BY"},    {"comment", "COMMENT"}, {NULL, NULL}};
 
 /* A cell of the versions table, from the typed record (as the JSON answer would render). */
-static void version_cell(void *ud, size_t row, const cli_column *col, keel_buf *cell)
+static void version_cell(void *ud, size_t row, const keel_text_column *col, keel_buf *cell)
 {
     const keel_model_version *v = ((const keel_model_versions *)ud)->v[row];
     const char *k = col->key;
@@ -337,14 +338,14 @@ static const char run_usage[] = "usage: keel run list [--json]\n"
                                 "\n"
                                 "Training runs: who ran what, when, on which data, with which "
                                 "parameters and results.\n";
-static const cli_column run_cols[] = {{"id", "RUN"},
-                                      {"kind", "KIND"},
-                                      {"status", "STATUS"},
-                                      {"user", "USER"},
-                                      {"started_at", "STARTED"},
-                                      {"datasets", "DATASETS"},
-                                      {"metrics", "METRICS"},
-                                      {NULL, NULL}};
+static const keel_text_column run_cols[] = {{"id", "RUN"},
+                                            {"kind", "KIND"},
+                                            {"status", "STATUS"},
+                                            {"user", "USER"},
+                                            {"started_at", "STARTED"},
+                                            {"datasets", "DATASETS"},
+                                            {"metrics", "METRICS"},
+                                            {NULL, NULL}};
 
 static const char dataset_usage[] =
     "usage: keel dataset list [--json]\n"
@@ -352,10 +353,10 @@ static const char dataset_usage[] =
     "\n"
     "Datasets are registered by `keel data validate` and `keel train`, identified by the\n"
     "SHA-256 of their content.\n";
-static const cli_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"},
-                                          {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
-                                          {"created_by", "BY"},  {"created_at", "REGISTERED"},
-                                          {"sha256", "SHA-256"}, {NULL, NULL}};
+static const keel_text_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"},
+                                                {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
+                                                {"created_by", "BY"},  {"created_at", "REGISTERED"},
+                                                {"sha256", "SHA-256"}, {NULL, NULL}};
 
 static int list_show(int argc, char **argv, const char *usage, bool datasets)
 {
@@ -470,11 +471,11 @@ static const char user_usage[] =
     "approver (approve or reject versions, never their own), operator (set champion after an\n"
     "approval; deployments), auditor (verify and export the audit trail), admin (all, and\n"
     "identities). The first user of a new registry becomes its admin.\n";
-static const cli_column user_cols[] = {{"name", "NAME"},
-                                       {"roles", "ROLES"},
-                                       {"created_by", "ADDED BY"},
-                                       {"created_at", "ADDED"},
-                                       {NULL, NULL}};
+static const keel_text_column user_cols[] = {{"name", "NAME"},
+                                             {"roles", "ROLES"},
+                                             {"created_by", "ADDED BY"},
+                                             {"created_at", "ADDED"},
+                                             {NULL, NULL}};
 
 int cmd_user(int argc, char **argv)
 {

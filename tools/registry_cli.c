@@ -15,7 +15,6 @@
 
 #include "pipeline/train_job.h"
 
-#include "base/json.h"
 #include "data/schema.h"
 #include "data/validate.h"
 #include "model/model.h"
@@ -51,20 +50,15 @@ static void load_config(void)
         snprintf(path, sizeof path, "%s/.config/keel/config.yaml", home);
     else
         return;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (p && *p) cli_error("warning: cannot read the config file %s (KEEL_CONFIG)", path);
-        return;
-    }
-    char text[65536];
-    size_t n = fread(text, 1, sizeof text, f);
-    bool too_long = n == sizeof text;
-    fclose(f);
     keel_error e = {0};
-    if (too_long)
-        cli_error("warning: the config file %s is over 64 KiB; ignored", path);
-    else if (keel_config_parse(text, n, config_pair, NULL, &e) != KEEL_OK)
-        cli_error("warning: the config file %s: %s; ignored from there on", path, e.msg);
+    int rc = keel_config_load(path, config_pair, NULL, &e);
+    /* No file is the usual case, unless KEEL_CONFIG named one. */
+    if (rc == KEEL_ENOENT && !(p && *p)) return;
+    if (rc == KEEL_ENOENT || rc == KEEL_EIO)
+        cli_error("warning: %s (KEEL_CONFIG)", e.msg);
+    else if (rc != KEEL_OK)
+        cli_error("warning: the config file %s; ignored%s", e.msg,
+                  rc == KEEL_EFORMAT ? "" : " from there on");
 }
 
 const char *cli_keel_home(void)
@@ -143,118 +137,36 @@ int cli_register_dataset(keel_registry *r, const char *file, const keel_schema *
     return EXIT_FAIL;
 }
 
-/* ---- JSON for people ---- */
+/* ---- answers for people ---- */
 
-/* A value as people read it: strings bare, null as "-", the rest as compact JSON. */
-static void value_text(keel_buf *b, const keel_json *v)
-{
-    if (!v || v->type == KEEL_JSON_NULL)
-        keel_buf_puts(b, "-");
-    else if (v->type == KEEL_JSON_STRING)
-        keel_buf_append(b, v->u.string.s, v->u.string.len);
-    else
-        keel_json_write(v, b);
-}
-
-/* In a table, "2026-11-24T10:00:00.123456Z" reads better to the second. */
-static void shorten_time(keel_buf *cell)
-{
-    if (cell->len == 27 && cell->data[10] == 'T' && cell->data[19] == '.' &&
-        cell->data[26] == 'Z') {
-        cell->data[19] = 'Z';
-        cell->data[20] = '\0';
-        cell->len = 20;
-    }
-}
-
-/* Appends the table of n_rows rows of cols to b: column widths from the widest cell, long
- * cells cut at 40 characters, times to the second. */
-static void table(keel_buf *b, const cli_column *cols, size_t n_rows, cli_cell_fn cell_of, void *ud)
-{
-    size_t n_cols = 0;
-    while (cols[n_cols].key)
-        n_cols++;
-    size_t width[32] = {0};
-    keel_buf cell;
-    keel_buf_init(&cell);
-    for (size_t c = 0; c < n_cols && c < 32; c++) {
-        width[c] = strlen(cols[c].header);
-        for (size_t i = 0; i < n_rows; i++) {
-            keel_buf_reset(&cell);
-            cell_of(ud, i, &cols[c], &cell);
-            shorten_time(&cell);
-            size_t w = cell.len > 40 ? 40 : cell.len;
-            if (w > width[c]) width[c] = w;
-        }
-    }
-    for (size_t c = 0; c < n_cols && c < 32; c++)
-        keel_buf_printf(b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0, cols[c].header,
-                        c + 1 < n_cols ? "  " : "\n");
-    for (size_t i = 0; i < n_rows; i++)
-        for (size_t c = 0; c < n_cols && c < 32; c++) {
-            keel_buf_reset(&cell);
-            cell_of(ud, i, &cols[c], &cell);
-            shorten_time(&cell);
-            if (cell.len > 40) {
-                cell.len = 37;
-                keel_buf_puts(&cell, "...");
-            }
-            keel_buf_printf(b, "%-*s%s", c + 1 < n_cols ? (int)width[c] : 0,
-                            cell.data ? cell.data : "", c + 1 < n_cols ? "  " : "\n");
-        }
-    if (n_rows == 0) keel_buf_puts(b, "(none)\n");
-    keel_buf_free(&cell);
-}
-
-void cli_print_table(const cli_column *cols, size_t n_rows, cli_cell_fn cell, void *ud)
+void cli_print_table(const keel_text_column *cols, size_t n_rows, keel_text_cell_fn cell, void *ud)
 {
     keel_buf b;
     keel_buf_init(&b);
-    table(&b, cols, n_rows, cell, ud);
-    if (b.data) fputs(b.data, stdout);
+    if (keel_text_table(cols, n_rows, cell, ud, &b) == KEEL_OK)
+        fputs(b.data, stdout);
+    else
+        cli_error("out of memory");
     keel_buf_free(&b);
 }
 
-/* A cell of a JSON array's table: row i's member col->key. */
-static void json_cell(void *ud, size_t row, const cli_column *col, keel_buf *cell)
-{
-    value_text(cell, keel_json_get(keel_json_at(ud, row), col->key));
-}
-
-int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols)
+int cli_print_json(const keel_buf *json, bool as_json, const keel_text_column *cols)
 {
     if (as_json) {
         fputs(json->data ? json->data : "null", stdout);
         fputc('\n', stdout);
         return EXIT_OK;
     }
-    keel_json_doc *d = keel_json_doc_new();
-    keel_error e = {0};
-    if (!d || keel_json_parse(d, json->data, json->len, &e) != KEEL_OK) {
-        cli_error("cannot render the registry's answer: %s", e.msg);
-        keel_json_doc_free(d);
-        return EXIT_FAIL;
-    }
-    const keel_json *root = keel_json_root(d);
     keel_buf b;
     keel_buf_init(&b);
-    if (root->type == KEEL_JSON_ARRAY && cols) {
-        table(&b, cols, keel_json_len(root), json_cell, (void *)root);
-    } else if (root->type == KEEL_JSON_OBJECT) {
-        for (size_t i = 0; i < root->u.object.n; i++) {
-            const keel_json_member *m = &root->u.object.members[i];
-            keel_buf_printf(&b, "%s: ", m->key);
-            value_text(&b, &m->value);
-            keel_buf_putc(&b, '\n');
-        }
-    } else {
-        keel_json_write(root, &b);
-        keel_buf_putc(&b, '\n');
-    }
-    if (b.data) fputs(b.data, stdout);
+    keel_error e;
+    int rc = keel_text_json(json->data, json->len, cols, &b, &e);
+    if (rc == KEEL_OK)
+        fputs(b.data, stdout);
+    else
+        cli_error("cannot render the registry's answer: %s", e.msg);
     keel_buf_free(&b);
-    keel_json_doc_free(d);
-    return EXIT_OK;
+    return rc == KEEL_OK ? EXIT_OK : EXIT_FAIL;
 }
 
 int cli_load_model(const char *path, keel_model **m, keel_model_version **version)

@@ -5,8 +5,8 @@
 #ifndef KEEL_TOOLS_REGISTRY_CLI_H
 #define KEEL_TOOLS_REGISTRY_CLI_H
 
-#include "base/json.h"
 #include "registry/registry.h"
+#include "report/text.h"
 #include "tools/cli.h"
 
 /* KEEL_HOME, else the config file's home, else ".keel" (in the working directory). */
@@ -42,19 +42,12 @@ int cli_register_dataset(keel_registry *r, const char *file, const struct keel_s
                          const struct keel_validate_result *res, const char *profile_json,
                          int64_t *id);
 
-/* A column of a table: the JSON key and its header. Arrays end with {NULL, NULL}. */
-typedef struct cli_column {
-    const char *key;
-    const char *header;
-} cli_column;
-/* Prints json as it is (as_json) or for people: an array as a table of cols, an object as
- * "key: value" lines. Returns an exit code. */
-int cli_print_json(const keel_buf *json, bool as_json, const cli_column *cols);
-/* Writes the text of row `row`'s column col into cell (empty on entry): "-" for nothing. */
-typedef void (*cli_cell_fn)(void *ud, size_t row, const cli_column *col, keel_buf *cell);
-/* Prints n_rows rows as a table of cols, each cell from cell(): the tables of cli_print_json,
- * for answers that are records rather than JSON. */
-void cli_print_table(const cli_column *cols, size_t n_rows, cli_cell_fn cell, void *ud);
+/* Prints json as it is (as_json) or for people (keel_text_json: an array as a table of cols,
+ * an object as "key: value" lines). Returns an exit code. */
+int cli_print_json(const keel_buf *json, bool as_json, const keel_text_column *cols);
+/* Prints n_rows rows as a table of cols, each cell from cell() (keel_text_table): for answers
+ * that are records rather than JSON. */
+void cli_print_table(const keel_text_column *cols, size_t n_rows, keel_text_cell_fn cell, void *ud);
 
 int cmd_model(int argc, char **argv);
 int cmd_run(int argc, char **argv);

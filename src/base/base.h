@@ -251,6 +251,11 @@ void keel_part_range(size_t n, size_t T, size_t t, size_t *lo, size_t *hi);
 #define KEEL_CONFIG_VALUE_MAX 4095
 typedef int (*keel_config_fn)(void *ud, const char *key, const char *value);
 int keel_config_parse(const char *text, size_t n, keel_config_fn fn, void *ud, keel_error *e);
+/* keel_config_parse over the file at path, which may hold at most KEEL_CONFIG_FILE_MAX
+ * bytes. KEEL_ENOENT (or KEEL_EIO) when it cannot be read, KEEL_EFORMAT when it is larger;
+ * e names the file. */
+#define KEEL_CONFIG_FILE_MAX 65535
+int keel_config_load(const char *path, keel_config_fn fn, void *ud, keel_error *e);
 
 /* ---- progress (progress.c) --------------------------------------------------------------
  * Long work reports progress through a callback; keel_progress_bar is a ready-made callback

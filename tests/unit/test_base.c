@@ -352,6 +352,56 @@ TEST(parse_time_reads_dates_times_and_epoch_seconds)
     }
 }
 
+/* Collects "key=value;" pairs. */
+static int config_pairs(void *ud, const char *key, const char *value)
+{
+    keel_buf_printf(ud, "%s=%s;", key, value);
+    return KEEL_OK;
+}
+
+static void write_text(const char *path, const char *text, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK_EQ_INT(fwrite(text, 1, n, f), n);
+    fclose(f);
+}
+
+TEST(config_file_reads_pairs_and_names_the_file_it_refuses)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.yaml", test_tmpdir());
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_error e;
+    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_ENOENT);
+    CHECK(strstr(e.msg, path) != NULL);
+    const char *good = "# who\nuser: alice   # a comment\nhome: \"/srv/keel\"\n\n";
+    write_text(path, good, strlen(good));
+    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_OK);
+    CHECK_STR(b.data, "user=alice;home=/srv/keel;");
+    const char *bad = "user: alice\nthis is not a pair\n";
+    write_text(path, bad, strlen(bad));
+    keel_buf_reset(&b);
+    CHECK(keel_config_load(path, config_pairs, &b, &e) != KEEL_OK);
+    CHECK(strstr(e.msg, path) != NULL && strstr(e.msg, "line 2") != NULL);
+    /* one byte over the limit is refused whole */
+    size_t n = KEEL_CONFIG_FILE_MAX + 1;
+    char *big = malloc(n);
+    memset(big, '#', n);
+    write_text(path, big, n);
+    free(big);
+    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_EFORMAT);
+    CHECK(strstr(e.msg, "over") != NULL);
+    /* out of memory says so */
+    write_text(path, good, strlen(good));
+    test_fail_alloc_after(1);
+    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_ENOMEM);
+    test_fail_alloc_after(0);
+    keel_buf_free(&b);
+}
+
 /* keel_float_text against the snprintf + strtof loop it replaces, byte for byte: every float
  * of some whole ranges (around probabilities' usual values and the ends of the fast path's
  * range), a million random bit patterns, and values that round up across a power of ten. */

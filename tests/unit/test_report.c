@@ -3,6 +3,7 @@
 
 #include "base/json.h"
 #include "report/report.h"
+#include "report/text.h"
 
 #include <stdlib.h>
 
@@ -386,4 +387,47 @@ TEST(report_out_of_memory_fails_cleanly)
     CHECK(n > 2); /* at least one allocation was failed on purpose */
     CHECK_EQ_INT(rc, KEEL_OK);
     keel_json_doc_free(d);
+}
+
+/* ---- answers for people (report/text.c) ---- */
+
+static const keel_text_column people_cols[] = {
+    {"name", "NAME"}, {"when", "WHEN"}, {"note", "NOTE"}, {NULL, NULL}};
+
+TEST(text_json_renders_arrays_as_tables_and_objects_as_lines)
+{
+    const char *rows = "[{\"name\":\"churn\",\"when\":\"2026-11-24T10:00:00.123456Z\","
+                       "\"note\":null},{\"name\":\"a-much-longer-name\",\"when\":7,"
+                       "\"note\":\"0123456789012345678901234567890123456789xyz\"}]";
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_error e;
+    CHECK_EQ_INT(keel_text_json(rows, strlen(rows), people_cols, &b, &e), KEEL_OK);
+    CHECK_STR(b.data, "NAME                WHEN                  NOTE\n"
+                      "churn               2026-11-24T10:00:00Z  -\n"
+                      "a-much-longer-name  7                     "
+                      "0123456789012345678901234567890123456...\n");
+    keel_buf_reset(&b);
+    const char *obj = "{\"user\":\"alice\",\"roles\":[\"admin\"],\"home\":null}";
+    CHECK_EQ_INT(keel_text_json(obj, strlen(obj), NULL, &b, &e), KEEL_OK);
+    CHECK_STR(b.data, "user: alice\nroles: [\"admin\"]\nhome: -\n");
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_text_json("[]", 2, people_cols, &b, &e), KEEL_OK);
+    CHECK_STR(b.data, "NAME  WHEN  NOTE\n(none)\n");
+    /* a broken answer is an error and leaves the buffer as it was */
+    keel_buf_reset(&b);
+    keel_buf_puts(&b, "kept");
+    CHECK_EQ_INT(keel_text_json("[{", 2, people_cols, &b, &e), KEEL_EPARSE);
+    CHECK_STR(b.data, "kept");
+    /* out of memory at any allocation: an error, and the buffer as it was */
+    for (long k = 1; k < 40; k++) {
+        test_fail_alloc_after(k);
+        int rc = keel_text_json(rows, strlen(rows), people_cols, &b, &e);
+        test_fail_alloc_after(0);
+        CHECK(rc == KEEL_OK || rc == KEEL_ENOMEM);
+        if (rc != KEEL_OK) CHECK_STR(b.data, "kept");
+        keel_buf_reset(&b);
+        keel_buf_puts(&b, "kept");
+    }
+    keel_buf_free(&b);
 }
