@@ -385,34 +385,10 @@ static int write_outputs(const keel_profile *p, const char *json_path, const cha
 
 static int read_profile(const char *path, keel_profile **out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error("%s: %s", path, strerror(errno));
-        return EXIT_FAIL;
-    }
-    keel_buf b;
-    keel_buf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (keel_buf_append(&b, chunk, n)) {
-            fclose(f);
-            keel_buf_free(&b);
-            cli_error("out of memory");
-            return EXIT_FAIL;
-        }
-    fclose(f);
-    keel_json_doc *doc = keel_json_doc_new();
     keel_error e;
-    int status = EXIT_OK;
-    if (!doc || keel_json_parse(doc, b.data ? b.data : "", b.len, &e) != KEEL_OK ||
-        keel_profile_read_json(keel_json_root(doc), out, &e) != KEEL_OK) {
-        cli_error("%s: %s", path, doc ? e.msg : "out of memory");
-        status = EXIT_FAIL;
-    }
-    keel_json_doc_free(doc);
-    keel_buf_free(&b);
-    return status;
+    if (keel_profile_read_file(path, out, &e) == KEEL_OK) return EXIT_OK;
+    cli_error("%s", e.msg);
+    return EXIT_FAIL;
 }
 
 static int cmd_merge(const run_opts *r)

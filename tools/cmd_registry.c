@@ -568,38 +568,13 @@ int cmd_registry(int argc, char **argv)
         keel_registry_close(r);
         return status;
     }
-    size_t n;
-    const keel_schema_step *steps = keel_store_schema_steps(&n);
-    const char *where = keel_registry_location(r);
-    if (a.json) {
-        keel_buf b;
-        keel_buf_init(&b);
-        keel_buf_puts(&b, "{\"location\":");
-        keel_buf_json_str(&b, where, strlen(where));
-        keel_buf_printf(&b, ",\"from\":%d,\"to\":%d,\"newest\":%d,\"dry_run\":%s,\"steps\":[", from,
-                        to, keel_store_schema_version(), dry_run ? "true" : "false");
-        for (int v = from + 1; v <= to; v++) {
-            keel_buf_printf(&b, "%s{\"version\":%d,\"description\":", v > from + 1 ? "," : "", v);
-            keel_buf_json_str(&b, steps[v - 1].description, strlen(steps[v - 1].description));
-            keel_buf_printf(&b, ",\"read_compatible\":%s}",
-                            steps[v - 1].read_compatible ? "true" : "false");
-        }
-        keel_buf_puts(&b, "]}\n");
-        if (b.data) fputs(b.data, stdout);
-        keel_buf_free(&b);
-    } else if (from == to) {
-        printf("registry %s: schema version %d, the newest this keel knows; nothing to migrate\n",
-               where, from);
-    } else {
-        if (dry_run)
-            printf("registry %s: schema version %d; this keel uses %d\npending steps:\n", where,
-                   from, to);
-        else
-            printf("registry %s: schema version %d -> %d\napplied:\n", where, from, to);
-        for (int v = from + 1; v <= to; v++)
-            printf("  %d  %s\n", v, steps[v - 1].description);
-        if (dry_run) printf("dry run: nothing changed; `keel registry migrate` applies them\n");
-    }
+    keel_buf b;
+    keel_buf_init(&b);
+    if (keel_registry_migrate_report(r, from, to, dry_run, a.json, &b) == KEEL_OK)
+        fputs(b.data, stdout);
+    else
+        cli_error("out of memory");
+    keel_buf_free(&b);
     status = rc == KEEL_OK ? EXIT_OK : cli_registry_fail(r, rc);
     keel_registry_close(r);
     return status;

@@ -58,7 +58,7 @@ static void load_config(void)
         cli_error("warning: %s (KEEL_CONFIG)", e.msg);
     else if (rc != KEEL_OK)
         cli_error("warning: the config file %s; ignored%s", e.msg,
-                  rc == KEEL_EFORMAT ? "" : " from there on");
+                  rc == KEEL_ELIMIT ? "" : " from there on");
 }
 
 const char *cli_keel_home(void)

@@ -244,6 +244,13 @@ void keel_parallel_for(size_t n, bool parallel, void (*fn)(void *ud, size_t i), 
  * first ones take ceil(n / T) items, so trailing parts may be short or empty. T >= 1. */
 void keel_part_range(size_t n, size_t T, size_t t, size_t *lo, size_t *hi);
 
+/* ---- files (file.c) ----------------------------------------------------------------------
+ * Appends the whole file at path to b when it holds at most max bytes. KEEL_ENOENT or
+ * KEEL_EIO when it cannot be read, KEEL_ELIMIT when it is larger, KEEL_ENOMEM; e names the
+ * file, and b is then as it was. b->data is NUL-terminated after a success (an empty file
+ * gives ""). */
+int keel_file_read(const char *path, size_t max, keel_buf *b, keel_error *e);
+
 /* ---- configuration files (config.c) ----------------------------------------------------
  * Parses text[0..n) as flat "key: value" lines ('#' comments, optional quotes), calling fn
  * for each pair in order (key and value are NUL-terminated, valid until fn returns). Stops at
@@ -252,7 +259,7 @@ void keel_part_range(size_t n, size_t T, size_t t, size_t *lo, size_t *hi);
 typedef int (*keel_config_fn)(void *ud, const char *key, const char *value);
 int keel_config_parse(const char *text, size_t n, keel_config_fn fn, void *ud, keel_error *e);
 /* keel_config_parse over the file at path, which may hold at most KEEL_CONFIG_FILE_MAX
- * bytes. KEEL_ENOENT (or KEEL_EIO) when it cannot be read, KEEL_EFORMAT when it is larger;
+ * bytes. keel_file_read's errors (KEEL_ELIMIT when it is larger), or keel_config_parse's;
  * e names the file. */
 #define KEEL_CONFIG_FILE_MAX 65535
 int keel_config_load(const char *path, keel_config_fn fn, void *ud, keel_error *e);

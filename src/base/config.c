@@ -13,8 +13,6 @@
  */
 #include "base/base.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 static bool key_char(char c)
@@ -95,27 +93,13 @@ int keel_config_parse(const char *text, size_t n, keel_config_fn fn, void *ud, k
 
 int keel_config_load(const char *path, keel_config_fn fn, void *ud, keel_error *e)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return keel_error_set(e, errno == ENOENT ? KEEL_ENOENT : KEEL_EIO, "cannot read %s: %s",
-                              path, strerror(errno));
-    char *text = keel_malloc(KEEL_CONFIG_FILE_MAX + 1);
-    if (!text) {
-        fclose(f);
-        return keel_error_set(e, KEEL_ENOMEM, "out of memory");
-    }
-    size_t n = fread(text, 1, KEEL_CONFIG_FILE_MAX + 1, f);
-    bool failed = ferror(f);
-    fclose(f);
-    int rc;
-    if (failed)
-        rc = keel_error_set(e, KEEL_EIO, "cannot read %s", path);
-    else if (n > KEEL_CONFIG_FILE_MAX)
-        rc = keel_error_set(e, KEEL_EFORMAT, "%s is over %d bytes", path, KEEL_CONFIG_FILE_MAX);
-    else if ((rc = keel_config_parse(text, n, fn, ud, e)) != KEEL_OK) {
+    keel_buf b;
+    keel_buf_init(&b);
+    int rc = keel_file_read(path, KEEL_CONFIG_FILE_MAX, &b, e);
+    if (rc == KEEL_OK && (rc = keel_config_parse(b.data, b.len, fn, ud, e)) != KEEL_OK) {
         keel_error pe = e ? *e : (keel_error){0};
         keel_error_set(e, rc, "%s: %s", path, pe.msg);
     }
-    keel_free(text);
+    keel_buf_free(&b);
     return rc;
 }

@@ -795,3 +795,21 @@ int keel_profile_merge(keel_profile *dst, const keel_profile *src, keel_error *e
     dst->sha256[0] = '\0';
     return KEEL_OK;
 }
+
+int keel_profile_read_file(const char *path, keel_profile **out, keel_error *e)
+{
+    *out = NULL;
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_json_doc *doc = keel_json_doc_new();
+    int rc = doc ? keel_file_read(path, KEEL_PROFILE_FILE_MAX, &b, e)
+                 : keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if (rc == KEEL_OK && ((rc = keel_json_parse(doc, b.data, b.len, e)) != KEEL_OK ||
+                          (rc = keel_profile_read_json(keel_json_root(doc), out, e)) != KEEL_OK)) {
+        keel_error pe = e ? *e : (keel_error){0};
+        keel_error_set(e, rc, "%s: %s", path, pe.msg);
+    }
+    keel_json_doc_free(doc);
+    keel_buf_free(&b);
+    return rc;
+}

@@ -42,6 +42,10 @@ int keel_profile_write_json(const keel_profile *p, keel_buf *out);
 /* Rebuilds a profile from its JSON form (only the sketches and counts are read; derived
  * statistics are recomputed). Hostile input gives KEEL_EFORMAT with a message. */
 int keel_profile_read_json(const keel_json *root, keel_profile **out, keel_error *e);
+/* The same from a profile's JSON file (at most KEEL_PROFILE_FILE_MAX bytes); e names the
+ * file. */
+#define KEEL_PROFILE_FILE_MAX ((size_t)1 << 30)
+int keel_profile_read_file(const char *path, keel_profile **out, keel_error *e);
 
 /* Adds src into dst: the result is the profile of both datasets. The columns must match by
  * name and type (KEEL_EMISMATCH otherwise). */

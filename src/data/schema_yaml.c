@@ -843,32 +843,11 @@ int keel_schema_load(const char *path, keel_schema **out, keel_error *e)
     *out = NULL;
     keel_buf b;
     keel_buf_init(&b);
-    int rc = KEEL_OK;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return keel_error_set(e, errno == ENOENT ? KEEL_ENOENT : KEEL_EIO, "cannot open '%s': %s",
-                              path, strerror(errno));
-    for (;;) {
-        if (keel_buf_reserve(&b, 65536)) {
-            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
-            goto done;
-        }
-        size_t got = fread(b.data + b.len, 1, 65536, f);
-        b.len += got;
-        b.data[b.len] = '\0';
-        if (b.len > MAX_TEXT) {
-            rc = keel_error_set(e, KEEL_ELIMIT, "%s: larger than 16 MiB; not a schema", path);
-            goto done;
-        }
-        if (got < 65536) break;
-    }
-    if (ferror(f)) {
-        rc = keel_error_set(e, KEEL_EIO, "cannot read '%s': %s", path, strerror(errno));
-        goto done;
-    }
-    rc = keel_schema_parse(b.data, b.len, path, out, e);
-done:
-    fclose(f);
+    int rc = keel_file_read(path, MAX_TEXT, &b, e);
+    if (rc == KEEL_ELIMIT)
+        keel_error_set(e, rc, "%s: larger than %zu MiB; not a schema", path, MAX_TEXT >> 20);
+    else if (rc == KEEL_OK)
+        rc = keel_schema_parse(b.data, b.len, path, out, e);
     keel_buf_free(&b);
     return rc;
 }

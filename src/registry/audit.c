@@ -252,37 +252,6 @@ int keel_audit_append(keel_store *s, int64_t time, const char *actor, const char
 
 /* Reads a whole small file into b (NUL-terminated). KEEL_ENOENT when missing, KEEL_EFORMAT
  * when larger than max, KEEL_EIO otherwise. */
-static int read_small_file(const char *path, size_t max, keel_buf *b, keel_error *e)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return keel_error_set(e, errno == ENOENT ? KEEL_ENOENT : KEEL_EIO, "%s: %s", path,
-                              strerror(errno));
-    int rc = KEEL_OK;
-    for (;;) {
-        if (b->len > max) {
-            rc = keel_error_set(e, KEEL_EFORMAT, "%s: larger than %zu bytes", path, max);
-            break;
-        }
-        if (keel_buf_reserve(b, 4096) != KEEL_OK) {
-            rc = keel_error_set(e, KEEL_ENOMEM, "out of memory reading %s", path);
-            break;
-        }
-        b->data[b->len] = '\0'; /* an empty file is "" too */
-        ssize_t got = read(fd, b->data + b->len, b->cap - b->len - 1);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            rc = keel_error_set(e, KEEL_EIO, "%s: %s", path, strerror(errno));
-            break;
-        }
-        if (got == 0) break;
-        b->len += (size_t)got;
-        b->data[b->len] = '\0';
-    }
-    close(fd);
-    return rc;
-}
-
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -369,7 +338,7 @@ static int read_hex_file(const char *path, unsigned char *out, size_t n, keel_er
 {
     keel_buf b;
     keel_buf_init(&b);
-    int rc = read_small_file(path, 4096, &b, e);
+    int rc = keel_file_read(path, 4096, &b, e);
     if (rc == KEEL_OK) {
         size_t len = b.len;
         while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r' ||
@@ -378,7 +347,7 @@ static int read_hex_file(const char *path, unsigned char *out, size_t n, keel_er
         if (!b.data || !hex_decode(b.data, len, out, n))
             rc = keel_error_set(e, KEEL_EFORMAT, "%s is damaged: expected %zu hex digits", path,
                                 2 * n);
-    } else if (rc == KEEL_EFORMAT) {
+    } else if (rc == KEEL_ELIMIT) {
         rc = keel_error_set(e, KEEL_EFORMAT, "%s is damaged: too large", path);
     }
     if (b.data) sodium_memzero(b.data, b.cap);
@@ -600,16 +569,16 @@ int keel_audit_checkpoint_read(const char *path, keel_audit_checkpoint *out, kee
     memset(out, 0, sizeof *out);
     keel_buf b;
     keel_buf_init(&b);
-    int rc = read_small_file(path, CHECKPOINT_FILE_MAX, &b, e);
+    int rc = keel_file_read(path, CHECKPOINT_FILE_MAX, &b, e);
     if (rc == KEEL_OK) {
         rc = keel_audit_checkpoint_parse(b.data, b.len, out, e);
         if (rc == KEEL_EFORMAT) {
             keel_error pe = e ? *e : (keel_error){0};
             keel_error_set(e, rc, "%s: %s", path, pe.msg);
         }
-    } else if (rc == KEEL_EFORMAT) {
-        keel_error_set(e, rc, "%s is not an audit checkpoint: larger than %d bytes", path,
-                       CHECKPOINT_FILE_MAX);
+    } else if (rc == KEEL_ELIMIT) {
+        rc = keel_error_set(e, KEEL_EFORMAT, "%s is not an audit checkpoint: larger than %d bytes",
+                            path, CHECKPOINT_FILE_MAX);
     }
     keel_buf_free(&b);
     return rc;

@@ -709,6 +709,47 @@ int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to)
     return KEEL_OK;
 }
 
+int keel_registry_migrate_report(keel_registry *r, int from, int to, bool dry_run, bool json,
+                                 keel_buf *b)
+{
+    keel_buf_mark mark = keel_buf_begin(b);
+    size_t n;
+    const keel_schema_step *steps = keel_store_schema_steps(&n);
+    const char *where = keel_registry_location(r);
+    if (to > (int)n) to = (int)n; /* never past the steps this keel knows */
+    if (json) {
+        keel_buf_puts(b, "{\"location\":");
+        keel_buf_json_str(b, where, strlen(where));
+        keel_buf_printf(b, ",\"from\":%d,\"to\":%d,\"newest\":%d,\"dry_run\":%s,\"steps\":[", from,
+                        to, keel_store_schema_version(), dry_run ? "true" : "false");
+        for (int v = from + 1; v <= to; v++) {
+            keel_buf_printf(b, "%s{\"version\":%d,\"description\":", v > from + 1 ? "," : "", v);
+            keel_buf_json_str(b, steps[v - 1].description, strlen(steps[v - 1].description));
+            keel_buf_printf(b, ",\"read_compatible\":%s}",
+                            steps[v - 1].read_compatible ? "true" : "false");
+        }
+        keel_buf_puts(b, "]}\n");
+        return keel_buf_end(b, mark);
+    }
+    if (from == to) {
+        keel_buf_printf(b,
+                        "registry %s: schema version %d, the newest this keel knows; nothing to "
+                        "migrate\n",
+                        where, from);
+        return keel_buf_end(b, mark);
+    }
+    if (dry_run)
+        keel_buf_printf(b, "registry %s: schema version %d; this keel uses %d\npending steps:\n",
+                        where, from, to);
+    else
+        keel_buf_printf(b, "registry %s: schema version %d -> %d\napplied:\n", where, from, to);
+    for (int v = from + 1; v <= to; v++)
+        keel_buf_printf(b, "  %d  %s\n", v, steps[v - 1].description);
+    if (dry_run)
+        keel_buf_puts(b, "dry run: nothing changed; `keel registry migrate` applies them\n");
+    return keel_buf_end(b, mark);
+}
+
 /* ---- the audit trail ---- */
 
 int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *external,

@@ -129,6 +129,12 @@ void keel_registry_schema(const keel_registry *r, int *version, int *newest);
  * will do: *to is the version the steps would reach. Errors: KEEL_EPERM, the store's codes;
  * steps applied before a failure stay applied (*to says how far it got). */
 int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to);
+/* What keel_registry_migrate did (or, with dry_run, would do) from version `from` to `to`,
+ * for people (the store, the versions, each step's description) or as one JSON object
+ * (location, from, to, newest, dry_run, steps: [{version, description, read_compatible}]).
+ * KEEL_ENOMEM leaves b as it was. */
+int keel_registry_migrate_report(keel_registry *r, int from, int to, bool dry_run, bool json,
+                                 keel_buf *b);
 
 /* ---- identities (admin) ---------------------------------------------------------------- */
 /* Adds an identity or replaces its roles. KEEL_EPERM unless the actor is admin; KEEL_ESTATE

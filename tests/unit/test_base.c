@@ -368,6 +368,40 @@ static void write_text(const char *path, const char *text, size_t n)
     fclose(f);
 }
 
+TEST(file_read_appends_whole_files_within_a_limit)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/f.txt", test_tmpdir());
+    keel_buf b;
+    keel_buf_init(&b);
+    keel_buf_puts(&b, "head:");
+    keel_error e;
+    CHECK_EQ_INT(keel_file_read(path, 100, &b, &e), KEEL_ENOENT);
+    CHECK(strstr(e.msg, path) != NULL);
+    CHECK_STR(b.data, "head:");
+    write_text(path, "", 0);
+    CHECK_EQ_INT(keel_file_read(path, 100, &b, &e), KEEL_OK);
+    CHECK_STR(b.data, "head:");
+    /* across several reads: 200,000 bytes */
+    size_t n = 200000;
+    char *text = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        text[i] = (char)('a' + i % 26);
+    write_text(path, text, n);
+    CHECK_EQ_INT(keel_file_read(path, n, &b, &e), KEEL_OK);
+    CHECK_EQ_INT(b.len, 5 + n);
+    CHECK(memcmp(b.data + 5, text, n) == 0 && b.data[b.len] == '\0');
+    /* one byte over the limit: refused, the buffer as it was */
+    keel_buf_reset(&b);
+    keel_buf_puts(&b, "head:");
+    CHECK_EQ_INT(keel_file_read(path, n - 1, &b, &e), KEEL_ELIMIT);
+    CHECK_STR(b.data, "head:");
+    CHECK_EQ_INT(keel_file_read(test_tmpdir(), 100, &b, &e), KEEL_EIO); /* a directory */
+    CHECK_STR(b.data, "head:");
+    free(text);
+    keel_buf_free(&b);
+}
+
 TEST(config_file_reads_pairs_and_names_the_file_it_refuses)
 {
     char path[4096];
@@ -392,8 +426,8 @@ TEST(config_file_reads_pairs_and_names_the_file_it_refuses)
     memset(big, '#', n);
     write_text(path, big, n);
     free(big);
-    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_EFORMAT);
-    CHECK(strstr(e.msg, "over") != NULL);
+    CHECK_EQ_INT(keel_config_load(path, config_pairs, &b, &e), KEEL_ELIMIT);
+    CHECK(strstr(e.msg, "larger than") != NULL);
     /* out of memory says so */
     write_text(path, good, strlen(good));
     test_fail_alloc_after(1);
