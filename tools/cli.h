@@ -124,6 +124,29 @@ int cli_write_file(const char *path, const void *data, size_t n);
  * builds' convention) when it holds a plain number, else now; microseconds since 1970. */
 int64_t cli_source_date_micros(void);
 
+/* ---- reading data files (cli_data.c) ---- */
+struct keel_schema;
+struct keel_frame;
+struct keel_validate_result;
+/* Where the rejected records of file go: given (--quarantine), else NAME.quarantine.jsonl in
+ * the working directory; NULL when none (--no-quarantine). EXIT_FAIL (said) when out of
+ * memory. */
+int cli_quarantine_path(const char *file, const char *given, bool none, char **out);
+/* Says on stderr how many records of file were quarantined, and where, when any were. */
+void cli_note_quarantined(const char *file, const struct keel_validate_result *vr,
+                          const char *quarantine);
+/* Loads the accepted records of file through s (keel_frame_load, with its SHA-256; Ctrl-C
+ * stops it), quarantining the rest to quarantine (or counting them, when NULL), with a
+ * progress bar and then cli_note_quarantined unless quiet. Returns keel_frame_load's code,
+ * its message said. */
+int cli_load_frame(const char *file, const struct keel_schema *s, const char *quarantine,
+                   bool quiet, struct keel_frame **f, struct keel_validate_result *vr);
+
+struct keel_scoring_summary;
+/* Prints what keel predict or keel explain did (keel_scoring_summary_write) on to: JSON, or
+ * a line for people after "keel: ". */
+void cli_print_summary(const struct keel_scoring_summary *s, bool json, FILE *to);
+
 /* Set by SIGINT/SIGTERM once cli_catch_interrupts ran; long work polls it to stop cleanly. */
 extern volatile sig_atomic_t cli_interrupted;
 void cli_catch_interrupts(void);

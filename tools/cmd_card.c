@@ -71,11 +71,6 @@ static void progress(void *ud, const char *what)
     if (!a->quiet && isatty(STDERR_FILENO)) fprintf(stderr, "keel: card: %s\xe2\x80\xa6\n", what);
 }
 
-static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *what)
-{
-    keel_progress_bar_update(ud, done, total, what);
-}
-
 /* A model loaded from a file: is its artifact a registered version? The registry is opened
  * only when one exists already (a card never creates one); the library then looks for the
  * artifact's SHA-256 through the registry's API. */
@@ -102,43 +97,6 @@ static void find_registered(const keel_model *m, reg_ref *rr)
     }
     keel_card_find_version(rr->r, cli_keel_home(), m->sha256, &rr->name, &rr->version, rr->note,
                            sizeof rr->note);
-}
-
-/* Loads the held-out file through the model's schema; records that break it are quarantined
- * (to *qpath, which the caller frees) and counted. */
-static int load_holdout(const card_args *a, const keel_model *m, keel_frame **f,
-                        keel_validate_result *vr, char **qpath)
-{
-    keel_validate_options o;
-    keel_validate_options_init(&o);
-    if (!a->no_quarantine) {
-        *qpath = a->quarantine ? keel_strdup(a->quarantine)
-                               : keel_path_derived(a->data, ".quarantine.jsonl");
-        if (!*qpath) {
-            cli_error("out of memory");
-            return EXIT_FAIL;
-        }
-    }
-    o.quarantine_path = *qpath;
-    o.sha256 = true;
-    o.cancel = (const volatile int *)&cli_interrupted;
-    keel_progress_bar *bar = a->quiet ? NULL : cli_progress();
-    if (bar) {
-        o.progress = progress_cb;
-        o.progress_ud = bar;
-    }
-    keel_error e;
-    int rc = keel_frame_load(m->schema, a->data, &o, f, vr, &e);
-    keel_progress_bar_finish(bar);
-    if (rc) {
-        cli_error("%s", e.msg);
-        return EXIT_FAIL;
-    }
-    if (vr->quarantined && !a->quiet)
-        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", a->data,
-                (unsigned long long)vr->quarantined, (unsigned long long)vr->records,
-                *qpath ? ", see " : "", *qpath ? *qpath : "");
-    return EXIT_OK;
 }
 
 int cmd_card(int argc, char **argv)
@@ -189,7 +147,9 @@ int cmd_card(int argc, char **argv)
     } else {
         find_registered(m, &rr);
     }
-    if ((status = load_holdout(&a, m, &f, &vr, &qpath)) != EXIT_OK) goto done;
+    if ((status = cli_quarantine_path(a.data, a.quarantine, a.no_quarantine, &qpath)) ||
+        (status = cli_load_frame(a.data, m->schema, qpath, a.quiet, &f, &vr) ? EXIT_FAIL : 0))
+        goto done;
     keel_card_inputs in = {.model = m,
                            .model_ref = a.model,
                            .holdout = f,

@@ -34,11 +34,6 @@ static int load_schema(const char *path, keel_schema **s)
     return EXIT_OK;
 }
 
-static void progress(void *ud, uint64_t done, uint64_t total, const char *what)
-{
-    keel_progress_bar_update(ud, done, total, what);
-}
-
 /* ---- infer ---- */
 
 static const char infer_usage[] =
@@ -102,7 +97,7 @@ static int cmd_infer(int argc, char **argv)
     }
     keel_progress_bar *bar = cli_progress();
     if (bar) {
-        o.progress = progress;
+        o.progress = keel_progress_bar_update;
         o.progress_ud = bar;
     }
     keel_schema *s;
@@ -228,21 +223,14 @@ static int run_validation(const run_opts *r, const keel_schema *s, keel_profile 
     keel_validate_options o;
     keel_validate_options_init(&o);
     char *q = NULL;
-    if (!r->no_quarantine) {
-        q = r->quarantine ? keel_strdup(r->quarantine)
-                          : keel_path_derived(r->file, ".quarantine.jsonl");
-        if (!q) {
-            cli_error("out of memory");
-            return EXIT_FAIL;
-        }
-    }
+    if (cli_quarantine_path(r->file, r->quarantine, r->no_quarantine, &q)) return EXIT_FAIL;
     o.quarantine_path = q;
     o.sha256 = r->sha256 || !r->no_registry; /* the registry knows data by its SHA-256 */
     if (r->max_record_bytes) o.max_record_bytes = r->max_record_bytes;
     o.cancel = (const volatile int *)&cli_interrupted;
     keel_progress_bar *bar = cli_progress();
     if (bar) {
-        o.progress = progress;
+        o.progress = keel_progress_bar_update;
         o.progress_ud = bar;
     }
     if (profile) {

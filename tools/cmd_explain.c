@@ -10,6 +10,7 @@
  */
 #include "data/validate.h"
 #include "explain/batch.h"
+#include "pipeline/reports.h"
 #include "tensor/tensor.h"
 #include "tools/registry_cli.h"
 
@@ -169,13 +170,6 @@ static int check_options(args *a, const keel_model *m)
     return -1;
 }
 
-static char *quarantine_path(const args *a)
-{
-    if (a->no_quarantine) return NULL;
-    return a->quarantine ? keel_strdup(a->quarantine)
-                         : keel_path_derived(a->file, ".quarantine.jsonl");
-}
-
 /* Progress in rows explained, on a terminal (validation's own, in bytes, comes every 65,536
  * records: too seldom for work this slow). */
 typedef struct rows_ui {
@@ -193,13 +187,10 @@ static void on_rows(void *ud, uint64_t done)
 
 static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
 {
-    char *q = quarantine_path(a);
-    if (!a->no_quarantine && !q) {
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
+    char *q = NULL;
     cli_output out;
-    if (cli_output_open(&out, a->output)) {
+    if (cli_quarantine_path(a->file, a->quarantine, a->no_quarantine, &q) ||
+        cli_output_open(&out, a->output)) {
         keel_free(q);
         return EXIT_FAIL;
     }
@@ -222,20 +213,15 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
     int status = cli_output_close(&out, rc == KEEL_OK);
     const keel_validate_result *vr = &res.data;
     if (status == EXIT_OK) {
-        double secs = keel_now_seconds() - ui.started;
-        FILE *info = to_file ? stdout : stderr;
-        if (a->json)
-            fprintf(info,
-                    "{\"model\":\"%s\",\"records\":%llu,\"explained\":%llu,\"quarantined\":%llu,"
-                    "\"method\":\"%s\",\"limit_reached\":%s,\"seconds\":%.3f}\n",
-                    m->sha256, (unsigned long long)vr->records, (unsigned long long)res.explained,
-                    (unsigned long long)vr->quarantined, keel_explain_method_name(a->opt.method),
-                    res.limit_hit ? "true" : "false", secs);
-        else if (!a->quiet)
-            fprintf(info, "keel: %llu records%s, %llu explained, %llu quarantined%s%s (%.2f s)\n",
-                    (unsigned long long)vr->records, res.limit_hit ? " read" : "",
-                    (unsigned long long)res.explained, (unsigned long long)vr->quarantined,
-                    vr->quarantined && q ? ", see " : "", vr->quarantined && q ? q : "", secs);
+        keel_scoring_summary sum = {.model_sha256 = m->sha256,
+                                    .done_name = "explained",
+                                    .data = vr,
+                                    .done = res.explained,
+                                    .quarantine = q,
+                                    .seconds = keel_now_seconds() - ui.started,
+                                    .method = keel_explain_method_name(a->opt.method),
+                                    .limit_hit = res.limit_hit};
+        if (a->json || !a->quiet) cli_print_summary(&sum, a->json, to_file ? stdout : stderr);
         if (res.explained == 0 && vr->records > 0) {
             cli_error("no record of %s could be explained", a->file);
             status = EXIT_FAIL;
@@ -247,11 +233,6 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
 }
 
 /* ---- --global ---- */
-
-static void load_progress(void *ud, uint64_t done, uint64_t total, const char *what)
-{
-    keel_progress_bar_update(ud, done, total, what);
-}
 
 /* Names the step under way on stderr when it is a terminal; NULL clears the line. */
 static void phase(const args *a, const char *what)
@@ -271,9 +252,7 @@ static void on_phase(void *ud, const char *what)
 
 static int explain_global(const args *a, keel_model *m, keel_explainer *x)
 {
-    keel_validate_options o;
-    keel_validate_options_init(&o);
-    char *q = quarantine_path(a);
+    char *q = NULL;
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
     keel_global_report r = {0};
@@ -281,26 +260,12 @@ static int explain_global(const args *a, keel_model *m, keel_explainer *x)
     keel_buf_init(&b);
     keel_error e;
     int status = EXIT_FAIL, rc;
-    if (!a->no_quarantine && !q) goto oom;
-    o.quarantine_path = q;
-    o.cancel = (const volatile int *)&cli_interrupted;
-    keel_progress_bar *bar = a->quiet ? NULL : cli_progress();
-    if (bar) {
-        o.progress = load_progress;
-        o.progress_ud = bar;
-    }
-    rc = keel_frame_load(m->schema, a->file, &o, &f, &vr, &e);
-    keel_progress_bar_finish(bar);
-    if (rc) {
-        cli_error("%s", e.msg);
+    if (cli_quarantine_path(a->file, a->quarantine, a->no_quarantine, &q)) goto done;
+    if ((rc = cli_load_frame(a->file, m->schema, q, a->quiet, &f, &vr))) {
         if (rc == KEEL_EMISMATCH)
             cli_error("--global needs the model's columns and its target '%s'", m->target.column);
         goto done;
     }
-    if (vr.quarantined && !a->quiet)
-        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", a->file,
-                (unsigned long long)vr.quarantined, (unsigned long long)vr.records,
-                q ? ", see " : "", q ? q : "");
     size_t n = f->n_rows;
     if (a->limit && a->limit < n) n = (size_t)a->limit;
     if (n == 0) {

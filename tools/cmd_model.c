@@ -115,49 +115,22 @@ typedef struct epoch_ui {
     keel_progress_bar *bar; /* reading the data: finished once the data is read */
 } epoch_ui;
 
-/* Says on stderr how many records were quarantined, and where they went (ud: an epoch_ui,
- * whose progress bar, if any, is finished first). */
-static void note_quarantined(void *ud, const char *file, const keel_validate_result *res,
-                             const char *q)
+/* The training job's word once its data is read (ud: an epoch_ui, whose progress bar, if
+ * any, is finished first). */
+static void on_loaded(void *ud, const char *file, const keel_validate_result *res, const char *q)
 {
     struct epoch_ui *ui = ud;
     keel_progress_bar_finish(ui->bar);
-    if (res->quarantined && !ui->quiet)
-        fprintf(stderr, "keel: %s: %llu of %llu records quarantined%s%s\n", file,
-                (unsigned long long)res->quarantined, (unsigned long long)res->records,
-                q ? ", see " : "", q ? q : "");
+    if (!ui->quiet) cli_note_quarantined(file, res, q);
 }
 
-static void progress_cb(void *ud, uint64_t done, uint64_t total, const char *what)
+/* Loads every accepted row of file through validation, with a progress bar on a terminal;
+ * *qpath gets where the rejected ones went. */
+static int load_data(const char *file, const keel_schema *s, const train_args *a, keel_frame **f,
+                     keel_validate_result *res, char **qpath)
 {
-    keel_progress_bar_update(ud, done, total, what);
-}
-
-/* Loads every accepted row of file through validation, with a progress bar on a terminal. */
-static int load_data(const char *file, const keel_schema *s, const char *quarantine,
-                     bool no_quarantine, keel_frame **f, keel_validate_result *res, char **qpath,
-                     bool quiet)
-{
-    char *q = NULL;
-    if (!no_quarantine && !(q = quarantine ? keel_strdup(quarantine)
-                                           : keel_path_derived(file, ".quarantine.jsonl"))) {
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
-    keel_progress_bar *bar = quiet ? NULL : cli_progress();
-    keel_error e;
-    int rc = keel_job_load_data(file, s, q, (const volatile int *)&cli_interrupted,
-                                bar ? progress_cb : NULL, bar, f, res, &e);
-    keel_progress_bar_finish(bar);
-    if (rc) {
-        cli_error("%s", e.msg);
-        keel_free(q);
-        return EXIT_FAIL;
-    }
-    struct epoch_ui ui = {.quiet = quiet};
-    note_quarantined(&ui, file, res, q);
-    *qpath = q;
-    return EXIT_OK;
+    if (cli_quarantine_path(file, a->quarantine, a->no_quarantine, qpath)) return EXIT_FAIL;
+    return cli_load_frame(file, s, *qpath, a->quiet, f, res) ? EXIT_FAIL : EXIT_OK;
 }
 
 static void on_epoch(void *ud, const keel_epoch_report *r)
@@ -306,7 +279,7 @@ int cmd_train(int argc, char **argv)
 {
     train_args a;
     train_args_init(&a);
-    keel_explain_settings xa = {0};
+    keel_job_explain_settings xa = {0};
     /* 16: KEEL_EXPLAIN_MAX_REASONS (explain.h, which this file does not include) */
     const cli_option opts[] = {CLI_OPT_TABLE(a.opts),
                                CLI_OPT_TEXT("--output", "-o", &a.output),
@@ -364,9 +337,9 @@ int cmd_train(int argc, char **argv)
                           .user = user_name(),
                           .registry = reg,
                           .cancel = (const volatile int *)&cli_interrupted,
-                          .progress = bar ? progress_cb : NULL,
+                          .progress = bar ? keel_progress_bar_update : NULL,
                           .progress_ud = bar,
-                          .on_loaded = note_quarantined,
+                          .on_loaded = on_loaded,
                           .on_epoch = on_epoch,
                           .ud = &ui};
     keel_train_job_result res;
@@ -435,7 +408,7 @@ int cmd_evaluate(int argc, char **argv)
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
     char *q = NULL;
-    status = load_data(a.file, m->schema, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet);
+    status = load_data(a.file, m->schema, &a, &f, &vr, &q);
     if (status == EXIT_OK) {
         keel_metrics mt;
         if (keel_model_evaluate(m, f, NULL, f->n_rows, &mt)) {
@@ -496,44 +469,36 @@ int cmd_predict(int argc, char **argv)
     if (status) return status;
     keel_tensor_set_threads(1); /* parallel over rows instead */
     cli_catch_interrupts();
+    char *q = NULL;
     cli_output out;
-    if (cli_output_open(&out, a.output)) {
+    if (cli_quarantine_path(a.file, a.quarantine, a.no_quarantine, &q) ||
+        cli_output_open(&out, a.output)) {
+        keel_free(q);
         keel_model_free(m);
         return EXIT_FAIL;
     }
     bool to_file = out.tmp != NULL; /* then the summary goes to stdout */
-    char *q = NULL;
-    if (!a.no_quarantine)
-        q = a.quarantine ? keel_strdup(a.quarantine)
-                         : keel_path_derived(a.file, ".quarantine.jsonl");
     keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
     keel_predict_file_options o = {.threads = a.hp.threads,
                                    .quarantine_path = q,
                                    .cancel = (const volatile int *)&cli_interrupted,
-                                   .progress = bar ? progress_cb : NULL,
+                                   .progress = bar ? keel_progress_bar_update : NULL,
                                    .progress_ud = bar};
     keel_predict_file_result pr;
     keel_error e;
     double t0 = keel_now_seconds();
     int rc = keel_predict_file(m, a.file, &o, out.f, &pr, &e);
-    const keel_validate_result *vr = &pr.data;
     keel_progress_bar_finish(bar);
     if (rc) cli_error("%s", e.msg);
     status = cli_output_close(&out, rc == KEEL_OK);
-    if (status == EXIT_OK) {
-        double secs = keel_now_seconds() - t0;
-        FILE *info = to_file ? stdout : stderr;
-        if (a.json)
-            fprintf(info,
-                    "{\"model\":\"%s\",\"records\":%llu,\"predicted\":%llu,\"quarantined\":%llu,"
-                    "\"seconds\":%.3f}\n",
-                    m->sha256, (unsigned long long)vr->records, (unsigned long long)pr.predicted,
-                    (unsigned long long)vr->quarantined, secs);
-        else if (!a.quiet)
-            fprintf(info, "keel: %llu records, %llu predicted, %llu quarantined%s%s (%.2f s)\n",
-                    (unsigned long long)vr->records, (unsigned long long)pr.predicted,
-                    (unsigned long long)vr->quarantined, vr->quarantined && q ? ", see " : "",
-                    vr->quarantined && q ? q : "", secs);
+    if (status == EXIT_OK && (a.json || !a.quiet)) {
+        keel_scoring_summary sum = {.model_sha256 = m->sha256,
+                                    .done_name = "predicted",
+                                    .data = &pr.data,
+                                    .done = pr.predicted,
+                                    .quarantine = q,
+                                    .seconds = keel_now_seconds() - t0};
+        cli_print_summary(&sum, a.json, to_file ? stdout : stderr);
     }
     keel_free(q);
     keel_validate_result_free(&pr.data);
@@ -585,8 +550,7 @@ int cmd_cv(int argc, char **argv)
         status = EXIT_FAIL;
         goto done;
     }
-    if ((status = load_data(a.file, s, a.quarantine, a.no_quarantine, &f, &vr, &q, a.quiet)))
-        goto done;
+    if ((status = load_data(a.file, s, &a, &f, &vr, &q))) goto done;
     if (!(per = keel_calloc((size_t)a.folds, sizeof *per))) {
         cli_error("out of memory");
         status = EXIT_FAIL;

@@ -145,3 +145,24 @@ int keel_evaluation_summary(const char *model, const char *file, const keel_vali
     }
     return keel_buf_end(b, start);
 }
+
+int keel_scoring_summary_write(const keel_scoring_summary *s, bool json, keel_buf *out)
+{
+    keel_buf_mark mark = keel_buf_begin(out);
+    unsigned long long records = s->data->records, quarantined = s->data->quarantined;
+    if (json) {
+        keel_buf_printf(out, "{\"model\":\"%s\",\"records\":%llu,\"%s\":%llu,\"quarantined\":%llu",
+                        s->model_sha256, records, s->done_name, (unsigned long long)s->done,
+                        quarantined);
+        if (s->method)
+            keel_buf_printf(out, ",\"method\":\"%s\",\"limit_reached\":%s", s->method,
+                            s->limit_hit ? "true" : "false");
+        keel_buf_printf(out, ",\"seconds\":%.3f}\n", s->seconds);
+    } else {
+        bool see = quarantined && s->quarantine;
+        keel_buf_printf(out, "%llu records%s, %llu %s, %llu quarantined%s%s (%.2f s)\n", records,
+                        s->limit_hit ? " read" : "", (unsigned long long)s->done, s->done_name,
+                        quarantined, see ? ", see " : "", see ? s->quarantine : "", s->seconds);
+    }
+    return keel_buf_end(out, mark);
+}

@@ -229,7 +229,7 @@ static int run_start(job_state *st, const keel_schema *s, keel_error *e)
 
 /* Checks the explanation settings against the trained model and writes them to
  * m->explain_json. */
-static int set_explain_settings(keel_model *m, const keel_explain_settings *x, keel_error *e)
+static int set_explain_settings(keel_model *m, const keel_job_explain_settings *x, keel_error *e)
 {
     bool regression = m->target.task == KEEL_TASK_REGRESSION;
     if (x->adverse_class && regression)

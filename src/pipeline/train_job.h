@@ -20,14 +20,15 @@
 #include "registry/registry.h"
 #include "train/train.h"
 
-/* What the artifact tells `keel explain` (src/explain): only the settings given are written,
+/* What the artifact tells `keel explain` (src/explain; the explainer reads them back as
+ * keel_explain_settings): only the settings given are written,
  * so that the explainer's defaults stay the defaults. */
-typedef struct keel_explain_settings {
+typedef struct keel_job_explain_settings {
     const char *adverse_class; /* a class label of the target; NULL: not set */
     const char *population;    /* who the data describes, in reason codes; NULL: not set */
     int reasons;               /* reason codes per explained row; 0: not set */
     bool lower_is_adverse;     /* regression: low values are adverse */
-} keel_explain_settings;
+} keel_job_explain_settings;
 
 typedef struct keel_train_job {
     const char *file;            /* the data: CSV or JSON Lines */
@@ -40,7 +41,7 @@ typedef struct keel_train_job {
     bool resume;                 /* continue from the checkpoint */
     const char *name;            /* the model's registry name; NULL: from output */
     keel_hparams hp;
-    keel_explain_settings explain;
+    keel_job_explain_settings explain;
     int64_t created;         /* the model's creation time, µs since 1970 (lineage) */
     const char *user;        /* who trains, as the lineage names them */
     keel_registry *registry; /* where the run is recorded; NULL: nowhere */

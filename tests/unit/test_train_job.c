@@ -5,6 +5,7 @@
  */
 #include "harness.h"
 
+#include "pipeline/reports.h"
 #include "pipeline/train_job.h"
 
 #include <stdlib.h>
@@ -188,5 +189,36 @@ TEST(model_names_and_epoch_lines)
     CHECK_STR(b.data, "{\"event\":\"epoch\",\"fold\":2,\"epoch\":3,\"max_epochs\":10,\"step\":7,"
                       "\"train_loss\":0.5,\"val_loss\":0.25,\"roc_auc\":0.75,\"best_epoch\":3,"
                       "\"seconds\":1.500}\n");
+    keel_buf_free(&b);
+}
+
+TEST(scoring_summary_as_json_and_for_people)
+{
+    keel_validate_result vr = {.records = 12, .quarantined = 1};
+    keel_scoring_summary s = {.model_sha256 = "ab12",
+                              .done_name = "predicted",
+                              .data = &vr,
+                              .done = 11,
+                              .quarantine = "x.quarantine.jsonl",
+                              .seconds = 0.0234};
+    keel_buf b;
+    keel_buf_init(&b);
+    CHECK_EQ_INT(keel_scoring_summary_write(&s, true, &b), KEEL_OK);
+    CHECK_STR(b.data, "{\"model\":\"ab12\",\"records\":12,\"predicted\":11,\"quarantined\":1,"
+                      "\"seconds\":0.023}\n");
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_scoring_summary_write(&s, false, &b), KEEL_OK);
+    CHECK_STR(b.data, "12 records, 11 predicted, 1 quarantined, see x.quarantine.jsonl (0.02 s)\n");
+    s.done_name = "explained";
+    s.method = "ig";
+    s.limit_hit = true;
+    s.quarantine = NULL;
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_scoring_summary_write(&s, true, &b), KEEL_OK);
+    CHECK_STR(b.data, "{\"model\":\"ab12\",\"records\":12,\"explained\":11,\"quarantined\":1,"
+                      "\"method\":\"ig\",\"limit_reached\":true,\"seconds\":0.023}\n");
+    keel_buf_reset(&b);
+    CHECK_EQ_INT(keel_scoring_summary_write(&s, false, &b), KEEL_OK);
+    CHECK_STR(b.data, "12 records read, 11 explained, 1 quarantined (0.02 s)\n");
     keel_buf_free(&b);
 }
