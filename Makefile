@@ -46,7 +46,9 @@ RT_SRC   := $(sort $(wildcard src/base/*.c) $(wildcard src/tensor/*.c) $(wildcar
 RT_OBJ   := $(RT_SRC:%.c=$(BUILD)/%.o)
 PIC_OBJ  := $(RT_SRC:%.c=$(BUILD)/pic/%.o)
 TOOL_SRC := $(sort $(wildcard tools/*.c))
-TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+# Every command's --help, compiled from docs/cli.md (tools/cli_help.h).
+HELP_OBJ := $(BUILD)/gen/cli_help.o
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o) $(HELP_OBJ)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 FUZZ_SRC := $(filter-out fuzz/replay.c,$(sort $(wildcard fuzz/*.c)))
@@ -62,6 +64,13 @@ deps:
 
 $(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/cli_help.c: docs/cli.md scripts/gen-cli-help.sh
+	@mkdir -p $(dir $@)
+	scripts/gen-cli-help.sh docs/cli.md > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/cli_help.o: $(BUILD)/gen/cli_help.c | deps
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # clang's UndefinedBehaviorSanitizer takes about five minutes on the AVX-512 kernels (hundreds

@@ -4,25 +4,10 @@
  * verify exits 0 when the chain and every checkpoint hold, 1 when anything is wrong (naming
  * the first bad sequence number), so it can gate a pipeline or a cron job.
  */
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include <string.h>
-
-static const char audit_usage[] =
-    "usage: keel audit verify [--checkpoint FILE] [--json]\n"
-    "       keel audit export [--since TIME] [--format jsonl|csv] [-o FILE]\n"
-    "       keel audit checkpoint [-o FILE] [--json]\n"
-    "\n"
-    "verify      re-hash the whole audit chain and check every signed checkpoint; exit 1\n"
-    "            and name the first bad event when anything was edited, deleted, reordered,\n"
-    "            inserted or cut off. --checkpoint FILE also checks a checkpoint you kept\n"
-    "            elsewhere (the output of `keel audit checkpoint -o FILE`).\n"
-    "export      the events (all, or those at or after TIME: 2026-11-24, 2026-11-24T10:00:00Z\n"
-    "            or seconds since the epoch) as JSON Lines (default) or CSV, on stdout or -o.\n"
-    "checkpoint  sign the chain's head now and print it (or write it to FILE) to keep apart.\n"
-    "\n"
-    "Needs the auditor role (checkpoint: auditor or operator). The chain's format is in\n"
-    "docs/registry.md, so it can be re-checked with any SHA-256 tool.\n";
 
 static int parse_time(const char *v, void *out)
 {
@@ -110,13 +95,13 @@ int cmd_audit(int argc, char **argv)
         CLI_OPT_END};
     const cli_command cmd = {
         .name = "audit",
-        .usage = audit_usage,
+        .usage = cli_help_audit,
         .opts = opts,
         .args = &verb,
         .arg_names = (const char *const[]){"a verb (verify, export or checkpoint)", NULL},
         .min_args = 1,
         .max_args = 1};
-    if (argc > 1 && !strcmp(argv[1], "help")) return fputs(audit_usage, stdout), EXIT_OK;
+    if (argc > 1 && !strcmp(argv[1], "help")) return fputs(cli_help_audit, stdout), EXIT_OK;
     int status = cli_parse(&cmd, argc, argv);
     if (status >= 0) return status;
     bool is_verify = !strcmp(verb, "verify"), is_export = !strcmp(verb, "export");

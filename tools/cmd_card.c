@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "report/card.h"
 #include "report/card_build.h"
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include <errno.h>
@@ -25,30 +26,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char usage[] =
-    "usage: keel card MODEL --data FILE [options]\n"
-    "\n"
-    "Writes the model card of MODEL (a .keel file, or NAME, NAME:VERSION or NAME@ALIAS from the\n"
-    "registry): intended use and limitations, training data and lineage, measures on the\n"
-    "held-out FILE with 95% bootstrap intervals, measures per group of every column the schema\n"
-    "marks sensitive, a calibration diagram, permutation importance, partial dependence,\n"
-    "approvals and audit references. One self-contained HTML page and a Markdown file, both\n"
-    "rendered from one JSON document (docs/card.md).\n"
-    "\n"
-    "  --data FILE                  held-out data with the target column (required); records\n"
-    "                               that break the model's schema are quarantined and counted\n"
-    "  -o, --output PATH            the HTML card (default NAME.card.html)\n"
-    "  --markdown PATH              the Markdown card (default NAME.card.md)\n"
-    "  --json PATH                  also write the card's JSON document\n"
-    "  --quarantine PATH            where rejected records go (default FILE's\n"
-    "                               NAME.quarantine.jsonl); --no-quarantine counts them only\n"
-    "  --seed N                     seed of the bootstrap and the permutations (default 42)\n"
-    "  -q, --quiet                  no progress output\n"
-    "  -h, --help                   this text\n"
-    "\n"
-    "Intended use, limitations and owner are the registry tags of the version: set them with\n"
-    "  keel model tag NAME:VERSION intended_use=\"...\"  (and limitations=..., owner=...)\n";
 
 typedef struct card_args {
     const char *model, *data, *html, *md, *json, *quarantine;
@@ -113,7 +90,7 @@ int cmd_card(int argc, char **argv)
         CLI_OPT_FLAG("--quiet", "-q", &a.quiet),
         CLI_OPT_END};
     const cli_command cmd = {.name = "card",
-                             .usage = usage,
+                             .usage = cli_help_card,
                              .opts = opts,
                              .args = &a.model,
                              .arg_names = (const char *const[]){"MODEL", NULL},

@@ -6,6 +6,7 @@
  * 2 usage error. Ctrl-C stops validation between records; what was written so far (the
  * quarantine) stays on disk.
  */
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include "base/json.h"
@@ -36,24 +37,6 @@ static int load_schema(const char *path, keel_schema **s)
 
 /* ---- infer ---- */
 
-static const char infer_usage[] =
-    "usage: keel data infer FILE [options]\n"
-    "\n"
-    "Reads FILE (CSV, or JSON Lines: one object per line) and proposes a schema for people\n"
-    "to review: each column's type and\n"
-    "role, observed ranges, categories, missing-value tokens, and possible personal data.\n"
-    "\n"
-    "  -o, --output PATH      write the schema YAML here (default: standard output)\n"
-    "  --target COL           mark COL as the column to predict\n"
-    "  --delimiter C          field delimiter (default: detected among , ; TAB |)\n"
-    "  --encoding E           utf-8 or latin-1 (default: detected)\n"
-    "  --max-rows N           look at the first N records only (default: all)\n"
-    "  --max-categories N     most distinct values of a categorical column (default 1000)\n"
-    "  --json                 print a JSON summary on standard output (needs -o)\n"
-    "  -h, --help             this text\n"
-    "\n"
-    "The schema format is described in docs/schema.md.\n";
-
 /* --delimiter C: one character, or "tab". */
 static int parse_delimiter(const char *v, void *out)
 {
@@ -82,7 +65,7 @@ static int cmd_infer(int argc, char **argv)
         CLI_OPT_FLAG("--json", NULL, &json),
         CLI_OPT_END};
     const cli_command cmd = {.name = "data infer",
-                             .usage = infer_usage,
+                             .usage = cli_help_data_infer,
                              .opts = opts,
                              .args = &file,
                              .arg_names = (const char *const[]){"FILE", NULL},
@@ -117,38 +100,12 @@ static int cmd_infer(int argc, char **argv)
     }
     status = cli_write_file(output ? output : "-", yaml.data, yaml.len);
     keel_buf_free(&yaml);
-    size_t by_type[KEEL_TYPE_COUNT] = {0}, pii = 0;
-    for (size_t i = 0; i < s->n_columns; i++) {
-        by_type[s->columns[i].type]++;
-        pii += s->columns[i].pii != KEEL_PII_NONE;
-    }
-    if (status == EXIT_OK && json) {
-        printf("{\"file\":");
+    if (status == EXIT_OK) { /* the summary goes to stderr when the schema is on stdout */
         keel_buf b;
         keel_buf_init(&b);
-        keel_buf_json_str(&b, file, strlen(file));
-        printf("%s,\"schema\":", b.data);
-        keel_buf_reset(&b);
-        keel_buf_json_str(&b, output, strlen(output));
-        printf("%s,\"columns\":%zu,\"types\":{", b.data, s->n_columns);
+        if (keel_infer_summary(file, output, s, json, &b) == KEEL_OK)
+            fputs(b.data, json || output ? stdout : stderr);
         keel_buf_free(&b);
-        for (int t = 0; t < KEEL_TYPE_COUNT; t++)
-            printf("%s\"%s\":%zu", t ? "," : "", keel_type_name((keel_type)t), by_type[t]);
-        printf("},\"pii_flagged\":%zu}\n", pii);
-    } else if (status == EXIT_OK) {
-        FILE *out = output ? stdout : stderr;
-        fprintf(out, "%s: %zu columns (", file, s->n_columns);
-        bool first = true;
-        for (int t = 0; t < KEEL_TYPE_COUNT; t++)
-            if (by_type[t]) {
-                fprintf(out, "%s%zu %s", first ? "" : ", ", by_type[t],
-                        keel_type_name((keel_type)t));
-                first = false;
-            }
-        fprintf(out, ")%s%s\n", output ? " -> " : "", output ? output : "");
-        if (pii)
-            fprintf(out, "%zu column%s flagged as possible personal data: review the schema\n", pii,
-                    pii == 1 ? "" : "s");
     }
     keel_schema_free(s);
     return status;
@@ -262,36 +219,10 @@ static int threshold(const run_opts *r, const keel_validate_result *res)
     return EXIT_OK;
 }
 
-static const char validate_usage[] =
-    "usage: keel data validate FILE --schema SCHEMA [options]\n"
-    "\n"
-    "Checks every record of FILE against SCHEMA. Each record is accepted or written to the\n"
-    "quarantine (JSON Lines: line, byte offset, raw record, reasons). records = accepted +\n"
-    "quarantined, always.\n"
-    "\n"
-    "  -s, --schema PATH            the schema (YAML, from keel data infer)\n"
-    "  --quarantine PATH            where rejected records go (default: NAME.quarantine.jsonl\n"
-    "                               in the working directory)\n"
-    "  --no-quarantine              count rejected records without writing them\n"
-    "  --max-quarantine-rate R      exit 1 if more than this fraction is quarantined (0.01)\n"
-    "  --max-record-bytes N         longer records are quarantined (default 64 MiB)\n"
-    "  --sha256                     also print the SHA-256 of FILE\n"
-    "  --json                       print the summary as JSON (records, accepted,\n"
-    "                               quarantined, reasons, ...)\n"
-    "  --no-registry                do not register the dataset in the registry\n"
-    "  -h, --help                   this text\n"
-    "\n"
-    "FILE is registered as a dataset (by the SHA-256 of its content, with its schema and\n"
-    "counts) in the registry in KEEL_HOME (default ./.keel; its store is KEEL_REGISTRY when\n"
-    "set, e.g. sqlite:///srv/keel/registry.db), as KEEL_USER.\n"
-    "\n"
-    "Exit status: 0 validated, 1 the file could not be validated or the rate was crossed,\n"
-    "2 usage error. Reason codes are listed in docs/quarantine.md.\n";
-
 static int cmd_validate(int argc, char **argv)
 {
     run_opts r = {0};
-    int status = parse_run(argc, argv, &r, validate_usage, false);
+    int status = parse_run(argc, argv, &r, cli_help_data_validate, false);
     if (status >= 0) return status;
     keel_schema *s;
     if ((status = load_schema(r.schema, &s)) != EXIT_OK) return status;
@@ -321,26 +252,6 @@ static int cmd_validate(int argc, char **argv)
 }
 
 /* ---- profile ---- */
-
-static const char profile_usage[] =
-    "usage: keel data profile FILE --schema SCHEMA [options]\n"
-    "       keel data profile --merge A.json B.json ... -o MERGED.json [--html REPORT.html]\n"
-    "\n"
-    "Validates FILE and profiles the accepted records: per column counts, missing values,\n"
-    "distinct values, min/max/mean/std, quantiles, histogram and top values. Writes the\n"
-    "profile as JSON (mergeable; the drift baseline) and a self-contained HTML report.\n"
-    "\n"
-    "  -s, --schema PATH            the schema (YAML, from keel data infer)\n"
-    "  -o, --output PATH            profile JSON (default: NAME.profile.json)\n"
-    "  --html PATH                  HTML report (default: NAME.profile.html)\n"
-    "  --merge A B ...              merge profiles of parts of a dataset into one\n"
-    "  --quarantine PATH, --no-quarantine, --max-quarantine-rate R, --max-record-bytes N\n"
-    "                               as for keel data validate\n"
-    "  --json                       print the summary as JSON\n"
-    "  --no-registry                do not register the dataset (with its profile)\n"
-    "  -h, --help                   this text\n"
-    "\n"
-    "The profile format is described in docs/profile.md.\n";
 
 static int write_outputs(const keel_profile *p, const char *json_path, const char *html_path)
 {
@@ -416,7 +327,7 @@ static int cmd_merge(const run_opts *r)
 static int cmd_profile(int argc, char **argv)
 {
     run_opts r = {0};
-    int status = parse_run(argc, argv, &r, profile_usage, true);
+    int status = parse_run(argc, argv, &r, cli_help_data_profile, true);
     if (status >= 0) return status;
     if (r.n_merge) return cmd_merge(&r);
     keel_schema *s;
@@ -479,28 +390,19 @@ done:
     return status;
 }
 
-static const char data_usage[] =
-    "usage: keel data <command> [options]\n"
-    "\n"
-    "  infer FILE [-o schema.yaml] [--target COL]   propose a schema for review\n"
-    "  validate FILE --schema S                     accept or quarantine every record\n"
-    "  profile FILE --schema S                      statistics as JSON and an HTML report\n"
-    "\n"
-    "Each command takes --help.\n";
-
 int cmd_data(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(data_usage, stderr);
+        fputs(cli_help_data, stderr);
         return EXIT_USAGE;
     }
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-        fputs(data_usage, stdout);
+        fputs(cli_help_data, stdout);
         return EXIT_OK;
     }
     if (!strcmp(argv[1], "infer")) return cmd_infer(argc - 1, argv + 1);
     if (!strcmp(argv[1], "validate")) return cmd_validate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "profile")) return cmd_profile(argc - 1, argv + 1);
-    cli_error("unknown command 'data %s'\n\n%s", argv[1], data_usage);
+    cli_error("unknown command 'data %s'\n\n%s", argv[1], cli_help_data);
     return EXIT_USAGE;
 }

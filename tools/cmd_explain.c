@@ -12,6 +12,7 @@
 #include "explain/batch.h"
 #include "pipeline/reports.h"
 #include "tensor/tensor.h"
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include <errno.h>
@@ -21,45 +22,6 @@
 #include <unistd.h>
 
 #define MAX_THREADS 64
-
-static const char usage[] =
-    "usage: keel explain MODEL FILE [-o OUT] [options]\n"
-    "\n"
-    "Explains the model's prediction for every record of FILE: how much each input column\n"
-    "pushed it up or down from a typical record's (attributions that add up to the\n"
-    "difference), and the top reasons in words. MODEL is a .keel file or NAME, NAME:VERSION\n"
-    "or NAME@ALIAS from the registry. Records that break the model's schema are quarantined\n"
-    "with their reasons, never explained. See docs/explain.md.\n"
-    "\n"
-    "  -o, --output PATH            where to write (default: standard output)\n"
-    "  --format F                   jsonl (one JSON object per row; the default) or csv\n"
-    "                               (default csv when PATH ends in .csv)\n"
-    "  --method M                   ig (Integrated Gradients, the default) or shapley\n"
-    "  --scale S                    log_odds (classifiers' default), probability or value\n"
-    "                               (regression)\n"
-    "  --class LABEL                the class explained (default: the model's adverse class,\n"
-    "                               else the second of two, else the predicted one)\n"
-    "  --top K                      reason codes per row (1-16; default: the model's, 4)\n"
-    "  --steps N                    Integrated Gradients points (default: adaptive, up to 256)\n"
-    "  --seed N                     random seed of Shapley sampling and --global (default 42)\n"
-    "  --limit N                    explain the first N accepted records only\n"
-    "  --threads N                  rows explained in parallel (default: the number of cores)\n"
-    "  --quarantine PATH            where rejected records go (default NAME.quarantine.jsonl)\n"
-    "  --no-quarantine              count rejected records without writing them\n"
-    "  --json                       a JSON summary (on stdout with -o, else on stderr); with\n"
-    "                               --global, the report as JSON\n"
-    "  -q, --quiet                  no progress or summary\n"
-    "\n"
-    "  --global                     explain the model instead of each row: permutation\n"
-    "                               importance with 95% confidence intervals, mean\n"
-    "                               |attribution| and partial dependence of the top 3 columns\n"
-    "                               (FILE must then have the target column)\n"
-    "  --repeats R                  shuffles per column for the importance (default 5)\n"
-    "  --pd-points P                grid points of each partial-dependence curve (default 10)\n"
-    "  -h, --help                   this text\n"
-    "\n"
-    "Exit status: 0 done, 1 the work failed (unreadable model or file, nothing explained),\n"
-    "2 usage error.\n";
 
 typedef struct args {
     const char *model, *file, *output, *quarantine, *class_label;
@@ -120,7 +82,7 @@ static int parse_args(int argc, char **argv, args *a)
         CLI_OPT_END};
     const char *pos[2] = {NULL, NULL};
     const cli_command cmd = {.name = "explain",
-                             .usage = usage,
+                             .usage = cli_help_explain,
                              .opts = opts,
                              .args = pos,
                              .arg_names = (const char *const[]){"MODEL", "FILE", NULL},

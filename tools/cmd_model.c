@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "model/score_file.h"
 #include "tensor/tensor.h"
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 #include "pipeline/reports.h"
 #include "train/train.h"
@@ -163,76 +164,12 @@ static void epoch_ui_done(epoch_ui *ui)
 
 /* ---- train ---- */
 
-static const char train_usage[] =
-    "usage: keel train FILE --target COLUMN [options]\n"
-    "\n"
-    "Trains a neural network on FILE (CSV or JSON Lines) to predict COLUMN and writes the model\n"
-    "as one .keel file. With no other option: the schema is inferred, bad records are\n"
-    "quarantined, 15% of the rows (stratified) decide early stopping and calibration.\n"
-    "\n"
-    "  -t, --target COLUMN          the column to predict (required)\n"
-    "  -s, --schema PATH            the schema (YAML); default: inferred from FILE\n"
-    "  -o, --output PATH            the model (default: NAME.keel in the working directory)\n"
-    "  --task T                     binary, multiclass or regression (default: from the target)\n"
-    "  --seed N                     random seed (default 42); same seed + threads = same bytes\n"
-    "  --threads N                  threads for the matrix products (default 1)\n"
-    "  --epochs N                   at most N epochs (default 200)\n"
-    "  --patience N                 stop after N epochs without a better validation loss (16)\n"
-    "  --batch-size N               rows per step (default: 32 to 256 by data size)\n"
-    "  --lr X                       peak learning rate of AdamW (default 0.001)\n"
-    "  --weight-decay X             AdamW weight decay (default 0.0001)\n"
-    "  --hidden W1,W2,...           hidden layer widths (default 128,128)\n"
-    "  --activation A               relu, gelu or silu (default silu)\n"
-    "  --dropout P                  dropout after each hidden layer (default 0.3)\n"
-    "  --bins N                     piecewise-linear bins per numeric column (default 16)\n"
-    "  --feature-dim D              per-column embedding of each numeric column (default 8;\n"
-    "                               0: feed the encodings to the first layer directly)\n"
-    "  --validation F               share of rows held out for early stopping (default 0.15)\n"
-    "  --class-weight W             auto, none or balanced (auto: balanced when the rarest\n"
-    "                               class is under 10% of the rows)\n"
-    "  --no-calibration             keep the raw probabilities\n"
-    "  --weight-precision P         bf16 (default): the layers' weights end rounded to bfloat16\n"
-    "                               precision, so predicting one row reads half the bytes;\n"
-    "                               fp32: keep them as trained\n"
-    "  --adverse-class LABEL        the class that reason codes explain (keel explain; default:\n"
-    "                               the second class of two, else the predicted one)\n"
-    "  --lower-is-adverse           regression: reason codes explain low values, not high\n"
-    "  --reasons K                  reason codes per explained row (1-16, default 4)\n"
-    "  --population WORDS           who the data describes, in reason codes (\"higher than 96%\n"
-    "                               of WORDS\"; default \"training records\")\n"
-    "  --checkpoint PATH            write a checkpoint every epoch (default: OUTPUT.ckpt)\n"
-    "  --resume                     continue from the checkpoint of a run that was stopped\n"
-    "  --quarantine PATH            where rejected records go (default NAME.quarantine.jsonl)\n"
-    "  --no-quarantine              count rejected records without writing them\n"
-    "  --name NAME                  the model's name in the registry (default: OUTPUT's\n"
-    "                               base name without .keel)\n"
-    "  --no-registry                record nothing in the registry\n"
-    "  --json                       print the summary as JSON\n"
-    "  -q, --quiet                  no progress output\n"
-    "  -h, --help                   this text\n"
-    "\n"
-    "The registry in KEEL_HOME (default ./.keel) records the dataset, the run (parameters,\n"
-    "seed, metrics, log, who and where) and the model as the next version of NAME, with the\n"
-    "artifact kept under its SHA-256.\n"
-    "\n"
-    "Progress goes to stderr: a line on a terminal, else one JSON object per epoch. Ctrl-C stops\n"
-    "after the current step and writes the best model so far. The SOURCE_DATE_EPOCH variable,\n"
-    "when set, fixes the model's creation time (reproducible artifacts). The artifact format is\n"
-    "described in docs/artifact.md.\n";
-
 static void train_args_init(train_args *a)
 {
     memset(a, 0, sizeof *a);
     keel_hparams_init(&a->hp);
     a->folds = 5;
     train_options(a);
-}
-
-static const char *user_name(void)
-{
-    const char *u = getenv("KEEL_USER");
-    if (!u || !*u) u = getenv("USER");
-    return u && *u ? u : "unknown";
 }
 
 /* --population WORDS: 1 to 63 bytes of text. */
@@ -295,7 +232,7 @@ int cmd_train(int argc, char **argv)
                                              "must be 1 to 63 bytes of text"),
                                CLI_OPT_END};
     const cli_command cmd = {.name = "train",
-                             .usage = train_usage,
+                             .usage = cli_help_train,
                              .opts = opts,
                              .args = &a.file,
                              .arg_names = (const char *const[]){"FILE", NULL},
@@ -334,7 +271,7 @@ int cmd_train(int argc, char **argv)
                           .hp = a.hp,
                           .explain = xa,
                           .created = cli_source_date_micros(),
-                          .user = user_name(),
+                          .user = cli_user(), /* the registry's actor: one identity in both */
                           .registry = reg,
                           .cancel = (const volatile int *)&cli_interrupted,
                           .progress = bar ? keel_progress_bar_update : NULL,
@@ -354,21 +291,6 @@ int cmd_train(int argc, char **argv)
 }
 
 /* ---- evaluate ---- */
-
-static const char evaluate_usage[] =
-    "usage: keel evaluate MODEL FILE [options]\n"
-    "\n"
-    "Scores FILE (which must have the model's target column) and prints the model's quality:\n"
-    "accuracy, ROC AUC, average precision, log loss, F1, Brier score and expected calibration\n"
-    "error for classifiers; RMSE, MAE and R² for regression. Records that break the model's\n"
-    "schema are quarantined, never scored.\n"
-    "MODEL is a .keel file or a registry reference: NAME, NAME:VERSION or NAME@ALIAS.\n"
-    "\n"
-    "  --quarantine PATH, --no-quarantine   as for keel train\n"
-    "  --json                       print a JSON object with scikit-learn's names (accuracy,\n"
-    "                               roc_auc, average_precision, log_loss, f1, brier, ece,\n"
-    "                               rmse, mae, r2)\n"
-    "  -h, --help                   this text\n";
 
 /* Parses `keel CMD MODEL FILE [options]`: keel train's options that apply (quarantine,
  * --json, -q, --threads), and -o when output is allowed. Returns -1 when the command should
@@ -399,7 +321,8 @@ int cmd_evaluate(int argc, char **argv)
     train_args a;
     train_args_init(&a);
     const char *model_path = NULL;
-    int status = parse_model_args(argc, argv, "evaluate", evaluate_usage, false, &a, &model_path);
+    int status =
+        parse_model_args(argc, argv, "evaluate", cli_help_evaluate, false, &a, &model_path);
     if (status >= 0) return status;
     keel_model *m;
     status = cli_load_model(model_path, &m, NULL);
@@ -436,24 +359,6 @@ int cmd_evaluate(int argc, char **argv)
 
 /* ---- predict ---- */
 
-static const char predict_usage[] =
-    "usage: keel predict MODEL FILE [options]\n"
-    "\n"
-    "Scores every record of FILE with MODEL (a .keel file, or NAME, NAME:VERSION or NAME@ALIAS\n"
-    "from the registry), streaming, on several threads. Writes CSV: `line` (the line of FILE\n"
-    "the record starts on, which joins a prediction to its record when others were\n"
-    "quarantined), the schema's id columns, `prediction` (the class label, or the value for\n"
-    "regression) and, for classifiers, one probability column per class (`p_LABEL`). Records\n"
-    "that break the model's schema are quarantined with their reasons, never scored; the\n"
-    "target column, when present, is ignored.\n"
-    "\n"
-    "  -o, --output PATH            the predictions (default: standard output)\n"
-    "  --threads N                  threads (default: the number of cores)\n"
-    "  --quarantine PATH, --no-quarantine   as for keel train\n"
-    "  --json                       print the summary as JSON (on stdout with -o, else on\n"
-    "                               stderr)\n"
-    "  -h, --help                   this text\n";
-
 int cmd_predict(int argc, char **argv)
 {
     train_args a;
@@ -461,7 +366,7 @@ int cmd_predict(int argc, char **argv)
     a.hp.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (a.hp.threads < 1) a.hp.threads = 1;
     const char *model_path = NULL;
-    int status = parse_model_args(argc, argv, "predict", predict_usage, true, &a, &model_path);
+    int status = parse_model_args(argc, argv, "predict", cli_help_predict, true, &a, &model_path);
     if (status >= 0) return status;
     if (a.hp.threads > 64) a.hp.threads = 64;
     keel_model *m;
@@ -508,17 +413,6 @@ int cmd_predict(int argc, char **argv)
 
 /* ---- cv ---- */
 
-static const char cv_usage[] =
-    "usage: keel cv FILE --target COLUMN [--folds K] [training options]\n"
-    "\n"
-    "Stratified K-fold cross-validation (default 5): trains on K-1 folds with keel train's\n"
-    "defaults (or the options given), evaluates on the held-out fold, and reports every\n"
-    "measure's mean and standard deviation over the folds. Takes keel train's options.\n"
-    "\n"
-    "  --folds K                    number of folds (2..100, default 5)\n"
-    "  --json                       print the per-fold and summary figures as JSON\n"
-    "  -h, --help                   this text\n";
-
 int cmd_cv(int argc, char **argv)
 {
     train_args a;
@@ -528,7 +422,7 @@ int cmd_cv(int argc, char **argv)
                                                 "must be a whole number from 2 to 100"),
                                CLI_OPT_END};
     const cli_command cmd = {.name = "cv",
-                             .usage = cv_usage,
+                             .usage = cli_help_cv,
                              .opts = opts,
                              .args = &a.file,
                              .arg_names = (const char *const[]){"FILE", NULL},

@@ -3,6 +3,7 @@
  * `keel user …`, `keel registry migrate`: the registry's commands. Each parses its arguments,
  * makes one registry call and prints the answer (JSON with --json, else for people).
  */
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include <stdarg.h>
@@ -56,30 +57,6 @@ static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const keel_t
 }
 
 /* ---- keel model ---- */
-
-static const char model_usage[] =
-    "usage: keel model <verb> [options]\n"
-    "\n"
-    "  list                                 models with their newest version and aliases\n"
-    "  show NAME[:VERSION|@ALIAS]            a version (or NAME: every version)\n"
-    "  history NAME                         everything that happened to NAME, oldest first:\n"
-    "                                       versions, alias changes, approvals, deployments\n"
-    "  register FILE.keel --name NAME        register an artifact trained elsewhere\n"
-    "  request NAME:VERSION [-m TEXT]        ask for a review\n"
-    "  approve NAME:VERSION [-m TEXT]        approve a version (not your own: four-eyes)\n"
-    "  reject NAME:VERSION [-m TEXT]         reject a version\n"
-    "  alias NAME ALIAS VERSION [-m TEXT]    point ALIAS at VERSION; `champion` needs an\n"
-    "                                       approved review and the operator role\n"
-    "  alias NAME ALIAS --remove             remove ALIAS\n"
-    "  tag NAME:VERSION KEY=VALUE            tag a version (KEY --remove to untag)\n"
-    "  deploy NAME:VERSION --target T        record a deployment (--retire to end it)\n"
-    "\n"
-    "  --json                               print JSON\n"
-    "\n"
-    "The registry is in KEEL_HOME (default ./.keel); its store is KEEL_REGISTRY when set\n"
-    "(sqlite:///ABS/PATH/registry.db or sqlite:REL/PATH), else KEEL_HOME/registry.db. You\n"
-    "act as KEEL_USER (or `user:` in ~/.config/keel/config.yaml, else your login name).\n"
-    "Every change is in the audit trail.\n";
 
 static const keel_text_column model_cols[] = {
     {"name", "NAME"},          {"latest", "LATEST"},
@@ -200,13 +177,13 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         rc = keel_registry_model_list(r, &b);
         status = answer(r, rc, &b, a->json, model_cols);
     } else if (!strcmp(verb, "show")) {
-        status = (status = need_pos(a, 2, model_usage)) >= 0 ? status : model_show(r, a);
+        status = (status = need_pos(a, 2, cli_help_model)) >= 0 ? status : model_show(r, a);
     } else if (!strcmp(verb, "history")) {
-        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         rc = keel_registry_model_history(r, a->pos[1], &b);
         status = answer(r, rc, &b, a->json, history_cols);
     } else if (!strcmp(verb, "register")) {
-        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         if (!a->name) {
             cli_error("--name NAME is required");
             status = EXIT_USAGE;
@@ -228,7 +205,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         snprintf(js, sizeof js, "{\"model\":\"%s\",\"version\":%lld}", a->name, (long long)v);
         status = print_done(a->json, js, "registered %s:%lld", a->name, (long long)v);
     } else if (!strcmp(verb, "request") || !strcmp(verb, "approve") || !strcmp(verb, "reject")) {
-        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
         rc = !strcmp(verb, "request") ? keel_registry_approval_request(r, model, v, a->comment, &id)
                                       : keel_registry_approval_decide(
@@ -247,7 +224,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         status = print_done(a->json, js, "%s:%lld %s (approval %lld) by %s", model, (long long)v,
                             what, (long long)id, keel_registry_actor(r));
     } else if (!strcmp(verb, "alias")) {
-        if ((status = need_pos(a, a->remove ? 3 : 4, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, a->remove ? 3 : 4, cli_help_model)) >= 0) goto done;
         if (!a->remove) {
             char *end;
             v = strtoll(a->pos[3], &end, 10);
@@ -268,7 +245,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
                            : print_done(a->json, js, "%s@%s -> version %lld", a->pos[1], a->pos[2],
                                         (long long)v);
     } else if (!strcmp(verb, "tag")) {
-        if ((status = need_pos(a, 3, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, 3, cli_help_model)) >= 0) goto done;
         if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
         char key[256], object[200];
         const char *eq = strchr(a->pos[2], '=');
@@ -288,7 +265,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         status = print_done(a->json, "{\"ok\":true}", "%s %s on %s", a->remove ? "removed" : "set",
                             key, object);
     } else if (!strcmp(verb, "deploy")) {
-        if ((status = need_pos(a, 2, model_usage)) >= 0) goto done;
+        if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         if ((status = version_ref(r, a->pos[1], &model, &v)) >= 0) goto done;
         if (!a->target) {
             cli_error("--target is required (where the model runs, e.g. serve:host:8080)");
@@ -306,7 +283,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
                             (long long)v, a->retire ? "retired from" : "active on", a->target);
     } else {
         cli_error("unknown verb 'model %s'", verb);
-        fputs(model_usage, stderr);
+        fputs(cli_help_model, stderr);
         status = EXIT_USAGE;
     }
 done:
@@ -318,10 +295,10 @@ done:
 int cmd_model(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, "model", model_usage, &a);
+    int status = parse_args(argc, argv, "model", cli_help_model, &a);
     if (status >= 0) return status;
     if (a.n_pos < 1) {
-        fputs(model_usage, stderr);
+        fputs(cli_help_model, stderr);
         return EXIT_USAGE;
     }
     keel_registry *r = cli_registry_open();
@@ -333,11 +310,6 @@ int cmd_model(int argc, char **argv)
 
 /* ---- keel run, keel dataset ---- */
 
-static const char run_usage[] = "usage: keel run list [--json]\n"
-                                "       keel run show ID [--json]\n"
-                                "\n"
-                                "Training runs: who ran what, when, on which data, with which "
-                                "parameters and results.\n";
 static const keel_text_column run_cols[] = {{"id", "RUN"},
                                             {"kind", "KIND"},
                                             {"status", "STATUS"},
@@ -347,12 +319,6 @@ static const keel_text_column run_cols[] = {{"id", "RUN"},
                                             {"metrics", "METRICS"},
                                             {NULL, NULL}};
 
-static const char dataset_usage[] =
-    "usage: keel dataset list [--json]\n"
-    "       keel dataset show ID|SHA256|NAME [--json]\n"
-    "\n"
-    "Datasets are registered by `keel data validate` and `keel train`, identified by the\n"
-    "SHA-256 of their content.\n";
 static const keel_text_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"},
                                                 {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
                                                 {"created_by", "BY"},  {"created_at", "REGISTERED"},
@@ -399,31 +365,23 @@ static int list_show(int argc, char **argv, const char *usage, bool datasets)
 
 int cmd_run(int argc, char **argv)
 {
-    return list_show(argc, argv, run_usage, false);
+    return list_show(argc, argv, cli_help_run, false);
 }
 
 int cmd_dataset(int argc, char **argv)
 {
-    return list_show(argc, argv, dataset_usage, true);
+    return list_show(argc, argv, cli_help_dataset, true);
 }
 
 /* ---- keel lineage ---- */
 
-static const char lineage_usage[] =
-    "usage: keel lineage NAME[:VERSION|@ALIAS] [--json | --dot]\n"
-    "       keel lineage --dataset ID|SHA256|NAME [--json | --dot]\n"
-    "\n"
-    "Prints where a model version came from (the datasets and the run that produced it) and\n"
-    "where it went (aliases, deployments); with --dataset, every run and model version\n"
-    "trained on that dataset. --dot writes Graphviz (keel lineage churn --dot | dot -Tsvg).\n";
-
 int cmd_lineage(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, "lineage", lineage_usage, &a);
+    int status = parse_args(argc, argv, "lineage", cli_help_lineage, &a);
     if (status >= 0) return status;
     if ((a.dataset ? 0 : 1) != a.n_pos || (a.json && a.dot)) {
-        fputs(lineage_usage, stderr);
+        fputs(cli_help_lineage, stderr);
         return EXIT_USAGE;
     }
     keel_registry *r = cli_registry_open();
@@ -461,16 +419,6 @@ int cmd_lineage(int argc, char **argv)
 
 /* ---- keel user ---- */
 
-static const char user_usage[] =
-    "usage: keel user list [--json]\n"
-    "       keel user whoami [--json]\n"
-    "       keel user add NAME --role ROLE[,ROLE...]     (admin; also changes roles)\n"
-    "       keel user remove NAME                        (admin)\n"
-    "\n"
-    "Roles: viewer (read), developer (register data, runs, versions; non-champion aliases),\n"
-    "approver (approve or reject versions, never their own), operator (set champion after an\n"
-    "approval; deployments), auditor (verify and export the audit trail), admin (all, and\n"
-    "identities). The first user of a new registry becomes its admin.\n";
 static const keel_text_column user_cols[] = {{"name", "NAME"},
                                              {"roles", "ROLES"},
                                              {"created_by", "ADDED BY"},
@@ -480,7 +428,7 @@ static const keel_text_column user_cols[] = {{"name", "NAME"},
 int cmd_user(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, "user", user_usage, &a);
+    int status = parse_args(argc, argv, "user", cli_help_user, &a);
     if (status >= 0) return status;
     const char *verb = a.n_pos ? a.pos[0] : "";
     int want = !strcmp(verb, "list") || !strcmp(verb, "whoami")  ? 1
@@ -488,7 +436,7 @@ int cmd_user(int argc, char **argv)
                                                                  : 0;
     if (!want || a.n_pos != want || (!strcmp(verb, "add") && !a.role)) {
         if (!strcmp(verb, "add") && !a.role) cli_error("--role is required");
-        fputs(user_usage, stderr);
+        fputs(cli_help_user, stderr);
         return EXIT_USAGE;
     }
     unsigned roles = 0;
@@ -507,13 +455,8 @@ int cmd_user(int argc, char **argv)
         rc = keel_registry_user_list(r, &b);
         status = answer(r, rc, &b, a.json, user_cols);
     } else if (!strcmp(verb, "whoami")) {
-        keel_roles_format(keel_registry_roles(r), text, sizeof text);
-        keel_buf_puts(&b, "{\"user\":");
-        keel_buf_json_str(&b, keel_registry_actor(r), strlen(keel_registry_actor(r)));
-        keel_buf_printf(&b, ",\"roles\":\"%s\",\"home\":", text);
-        keel_buf_json_str(&b, keel_registry_home(r), strlen(keel_registry_home(r)));
-        keel_buf_putc(&b, '}');
-        status = cli_print_json(&b, a.json, NULL);
+        status = keel_registry_whoami(r, &b) ? EXIT_FAIL : 0;
+        if (!status) status = cli_print_json(&b, a.json, NULL);
     } else if (!strcmp(verb, "add")) {
         rc = keel_registry_user_set(r, a.pos[1], roles);
         keel_roles_format(roles, text, sizeof text);
@@ -531,31 +474,15 @@ int cmd_user(int argc, char **argv)
 
 /* ---- keel registry ---- */
 
-static const char registry_usage[] =
-    "usage: keel registry migrate [--dry-run] [--json]\n"
-    "\n"
-    "Brings the registry's schema to the version this keel uses. A keel newer than its\n"
-    "registry never changes the schema by itself: it reads the registry (when the pending\n"
-    "steps allow it) and refuses every change until an admin runs this command. Each step is\n"
-    "one transaction, recorded in the audit trail as registry.migrate. A new registry is made\n"
-    "at the current version and needs nothing; one newer than this keel is refused.\n"
-    "\n"
-    "  --dry-run   list the pending steps and change nothing (any role)\n"
-    "  --json      print JSON\n"
-    "\n"
-    "The registry's store is KEEL_REGISTRY (sqlite:///ABS/PATH/registry.db or\n"
-    "sqlite:REL/PATH), default sqlite://$KEEL_HOME/registry.db; KEEL_HOME (default ./.keel)\n"
-    "holds the artifacts and signing keys. Migrating needs the admin role.\n";
-
 int cmd_registry(int argc, char **argv)
 {
     reg_args a;
-    int status = parse_args(argc, argv, "registry", registry_usage, &a);
+    int status = parse_args(argc, argv, "registry", cli_help_registry, &a);
     if (status >= 0) return status;
     bool dry_run = a.dry_run;
     if (a.n_pos != 1 || strcmp(a.pos[0], "migrate")) {
         if (a.n_pos) cli_error("unknown verb 'registry %s'", a.pos[0]);
-        fputs(registry_usage, stderr);
+        fputs(cli_help_registry, stderr);
         return EXIT_USAGE;
     }
     /* Opened even when this keel cannot read the old schema: migrating is what it is for. */

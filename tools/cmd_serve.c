@@ -3,6 +3,7 @@
  * models on SIGHUP (and by itself when a registry alias moves).
  */
 #include "serve/serve.h"
+#include "tools/cli_help.h"
 #include "tools/registry_cli.h"
 
 #include <pthread.h>
@@ -10,37 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char serve_usage[] =
-    "usage: keel serve --model NAME[@ALIAS|:VERSION]|PATH.keel [--model ...] [options]\n"
-    "\n"
-    "Serves models over HTTP/1.1 in the protocols the ecosystem speaks (docs/serve.md):\n"
-    "  Open Inference Protocol v2  POST /v2/models/NAME[/versions/V]/infer, GET /v2/health/live,\n"
-    "                              /v2/health/ready, /v2, /v2/models/NAME[/versions/V][/ready]\n"
-    "  KServe v1 / TF-Serving      POST /v1/models/NAME:predict  {\"instances\": [...]}\n"
-    "  MLflow scoring              POST /invocations (the first model), GET /ping, /health\n"
-    "  Explanations                POST /v2/models/NAME[/versions/V]/explain (the /infer body),\n"
-    "                              POST /v1/models/NAME:explain (the :predict body)\n"
-    "  Prometheus                  GET /metrics\n"
-    "A registry model is served under its name and follows its alias: when the alias moves\n"
-    "(checked every --poll seconds) or on SIGHUP, the new version is loaded, checked and swapped\n"
-    "in while requests in flight finish on the old one; a version that fails to load is\n"
-    "refused and the old one keeps serving. A file is served under its base name (churn.keel\n"
-    "-> churn) and reloaded when it changes. Every prediction is logged to KEEL_HOME/logs\n"
-    "(rotating zstd-compressed JSON Lines). SIGTERM or Ctrl-C drains and exits.\n"
-    "\n"
-    "  -m, --model REF              a registry reference or a .keel file (repeatable)\n"
-    "  -p, --port N                 port (default 8080; 0: any free port, printed)\n"
-    "  --host ADDR                  IPv4 address to listen on (default 127.0.0.1)\n"
-    "  --threads N                  worker threads (default: the number of cores)\n"
-    "  --max-body BYTES             larger request bodies get 413 (default 1048576)\n"
-    "  --max-connections N          open connections at most (default 1024); above 3/4 of\n"
-    "                               it new requests get 503 with Retry-After\n"
-    "  --timeout S                  close idle connections after S seconds (default 30)\n"
-    "  --poll S                     check registry aliases every S seconds (default 2)\n"
-    "  --drain S                    on SIGTERM, wait up to S seconds for requests (default 10)\n"
-    "  --no-log                     no prediction log\n"
-    "  -h, --help                   this text\n";
 
 static volatile sig_atomic_t got_term, got_hup;
 static void on_term(int sig)
@@ -103,7 +73,7 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_NUM("--max-connections", CLI_UINT, &max_connections, 4, 100000),
         CLI_OPT_FLAG("--no-log", NULL, &o.no_log),
         CLI_OPT_END};
-    const cli_command cmd = {.name = "serve", .usage = serve_usage, .opts = opts};
+    const cli_command cmd = {.name = "serve", .usage = cli_help_serve, .opts = opts};
     int status = cli_parse(&cmd, argc, argv);
     if (status >= 0) return status;
     size_t n = models.n;
@@ -113,7 +83,7 @@ int cmd_serve(int argc, char **argv)
     }
     if (n == 0) {
         cli_error("no model to serve: give --model NAME@ALIAS or --model PATH.keel");
-        fputs(serve_usage, stderr);
+        fputs(cli_help_serve, stderr);
         return EXIT_USAGE;
     }
     o.models = specs;

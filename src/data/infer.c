@@ -842,3 +842,41 @@ fail:
     keel_schema_free(s);
     return rc;
 }
+
+int keel_infer_summary(const char *file, const char *output, const keel_schema *s, bool json,
+                       keel_buf *out)
+{
+    keel_buf_mark mark = keel_buf_begin(out);
+    size_t by_type[KEEL_TYPE_COUNT] = {0}, pii = 0;
+    for (size_t i = 0; i < s->n_columns; i++) {
+        by_type[s->columns[i].type]++;
+        pii += s->columns[i].pii != KEEL_PII_NONE;
+    }
+    if (json) {
+        keel_buf_puts(out, "{\"file\":");
+        keel_buf_json_str(out, file, strlen(file));
+        keel_buf_puts(out, ",\"schema\":");
+        if (output)
+            keel_buf_json_str(out, output, strlen(output));
+        else
+            keel_buf_puts(out, "null");
+        keel_buf_printf(out, ",\"columns\":%zu,\"types\":{", s->n_columns);
+        for (int t = 0; t < KEEL_TYPE_COUNT; t++)
+            keel_buf_printf(out, "%s\"%s\":%zu", t ? "," : "", keel_type_name((keel_type)t),
+                            by_type[t]);
+        keel_buf_printf(out, "},\"pii_flagged\":%zu}\n", pii);
+        return keel_buf_end(out, mark);
+    }
+    keel_buf_printf(out, "%s: %zu columns (", file, s->n_columns);
+    const char *sep = "";
+    for (int t = 0; t < KEEL_TYPE_COUNT; t++)
+        if (by_type[t]) {
+            keel_buf_printf(out, "%s%zu %s", sep, by_type[t], keel_type_name((keel_type)t));
+            sep = ", ";
+        }
+    keel_buf_printf(out, ")%s%s\n", output ? " -> " : "", output ? output : "");
+    if (pii)
+        keel_buf_printf(out, "%zu column%s flagged as possible personal data: review the schema\n",
+                        pii, pii == 1 ? "" : "s");
+    return keel_buf_end(out, mark);
+}

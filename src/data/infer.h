@@ -30,6 +30,13 @@ void keel_infer_options_init(keel_infer_options *o);
 int keel_infer_file(const char *path, const keel_infer_options *o, keel_schema **out,
                     keel_error *e);
 
+/* Appends what inference proposed for file (the schema s, written to output, or NULL for
+ * standard output): as one JSON line (file, schema, columns, types: {TYPE: count},
+ * pii_flagged), or for people (the columns by type, and how many may hold personal data).
+ * KEEL_ENOMEM leaves out as it was. */
+int keel_infer_summary(const char *file, const char *output, const keel_schema *s, bool json,
+                       keel_buf *out);
+
 /* The personal-data checks infer applies to one value, exposed for tests. */
 bool keel_looks_like_email(const char *p, size_t n);
 bool keel_looks_like_card(const char *p, size_t n);        /* 13-19 digits passing Luhn */

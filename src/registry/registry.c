@@ -588,6 +588,19 @@ unsigned keel_registry_roles(keel_registry *r)
     return r->roles;
 }
 
+int keel_registry_whoami(keel_registry *r, keel_buf *b)
+{
+    keel_buf_mark mark = keel_buf_begin(b);
+    char roles[96];
+    keel_roles_format(r->roles, roles, sizeof roles);
+    keel_buf_puts(b, "{\"user\":");
+    keel_buf_json_str(b, r->actor, strlen(r->actor));
+    keel_buf_printf(b, ",\"roles\":\"%s\",\"home\":", roles);
+    keel_buf_json_str(b, r->home, strlen(r->home));
+    keel_buf_putc(b, '}');
+    return keel_buf_end(b, mark);
+}
+
 keel_store *keel_registry_store(keel_registry *r)
 {
     return r->store;

@@ -113,6 +113,9 @@ const char *keel_registry_location(const keel_registry *r);
 const char *keel_registry_actor(const keel_registry *r);
 /* The actor's roles (0 for an unknown identity). */
 unsigned keel_registry_roles(keel_registry *r);
+/* Who the registry takes the caller for, as one JSON object: user, roles ("approver,admin"),
+ * home. Needs no role. KEEL_ENOMEM leaves b as it was. */
+int keel_registry_whoami(keel_registry *r, keel_buf *b);
 /* The underlying store, for the audit functions and tests. Borrowed. */
 keel_store *keel_registry_store(keel_registry *r);
 
