@@ -55,7 +55,7 @@ typedef struct keel_card_inputs {
 int keel_card_build(const keel_card_inputs *in, keel_buf *json_out, keel_error *e);
 
 /* For a model loaded from a file: the newest version in registry r whose artifact has the
- * SHA-256 sha256 (the model list, then each model's versions: one read per model). On a
+ * SHA-256 sha256 (keel_registry_version_find_sha256: one indexed read). On a
  * match *name_out (the caller frees it) and *version_out are set; otherwise *name_out is NULL
  * and note (cap bytes) says why, for keel_card_inputs.registry_note. An actor who is not an
  * identity of the registry may read nothing, so nothing is asked. home is the registry's
