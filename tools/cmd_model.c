@@ -116,6 +116,24 @@ typedef struct epoch_ui {
     keel_progress_bar *bar; /* reading the data: finished once the data is read */
 } epoch_ui;
 
+/* Parses `keel train|cv FILE --target COLUMN [options]`: -1 to go on, else the exit status. */
+static int parse_training(const char *name, const char *usage, const cli_option *opts,
+                          train_args *a, int argc, char **argv)
+{
+    const cli_command cmd = {.name = name,
+                             .usage = usage,
+                             .opts = opts,
+                             .args = &a->file,
+                             .arg_names = (const char *const[]){"FILE", NULL},
+                             .min_args = 1,
+                             .max_args = 1};
+    int status = cli_parse(&cmd, argc, argv);
+    if (status >= 0) return status;
+    if (!a->target) return cli_usage_error(&cmd, "--target COLUMN is required");
+    if (a->no_calibration) a->hp.calibrate = false;
+    return -1;
+}
+
 /* The training job's word once its data is read (ud: an epoch_ui, whose progress bar, if
  * any, is finished first). */
 static void on_loaded(void *ud, const char *file, const keel_validate_result *res, const char *q)
@@ -231,17 +249,8 @@ int cmd_train(int argc, char **argv)
                                CLI_OPT_PARSE("--population", &xa.population, parse_population,
                                              "must be 1 to 63 bytes of text"),
                                CLI_OPT_END};
-    const cli_command cmd = {.name = "train",
-                             .usage = cli_help_train,
-                             .opts = opts,
-                             .args = &a.file,
-                             .arg_names = (const char *const[]){"FILE", NULL},
-                             .min_args = 1,
-                             .max_args = 1};
-    int status = cli_parse(&cmd, argc, argv);
+    int status = parse_training("train", cli_help_train, opts, &a, argc, argv);
     if (status >= 0) return status;
-    if (!a.target) return cli_usage_error(&cmd, "--target COLUMN is required");
-    if (a.no_calibration) a.hp.calibrate = false;
     keel_registry *reg = NULL;
     if (!a.no_registry) {
         if (a.name && !keel_registry_name_valid(a.name)) {
@@ -421,17 +430,8 @@ int cmd_cv(int argc, char **argv)
                                CLI_OPT_NUM_HINT("--folds", CLI_INT, &a.folds, 2, 100,
                                                 "must be a whole number from 2 to 100"),
                                CLI_OPT_END};
-    const cli_command cmd = {.name = "cv",
-                             .usage = cli_help_cv,
-                             .opts = opts,
-                             .args = &a.file,
-                             .arg_names = (const char *const[]){"FILE", NULL},
-                             .min_args = 1,
-                             .max_args = 1};
-    int status = cli_parse(&cmd, argc, argv);
+    int status = parse_training("cv", cli_help_cv, opts, &a, argc, argv);
     if (status >= 0) return status;
-    if (!a.target) return cli_usage_error(&cmd, "--target COLUMN is required");
-    if (a.no_calibration) a.hp.calibrate = false;
     keel_schema *s = NULL;
     keel_frame *f = NULL;
     keel_validate_result vr = {0};
