@@ -1,19 +1,23 @@
 /*
  * artifact.c — writing and checking .keel artifact files (layout: docs/artifact.md).
  *
- * Reading. The whole file is mapped read-only (or read into one aligned buffer when mapping
- * fails) and every field is decoded byte by byte through a bounded cursor, so no structure
- * is ever overlaid on file bytes and no read can leave the buffer. The checks run in file
- * order and each names what it found: first the fixed header (magic, version, flags), then
- * the declared regions — header, manifest, each tensor — against the caps and the file size,
- * so that a short file says "truncated at byte N" rather than "checksum mismatch", then the
- * zero padding between regions (every byte of a valid file is accounted for), names, and only
- * then the SHA-256 digest stored in the last 32 bytes. The digest and the whole-file hash (the
- * artifact's identity) come from one pass: the hash state over the prefix is copied, one copy
- * is finished as the digest to compare, the other absorbs the last 32 bytes. An open artifact
- * holds one heap block (the tensor descriptors with their NUL-terminated names, and an index
- * sorted by name for keel_artifact_find) besides the file bytes, and never changes after open,
- * so threads may share it.
+ * Reading. The whole file is read into one 64-byte-aligned heap buffer, never mapped: a mapping of
+ * a file that another process truncates faults (SIGBUS) on the first read past the new end, and a
+ * server re-reading a model must not die because someone ran `truncate` or a copy tool rewrote the
+ * file in place; a copy can only be short, which the checks below report ("shrank while being
+ * read", "truncated", "checksum mismatch"). Models copy their parameters out and close the
+ * artifact at once, so the copy costs one read of the file and lives for the load only. Every
+ * field is decoded byte by byte through a bounded cursor, so no structure is ever overlaid on file
+ * bytes and no read can leave the buffer. The checks run in file order and each names what it
+ * found: first the fixed header (magic, version, flags), then the declared regions — header,
+ * manifest, each tensor — against the caps and the file size, so that a short file says "truncated
+ * at byte N" rather than "checksum mismatch", then the zero padding between regions (every byte of
+ * a valid file is accounted for), names, and only then the SHA-256 digest stored in the last 32
+ * bytes. The digest and the whole-file hash (the artifact's identity) come from one pass: the hash
+ * state over the prefix is copied, one copy is finished as the digest to compare, the other
+ * absorbs the last 32 bytes. An open artifact holds one heap block (the tensor descriptors with
+ * their NUL-terminated names, and an index sorted by name for keel_artifact_find) besides the file
+ * bytes, and never changes after open, so threads may share it.
  *
  * Writing. The layout is computed from the inputs before anything touches the disk (every
  * size overflow-checked), then the bytes stream through a 64 KiB staging buffer into a
@@ -29,7 +33,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,9 +120,7 @@ typedef struct entry {
 struct keel_artifact {
     const unsigned char *bytes; /* the whole file */
     size_t size;
-    void *map; /* from mmap, else NULL */
-    size_t map_len;
-    void *owned; /* from keel_malloc (the read fallback), else NULL */
+    void *owned; /* the block holding bytes (keel_artifact_open), else NULL */
     const char *manifest;
     size_t manifest_len;
     size_t n_tensors;
@@ -131,7 +132,6 @@ struct keel_artifact {
 void keel_artifact_close(keel_artifact *a)
 {
     if (!a) return;
-    if (a->map) munmap(a->map, a->map_len);
     keel_free(a->owned);
     keel_free(a);
 }
@@ -499,7 +499,12 @@ static int read_all(int fd, const char *path, size_t size, void **owned,
         if (r <= 0) {
             int err = r < 0 ? errno : EIO;
             keel_free(block);
-            if (r == 0) return keel_error_set(e, KEEL_EIO, "'%s' shrank while being read", path);
+            if (r == 0)
+                return keel_error_set(
+                    e, KEEL_EIO,
+                    "'%s' shrank while being read: another process is changing it "
+                    "(replace model files by rename, never in place)",
+                    path);
             return sys_err(e, err, "cannot read '%s'", path);
         }
         got += (size_t)r;
@@ -509,27 +514,18 @@ static int read_all(int fd, const char *path, size_t size, void **owned,
     return KEEL_OK;
 }
 
-static int open_file(const char *path, bool try_map, keel_artifact **out, keel_error *e)
+int keel_artifact_open(const char *path, keel_artifact **out, keel_error *e)
 {
     *out = NULL;
     int fd;
     size_t size = 0;
-    void *map = NULL, *owned = NULL;
+    void *owned = NULL;
     const unsigned char *bytes = NULL;
     int rc = open_regular(path, &fd, &size, e);
     if (rc) return rc;
-    if (try_map && size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED)
-            map = NULL;
-        else
-            bytes = map;
-    }
-    if (!map && size > 0 && (rc = read_all(fd, path, size, &owned, &bytes, e))) {
-        close(fd);
-        return rc;
-    }
-    close(fd); /* a mapping outlives its descriptor */
+    rc = size > 0 ? read_all(fd, path, size, &owned, &bytes, e) : KEEL_OK;
+    close(fd);
+    if (rc) return rc;
     keel_error pe;
     rc = parse(bytes, size, true, out, &pe);
     if (rc) {
@@ -537,27 +533,11 @@ static int open_file(const char *path, bool try_map, keel_artifact **out, keel_e
             keel_error_set(e, rc, "%s: %s", path, pe.msg);
         else if (e)
             *e = pe;
-        goto fail;
+        keel_free(owned);
+        return rc;
     }
-    (*out)->map = map;
-    (*out)->map_len = size;
     (*out)->owned = owned;
     return KEEL_OK;
-
-fail:
-    if (map) munmap(map, size);
-    keel_free(owned);
-    return rc;
-}
-
-int keel_artifact_open(const char *path, keel_artifact **out, keel_error *e)
-{
-    return open_file(path, true, out, e);
-}
-
-int keel_artifact_open_read(const char *path, keel_artifact **out, keel_error *e)
-{
-    return open_file(path, false, out, e);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */

@@ -5,7 +5,7 @@
  * This layer is a container and knows nothing of models: src/model/model.c puts the schema,
  * transforms, graph and metrics in the manifest and the parameters in tensors.
  *
- * Reading treats the file as hostile: keel_artifact_open maps it read-only and checks,
+ * Reading treats the file as hostile: keel_artifact_open reads it into memory and checks,
  * before anything is used, the magic and version, the header and manifest sizes (capped),
  * every tensor's dtype (a closed list), rank, shape product and byte size (overflow-checked),
  * alignment and that it lies inside the file without overlapping another, the names (unique,
@@ -76,21 +76,19 @@ int keel_artifact_write(const char *path, const char *manifest, size_t manifest_
 
 typedef struct keel_artifact keel_artifact;
 
-/* Maps the file read-only and checks it (see the top of this file); when mapping fails it
- * reads the file into memory instead. On success *out owns the mapping; release it with
- * keel_artifact_close. The file must not be modified in place while open (keel never does:
- * writes replace files by rename). On failure *out is NULL and e says why: KEEL_ENOENT (no
- * such file), KEEL_EIO (cannot open or read it, or not a regular file), KEEL_EFORMAT (not a
- * valid artifact; the message starts with the path), KEEL_ENOMEM. Thread-safe. */
+/* Reads the file into a 64-byte-aligned heap buffer and checks it (see the top of this file).
+ * It is never mapped: another process truncating or rewriting the file in place, while it is
+ * read or afterwards, cannot fault this one; a file that changes while being read is refused
+ * (KEEL_EIO "shrank while being read", or KEEL_EFORMAT: truncated, checksum mismatch). On
+ * success *out owns the copy; release it with keel_artifact_close. On failure *out is NULL and
+ * e says why: KEEL_ENOENT (no such file), KEEL_EIO (cannot open or read it, or not a regular
+ * file), KEEL_EFORMAT (not a valid artifact; the message starts with the path), KEEL_ENOMEM.
+ * Thread-safe. */
 int keel_artifact_open(const char *path, keel_artifact **out, keel_error *e);
-/* The same as keel_artifact_open but always reads the file into a 64-byte-aligned heap buffer
- * and never maps it: for files on network shares, where another machine replacing the file
- * under a mapping would fault the process. keel_artifact_open uses it as its fallback. */
-int keel_artifact_open_read(const char *path, keel_artifact **out, keel_error *e);
 /* The same over bytes in memory (borrowed; must outlive the artifact): fuzzing and tests.
  * Tensor data pointers are aligned only as well as data is (64 bytes if data is). */
 int keel_artifact_open_mem(const void *data, size_t n, keel_artifact **out, keel_error *e);
-/* Releases an artifact and its mapping; every pointer obtained from it becomes invalid.
+/* Releases an artifact and its copy of the file; every pointer obtained from it becomes invalid.
  * NULL is a no-op. */
 void keel_artifact_close(keel_artifact *a);
 

@@ -330,11 +330,6 @@ TEST(artifact_round_trip)
     CHECK_STR(keel_artifact_sha256(a), want);
     keel_artifact_close(a);
 
-    REQUIRE(keel_artifact_open_read(path, &a, &e) == KEEL_OK);
-    check_same(a, &s, MANIFEST, true);
-    CHECK_STR(keel_artifact_sha256(a), want);
-    keel_artifact_close(a);
-
     /* From memory: aligned relative to the buffer, so a 64-aligned buffer gives aligned data. */
     size_t n;
     unsigned char *bytes = read_file(path, &n);
@@ -460,7 +455,7 @@ TEST(artifact_every_truncation_is_refused)
         snprintf(want, sizeof want, "truncated at byte %zu", len);
         expect_refused(b, len, want);
     }
-    /* The same through files, mapped and read, for a few lengths; the message names the file. */
+    /* The same through files for a few lengths; the message names the file. */
     const size_t lens[] = {0, 1, 7, 8, 47, 79, 80, 200, n - 33, n - 32, n - 1};
     for (size_t i = 0; i < KEEL_ARRAY_LEN(lens); i++) {
         const char *tp = path_in_tmp("cut.keel");
@@ -470,9 +465,6 @@ TEST(artifact_every_truncation_is_refused)
         CHECK_EQ_INT(keel_artifact_open(tp, &a, &e), KEEL_EFORMAT);
         CHECK(a == NULL);
         CHECK_HAS(e.msg, tp);
-        CHECK_HAS(e.msg, "truncated at byte");
-        CHECK_EQ_INT(keel_artifact_open_read(tp, &a, &e), KEEL_EFORMAT);
-        CHECK(a == NULL);
         CHECK_HAS(e.msg, "truncated at byte");
         CHECK_EQ_INT(test_alloc_live(), live);
     }
@@ -706,8 +698,33 @@ TEST(artifact_open_errors)
     write_bytes(empty, "", 0);
     CHECK_EQ_INT(keel_artifact_open(empty, &a, &e), KEEL_EFORMAT);
     CHECK_HAS(e.msg, "truncated at byte 0: the file is empty");
-    CHECK_EQ_INT(keel_artifact_open_read(empty, &a, &e), KEEL_EFORMAT);
     CHECK_EQ_INT(keel_artifact_open_mem(NULL, 0, &a, &e), KEEL_EFORMAT);
+}
+
+/* An open artifact is a copy of the file, never a mapping of it: cutting the file short (as
+ * `truncate -s 100 m.keel` did under a serving `keel serve`, which died of SIGBUS reading the
+ * mapping past the new end) or rewriting it in place changes nothing in what was read. With a
+ * mapping this test dies of SIGBUS at the memcmp (the harness reports the signal). */
+TEST(artifact_open_copies_the_file)
+{
+    sample s;
+    sample_init(&s, true);
+    const char *path = path_in_tmp("cut-under.keel");
+    keel_error e;
+    REQUIRE(keel_artifact_write(path, MANIFEST, strlen(MANIFEST), s.t, s.n, NULL, &e) == KEEL_OK);
+    keel_artifact *a = NULL;
+    REQUIRE(keel_artifact_open(path, &a, &e) == KEEL_OK);
+    REQUIRE(truncate(path, 100) == 0);
+    check_same(a, &s, MANIFEST, true);
+    write_bytes(path, "overwritten in place", 20);
+    check_same(a, &s, MANIFEST, true);
+    keel_artifact_close(a);
+    free(s.big);
+    /* What is there now is refused with the path and why. */
+    CHECK_EQ_INT(keel_artifact_open(path, &a, &e), KEEL_EFORMAT);
+    CHECK(a == NULL);
+    CHECK_HAS(e.msg, path);
+    CHECK_HAS(e.msg, "not a keel artifact");
 }
 
 TEST(artifact_open_survives_out_of_memory)
@@ -719,15 +736,14 @@ TEST(artifact_open_survives_out_of_memory)
     REQUIRE(keel_artifact_write(path, MANIFEST, strlen(MANIFEST), s.t, s.n, NULL, &e) == KEEL_OK);
     size_t n;
     unsigned char *b = read_file(path, &n);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = 0; mode < 2; mode++) {
         long live = test_alloc_live();
         int failures = 0;
         for (long k = 1; k < 100; k++) {
             keel_artifact *a = (keel_artifact *)1;
             test_fail_alloc_after(k);
-            int rc = mode == 0   ? keel_artifact_open(path, &a, &e)
-                     : mode == 1 ? keel_artifact_open_read(path, &a, &e)
-                                 : keel_artifact_open_mem(b, n, &a, &e);
+            int rc =
+                mode == 0 ? keel_artifact_open(path, &a, &e) : keel_artifact_open_mem(b, n, &a, &e);
             test_fail_alloc_after(0);
             if (rc == KEEL_ENOMEM) {
                 failures++;
@@ -736,7 +752,7 @@ TEST(artifact_open_survives_out_of_memory)
                 continue;
             }
             CHECK_EQ_INT(rc, KEEL_OK);
-            if (rc == KEEL_OK) check_same(a, &s, MANIFEST, mode < 2);
+            if (rc == KEEL_OK) check_same(a, &s, MANIFEST, mode == 0);
             keel_artifact_close(a);
             CHECK_EQ_INT(test_alloc_live(), live);
             break;
