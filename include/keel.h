@@ -49,7 +49,8 @@ const char *keel_version(void);
     X(EEMPTY, -11, "no data")                                                                      \
     X(ESTATE, -12, "operation not valid in the current state")                                     \
     X(EPERM, -13, "permission denied")                                                             \
-    X(ENOTSUP, -14, "not supported for this model")
+    X(ENOTSUP, -14, "not supported for this model")                                                \
+    X(ENONFINITE, -15, "the model computed a number that is not finite")
 
 enum keel_status {
 #define KEEL_ERROR_ENUM(name, code, text) KEEL_##name = code,
@@ -135,10 +136,15 @@ size_t keel_model_n_outputs(const keel_model *m);
 /* Output j's name: the class label, or "prediction" for regression. Owned by m. */
 const char *keel_model_output_name(const keel_model *m, size_t j);
 
+/* Every predict function below refuses to hand out a value that is not a finite number: when
+ * the network computes NaN or an infinity for a row (a model whose weights overflow), the
+ * call fails with KEEL_ENONFINITE, e names the first such row ("row 3: ..." for calls of
+ * several rows), and out must not be read as predictions. */
+
 /* Predicts one row. values[i] is input i as text, exactly as it would appear in a CSV file
  * (NULL or a missing-value token such as "" or "NA" = missing); out receives
  * keel_model_n_outputs(m) floats. A value the model's schema rejects gives KEEL_EMISMATCH
- * with e naming the column; nothing is written to out then. */
+ * with e naming the column; nothing is written to out then. KEEL_ENONFINITE as above. */
 int keel_model_predict_row(keel_model *m, const char *const *values, float *out, keel_error *e);
 /* Predicts n_rows rows: values holds n_rows * n_inputs strings, row after row; out receives
  * n_rows * n_outputs floats. Stops at the first rejected row (KEEL_EMISMATCH, e names the

@@ -143,10 +143,15 @@ int keel_model_predict_tensor(keel_model *m, const float *x, size_t n_rows, size
     for (size_t i = 0; i < n_rows && !rc; i += chunk) {
         size_t c = KEEL_MIN(chunk, n_rows - i);
         rc = keel_model_logits_dense(m, ws, x + i * n_cols, c, ws->logits);
-        if (!rc) keel_model_finish(m, ws->logits, c, out + i * k);
+        if (rc) {
+            keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
+            break;
+        }
+        keel_model_finish(m, ws->logits, c, out + i * k);
+        size_t bad = keel_model_first_nonfinite(m, out + i * k, c);
+        if (bad < c) rc = keel_model_nonfinite_error(e, i + bad, true);
     }
     keel_model_ws_give(m, ws);
-    if (rc) keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
     return rc;
 }
 
@@ -341,10 +346,13 @@ int keel_model_predict_columns(keel_model *m, const keel_input_column *cols, siz
         }
         if (rc) break;
         ws->row->n_rows = n;
-        if ((rc = keel_model_logits(m, ws, ws->row, NULL, 0, n, ws->logits)))
+        if ((rc = keel_model_logits(m, ws, ws->row, NULL, 0, n, ws->logits))) {
             keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
-        else
-            keel_model_finish(m, ws->logits, n, dst + r0 * k);
+            break;
+        }
+        keel_model_finish(m, ws->logits, n, dst + r0 * k);
+        size_t bad = keel_model_first_nonfinite(m, dst + r0 * k, n);
+        if (bad < n) rc = keel_model_nonfinite_error(e, r0 + bad, true);
     }
     if (!rc && aside) memcpy(out, aside, total * sizeof *out);
     keel_free(aside);
@@ -392,6 +400,8 @@ int keel_model_predict_fields(keel_model *m, const keel_named_value *fields, siz
             keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
         else
             keel_model_finish(m, ws->logits, 1, out);
+        if (!rc && keel_model_first_nonfinite(m, out, 1) == 0)
+            rc = keel_model_nonfinite_error(e, 0, false);
     }
     keel_model_ws_give(m, ws);
     return rc;

@@ -156,12 +156,20 @@ int keel_model_logits_dense(keel_model *m, keel_workspace *ws, const float *dens
                             float *logits);
 /* Turns logits into outputs (calibrated probabilities or de-standardised values). */
 void keel_model_finish(const keel_model *m, const float *logits, size_t n, float *out);
-/* Predictions for rows of f into out [n * n_outputs], in chunks through a workspace. */
+/* The first of n rows of outputs (n * n_outputs floats) holding a value that is not finite
+ * (NaN, an infinity), or n when every value is finite. One isfinite per value: cheap enough
+ * for every prediction path, which all check their outputs with it. */
+size_t keel_model_first_nonfinite(const keel_model *m, const float *out, size_t n);
+/* Sets e for row `row` whose outputs are not finite and returns KEEL_ENONFINITE; the message
+ * starts "row N: " when with_row. */
+int keel_model_nonfinite_error(keel_error *e, size_t row, bool with_row);
+/* Predictions for rows of f into out [n * n_outputs], in chunks through a workspace. They are
+ * not checked for finiteness: callers that hand them on do (keel_model_first_nonfinite). */
 int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *rows, size_t first,
                              size_t n, float *out);
 /* One row given as text per input-schema column (NULL = missing; only feature columns are
  * read); out gets n_outputs floats. A value that breaks the schema is KEEL_EMISMATCH naming
- * the column. Thread-safe. */
+ * the column; outputs that are not finite KEEL_ENONFINITE. Thread-safe. */
 int keel_model_predict_strings(keel_model *m, const char *const *values, float *out, keel_error *e);
 
 /* Width of the representation (0 when node_repr < 0). */

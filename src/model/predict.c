@@ -145,6 +145,25 @@ void keel_model_finish(const keel_model *m, const float *logits, size_t n, float
     keel_calibration_apply(&m->cal, logits, n, m->n_out, out);
 }
 
+size_t keel_model_first_nonfinite(const keel_model *m, const float *out, size_t n)
+{
+    size_t k = keel_model_n_outputs(m);
+    for (size_t i = 0; i < n * k; i++)
+        if (!isfinite(out[i])) return i / k;
+    return n;
+}
+
+int keel_model_nonfinite_error(keel_error *e, size_t row, bool with_row)
+{
+    char where[32] = "";
+    if (with_row) snprintf(where, sizeof where, "row %zu: ", row);
+    return keel_error_set(e, KEEL_ENONFINITE,
+                          "%sthe model computed a value that is not a finite number (NaN or "
+                          "infinity), so there is no prediction for this row: its weights "
+                          "overflow (retrain the model)",
+                          where);
+}
+
 #define PREDICT_CHUNK 256
 
 int keel_model_predict_frame(keel_model *m, const keel_frame *f, const size_t *rows, size_t first,
@@ -191,6 +210,8 @@ int keel_model_predict_strings(keel_model *m, const char *const *values, float *
             keel_error_set(e, rc, "prediction failed: %s", keel_strerror(rc));
         else
             keel_model_finish(m, ws->logits, 1, out);
+        if (!rc && keel_model_first_nonfinite(m, out, 1) == 0)
+            rc = keel_model_nonfinite_error(e, 0, false);
     }
     keel_model_ws_give(m, ws);
     return rc;

@@ -6,6 +6,10 @@
  * Each row's line starts with the input line its record began on (so predictions join back
  * to records when others were quarantined) and the schema's id columns, then the predicted
  * label (or value) and, for classifiers, one probability per class (docs/cli.md).
+ *
+ * A row whose outputs are not all finite (a model whose weights overflow gives NaN) gets no
+ * line: a NaN probability would still pick a label. Such rows are counted, the rest scored,
+ * and the whole call then fails with KEEL_ENONFINITE naming how many and the first line.
  */
 #include "model/score_file.h"
 
@@ -16,7 +20,9 @@ typedef struct predictor {
     keel_model *m;
     FILE *out;
     size_t threads;
-    uint64_t rows;
+    uint64_t rows;            /* written */
+    uint64_t nonfinite;       /* not written: an output is not finite */
+    uint64_t first_nonfinite; /* the input line of the first of those */
     float *pred;
     size_t cap;
     keel_buf line;
@@ -61,6 +67,10 @@ static int predict_chunk(void *ud, const keel_frame *f)
     /* Write the rows. */
     const keel_schema *s = m->input_schema;
     for (size_t r = 0; r < n; r++) {
+        if (keel_model_first_nonfinite(m, pr->pred + r * k, 1) == 0) {
+            if (!pr->nonfinite++) pr->first_nonfinite = f->line ? f->line[r] : 0;
+            continue;
+        }
         keel_buf *b = &pr->line;
         keel_buf_reset(b);
         keel_buf_put_u64(b, f->line ? f->line[r] : 0); /* 0: not known */
@@ -94,8 +104,8 @@ static int predict_chunk(void *ud, const keel_frame *f)
         }
         if (keel_buf_putc(b, '\n')) return KEEL_ENOMEM;
         if (fwrite(b->data, 1, b->len, pr->out) != b->len) return KEEL_EIO;
+        pr->rows++;
     }
-    pr->rows += n;
     return KEEL_OK;
 }
 
@@ -146,6 +156,14 @@ int keel_predict_file(keel_model *m, const char *path, const keel_predict_file_o
     else
         keel_error_set(e, rc, "cannot write the predictions");
     res->predicted = pr.rows;
+    res->nonfinite = pr.nonfinite;
+    if (!rc && pr.nonfinite)
+        rc = keel_error_set(e, KEEL_ENONFINITE,
+                            "%llu record%s got no prediction, the first on line %llu: the model "
+                            "computed a value that is not a finite number (NaN or infinity); its "
+                            "weights overflow (retrain the model)",
+                            (unsigned long long)pr.nonfinite, pr.nonfinite == 1 ? "" : "s",
+                            (unsigned long long)pr.first_nonfinite);
     keel_free(pr.pred);
     keel_buf_free(&pr.line);
     return rc;

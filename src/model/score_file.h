@@ -20,13 +20,16 @@ typedef struct keel_predict_file_options {
 typedef struct keel_predict_file_result {
     keel_validate_result data; /* the file's validation: records, quarantined, ... */
     uint64_t predicted;        /* rows written */
+    uint64_t nonfinite;        /* rows left out: an output was not finite (KEEL_ENONFINITE) */
 } keel_predict_file_result;
 
 /* Scores every accepted record of the file at path (validated against m's input schema) and
  * writes the CSV (header: line, the id columns, prediction, p_CLASS...) to out, in file order
  * whatever the number of threads. The target column, when present, is ignored. Free
  * res->data with keel_validate_result_free in every case. Errors: validation's, a
- * prediction's, KEEL_EIO for out ("cannot write the predictions"), KEEL_ENOMEM. */
+ * prediction's, KEEL_EIO for out ("cannot write the predictions"), KEEL_ENOMEM, and
+ * KEEL_ENONFINITE once the whole file is scored when some rows got an output that is not a
+ * finite number: those rows are not written (res->nonfinite counts them), the others are. */
 int keel_predict_file(keel_model *m, const char *path, const keel_predict_file_options *o,
                       FILE *out, keel_predict_file_result *res, keel_error *e);
 

@@ -436,7 +436,9 @@ static enum MHD_Result predict(serve_server *s, struct MHD_Connection *c, reques
     keel_error e = {0};
     rc = keel_model_predict_columns(v->model, b.cols, b.n_cols, b.n_rows, pred, &e);
     if (rc != KEEL_OK) {
-        status = rc == KEEL_ENOMEM ? 500 : 400;
+        /* A non-finite output is the model's failure, not the client's: 500, so that it
+         * counts among the errors operators alert on, never a 200 carrying null or NaN. */
+        status = rc == KEEL_ENOMEM || rc == KEEL_ENONFINITE ? 500 : 400;
         ok = respond_error(c, status, "%s", e.msg[0] ? e.msg : keel_strerror(rc));
         goto done;
     }

@@ -272,6 +272,84 @@ TEST(model_loader_refuses_hostile_manifests)
     keel_schema_free(s);
 }
 
+/* A model whose weights overflow computes NaN; every public predict function must say so
+ * (KEEL_ENONFINITE, naming the row) instead of returning NaN as a prediction. Its weights
+ * are all finite (±2^126, bfloat16 values), so the loader accepts it; a label was once
+ * predicted from the NaN probabilities. */
+TEST(model_nonfinite_outputs_are_errors)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 1);
+    REQUIRE(m);
+    keel_error e;
+    const char *row[8] = {"6", "148", "72", "35", NULL, "33.6", "0.627", "50"};
+    float out[2 * 300];
+    keel_model *good = test_save_open(m, "good.keel");
+    REQUIRE(good);
+    CHECK_EQ_INT(keel_model_predict_row(good, row, out, &e), KEEL_OK); /* the row is fine */
+    keel_model_close(good);
+    /* Every weight 2^126 makes the last hidden layer infinite whatever the row; the output
+     * layer's weights of alternating sign then add +inf and -inf, which is NaN. */
+    for (size_t i = 0; i < m->graph->n_params; i++)
+        m->graph->params[i] = 0x1p126f;
+    const keel_node *last = &m->graph->nodes[m->node_logits];
+    REQUIRE(last->op == KEEL_OP_LINEAR);
+    const keel_node *w = &m->graph->nodes[last->inputs[1]];
+    for (size_t q = 0; q < w->rows * w->cols; q++)
+        m->graph->params[w->offset + q] = q % 2 ? -0x1p126f : 0x1p126f;
+    /* Which node holds the representation is read from the first layer's weights, so the
+     * background sample drawn for the old weights no longer fits: leave it out. */
+    keel_free(m->background);
+    m->background = NULL;
+    m->n_background = 0;
+    keel_model *p = test_save_open(m, "overflow.keel");
+    REQUIRE(p);
+
+    CHECK_EQ_INT(keel_model_predict_row(p, row, out, &e), KEEL_ENONFINITE);
+    CHECK(strstr(e.msg, "not a finite number") != NULL);
+    CHECK(strncmp(e.msg, "row ", 4) != 0); /* one row: no row number */
+    const char *batch[16];
+    memcpy(batch, row, sizeof row);
+    memcpy(batch + 8, row, sizeof row);
+    CHECK_EQ_INT(keel_model_predict_batch(p, batch, 2, out, &e), KEEL_ENONFINITE);
+    CHECK(strncmp(e.msg, "row 0: ", 7) == 0);
+
+    keel_named_value fields[2] = {{"glucose", NULL, 148}, {"age", "50", 0}};
+    CHECK_EQ_INT(keel_model_predict_fields(p, fields, 2, out, &e), KEEL_ENONFINITE);
+    CHECK(strstr(e.msg, "not a finite number") != NULL);
+
+    /* Columns: within one chunk and over several (the outputs collected aside). */
+    double glucose[300];
+    for (size_t i = 0; i < 300; i++)
+        glucose[i] = 100 + (double)i;
+    keel_input_column col = {"glucose", KEEL_COL_F64, glucose, NULL};
+    CHECK_EQ_INT(keel_model_predict_columns(p, &col, 1, 3, out, &e), KEEL_ENONFINITE);
+    CHECK(strncmp(e.msg, "row 0: ", 7) == 0);
+    CHECK_EQ_INT(keel_model_predict_columns(p, &col, 1, 300, out, &e), KEEL_ENONFINITE);
+    CHECK(strncmp(e.msg, "row 0: ", 7) == 0);
+
+    keel_workspace *ws = keel_model_ws_take(p, 1);
+    REQUIRE(ws);
+    REQUIRE(keel_transform_apply(&p->tf, f, NULL, 0, 1, ws->dense, ws->index, &ws->bags) == 0);
+    CHECK_EQ_INT(keel_model_predict_tensor(p, ws->dense, 1, keel_model_n_features(p), out, &e),
+                 KEEL_ENONFINITE);
+    keel_model_ws_give(p, ws);
+    CHECK_STR(keel_errname(KEEL_ENONFINITE), "ENONFINITE");
+
+    /* The check itself: the first row holding NaN or an infinity. */
+    float rows[8] = {0.5f, 0.5f, 1, 0, 0.25f, NAN, INFINITY, 0};
+    CHECK_EQ_INT(keel_model_first_nonfinite(p, rows, 2), 2);
+    CHECK_EQ_INT(keel_model_first_nonfinite(p, rows, 3), 2);
+    CHECK_EQ_INT(keel_model_first_nonfinite(p, rows + 6, 1), 0);
+    CHECK_EQ_INT(keel_model_first_nonfinite(p, rows, 0), 0);
+
+    keel_model_close(p);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
+
 TEST(model_open_reports_errors)
 {
     keel_model *m = (keel_model *)1;
