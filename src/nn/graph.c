@@ -333,6 +333,29 @@ int keel_graph_add(keel_graph *g, keel_op op, const int *inputs, int n_inputs, s
 
 /* ---- layout -------------------------------------------------------------------------- */
 
+int keel_graph_dead_nodes(const keel_graph *g, int root, int *first, size_t *n_dead)
+{
+    *first = -1;
+    *n_dead = 0;
+    if (!g || root < 0 || root >= g->n_nodes) return KEEL_EINVAL;
+    unsigned char *live = keel_calloc((size_t)g->n_nodes, 1);
+    if (!live) return KEEL_ENOMEM;
+    /* Inputs are always earlier nodes, so one pass downwards sees every reader of a node
+     * before the node itself. */
+    live[root] = 1;
+    for (int i = root; i >= 0; i--)
+        if (live[i])
+            for (int j = 0; j < g->nodes[i].n_inputs; j++)
+                live[g->nodes[i].inputs[j]] = 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!live[i]) {
+            if (*first < 0) *first = i;
+            ++*n_dead;
+        }
+    keel_free(live);
+    return KEEL_OK;
+}
+
 /* A PARAM block's size in the flat buffer: rounded up to 16 floats (64 bytes). */
 static size_t param_span(const keel_node *nd)
 {

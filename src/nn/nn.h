@@ -172,6 +172,12 @@ int keel_nn_loss(keel_graph *g, keel_op op, int logits, int target, int weights,
 /* Columns of a node's value (for non-PARAM nodes the row count is the batch). */
 size_t keel_node_cols(const keel_graph *g, int node);
 
+/* Nodes that contribute nothing to node root: neither root nor read by it, directly or
+ * through other nodes (every node after root among them). *n_dead receives their count and
+ * *first the lowest of them (-1 when none). One pass from root down, O(nodes + edges).
+ * KEEL_EINVAL for a root outside the graph, KEEL_ENOMEM. */
+int keel_graph_dead_nodes(const keel_graph *g, int root, int *first, size_t *n_dead);
+
 /* The sizes finalise lays out: params (each PARAM block rounded to 16 floats) and state
  * (2 * cols per BATCHNORM). KEEL_ELIMIT past KEEL_NN_MAX_PARAMS. */
 int keel_graph_sizes(const keel_graph *g, size_t *n_params, size_t *n_state);

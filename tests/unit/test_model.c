@@ -350,6 +350,62 @@ TEST(model_nonfinite_outputs_are_errors)
     keel_schema_free(s);
 }
 
+/* A graph with nodes that feed nothing is refused on load (30,000 of them once made 100 rows
+ * take 2.8 s); a network keel itself builds has none. */
+TEST(model_loader_refuses_dead_graph_nodes)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 42, 1);
+    REQUIRE(m);
+    int first;
+    size_t n_dead;
+    REQUIRE(keel_graph_dead_nodes(m->graph, m->node_loss, &first, &n_dead) == KEEL_OK);
+    CHECK_EQ_INT(n_dead, 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/pima.keel", test_tmpdir());
+    keel_error e;
+    REQUIRE(keel_model_save(m, path, &e) == 0);
+    int n = m->graph->n_nodes;
+
+    /* 30,000 dead nodes after the loss: each reads the first hidden activation. */
+    const char *end = "],\"n_params\":";
+    const char *dead = ",{\"op\":\"silu\",\"inputs\":[3],\"rows\":0,\"cols\":64,\"attr\":0,"
+                       "\"iattr\":0,\"name\":\"dead\"}";
+    size_t len = strlen(dead);
+    char *to = malloc(30000 * len + strlen(end) + 1);
+    REQUIRE(to);
+    for (size_t i = 0; i < 30000; i++)
+        memcpy(to + i * len, dead, len);
+    strcpy(to + 30000 * len, end);
+    double t0 = keel_now_seconds();
+    CHECK_EQ_INT(load_edited(path, end, to, &e), KEEL_EFORMAT);
+    CHECK(keel_now_seconds() - t0 < 2.0);
+    char want[160];
+    snprintf(want, sizeof want,
+             "30000 graph nodes, the first node %d (silu dead), contribute nothing", n);
+    if (!strstr(e.msg, want)) fprintf(stderr, "got: %s\nwant: %s\n", e.msg, want);
+    CHECK(strstr(e.msg, want) != NULL);
+    CHECK(strstr(e.msg, "retrain the model") != NULL);
+
+    /* Just one. */
+    strcpy(to, dead);
+    strcat(to, end);
+    CHECK_EQ_INT(load_edited(path, end, to, &e), KEEL_EFORMAT);
+    snprintf(want, sizeof want, "graph node %d (silu dead) contributes nothing", n);
+    CHECK(strstr(e.msg, want) != NULL);
+    /* One in the middle: the first hidden layer made to read the linear layer before it
+     * instead of that layer's activation (node 4), which nothing reads any more. */
+    CHECK_EQ_INT(load_edited(path, "\"op\":\"linear\",\"inputs\":[4,",
+                             "\"op\":\"linear\",\"inputs\":[3,", &e),
+                 KEEL_EFORMAT);
+    CHECK(strstr(e.msg, "graph node 4 (silu) contributes nothing") != NULL);
+    free(to);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
+
 TEST(model_open_reports_errors)
 {
     keel_model *m = (keel_model *)1;

@@ -915,6 +915,53 @@ TEST(forward_computes_only_ancestors)
     keel_graph_free(g);
 }
 
+/* Dead nodes: those nothing reachable from the root reads, in the middle of the graph and
+ * after the root. */
+TEST(graph_dead_nodes)
+{
+    keel_graph *g = keel_graph_new();
+    REQUIRE(g);
+    int x = keel_nn_input(g, 4, "x");
+    int h = keel_nn_dense(g, x, 3, KEEL_INIT_ZERO, "h"); /* W 1, b 2, linear 3 */
+    int dead = keel_nn_unary(g, KEEL_OP_RELU, h, 0);     /* 4: nothing reads it */
+    int a = keel_nn_unary(g, KEEL_OP_SILU, h, 0);
+    int out = keel_nn_dense(g, a, 1, KEEL_INIT_ZERO, "out");
+    int t = keel_nn_input(g, 1, "t");
+    int loss = keel_nn_loss(g, KEEL_OP_MSE, out, t, -1, 0);
+    REQUIRE(loss > 0 && dead == 4);
+    int first = 7;
+    size_t n = 7;
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, loss, &first, &n), KEEL_OK);
+    CHECK_EQ_INT(first, dead);
+    CHECK_EQ_INT(n, 1);
+    /* From the output instead, the target and the loss are dead too. */
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, out, &first, &n), KEEL_OK);
+    CHECK_EQ_INT(first, dead);
+    CHECK_EQ_INT(n, 3);
+    int after = keel_nn_unary(g, KEEL_OP_GELU, out, 0); /* after the loss: dead */
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, loss, &first, &n), KEEL_OK);
+    CHECK_EQ_INT(n, 2);
+    /* A graph where every node feeds the root has none. */
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, after, &first, &n), KEEL_OK);
+    CHECK_EQ_INT(first, dead);
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, 99, &first, &n), KEEL_EINVAL);
+    keel_graph_free(g);
+
+    g = keel_graph_new();
+    REQUIRE(g);
+    x = keel_nn_input(g, 2, "x");
+    out = keel_nn_dense(g, x, 1, KEEL_INIT_ZERO, "out");
+    t = keel_nn_input(g, 1, "t");
+    loss = keel_nn_loss(g, KEEL_OP_MSE, out, t, -1, 0);
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, loss, &first, &n), KEEL_OK);
+    CHECK_EQ_INT(first, -1);
+    CHECK_EQ_INT(n, 0);
+    test_fail_alloc_after(1);
+    CHECK_EQ_INT(keel_graph_dead_nodes(g, loss, &first, &n), KEEL_ENOMEM);
+    test_fail_alloc_after(0);
+    keel_graph_free(g);
+}
+
 TEST(backward_zeroes_unreached_params)
 {
     keel_graph *g = keel_graph_new();
