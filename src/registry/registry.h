@@ -31,7 +31,10 @@
  *   auditor    verify and export the audit trail
  *   admin      all of the above, and manage identities and the schema
  * Policy (four-eyes): the `champion` alias may point only at a version with an approval in
- * state approved, and an approval's reviewer may never be the version's author. A refusal
+ * state approved, and an approval's reviewer may never be the version's author. This holds
+ * at every step: rejecting the version a protected alias points at is refused (move or
+ * remove the alias first), and protected names are compared without regard to case, their
+ * other spellings ("Champion") refused. A refusal
  * returns KEEL_EPERM with a message naming the rule, and is itself audited
  * ("access.denied"), so attempts are on the record too.
  *
@@ -266,6 +269,12 @@ int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_
  * . _ or -. The registry refuses other names; a caller may ask first (keel train does, before
  * training for minutes). */
 bool keel_registry_name_valid(const char *s);
+
+/* The protected alias (the name as the registry spells it, "champion") that alias names in
+ * any case, or NULL for an ordinary alias. A protected alias may point only at an approved
+ * version (see the policy above); only the lowercase spelling may be set, and a reference
+ * with another spelling ("churn@Champion") is refused rather than read as an ordinary alias. */
+const char *keel_registry_alias_protected(const char *alias);
 
 /* ---- lineage for people (lineage_render.c) ---------------------------------------------- */
 /* Appends the lineage graph graph[0..n) (the JSON of keel_registry_lineage_model or
