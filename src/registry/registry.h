@@ -292,7 +292,9 @@ int keel_registry_model_history(keel_registry *r, const char *model, keel_buf *o
 
 /* Points alias at version (or removes it when version is 0). champion needs an approved
  * approval of that version (KEEL_EPERM otherwise; the message says what to do). Requires
- * developer for other aliases, operator for champion. */
+ * developer for other aliases, operator for champion. Another spelling of a protected alias
+ * ("Champion") is refused when set (KEEL_EPERM, audited) and may only be removed, by an
+ * operator. */
 int keel_registry_alias_set(keel_registry *r, const char *model, const char *alias, int64_t version,
                             const char *comment);
 
@@ -303,7 +305,8 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
                                    const char *comment, int64_t *id);
 /* Approves (approve != 0) or rejects a version: decides its pending request, or records a
  * decided one when none is pending. Requires approver; the reviewer may not be the version's
- * author (KEEL_EPERM). */
+ * author (KEEL_EPERM). Rejecting a version a protected alias points at is refused
+ * (KEEL_EPERM, audited; the message names the alias): move or remove the alias first. */
 int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t version, int approve,
                                   const char *comment, int64_t *id);
 /* Appends to out (the caller's buffer; it owns it) the approvals of one version, oldest
