@@ -25,7 +25,7 @@
 
 typedef struct args {
     const char *model, *file, *output, *quarantine, *class_label;
-    bool no_quarantine, json, quiet, global, csv;
+    bool no_quarantine, json, quiet, global, csv, csv_raw;
     int threads, repeats;
     uint64_t limit; /* 0: all rows */
     size_t pd_points;
@@ -79,6 +79,7 @@ static int parse_args(int argc, char **argv, args *a)
         CLI_OPT_FLAG("--json", NULL, &a->json),
         CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
         CLI_OPT_FLAG("--global", NULL, &a->global),
+        CLI_OPT_FLAG("--csv-raw", NULL, &a->csv_raw),
         CLI_OPT_END};
     const char *pos[2] = {NULL, NULL};
     const cli_command cmd = {.name = "explain",
@@ -98,6 +99,10 @@ static int parse_args(int argc, char **argv, args *a)
         return EXIT_USAGE;
     }
     a->csv = format >= 0 ? format == 1 : a->output && ends_with(a->output, ".csv");
+    if (a->csv_raw && (a->global || !a->csv)) {
+        cli_error("--csv-raw applies to the per-row CSV output (--format csv or -o FILE.csv)");
+        return EXIT_USAGE;
+    }
     return -1;
 }
 
@@ -161,6 +166,7 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
     rows_ui ui = {.started = keel_now_seconds()};
     keel_explain_file_options o = {.opt = a->opt,
                                    .csv = a->csv,
+                                   .csv_raw = a->csv_raw,
                                    .threads = a->threads,
                                    .limit = a->limit,
                                    .quarantine_path = q,

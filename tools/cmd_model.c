@@ -32,6 +32,7 @@
 typedef struct train_args {
     const char *file, *target, *schema, *output, *quarantine, *checkpoint;
     bool no_quarantine, json, quiet, resume, no_registry, no_calibration;
+    bool csv_raw;     /* predict: text cells as they are (keel_buf_csv_text) */
     const char *name; /* the model's name in the registry */
     int folds;
     keel_hparams hp;
@@ -308,7 +309,7 @@ static int parse_model_args(int argc, char **argv, const char *name, const char 
                             train_args *a, const char **model_path)
 {
     const cli_option opts[] = {CLI_OPT_TABLE(a->opts), CLI_OPT_TEXT("--output", "-o", &a->output),
-                               CLI_OPT_END};
+                               CLI_OPT_FLAG("--csv-raw", NULL, &a->csv_raw), CLI_OPT_END};
     const cli_option no_output[] = {CLI_OPT_TABLE(a->opts), CLI_OPT_END};
     const char *args[2] = {NULL, NULL};
     const cli_command cmd = {.name = name,
@@ -394,6 +395,7 @@ int cmd_predict(int argc, char **argv)
     bool to_file = out.tmp != NULL; /* then the summary goes to stdout */
     keel_progress_bar *bar = a.quiet ? NULL : cli_progress();
     keel_predict_file_options o = {.threads = a.hp.threads,
+                                   .csv_raw = a.csv_raw,
                                    .quarantine_path = q,
                                    .cancel = (const volatile int *)&cli_interrupted,
                                    .progress = bar ? keel_progress_bar_update : NULL,

@@ -120,6 +120,12 @@ int keel_buf_json_str(keel_buf *b, const char *s, size_t n);
 /* Appends p[0..n) as one CSV field (RFC 4180): as it is, or quoted with its quotes doubled
  * when it holds a comma, a quote or a line break. */
 int keel_buf_csv_field(keel_buf *b, const char *p, size_t n);
+/* Appends p[0..n) as one CSV field holding text (a label, an id, a reason, a column name)
+ * that a spreadsheet may open: unless raw, text starting with = + - @ TAB or CR gets a
+ * leading single quote (OWASP's advice against CSV formula injection), so "=1+1" is written
+ * '=1+1 and shown as text instead of run as a formula. A cell that is entirely a decimal
+ * number ("-1.5", "+3", "-2e-3") stays as it is. Quoted as keel_buf_csv_field does. */
+int keel_buf_csv_text(keel_buf *b, const char *p, size_t n, bool raw);
 /* Of 8 bytes of text read little-endian into w, those a JSON string cannot hold as they are
  * ('"', '\\', control bytes) or that need a closer look (>= 0x80: UTF-8): each one's high bit
  * set in the result, 0 when there are none. Each term is the classic has-a-zero-byte test:

@@ -331,19 +331,66 @@ long keel_base64_decode(const char *s, size_t n, void *out, size_t cap)
     return (long)len;
 }
 
-int keel_buf_csv_field(keel_buf *b, const char *p, size_t n)
+/* p[0..n) as one CSV field, after the byte prefix when it is not 0 (inside the quotes, when
+ * the field needs them: the prefix is part of the cell's text). */
+static int csv_field(keel_buf *b, char prefix, const char *p, size_t n)
 {
     bool quote = false;
     for (size_t i = 0; i < n && !quote; i++)
         quote = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-    if (!quote) return keel_buf_append(b, p, n);
-    int rc = keel_buf_putc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '"') rc |= keel_buf_putc(b, '"');
-        rc |= keel_buf_putc(b, p[i]);
+    int rc = KEEL_OK;
+    if (quote) rc |= keel_buf_putc(b, '"');
+    if (prefix) rc |= keel_buf_putc(b, prefix);
+    if (!quote) {
+        rc |= keel_buf_append(b, p, n);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == '"') rc |= keel_buf_putc(b, '"');
+            rc |= keel_buf_putc(b, p[i]);
+        }
+        rc |= keel_buf_putc(b, '"');
     }
-    rc |= keel_buf_putc(b, '"');
     return rc ? KEEL_ENOMEM : KEEL_OK;
+}
+
+int keel_buf_csv_field(keel_buf *b, const char *p, size_t n)
+{
+    return csv_field(b, 0, p, n);
+}
+
+/* Whether p[0..n) is a decimal number and nothing else: [+-] digits [. digits] [e [+-]
+ * digits], with digits on at least one side of the point ("-1.5", "+3", "-2e-3", ".5"). A
+ * spreadsheet reads such a cell as the number, never as a formula. */
+static bool csv_is_number(const char *p, size_t n)
+{
+    size_t i = 0, digits = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+        digits++;
+    if (i < n && p[i] == '.')
+        for (i++; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+            digits++;
+    if (!digits) return false;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+        size_t exp = 0;
+        for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+            exp++;
+        if (!exp) return false;
+    }
+    return i == n;
+}
+
+int keel_buf_csv_text(keel_buf *b, const char *p, size_t n, bool raw)
+{
+    /* OWASP's list for CSV injection: = + - @ start a formula in Excel, LibreOffice and
+     * Google Sheets, and a leading tab or carriage return can hide one. A single quote makes
+     * the cell text there; readers that are not spreadsheets see it as part of the value,
+     * which is why numbers (a regression's -1.5) are left alone and raw turns it all off. */
+    bool formula = n > 0 && (p[0] == '=' || p[0] == '+' || p[0] == '-' || p[0] == '@' ||
+                             p[0] == '\t' || p[0] == '\r');
+    return csv_field(b, !raw && formula && !csv_is_number(p, n) ? '\'' : 0, p, n);
 }
 
 const char *keel_path_base(const char *path)

@@ -35,13 +35,15 @@ static void csv_num(keel_buf *b, double v)
     if (isfinite(v)) keel_buf_printf(b, "%.9g", v);
 }
 
-static void csv_str(keel_buf *b, const char *s)
+/* A text cell, made safe for spreadsheets unless raw (keel_buf_csv_text). */
+static void csv_str(keel_buf *b, const char *s, bool raw)
 {
-    keel_buf_csv_field(b, s, strlen(s));
+    keel_buf_csv_text(b, s, strlen(s), raw);
 }
 
-/* Appends the value of row r of an id column: as a CSV field, or as a JSON value. */
-static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json)
+/* Appends the value of row r of an id column: as a CSV field (text made safe unless raw), or
+ * as a JSON value. */
+static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json, bool raw)
 {
     switch (c->type) {
     case KEEL_TYPE_TEXT:
@@ -53,7 +55,7 @@ static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json)
         else if (json)
             keel_buf_json_str(b, p, len);
         else
-            keel_buf_csv_field(b, p, len);
+            keel_buf_csv_text(b, p, len, raw);
         break;
     }
     case KEEL_TYPE_NUMERIC:
@@ -69,7 +71,7 @@ static void id_value(keel_buf *b, const keel_column *c, size_t r, bool json)
         else if (json)
             keel_buf_json_str(b, s, strlen(s));
         else
-            csv_str(b, s);
+            csv_str(b, s, raw);
         break;
     }
     case KEEL_TYPE_BOOLEAN:
@@ -133,7 +135,7 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
             keel_buf_puts(b, any ? "," : "\"ids\":{");
             keel_buf_json_str(b, s->columns[c].name, strlen(s->columns[c].name));
             keel_buf_putc(b, ':');
-            id_value(b, &p->f->cols[c], r, true);
+            id_value(b, &p->f->cols[c], r, true, false);
             any = true;
         }
         if (any) keel_buf_puts(b, "},");
@@ -150,7 +152,7 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
             keel_buf_putc(b, ',');
-            id_value(b, &p->f->cols[c], r, false);
+            id_value(b, &p->f->cols[c], r, false, w->o->csv_raw);
         }
     keel_buf_putc(b, ',');
     csv_num(b, ex->prediction);
@@ -159,7 +161,7 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
     keel_buf_printf(b, ",%s", keel_explain_scale_name(ex->scale));
     if (m->target.task != KEEL_TASK_REGRESSION) {
         keel_buf_putc(b, ',');
-        csv_str(b, m->target.classes.items[ex->class_index]);
+        csv_str(b, m->target.classes.items[ex->class_index], w->o->csv_raw);
     }
     keel_buf_putc(b, ',');
     csv_num(b, ex->completeness_error);
@@ -174,7 +176,7 @@ static void format_row(part *p, size_t r, uint64_t row_no, const keel_explanatio
         }
     for (size_t k = 0; k < w->n_reasons; k++) {
         keel_buf_putc(b, ',');
-        if (k < ex->n_reasons) csv_str(b, ex->reasons[k].text);
+        if (k < ex->n_reasons) csv_str(b, ex->reasons[k].text, w->o->csv_raw);
     }
     keel_buf_putc(b, '\n');
 }
@@ -248,7 +250,7 @@ static int write_csv_header(FILE *out, const keel_model *m, const keel_explain_f
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
             keel_buf_putc(&b, ',');
-            csv_str(&b, s->columns[c].name);
+            csv_str(&b, s->columns[c].name, o->csv_raw);
         }
     keel_buf_puts(&b, ",prediction,baseline_prediction,scale");
     if (m->target.task != KEEL_TASK_REGRESSION) keel_buf_puts(&b, ",class");
@@ -259,7 +261,7 @@ static int write_csv_header(FILE *out, const keel_model *m, const keel_explain_f
             keel_buf_init(&name);
             keel_buf_printf(&name, "%s_%s", pass ? "se" : "attr", s->columns[m->inputs[i]].name);
             keel_buf_putc(&b, ',');
-            if (name.data) keel_buf_csv_field(&b, name.data, name.len);
+            if (name.data) keel_buf_csv_text(&b, name.data, name.len, o->csv_raw);
             keel_buf_free(&name);
         }
     for (size_t k = 0; k < n_reasons; k++)

@@ -17,10 +17,12 @@
 /* ---- per row, a file ------------------------------------------------------------------ */
 
 typedef struct keel_explain_file_options {
-    keel_explain_options opt;    /* method, scale, class, reasons (top_k), steps, seed */
-    bool csv;                    /* CSV rows (with a header) instead of JSON Lines */
-    int threads;                 /* rows explained in parallel, 1 to KEEL_PARALLEL_MAX */
-    uint64_t limit;              /* explain the first limit accepted records; 0: all */
+    keel_explain_options opt; /* method, scale, class, reasons (top_k), steps, seed */
+    bool csv;                 /* CSV rows (with a header) instead of JSON Lines */
+    bool csv_raw;   /* CSV text cells as they are: no quote before a leading = + - @ TAB CR
+                     * (keel_buf_csv_text); for programs that read the CSV, not spreadsheets */
+    int threads;    /* rows explained in parallel, 1 to KEEL_PARALLEL_MAX */
+    uint64_t limit; /* explain the first limit accepted records; 0: all */
     const char *quarantine_path; /* rejected records with their reasons; NULL: counted only */
     const volatile int *cancel;  /* non-zero: stop after the current row (KEEL_ECANCELED) */
     void (*on_rows)(void *ud, uint64_t explained); /* after each chunk; may be NULL */

@@ -5,7 +5,9 @@
  *
  * Each row's line starts with the input line its record began on (so predictions join back
  * to records when others were quarantined) and the schema's id columns, then the predicted
- * label (or value) and, for classifiers, one probability per class (docs/cli.md).
+ * label (or value) and, for classifiers, one probability per class (docs/cli.md). Text cells
+ * (ids, labels, column names) go through keel_buf_csv_text, so a label such as "=1+1" cannot
+ * run as a formula when the file is opened in a spreadsheet; numbers are written as numbers.
  *
  * A row whose outputs are not all finite (a model whose weights overflow gives NaN) gets no
  * line: a NaN probability would still pick a label. Such rows are counted, the rest scored,
@@ -26,6 +28,7 @@ typedef struct predictor {
     float *pred;
     size_t cap;
     keel_buf line;
+    bool raw; /* text cells as they are, not made safe for spreadsheets */
 } predictor;
 
 typedef struct part {
@@ -81,12 +84,12 @@ static int predict_chunk(void *ud, const keel_frame *f)
             if (col->type == KEEL_TYPE_TEXT || col->type == KEEL_TYPE_ID) {
                 size_t len;
                 const char *p = keel_column_text(col, r, &len);
-                if (!col->missing[r]) keel_buf_csv_field(b, p, len);
+                if (!col->missing[r]) keel_buf_csv_text(b, p, len, pr->raw);
             } else if (col->type == KEEL_TYPE_NUMERIC && !isnan(col->num[r])) {
                 keel_buf_json_num(b, col->num[r]);
             } else if (col->type == KEEL_TYPE_CATEGORICAL && col->cat[r] >= 0) {
                 const char *cat = col->def->categories.items[col->cat[r]];
-                keel_buf_csv_field(b, cat, strlen(cat));
+                keel_buf_csv_text(b, cat, strlen(cat), pr->raw);
             }
             keel_buf_putc(b, ',');
         }
@@ -98,7 +101,7 @@ static int predict_chunk(void *ud, const keel_frame *f)
             for (size_t j = 1; j < k; j++)
                 if (p[j] > p[best]) best = j;
             const char *label = m->target.classes.items[best];
-            keel_buf_csv_field(b, label, strlen(label));
+            keel_buf_csv_text(b, label, strlen(label), pr->raw);
             for (size_t j = 0; j < k; j++)
                 keel_buf_printf(b, ",%.6g", p[j]);
         }
@@ -109,7 +112,7 @@ static int predict_chunk(void *ud, const keel_frame *f)
     return KEEL_OK;
 }
 
-static int write_header(FILE *out, const keel_model *m)
+static int write_header(FILE *out, const keel_model *m, bool raw)
 {
     keel_buf b;
     keel_buf_init(&b);
@@ -117,7 +120,7 @@ static int write_header(FILE *out, const keel_model *m)
     keel_buf_puts(&b, "line,");
     for (size_t c = 0; c < s->n_columns; c++)
         if (s->columns[c].role == KEEL_ROLE_ID) {
-            keel_buf_csv_field(&b, s->columns[c].name, strlen(s->columns[c].name));
+            keel_buf_csv_text(&b, s->columns[c].name, strlen(s->columns[c].name), raw);
             keel_buf_putc(&b, ',');
         }
     keel_buf_puts(&b, "prediction");
@@ -127,7 +130,7 @@ static int write_header(FILE *out, const keel_model *m)
             keel_buf_init(&b2);
             keel_buf_printf(&b2, "p_%s", m->target.classes.items[j]);
             keel_buf_putc(&b, ',');
-            if (b2.data) keel_buf_csv_field(&b, b2.data, b2.len);
+            if (b2.data) keel_buf_csv_text(&b, b2.data, b2.len, raw);
             keel_buf_free(&b2);
         }
     int rc = keel_buf_putc(&b, '\n') || fwrite(b.data, 1, b.len, out) != b.len;
@@ -140,7 +143,10 @@ int keel_predict_file(keel_model *m, const char *path, const keel_predict_file_o
 {
     memset(res, 0, sizeof *res);
     size_t threads = o->threads < 1 ? 1 : (size_t)o->threads;
-    predictor pr = {.m = m, .out = out, .threads = KEEL_MIN(threads, (size_t)KEEL_PARALLEL_MAX)};
+    predictor pr = {.m = m,
+                    .out = out,
+                    .threads = KEEL_MIN(threads, (size_t)KEEL_PARALLEL_MAX),
+                    .raw = o->csv_raw};
     keel_buf_init(&pr.line);
     keel_validate_options vo;
     keel_validate_options_init(&vo);
@@ -150,7 +156,7 @@ int keel_predict_file(keel_model *m, const char *path, const keel_predict_file_o
     vo.cancel = o->cancel;
     vo.progress = o->progress;
     vo.progress_ud = o->progress_ud;
-    int rc = write_header(out, m);
+    int rc = write_header(out, m, o->csv_raw);
     if (!rc)
         rc = keel_validate_file(m->input_schema, path, &vo, &res->data, e);
     else

@@ -15,6 +15,8 @@ typedef struct keel_predict_file_options {
     const volatile int *cancel;  /* non-zero: stop (KEEL_ECANCELED from validation) */
     keel_progress_fn progress;   /* reading the file; may be NULL */
     void *progress_ud;
+    bool csv_raw; /* write text cells as they are: no quote before a leading = + - @ TAB CR
+                   * (keel_buf_csv_text); for programs that read the CSV, not spreadsheets */
 } keel_predict_file_options;
 
 typedef struct keel_predict_file_result {
@@ -24,7 +26,8 @@ typedef struct keel_predict_file_result {
 } keel_predict_file_result;
 
 /* Scores every accepted record of the file at path (validated against m's input schema) and
- * writes the CSV (header: line, the id columns, prediction, p_CLASS...) to out, in file order
+ * writes the CSV (header: line, the id columns, prediction, p_CLASS...) to out, its text cells
+ * made safe for spreadsheets unless o->csv_raw (keel_buf_csv_text), in file order
  * whatever the number of threads. The target column, when present, is ignored. Free
  * res->data with keel_validate_result_free in every case. Errors: validation's, a
  * prediction's, KEEL_EIO for out ("cannot write the predictions"), KEEL_ENOMEM, and

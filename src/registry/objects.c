@@ -519,6 +519,14 @@ static int resolve_ref(keel_registry *r, const char *ref, char name[128], int64_
                             "SELECT version FROM model_versions WHERE model = ? AND version = ?",
                             "si", name, (int64_t)x);
     } else if (ref[n] == '@') {
+        /* "churn@Champion" is not the champion, and not an ordinary alias either (a registry
+         * from before the rule may hold one, set without an approval). */
+        const char *guarded = keel_registry_alias_protected(ref + n + 1);
+        if (guarded && strcmp(ref + n + 1, guarded))
+            return reg_fail(r, KEEL_EINVAL,
+                            "'%s' is another spelling of the protected alias '%s'; protected "
+                            "alias names are lowercase only: %s@%s",
+                            ref + n + 1, guarded, name, guarded);
         rc = keel_store_int(r->store, &v,
                             "SELECT version FROM aliases WHERE model = ? AND alias = ?", "ss", name,
                             ref + n + 1);
@@ -719,9 +727,19 @@ int keel_registry_alias_set(keel_registry *r, const char *model, const char *ali
     snprintf(obj, sizeof obj, "alias:%s@%s", model, alias);
     if (!keel_registry_name_valid(alias))
         return reg_fail(r, KEEL_EINVAL, "'%s' is not a valid alias name", alias);
-    bool champion = !strcmp(alias, "champion");
+    const char *guarded = keel_registry_alias_protected(alias);
+    bool champion = guarded != NULL;
     int rc = reg_writable(r);
     if (rc != KEEL_OK) return rc;
+    /* Another spelling of a protected name is refused, not taken for it: one name, one
+     * meaning, in the trail too. Removing one is allowed (with the protected alias's role),
+     * so that a registry written before this rule can be cleaned up. */
+    if (champion && version > 0 && strcmp(alias, guarded))
+        return reg_deny(r, obj,
+                        "permission denied: '%s' is another spelling of the protected alias "
+                        "'%s'; protected alias names are lowercase only: keel model alias %s "
+                        "%s %lld",
+                        alias, guarded, model, guarded, (long long)version);
     rc = champion
              ? reg_require(r, KEEL_ACCESS_OPERATOR, "set the champion alias", obj)
              : reg_require(r, KEEL_ACCESS_DEVELOPER | KEEL_ACCESS_OPERATOR, "change an alias", obj);
@@ -837,6 +855,38 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
     return reg_write_end(r, rc);
 }
 
+/* KEEL_OK when no protected alias points at model:version; else the refusal (audited, the
+ * transaction rolled back) naming the alias. A rejection is refused rather than allowed to
+ * move or drop the alias by itself: which version serves instead is the operator's decision,
+ * not a side effect of a review. Any spelling counts, for aliases set before the rule. */
+static int check_not_protected(keel_registry *r, const char *model, int64_t version,
+                               const char *obj)
+{
+    keel_stmt *st;
+    int rc = keel_store_query(r->store, &st,
+                              "SELECT alias FROM aliases WHERE model = ? AND version = ? "
+                              "ORDER BY alias",
+                              "si", model, version);
+    if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc));
+    char alias[80] = "";
+    while ((rc = keel_stmt_step(st)) == KEEL_STORE_ROW) {
+        const char *a = keel_stmt_text(st, 0);
+        if (a && keel_registry_alias_protected(a)) {
+            snprintf(alias, sizeof alias, "%s", a);
+            break;
+        }
+    }
+    keel_stmt_finalize(st);
+    if (rc < 0) return reg_write_end(r, reg_store_fail(r, rc));
+    if (!*alias) return KEEL_OK;
+    return reg_deny(r, obj,
+                    "permission denied: %s@%s points at %s:%lld, and a protected alias may only "
+                    "point at an approved version, so it cannot be rejected now; first move "
+                    "the alias to another approved version (keel model alias %s %s VERSION) or "
+                    "remove it (keel model alias %s %s --remove)",
+                    model, alias, model, (long long)version, model, alias, model, alias);
+}
+
 int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t version, int approve,
                                   const char *comment, int64_t *id)
 {
@@ -857,6 +907,7 @@ int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t v
         return rc;
     }
     keel_free(author);
+    if (!approve && (rc = check_not_protected(r, model, version, obj)) != KEEL_OK) return rc;
     const char *status = approve ? "approved" : "rejected";
     int64_t pending = 0;
     rc = keel_store_int(r->store, &pending,

@@ -160,7 +160,7 @@ int reg_require(keel_registry *r, unsigned mask, const char *what, const char *o
 
 int reg_deny(keel_registry *r, const char *object, const char *fmt, ...)
 {
-    char why[400];
+    char why[sizeof r->errmsg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
@@ -209,6 +209,32 @@ bool keel_registry_name_valid(const char *s)
             return false;
     }
     return true;
+}
+
+/* The aliases the approval policy protects. Only champion today; a name added here is
+ * protected everywhere (setting, rejecting, resolving). */
+static const char *const protected_aliases[] = {"champion"};
+
+/* a == b, ASCII letters compared without regard to case (not strcasecmp: the locale must not
+ * decide what is protected). */
+static bool same_ascii_nocase(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y) return false;
+        if (!x) return true;
+    }
+}
+
+const char *keel_registry_alias_protected(const char *alias)
+{
+    /* Compared without regard to case: otherwise "Champion" would be an ordinary alias that
+     * any developer could point at any version, and a reader that lower-cases (a person, a
+     * case-insensitive database collation) would take it for the champion. */
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(protected_aliases); i++)
+        if (same_ascii_nocase(alias, protected_aliases[i])) return protected_aliases[i];
+    return NULL;
 }
 
 /* ---- rows as JSON ---- */

@@ -31,7 +31,10 @@
  *   auditor    verify and export the audit trail
  *   admin      all of the above, and manage identities and the schema
  * Policy (four-eyes): the `champion` alias may point only at a version with an approval in
- * state approved, and an approval's reviewer may never be the version's author. A refusal
+ * state approved, and an approval's reviewer may never be the version's author. This holds
+ * at every step: rejecting the version a protected alias points at is refused (move or
+ * remove the alias first), and protected names are compared without regard to case, their
+ * other spellings ("Champion") refused. A refusal
  * returns KEEL_EPERM with a message naming the rule, and is itself audited
  * ("access.denied"), so attempts are on the record too.
  *
@@ -267,6 +270,12 @@ int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_
  * training for minutes). */
 bool keel_registry_name_valid(const char *s);
 
+/* The protected alias (the name as the registry spells it, "champion") that alias names in
+ * any case, or NULL for an ordinary alias. A protected alias may point only at an approved
+ * version (see the policy above); only the lowercase spelling may be set, and a reference
+ * with another spelling ("churn@Champion") is refused rather than read as an ordinary alias. */
+const char *keel_registry_alias_protected(const char *alias);
+
 /* ---- lineage for people (lineage_render.c) ---------------------------------------------- */
 /* Appends the lineage graph graph[0..n) (the JSON of keel_registry_lineage_model or
  * keel_registry_lineage_dataset) as text, or as Graphviz dot. KEEL_EPARSE for JSON that is
@@ -283,7 +292,9 @@ int keel_registry_model_history(keel_registry *r, const char *model, keel_buf *o
 
 /* Points alias at version (or removes it when version is 0). champion needs an approved
  * approval of that version (KEEL_EPERM otherwise; the message says what to do). Requires
- * developer for other aliases, operator for champion. */
+ * developer for other aliases, operator for champion. Another spelling of a protected alias
+ * ("Champion") is refused when set (KEEL_EPERM, audited) and may only be removed, by an
+ * operator. */
 int keel_registry_alias_set(keel_registry *r, const char *model, const char *alias, int64_t version,
                             const char *comment);
 
@@ -294,7 +305,8 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
                                    const char *comment, int64_t *id);
 /* Approves (approve != 0) or rejects a version: decides its pending request, or records a
  * decided one when none is pending. Requires approver; the reviewer may not be the version's
- * author (KEEL_EPERM). */
+ * author (KEEL_EPERM). Rejecting a version a protected alias points at is refused
+ * (KEEL_EPERM, audited; the message names the alias): move or remove the alias first. */
 int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t version, int approve,
                                   const char *comment, int64_t *id);
 /* Appends to out (the caller's buffer; it owns it) the approvals of one version, oldest

@@ -86,6 +86,16 @@ KEEL_USER=otto expect "champion: a rejected version is refused" 1 "$KEEL" model 
 contains "champion: says it was rejected" "$T/err" "rejected"
 KEEL_USER=bob expect "approve: version 2 after all" 0 "$KEEL" model approve pima:2
 KEEL_USER=otto expect "champion: moves to version 2" 0 "$KEEL" model alias pima champion 2
+# The policy holds at every step: the champion's version cannot be rejected under it, and
+# another spelling of champion is not a way around it (docs/registry.md).
+KEEL_USER=bob expect "reject: the champion's version is refused" 1 "$KEEL" model reject pima:2 -m "changed my mind"
+contains "reject: the refusal names the alias" "$T/err" "pima@champion points at pima:2"
+contains "reject: the refusal says what to do" "$T/err" "keel model alias pima champion --remove"
+KEEL_USER=otto expect "alias: CHAMPION on an approved version is refused" 1 "$KEEL" model alias pima CHAMPION 1
+contains "alias: CHAMPION refusal names the protected alias" "$T/err" "another spelling of the protected alias 'champion'"
+KEEL_USER=otto expect "alias: Champion is refused too" 1 "$KEEL" model alias pima Champion 2
+expect "resolve: pima@CHAMPION is not the champion" 2 "$KEEL" model show pima@CHAMPION
+contains "resolve: says which spelling to use" "$T/err" "pima@champion"
 KEEL_USER=bob expect "reject: a later rejection revokes" 0 "$KEEL" model reject pima:1
 KEEL_USER=otto expect "champion: back to a revoked version is refused" 1 "$KEEL" model alias pima champion 1
 KEEL_USER=otto expect "deploy: recorded" 0 "$KEEL" model deploy pima@champion --target serve:127.0.0.1:8080
@@ -134,6 +144,8 @@ KEEL_USER=aude expect "audit export: JSON Lines" 0 "$KEEL" audit export -o audit
 equal "audit export: one line per event" "$(wc -l < audit.jsonl)" "$((n_events + 0))"
 equal "audit export: refusals are on the record" "$(grep -c '"action":"access.denied"' audit.jsonl)" "$(grep -c '"actor":"mallory"\|"actor":"vera"\|"action":"access.denied"' audit.jsonl | head -1)"
 contains "audit export: the four-eyes refusal" audit.jsonl "may not review it"
+contains "audit export: the refused rejection of the champion" audit.jsonl "pima@champion points at pima:2"
+contains "audit export: the refused spelling" audit.jsonl '"object":"alias:pima@CHAMPION"'
 contains "audit export: the champion change" audit.jsonl '"action":"model.alias.set","object":"alias:pima@champion"'
 /usr/bin/python3 - audit.jsonl > chain.txt <<'PY'
 # Re-checks the chain with nothing but hashlib, as an auditor would (docs/registry.md).

@@ -893,6 +893,15 @@ TEST(registry_typed_version_reads)
     keel_registry_close(r);
     r = open_as("bob");
     REQUIRE(r);
+    /* 1 is the champion: rejecting it waits until the alias is gone (test_alias_policy.c) */
+    CHECK_EQ_INT(keel_registry_approval_decide(r, "m", 1, 0, "no", &id), KEEL_EPERM);
+    keel_registry_close(r);
+    r = open_as("alice");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_alias_set(r, "m", "champion", 0, NULL), KEEL_OK);
+    keel_registry_close(r);
+    r = open_as("bob");
+    REQUIRE(r);
     CHECK_EQ_INT(keel_registry_approval_decide(r, "m", 1, 0, "no", &id), KEEL_OK);
     CHECK_EQ_INT(keel_registry_version_get(r, "m", 1, &v), KEEL_OK);
     CHECK_EQ_INT(v ? v->status : -1, KEEL_REVIEW_REJECTED);
