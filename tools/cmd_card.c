@@ -157,9 +157,8 @@ int cmd_card(int argc, char **argv)
     }
     const char *name = rr.name ? rr.name : keel_path_base(a.model);
     char stem[160];
-    size_t n = strlen(name);
-    if (n > 5 && !strcmp(name + n - 5, ".keel")) n -= 5;
-    snprintf(stem, sizeof stem, "%.*s", (int)KEEL_MIN(n, (size_t)120), name);
+    size_t n = KEEL_MIN(keel_path_stem_len(name, ".keel"), (size_t)120);
+    snprintf(stem, sizeof stem, "%.*s", (int)n, name);
     if (!(html_path = keel_malloc(strlen(stem) + 16)) ||
         !(md_path = keel_malloc(strlen(stem) + 16))) {
         cli_error("out of memory");

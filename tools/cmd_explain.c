@@ -32,12 +32,6 @@ typedef struct args {
     keel_explain_options opt;
 } args;
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 static int parse_method(const char *v, void *out)
 {
     int k = keel_explain_method_from_name(v);
@@ -98,7 +92,7 @@ static int parse_args(int argc, char **argv, args *a)
         cli_error("--format applies to the per-row output, not to --global (use --json)");
         return EXIT_USAGE;
     }
-    a->csv = format >= 0 ? format == 1 : a->output && ends_with(a->output, ".csv");
+    a->csv = format >= 0 ? format == 1 : a->output && keel_path_has_suffix(a->output, ".csv");
     if (a->csv_raw && (a->global || !a->csv)) {
         cli_error("--csv-raw applies to the per-row CSV output (--format csv or -o FILE.csv)");
         return EXIT_USAGE;
@@ -202,20 +196,17 @@ static int explain_rows(const args *a, keel_model *m, keel_explainer *x)
 
 /* ---- --global ---- */
 
-/* Names the step under way on stderr when it is a terminal; NULL clears the line. */
-static void phase(const args *a, const char *what)
+/* Names the step under way on stderr when it is a terminal; NULL clears the line (ud: the
+ * args). */
+static void on_phase(void *ud, const char *what)
 {
+    const args *a = ud;
     if (a->quiet || !cli_progress()) return;
     if (what)
         fprintf(stderr, "\r%s...\033[K", what);
     else
         fputs("\r\033[K", stderr);
     fflush(stderr);
-}
-
-static void on_phase(void *ud, const char *what)
-{
-    phase(ud, what);
 }
 
 static int explain_global(const args *a, keel_model *m, keel_explainer *x)

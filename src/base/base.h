@@ -217,6 +217,11 @@ const char *keel_path_base(const char *path);
  * ".quarantine.jsonl" -> "pima2.quarantine.jsonl"); "-" counts as "stdin". New string
  * (keel_free), NULL when out of memory. */
 char *keel_path_derived(const char *path, const char *suffix);
+/* Whether path ends with suffix (".csv"). */
+bool keel_path_has_suffix(const char *path, const char *suffix);
+/* The length of name without ext at its end ("churn.keel", ".keel" -> 5), when something is
+ * left of it; else strlen(name). */
+size_t keel_path_stem_len(const char *name, const char *ext);
 
 /* ---- time (time.c) --------------------------------------------------------------------- */
 double keel_now_seconds(void);  /* monotonic clock, seconds */

@@ -411,3 +411,15 @@ char *keel_path_derived(const char *path, const char *suffix)
     }
     return out;
 }
+
+bool keel_path_has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && !strcmp(path + n - k, suffix);
+}
+
+size_t keel_path_stem_len(const char *name, const char *ext)
+{
+    size_t n = strlen(name), k = strlen(ext);
+    return n > k && !strcmp(name + n - k, ext) ? n - k : n;
+}

@@ -34,9 +34,7 @@ static char *model_name(const char *given, const char *out)
 {
     if (given) return keel_strdup(given);
     const char *b = keel_path_base(out);
-    size_t n = strlen(b);
-    if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
-    if (n > 64) n = 64;
+    size_t n = KEEL_MIN(keel_path_stem_len(b, ".keel"), (size_t)64);
     char *s = keel_strndup(b, n);
     if (!s) return NULL;
     for (size_t i = 0; i < n; i++)

@@ -828,10 +828,8 @@ static int build_card(const keel_card_inputs *in, scored *s, card_reg_ref *rr, c
     /* The model. */
     const char *slash = strrchr(in->model_ref, '/');
     const char *base = slash ? slash + 1 : in->model_ref; /* the file's name, without folders */
-    size_t bn = strlen(base);
     char name[128];
-    snprintf(name, sizeof name, "%.*s",
-             (int)(bn > 5 && !strcmp(base + bn - 5, ".keel") ? bn - 5 : bn), base);
+    snprintf(name, sizeof name, "%.*s", (int)keel_path_stem_len(base, ".keel"), base);
     card_jb_open(j, "model", '{');
     card_jb_str(j, "name", rr->name ? rr->name : name);
     card_jb_str(j, "reference", in->model_ref);

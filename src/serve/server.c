@@ -851,9 +851,7 @@ static void model_name_of(const serve_model_spec *spec, char *out, size_t cap)
     if (spec->is_path) {
         const char *b = strrchr(spec->ref, '/');
         b = b ? b + 1 : spec->ref;
-        size_t n = strlen(b);
-        if (n > 5 && !strcmp(b + n - 5, ".keel")) n -= 5;
-        snprintf(out, cap, "%.*s", (int)n, b);
+        snprintf(out, cap, "%.*s", (int)keel_path_stem_len(b, ".keel"), b);
     } else {
         snprintf(out, cap, "%.*s", (int)strcspn(spec->ref, ":@"), spec->ref);
     }

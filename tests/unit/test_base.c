@@ -560,3 +560,22 @@ TEST(buf_errors_are_sticky_and_end_cuts_back)
     CHECK_STR(b.data, "fine");
     keel_buf_free(&b);
 }
+
+TEST(paths_base_derived_suffix_and_stem)
+{
+    CHECK_STR(keel_path_base("dir/sub/pima2.csv"), "pima2.csv");
+    CHECK_STR(keel_path_base("pima2.csv"), "pima2.csv");
+    char *d = keel_path_derived("dir/pima2.csv", ".quarantine.jsonl");
+    CHECK_STR(d, "pima2.quarantine.jsonl");
+    keel_free(d);
+    d = keel_path_derived("-", ".profile.json");
+    CHECK_STR(d, "stdin.profile.json");
+    keel_free(d);
+    CHECK(keel_path_has_suffix("out.csv", ".csv"));
+    CHECK(keel_path_has_suffix(".csv", ".csv"));
+    CHECK(!keel_path_has_suffix("out.csv.gz", ".csv"));
+    CHECK(!keel_path_has_suffix("csv", ".csv"));
+    CHECK_EQ_INT(keel_path_stem_len("churn.keel", ".keel"), 5);
+    CHECK_EQ_INT(keel_path_stem_len(".keel", ".keel"), 5); /* nothing would be left: kept whole */
+    CHECK_EQ_INT(keel_path_stem_len("churn-2.v1", ".keel"), 10);
+}
