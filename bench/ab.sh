@@ -50,7 +50,9 @@ for tool in wrk curl taskset; do
 done
 mkdir -p "$out"
 work=$(mktemp -d "$PWD/$out/ab.XXXXXX")
-export KEEL_HOME=$work/home SOURCE_DATE_EPOCH=1700000000
+# One identity for both builds: the model records who trained it (KEEL_USER, else the login
+# name since issue 19; 4fe6e37 took USER), and the byte comparison is about the model.
+export KEEL_HOME=$work/home SOURCE_DATE_EPOCH=1700000000 KEEL_USER=ab
 declare -A pid=() url=()
 cleanup() {
     local n
