@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +30,23 @@ static void log_stderr(int level, const char *msg, void *ud)
     (void)ud;
     static const char *names[] = {"debug", "info", "warning", "error"};
     fprintf(stderr, "keel serve: %s: %s\n", names[level & 3], msg);
+}
+
+/* Each connection is a descriptor: with a soft limit of 1024 (the usual default) the server
+ * could not hold the connections --max-connections allows. Raises the soft limit towards the
+ * hard one as far as needed, and says so when it cannot. */
+static void raise_fd_limit(unsigned max_connections)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)max_connections + 64; /* models, logs, the registry, listening */
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        fprintf(stderr,
+                "keel serve: warning: at most %llu open files allowed (ulimit -n): fewer than "
+                "the %u connections of --max-connections\n",
+                (unsigned long long)rl.rlim_cur, max_connections);
 }
 
 /* The models to serve: --model REF, repeatable. */
@@ -68,6 +86,8 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_NUM("--threads", CLI_INT, &o.threads, 1, 256),
         CLI_OPT_NUM("--max-body", CLI_SIZE, &o.max_body, 64, 1 << 30),
         CLI_OPT_NUM("--timeout", CLI_UINT, &o.timeout_seconds, 1, 3600),
+        CLI_OPT_NUM("--request-timeout", CLI_UINT, &o.request_timeout_seconds, 1, 3600),
+        CLI_OPT_NUM("--max-per-client", CLI_UINT, &o.max_per_client, 0, 100000),
         CLI_OPT_NUM("--poll", CLI_DOUBLE, &o.poll_seconds, 0.05, 86400),
         CLI_OPT_NUM("--drain", CLI_DOUBLE, &drain, 0, 3600),
         CLI_OPT_NUM("--max-connections", CLI_UINT, &max_connections, 4, 100000),
@@ -86,6 +106,7 @@ int cmd_serve(int argc, char **argv)
         fputs(cli_help_serve, stderr);
         return EXIT_USAGE;
     }
+    raise_fd_limit(o.max_connections);
     o.models = specs;
     o.n_models = n;
     o.home = cli_keel_home();

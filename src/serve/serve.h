@@ -235,19 +235,22 @@ typedef struct serve_model_spec {
 } serve_model_spec;
 
 typedef struct serve_options {
-    const char *host;          /* listen address, default 127.0.0.1 */
-    int port;                  /* default 8080; 0 picks a free port (serve_server_port) */
-    int threads;               /* HTTP worker threads, default: the number of cores */
-    size_t max_body;           /* bytes, default 1 MiB; larger bodies get 413 */
-    size_t max_header;         /* bytes of request line + headers per connection, 16 KiB */
-    unsigned max_connections;  /* default 1024 */
-    unsigned shed_connections; /* above this many open connections, answer 503 (768) */
-    unsigned timeout_seconds;  /* idle connection timeout, default 30 */
-    double poll_seconds;       /* how often registry aliases are checked, default 2 */
-    const char *home;          /* KEEL_HOME, for registry models and logs/ */
-    const char *registry;      /* the registry's location (KEEL_REGISTRY); NULL: in home */
-    const char *actor;         /* identity for reading the registry */
-    bool no_log;               /* no prediction log */
+    const char *host;                 /* listen address, default 127.0.0.1 */
+    int port;                         /* default 8080; 0 picks a free port (serve_server_port) */
+    int threads;                      /* HTTP worker threads, default: the number of cores */
+    size_t max_body;                  /* bytes, default 1 MiB; larger bodies get 413 */
+    size_t max_header;                /* bytes of request line + headers per connection, 16 KiB */
+    unsigned max_connections;         /* default 1024 */
+    unsigned shed_connections;        /* above this many open connections, answer 503 (768) */
+    unsigned timeout_seconds;         /* idle connection timeout, default 30 */
+    unsigned request_timeout_seconds; /* a request's head and body must arrive within this
+                                       * of its start (default 10); http_guard.c */
+    unsigned max_per_client;          /* open connections per client address (256; 0: any) */
+    double poll_seconds;              /* how often registry aliases are checked, default 2 */
+    const char *home;                 /* KEEL_HOME, for registry models and logs/ */
+    const char *registry;             /* the registry's location (KEEL_REGISTRY); NULL: in home */
+    const char *actor;                /* identity for reading the registry */
+    bool no_log;                      /* no prediction log */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

@@ -22,6 +22,7 @@
  * connections are closed after timeout_seconds (slow clients).
  */
 #include "serve/serve.h"
+#include "serve/http_guard.h"
 
 #include "registry/registry.h"
 #include "data/predlog_record.h"
@@ -78,6 +79,7 @@ struct serve_server {
     size_t n_models;
     serve_metrics *metrics;
     serve_predlog *log;
+    serve_guard *guard; /* the whole-request deadline's reaper, the connections' records */
     atomic_int open_connections;
     atomic_uint_fast64_t seq; /* request ids for the log when the client gives none */
     atomic_bool reload, stop;
@@ -726,7 +728,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
-    (void)version;
     serve_server *s = cls;
     request *rq = *con_cls;
     if (!rq) {
@@ -740,19 +741,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         serve_metrics_in_flight(s->metrics, 1);
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        const char *te =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         if (atomic_load(&s->open_connections) > (int)s->o.shed_connections ||
             atomic_load(&s->stop)) {
             rq->early_status = 503;
             snprintf(rq->early_msg, sizeof rq->early_msg,
                      "the server is overloaded; retry after a second");
             serve_metrics_shed(s->metrics);
-        } else if (cl && te) {
-            /* RFC 9112 6.3: a request with both is a smuggling attempt or a broken proxy. */
-            rq->early_status = 400;
-            snprintf(rq->early_msg, sizeof rq->early_msg,
-                     "both Content-Length and Transfer-Encoding given; send one");
+        } else if ((rq->early_status =
+                        serve_guard_check_head(serve_guard_conn_of(c), c, method, version,
+                                               rq->early_msg, sizeof rq->early_msg))) {
+            /* a head a proxy might read otherwise (http_guard.c): refused as it is */
         } else if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -783,7 +781,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0; /* consumed (or discarded) */
         return MHD_YES;
     }
-    if (rq->early_status) return MHD_YES; /* answered already; the body is discarded */
+    serve_guard_request_read(serve_guard_conn_of(c)); /* read whole: its deadline is met */
+    if (rq->early_status) return MHD_YES;             /* answered already; the body is discarded */
     if (rq->too_large) {
         serve_metrics_request(s->metrics, "other", "", "", 413, 0, keel_now_seconds() - rq->t0);
         return respond_error(c, 413, "the body is larger than the %zu bytes accepted",
@@ -795,9 +794,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)c;
     (void)why;
     serve_server *s = cls;
+    serve_guard_request_done(s->guard, serve_guard_conn_of(c));
     request *rq = *con_cls;
     if (!rq) return;
     if (rq->counted) {
@@ -811,9 +810,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)c;
-    (void)socket_context;
     serve_server *s = cls;
+    serve_guard_on_connection(s->guard, c, socket_context, code);
     atomic_fetch_add(&s->open_connections, code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
 }
 
@@ -842,6 +840,8 @@ void serve_options_init(serve_options *o)
     o->max_connections = 1024;
     o->shed_connections = 768;
     o->timeout_seconds = 30;
+    o->request_timeout_seconds = 10;
+    o->max_per_client = 256;
     o->poll_seconds = 2;
     o->home = ".keel";
 }
@@ -922,6 +922,11 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         rc = keel_error_set(e, KEEL_EINVAL, "'%s' is not an IPv4 address to listen on", s->o.host);
         goto fail;
     }
+    s->guard = serve_guard_new(o->request_timeout_seconds, o->timeout_seconds);
+    if (!s->guard) {
+        rc = keel_error_set(e, KEEL_ENOMEM, "cannot start the request deadline's thread");
+        goto fail;
+    }
     unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
     s->d = MHD_start_daemon(
@@ -931,7 +936,9 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         o->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_seconds,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->max_header, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->max_per_client, MHD_OPTION_URI_LOG_CALLBACK, serve_guard_on_uri, s->guard,
+        MHD_OPTION_UNESCAPE_CALLBACK, serve_guard_unescape, NULL, MHD_OPTION_END);
     if (!s->d) {
         rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
                             s->o.host, o->port);
@@ -965,6 +972,7 @@ void serve_server_stop(serve_server *s, double drain_seconds)
             usleep(5000);
         MHD_stop_daemon(s->d);
     }
+    serve_guard_free(s->guard); /* after the daemon: no connection is left */
     if (s->watcher_running) pthread_join(s->watcher, NULL);
     serve_predlog_close(s->log);
     for (size_t i = 0; i < s->n_models; i++)
