@@ -10,6 +10,7 @@
  *   predlog_record.c  one line of that log: its writer and its reader (predlog_record.h,
  *              which needs nothing of this header, so that monitoring can read the log)
  *   server.c   HTTP (libmicrohttpd), routing, limits, load shedding, hot swap, draining
+ *   http_guard.c  the whole-request deadline (slowloris) and the strict request head
  *
  * Protocols (docs/serve.md has the shapes):
  *   Open Inference Protocol v2  POST /v2/models/{m}[/versions/{v}]/infer

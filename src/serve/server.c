@@ -19,7 +19,11 @@
  * Overload: with a few worker threads, work cannot pile up inside the server, but connections
  * can; above shed_connections open connections a new request is answered at once with 503 and
  * Retry-After, and above max_connections libmicrohttpd refuses the connection. Idle
- * connections are closed after timeout_seconds (slow clients).
+ * connections are closed after timeout_seconds; connections that keep sending but never
+ * finish a request, after request_timeout_seconds (http_guard.c), and one client address
+ * holds at most max_per_client. Before a request is routed, http_guard.c checks its head for
+ * what a proxy might read otherwise (duplicate framing headers, NUL bytes, obs-fold, bad
+ * escapes): such requests are refused as they are.
  */
 #include "serve/serve.h"
 #include "serve/http_guard.h"
