@@ -14,17 +14,16 @@
 
 static keel_progress_bar bar;
 
-static void log_to_stderr(int level, const char *msg, void *ud)
+void cli_log(int level, const char *msg, void *who)
 {
-    (void)ud;
     static const char *names[] = {"debug", "info", "warning", "error"};
-    fprintf(stderr, "keel: %s: %s\n", names[level & 3], msg);
+    fprintf(stderr, "%s: %s: %s\n", (const char *)who, names[level & 3], msg);
 }
 
 void cli_init(const char *argv0)
 {
     (void)argv0;
-    keel_set_log(log_to_stderr, KEEL_LOG_WARN, NULL);
+    keel_set_log(cli_log, KEEL_LOG_WARN, (void *)"keel");
     keel_progress_bar_init(&bar, isatty(2) ? stderr : NULL);
 }
 

@@ -14,6 +14,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 void cli_init(const char *argv0);
 /* Prints "keel: message" to stderr. */
 void cli_error(const char *fmt, ...) KEEL_PRINTF(1, 2);
+/* The library's log on stderr: "WHO: level: message" (who: a const char *, "keel"). */
+void cli_log(int level, const char *msg, void *who);
 /* Returns a progress bar drawing on stderr when it is a terminal, else NULL. */
 keel_progress_bar *cli_progress(void);
 
@@ -49,39 +51,20 @@ typedef struct cli_option {
     int (*parse)(const char *value, void *out); /* CLI_PARSE */
 } cli_option;
 
-/* Table entries, named so that a table reads as a list of options. */
-#define CLI_OPT_TEXT(n, a, p)                                                                      \
-    {                                                                                              \
-        .name = (n), .alias = (a), .kind = CLI_TEXT, .out = (p)                                    \
-    }
-#define CLI_OPT_FLAG(n, a, p)                                                                      \
-    {                                                                                              \
-        .name = (n), .alias = (a), .kind = CLI_FLAG, .out = (p)                                    \
-    }
-#define CLI_OPT_NUM(n, k, p, l, h)                                                                 \
-    {                                                                                              \
-        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)                                 \
-    }
-#define CLI_OPT_NUM_HINT(n, k, p, l, h, t)                                                         \
-    {                                                                                              \
-        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h), .hint = (t)                    \
-    }
-#define CLI_OPT_CHOICE(n, p, c)                                                                    \
-    {                                                                                              \
-        .name = (n), .kind = CLI_CHOICE, .out = (p), .choices = (c)                                \
-    }
-#define CLI_OPT_PARSE(n, p, f, t)                                                                  \
-    {                                                                                              \
-        .name = (n), .kind = CLI_PARSE, .out = (p), .parse = (f), .hint = (t)                      \
-    }
-#define CLI_OPT_TABLE(t)                                                                           \
-    {                                                                                              \
-        .name = "", .kind = CLI_TABLE, .out = (void *)(t)                                          \
-    }
-#define CLI_OPT_END                                                                                \
-    {                                                                                              \
-        .name = NULL                                                                               \
-    }
+/* Table entries, named so that a table reads as a list of options (one line each: kept out of
+ * clang-format, which would spread each over four). */
+// clang-format off
+#define CLI_OPT_TEXT(n, a, p) {.name = (n), .alias = (a), .kind = CLI_TEXT, .out = (p)}
+#define CLI_OPT_FLAG(n, a, p) {.name = (n), .alias = (a), .kind = CLI_FLAG, .out = (p)}
+#define CLI_OPT_NUM(n, k, p, l, h) {.name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)}
+#define CLI_OPT_NUM_HINT(n, k, p, l, h, t) \
+    {.name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h), .hint = (t)}
+#define CLI_OPT_CHOICE(n, p, c) {.name = (n), .kind = CLI_CHOICE, .out = (p), .choices = (c)}
+#define CLI_OPT_PARSE(n, a, p, f, t) \
+    {.name = (n), .alias = (a), .kind = CLI_PARSE, .out = (p), .parse = (f), .hint = (t)}
+#define CLI_OPT_TABLE(t) {.name = "", .kind = CLI_TABLE, .out = (void *)(t)}
+#define CLI_OPT_END {.name = NULL}
+// clang-format on
 
 /* A command: its name in messages ("train", "data infer"), its usage text, its options, and
  * where its positional arguments go. */

@@ -88,7 +88,7 @@ int cmd_audit(int argc, char **argv)
         CLI_OPT_FLAG("--json", NULL, &json),
         CLI_OPT_TEXT("--output", "-o", &output),
         CLI_OPT_TEXT("--checkpoint", NULL, &checkpoint_file),
-        CLI_OPT_PARSE("--since", &since, parse_time,
+        CLI_OPT_PARSE("--since", NULL, &since, parse_time,
                       "wants a date (2026-11-24), a UTC time (2026-11-24T10:00:00Z) or seconds "
                       "since the epoch"),
         CLI_OPT_CHOICE("--format", &format, ((const char *const[]){"jsonl", "csv", NULL})),

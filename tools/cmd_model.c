@@ -78,31 +78,33 @@ static const char *const class_weights[] = {"auto", "none", "balanced", NULL};
 static void train_options(train_args *a)
 {
     keel_hparams *hp = &a->hp;
-    const cli_option opts[] = {
-        CLI_OPT_TEXT("--target", "-t", &a->target),
-        CLI_OPT_TEXT("--schema", "-s", &a->schema),
-        CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
-        CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
-        CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
-        CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
-        CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
-        CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
-        CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
-        CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
-        CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
-        CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
-        CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
-        CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
-        CLI_OPT_CHOICE("--task", &hp->task, tasks),
-        CLI_OPT_CHOICE("--class-weight", &hp->class_weight, class_weights),
-        CLI_OPT_PARSE("--hidden", hp, parse_hidden, "takes widths from 1 to 65536, e.g. 128,128"),
-        CLI_OPT_PARSE("--activation", &hp->activation, parse_activation, "is relu, gelu or silu"),
-        CLI_OPT_PARSE("--weight-precision", &hp->bf16_weights, parse_precision, "is bf16 or fp32"),
-        CLI_OPT_FLAG("--no-calibration", NULL, &a->no_calibration),
-        CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
-        CLI_OPT_FLAG("--json", NULL, &a->json),
-        CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
-        CLI_OPT_END};
+    const cli_option opts[] = {CLI_OPT_TEXT("--target", "-t", &a->target),
+                               CLI_OPT_TEXT("--schema", "-s", &a->schema),
+                               CLI_OPT_TEXT("--quarantine", NULL, &a->quarantine),
+                               CLI_OPT_NUM("--seed", CLI_U64, &hp->seed, 0, 1e18),
+                               CLI_OPT_NUM("--threads", CLI_INT, &hp->threads, 1, 256),
+                               CLI_OPT_NUM("--epochs", CLI_INT, &hp->max_epochs, 1, 100000),
+                               CLI_OPT_NUM("--patience", CLI_INT, &hp->patience, 1, 100000),
+                               CLI_OPT_NUM("--batch-size", CLI_SIZE, &hp->batch_size, 1, 1 << 20),
+                               CLI_OPT_NUM("--lr", CLI_FLOAT, &hp->lr, 1e-7, 10),
+                               CLI_OPT_NUM("--weight-decay", CLI_FLOAT, &hp->weight_decay, 0, 10),
+                               CLI_OPT_NUM("--dropout", CLI_FLOAT, &hp->dropout, 0, 0.95),
+                               CLI_OPT_NUM("--validation", CLI_FLOAT, &hp->val_fraction, 0.02, 0.5),
+                               CLI_OPT_NUM("--bins", CLI_SIZE, &hp->bins, 0, 256),
+                               CLI_OPT_NUM("--feature-dim", CLI_SIZE, &hp->feature_dim, 0, 256),
+                               CLI_OPT_CHOICE("--task", &hp->task, tasks),
+                               CLI_OPT_CHOICE("--class-weight", &hp->class_weight, class_weights),
+                               CLI_OPT_PARSE("--hidden", NULL, hp, parse_hidden,
+                                             "takes widths from 1 to 65536, e.g. 128,128"),
+                               CLI_OPT_PARSE("--activation", NULL, &hp->activation,
+                                             parse_activation, "is relu, gelu or silu"),
+                               CLI_OPT_PARSE("--weight-precision", NULL, &hp->bf16_weights,
+                                             parse_precision, "is bf16 or fp32"),
+                               CLI_OPT_FLAG("--no-calibration", NULL, &a->no_calibration),
+                               CLI_OPT_FLAG("--no-quarantine", NULL, &a->no_quarantine),
+                               CLI_OPT_FLAG("--json", NULL, &a->json),
+                               CLI_OPT_FLAG("--quiet", "-q", &a->quiet),
+                               CLI_OPT_END};
     _Static_assert(sizeof opts <= sizeof a->opts, "train_args.opts holds the training options");
     memcpy(a->opts, opts, sizeof opts);
 }
@@ -247,7 +249,7 @@ int cmd_train(int argc, char **argv)
                                CLI_OPT_NUM_HINT("--reasons", CLI_INT, &xa.reasons, 1, 16,
                                                 "must be a whole number from 1 to 16"),
                                CLI_OPT_FLAG("--lower-is-adverse", NULL, &xa.lower_is_adverse),
-                               CLI_OPT_PARSE("--population", &xa.population, parse_population,
+                               CLI_OPT_PARSE("--population", NULL, &xa.population, parse_population,
                                              "must be 1 to 63 bytes of text"),
                                CLI_OPT_END};
     int status = parse_training("train", cli_help_train, opts, &a, argc, argv);

@@ -49,6 +49,12 @@ static int need_pos(const reg_args *a, int n, const char *usage)
     return EXIT_USAGE;
 }
 
+/* -1 when the call succeeded, else the exit status after saying why the registry refused. */
+static int refused(keel_registry *r, int rc)
+{
+    return rc == KEEL_OK ? -1 : cli_registry_fail(r, rc);
+}
+
 /* Prints a call's JSON answer, or its error. Frees nothing: the caller owns b. */
 static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const keel_text_column *cols)
 {
@@ -198,10 +204,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         }
         keel_model_close(m);
         rc = keel_registry_model_register(r, a->name, a->pos[1], 0, NULL, NULL, &v);
-        if (rc != KEEL_OK) {
-            status = cli_registry_fail(r, rc);
-            goto done;
-        }
+        if ((status = refused(r, rc)) >= 0) goto done;
         snprintf(js, sizeof js, "{\"model\":\"%s\",\"version\":%lld}", a->name, (long long)v);
         status = print_done(a->json, js, "registered %s:%lld", a->name, (long long)v);
     } else if (!strcmp(verb, "request") || !strcmp(verb, "approve") || !strcmp(verb, "reject")) {
@@ -210,10 +213,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         rc = !strcmp(verb, "request") ? keel_registry_approval_request(r, model, v, a->comment, &id)
                                       : keel_registry_approval_decide(
                                             r, model, v, !strcmp(verb, "approve"), a->comment, &id);
-        if (rc != KEEL_OK) {
-            status = cli_registry_fail(r, rc);
-            goto done;
-        }
+        if ((status = refused(r, rc)) >= 0) goto done;
         const char *what = !strcmp(verb, "request")   ? "review requested"
                            : !strcmp(verb, "approve") ? "approved"
                                                       : "rejected";
@@ -235,10 +235,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
             }
         }
         rc = keel_registry_alias_set(r, a->pos[1], a->pos[2], a->remove ? 0 : v, a->comment);
-        if (rc != KEEL_OK) {
-            status = cli_registry_fail(r, rc);
-            goto done;
-        }
+        if ((status = refused(r, rc)) >= 0) goto done;
         snprintf(js, sizeof js, "{\"model\":\"%s\",\"alias\":\"%s\",\"version\":%lld}", a->pos[1],
                  a->pos[2], (long long)(a->remove ? 0 : v));
         status = a->remove ? print_done(a->json, js, "%s@%s removed", a->pos[1], a->pos[2])
@@ -258,10 +255,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
                  a->pos[2]);
         snprintf(object, sizeof object, "model:%s:%lld", model, (long long)v);
         rc = keel_registry_tag_set(r, object, key, a->remove ? NULL : eq + 1);
-        if (rc != KEEL_OK) {
-            status = cli_registry_fail(r, rc);
-            goto done;
-        }
+        if ((status = refused(r, rc)) >= 0) goto done;
         status = print_done(a->json, "{\"ok\":true}", "%s %s on %s", a->remove ? "removed" : "set",
                             key, object);
     } else if (!strcmp(verb, "deploy")) {
@@ -274,10 +268,7 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
         }
         rc = keel_registry_deployment_record(r, model, v, a->target,
                                              a->retire ? "retired" : "active", &id);
-        if (rc != KEEL_OK) {
-            status = cli_registry_fail(r, rc);
-            goto done;
-        }
+        if ((status = refused(r, rc)) >= 0) goto done;
         snprintf(js, sizeof js, "{\"deployment\":%lld}", (long long)id);
         status = print_done(a->json, js, "deployment %lld: %s:%lld %s %s", (long long)id, model,
                             (long long)v, a->retire ? "retired from" : "active on", a->target);

@@ -25,13 +25,6 @@ static void on_hup(int sig)
     got_hup = 1;
 }
 
-static void log_stderr(int level, const char *msg, void *ud)
-{
-    (void)ud;
-    static const char *names[] = {"debug", "info", "warning", "error"};
-    fprintf(stderr, "keel serve: %s: %s\n", names[level & 3], msg);
-}
-
 /* Each connection is a descriptor: with a soft limit of 1024 (the usual default) the server
  * could not hold the connections --max-connections allows. Raises the soft limit towards the
  * hard one as far as needed, and says so when it cannot. */
@@ -75,12 +68,7 @@ int cmd_serve(int argc, char **argv)
     double drain = 10;
     unsigned max_connections = 0;
     const cli_option opts[] = {
-        {.name = "--model",
-         .alias = "-m",
-         .kind = CLI_PARSE,
-         .out = &models,
-         .parse = add_model,
-         .hint = "is given at most 32 times"},
+        CLI_OPT_PARSE("--model", "-m", &models, add_model, "is given at most 32 times"),
         {.name = "--port", .alias = "-p", .kind = CLI_INT, .out = &o.port, .lo = 0, .hi = 65535},
         CLI_OPT_TEXT("--host", NULL, &o.host),
         CLI_OPT_NUM("--threads", CLI_INT, &o.threads, 1, 256),
@@ -101,11 +89,9 @@ int cmd_serve(int argc, char **argv)
         o.max_connections = max_connections;
         o.shed_connections = o.max_connections / 4 * 3;
     }
-    if (n == 0) {
-        cli_error("no model to serve: give --model NAME@ALIAS or --model PATH.keel");
-        fputs(cli_help_serve, stderr);
-        return EXIT_USAGE;
-    }
+    if (n == 0)
+        return cli_usage_error(&cmd, "no model to serve: give --model NAME@ALIAS or --model "
+                                     "PATH.keel");
     raise_fd_limit(o.max_connections);
     o.models = specs;
     o.n_models = n;
@@ -113,7 +99,8 @@ int cmd_serve(int argc, char **argv)
     o.registry = cli_registry_location();
     const char *user = cli_user();
     o.actor = user ? user : "";
-    o.log = log_stderr;
+    o.log = cli_log;
+    o.log_ud = (void *)"keel serve";
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
