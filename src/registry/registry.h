@@ -201,8 +201,10 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
 /* Resolves "name", "name:VERSION" or "name@ALIAS" (plain name = the newest version) to the
  * version number and, if path is not NULL, the stored artifact's path (new string, the
  * caller keel_free's it). KEEL_ENOENT when there is no such model, version or alias.
- * keel_registry_version_resolve answers the same with the whole record; this one stays for
- * the callers that still use it (the card, the server). */
+ * keel_registry_version_resolve answers the same with the whole record. No keel program
+ * calls this one any more: a path alone invites loading the file unchecked; to load a model
+ * use keel_registry_model_load (pipeline/model_load.h), which checks the artifact against
+ * the registry (keel_registry_artifact_verify). */
 int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model, int64_t *version,
                                 char **path);
 
