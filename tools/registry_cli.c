@@ -13,6 +13,7 @@
  */
 #include "tools/registry_cli.h"
 
+#include "pipeline/model_load.h"
 #include "pipeline/train_job.h"
 
 #include "data/schema.h"
@@ -172,22 +173,34 @@ int cli_print_json(const keel_buf *json, bool as_json, const keel_text_column *c
 int cli_load_model(const char *path, keel_model **m, keel_model_version **version)
 {
     keel_error e;
-    keel_model_version *stored = NULL;
     *m = NULL;
     if (version) *version = NULL;
-    if (access(path, F_OK) != 0 && !strchr(path, '/') && !strstr(path, ".keel")) {
-        keel_registry *r = cli_registry_open();
-        if (!r) return EXIT_FAIL;
-        int rc = keel_registry_version_resolve(r, path, &stored);
-        int status = rc == KEEL_OK ? EXIT_OK : cli_registry_fail(r, rc);
-        keel_registry_close(r);
-        if (status != EXIT_OK) return status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
+    if (access(path, F_OK) == 0 || strchr(path, '/') || strstr(path, ".keel")) {
+        int rc = keel_model_load(path, m, &e);
+        if (rc) cli_error("%s: %s", path, e.msg);
+        return rc ? EXIT_FAIL : EXIT_OK;
     }
-    int rc = keel_model_load(stored ? stored->path : path, m, &e);
-    if (rc) cli_error("%s: %s", path, e.msg);
-    if (version && !rc)
+    /* A registry reference: the stored artifact is loaded and checked against the version's
+     * recorded SHA-256 in one step (keel_registry_version_load), so a file swapped in the
+     * artifact store is refused, and the registry stays open to audit the refusal. */
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    keel_model_version *stored = NULL;
+    int rc = keel_registry_version_resolve(r, path, &stored);
+    int status = rc == KEEL_OK ? EXIT_OK : cli_registry_fail(r, rc);
+    if (status == EXIT_OK && keel_registry_version_load(r, stored, m, &e) != KEEL_OK) {
+        /* A mismatch names the version itself ("churn:1: ..."): not "churn:1: churn:1: ...". */
+        size_t n = strlen(path);
+        if (!strncmp(e.msg, path, n) && e.msg[n] == ':')
+            cli_error("%s", e.msg);
+        else
+            cli_error("%s: %s", path, e.msg);
+        status = EXIT_FAIL;
+    }
+    keel_registry_close(r);
+    if (status == EXIT_OK && version)
         *version = stored;
     else
         keel_model_version_free(stored);
-    return rc ? EXIT_FAIL : EXIT_OK;
+    return status == EXIT_OK ? EXIT_OK : status == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL;
 }

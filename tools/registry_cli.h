@@ -27,7 +27,9 @@ int cli_registry_fail(keel_registry *r, int rc);
 
 struct keel_model;
 /* Loads MODEL: a .keel file, or a registry reference (NAME, NAME:VERSION, NAME@ALIAS) when no
- * such file exists, whose stored artifact is then loaded. Prints why and returns EXIT_USAGE
+ * such file exists, whose stored artifact is then loaded and checked against the SHA-256 the
+ * registry recorded (a swapped artifact is refused and audited as artifact.mismatch:
+ * keel_registry_version_load). Prints why and returns EXIT_USAGE
  * (a reference the registry does not know) or EXIT_FAIL; EXIT_OK with *m set and, when
  * version is not NULL, *version the registry's version (NULL for a file; free with
  * keel_model_version_free). */

@@ -201,8 +201,10 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
 /* Resolves "name", "name:VERSION" or "name@ALIAS" (plain name = the newest version) to the
  * version number and, if path is not NULL, the stored artifact's path (new string, the
  * caller keel_free's it). KEEL_ENOENT when there is no such model, version or alias.
- * keel_registry_version_resolve answers the same with the whole record; this one stays for
- * the callers that still use it (the card, the server). */
+ * keel_registry_version_resolve answers the same with the whole record. No keel program
+ * calls this one any more: a path alone invites loading the file unchecked; to load a model
+ * use keel_registry_model_load (pipeline/model_load.h), which checks the artifact against
+ * the registry (keel_registry_artifact_verify). */
 int keel_registry_model_resolve(keel_registry *r, const char *ref, char **model, int64_t *version,
                                 char **path);
 
@@ -264,6 +266,19 @@ int keel_registry_version_find_sha256(keel_registry *r, const char *sha256,
 int keel_registry_version_list(keel_registry *r, const char *model, keel_model_versions **out);
 /* The version a reference names: "name:VERSION", "name@ALIAS", or "name" (the newest). */
 int keel_registry_version_resolve(keel_registry *r, const char *ref, keel_model_version **out);
+
+/* Checks that the artifact a caller loaded for version v (from keel_registry_version_get or
+ * _resolve) is the one registered: found_sha256 is the SHA-256 of the bytes the caller read
+ * and built its model from (keel_model_sha256), never of a second read of the file. KEEL_OK
+ * when it equals v->sha256. Otherwise the artifact store was changed behind the registry's
+ * back: the mismatch is recorded in the audit trail ("artifact.mismatch" on
+ * "model:<name>:<version>", details {expected, found, path}) in a transaction of its own,
+ * whatever the actor's roles (nothing is written while the schema is stale), and the call
+ * returns KEEL_EFORMAT with a message naming the version, both hashes and the file; the
+ * caller must not use the model. keel_registry_model_load (pipeline/model_load.h) loads and
+ * checks in one call. */
+int keel_registry_artifact_verify(keel_registry *r, const keel_model_version *v,
+                                  const char *found_sha256);
 
 /* Whether s may name a model or an alias: 1 to 64 of A-Z a-z 0-9 . _ -, not starting with
  * . _ or -. The registry refuses other names; a caller may ask first (keel train does, before

@@ -14,7 +14,10 @@
  * whole life, so a swap (the watcher thread replacing the pointer) never frees a model a
  * request is using: the old version is freed by whoever drops the last reference. A new
  * version is opened — and so fully checked, SHA-256 included — before it is swapped in; one
- * that fails to load is refused and the old one keeps serving.
+ * that fails to load is refused and the old one keeps serving. A registry model's artifact
+ * must moreover be the one the registry recorded for the version (keel_registry_artifact_verify
+ * on the hash of the bytes read): one swapped in the artifact store is refused at start and at
+ * every reload, and audited as artifact.mismatch.
  *
  * Overload: with a few worker threads, work cannot pile up inside the server, but connections
  * can; above shed_connections open connections a new request is answered at once with 503 and
@@ -69,6 +72,9 @@ typedef struct served_model {
     char name[80];
     char ref[1024];
     bool is_path;
+    /* "VERSION:SHA256" of the swapped artifact last refused (artifact.mismatch), so that the
+     * watcher audits and logs it once, not every poll; "" when none. Watcher only. */
+    char refused[96];
     struct {
         atomic_int n;
         char pad[64 - sizeof(atomic_int)];
@@ -145,34 +151,71 @@ static int open_registry(const serve_server *s, keel_registry **r, keel_error *e
     return keel_registry_open_with(&o, r, e);
 }
 
-/* Resolves and opens what m->ref names now. For a registry reference the registry is opened
- * for the call (cheap: no write lock when up to date) and closed again. */
-static int load_version(serve_server *s, served_model *m, served_version **out, keel_error *e)
+/* Opens the model file and, for a registry model, checks that what was read is the artifact
+ * the registry recorded for the version: the hash compared is the one computed over the bytes
+ * the model was parsed from, so a file swapped between the check and the use cannot be
+ * served. A mismatch is audited once per version and content (the watcher would otherwise
+ * record it every poll); *repeated says it was already reported, so the caller need not log
+ * it again either. */
+static int open_checked(served_model *m, keel_registry *r, const keel_model_version *mv,
+                        keel_model **out, bool *repeated, keel_error *e)
 {
     *out = NULL;
-    char *path = NULL;
-    char version[32] = "";
+    keel_model *model = NULL;
+    int rc = keel_model_open(mv ? mv->path : m->ref, &model, e);
+    if (rc != KEEL_OK || !mv) {
+        *out = model;
+        return rc;
+    }
+    const char *found = keel_model_sha256(model);
+    char key[sizeof m->refused];
+    snprintf(key, sizeof key, "%lld:%s", (long long)mv->version, found);
+    if (strcmp(mv->sha256, found) && !strcmp(key, m->refused)) {
+        *repeated = true;
+        rc = keel_error_set(e, KEEL_EFORMAT, "%s:%lld: the stored artifact still has sha256 %s",
+                            mv->model, (long long)mv->version, found);
+    } else if ((rc = keel_registry_artifact_verify(r, mv, found)) != KEEL_OK) {
+        keel_error_set(e, rc, "%s", keel_registry_errmsg(r));
+        snprintf(m->refused, sizeof m->refused, "%s", key);
+    }
+    if (rc != KEEL_OK) {
+        keel_model_close(model);
+        return rc;
+    }
+    m->refused[0] = '\0'; /* a later swap is reported again */
+    *out = model;
+    return KEEL_OK;
+}
+
+/* Resolves and opens what m->ref names now. For a registry reference the registry is opened
+ * for the call (cheap: no write lock when up to date) and closed again. */
+static int load_version(serve_server *s, served_model *m, served_version **out, bool *repeated,
+                        keel_error *e)
+{
+    *out = NULL;
+    *repeated = false;
+    keel_registry *r = NULL;
+    keel_model_version *mv = NULL;
     if (!m->is_path) {
-        keel_registry *r = NULL;
         int rc = open_registry(s, &r, e);
         if (rc != KEEL_OK) return rc;
-        int64_t v = 0;
-        rc = keel_registry_model_resolve(r, m->ref, NULL, &v, &path);
+        rc = keel_registry_version_resolve(r, m->ref, &mv);
         if (rc != KEEL_OK) {
             keel_error_set(e, rc, "%s", keel_registry_errmsg(r));
             keel_registry_close(r);
             return rc;
         }
-        keel_registry_close(r);
-        snprintf(version, sizeof version, "%lld", (long long)v);
     }
-    const char *file = path ? path : m->ref;
+    const char *file = mv ? mv->path : m->ref;
     struct stat sb;
     memset(&sb, 0, sizeof sb);
     stat(file, &sb);
     keel_model *model = NULL;
-    int rc = keel_model_open(file, &model, e);
-    keel_free(path);
+    int rc = open_checked(m, r, mv, &model, repeated, e);
+    char version[32] = "";
+    if (mv) snprintf(version, sizeof version, "%lld", (long long)mv->version);
+    keel_model_version_free(mv);
+    keel_registry_close(r);
     if (rc != KEEL_OK) return rc;
     served_version *v = keel_calloc(1, sizeof *v);
     size_t k = keel_model_n_outputs(model);
@@ -231,8 +274,10 @@ static void check_model(serve_server *s, served_model *m, bool forced)
     double t0 = keel_now_seconds();
     served_version *v = NULL;
     keel_error e = {0};
-    int rc = load_version(s, m, &v, &e);
+    bool repeated = false;
+    int rc = load_version(s, m, &v, &repeated, &e);
     if (rc != KEEL_OK) {
+        if (repeated) return; /* said (and audited) at the first poll that found it */
         say(s, KEEL_LOG_ERROR, "model %s: cannot load %s, %s keeps serving: %s", m->name, m->ref,
             cur ? cur->version : "nothing", e.msg);
         return;
@@ -908,7 +953,8 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
             }
         double t0 = keel_now_seconds();
         served_version *v = NULL;
-        if ((rc = load_version(s, m, &v, e)) != KEEL_OK) goto fail;
+        bool repeated = false;
+        if ((rc = load_version(s, m, &v, &repeated, e)) != KEEL_OK) goto fail;
         atomic_store(&m->current, v);
         serve_metrics_model_loaded(s->metrics, m->name, v->version, keel_now_seconds() - t0);
     }
