@@ -1,5 +1,5 @@
 /*
- * cmd_audit.c — `keel audit verify|export|checkpoint`: what an auditor runs.
+ * cmd_audit.c — `keel audit verify|export|checkpoint|adopt`: what an auditor runs.
  *
  * verify exits 0 when the chain and every checkpoint hold, 1 when anything is wrong (naming
  * the first bad sequence number), so it can gate a pipeline or a cron job.
@@ -78,6 +78,19 @@ static int checkpoint(keel_registry *r, const char *output, bool json)
     return status;
 }
 
+static int adopt(keel_registry *r, bool json)
+{
+    int64_t from, to;
+    int rc = keel_registry_audit_adopt(r, &from, &to);
+    if (rc != KEEL_OK) return cli_registry_fail(r, rc);
+    if (json)
+        printf("{\"from\":%lld,\"to\":%lld}\n", (long long)from, (long long)to);
+    else
+        printf("adopted events %lld to %lld: recorded as audit.adopt and signed\n", (long long)from,
+               (long long)to);
+    return EXIT_OK;
+}
+
 int cmd_audit(int argc, char **argv)
 {
     bool json = false;
@@ -98,19 +111,21 @@ int cmd_audit(int argc, char **argv)
         .usage = cli_help_audit,
         .opts = opts,
         .args = &verb,
-        .arg_names = (const char *const[]){"a verb (verify, export or checkpoint)", NULL},
+        .arg_names = (const char *const[]){"a verb (verify, export, checkpoint or adopt)", NULL},
         .min_args = 1,
         .max_args = 1};
     if (argc > 1 && !strcmp(argv[1], "help")) return fputs(cli_help_audit, stdout), EXIT_OK;
     int status = cli_parse(&cmd, argc, argv);
     if (status >= 0) return status;
-    bool is_verify = !strcmp(verb, "verify"), is_export = !strcmp(verb, "export");
-    if (!is_verify && !is_export && strcmp(verb, "checkpoint"))
+    bool is_verify = !strcmp(verb, "verify"), is_export = !strcmp(verb, "export"),
+         is_adopt = !strcmp(verb, "adopt");
+    if (!is_verify && !is_export && !is_adopt && strcmp(verb, "checkpoint"))
         return cli_usage_error(&cmd, "unknown verb 'audit %s'", verb);
     keel_registry *r = cli_registry_open();
     if (!r) return EXIT_FAIL;
     status = is_verify   ? verify(r, checkpoint_file, json)
              : is_export ? export(r, since, format, output)
+             : is_adopt  ? adopt(r, json)
                          : checkpoint(r, output, json);
     keel_registry_close(r);
     return status;

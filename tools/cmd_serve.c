@@ -97,6 +97,8 @@ int cmd_serve(int argc, char **argv)
     o.n_models = n;
     o.home = cli_keel_home();
     o.registry = cli_registry_location();
+    o.audit_key = cli_audit_key();
+    o.audit_witness = cli_audit_witness();
     const char *user = cli_user();
     o.actor = user ? user : "";
     o.log = cli_log;

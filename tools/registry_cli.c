@@ -8,6 +8,8 @@
  *     user: alice
  *     home: /srv/keel
  *     registry: sqlite:///srv/keel/registry.db
+ *     audit_key: /secure/keel/audit.key        (KEEL_AUDIT_KEY)
+ *     audit_witness: /mnt/witness/keel.jsonl   (KEEL_AUDIT_WITNESS)
  * read from $KEEL_CONFIG, else $XDG_CONFIG_HOME/keel/config.yaml, else
  * ~/.config/keel/config.yaml. The environment wins over the file.
  */
@@ -25,7 +27,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static char config_user[256], config_home[4096], config_registry[4096];
+static char config_user[256], config_home[4096], config_registry[4096], config_audit_key[4096],
+    config_audit_witness[4096];
 static int config_loaded;
 
 static int config_pair(void *ud, const char *key, const char *value)
@@ -34,6 +37,9 @@ static int config_pair(void *ud, const char *key, const char *value)
     if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
     if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
     if (!strcmp(key, "registry")) snprintf(config_registry, sizeof config_registry, "%s", value);
+    if (!strcmp(key, "audit_key")) snprintf(config_audit_key, sizeof config_audit_key, "%s", value);
+    if (!strcmp(key, "audit_witness"))
+        snprintf(config_audit_witness, sizeof config_audit_witness, "%s", value);
     return KEEL_OK; /* other keys belong to later features: ignored, not an error */
 }
 
@@ -78,6 +84,25 @@ const char *cli_registry_location(void)
     return config_registry[0] ? config_registry : NULL;
 }
 
+/* The environment's name, else the config file's value, else NULL. */
+static const char *setting(const char *env, const char *config)
+{
+    const char *v = getenv(env);
+    if (v && *v) return v;
+    load_config();
+    return config[0] ? config : NULL;
+}
+
+const char *cli_audit_key(void)
+{
+    return setting("KEEL_AUDIT_KEY", config_audit_key);
+}
+
+const char *cli_audit_witness(void)
+{
+    return setting("KEEL_AUDIT_WITNESS", config_audit_witness);
+}
+
 const char *cli_user(void)
 {
     const char *u = getenv("KEEL_USER");
@@ -101,6 +126,8 @@ keel_registry *cli_registry_open_flags(unsigned flags)
         .actor = user ? user : "",
         .host = host,
         .flags = flags,
+        .audit_key = cli_audit_key(),
+        .audit_witness = cli_audit_witness(),
     };
     keel_registry *r = NULL;
     keel_error e = {0};

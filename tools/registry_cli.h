@@ -15,6 +15,11 @@ const char *cli_keel_home(void);
  * (sqlite:///abs/path/registry.db, sqlite:relative/path); NULL means the library's default,
  * sqlite://KEEL_HOME/registry.db. */
 const char *cli_registry_location(void);
+/* KEEL_AUDIT_KEY, else the config file's audit_key, else NULL (KEEL_HOME/keys/audit.key):
+ * the audit signing key's file. */
+const char *cli_audit_key(void);
+/* KEEL_AUDIT_WITNESS, else the config file's audit_witness, else NULL: the witness file. */
+const char *cli_audit_witness(void);
 /* KEEL_USER, else the config file's user, else the login name; NULL when none is known. */
 const char *cli_user(void);
 /* Opens the registry (cli_keel_home, cli_registry_location) for the user; prints why and

@@ -31,7 +31,7 @@
  * fails if the name exists, so when two processes create a key at once exactly one wins and
  * the other, which never sees a half-written file, loads the winner's key.
  */
-#include "registry/audit.h"
+#include "registry/audit_impl.h"
 
 #include "base/json.h"
 
@@ -250,9 +250,7 @@ int keel_audit_append(keel_store *s, int64_t time, const char *actor, const char
 
 /* ---- files --------------------------------------------------------------------------- */
 
-/* Reads a whole small file into b (NUL-terminated). KEEL_ENOENT when missing, KEEL_EFORMAT
- * when larger than max, KEEL_EIO otherwise. */
-static int write_all(int fd, const char *p, size_t n)
+int audit_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t put = write(fd, p, n);
@@ -265,7 +263,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* fsyncs the directory holding path, so that a rename or link in it is durable. */
-static int fsync_parent(const char *path, keel_error *e)
+int audit_fsync_parent(const char *path, keel_error *e)
 {
     const char *slash = strrchr(path, '/');
     char dir[PATH_MAX];
@@ -293,7 +291,7 @@ static int write_tmp(const char *tmp, const char *text, size_t n, mode_t mode, b
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
     int fd = open(tmp, flags, mode);
     if (fd < 0) return keel_error_set(e, KEEL_EIO, "%s: %s", tmp, strerror(errno));
-    if (write_all(fd, text, n) != 0 || fsync(fd) != 0) {
+    if (audit_write_all(fd, text, n) != 0 || fsync(fd) != 0) {
         int err = errno;
         close(fd);
         unlink(tmp);
@@ -317,7 +315,8 @@ static int tmp_name(char *out, size_t cap, const char *path, keel_error *e)
 
 /* Replaces path with text atomically: temporary file, fsync, rename, fsync of the
  * directory. A reader sees the old content or the new, never a mix. */
-static int replace_file(const char *path, const char *text, size_t n, mode_t mode, keel_error *e)
+static int replace_file(const char *path, const char *text, size_t n, mode_t mode, bool durable,
+                        keel_error *e)
 {
     char tmp[PATH_MAX];
     int rc = tmp_name(tmp, sizeof tmp, path, e);
@@ -328,7 +327,7 @@ static int replace_file(const char *path, const char *text, size_t n, mode_t mod
         unlink(tmp);
         return keel_error_set(e, KEEL_EIO, "%s: %s", path, strerror(err));
     }
-    return fsync_parent(path, e);
+    return durable ? audit_fsync_parent(path, e) : KEEL_OK;
 }
 
 /* ---- keys ---------------------------------------------------------------------------- */
@@ -382,7 +381,7 @@ static int write_pub(const char *path, const unsigned char pk[32], keel_error *e
     hex_encode(pk, 32, text);
     text[64] = '\n';
     text[65] = '\0';
-    return replace_file(path, text, 65, 0644, e);
+    return replace_file(path, text, 65, 0644, true, e);
 }
 
 /* Generates a key pair and publishes it as key_path, unless another process got there first
@@ -409,24 +408,56 @@ static int create_key(const char *key_path, keel_error *e)
         return keel_error_set(e, KEEL_EIO, "%s: %s", key_path, strerror(err));
     }
     unlink(tmp);
-    return fsync_parent(key_path, e);
+    return audit_fsync_parent(key_path, e);
 }
 
 int keel_audit_key_load(const char *dir, int create, keel_audit_key *key, keel_error *e)
 {
     memset(key, 0, sizeof *key);
-    int rc = crypto_ready(e);
-    if (rc != KEEL_OK) return rc;
     char key_path[PATH_MAX], pub_path[PATH_MAX];
     int a = snprintf(key_path, sizeof key_path, "%s/audit.key", dir);
     int b = snprintf(pub_path, sizeof pub_path, "%s/audit.pub", dir);
     if (a < 0 || b < 0 || (size_t)a >= sizeof key_path || (size_t)b >= sizeof pub_path)
         return keel_error_set(e, KEEL_EINVAL, "%s: path too long", dir);
+    return keel_audit_key_load_file(key_path, pub_path, create, key, e);
+}
+
+/* A secret key others can read is no secret: refused before it is read, whoever owns it.
+ * KEEL_ENOENT when the file is not there. */
+static int check_key_mode(const char *path, keel_error *e)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return KEEL_ENOENT;
+        return keel_error_set(e, KEEL_EIO, "%s: %s", path, strerror(errno));
+    }
+    if (st.st_mode & 077)
+        return keel_error_set(e, KEEL_EPERM,
+                              "the audit signing key %s may be read by group or others (mode "
+                              "%04o): run `chmod 600 %s`",
+                              path, (unsigned)(st.st_mode & 07777), path);
+    return KEEL_OK;
+}
+
+int keel_audit_key_load_file(const char *key_path, const char *pub_path, int create,
+                             keel_audit_key *key, keel_error *e)
+{
+    memset(key, 0, sizeof *key);
+    int rc = crypto_ready(e);
+    if (rc != KEEL_OK) return rc;
+    char dir[PATH_MAX];
+    const char *slash = strrchr(key_path, '/');
+    size_t dn = slash ? (size_t)(slash - key_path) : 1;
+    if (dn >= sizeof dir) return keel_error_set(e, KEEL_EINVAL, "%s: path too long", key_path);
+    memcpy(dir, slash ? key_path : ".", dn);
+    dir[dn] = '\0';
+    if (dn == 0) strcpy(dir, "/");
     /* A few rounds at most: after creating the key (or losing the race to create it) the
      * next round loads the key that is in place. */
     for (int round = 0; round < 3; round++) {
         unsigned char sk[64], pk[32], seed_pk[32], seed_sk[64];
-        rc = read_hex_file(key_path, sk, 64, e);
+        rc = check_key_mode(key_path, e);
+        if (rc == KEEL_OK) rc = read_hex_file(key_path, sk, 64, e);
         if (rc == KEEL_OK) {
             /* The secret key is seed || public key; rederive both to detect damage. */
             crypto_sign_ed25519_seed_keypair(seed_pk, seed_sk, sk);
@@ -463,8 +494,8 @@ int keel_audit_key_load(const char *dir, int create, keel_audit_key *key, keel_e
         }
         if (rc != KEEL_ENOENT) return rc;
         if (!create)
-            return keel_error_set(e, KEEL_ENOENT,
-                                  "no audit signing key in %s (audit.key, audit.pub)", dir);
+            return keel_error_set(e, KEEL_ENOENT, "no audit signing key: neither %s nor %s exists",
+                                  key_path, pub_path);
         if ((rc = make_dirs(dir, e)) != KEEL_OK) return rc;
         if ((rc = create_key(key_path, e)) != KEEL_OK) return rc;
     }
@@ -495,6 +526,28 @@ static bool checkpoint_signed(const keel_audit_checkpoint *cp)
         return false;
     size_t n = checkpoint_message(cp, msg, sizeof msg);
     return crypto_sign_ed25519_verify_detached(sig, (const unsigned char *)msg, n, pk) == 0;
+}
+
+bool audit_checkpoint_valid(const keel_audit_checkpoint *cp, const unsigned char pk[32])
+{
+    char want[65];
+    hex_encode(pk, 32, want);
+    return checkpoint_well_formed(cp) && strcmp(cp->public_key, want) == 0 && checkpoint_signed(cp);
+}
+
+void audit_checkpoint_sign(keel_audit_checkpoint *cp, int64_t seq, const char hash[65],
+                           const keel_audit_key *key)
+{
+    unsigned char sig[64];
+    char msg[160];
+    memset(cp, 0, sizeof *cp);
+    cp->seq = seq;
+    cp->time = keel_wall_micros();
+    memcpy(cp->hash, hash, 65);
+    hex_encode(key->pk, 32, cp->public_key);
+    size_t n = checkpoint_message(cp, msg, sizeof msg);
+    crypto_sign_ed25519_detached(sig, NULL, (const unsigned char *)msg, n, key->sk);
+    hex_encode(sig, 64, cp->signature);
 }
 
 /* Reads an exact decimal integer from a JSON number's text (no fraction, no exponent). */
@@ -584,7 +637,8 @@ int keel_audit_checkpoint_read(const char *path, keel_audit_checkpoint *out, kee
     return rc;
 }
 
-static int write_head_file(const char *path, const keel_audit_checkpoint *cp, keel_error *e)
+int audit_head_file_write(const char *path, const keel_audit_checkpoint *cp, bool durable,
+                          keel_error *e)
 {
     char text[512];
     int n =
@@ -592,7 +646,7 @@ static int write_head_file(const char *path, const keel_audit_checkpoint *cp, ke
                  "{\"seq\":%lld,\"time\":%lld,\"hash\":\"%s\",\"public_key\":\"%s\","
                  "\"signature\":\"%s\"}\n",
                  (long long)cp->seq, (long long)cp->time, cp->hash, cp->public_key, cp->signature);
-    return replace_file(path, text, (size_t)n, 0644, e);
+    return replace_file(path, text, (size_t)n, 0644, durable, e);
 }
 
 int keel_audit_checkpoint_json(const keel_audit_checkpoint *c, keel_buf *b)
@@ -753,7 +807,7 @@ static int walk_chain(keel_store *s, int64_t from, const char *anchor, int64_t t
 
 /* Reads st's current row (CHECKPOINT_COLUMNS, in that order) into cp: KEEL_OK, or
  * KEEL_EFORMAT when the row is not a well-formed checkpoint. */
-static int checkpoint_row(keel_stmt *st, keel_audit_checkpoint *cp)
+int audit_checkpoint_row(keel_stmt *st, keel_audit_checkpoint *cp)
 {
     memset(cp, 0, sizeof *cp);
     cp->seq = keel_stmt_int(st, 0);
@@ -799,7 +853,7 @@ static int checkpoint_prepare(keel_store *s, int64_t seq, const char *hash,
     int64_t from = 1;
     char anchor[65] = "";
     if (rc == KEEL_STORE_ROW) {
-        if (checkpoint_row(st, cp) != KEEL_OK) {
+        if (audit_checkpoint_row(st, cp) != KEEL_OK) {
             rc = keel_error_set(e, KEEL_ESTATE,
                                 "refusing to sign a checkpoint: the checkpoint row at seq %lld is "
                                 "damaged; run `keel audit verify`",
@@ -888,15 +942,7 @@ int keel_audit_checkpoint_now(keel_store *s, const keel_audit_key *key, const ch
     bool exists;
     if ((rc = checkpoint_prepare(s, seq, hash, &cp, &exists, e)) != KEEL_OK) goto fail;
     if (!exists) {
-        unsigned char sig[64];
-        char msg[160];
-        cp.seq = seq;
-        cp.time = keel_wall_micros();
-        memcpy(cp.hash, hash, 65);
-        hex_encode(key->pk, 32, cp.public_key);
-        size_t n = checkpoint_message(&cp, msg, sizeof msg);
-        crypto_sign_ed25519_detached(sig, NULL, (const unsigned char *)msg, n, key->sk);
-        hex_encode(sig, 64, cp.signature);
+        audit_checkpoint_sign(&cp, seq, hash, key);
         rc = keel_store_run(
             s, "INSERT INTO audit_checkpoints(" CHECKPOINT_COLUMNS ") VALUES (?, ?, ?, ?, ?)",
             "isiss", cp.seq, (const char *)cp.hash, cp.time, (const char *)cp.public_key,
@@ -907,7 +953,7 @@ int keel_audit_checkpoint_now(keel_store *s, const keel_audit_key *key, const ch
         }
     }
     /* Written while the write lock is held, so concurrent checkpointers take turns. */
-    if (write_file && (rc = write_head_file(head_file, &cp, e)) != KEEL_OK) goto fail;
+    if (write_file && (rc = audit_head_file_write(head_file, &cp, true, e)) != KEEL_OK) goto fail;
     if ((rc = keel_store_commit(s)) != KEEL_OK) {
         rc = store_err(s, e, rc, "committing the checkpoint");
         goto fail;
@@ -931,6 +977,7 @@ typedef struct cp_check {
     int64_t missing_min; /* checkpoints whose event is not there (0: none) */
     int64_t missing_max;
     char missing_src[32];
+    int64_t table_seq; /* the highest seq read from the table */
 } cp_check;
 
 /* Checks one checkpoint from source ("checkpoint table", "head file", "external
@@ -983,15 +1030,19 @@ static int check_checkpoint(keel_store *s, cp_check *c, const keel_audit_checkpo
     return KEEL_OK;
 }
 
-static int check_table(keel_store *s, cp_check *c, keel_error *e)
+/* Checks the table's checkpoints with from < seq <= to. */
+static int check_table(keel_store *s, cp_check *c, int64_t from, int64_t to, keel_error *e)
 {
     keel_stmt *st;
-    int rc = keel_store_prepare(
-        s, "SELECT " CHECKPOINT_COLUMNS " FROM audit_checkpoints ORDER BY seq", &st);
+    int rc = keel_store_query(s, &st,
+                              "SELECT " CHECKPOINT_COLUMNS " FROM audit_checkpoints "
+                              "WHERE seq > ? AND seq <= ? ORDER BY seq",
+                              "ii", from, to);
     if (rc != KEEL_OK) return store_err(s, e, rc, "reading the checkpoints");
     while ((rc = keel_stmt_step(st)) == KEEL_STORE_ROW) {
         keel_audit_checkpoint cp;
-        if (checkpoint_row(st, &cp) != KEEL_OK) {
+        c->table_seq = KEEL_MAX(c->table_seq, keel_stmt_int(st, 0));
+        if (audit_checkpoint_row(st, &cp) != KEEL_OK) {
             c->n++;
             note(&c->bad, keel_stmt_int(st, 0),
                  "the checkpoint table's row at seq %lld is malformed",
@@ -1004,6 +1055,26 @@ static int check_table(keel_store *s, cp_check *c, keel_error *e)
 done:
     keel_stmt_finalize(st);
     return rc;
+}
+
+typedef struct witness_check {
+    keel_store *s;
+    cp_check *c;
+    keel_error *e;
+} witness_check;
+
+static int check_witness_line(void *ud, const keel_audit_checkpoint *cp, bool ok, int64_t line)
+{
+    witness_check *w = ud;
+    if (!ok) {
+        w->c->n++;
+        /* No seq to name: it sorts after every event, so it is reported at head + 1 unless
+         * something earlier is wrong. */
+        note(&w->c->bad, INT64_MAX, "the witness's line %lld is not a checkpoint (damaged)",
+             (long long)line);
+        return KEEL_OK;
+    }
+    return check_checkpoint(w->s, w->c, cp, "witness", w->e);
 }
 
 int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
@@ -1037,7 +1108,19 @@ int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
     if (opt->external && (rc = check_checkpoint(s, &c, opt->external, "external checkpoint", e)))
         goto done;
     if (have_head && (rc = check_checkpoint(s, &c, &head_cp, "head file", e))) goto done;
-    if ((rc = check_table(s, &c, e)) != KEEL_OK) goto done;
+    bool witness_missing = false;
+    if (opt->witness) {
+        witness_check wc = {s, &c, e};
+        keel_error we = {0};
+        rc = keel_audit_witness_each(opt->witness, check_witness_line, &wc, &we);
+        if (rc == KEEL_ENOENT) {
+            witness_missing = true;
+        } else if (rc != KEEL_OK) {
+            if (we.msg[0]) keel_error_set(e, rc, "%s", we.msg);
+            goto done;
+        }
+    }
+    if ((rc = check_table(s, &c, 0, INT64_MAX, e)) != KEEL_OK) goto done;
 
     int64_t total = 0;
     rc = keel_store_int(s, &total, "SELECT coalesce(max(seq), 0) FROM audit_events", NULL);
@@ -1066,6 +1149,33 @@ int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
                  "was removed)",
                  c.missing_src, (long long)c.missing_max);
     }
+    if (opt->require_anchor && w.head_seq > 0) {
+        /* The checkpoints were read before the events: a writer may have committed more of
+         * both since, and its checkpoints are in the table by now (same transaction). */
+        if (c.best < w.head_seq && c.table_seq < w.head_seq &&
+            (rc = check_table(s, &c, c.table_seq, w.head_seq, e)) != KEEL_OK)
+            goto done;
+        /* The least specific finding: said only when nothing more precise was. */
+        if (c.best < w.head_seq && !c.bad.seq && !c.missing_min && !w.bad.seq)
+            note(&c.bad, c.best + 1,
+                 "events %lld to %lld are not covered by a signed checkpoint (appended outside "
+                 "keel, or their checkpoints deleted)",
+                 (long long)(c.best + 1), (long long)w.head_seq);
+        int64_t n_table = 0;
+        if (opt->head_file && !have_head &&
+            (rc = keel_store_int(s, &n_table, "SELECT count(*) FROM audit_checkpoints", NULL)) !=
+                KEEL_OK) {
+            rc = store_err(s, e, rc, "reading the checkpoints");
+            goto done;
+        }
+        if (opt->head_file && !have_head && n_table > 1)
+            note(&c.bad, w.head_seq + 1,
+                 "the head file %s is missing while the registry has %lld checkpoints: the "
+                 "newest events may have been cut off with it",
+                 opt->head_file, (long long)n_table);
+    }
+    if (witness_missing && w.head_seq > 0)
+        note(&c.bad, w.head_seq + 1, "the witness %s is missing", opt->witness);
     const finding *f = NULL;
     if (w.bad.seq && (!c.bad.seq || w.bad.seq <= c.bad.seq))
         f = &w.bad;

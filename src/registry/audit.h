@@ -69,6 +69,12 @@ typedef struct keel_audit_key {
  * verifying (has_secret false). KEEL_ENOENT when missing and create is 0; KEEL_EFORMAT when
  * a file is damaged; KEEL_EIO with the path when it cannot be read or written. */
 int keel_audit_key_load(const char *dir, int create, keel_audit_key *key, keel_error *e);
+/* The same from the files key_path (the secret key) and pub_path (its public half), for a key
+ * kept outside KEEL_HOME; creates them (and missing directories, mode 0700) when neither
+ * exists and create != 0. Both functions refuse a secret key file that group or others may
+ * access (mode & 077) with KEEL_EPERM and a message saying to `chmod 600` it. */
+int keel_audit_key_load_file(const char *key_path, const char *pub_path, int create,
+                             keel_audit_key *key, keel_error *e);
 
 /* ---- checkpoints ---------------------------------------------------------------------- */
 typedef struct keel_audit_checkpoint {
@@ -108,6 +114,9 @@ typedef struct keel_audit_verify_options {
                                               checkpoints are checked against their own key only */
     const char *head_file;                 /* KEEL_HOME/audit-head.json, or NULL */
     const keel_audit_checkpoint *external; /* a checkpoint the auditor kept, or NULL */
+    const char *witness;                   /* a witness file (keel_audit_publish), or NULL */
+    bool require_anchor; /* every event must be covered by a checkpoint signed by public_key,
+                            and head_file must exist while there are events (see anchor.c) */
     keel_progress_fn progress;
     void *progress_ud;
 } keel_audit_verify_options;
@@ -133,9 +142,54 @@ typedef struct keel_audit_verify_result {
  * head file). */
 int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
                       keel_audit_verify_result *res, keel_error *e);
+/* With require_anchor, also: the newest valid checkpoint is at the head (events after it
+ * were appended without keel's signature: "not covered by a signed checkpoint"), and the
+ * head file exists once there are events, unless the registry has had only one transaction
+ * (a crash between its commit and the head file's first write). A witness: every complete
+ * line is a checkpoint checked like the others (a line beyond the head means the tail was
+ * cut off, a line with another hash that events were rewritten); a missing witness file is
+ * a finding while there are events; a last line without its newline (a write torn by a
+ * crash) is skipped. */
+
 /* What verification found, as one JSON object: ok, events, head_seq, first_bad, checkpoints,
  * checkpoint_seq, reason. */
 int keel_audit_verify_result_json(const keel_audit_verify_result *r, keel_buf *b);
+
+/* ---- anchoring (anchor.c) ----------------------------------------------------------------
+ * Every transaction that appends events also signs a checkpoint of its new head, in the same
+ * transaction, so that an event no valid checkpoint covers was not written by keel. A writer
+ * builds only on an anchored head. */
+
+/* Whether the chain up to event upto (0: empty) is anchored: the newest checkpoint is at upto,
+ * signed by pk, and event upto still has the signed hash and hashes to it; and head_file (when
+ * not NULL) exists, unless the table holds at most one checkpoint, and names an event at or
+ * before upto with the hash that event has. KEEL_ESTATE with the reason and the advice to run
+ * `keel audit verify` when it is not; a store error otherwise. Inside or outside a
+ * transaction. */
+int keel_audit_anchored(keel_store *s, const unsigned char pk[32], const char *head_file,
+                        int64_t upto, keel_error *e);
+
+/* Inside the write transaction that appended events from seq first on: checks that the chain
+ * before first is anchored (keel_audit_anchored, skipped when adopt: an auditor vouches for
+ * the head as it is), then signs the head and stores the checkpoint. *out gets it. After the
+ * commit, the caller hands it to keel_audit_publish. */
+int keel_audit_anchor(keel_store *s, const keel_audit_key *key, const char *head_file,
+                      int64_t first, bool adopt, keel_audit_checkpoint *out, keel_error *e);
+
+/* After the commit: moves head_file forward to cp (never backwards) and appends cp as one
+ * JSON line to witness (opened O_APPEND, created 0644 when missing, fsync'ed); either may be
+ * NULL. A lock on head_file's directory keeps concurrent publishers in turn. A crash before
+ * this leaves the head file and the witness one checkpoint behind, which verification
+ * accepts: the checkpoint row committed with the events covers them. */
+int keel_audit_publish(const keel_audit_checkpoint *cp, const char *head_file, const char *witness,
+                       keel_error *e);
+
+/* Calls fn for every complete line of the witness file at path, in file order, with the
+ * checkpoint it holds (ok true) or a zeroed one (ok false: not a checkpoint) and its line
+ * number; fn returns KEEL_OK to go on. KEEL_ENOENT when the file is missing, KEEL_EIO. */
+typedef int (*keel_audit_witness_fn)(void *ud, const keel_audit_checkpoint *cp, bool ok,
+                                     int64_t line);
+int keel_audit_witness_each(const char *path, keel_audit_witness_fn fn, void *ud, keel_error *e);
 
 /* ---- export ------------------------------------------------------------------------------
  * Writes the events with time >= since (µs; 0 for all) in seq order, through write (which

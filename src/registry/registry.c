@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const role_names[] = {"viewer",   "developer", "approver",
                                          "operator", "auditor",   "admin"};
@@ -94,9 +95,10 @@ int reg_jint(keel_buf *b, const char *key, int64_t v)
 
 int reg_audit(keel_registry *r, const char *action, const char *object, const char *details)
 {
-    int rc = keel_audit_append(r->store, 0, r->actor, action, object, details, NULL);
+    int64_t seq = 0;
+    int rc = keel_audit_append(r->store, 0, r->actor, action, object, details, &seq);
     if (rc != KEEL_OK) return reg_store_fail(r, rc);
-    r->appended = true;
+    if (r->tx_first == 0) r->tx_first = seq;
     return KEEL_OK;
 }
 
@@ -130,8 +132,8 @@ static int deny(keel_registry *r, const char *object, const char *why)
     int rc = keel_buf_putc(&d, '{') | reg_jstr(&d, "reason", msg) | reg_jstr(&d, "roles", roles) |
              keel_buf_putc(&d, '}');
     if (rc == KEEL_OK && !stale(r) && keel_store_begin(r->store) == KEEL_OK) {
-        if (reg_audit(r, "access.denied", object, d.data) == KEEL_OK) keel_store_commit(r->store);
-        keel_store_rollback(r->store);
+        r->tx_first = 0;
+        reg_write_end(r, reg_audit(r, "access.denied", object, d.data));
     }
     keel_buf_free(&d);
     snprintf(r->errmsg, sizeof r->errmsg, "%s", msg);
@@ -177,6 +179,7 @@ int reg_begin(keel_registry *r)
 {
     if (stale(r)) return stale_fail(r);
     int rc = keel_store_begin(r->store);
+    r->tx_first = 0;
     return rc == KEEL_OK ? KEEL_OK : reg_store_fail(r, rc);
 }
 
@@ -188,14 +191,35 @@ int reg_write_begin(keel_registry *r, unsigned mask, const char *what, const cha
     return reg_begin(r);
 }
 
-int reg_write_end(keel_registry *r, int rc)
+/* reg_write_end, and with adopt the end of keel_registry_audit_adopt: the head is signed
+ * without asking whether what it builds on was anchored. */
+static int write_end(keel_registry *r, int rc, bool adopt)
 {
+    keel_audit_checkpoint cp;
+    memset(&cp, 0, sizeof cp);
+    keel_error e = {0};
+    if (rc == KEEL_OK && r->tx_first > 0) {
+        rc = keel_audit_anchor(r->store, &r->key, r->head_file, r->tx_first, adopt, &cp, &e);
+        if (rc != KEEL_OK) reg_fail(r, rc, "%s", e.msg);
+    }
+    r->tx_first = 0;
     if (rc == KEEL_OK) {
         rc = keel_store_commit(r->store);
         if (rc != KEEL_OK) reg_store_fail(r, rc);
     }
-    if (rc != KEEL_OK) keel_store_rollback(r->store);
-    return rc;
+    if (rc != KEEL_OK) {
+        keel_store_rollback(r->store);
+        return rc;
+    }
+    /* Committed: the checkpoint row covers the events whatever happens to the files now. */
+    rc = keel_audit_publish(&cp, r->head_file, r->witness, &e);
+    if (rc != KEEL_OK) return reg_fail(r, rc, "the change is committed and signed, but %s", e.msg);
+    return KEEL_OK;
+}
+
+int reg_write_end(keel_registry *r, int rc)
+{
+    return write_end(r, rc, false);
 }
 
 bool keel_registry_name_valid(const char *s)
@@ -366,6 +390,18 @@ int reg_version_author(keel_registry *r, const char *model, int64_t version, cha
 
 /* ---- open and close ---- */
 
+/* a followed by suffix, in a new string (NULL when out of memory). */
+static char *join_suffix(const char *a, const char *suffix)
+{
+    size_t n = strlen(a), m = strlen(suffix);
+    char *p = keel_malloc(n + m + 1);
+    if (p) {
+        memcpy(p, a, n);
+        memcpy(p + n, suffix, m + 1);
+    }
+    return p;
+}
+
 static char *join(const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
@@ -535,13 +571,16 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
     r->home = keel_strdup(o->home);
     r->actor = keel_strdup(o->actor);
     r->host = o->host ? keel_strdup(o->host) : NULL;
-    r->keys_dir = join(o->home, "keys");
+    r->key_file = o->audit_key ? keel_strdup(o->audit_key) : join(o->home, "keys/audit.key");
+    r->pub_file =
+        o->audit_key ? join_suffix(o->audit_key, ".pub") : join(o->home, "keys/audit.pub");
     r->head_file = join(o->home, "audit-head.json");
+    r->witness = o->audit_witness ? keel_strdup(o->audit_witness) : NULL;
     char *artifacts = join(o->home, "artifacts/sha256");
     /* The masked form is at most "***" longer than the location. */
     r->location = rc == KEEL_OK ? keel_malloc(location.len + 4) : NULL;
-    if (!r->location || !r->home || !r->actor || (o->host && !r->host) || !r->keys_dir ||
-        !r->head_file || !artifacts) {
+    if (!r->location || !r->home || !r->actor || (o->host && !r->host) || !r->key_file ||
+        !r->pub_file || !r->head_file || (o->audit_witness && !r->witness) || !artifacts) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -550,7 +589,8 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
     if ((rc = make_dirs(artifacts, 0755, e)) != KEEL_OK) goto fail;
     if ((rc = keel_store_open_location(location.data, &r->store, e)) != KEEL_OK) goto fail;
     if ((rc = check_schema(r, o->flags, e)) != KEEL_OK) goto fail;
-    if ((rc = keel_audit_key_load(r->keys_dir, 1, &r->key, e)) != KEEL_OK) goto fail;
+    if ((rc = keel_audit_key_load_file(r->key_file, r->pub_file, 1, &r->key, e)) != KEEL_OK)
+        goto fail;
     if ((rc = bootstrap(r)) != KEEL_OK || (rc = load_roles(r)) != KEEL_OK) {
         keel_error_set(e, rc, "%s", r->errmsg);
         goto fail;
@@ -562,7 +602,6 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
 fail:
     keel_free(artifacts);
     keel_buf_free(&location);
-    r->appended = false;
     keel_registry_close(r);
     return rc;
 }
@@ -577,15 +616,15 @@ int keel_registry_open(const char *home, const char *actor, const char *host, ke
 void keel_registry_close(keel_registry *r)
 {
     if (!r) return;
-    if (r->store && r->appended && r->key.has_secret)
-        keel_audit_checkpoint_now(r->store, &r->key, r->head_file, NULL, NULL);
     keel_store_close(r->store);
     keel_free(r->home);
     keel_free(r->location);
     keel_free(r->actor);
     keel_free(r->host);
-    keel_free(r->keys_dir);
+    keel_free(r->key_file);
+    keel_free(r->pub_file);
     keel_free(r->head_file);
+    keel_free(r->witness);
     keel_free(r);
 }
 
@@ -728,6 +767,7 @@ int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to)
     const keel_schema_step *steps = keel_store_schema_steps(&n);
     for (int v = r->schema + 1; v <= keel_store_schema_version(); v++) {
         if ((rc = keel_store_begin(r->store)) != KEEL_OK) return reg_store_fail(r, rc);
+        r->tx_first = 0;
         bool applied = false;
         rc = keel_store_migrate_step(r->store, v, &applied);
         if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
@@ -800,6 +840,8 @@ int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *ex
         .public_key = r->key.pk,
         .head_file = r->head_file,
         .external = external,
+        .witness = r->witness,
+        .require_anchor = true,
         .progress = progress,
         .progress_ud = ud,
     };
@@ -824,9 +866,55 @@ int keel_registry_audit_checkpoint(keel_registry *r, keel_audit_checkpoint *out)
                          "audit");
     if (rc != KEEL_OK) return rc;
     if (!r->key.has_secret)
-        return reg_fail(r, KEEL_EPERM, "the signing key's secret half is not in %s", r->keys_dir);
+        return reg_fail(r, KEEL_EPERM, "the signing key's secret half is not in %s", r->key_file);
     if (stale(r)) return stale_fail(r);
+    /* Every write signs its head, so the head is signed already unless something is wrong;
+     * never sign over events that no valid checkpoint covers (keel_registry_audit_adopt is
+     * the deliberate way). */
+    int64_t head;
+    char hash[65];
     keel_error e = {0};
+    if ((rc = keel_audit_head(r->store, &head, hash)) != KEEL_OK) return reg_store_fail(r, rc);
+    if ((rc = keel_audit_anchored(r->store, r->key.pk, r->head_file, head, &e)) != KEEL_OK)
+        return reg_fail(r, rc, "%s", e.msg);
     rc = keel_audit_checkpoint_now(r->store, &r->key, r->head_file, out, &e);
     return rc == KEEL_OK ? rc : reg_fail(r, rc, "%s", e.msg);
+}
+
+int keel_registry_audit_adopt(keel_registry *r, int64_t *from, int64_t *to)
+{
+    *from = *to = 0;
+    int rc =
+        reg_write_begin(r, KEEL_ACCESS_ADMIN, "adopt the audit trail's unsigned events", "audit");
+    if (rc != KEEL_OK) return rc;
+    /* The chain itself must hold: adopting vouches for events no checkpoint covers, never
+     * for a broken link, an edited event or a cut tail. */
+    keel_audit_verify_options o = {
+        .public_key = r->key.pk, .head_file = r->head_file, .witness = r->witness};
+    keel_audit_verify_result res;
+    keel_error e = {0};
+    rc = keel_audit_verify(r->store, &o, &res, &e);
+    if (rc != KEEL_OK) return reg_write_end(r, reg_fail(r, rc, "%s", e.msg));
+    if (!res.ok)
+        return reg_write_end(r, reg_fail(r, KEEL_ESTATE,
+                                         "refused: the audit trail is broken at event %lld (%s); "
+                                         "restore the registry from a backup",
+                                         (long long)res.first_bad, res.reason));
+    bool head_file = access(r->head_file, F_OK) == 0;
+    if (res.head_seq == 0 || (res.checkpoint_seq == res.head_seq && head_file))
+        return reg_write_end(r, reg_fail(r, KEEL_ESTATE,
+                                         "nothing to adopt: every event is covered by a signed "
+                                         "checkpoint and the head file is there"));
+    keel_buf d;
+    keel_buf_init(&d);
+    if (keel_buf_putc(&d, '{') | reg_jint(&d, "from", res.checkpoint_seq + 1) |
+        reg_jint(&d, "to", res.head_seq) |
+        reg_jstr(&d, "head_file", head_file ? "present" : "missing") | keel_buf_putc(&d, '}'))
+        rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+    if (rc == KEEL_OK) rc = reg_audit(r, "audit.adopt", "audit", d.data);
+    keel_buf_free(&d);
+    if ((rc = write_end(r, rc, true)) != KEEL_OK) return rc;
+    *from = res.checkpoint_seq + 1;
+    *to = res.head_seq;
+    return KEEL_OK;
 }

@@ -80,12 +80,17 @@ enum {
 
 /* What keel_registry_open_with needs. */
 typedef struct keel_registry_options {
-    const char *home;     /* KEEL_HOME: artifacts, keys, the head file; created when missing */
-    const char *location; /* the store (store.h), e.g. "sqlite:///srv/keel/registry.db";
-                             NULL: sqlite://HOME/registry.db */
-    const char *actor;    /* who acts: 1-128 printable characters, no comma */
-    const char *host;     /* recorded on runs; may be NULL */
-    unsigned flags;       /* KEEL_REGISTRY_OPEN_* */
+    const char *home;          /* KEEL_HOME: artifacts, keys, the head file; created when missing */
+    const char *location;      /* the store (store.h), e.g. "sqlite:///srv/keel/registry.db";
+                                  NULL: sqlite://HOME/registry.db */
+    const char *actor;         /* who acts: 1-128 printable characters, no comma */
+    const char *host;          /* recorded on runs; may be NULL */
+    unsigned flags;            /* KEEL_REGISTRY_OPEN_* */
+    const char *audit_key;     /* the audit signing key's file (its public half beside it, with
+                                  ".pub" added), e.g. on a volume apart from KEEL_HOME; NULL:
+                                  HOME/keys/audit.key. Created when neither file exists. */
+    const char *audit_witness; /* a file every checkpoint is appended to as one JSON line
+                                  (keel_audit_publish), checked by verification; NULL: none */
 } keel_registry_options;
 
 /* Opens (creating on first use) the registry at o->location with o->home for o->actor.
@@ -105,8 +110,7 @@ int keel_registry_exists(const keel_registry_options *o, bool *exists, keel_erro
 /* keel_registry_open_with at the default location sqlite://HOME/registry.db. */
 int keel_registry_open(const char *home, const char *actor, const char *host, keel_registry **out,
                        keel_error *e);
-/* Writes a signed checkpoint of the audit chain if this connection appended events, then
- * closes. NULL does nothing. */
+/* Closes. NULL does nothing. (Every write signed its checkpoint when it committed.) */
 void keel_registry_close(keel_registry *r);
 /* The message of the last failed call on r. */
 const char *keel_registry_errmsg(const keel_registry *r);
@@ -373,7 +377,16 @@ int keel_registry_audit_export(keel_registry *r, int64_t since, int format, keel
  * (no such version), KEEL_ENOMEM, KEEL_EIO; on error out may hold a partial answer. */
 int keel_registry_audit_events(keel_registry *r, const char *model, int64_t version, int64_t limit,
                                keel_buf *out);
-/* Signs the head now (normally done by keel_registry_close). Requires auditor or operator. */
+/* The signed checkpoint of the head (every write signs its head in its own transaction; this
+ * also brings a lagging head file forward). Refuses (KEEL_ESTATE) a head that no valid
+ * checkpoint covers rather than sign over it. Requires auditor or operator. */
 int keel_registry_audit_checkpoint(keel_registry *r, keel_audit_checkpoint *out);
+/* The deliberate way past that refusal, for an admin who has checked the events after the
+ * newest valid checkpoint (events written by an older keel that crashed before it signed,
+ * or a registry whose first write crashed before the head file was written): when the chain
+ * itself verifies (links, hashes, checkpoints, head file, witness), appends an audit.adopt
+ * event (details: from, to, head_file) and signs the new head. [*from, *to]: the events
+ * adopted. KEEL_ESTATE when the chain is broken (restore a backup) or nothing needs adopting. */
+int keel_registry_audit_adopt(keel_registry *r, int64_t *from, int64_t *to);
 
 #endif /* KEEL_REGISTRY_REGISTRY_H */

@@ -30,11 +30,13 @@ struct keel_registry {
     char *location; /* for messages: as given or the default, any password masked */
     char *actor;
     char *host;
-    int schema; /* the store's schema version (older than keel's until migrated) */
-    char *keys_dir;
+    int schema;     /* the store's schema version (older than keel's until migrated) */
+    char *key_file; /* the audit signing key's secret half, and its public half */
+    char *pub_file;
     char *head_file;
+    char *witness;      /* NULL: none */
     unsigned roles;     /* the actor's, read at open and after identity changes */
-    bool appended;      /* events were appended: checkpoint at close */
+    int64_t tx_first;   /* the first event appended in the open transaction (0: none yet) */
     keel_audit_key key; /* checkpoint signing key */
     char errmsg[512];
 };
@@ -55,6 +57,10 @@ int reg_write_begin(keel_registry *r, unsigned mask, const char *what, const cha
 int reg_writable(keel_registry *r);
 /* Opens a write transaction, after reg_writable's check. */
 int reg_begin(keel_registry *r);
+/* Commits when rc is KEEL_OK, else rolls back. A transaction that appended events signs a
+ * checkpoint of its head before it commits (refusing, and rolling back, when the head it
+ * built on is not anchored: anchor.c), and publishes it to the head file and the witness
+ * after. */
 int reg_write_end(keel_registry *r, int rc);
 /* Appends an audit event by the actor inside the open transaction. */
 int reg_audit(keel_registry *r, const char *action, const char *object, const char *details);

@@ -250,6 +250,8 @@ typedef struct serve_options {
     double poll_seconds;              /* how often registry aliases are checked, default 2 */
     const char *home;                 /* KEEL_HOME, for registry models and logs/ */
     const char *registry;             /* the registry's location (KEEL_REGISTRY); NULL: in home */
+    const char *audit_key;            /* the audit signing key (KEEL_AUDIT_KEY); NULL: in home */
+    const char *audit_witness;        /* the audit witness file (KEEL_AUDIT_WITNESS); NULL: none */
     const char *actor;                /* identity for reading the registry */
     bool no_log;                      /* no prediction log */
     const serve_model_spec *models;

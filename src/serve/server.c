@@ -147,7 +147,11 @@ static void version_retire(served_model *m, served_version *old)
 /* Opens the registry the server follows, as its actor. */
 static int open_registry(const serve_server *s, keel_registry **r, keel_error *e)
 {
-    keel_registry_options o = {.home = s->o.home, .location = s->o.registry, .actor = s->o.actor};
+    keel_registry_options o = {.home = s->o.home,
+                               .location = s->o.registry,
+                               .actor = s->o.actor,
+                               .audit_key = s->o.audit_key,
+                               .audit_witness = s->o.audit_witness};
     return keel_registry_open_with(&o, r, e);
 }
 

@@ -833,6 +833,7 @@ TEST(audit_keys_create_load_and_check)
     REQUIRE(f);
     fputs("not hex\n", f);
     fclose(f);
+    chmod(path, 0600); /* (a key others may read is refused before it is read) */
     CHECK_EQ_INT(keel_audit_key_load(dir, 1, &k2, &e), KEEL_EFORMAT);
     CHECK(has(e.msg, "audit.key"));
     CHECK(!k2.has_secret);
@@ -845,6 +846,7 @@ TEST(audit_keys_create_load_and_check)
     f = fopen(path, "w");
     fputs(hex, f);
     fclose(f);
+    chmod(path, 0600);
     CHECK_EQ_INT(keel_audit_key_load(dir, 0, &k2, &e), KEEL_EFORMAT);
     /* A public key that does not belong to the secret one. */
     char dir2[512];
