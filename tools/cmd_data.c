@@ -253,41 +253,21 @@ static int cmd_validate(int argc, char **argv)
 
 /* ---- profile ---- */
 
+/* Writes the profile's JSON and its HTML report, each through a temporary file. */
 static int write_outputs(const keel_profile *p, const char *json_path, const char *html_path)
 {
-    keel_buf b;
-    keel_buf_init(&b);
-    if (keel_profile_write_json(p, &b) != KEEL_OK) {
-        cli_error("out of memory");
-        return EXIT_FAIL;
-    }
-    int status = cli_write_file(json_path, b.data, b.len);
-    if (status == EXIT_OK) {
-        /* The report renders the JSON just written, so it shows exactly what was saved. */
-        keel_json_doc *doc = keel_json_doc_new();
-        keel_buf html;
-        keel_buf_init(&html);
-        keel_error e;
-        if (!doc || keel_json_parse(doc, b.data, b.len, &e) != KEEL_OK ||
-            keel_report_profile_html(keel_json_root(doc), &html, &e) != KEEL_OK) {
-            cli_error("cannot render the report: %s", doc ? e.msg : "out of memory");
-            status = EXIT_FAIL;
-        } else {
-            status = cli_write_file(html_path, html.data, html.len);
-        }
-        keel_buf_free(&html);
-        keel_json_doc_free(doc);
-    }
-    keel_buf_free(&b);
-    return status;
-}
-
-static int read_profile(const char *path, keel_profile **out)
-{
+    keel_buf json, html;
+    keel_buf_init(&json);
+    keel_buf_init(&html);
     keel_error e;
-    if (keel_profile_read_file(path, out, &e) == KEEL_OK) return EXIT_OK;
-    cli_error("%s", e.msg);
-    return EXIT_FAIL;
+    int status = EXIT_FAIL;
+    if (keel_report_profile_pages(p, &json, &html, &e) != KEEL_OK)
+        cli_error("cannot write the profile: %s", e.msg);
+    else if ((status = cli_write_file(json_path, json.data, json.len)) == EXIT_OK)
+        status = cli_write_file(html_path, html.data, html.len);
+    keel_buf_free(&json);
+    keel_buf_free(&html);
+    return status;
 }
 
 static int cmd_merge(const run_opts *r)
@@ -297,29 +277,20 @@ static int cmd_merge(const run_opts *r)
         return EXIT_USAGE;
     }
     keel_profile *acc = NULL;
-    int status = read_profile(r->merge[0], &acc);
-    for (int i = 1; i < r->n_merge && status == EXIT_OK; i++) {
-        keel_profile *next;
-        if ((status = read_profile(r->merge[i], &next)) != EXIT_OK) break;
-        keel_error e;
-        if (keel_profile_merge(acc, next, &e) != KEEL_OK) {
-            cli_error("%s and %s: %s", r->merge[0], r->merge[i], e.msg);
-            status = EXIT_FAIL;
-        }
-        keel_profile_free(next);
+    keel_error e;
+    if (keel_profile_merge_files(r->merge, (size_t)r->n_merge, &acc, &e) != KEEL_OK) {
+        cli_error("%s", e.msg);
+        return EXIT_FAIL;
     }
-    if (status == EXIT_OK) {
-        char *html = r->html ? NULL : keel_path_derived(r->output, ".html");
-        status = write_outputs(acc, r->output, r->html ? r->html : html);
-        if (status == EXIT_OK && !r->json)
-            printf("merged %d profiles (%llu records) -> %s, %s\n", r->n_merge,
-                   (unsigned long long)keel_profile_records(acc), r->output,
-                   r->html ? r->html : html);
-        else if (status == EXIT_OK)
-            printf("{\"merged\":%d,\"records\":%llu}\n", r->n_merge,
-                   (unsigned long long)keel_profile_records(acc));
-        keel_free(html);
-    }
+    char *html = r->html ? NULL : keel_path_derived(r->output, ".html");
+    int status = write_outputs(acc, r->output, r->html ? r->html : html);
+    if (status == EXIT_OK && !r->json)
+        printf("merged %d profiles (%llu records) -> %s, %s\n", r->n_merge,
+               (unsigned long long)keel_profile_records(acc), r->output, r->html ? r->html : html);
+    else if (status == EXIT_OK)
+        printf("{\"merged\":%d,\"records\":%llu}\n", r->n_merge,
+               (unsigned long long)keel_profile_records(acc));
+    keel_free(html);
     keel_profile_free(acc);
     return status;
 }

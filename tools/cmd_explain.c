@@ -101,37 +101,6 @@ static int parse_args(int argc, char **argv, args *a)
     return -1;
 }
 
-/* Checks the options against the model (exit 2 when they do not fit it). */
-static int check_options(args *a, const keel_model *m)
-{
-    bool regression = m->target.task == KEEL_TASK_REGRESSION;
-    keel_explain_scale s = a->opt.scale;
-    if (regression && (s == KEEL_SCALE_LOG_ODDS || s == KEEL_SCALE_PROBABILITY)) {
-        cli_error("--scale %s applies to classifiers; this model does regression (scale value)",
-                  keel_explain_scale_name(s));
-        return EXIT_USAGE;
-    }
-    if (!regression && s == KEEL_SCALE_VALUE) {
-        cli_error("--scale value applies to regression; a classifier is explained in log_odds "
-                  "or probability");
-        return EXIT_USAGE;
-    }
-    if (a->class_label) {
-        if (regression) {
-            cli_error("--class applies to classifiers; this model does regression");
-            return EXIT_USAGE;
-        }
-        long k = keel_strlist_find(&m->target.classes, a->class_label, strlen(a->class_label));
-        if (k < 0) {
-            cli_error("--class '%s' is not a class of the model's target '%s'", a->class_label,
-                      m->target.column);
-            return EXIT_USAGE;
-        }
-        a->opt.class_index = k;
-    }
-    return -1;
-}
-
 /* Progress in rows explained, on a terminal (validation's own, in bytes, comes every 65,536
  * records: too seldom for work this slow). */
 typedef struct rows_ui {
@@ -267,12 +236,13 @@ int cmd_explain(int argc, char **argv)
     if (status >= 0) return status;
     keel_model *m;
     if ((status = cli_load_model(a.model, &m, NULL))) return status;
-    if ((status = check_options(&a, m)) >= 0) {
+    keel_error e;
+    if (keel_explain_options_fit(&a.opt, m, a.class_label, &e) != KEEL_OK) {
+        cli_error("%s (see keel explain --help)", e.msg);
         keel_model_free(m);
-        return status;
+        return EXIT_USAGE;
     }
     keel_explainer *x;
-    keel_error e;
     if (keel_explainer_get(m, &x, &e)) {
         cli_error("%s: cannot explain this model: %s", a.model, e.msg);
         keel_model_free(m);

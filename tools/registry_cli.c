@@ -27,19 +27,24 @@
 #include <string.h>
 #include <unistd.h>
 
-static char config_user[256], config_home[4096], config_registry[4096], config_audit_key[4096],
-    config_audit_witness[4096];
+/* The settings: each from its environment variable, else the config file's key. */
+enum { SET_USER, SET_HOME, SET_REGISTRY, SET_AUDIT_KEY, SET_AUDIT_WITNESS, N_SETTINGS };
+static const struct {
+    const char *key, *env;
+} settings[N_SETTINGS] = {{"user", "KEEL_USER"},
+                          {"home", "KEEL_HOME"},
+                          {"registry", "KEEL_REGISTRY"},
+                          {"audit_key", "KEEL_AUDIT_KEY"},
+                          {"audit_witness", "KEEL_AUDIT_WITNESS"}};
+static char config_value[N_SETTINGS][KEEL_CONFIG_VALUE_MAX + 1];
 static int config_loaded;
 
 static int config_pair(void *ud, const char *key, const char *value)
 {
     (void)ud;
-    if (!strcmp(key, "user")) snprintf(config_user, sizeof config_user, "%s", value);
-    if (!strcmp(key, "home")) snprintf(config_home, sizeof config_home, "%s", value);
-    if (!strcmp(key, "registry")) snprintf(config_registry, sizeof config_registry, "%s", value);
-    if (!strcmp(key, "audit_key")) snprintf(config_audit_key, sizeof config_audit_key, "%s", value);
-    if (!strcmp(key, "audit_witness"))
-        snprintf(config_audit_witness, sizeof config_audit_witness, "%s", value);
+    for (int k = 0; k < N_SETTINGS; k++)
+        if (!strcmp(key, settings[k].key))
+            snprintf(config_value[k], sizeof config_value[k], "%s", value);
     return KEEL_OK; /* other keys belong to later features: ignored, not an error */
 }
 
@@ -68,47 +73,40 @@ static void load_config(void)
                   rc == KEEL_ELIMIT ? "" : " from there on");
 }
 
+/* The environment's value, else the config file's, else NULL. */
+static const char *setting(int k)
+{
+    const char *v = getenv(settings[k].env);
+    if (v && *v) return v;
+    load_config();
+    return config_value[k][0] ? config_value[k] : NULL;
+}
+
 const char *cli_keel_home(void)
 {
-    const char *h = getenv("KEEL_HOME");
-    if (h && *h) return h;
-    load_config();
-    return config_home[0] ? config_home : ".keel";
+    const char *h = setting(SET_HOME);
+    return h ? h : ".keel";
 }
 
 const char *cli_registry_location(void)
 {
-    const char *l = getenv("KEEL_REGISTRY");
-    if (l && *l) return l;
-    load_config();
-    return config_registry[0] ? config_registry : NULL;
-}
-
-/* The environment's name, else the config file's value, else NULL. */
-static const char *setting(const char *env, const char *config)
-{
-    const char *v = getenv(env);
-    if (v && *v) return v;
-    load_config();
-    return config[0] ? config : NULL;
+    return setting(SET_REGISTRY);
 }
 
 const char *cli_audit_key(void)
 {
-    return setting("KEEL_AUDIT_KEY", config_audit_key);
+    return setting(SET_AUDIT_KEY);
 }
 
 const char *cli_audit_witness(void)
 {
-    return setting("KEEL_AUDIT_WITNESS", config_audit_witness);
+    return setting(SET_AUDIT_WITNESS);
 }
 
 const char *cli_user(void)
 {
-    const char *u = getenv("KEEL_USER");
-    if (u && *u) return u;
-    load_config();
-    if (config_user[0]) return config_user;
+    const char *u = setting(SET_USER);
+    if (u) return u;
     struct passwd *pw = getpwuid(getuid());
     if (pw && pw->pw_name && *pw->pw_name) return pw->pw_name;
     u = getenv("USER");

@@ -813,3 +813,25 @@ int keel_profile_read_file(const char *path, keel_profile **out, keel_error *e)
     keel_buf_free(&b);
     return rc;
 }
+
+int keel_profile_merge_files(const char *const *paths, size_t n, keel_profile **out, keel_error *e)
+{
+    *out = NULL;
+    if (n == 0) return keel_error_set(e, KEEL_EINVAL, "no profile to merge");
+    keel_profile *acc = NULL;
+    int rc = keel_profile_read_file(paths[0], &acc, e);
+    for (size_t i = 1; i < n && rc == KEEL_OK; i++) {
+        keel_profile *next = NULL;
+        if ((rc = keel_profile_read_file(paths[i], &next, e)) != KEEL_OK) break;
+        if ((rc = keel_profile_merge(acc, next, e)) != KEEL_OK) {
+            keel_error me = e ? *e : (keel_error){0};
+            keel_error_set(e, rc, "%s and %s: %s", paths[0], paths[i], me.msg);
+        }
+        keel_profile_free(next);
+    }
+    if (rc == KEEL_OK)
+        *out = acc;
+    else
+        keel_profile_free(acc);
+    return rc;
+}

@@ -46,6 +46,9 @@ int keel_profile_read_json(const keel_json *root, keel_profile **out, keel_error
  * file. */
 #define KEEL_PROFILE_FILE_MAX ((size_t)1 << 30)
 int keel_profile_read_file(const char *path, keel_profile **out, keel_error *e);
+/* Reads the profiles of parts of one dataset from paths[0..n) and merges them into *out (the
+ * profile of the whole). e names the file that could not be read or merged. */
+int keel_profile_merge_files(const char *const *paths, size_t n, keel_profile **out, keel_error *e);
 
 /* Adds src into dst: the result is the profile of both datasets. The columns must match by
  * name and type (KEEL_EMISMATCH otherwise). */

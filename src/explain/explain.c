@@ -75,6 +75,33 @@ void keel_explain_options_init(keel_explain_options *o)
     o->seed = 42;
 }
 
+int keel_explain_options_fit(keel_explain_options *o, const keel_model *m, const char *class_label,
+                             keel_error *e)
+{
+    bool regression = m->target.task == KEEL_TASK_REGRESSION;
+    keel_explain_scale s = o->scale;
+    if (regression && (s == KEEL_SCALE_LOG_ODDS || s == KEEL_SCALE_PROBABILITY))
+        return keel_error_set(e, KEEL_EINVAL,
+                              "scale %s applies to classifiers; this model does regression "
+                              "(scale value)",
+                              keel_explain_scale_name(s));
+    if (!regression && s == KEEL_SCALE_VALUE)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "scale value applies to regression; a classifier is explained in "
+                              "log_odds or probability");
+    if (!class_label) return KEEL_OK;
+    if (regression)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "a class applies to classifiers; this model does regression");
+    long k = keel_strlist_find(&m->target.classes, class_label, strlen(class_label));
+    if (k < 0)
+        return keel_error_set(e, KEEL_EINVAL,
+                              "class '%s' is not a class of the model's target '%s'", class_label,
+                              m->target.column);
+    o->class_index = k;
+    return KEEL_OK;
+}
+
 /* ---- Gauss–Legendre points on [0, 1] ---- */
 
 /* n points and weights of the Gauss–Legendre rule on [0, 1], by Newton's method on the

@@ -87,6 +87,12 @@ typedef struct keel_explain_options {
 } keel_explain_options;
 
 void keel_explain_options_init(keel_explain_options *o);
+/* Checks o against model m before any row is explained: a classifier is explained in log_odds
+ * or probability, a regression model in value; class_label (NULL: none asked) must be one of
+ * the model's classes, and o->class_index is set to it. KEEL_EINVAL with e saying which
+ * setting does not fit and what would. */
+int keel_explain_options_fit(keel_explain_options *o, const keel_model *m, const char *class_label,
+                             keel_error *e);
 
 typedef struct keel_reason_code {
     size_t input;       /* the model input (keel_model_input_name) */

@@ -35,6 +35,8 @@
 #include "report/report.h"
 #include "report/doc.h"
 
+#include "data/profile.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1050,4 +1052,18 @@ int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error
     if (keel_buf_end_rc(out, start, h.err))
         return keel_error_set(e, h.err ? h.err : KEEL_ENOMEM, "profile report: out of memory");
     return KEEL_OK;
+}
+
+int keel_report_profile_pages(const keel_profile *p, keel_buf *json, keel_buf *html, keel_error *e)
+{
+    keel_buf_mark jm = keel_buf_begin(json), hm = keel_buf_begin(html);
+    size_t start = json->len;
+    keel_json_doc *doc = keel_json_doc_new();
+    int rc = !doc || keel_profile_write_json(p, json) != KEEL_OK
+                 ? keel_error_set(e, KEEL_ENOMEM, "out of memory")
+                 : keel_json_parse(doc, json->data + start, json->len - start, e);
+    if (rc == KEEL_OK) rc = keel_report_profile_html(keel_json_root(doc), html, e);
+    keel_json_doc_free(doc);
+    keel_buf_end_rc(html, hm, rc);
+    return keel_buf_end_rc(json, jm, rc);
 }

@@ -31,4 +31,11 @@
  */
 int keel_report_profile_html(const keel_json *profile, keel_buf *out, keel_error *e);
 
+struct keel_profile;
+/* A profile's two files: its JSON (docs/profile.md) appended to json, and the HTML report
+ * rendered from that very JSON, so the page shows exactly what was saved, appended to html.
+ * KEEL_ENOMEM or the renderer's error; both buffers are then as they were. */
+int keel_report_profile_pages(const struct keel_profile *p, keel_buf *json, keel_buf *html,
+                              keel_error *e);
+
 #endif /* KEEL_REPORT_H */

@@ -402,3 +402,34 @@ TEST(explain_public_api)
     keel_frame_free(f);
     keel_schema_free(s);
 }
+
+TEST(explain_options_fit_the_model)
+{
+    keel_frame *f;
+    keel_schema *s;
+    keel_model *m = train_pima(&f, &s, 0, false);
+    CHECK(m != NULL);
+    if (!m) return;
+    keel_explain_options o;
+    keel_explain_options_init(&o);
+    keel_error e;
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, NULL, &e), KEEL_OK);
+    o.scale = KEEL_SCALE_VALUE; /* a regression scale for a classifier */
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, NULL, &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "log_odds or probability") != NULL);
+    o.scale = KEEL_SCALE_PROBABILITY;
+    const char *label = keel_model_output_name(m, 1);
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, label, &e), KEEL_OK);
+    CHECK_EQ_INT(o.class_index, 1);
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, "no-such-class", &e), KEEL_EINVAL);
+    CHECK(strstr(e.msg, "no-such-class") != NULL && strstr(e.msg, "diabetes") != NULL);
+    m->target.task = KEEL_TASK_REGRESSION; /* the same rules seen from a regression model */
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, NULL, &e), KEEL_EINVAL);
+    o.scale = KEEL_SCALE_VALUE;
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, NULL, &e), KEEL_OK);
+    CHECK_EQ_INT(keel_explain_options_fit(&o, m, label, &e), KEEL_EINVAL);
+    m->target.task = KEEL_TASK_BINARY;
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}

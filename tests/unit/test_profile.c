@@ -3,6 +3,7 @@
 
 #include "data/profile.h"
 #include "data/validate.h"
+#include "report/report.h"
 
 #include <math.h>
 
@@ -162,4 +163,63 @@ TEST(profile_merge_refuses_different_columns)
     keel_profile_free(b);
     keel_schema_free(s);
     keel_schema_free(s2);
+}
+
+/* Writes p's JSON (and checks its page) to dir/name; returns the path (static, one of two). */
+static const char *write_profile(const keel_profile *p, const char *name)
+{
+    static char paths[2][1024];
+    static int k;
+    char *path = paths[k++ % 2];
+    snprintf(path, sizeof paths[0], "%s/%s", test_tmpdir(), name);
+    keel_buf json, html;
+    keel_buf_init(&json);
+    keel_buf_init(&html);
+    keel_error e;
+    CHECK_EQ_INT(keel_report_profile_pages(p, &json, &html, &e), KEEL_OK);
+    CHECK(html.data && strstr(html.data, "<html") != NULL);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite(json.data, 1, json.len, f);
+        fclose(f);
+    }
+    keel_buf_free(&json);
+    keel_buf_free(&html);
+    return path;
+}
+
+TEST(profile_files_merge_and_pages_render_what_is_saved)
+{
+    keel_schema *s = schema();
+    keel_profile *a = profile_rows(s, 0, 1700), *b = profile_rows(s, 1700, 3000);
+    const char *paths[3] = {write_profile(a, "a.json"), write_profile(b, "b.json"), NULL};
+    keel_profile *m = NULL;
+    keel_error e;
+    CHECK_EQ_INT(keel_profile_merge_files(paths, 2, &m, &e), KEEL_OK);
+    CHECK(m && keel_profile_records(m) == 3000);
+    keel_profile_free(m);
+    char missing[1024];
+    snprintf(missing, sizeof missing, "%s/none.json", test_tmpdir());
+    paths[1] = missing;
+    CHECK_EQ_INT(keel_profile_merge_files(paths, 2, &m, &e), KEEL_ENOENT);
+    CHECK(m == NULL && strstr(e.msg, "none.json") != NULL);
+    CHECK_EQ_INT(keel_profile_merge_files(paths, 0, &m, &e), KEEL_EINVAL);
+    /* out of memory anywhere in rendering: an error, and both buffers as they were */
+    keel_buf json, html;
+    keel_buf_init(&json);
+    keel_buf_init(&html);
+    for (long k = 1; k < 200; k += 7) {
+        test_fail_alloc_after(k);
+        int rc = keel_report_profile_pages(a, &json, &html, &e);
+        test_fail_alloc_after(0);
+        if (rc != KEEL_OK) CHECK(json.len == 0 && html.len == 0);
+        keel_buf_reset(&json);
+        keel_buf_reset(&html);
+    }
+    keel_buf_free(&json);
+    keel_buf_free(&html);
+    keel_profile_free(a);
+    keel_profile_free(b);
+    keel_schema_free(s);
 }
