@@ -760,6 +760,20 @@ int explain_ig(keel_explainer *x, keel_model *m, const float *r, const float *ba
     return rc;
 }
 
+/* An explanation of a model whose weights overflow holds NaN or infinity: that is an error
+ * for the row, as a prediction's would be (KEEL_ENONFINITE), never numbers written as null. */
+static int explanation_finite(const keel_explainer *x, const keel_explanation *out, keel_error *e)
+{
+    bool finite = isfinite(out->prediction) && isfinite(out->baseline_prediction);
+    for (size_t i = 0; finite && i < x->n_inputs; i++)
+        finite = isfinite(out->attributions[i]);
+    if (finite) return KEEL_OK;
+    return keel_error_set(e, KEEL_ENONFINITE,
+                          "the model computed a value that is not a finite number (NaN or "
+                          "infinity), so there is no explanation for this row: its weights "
+                          "overflow (retrain the model)");
+}
+
 /* ---- entry points ---- */
 
 static int check_options(const keel_model *m, const keel_explain_options *o, keel_error *e)
@@ -808,7 +822,7 @@ int keel_explain_repr(keel_explainer *x, keel_model *m, const float *r, const fl
     else
         rc = explain_ig(x, m, r, base ? base : x->base, base ? NULL : x->base_pre, o, out);
     if (rc) return keel_error_set(e, rc, "explanation failed: %s", keel_strerror(rc));
-    return KEEL_OK;
+    return explanation_finite(x, out, e);
 }
 
 int explain_row_ws(keel_explainer *x, keel_model *m, keel_workspace *ws, const keel_frame *f,

@@ -598,7 +598,9 @@ static enum MHD_Result explain(serve_server *s, struct MHD_Connection *c, reques
             /* The library explains one row, which it calls row 0: name the request's. */
             const char *msg = e.msg[0] ? e.msg : keel_strerror(rc);
             if (!strncmp(msg, "row 0, ", 7)) msg += 7;
-            status = rc == KEEL_ENOMEM ? 500 : rc == KEEL_ENOTSUP ? 501 : 400;
+            status = rc == KEEL_ENOMEM || rc == KEEL_ENONFINITE ? 500
+                     : rc == KEEL_ENOTSUP                       ? 501
+                                                                : 400;
             if (status == 501)
                 ok = respond_error(c, status, "model %s cannot be explained: %s", m->name, msg);
             else

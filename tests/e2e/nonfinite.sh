@@ -55,6 +55,12 @@ expect "predict: to standard output, also 1" 1 "$KEEL" predict overflow.keel row
 equal "predict: only the header is written" "$(cat "$T/out")" "line,prediction,p_neg,p_pos"
 if grep -qi nan "$T/out"; then fail "predict: wrote NaN" "$(cat "$T/out")"; else ok "predict: no NaN written"; fi
 
+# ---- keel explain: an explanation of NaN is an error too, never attributions of null ----
+expect "explain: NaN explanations fail the command" 1 "$KEEL" explain overflow.keel rows.csv -o nan.jsonl
+contains "explain: says why" "$T/err" "not a finite number (NaN or infinity)"
+[ ! -e nan.jsonl ] && ok "explain: no output file" || fail "explain: an output file was written" "$(cat nan.jsonl)"
+expect "explain: the good model still explains" 0 "$KEEL" explain good.keel rows.csv -o ok.jsonl
+
 # ---- keel serve ----
 "$KEEL" serve -p 0 --model "$T/overflow.keel" --no-log >serve.out 2>serve.err &
 pid=$!
@@ -75,6 +81,8 @@ req "v2" /v2/models/overflow/infer '{"inputs":[{"name":"glucose","shape":[2],"da
 contains "serve: v2 names the row" body.json '"row 0: '
 req "v1" /v1/models/overflow:predict '{"instances":[{"glucose":148,"age":50}]}'
 req "mlflow" /invocations "$(cat rows.csv)" -H 'Content-Type: text/csv'
+req "v2 explain" /v2/models/overflow/explain '{"inputs":[{"name":"glucose","shape":[1],"datatype":"FP64","data":[148]}]}'
+req "v1 explain" /v1/models/overflow:explain '{"instances":[{"glucose":148,"age":50}]}'
 curl -s "$URL/metrics" > metrics.txt
 contains "serve: counted as 500s" metrics.txt 'code="500"'
 kill -TERM $pid
