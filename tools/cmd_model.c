@@ -346,8 +346,13 @@ int cmd_evaluate(int argc, char **argv)
     status = load_data(a.file, m->schema, &a, &f, &vr, &q);
     if (status == EXIT_OK) {
         keel_metrics mt;
-        if (keel_model_evaluate(m, f, NULL, f->n_rows, &mt)) {
-            cli_error("cannot evaluate: out of memory");
+        int rc = keel_model_evaluate(m, f, NULL, f->n_rows, &mt);
+        if (rc) {
+            cli_error("cannot evaluate: %s",
+                      rc == KEEL_ENONFINITE ? "the model computed a value that is not a finite "
+                                              "number (NaN or infinity): its weights overflow "
+                                              "(retrain the model)"
+                                            : keel_strerror(rc));
             status = EXIT_FAIL;
         } else {
             keel_buf b;

@@ -189,7 +189,9 @@ int keel_model_set_background(keel_model *m, const keel_frame *f, const size_t *
 int keel_model_fill_fields(keel_model *m, keel_workspace *ws, const keel_named_value *fields,
                            size_t n_fields, keel_error *e);
 
-/* Evaluates predictions against the target of rows of f (a frame of m->schema). */
+/* Evaluates predictions against the target of rows of f (a frame of m->schema). KEEL_ENOMEM,
+ * or KEEL_ENONFINITE when a prediction is not a finite number (a model whose weights
+ * overflow): no measures are made of it. */
 int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, size_t n,
                         keel_metrics *out);
 

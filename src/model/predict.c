@@ -241,6 +241,11 @@ int keel_model_evaluate(keel_model *m, const keel_frame *f, const size_t *rows, 
         keep[kept++] = r;
     }
     if ((rc = keel_model_predict_frame(m, f, keep, 0, kept, pred))) goto done;
+    /* Measures of NaN predictions would be NaN, or worse, plausible numbers. */
+    if (keel_model_first_nonfinite(m, pred, kept) < kept) {
+        rc = KEEL_ENONFINITE;
+        goto done;
+    }
     if (m->target.task == KEEL_TASK_REGRESSION) {
         for (size_t i = 0; i < kept; i++)
             p[i] = pred[i];

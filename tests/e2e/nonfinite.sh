@@ -61,6 +61,10 @@ contains "explain: says why" "$T/err" "not a finite number (NaN or infinity)"
 [ ! -e nan.jsonl ] && ok "explain: no output file" || fail "explain: an output file was written" "$(cat nan.jsonl)"
 expect "explain: the good model still explains" 0 "$KEEL" explain good.keel rows.csv -o ok.jsonl
 
+# ---- keel evaluate: no measures of NaN predictions ----
+expect "evaluate: NaN predictions fail the command" 1 "$KEEL" evaluate overflow.keel pima.csv
+contains "evaluate: says why" "$T/err" "not a finite number (NaN or infinity)"
+
 # ---- keel serve ----
 "$KEEL" serve -p 0 --model "$T/overflow.keel" --no-log >serve.out 2>serve.err &
 pid=$!
