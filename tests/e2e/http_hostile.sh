@@ -10,14 +10,7 @@ py=/usr/bin/python3
 head -n 301 "$ROOT/data/mlc_churn.csv" > churn.csv
 expect "train: a model to serve" 0 "$KEEL" train churn.csv --target churn -o churn.keel --epochs 1 -q
 
-"$KEEL" serve -p 0 --model churn.keel --no-log >serve.out 2>serve.err &
-pid=$!
-for i in $(seq 1 200); do
-    grep -q "listening on" serve.out 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
-URL=$(grep -o 'http://[0-9.:]*' serve.out | head -n 1)
+start_server --model churn.keel --no-log
 [ -n "$URL" ] && ok "serve: starts" || fail "serve: starts" "$(cat serve.err)"
 
 # Each case: NAME, the status wanted, the raw request. Prints "NAME STATUS SECONDS JSON-ERROR".

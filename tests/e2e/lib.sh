@@ -26,4 +26,17 @@ contains() {
 equal() { if [ "$2" == "$3" ]; then ok "$1"; else fail "$1" "got '$2', wanted '$3'"; fi; }
 # json FILE EXPR: evaluates a Python expression on the parsed JSON (as j)
 json() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(($2))" "$1"; }
+# start_server ARGS...: starts `keel serve -p 0 ARGS` (stdout in $T/serve.out, stderr in
+# $T/serve.err) and waits until it prints "listening on http[s]://HOST:PORT"; sets $pid and
+# $URL ($URL empty when it did not start).
+start_server() {
+    "$KEEL" serve -p 0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
+    pid=$!
+    for _ in $(seq 1 200); do
+        grep -q "listening on" "$T/serve.out" 2>/dev/null && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.05
+    done
+    URL=$(grep -o 'https\?://[0-9.:]*' "$T/serve.out" | head -n 1)
+}
 finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; }

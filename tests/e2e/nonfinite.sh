@@ -66,14 +66,7 @@ expect "evaluate: NaN predictions fail the command" 1 "$KEEL" evaluate overflow.
 contains "evaluate: says why" "$T/err" "not a finite number (NaN or infinity)"
 
 # ---- keel serve ----
-"$KEEL" serve -p 0 --model "$T/overflow.keel" --no-log >serve.out 2>serve.err &
-pid=$!
-for i in $(seq 1 200); do
-    grep -q "listening on" serve.out 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
-URL=$(grep -o 'http://[0-9.:]*' serve.out | head -n 1)
+start_server --model "$T/overflow.keel" --no-log
 [ -n "$URL" ] && ok "serve: starts" || fail "serve: starts" "$(cat serve.err)"
 req() { # NAME PATH BODY [CURL ARGS]: wants 500 and the error body
     local name=$1 path=$2 body=$3; shift 3

@@ -13,17 +13,6 @@ expect "user add: an approver" 0 "$KEEL" user add bob --role approver
 KEEL_USER=bob expect "approve v1" 0 "$KEEL" model approve churn:1
 expect "champion: v1" 0 "$KEEL" model alias churn champion 1
 
-# The server prints "listening on http://127.0.0.1:PORT" once it is ready.
-start_server() { # ARGS... -> sets $pid and $URL
-    "$KEEL" serve -p 0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
-    pid=$!
-    for i in $(seq 1 200); do
-        grep -q "listening on" "$T/serve.out" 2>/dev/null && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.05
-    done
-    URL=$(grep -o 'http://[0-9.:]*' "$T/serve.out" | head -n 1)
-}
 # req NAME WANT_STATUS METHOD PATH [CURL ARGS...]: body in $T/body, status checked
 req() {
     local name=$1 want=$2 method=$3 path=$4; shift 4

@@ -22,14 +22,7 @@ PY
 expect "predict: the reference answer" 0 "$KEEL" predict churn.keel one.csv -o ref.csv
 p_yes=$(tail -n 1 ref.csv | awk -F, '{print $NF}')
 
-"$KEEL" serve -p 0 --model "$T/served.keel" --poll 0.05 --no-log >serve.out 2>serve.err &
-pid=$!
-for i in $(seq 1 200); do
-    grep -q "listening on" serve.out 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
-URL=$(grep -o 'http://[0-9.:]*' serve.out | head -n 1)
+start_server --model "$T/served.keel" --poll 0.05 --no-log
 [ -n "$URL" ] && ok "serve: starts" || fail "serve: starts" "$(cat serve.err)"
 
 # The client: two threads predicting row 1 until told to stop (the file stop.flag).

@@ -20,15 +20,8 @@ PY
 
 # 1,400 connections fit under --max-connections 2048 without reaching its shedding
 # threshold (3/4, 1,536); a slow connection counts towards both until it is closed.
-"$KEEL" serve -p 0 --model churn.keel --no-log --request-timeout 3 --max-per-client 280 \
-    --max-connections 2048 >serve.out 2>serve.err &
-pid=$!
-for i in $(seq 1 200); do
-    grep -q "listening on" serve.out 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
-URL=$(grep -o 'http://[0-9.:]*' serve.out | head -n 1)
+start_server --model churn.keel --no-log --request-timeout 3 --max-per-client 280 \
+    --max-connections 2048
 [ -n "$URL" ] && ok "serve: starts" || fail "serve: starts" "$(cat serve.err)"
 
 $py - "${URL##*:}" > slow.txt <<'PY'

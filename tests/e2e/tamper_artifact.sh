@@ -27,16 +27,6 @@ stored="$KEEL_HOME/artifacts/sha256/${sha1:0:2}/${sha1:2}"
 [ -f "$stored" ] && ok "v1 is in the artifact store" || fail "v1 is in the artifact store" "$stored"
 expect "before: predict churn@champion" 0 "$KEEL" predict churn@champion rows.csv -o before.csv
 
-start_server() { # ARGS... -> sets $pid and $URL
-    "$KEEL" serve -p 0 "$@" >"$T/serve.out" 2>"$T/serve.err" &
-    pid=$!
-    for i in $(seq 1 200); do
-        grep -q "listening on" "$T/serve.out" 2>/dev/null && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.05
-    done
-    URL=$(grep -o 'http://[0-9.:]*' "$T/serve.out" | head -n 1)
-}
 infer() { # -> $T/body; prints the HTTP status
     curl -s -o "$T/body" -w '%{http_code}' -X POST "$URL/v1/models/churn:predict" \
         --data-binary @v1.json
