@@ -83,6 +83,7 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_FLAG("--no-log", NULL, &o.no_log),
         CLI_OPT_TEXT("--tls-cert", NULL, &o.tls_cert),
         CLI_OPT_TEXT("--tls-key", NULL, &o.tls_key),
+        CLI_OPT_TEXT("--tls-client-ca", NULL, &o.tls_client_ca),
         CLI_OPT_END};
     const cli_command cmd = {.name = "serve", .usage = cli_help_serve, .opts = opts};
     int status = cli_parse(&cmd, argc, argv);
@@ -97,6 +98,8 @@ int cmd_serve(int argc, char **argv)
                                      "PATH.keel");
     if (!o.tls_cert != !o.tls_key)
         return cli_usage_error(&cmd, "HTTPS needs both --tls-cert FILE and --tls-key FILE");
+    if (o.tls_client_ca && !o.tls_cert)
+        return cli_usage_error(&cmd, "--tls-client-ca needs HTTPS: give --tls-cert and --tls-key");
     raise_fd_limit(o.max_connections);
     o.models = specs;
     o.n_models = n;

@@ -257,6 +257,8 @@ typedef struct serve_options {
     bool no_log;                      /* no prediction log */
     const char *tls_cert;             /* HTTPS: the certificate (chain) PEM file, with ... */
     const char *tls_key;              /* ... its private key's (mode 600); NULL: plain HTTP */
+    const char *tls_client_ca;        /* with TLS: clients need a certificate this CA file's
+                                       * certificates signed (403 otherwise); NULL: none */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

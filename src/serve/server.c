@@ -97,7 +97,7 @@ struct serve_server {
     pthread_t watcher;
     bool watcher_running;
     /* HTTPS (tls.c): the PEM texts the daemon was given, which must outlive it. */
-    bool tls_on;
+    bool tls_on, client_ca_on;
     serve_tls tls;
     /* libmicrohttpd's first complaint on the thread starting the daemon, while it does (GnuTLS
      * refusing the key), for the error serve_server_start returns; said as a warning if the
@@ -815,6 +815,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         serve_guard_check_head(serve_guard_conn_of(c), c, method, version,
                                                rq->early_msg, sizeof rq->early_msg))) {
             /* a head a proxy might read otherwise (http_guard.c): refused as it is */
+        } else if (s->client_ca_on &&
+                   !serve_tls_client_verified(c, rq->early_msg, sizeof rq->early_msg)) {
+            rq->early_status = 403; /* no client certificate, or not one of the CA's */
         } else if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -970,8 +973,17 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         }
         if ((rc = serve_tls_load(&s->tls, o->tls_cert, o->tls_key, e)) != KEEL_OK) goto fail;
         s->tls_on = true;
+        if (o->tls_client_ca) {
+            if ((rc = serve_tls_load_client_ca(&s->tls, o->tls_client_ca, e)) != KEEL_OK) goto fail;
+            s->client_ca_on = true;
+        }
+    } else if (o->tls_client_ca) {
+        rc = keel_error_set(e, KEEL_EINVAL,
+                            "client certificates (--tls-client-ca) need HTTPS "
+                            "(--tls-cert and --tls-key)");
+        goto fail;
     }
-    s->o.tls_cert = s->o.tls_key = NULL; /* the caller's strings; only s->tls is kept */
+    s->o.tls_cert = s->o.tls_key = s->o.tls_client_ca = NULL; /* only s->tls is kept */
     s->metrics = serve_metrics_new();
     s->models = keel_calloc(o->n_models, sizeof *s->models);
     if (!s->metrics || !s->models) {

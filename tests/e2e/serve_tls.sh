@@ -105,6 +105,39 @@ refused "refused: a key that is not the certificate's (GnuTLS says so)" 1 \
 refused "refused: --tls-cert without --tls-key (usage)" 2 "HTTPS needs both --tls-cert FILE and --tls-key FILE" \
     --tls-cert server.pem
 
+# ---- client certificates (--tls-client-ca): one the CA signed is let in; none, or one from
+# another CA, gets 403 before the body is read.
+mk_key client.key && mk_key stranger.key && mk_key stranger-ca.key
+printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > client.cnf
+openssl req -new -key client.key -out client.csr -subj /CN=client-app 2>/dev/null
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
+    -days 2 -extfile client.cnf 2>/dev/null
+openssl req -x509 -new -key stranger-ca.key -out stranger-ca.pem -days 2 -subj /CN=stranger-ca 2>/dev/null
+openssl req -new -key stranger.key -out stranger.csr -subj /CN=stranger 2>/dev/null
+openssl x509 -req -in stranger.csr -CA stranger-ca.pem -CAkey stranger-ca.key -CAcreateserial \
+    -out stranger.pem -days 2 -extfile client.cnf 2>/dev/null
+start --tls-cert server.pem --tls-key server.key --tls-client-ca ca.pem
+case "$URL" in
+    https://127.0.0.1:*) ok "mtls: starts with --tls-client-ca" ;;
+    *) fail "mtls: starts with --tls-client-ca" "got '$URL'" "$(cat serve.out serve.err)" ;;
+esac
+code=$(curl -s --cacert ca.pem --cert client.pem --key client.key -o body -w '%{http_code}' \
+    -X POST "$URL/v1/models/churn:predict" -H 'Content-Type: application/json' --data-binary @v1.json)
+equal "mtls: a client certificate the CA signed: predict answers 200" "$code" 200
+code=$(curl -s --cacert ca.pem -o body -w '%{http_code}' -X POST "$URL/v1/models/churn:predict" \
+    -H 'Content-Type: application/json' --data-binary @v1.json)
+equal "mtls: no client certificate: 403" "$code" 403
+contains "mtls: the 403 says a client certificate is required" body "a client certificate is required"
+code=$(curl -s --cacert ca.pem --cert stranger.pem --key stranger.key -o body -w '%{http_code}' \
+    "$URL/v2/health/live")
+equal "mtls: a certificate from another CA: 403" "$code" 403
+contains "mtls: the 403 says the certificate is refused" body "the client certificate is refused"
+kill -TERM $pid; wait $pid
+refused "refused: --tls-client-ca without HTTPS (usage)" 2 "--tls-client-ca needs HTTPS" \
+    --tls-client-ca ca.pem
+refused "refused: a client CA file holding no certificate" 1 "the TLS client CA $T/junk.pem holds no PEM certificate" \
+    --tls-cert server.pem --tls-key server.key --tls-client-ca "$T/junk.pem"
+
 # Plain HTTP is as it was when no TLS option is given.
 start
 case "$URL" in
