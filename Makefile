@@ -28,7 +28,7 @@ WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwr
             -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS := -Iinclude -Isrc -I. -D_GNU_SOURCE
 CFLAGS   := -std=c17 $(OPT) $(WARN) -MMD -MP
-LDLIBS   := -lmicrohttpd -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+LDLIBS   := -lmicrohttpd -lgnutls -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
 # libkeel, the embeddable runtime, needs only these (no SQLite, HTTP or YAML):
 RT_LIBS  := -lsodium -ldnnl -lgomp -lm -lpthread
 PREFIX   ?= /usr/local

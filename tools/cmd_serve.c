@@ -1,6 +1,7 @@
 /*
  * cmd_serve.c — `keel serve`: runs the inference server until SIGTERM or Ctrl-C, reloading
- * models on SIGHUP (and by itself when a registry alias moves).
+ * models on SIGHUP (and by itself when a registry alias moves); HTTPS with --tls-cert and
+ * --tls-key.
  */
 #include "serve/serve.h"
 #include "tools/cli_help.h"
@@ -80,6 +81,9 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_NUM("--drain", CLI_DOUBLE, &drain, 0, 3600),
         CLI_OPT_NUM("--max-connections", CLI_UINT, &max_connections, 4, 100000),
         CLI_OPT_FLAG("--no-log", NULL, &o.no_log),
+        CLI_OPT_TEXT("--tls-cert", NULL, &o.tls_cert),
+        CLI_OPT_TEXT("--tls-key", NULL, &o.tls_key),
+        CLI_OPT_TEXT("--tls-client-ca", NULL, &o.tls_client_ca),
         CLI_OPT_END};
     const cli_command cmd = {.name = "serve", .usage = cli_help_serve, .opts = opts};
     int status = cli_parse(&cmd, argc, argv);
@@ -92,6 +96,10 @@ int cmd_serve(int argc, char **argv)
     if (n == 0)
         return cli_usage_error(&cmd, "no model to serve: give --model NAME@ALIAS or --model "
                                      "PATH.keel");
+    if (!o.tls_cert != !o.tls_key)
+        return cli_usage_error(&cmd, "HTTPS needs both --tls-cert FILE and --tls-key FILE");
+    if (o.tls_client_ca && !o.tls_cert)
+        return cli_usage_error(&cmd, "--tls-client-ca needs HTTPS: give --tls-cert and --tls-key");
     raise_fd_limit(o.max_connections);
     o.models = specs;
     o.n_models = n;
@@ -131,7 +139,8 @@ int cmd_serve(int argc, char **argv)
         return EXIT_FAIL;
     }
     /* The listening line is the contract with scripts that start the server on port 0. */
-    printf("keel serve: listening on http://%s:%d (", o.host, serve_server_port(s));
+    printf("keel serve: listening on %s://%s:%d (", o.tls_cert ? "https" : "http", o.host,
+           serve_server_port(s));
     for (size_t i = 0; i < n; i++)
         printf("%s%s", i ? ", " : "", specs[i].ref);
     printf(")\n");

@@ -11,6 +11,7 @@
  *              which needs nothing of this header, so that monitoring can read the log)
  *   server.c   HTTP (libmicrohttpd), routing, limits, load shedding, hot swap, draining
  *   http_guard.c  the whole-request deadline (slowloris) and the strict request head
+ *   tls.c      HTTPS: the certificate and key files, checked and handed to libmicrohttpd
  *
  * Protocols (docs/serve.md has the shapes):
  *   Open Inference Protocol v2  POST /v2/models/{m}[/versions/{v}]/infer
@@ -254,6 +255,10 @@ typedef struct serve_options {
     const char *audit_witness;        /* the audit witness file (KEEL_AUDIT_WITNESS); NULL: none */
     const char *actor;                /* identity for reading the registry */
     bool no_log;                      /* no prediction log */
+    const char *tls_cert;             /* HTTPS: the certificate (chain) PEM file, with ... */
+    const char *tls_key;              /* ... its private key's (mode 600); NULL: plain HTTP */
+    const char *tls_client_ca;        /* with TLS: clients need a certificate this CA file's
+                                       * certificates signed (403 otherwise); NULL: none */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

@@ -30,6 +30,7 @@
  */
 #include "serve/serve.h"
 #include "serve/http_guard.h"
+#include "serve/tls.h"
 
 #include "registry/registry.h"
 #include "data/predlog_record.h"
@@ -95,6 +96,16 @@ struct serve_server {
     atomic_bool reload, stop;
     pthread_t watcher;
     bool watcher_running;
+    /* HTTPS (tls.c): the PEM texts the daemon was given, which must outlive it. */
+    bool tls_on, client_ca_on;
+    serve_tls tls;
+    /* libmicrohttpd's first complaint on the thread starting the daemon, while it does (GnuTLS
+     * refusing the key), for the error serve_server_start returns; said as a warning if the
+     * start succeeds. Only that thread reads and writes them (starting aside). */
+    atomic_bool starting;
+    pthread_t starter;
+    bool start_msg_taken;
+    char start_msg[256];
     char home_buf[4096], actor_buf[256], host_buf[256], registry_buf[4096];
 };
 
@@ -806,6 +817,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         serve_guard_check_head(serve_guard_conn_of(c), c, method, version,
                                                rq->early_msg, sizeof rq->early_msg))) {
             /* a head a proxy might read otherwise (http_guard.c): refused as it is */
+        } else if (s->client_ca_on &&
+                   !serve_tls_client_verified(c, rq->early_msg, sizeof rq->early_msg)) {
+            rq->early_status = 403; /* no client certificate, or not one of the CA's */
         } else if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -878,6 +892,12 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    if (atomic_load(&s->starting) && pthread_equal(pthread_self(), s->starter) &&
+        !s->start_msg_taken) {
+        snprintf(s->start_msg, sizeof s->start_msg, "%s", msg);
+        s->start_msg_taken = true;
+        return;
+    }
     say(s, KEEL_LOG_WARN, "http: %s", msg);
 }
 
@@ -939,6 +959,33 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     s->o.host = s->host_buf;
     s->o.models = NULL;
     int rc = KEEL_ENOMEM;
+    /* TLS first: a key with the wrong mode is refused before models take seconds to load. */
+    if (o->tls_cert || o->tls_key) {
+        if (!o->tls_cert || !o->tls_key) {
+            rc = keel_error_set(e, KEEL_EINVAL,
+                                "HTTPS needs both a certificate (--tls-cert) "
+                                "and its private key (--tls-key)");
+            goto fail;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            rc = keel_error_set(e, KEEL_ENOTSUP,
+                                "this libmicrohttpd was built without TLS support: HTTPS needs "
+                                "one built with GnuTLS (Debian's libmicrohttpd12 is)");
+            goto fail;
+        }
+        if ((rc = serve_tls_load(&s->tls, o->tls_cert, o->tls_key, e)) != KEEL_OK) goto fail;
+        s->tls_on = true;
+        if (o->tls_client_ca) {
+            if ((rc = serve_tls_load_client_ca(&s->tls, o->tls_client_ca, e)) != KEEL_OK) goto fail;
+            s->client_ca_on = true;
+        }
+    } else if (o->tls_client_ca) {
+        rc = keel_error_set(e, KEEL_EINVAL,
+                            "client certificates (--tls-client-ca) need HTTPS "
+                            "(--tls-cert and --tls-key)");
+        goto fail;
+    }
+    s->o.tls_cert = s->o.tls_key = s->o.tls_client_ca = NULL; /* only s->tls is kept */
     s->metrics = serve_metrics_new();
     s->models = keel_calloc(o->n_models, sizeof *s->models);
     if (!s->metrics || !s->models) {
@@ -985,6 +1032,14 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     }
     unsigned flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
+    /* HTTPS options only when asked: libmicrohttpd refuses them without MHD_USE_TLS. */
+    struct MHD_OptionItem tls_items[SERVE_TLS_MHD_ITEMS] = {{MHD_OPTION_END, 0, NULL}};
+    if (s->tls_on) {
+        flags |= MHD_USE_TLS;
+        serve_tls_mhd_options(&s->tls, tls_items);
+    }
+    s->starter = pthread_self();
+    atomic_store(&s->starting, true);
     s->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
@@ -994,12 +1049,25 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         o->max_per_client, MHD_OPTION_URI_LOG_CALLBACK, serve_guard_on_uri, s->guard,
-        MHD_OPTION_UNESCAPE_CALLBACK, serve_guard_unescape, NULL, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, serve_guard_unescape, NULL, MHD_OPTION_ARRAY, tls_items,
+        MHD_OPTION_END);
+    atomic_store(&s->starting, false);
     if (!s->d) {
-        rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
-                            s->o.host, o->port);
+        /* libmicrohttpd says why (a port in use, GnuTLS refusing the certificate or key). */
+        if (!s->start_msg_taken)
+            rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d (in use, or not allowed?)",
+                                s->o.host, o->port);
+        else if (s->tls_on)
+            rc = keel_error_set(e, KEEL_EIO,
+                                "cannot serve HTTPS on %s:%d: %s (--tls-cert %s, "
+                                "--tls-key %s)",
+                                s->o.host, o->port, s->start_msg, o->tls_cert, o->tls_key);
+        else
+            rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d: %s", s->o.host, o->port,
+                                s->start_msg);
         goto fail;
     }
+    if (s->start_msg_taken) say(s, KEEL_LOG_WARN, "http: %s", s->start_msg);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     for (size_t i = 0; i < s->n_models; i++)
@@ -1028,6 +1096,7 @@ void serve_server_stop(serve_server *s, double drain_seconds)
             usleep(5000);
         MHD_stop_daemon(s->d);
     }
+    serve_tls_free(&s->tls);    /* after the daemon, which reads it */
     serve_guard_free(s->guard); /* after the daemon: no connection is left */
     if (s->watcher_running) pthread_join(s->watcher, NULL);
     serve_predlog_close(s->log);
