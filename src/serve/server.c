@@ -894,7 +894,9 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
         msg[--n] = '\0';
     if (atomic_load(&s->starting) && pthread_equal(pthread_self(), s->starter) &&
         !s->start_msg_taken) {
-        snprintf(s->start_msg, sizeof s->start_msg, "%s", msg);
+        size_t k = KEEL_MIN(n, sizeof s->start_msg - 1); /* cut to fit, never overflow */
+        memcpy(s->start_msg, msg, k);
+        s->start_msg[k] = '\0';
         s->start_msg_taken = true;
         return;
     }
