@@ -261,6 +261,12 @@ void keel_part_range(size_t n, size_t T, size_t t, size_t *lo, size_t *hi);
  * file, and b is then as it was. b->data is NUL-terminated after a success (an empty file
  * gives ""). */
 int keel_file_read(const char *path, size_t max, keel_buf *b, keel_error *e);
+/* Checks that the secret file at path (what: "the audit signing key") is a regular file that
+ * only its owner may read or write (mode & 077 == 0): a secret others can read is refused
+ * before it is read, with a message saying `chmod 600`. KEEL_ENOENT (e set) when it is not
+ * there, KEEL_EIO, KEEL_EPERM. It guards against a key copied with the wrong mode, not
+ * against an attacker who can write the file (that one has the key already). */
+int keel_file_check_private(const char *path, const char *what, keel_error *e);
 
 /* ---- configuration files (config.c) ----------------------------------------------------
  * Parses text[0..n) as flat "key: value" lines ('#' comments, optional quotes), calling fn

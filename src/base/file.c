@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int keel_file_read(const char *path, size_t max, keel_buf *b, keel_error *e)
@@ -40,4 +41,20 @@ int keel_file_read(const char *path, size_t max, keel_buf *b, keel_error *e)
     close(fd);
     if (rc == KEEL_OK) b->data[b->len] = '\0'; /* an empty file reads as "" */
     return keel_buf_end_rc(b, mark, rc);
+}
+
+int keel_file_check_private(const char *path, const char *what, keel_error *e)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return keel_error_set(e, errno == ENOENT ? KEEL_ENOENT : KEEL_EIO, "%s %s: %s", what, path,
+                              strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return keel_error_set(e, KEEL_EPERM, "%s %s is not a regular file", what, path);
+    if (st.st_mode & 077)
+        return keel_error_set(e, KEEL_EPERM,
+                              "%s %s may be read by group or others (mode %04o): run `chmod 600 "
+                              "%s`",
+                              what, path, (unsigned)(st.st_mode & 07777), path);
+    return KEEL_OK;
 }

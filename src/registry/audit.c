@@ -422,21 +422,14 @@ int keel_audit_key_load(const char *dir, int create, keel_audit_key *key, keel_e
     return keel_audit_key_load_file(key_path, pub_path, create, key, e);
 }
 
-/* A secret key others can read is no secret: refused before it is read, whoever owns it.
- * KEEL_ENOENT when the file is not there. */
+/* The signing key must be private (keel_file_check_private); KEEL_ENOENT, without a message,
+ * when it is not there: the caller may create it. */
 static int check_key_mode(const char *path, keel_error *e)
 {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT) return KEEL_ENOENT;
-        return keel_error_set(e, KEEL_EIO, "%s: %s", path, strerror(errno));
-    }
-    if (st.st_mode & 077)
-        return keel_error_set(e, KEEL_EPERM,
-                              "the audit signing key %s may be read by group or others (mode "
-                              "%04o): run `chmod 600 %s`",
-                              path, (unsigned)(st.st_mode & 07777), path);
-    return KEEL_OK;
+    keel_error ce = {0};
+    int rc = keel_file_check_private(path, "the audit signing key", &ce);
+    if (rc != KEEL_OK && rc != KEEL_ENOENT && e) *e = ce;
+    return rc;
 }
 
 int keel_audit_key_load_file(const char *key_path, const char *pub_path, int create,

@@ -26,24 +26,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A private key others can read is no secret: refused before it is read, whoever owns it.
- * stat then read leaves a window in which the file could be swapped, but this check is
- * about a mistake (a key copied with the wrong mode), not an attacker who can write the
- * file: that one has the key already. */
+/* A private key others can read is no secret: refused before it is read, whoever owns it. */
 static int check_key_file(const char *path, keel_error *e)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return keel_error_set(e, errno == ENOENT ? KEEL_ENOENT : KEEL_EIO, "the TLS key %s: %s",
-                              path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return keel_error_set(e, KEEL_EPERM, "the TLS key %s is not a regular file", path);
-    if (st.st_mode & 077)
-        return keel_error_set(e, KEEL_EPERM,
-                              "the TLS private key %s may be read by group or others (mode "
-                              "%04o): run `chmod 600 %s`",
-                              path, (unsigned)(st.st_mode & 07777), path);
-    return KEEL_OK;
+    return keel_file_check_private(path, "the TLS private key", e);
 }
 
 static int read_pem(keel_buf *b, const char *what, const char *path, keel_error *e)

@@ -19,14 +19,7 @@ contains "model list: pima" "$T/out" "pima"
 expect "card: finds the version there" 0 "$KEEL" card pima.keel --data pima.csv -o card.html --markdown card.md
 contains "card: the registered version" card.md "pima:1"
 
-"$KEEL" serve -p 0 --model pima --no-log >"$T/serve.out" 2>"$T/serve.err" &
-pid=$!
-for i in $(seq 1 200); do
-    grep -q "listening on" "$T/serve.out" 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || break
-    sleep 0.05
-done
-URL=$(grep -o 'http://[0-9.:]*' "$T/serve.out" | head -n 1)
+start_server --model pima --no-log
 [ -n "$URL" ] && ok "serve: resolves the model in KEEL_REGISTRY" \
     || fail "serve: resolves the model in KEEL_REGISTRY" "$(cat "$T/serve.err")"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/models/pima")

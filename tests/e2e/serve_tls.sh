@@ -34,17 +34,8 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s
 [ -s server.pem ] && [ -s ca.pem ] && ok "openssl: a test CA and server certificate" \
     || fail "openssl: a test CA and server certificate" "openssl did not make them"
 
-# start ARGS...: starts the server; sets $pid and $URL (empty when it did not start)
-start() {
-    "$KEEL" serve -p 0 --no-log --model "$T/churn.keel" "$@" >serve.out 2>serve.err &
-    pid=$!
-    for i in $(seq 1 200); do
-        grep -q "listening on" serve.out 2>/dev/null && break
-        kill -0 $pid 2>/dev/null || break
-        sleep 0.05
-    done
-    URL=$(grep -o 'https\?://[0-9.:]*' serve.out | head -n 1)
-}
+# start ARGS...: the server of churn.keel (lib.sh's start_server); sets $pid and $URL
+start() { start_server --no-log --model "$T/churn.keel" "$@"; }
 
 start --tls-cert server.pem --tls-key server.key
 case "$URL" in
@@ -90,7 +81,7 @@ refused "refused: a key others may read (644)" 1 "run \`chmod 600 $T/open.key\`"
 chmod 640 open.key
 refused "refused: a key its group may read (640)" 1 "(mode 0640)" \
     --tls-cert server.pem --tls-key "$T/open.key"
-refused "refused: a missing key file" 1 "the TLS key $T/nosuch.key: No such file or directory" \
+refused "refused: a missing key file" 1 "the TLS private key $T/nosuch.key: No such file or directory" \
     --tls-cert server.pem --tls-key "$T/nosuch.key"
 refused "refused: a missing certificate file" 1 "the TLS certificate nosuch.pem: No such file or directory" \
     --tls-cert nosuch.pem --tls-key server.key

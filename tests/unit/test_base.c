@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <pthread.h>
+#include <sys/stat.h>
 
 TEST(error_table_names_every_code)
 {
@@ -578,4 +579,21 @@ TEST(paths_base_derived_suffix_and_stem)
     CHECK_EQ_INT(keel_path_stem_len("churn.keel", ".keel"), 5);
     CHECK_EQ_INT(keel_path_stem_len(".keel", ".keel"), 5); /* nothing would be left: kept whole */
     CHECK_EQ_INT(keel_path_stem_len("churn-2.v1", ".keel"), 10);
+}
+
+TEST(file_check_private_refuses_what_others_may_read)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/secret.key", test_tmpdir());
+    keel_error e;
+    CHECK_EQ_INT(keel_file_check_private(path, "the key", &e), KEEL_ENOENT);
+    CHECK(strstr(e.msg, "the key") != NULL);
+    write_text(path, "k", 1);
+    CHECK_EQ_INT(chmod(path, 0600), 0);
+    CHECK_EQ_INT(keel_file_check_private(path, "the key", &e), KEEL_OK);
+    CHECK_EQ_INT(chmod(path, 0640), 0);
+    CHECK_EQ_INT(keel_file_check_private(path, "the key", &e), KEEL_EPERM);
+    CHECK(strstr(e.msg, "chmod 600") != NULL && strstr(e.msg, "0640") != NULL);
+    CHECK_EQ_INT(keel_file_check_private(test_tmpdir(), "the key", &e), KEEL_EPERM);
+    CHECK(strstr(e.msg, "not a regular file") != NULL);
 }
