@@ -28,6 +28,11 @@ static const keel_schema_step steps[] = {
      "an index on model_versions(artifact_sha256), so that a version is found by its "
      "artifact's SHA-256 without reading every version",
      true},
+    {3,
+     "identities' public keys (approvals, rejections and alias moves signed by the person who "
+     "makes them), the server's bearer tokens (kept as SHA-256 only), and an audited baseline "
+     "of every table, from which the audit chain covers the registry's state",
+     true},
 };
 
 const keel_schema_step *keel_store_schema_steps(size_t *n)

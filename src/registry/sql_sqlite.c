@@ -136,7 +136,22 @@ static const char step1[] =
 static const char step2[] =
     "CREATE INDEX model_versions_artifact ON model_versions(artifact_sha256);";
 
-static const char *const steps[] = {step1, step2};
+/* Step 3: an identity's public key (its decisions are signed with the private half, which the
+ * registry never holds), and the server's bearer tokens, of which only the SHA-256 is kept. */
+static const char step3[] = "ALTER TABLE identities ADD COLUMN public_key TEXT;"
+                            "CREATE TABLE tokens ("
+                            "  id INTEGER PRIMARY KEY,"
+                            "  name TEXT NOT NULL,"
+                            "  sha256 TEXT NOT NULL UNIQUE,"
+                            "  model TEXT NOT NULL,"
+                            "  role TEXT NOT NULL,"
+                            "  created_at INTEGER NOT NULL,"
+                            "  created_by TEXT NOT NULL,"
+                            "  expires_at INTEGER,"
+                            "  revoked_at INTEGER,"
+                            "  revoked_by TEXT);";
+
+static const char *const steps[] = {step1, step2, step3};
 
 const keel_store_sql keel_sql_sqlite = {
     .steps = steps,

@@ -1,6 +1,6 @@
 # Schema versions and registry locations through the CLI. A registry left at the previous
-# schema (made here by rewinding a current one with the sqlite3 tool: step 2's index dropped
-# and its record removed, which is exactly the schema the previous keel wrote) is read but not
+# schema (made here by rewinding a current one with the sqlite3 tool: steps 3 and 2 undone and
+# their records removed, which is exactly the schema a keel of version 1 wrote) is read but not
 # changed until `keel registry migrate`; --dry-run lists the step and changes nothing; the
 # migration is audited and the chain still verifies. A new registry needs no migration; a
 # newer one is refused. KEEL_REGISTRY chooses the store; an unknown scheme names the ones
@@ -10,7 +10,7 @@ cd "$T"
 export KEEL_USER=alice # the first user: the registry's admin
 H=$KEEL_HOME
 D=$ROOT/data
-newest=2
+newest=3
 version() { sqlite3 "$1" "SELECT coalesce(max(version), 0) FROM keel_schema_version"; }
 index() { sqlite3 "$1" "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'model_versions_artifact'"; }
 
@@ -18,7 +18,7 @@ index() { sqlite3 "$1" "SELECT count(*) FROM sqlite_master WHERE type = 'index' 
 awk 'NR <= 200' "$D/pima2.csv" > pima.csv
 expect "new registry: works at once" 0 "$KEEL" train pima.csv --target diabetes -o pima.keel --epochs 2 -q
 equal "new registry: at the newest schema" "$(version "$H/registry.db")" "$newest"
-equal "new registry: every step recorded" "$(sqlite3 "$H/registry.db" "SELECT group_concat(version) FROM keel_schema_version")" "1,2"
+equal "new registry: every step recorded" "$(sqlite3 "$H/registry.db" "SELECT group_concat(version) FROM keel_schema_version")" "1,2,3"
 equal "new registry: the artifact index exists" "$(index "$H/registry.db")" "1"
 expect "new registry: nothing to migrate" 0 "$KEEL" registry migrate --json
 equal "new registry: from = to" "$(json "$T/out" "(j['from'], j['to'], j['steps'])")" "($newest, $newest, [])"
@@ -26,7 +26,7 @@ expect "user add: a developer" 0 "$KEEL" user add dora --role developer
 expect "user add: an auditor" 0 "$KEEL" user add aude --role auditor
 
 # ---- an old registry ----
-sqlite3 "$H/registry.db" "DROP INDEX model_versions_artifact; DELETE FROM keel_schema_version WHERE version = 2"
+sqlite3 "$H/registry.db" "DROP TABLE tokens; ALTER TABLE identities DROP COLUMN public_key; DROP INDEX model_versions_artifact; DELETE FROM keel_schema_version WHERE version >= 2"
 equal "old registry: rewound to version 1" "$(version "$H/registry.db")" "1"
 events=$(sqlite3 "$H/registry.db" "SELECT count(*) FROM audit_events")
 expect "old registry: reads work" 0 "$KEEL" model list --json
@@ -46,25 +46,25 @@ expect "migrate --dry-run" 0 "$KEEL" registry migrate --dry-run
 contains "migrate --dry-run: names the pending step" "$T/out" "  2  an index on model_versions(artifact_sha256)"
 contains "migrate --dry-run: says nothing changed" "$T/out" "dry run: nothing changed"
 KEEL_USER=dora expect "migrate --dry-run --json: any role" 0 "$KEEL" registry migrate --dry-run --json
-equal "migrate --dry-run --json: the plan" "$(json "$T/out" "(j['from'], j['to'], j['dry_run'], [s['version'] for s in j['steps']], j['steps'][0]['read_compatible'])")" "(1, 2, True, [2], True)"
+equal "migrate --dry-run --json: the plan" "$(json "$T/out" "(j['from'], j['to'], j['dry_run'], [s['version'] for s in j['steps']], j['steps'][0]['read_compatible'])")" "(1, 3, True, [2, 3], True)"
 equal "migrate --dry-run: schema untouched" "$(version "$H/registry.db")$(index "$H/registry.db")" "10"
 KEEL_USER=dora expect "migrate: a developer may not" 1 "$KEEL" registry migrate
 contains "migrate: the refusal names the role" "$T/err" "admin"
 equal "migrate: still version 1 after the refusal" "$(version "$H/registry.db")" "1"
 
 expect "migrate: the admin migrates" 0 "$KEEL" registry migrate --json
-equal "migrate: 1 -> 2" "$(json "$T/out" "(j['from'], j['to'], j['dry_run'], [s['version'] for s in j['steps']])")" "(1, 2, False, [2])"
+equal "migrate: 1 -> 2" "$(json "$T/out" "(j['from'], j['to'], j['dry_run'], [s['version'] for s in j['steps']])")" "(1, 3, False, [2, 3])"
 equal "migrate: schema at the newest" "$(version "$H/registry.db")" "$newest"
 equal "migrate: the index made" "$(index "$H/registry.db")" "1"
 KEEL_USER=aude expect "migrate: audit export" 0 "$KEEL" audit export -o audit.jsonl
-equal "migrate: one audit event" "$(grep -c '"action":"registry.migrate"' audit.jsonl)" "1"
-equal "migrate: its details" "$(grep '"action":"registry.migrate"' audit.jsonl | python3 -c "import json,sys; e=json.loads(sys.stdin.read()); print(e['actor'], e['object'], e['details']['from'], e['details']['to'])")" "alice registry 1 2"
+equal "migrate: an audit event per step" "$(grep -c '"action":"registry.migrate"' audit.jsonl)" "2"
+equal "migrate: its details" "$(grep '"action":"registry.migrate"' audit.jsonl | head -1 | python3 -c "import json,sys; e=json.loads(sys.stdin.read()); print(e['actor'], e['object'], e['details']['from'], e['details']['to'])")" "alice registry 1 2"
 KEEL_USER=aude expect "migrate: audit verify still passes" 0 "$KEEL" audit verify --json
 equal "migrate: verified to the head" "$(json "$T/out" "(j['ok'], j['head_seq'] == j['checkpoint_seq'])")" "(True, True)"
 expect "migrate: changes work again" 0 "$KEEL" model tag pima:1 owner=me
 expect "migrate: again is a no-op" 0 "$KEEL" registry migrate
 contains "migrate: says so" "$T/out" "nothing to migrate"
-equal "migrate: no second event" "$(sqlite3 "$H/registry.db" "SELECT count(*) FROM audit_events WHERE action = 'registry.migrate'")" "1"
+equal "migrate: no second event" "$(sqlite3 "$H/registry.db" "SELECT count(*) FROM audit_events WHERE action = 'registry.migrate'")" "2"
 
 # ---- a newer registry ----
 rm -rf "$T/newer"; cp -r "$H" "$T/newer"
