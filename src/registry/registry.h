@@ -40,7 +40,7 @@
  *
  * Objects are named in the audit trail and lineage as "dataset:<id>", "run:<id>",
  * "model:<name>", "model:<name>:<version>", "alias:<name>@<alias>", "approval:<id>",
- * "deployment:<id>", "identity:<name>".
+ * "deployment:<id>", "identity:<name>", "token:<id>".
  *
  * Reads come in two forms. The typed ones (keel_registry_version_get, _find_sha256, _list,
  * _resolve) return records for programs to use. The others return JSON documents (in a
@@ -347,6 +347,70 @@ int keel_registry_tag_set(keel_registry *r, const char *object, const char *key,
  * target such as "serve:127.0.0.1:8080". Requires operator. */
 int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t version,
                                     const char *target, const char *status, int64_t *id);
+
+/* ---- bearer tokens of keel serve (tokens.c) ------------------------------------------------
+ * A token lets an HTTP client call `keel serve --require-token` for one model (or every model:
+ * "*") in one role. Roles, each allowing what the roles before it allow:
+ *   read     the model's metadata and readiness; with model "*" also /metrics and /v2
+ *   invoke   predictions: OIP v2 infer, KServe v1 :predict, MLflow /invocations
+ *   explain  explanations: OIP v2 explain, KServe v1 :explain
+ * The token is "keel_" and 64 hex digits (32 random bytes from libsodium), shown once when it
+ * is created; the registry keeps only the SHA-256 of that text (64 hex digits), so neither the
+ * store nor the audit trail ever holds it. A hash is not a secret worth stealing: finding a
+ * token from it means guessing 256 random bits. Every call needs schema version 3: on an older
+ * schema each returns KEEL_ESTATE with a message to run `keel registry migrate`. Objects are
+ * named "token:<id>" in the audit trail; events token.create and token.revoke carry the id,
+ * name, model, role, expiry and at most the first 8 hex digits of the hash. */
+#define KEEL_TOKEN_PREFIX "keel_"
+#define KEEL_TOKEN_SIZE   70 /* "keel_", 64 hex digits and the NUL */
+
+enum keel_token_role { KEEL_TOKEN_READ = 1, KEEL_TOKEN_INVOKE = 2, KEEL_TOKEN_EXPLAIN = 3 };
+
+/* "read", "invoke" or "explain" as enum keel_token_role; 0 for another word or NULL. */
+int keel_token_role_parse(const char *s);
+/* The role's name; "?" for another value. */
+const char *keel_token_role_name(int role);
+/* Reads an expiry a person types: a duration from now ("30d", "12h", "90m", "3600s": a whole
+ * number and one of d h m s) or a time keel_parse_time reads. True with *at (µs since the
+ * epoch) set; false when s is neither or the time is not after now. */
+bool keel_token_expiry_parse(const char *s, int64_t now, int64_t *at);
+
+/* Creates a token for model (a name keel_registry_name_valid accepts, or "*"; it need not be
+ * registered: a served file is named by its base name) in role ("read", "invoke",
+ * "explain"). name: 1-64 of the characters of a model name, not all digits (they would read
+ * as an id), unique among tokens not revoked; NULL gives "token-<id>". expires_at: µs since
+ * the epoch, after now; 0 for never. Requires operator (admin has it). token gets the secret
+ * (KEEL_TOKEN_SIZE bytes: the one time it exists outside the client); *id the token's id;
+ * out, when not NULL, the record as one JSON object {id, name, model, role, expires_at, token}
+ * to show its creator. Errors: KEEL_EINVAL (a bad model, role, name or expiry), KEEL_ESTATE
+ * (the name is taken; an old schema), KEEL_EPERM, the store's. Nothing is kept on failure,
+ * and token is then all zero, except when the change committed and only publishing its
+ * checkpoint failed (the message says "committed"): then the token exists, and token, *id
+ * and out are set as on success. */
+int keel_registry_token_create(keel_registry *r, const char *name, const char *model,
+                               const char *role, int64_t expires_at, char token[KEEL_TOKEN_SIZE],
+                               int64_t *id, keel_buf *out);
+/* Appends the tokens, newest first, as a JSON array of {id, name, model, role, status ("live",
+ * "expired" or "revoked"), created_at, created_by, expires_at, revoked_at, revoked_by}: never
+ * the token, nor its hash. Requires any role. */
+int keel_registry_token_list(keel_registry *r, keel_buf *out);
+/* Revokes the token ref names: its id, or the name of a token not revoked. Requires operator.
+ * out, when not NULL, gets {id, name, model, role, revoked_at}. KEEL_ENOENT when no token
+ * not yet revoked has that id or name. */
+int keel_registry_token_revoke(keel_registry *r, const char *ref, keel_buf *out);
+
+/* A token the server accepts now, as keel_registry_token_live returns it. */
+typedef struct keel_live_token {
+    unsigned char sha256[32]; /* the SHA-256 of the token's text */
+    char model[72];           /* a model name or "*" */
+    int role;                 /* enum keel_token_role */
+    int64_t expires_at;       /* µs since the epoch; 0: never */
+} keel_live_token;
+
+/* The tokens neither revoked nor expired at now (µs since the epoch), for the server:
+ * *out (keel_free; NULL when there are none) gets *n of them, in no particular order. Requires
+ * any role. On failure *out is NULL and *n 0. */
+int keel_registry_token_live(keel_registry *r, int64_t now, keel_live_token **out, size_t *n);
 
 /* ---- lineage ------------------------------------------------------------------------------
  * The graph around an object as JSON: {"root": NODE_ID, "nodes": [{"id", "kind", "label",
