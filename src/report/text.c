@@ -1,9 +1,11 @@
 /*
- * text.c — answers for people on a terminal (text.h).
+ * text.c — answers for people on a terminal (text.h), and how the registry's listings show
+ * as tables (their columns, and the cells of a model's versions from the typed records).
  */
 #include "report/text.h"
 
 #include "base/json.h"
+#include "registry/registry.h"
 
 #include <string.h>
 
@@ -112,4 +114,71 @@ int keel_text_json(const char *json, size_t n, const keel_text_column *cols, kee
     rc = keel_buf_end_rc(b, mark, rc);
     if (rc == KEEL_ENOMEM) keel_error_set(e, rc, "out of memory");
     return rc;
+}
+
+/* ---- the registry's listings ---- */
+
+const keel_text_column keel_text_cols_models[] = {
+    {"name", "NAME"},          {"latest", "LATEST"},
+    {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
+    {"created_at", "CREATED"}, {NULL, NULL}};
+const keel_text_column keel_text_cols_versions[] = {
+    {"version", "VERSION"},         {"author", "AUTHOR"}, {"created_at", "CREATED"},
+    {"aliases", "ALIASES"},         {"run_id", "RUN"},    {"task", "TASK"},
+    {"artifact_sha256", "SHA-256"}, {NULL, NULL}};
+const keel_text_column keel_text_cols_history[] = {
+    {"time", "TIME"},     {"event", "EVENT"}, {"version", "VERSION"}, {"alias", "ALIAS"},
+    {"target", "TARGET"}, {"actor", "BY"},    {"comment", "COMMENT"}, {NULL, NULL}};
+const keel_text_column keel_text_cols_runs[] = {{"id", "RUN"},
+                                                {"kind", "KIND"},
+                                                {"status", "STATUS"},
+                                                {"user", "USER"},
+                                                {"started_at", "STARTED"},
+                                                {"datasets", "DATASETS"},
+                                                {"metrics", "METRICS"},
+                                                {NULL, NULL}};
+const keel_text_column keel_text_cols_datasets[] = {
+    {"id", "ID"},          {"name", "NAME"},
+    {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
+    {"created_by", "BY"},  {"created_at", "REGISTERED"},
+    {"sha256", "SHA-256"}, {NULL, NULL}};
+const keel_text_column keel_text_cols_users[] = {{"name", "NAME"},
+                                                 {"roles", "ROLES"},
+                                                 {"created_by", "ADDED BY"},
+                                                 {"created_at", "ADDED"},
+                                                 {NULL, NULL}};
+const keel_text_column keel_text_cols_tokens[] = {
+    {"id", "ID"},         {"name", "NAME"},          {"model", "MODEL"},
+    {"role", "ROLE"},     {"status", "STATUS"},      {"created_at", "CREATED"},
+    {"created_by", "BY"}, {"expires_at", "EXPIRES"}, {"revoked_at", "REVOKED"},
+    {NULL, NULL}};
+
+void keel_text_version_cell(void *ud, size_t row, const keel_text_column *col, keel_buf *cell)
+{
+    const keel_model_version *v = ((const keel_model_versions *)ud)->v[row];
+    const char *k = col->key;
+    if (!strcmp(k, "version")) {
+        keel_buf_printf(cell, "%lld", (long long)v->version);
+    } else if (!strcmp(k, "author")) {
+        keel_buf_puts(cell, v->author);
+    } else if (!strcmp(k, "created_at")) {
+        char iso[40];
+        keel_format_timestamp(v->created, iso);
+        keel_buf_puts(cell, iso);
+    } else if (!strcmp(k, "aliases")) {
+        keel_buf_putc(cell, '[');
+        for (size_t i = 0; i < v->n_aliases; i++) {
+            if (i) keel_buf_putc(cell, ',');
+            keel_buf_json_str(cell, v->aliases[i], strlen(v->aliases[i]));
+        }
+        keel_buf_putc(cell, ']');
+    } else if (!strcmp(k, "run_id") && v->run) {
+        keel_buf_printf(cell, "%lld", (long long)v->run);
+    } else if (!strcmp(k, "task") && v->task) {
+        keel_buf_puts(cell, v->task);
+    } else if (!strcmp(k, "artifact_sha256")) {
+        keel_buf_puts(cell, v->sha256);
+    } else {
+        keel_buf_puts(cell, "-");
+    }
 }

@@ -35,4 +35,14 @@ int keel_text_table(const keel_text_column *cols, size_t n_rows, keel_text_cell_
 int keel_text_json(const char *json, size_t n, const keel_text_column *cols, keel_buf *b,
                    keel_error *e);
 
+/* The columns the registry's listings show people: keel model list (models), keel model show
+ * NAME (versions), keel model history, keel run list, keel dataset list, keel user list,
+ * keel token list; keys as the registry's JSON answers name them. */
+extern const keel_text_column keel_text_cols_models[], keel_text_cols_versions[],
+    keel_text_cols_history[], keel_text_cols_runs[], keel_text_cols_datasets[],
+    keel_text_cols_users[], keel_text_cols_tokens[];
+/* The cells of keel_text_cols_versions from the typed records of a keel_model_versions (ud),
+ * each as the JSON answer would render it (a keel_text_cell_fn). */
+void keel_text_version_cell(void *ud, size_t row, const keel_text_column *col, keel_buf *cell);
+
 #endif
