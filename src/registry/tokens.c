@@ -111,6 +111,8 @@ int keel_registry_token_create(keel_registry *r, const char *name, const char *m
                         name);
     if (expires_at && expires_at <= now)
         return reg_fail(r, KEEL_EINVAL, "a token's expiry must be in the future");
+    /* sodium_init is idempotent and thread-safe; randombytes_buf needs it first. */
+    if (sodium_init() < 0) return reg_fail(r, KEEL_EIO, "libsodium failed to initialise");
     int rc = reg_write_begin(r, KEEL_ACCESS_OPERATOR, "create tokens", "tokens");
     if (rc != KEEL_OK) return rc;
     unsigned char raw[32], digest[32];

@@ -12,6 +12,7 @@
  *   server.c   HTTP (libmicrohttpd), routing, limits, load shedding, hot swap, draining
  *   http_guard.c  the whole-request deadline (slowloris) and the strict request head
  *   tls.c      HTTPS: the certificate and key files, checked and handed to libmicrohttpd
+ *   auth.c     bearer tokens (--require-token): the registry's live set, checked per request
  *
  * Protocols (docs/serve.md has the shapes):
  *   Open Inference Protocol v2  POST /v2/models/{m}[/versions/{v}]/infer
@@ -259,6 +260,8 @@ typedef struct serve_options {
     const char *tls_key;              /* ... its private key's (mode 600); NULL: plain HTTP */
     const char *tls_client_ca;        /* with TLS: clients need a certificate this CA file's
                                        * certificates signed (403 otherwise); NULL: none */
+    bool require_token;               /* every endpoint but the health checks needs a bearer
+                                       * token of the registry's (auth.h); 401 / 403 */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

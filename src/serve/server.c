@@ -27,8 +27,15 @@
  * holds at most max_per_client. Before a request is routed, http_guard.c checks its head for
  * what a proxy might read otherwise (duplicate framing headers, NUL bytes, obs-fold, bad
  * escapes): such requests are refused as they are.
+ *
+ * Bearer tokens (--require-token, auth.c): a request to anything but a health check must
+ * carry a live token; a missing or unknown one is answered 401 when the headers are in,
+ * before any body is read, and what the token allows (its model and role) is checked where
+ * the route knows the endpoint (403). The watcher reloads the set from the registry at every
+ * poll, so a revoked token stops working within one.
  */
 #include "serve/serve.h"
+#include "serve/auth.h"
 #include "serve/http_guard.h"
 #include "serve/tls.h"
 
@@ -99,6 +106,8 @@ struct serve_server {
     /* HTTPS (tls.c): the PEM texts the daemon was given, which must outlive it. */
     bool tls_on, client_ca_on;
     serve_tls tls;
+    serve_auth *auth;  /* the tokens accepted; NULL without --require-token */
+    int tokens_failed; /* the last reload's error (KEEL_OK: it worked); watcher only */
     /* libmicrohttpd's first complaint on the thread starting the daemon, while it does (GnuTLS
      * refusing the key), for the error serve_server_start returns; said as a warning if the
      * start succeeds. Only that thread reads and writes them (starting aside). */
@@ -312,6 +321,36 @@ static void check_model(serve_server *s, served_model *m, bool forced)
     version_retire(m, old); /* once the requests using it have finished */
 }
 
+/* Replaces the tokens the server accepts with the registry's live set. On failure the set
+ * loaded before stays (said once per kind of failure, not every poll): an unreadable
+ * registry must neither open the server to everybody nor shut every client out. */
+static int load_tokens(serve_server *s, keel_error *e)
+{
+    keel_registry *r = NULL;
+    int rc = open_registry(s, &r, e);
+    if (rc != KEEL_OK) return rc;
+    keel_live_token *v = NULL;
+    size_t n = 0;
+    rc = keel_registry_token_live(r, keel_wall_micros(), &v, &n);
+    if (rc != KEEL_OK)
+        keel_error_set(e, rc, "%s", keel_registry_errmsg(r));
+    else if ((rc = serve_auth_set(s->auth, v, n)) != KEEL_OK)
+        keel_error_set(e, rc, "out of memory");
+    keel_free(v);
+    keel_registry_close(r);
+    return rc;
+}
+
+static void refresh_tokens(serve_server *s)
+{
+    keel_error e = {0};
+    int rc = load_tokens(s, &e);
+    if (rc != KEEL_OK && rc != s->tokens_failed)
+        say(s, KEEL_LOG_ERROR, "tokens: cannot reload them, the %zu loaded before stay: %s",
+            serve_auth_count(s->auth), e.msg);
+    s->tokens_failed = rc;
+}
+
 static void *watch(void *arg)
 {
     serve_server *s = arg;
@@ -322,6 +361,7 @@ static void *watch(void *arg)
         if (!forced && keel_now_seconds() < next) continue;
         for (size_t i = 0; i < s->n_models && !atomic_load(&s->stop); i++)
             check_model(s, &s->models[i], forced);
+        if (s->auth && !atomic_load(&s->stop)) refresh_tokens(s);
         next = keel_now_seconds() + s->o.poll_seconds;
     }
     return NULL;
@@ -335,7 +375,8 @@ typedef struct request {
     int early_status; /* set at the headers stage: answer this without reading the body */
     char early_msg[300];
     bool too_large;
-    bool counted; /* in_flight was incremented */
+    bool counted;     /* in_flight was incremented */
+    serve_caller who; /* with --require-token: what the request's token allows */
 } request;
 
 static enum MHD_Result respond(struct MHD_Connection *c, int status, const char *type,
@@ -358,6 +399,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, const char 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     if (status == 405) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+    if (status == 401)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"keel\"");
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ok;
@@ -705,19 +748,35 @@ static served_model *parse_v2_path(serve_server *s, const char *rest, char *vbuf
     return m;
 }
 
+/* With --require-token: whether the request's token may not call an endpoint of protocol
+ * (its label in the metrics) that needs role on model (NULL: the whole server); when it may
+ * not, answers 403 (ok gets MHD's result) and counts it. */
+static bool denied(serve_server *s, struct MHD_Connection *c, const request *rq,
+                   const char *protocol, const char *model, int role, enum MHD_Result *ok)
+{
+    char msg[300];
+    if (!s->auth || !serve_auth_allows(&rq->who, model, role, msg, sizeof msg)) return false;
+    serve_metrics_request(s->metrics, protocol, model ? model : "", "", 403, 0,
+                          keel_now_seconds() - rq->t0);
+    *ok = respond_error(c, 403, "%s", msg);
+    return true;
+}
+
 static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const char *url,
                              const char *method, request *rq)
 {
+    enum MHD_Result ok;
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     char vbuf[64];
     const char *version, *tail;
     if (!strcmp(url, "/metrics")) {
         if (!get) return respond_error(c, 405, "use GET for %s", url);
+        if (denied(s, c, rq, "other", NULL, KEEL_TOKEN_READ, &ok)) return ok;
         keel_buf b;
         keel_buf_init(&b);
         if (s->log) serve_metrics_log_dropped(s->metrics, serve_predlog_dropped(s->log));
         serve_metrics_render(s->metrics, &b);
-        enum MHD_Result ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+        ok = respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
         keel_buf_free(&b);
         return ok;
     }
@@ -736,7 +795,7 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
         keel_buf_init(&b);
         keel_buf_printf(&b, "{\"name\":\"keel\",\"version\":\"%s\",\"extensions\":[\"explain\"]}",
                         keel_version());
-        enum MHD_Result ok = respond(c, 200, "application/json", &b);
+        ok = respond(c, 200, "application/json", &b);
         keel_buf_free(&b);
         return ok;
     }
@@ -749,13 +808,16 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
         }
         if (!strcmp(tail, "infer")) {
             if (!post) return respond_error(c, 405, "use POST for %s", url);
+            if (denied(s, c, rq, "v2", m->name, KEEL_TOKEN_INVOKE, &ok)) return ok;
             return predict(s, c, rq, m, version, P_V2);
         }
         if (!strcmp(tail, "explain")) {
             if (!post) return respond_error(c, 405, "use POST for %s", url);
+            if (denied(s, c, rq, "v2-explain", m->name, KEEL_TOKEN_EXPLAIN, &ok)) return ok;
             return explain(s, c, rq, m, version, P_V2);
         }
         if (!get) return respond_error(c, 405, "use GET for %s", url);
+        if (!*tail && denied(s, c, rq, "other", m->name, KEEL_TOKEN_READ, &ok)) return ok;
         if (!*tail || !strcmp(tail, "ready"))
             return model_metadata(s, c, m, version, *tail != '\0');
         return respond_error(c, 404, "no such endpoint: %.200s", url);
@@ -770,19 +832,22 @@ static enum MHD_Result route(serve_server *s, struct MHD_Connection *c, const ch
                                  name);
         if (colon && !strcmp(colon, ":predict")) {
             if (!post) return respond_error(c, 405, "use POST for %s", url);
+            if (denied(s, c, rq, "v1", m->name, KEEL_TOKEN_INVOKE, &ok)) return ok;
             return predict(s, c, rq, m, NULL, P_V1);
         }
         if (colon && !strcmp(colon, ":explain")) {
             if (!post) return respond_error(c, 405, "use POST for %s", url);
+            if (denied(s, c, rq, "v1-explain", m->name, KEEL_TOKEN_EXPLAIN, &ok)) return ok;
             return explain(s, c, rq, m, NULL, P_V1);
         }
         if (colon)
             return respond_error(c, 404, "no such verb '%.100s' (use :predict or :explain)", colon);
         if (!get) return respond_error(c, 405, "use GET for %s", url);
-        return model_metadata(s, c, m, NULL, true);
+        return model_metadata(s, c, m, NULL, true); /* its readiness: open (auth.c) */
     }
     if (!strcmp(url, "/invocations")) {
         if (!post) return respond_error(c, 405, "use POST for %s", url);
+        if (denied(s, c, rq, "mlflow", s->models[0].name, KEEL_TOKEN_INVOKE, &ok)) return ok;
         return predict(s, c, rq, &s->models[0], NULL, P_MLFLOW);
     }
     return respond_error(c, 404, "no such endpoint: %.200s", url);
@@ -820,6 +885,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         } else if (s->client_ca_on &&
                    !serve_tls_client_verified(c, rq->early_msg, sizeof rq->early_msg)) {
             rq->early_status = 403; /* no client certificate, or not one of the CA's */
+        } else if (s->auth && !serve_auth_open_path(url) &&
+                   (rq->early_status = serve_auth_check(
+                        s->auth,
+                        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION),
+                        keel_wall_micros(), &rq->who, rq->early_msg, sizeof rq->early_msg))) {
+            /* no token, or not a live one: refused before a byte of body is read */
         } else if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -944,6 +1016,33 @@ void serve_server_reload(serve_server *s)
     atomic_store(&s->reload, true);
 }
 
+/* --require-token: the tokens come from the registry, which must be there already (the
+ * server would otherwise create an empty one, and answer 401 to everybody). */
+static int start_tokens(serve_server *s, keel_error *e)
+{
+    keel_registry_options ro = {.home = s->o.home, .location = s->o.registry};
+    bool exists = false;
+    int rc = keel_registry_exists(&ro, &exists, e);
+    if (rc != KEEL_OK) return rc;
+    if (!exists)
+        return keel_error_set(e, KEEL_ENOENT,
+                              "--require-token needs a registry that holds the tokens, and there "
+                              "is none at %s: create tokens with keel token create",
+                              s->o.registry ? s->o.registry : s->o.home);
+    if (!(s->auth = serve_auth_new())) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    if ((rc = load_tokens(s, e)) != KEEL_OK) {
+        char why[sizeof e->msg];
+        snprintf(why, sizeof why, "%s", e->msg);
+        return keel_error_set(e, rc, "--require-token: cannot read the tokens: %s", why);
+    }
+    if (serve_auth_count(s->auth) == 0)
+        say(s, KEEL_LOG_WARN,
+            "--require-token: the registry holds no live token, so every "
+            "request but the health checks is refused until one is created "
+            "(keel token create)");
+    return KEEL_OK;
+}
+
 int serve_server_start(const serve_options *o, serve_server **out, keel_error *e)
 {
     *out = NULL;
@@ -988,6 +1087,7 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
         goto fail;
     }
     s->o.tls_cert = s->o.tls_key = s->o.tls_client_ca = NULL; /* only s->tls is kept */
+    if (o->require_token && (rc = start_tokens(s, e)) != KEEL_OK) goto fail;
     s->metrics = serve_metrics_new();
     s->models = keel_calloc(o->n_models, sizeof *s->models);
     if (!s->metrics || !s->models) {
@@ -1101,6 +1201,7 @@ void serve_server_stop(serve_server *s, double drain_seconds)
     serve_tls_free(&s->tls);    /* after the daemon, which reads it */
     serve_guard_free(s->guard); /* after the daemon: no connection is left */
     if (s->watcher_running) pthread_join(s->watcher, NULL);
+    serve_auth_free(s->auth); /* after the daemon and the watcher, its readers */
     serve_predlog_close(s->log);
     for (size_t i = 0; i < s->n_models; i++)
         if (s->models[i].current)

@@ -2,12 +2,14 @@
  * Tests of the registry's bearer tokens (src/registry/tokens.c): what create returns and
  * keeps (the hash, never the token), list, revoke by id and by name, the live set the server
  * loads (revoked and expired tokens left out), the roles a call needs, refusals of bad
- * arguments, expiry parsing, and an old schema. The server's side is tested end to end in
+ * arguments, expiry parsing, and an old schema; then the server's side (src/serve/auth.c):
+ * the header check, what a token allows, the open health paths. Over HTTP with curl:
  * tests/e2e/serve_tokens.sh.
  */
 #include "harness.h"
 
 #include "registry/registry.h"
+#include "serve/auth.h"
 
 #include <stdlib.h>
 
@@ -345,4 +347,121 @@ TEST(token_out_of_memory)
     CHECK(rc == KEEL_ENOMEM || rc == KEEL_EIO);
     CHECK(v == NULL && n == 0);
     keel_registry_close(r);
+}
+
+/* ---- the server's side (src/serve/auth.c) ---- */
+
+static keel_live_token live_of(const char *token, const char *model, int role, int64_t expires)
+{
+    keel_live_token t;
+    memset(&t, 0, sizeof t);
+    keel_sha256 h;
+    keel_sha256_init(&h);
+    keel_sha256_update(&h, token, strlen(token));
+    keel_sha256_final(&h, t.sha256);
+    snprintf(t.model, sizeof t.model, "%s", model);
+    t.role = role;
+    t.expires_at = expires;
+    return t;
+}
+
+TEST(token_serve_check_and_allows)
+{
+    serve_auth *a = serve_auth_new();
+    REQUIRE(a);
+    char good[80], other[80], msg[300];
+    snprintf(good, sizeof good, "keel_%064d", 1);
+    snprintf(other, sizeof other, "keel_%064d", 2);
+    serve_caller who;
+    char header[120];
+    snprintf(header, sizeof header, "Bearer %s", good);
+    /* an empty set refuses everybody */
+    CHECK_EQ_INT(serve_auth_check(a, header, 10, &who, msg, sizeof msg), 401);
+    /* many tokens, so that the search has something to search */
+    keel_live_token set[200];
+    for (int i = 0; i < 198; i++) {
+        char t[80];
+        snprintf(t, sizeof t, "keel_%064d", 1000 + i);
+        set[i] = live_of(t, "m", KEEL_TOKEN_READ, 0);
+    }
+    set[198] = live_of(good, "churn", KEEL_TOKEN_INVOKE, 0);
+    set[199] = live_of(other, "*", KEEL_TOKEN_READ, 100);
+    CHECK_EQ_INT(serve_auth_set(a, set, 200), KEEL_OK);
+    CHECK_EQ_INT(serve_auth_count(a), 200);
+
+    CHECK_EQ_INT(serve_auth_check(a, header, 10, &who, msg, sizeof msg), 0);
+    CHECK_STR(who.model, "churn");
+    CHECK_EQ_INT(who.role, KEEL_TOKEN_INVOKE);
+    snprintf(header, sizeof header, "bEARER   %s  ", good);
+    CHECK_EQ_INT(serve_auth_check(a, header, 10, &who, msg, sizeof msg), 0);
+    snprintf(header, sizeof header, "Bearer %s", other);
+    CHECK_EQ_INT(serve_auth_check(a, header, 99, &who, msg, sizeof msg), 0);
+    CHECK_EQ_INT(serve_auth_check(a, header, 100, &who, msg, sizeof msg), 401); /* expired */
+    CHECK(strstr(msg, "not valid") != NULL);
+    /* missing, malformed, unknown */
+    CHECK_EQ_INT(serve_auth_check(a, NULL, 10, &who, msg, sizeof msg), 401);
+    CHECK(strstr(msg, "needs a bearer token") != NULL);
+    const char *bad[] = {
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bear",
+        "Basic abc",
+        "Bearer keel_",
+        "Bearerkeel_x",
+        "Bearer KEEL_0000000000000000000000000000000000000000000000000000000000000001"};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(bad); i++) {
+        CHECK_EQ_INT(serve_auth_check(a, bad[i], 10, &who, msg, sizeof msg), 401);
+        CHECK(strstr(msg, "malformed") != NULL);
+    }
+    snprintf(header, sizeof header, "Bearer keel_%064d", 3);
+    CHECK_EQ_INT(serve_auth_check(a, header, 10, &who, msg, sizeof msg), 401);
+    CHECK(strstr(msg, "not valid") != NULL);
+
+    /* what a caller may do */
+    serve_caller inv = {"churn", KEEL_TOKEN_INVOKE}, all = {"*", KEEL_TOKEN_READ};
+    CHECK_EQ_INT(serve_auth_allows(&inv, "churn", KEEL_TOKEN_READ, msg, sizeof msg), 0);
+    CHECK_EQ_INT(serve_auth_allows(&inv, "churn", KEEL_TOKEN_INVOKE, msg, sizeof msg), 0);
+    CHECK_EQ_INT(serve_auth_allows(&inv, "churn", KEEL_TOKEN_EXPLAIN, msg, sizeof msg), 403);
+    CHECK(strstr(msg, "needs the role explain") != NULL);
+    CHECK_EQ_INT(serve_auth_allows(&inv, "other", KEEL_TOKEN_READ, msg, sizeof msg), 403);
+    CHECK(strstr(msg, "for model churn, not other") != NULL);
+    CHECK_EQ_INT(serve_auth_allows(&inv, NULL, KEEL_TOKEN_READ, msg, sizeof msg), 403);
+    CHECK_EQ_INT(serve_auth_allows(&all, NULL, KEEL_TOKEN_READ, msg, sizeof msg), 0);
+    CHECK_EQ_INT(serve_auth_allows(&all, "any", KEEL_TOKEN_READ, msg, sizeof msg), 0);
+    CHECK_EQ_INT(serve_auth_allows(&all, "any", KEEL_TOKEN_INVOKE, msg, sizeof msg), 403);
+
+    /* a new set replaces the old: the revoked token is gone */
+    CHECK_EQ_INT(serve_auth_set(a, set + 199, 1), KEEL_OK);
+    snprintf(header, sizeof header, "Bearer %s", good);
+    CHECK_EQ_INT(serve_auth_check(a, header, 10, &who, msg, sizeof msg), 401);
+    serve_auth_free(a);
+    serve_auth_free(NULL);
+}
+
+TEST(token_serve_open_paths)
+{
+    const char *open[] = {
+        "/v2/health/live", "/v2/health/ready",       "/health",
+        "/ping",           "/v2/models/churn/ready", "/v2/models/churn/versions/3/ready",
+        "/v1/models/churn"};
+    const char *closed[] = {"/v2",
+                            "/metrics",
+                            "/v2/models/churn",
+                            "/v2/models/ready",
+                            "/v2/models//ready",
+                            "/v2/models/churn/infer",
+                            "/v2/models/churn/versions//ready",
+                            "/v2/models/a/b/ready",
+                            "/v1/models/churn:predict",
+                            "/v1/models/",
+                            "/v1/models/a/b",
+                            "/invocations",
+                            "/v2/health/live/x",
+                            "/pings"};
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(open); i++)
+        if (!serve_auth_open_path(open[i])) harness_fail(__FILE__, __LINE__, "%s: closed", open[i]);
+    for (size_t i = 0; i < KEEL_ARRAY_LEN(closed); i++)
+        if (serve_auth_open_path(closed[i]))
+            harness_fail(__FILE__, __LINE__, "%s: open", closed[i]);
 }
