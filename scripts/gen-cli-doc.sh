@@ -12,7 +12,7 @@ echo "This page is the source of every command's \`--help\`: the build compiles 
 echo "keel (scripts/gen-cli-help.sh), so the two cannot differ. Change a command's help here."
 echo "Exit status everywhere: 0 success, 1 the work failed or a threshold was crossed, 2 usage error."
 for c in "" data "data infer" "data validate" "data profile" train evaluate predict cv serve explain card \
-    model run dataset lineage user audit registry; do
+    model run dataset lineage user token audit registry; do
     echo
     echo "## keel${c:+ $c}"
     echo

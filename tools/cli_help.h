@@ -24,6 +24,7 @@ extern const char cli_help_run[];
 extern const char cli_help_dataset[];
 extern const char cli_help_lineage[];
 extern const char cli_help_user[];
+extern const char cli_help_token[];
 extern const char cli_help_audit[];
 extern const char cli_help_registry[];
 

@@ -1,7 +1,7 @@
 /*
  * cmd_registry.c — `keel model …`, `keel run …`, `keel dataset …`, `keel lineage`,
- * `keel user …`, `keel registry migrate`: the registry's commands. Each parses its arguments,
- * makes one registry call and prints the answer (JSON with --json, else for people).
+ * `keel user …`, `keel token …`, `keel registry migrate`: the registry's commands. Each parses its
+ * arguments, makes one registry call and prints the answer (JSON with --json, else for people).
  */
 #include "tools/cli_help.h"
 #include "tools/registry_cli.h"
@@ -17,7 +17,7 @@ typedef struct reg_args {
     const char *pos[4];
     int n_pos;
     bool json, dot, remove, retire, dry_run;
-    const char *comment, *role, *target, *dataset, *name;
+    const char *comment, *role, *target, *dataset, *name, *model, *expires;
 } reg_args;
 
 /* Returns -1 to go on, else an exit code (help printed, or a usage error). */
@@ -29,7 +29,8 @@ static int parse_args(int argc, char **argv, const char *name, const char *usage
         CLI_OPT_FLAG("--remove", NULL, &a->remove),   CLI_OPT_FLAG("--retire", NULL, &a->retire),
         CLI_OPT_TEXT("--comment", "-m", &a->comment), CLI_OPT_TEXT("--role", NULL, &a->role),
         CLI_OPT_TEXT("--target", NULL, &a->target),   CLI_OPT_TEXT("--dataset", NULL, &a->dataset),
-        CLI_OPT_TEXT("--name", NULL, &a->name),       CLI_OPT_END};
+        CLI_OPT_TEXT("--name", NULL, &a->name),       CLI_OPT_TEXT("--model", NULL, &a->model),
+        CLI_OPT_TEXT("--expires", NULL, &a->expires), CLI_OPT_END};
     const cli_option migrate_opts[] = {CLI_OPT_TABLE(opts),
                                        CLI_OPT_FLAG("--dry-run", NULL, &a->dry_run), CLI_OPT_END};
     const cli_command cmd = {.name = name,
@@ -64,49 +65,6 @@ static int answer(keel_registry *r, int rc, keel_buf *b, bool json, const keel_t
 
 /* ---- keel model ---- */
 
-static const keel_text_column model_cols[] = {
-    {"name", "NAME"},          {"latest", "LATEST"},
-    {"aliases", "ALIASES"},    {"created_by", "CREATED BY"},
-    {"created_at", "CREATED"}, {NULL, NULL}};
-static const keel_text_column version_cols[] = {
-    {"version", "VERSION"},         {"author", "AUTHOR"}, {"created_at", "CREATED"},
-    {"aliases", "ALIASES"},         {"run_id", "RUN"},    {"task", "TASK"},
-    {"artifact_sha256", "SHA-256"}, {NULL, NULL}};
-static const keel_text_column history_cols[] = {
-    {"time", "TIME"},     {"event", "EVENT"}, {"version", "VERSION"}, {"alias", "ALIAS"},
-    {"target", "TARGET"}, {"actor", "BY"},    {"comment", "COMMENT"}, {NULL, NULL}};
-
-/* A cell of the versions table, from the typed record (as the JSON answer would render). */
-static void version_cell(void *ud, size_t row, const keel_text_column *col, keel_buf *cell)
-{
-    const keel_model_version *v = ((const keel_model_versions *)ud)->v[row];
-    const char *k = col->key;
-    if (!strcmp(k, "version")) {
-        keel_buf_printf(cell, "%lld", (long long)v->version);
-    } else if (!strcmp(k, "author")) {
-        keel_buf_puts(cell, v->author);
-    } else if (!strcmp(k, "created_at")) {
-        char iso[40];
-        keel_format_timestamp(v->created, iso);
-        keel_buf_puts(cell, iso);
-    } else if (!strcmp(k, "aliases")) {
-        keel_buf_putc(cell, '[');
-        for (size_t i = 0; i < v->n_aliases; i++) {
-            if (i) keel_buf_putc(cell, ',');
-            keel_buf_json_str(cell, v->aliases[i], strlen(v->aliases[i]));
-        }
-        keel_buf_putc(cell, ']');
-    } else if (!strcmp(k, "run_id") && v->run) {
-        keel_buf_printf(cell, "%lld", (long long)v->run);
-    } else if (!strcmp(k, "task") && v->task) {
-        keel_buf_puts(cell, v->task);
-    } else if (!strcmp(k, "artifact_sha256")) {
-        keel_buf_puts(cell, v->sha256);
-    } else {
-        keel_buf_puts(cell, "-");
-    }
-}
-
 static int model_show(keel_registry *r, const reg_args *a)
 {
     keel_buf b;
@@ -119,7 +77,7 @@ static int model_show(keel_registry *r, const reg_args *a)
         rc = keel_registry_version_list(r, ref, &l);
         if (rc != KEEL_OK) return cli_registry_fail(r, rc);
         printf("model: %s\n", ref);
-        cli_print_table(version_cols, l->n, version_cell, l);
+        cli_print_table(keel_text_cols_versions, l->n, keel_text_version_cell, l);
         keel_model_versions_free(l);
         return EXIT_OK;
     }
@@ -181,13 +139,13 @@ static int model_verb(keel_registry *r, const char *verb, const reg_args *a)
     char js[512];
     if (!strcmp(verb, "list")) {
         rc = keel_registry_model_list(r, &b);
-        status = answer(r, rc, &b, a->json, model_cols);
+        status = answer(r, rc, &b, a->json, keel_text_cols_models);
     } else if (!strcmp(verb, "show")) {
         status = (status = need_pos(a, 2, cli_help_model)) >= 0 ? status : model_show(r, a);
     } else if (!strcmp(verb, "history")) {
         if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         rc = keel_registry_model_history(r, a->pos[1], &b);
-        status = answer(r, rc, &b, a->json, history_cols);
+        status = answer(r, rc, &b, a->json, keel_text_cols_history);
     } else if (!strcmp(verb, "register")) {
         if ((status = need_pos(a, 2, cli_help_model)) >= 0) goto done;
         if (!a->name) {
@@ -301,20 +259,6 @@ int cmd_model(int argc, char **argv)
 
 /* ---- keel run, keel dataset ---- */
 
-static const keel_text_column run_cols[] = {{"id", "RUN"},
-                                            {"kind", "KIND"},
-                                            {"status", "STATUS"},
-                                            {"user", "USER"},
-                                            {"started_at", "STARTED"},
-                                            {"datasets", "DATASETS"},
-                                            {"metrics", "METRICS"},
-                                            {NULL, NULL}};
-
-static const keel_text_column dataset_cols[] = {{"id", "ID"},          {"name", "NAME"},
-                                                {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
-                                                {"created_by", "BY"},  {"created_at", "REGISTERED"},
-                                                {"sha256", "SHA-256"}, {NULL, NULL}};
-
 static int list_show(int argc, char **argv, const char *usage, bool datasets)
 {
     reg_args a;
@@ -348,7 +292,8 @@ static int list_show(int argc, char **argv, const char *usage, bool datasets)
             return EXIT_USAGE;
         }
     }
-    status = answer(r, rc, &b, a.json, list ? (datasets ? dataset_cols : run_cols) : NULL);
+    status = answer(r, rc, &b, a.json,
+                    list ? (datasets ? keel_text_cols_datasets : keel_text_cols_runs) : NULL);
     keel_buf_free(&b);
     keel_registry_close(r);
     return status;
@@ -410,12 +355,6 @@ int cmd_lineage(int argc, char **argv)
 
 /* ---- keel user ---- */
 
-static const keel_text_column user_cols[] = {{"name", "NAME"},
-                                             {"roles", "ROLES"},
-                                             {"created_by", "ADDED BY"},
-                                             {"created_at", "ADDED"},
-                                             {NULL, NULL}};
-
 int cmd_user(int argc, char **argv)
 {
     reg_args a;
@@ -444,7 +383,7 @@ int cmd_user(int argc, char **argv)
     char text[96];
     if (!strcmp(verb, "list")) {
         rc = keel_registry_user_list(r, &b);
-        status = answer(r, rc, &b, a.json, user_cols);
+        status = answer(r, rc, &b, a.json, keel_text_cols_users);
     } else if (!strcmp(verb, "whoami")) {
         status = keel_registry_whoami(r, &b) ? EXIT_FAIL : 0;
         if (!status) status = cli_print_json(&b, a.json, NULL);
@@ -458,6 +397,42 @@ int cmd_user(int argc, char **argv)
         status = rc != KEEL_OK ? cli_registry_fail(r, rc)
                                : print_done(a.json, "{\"ok\":true}", "removed %s", a.pos[1]);
     }
+    keel_buf_free(&b);
+    keel_registry_close(r);
+    return status;
+}
+
+/* ---- keel token ---- */
+
+int cmd_token(int argc, char **argv)
+{
+    reg_args a;
+    int status = parse_args(argc, argv, "token", cli_help_token, &a);
+    if (status >= 0) return status;
+    const char *verb = a.n_pos ? a.pos[0] : "";
+    bool create = !strcmp(verb, "create") && a.n_pos == 1 && a.model && a.role;
+    bool list = !strcmp(verb, "list") && a.n_pos == 1;
+    int64_t expires = 0, id = 0;
+    if (create && a.expires && !keel_token_expiry_parse(a.expires, keel_wall_micros(), &expires)) {
+        cli_error("--expires takes 30d, 12h, 90m, 3600s or a future time, not '%s'", a.expires);
+        return EXIT_USAGE;
+    }
+    if (!create && !list && (strcmp(verb, "revoke") || a.n_pos != 2)) {
+        fputs(cli_help_token, stderr);
+        return EXIT_USAGE;
+    }
+    keel_registry *r = cli_registry_open();
+    if (!r) return EXIT_FAIL;
+    keel_buf b;
+    keel_buf_init(&b);
+    char token[KEEL_TOKEN_SIZE];
+    int rc = create
+                 ? keel_registry_token_create(r, a.name, a.model, a.role, expires, token, &id, &b)
+             : list ? keel_registry_token_list(r, &b)
+                    : keel_registry_token_revoke(r, a.pos[1], &b);
+    if (create && rc == KEEL_OK && !a.json)
+        fputs("keel: the token is shown this once; the registry keeps only its hash\n", stderr);
+    status = answer(r, rc, &b, a.json, list ? keel_text_cols_tokens : NULL);
     keel_buf_free(&b);
     keel_registry_close(r);
     return status;

@@ -1,7 +1,7 @@
 /*
  * cmd_serve.c — `keel serve`: runs the inference server until SIGTERM or Ctrl-C, reloading
  * models on SIGHUP (and by itself when a registry alias moves); HTTPS with --tls-cert and
- * --tls-key.
+ * --tls-key; bearer tokens with --require-token.
  */
 #include "serve/serve.h"
 #include "tools/cli_help.h"
@@ -84,6 +84,7 @@ int cmd_serve(int argc, char **argv)
         CLI_OPT_TEXT("--tls-cert", NULL, &o.tls_cert),
         CLI_OPT_TEXT("--tls-key", NULL, &o.tls_key),
         CLI_OPT_TEXT("--tls-client-ca", NULL, &o.tls_client_ca),
+        CLI_OPT_FLAG("--require-token", NULL, &o.require_token),
         CLI_OPT_END};
     const cli_command cmd = {.name = "serve", .usage = cli_help_serve, .opts = opts};
     int status = cli_parse(&cmd, argc, argv);

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "dataset")) return cmd_dataset(argc - 1, argv + 1);
     if (!strcmp(argv[1], "lineage")) return cmd_lineage(argc - 1, argv + 1);
     if (!strcmp(argv[1], "user")) return cmd_user(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "token")) return cmd_token(argc - 1, argv + 1);
     if (!strcmp(argv[1], "audit")) return cmd_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "registry")) return cmd_registry(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n\n%s", argv[1], cli_help_keel);

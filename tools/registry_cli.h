@@ -61,6 +61,7 @@ int cmd_run(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_lineage(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 int cmd_registry(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
