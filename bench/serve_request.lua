@@ -1,4 +1,5 @@
--- serve_request.lua — wrk script for bench/serve_bench.sh: every request is the same
+-- serve_request.lua — wrk script for bench/serve_bench.sh (and bench/ab.sh,
+-- bench/serve_tokens.sh): every request is the same
 -- single-row Open Inference Protocol v2 prediction, POSTed to the path of the URL given to wrk
 -- (http://127.0.0.1:PORT/v2/models/churn/infer).
 --
@@ -19,6 +20,10 @@ f:close()
 wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
+-- SERVE_AUTH, when set, is sent as the Authorization header (bench/serve_tokens.sh:
+-- "Bearer keel_..." for keel serve --require-token).
+local auth = os.getenv("SERVE_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 
 function done(summary, latency, requests)
     local e = summary.errors
