@@ -11,6 +11,8 @@
 #include "registry/registry.h"
 #include "serve/auth.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static char *home(void)
@@ -464,4 +466,59 @@ TEST(token_serve_open_paths)
     for (size_t i = 0; i < KEEL_ARRAY_LEN(closed); i++)
         if (serve_auth_open_path(closed[i]))
             harness_fail(__FILE__, __LINE__, "%s: open", closed[i]);
+}
+
+typedef struct checker {
+    serve_auth *a;
+    const char *header;
+    atomic_bool *stop;
+    atomic_long ok, refused;
+} checker;
+
+static void *check_loop(void *arg)
+{
+    checker *c = arg;
+    serve_caller who;
+    char msg[300];
+    while (!atomic_load(c->stop)) {
+        if (serve_auth_check(c->a, c->header, 10, &who, msg, sizeof msg) == 0 &&
+            !strcmp(who.model, "churn"))
+            atomic_fetch_add(&c->ok, 1);
+        else
+            atomic_fetch_add(&c->refused, 1);
+    }
+    return NULL;
+}
+
+TEST(token_serve_swaps_under_checks)
+{
+    /* Checks on two threads while the set is replaced a thousand times, alternately with and
+     * without their token: every check sees one whole set or the other, never freed memory
+     * (the address sanitizer run would see that), and both answers occur. */
+    serve_auth *a = serve_auth_new();
+    REQUIRE(a);
+    char good[80], header[100];
+    snprintf(good, sizeof good, "keel_%064d", 5);
+    snprintf(header, sizeof header, "Bearer %s", good);
+    keel_live_token with[3] = {live_of("keel_x", "m", KEEL_TOKEN_READ, 0),
+                               live_of(good, "churn", KEEL_TOKEN_INVOKE, 0),
+                               live_of("keel_y", "m", KEEL_TOKEN_READ, 0)};
+    atomic_bool stop = false;
+    checker c[2] = {{.a = a, .header = header, .stop = &stop},
+                    {.a = a, .header = header, .stop = &stop}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&t[i], NULL, check_loop, &c[i]) == 0);
+    /* a thousand swaps, and on until both answers were seen (threads start late) or 10 s */
+    double until = keel_now_seconds() + 10;
+    for (int k = 0; k < 1000 || ((!atomic_load(&c[0].ok) || !atomic_load(&c[0].refused)) &&
+                                 keel_now_seconds() < until);
+         k++)
+        CHECK_EQ_INT(serve_auth_set(a, k % 2 ? with : with + 2, k % 2 ? 3 : 1), KEEL_OK);
+    atomic_store(&stop, true);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK(atomic_load(&c[0].ok) + atomic_load(&c[1].ok) > 0);
+    CHECK(atomic_load(&c[0].refused) + atomic_load(&c[1].refused) > 0);
+    serve_auth_free(a);
 }
