@@ -11,6 +11,9 @@
  *            transforms, the network, calibration)
  *   answer   serve_write_v2 (the response body)
  *   all      the three in a row, with the allocations the server makes around them
+ *   token    what --require-token adds (src/serve/auth.c): serve_auth_check of a request's
+ *            "Bearer keel_..." against a set of 100 live tokens (a SHA-256 and a binary
+ *            search), then serve_auth_allows
  *
  * Build and run from the repository root:
  *   make build/serve_path
@@ -18,10 +21,11 @@
  * (bench/serve_bench.sh writes both files.) Prints one JSON object per step: the median over
  * RUNS runs (default 5) of each run's mean over CALLS calls (default 100000), in nanoseconds.
  * A mean, not a per-call median: each call is a few microseconds and timing calls one by one
- * would add the clock's own cost to each. SERVE_PATH_STEP=parse|parse-fast|predict|answer|all runs
- * that step alone (for perf).
+ * would add the clock's own cost to each. SERVE_PATH_STEP=parse|parse-fast|predict|answer|all|token
+ * runs that step alone (for perf).
  */
 #define _POSIX_C_SOURCE 200809L
+#include "serve/auth.h"
 #include "serve/serve.h"
 
 #include <stdio.h>
@@ -47,8 +51,9 @@ static char *slurp(const char *path, size_t *n)
     return buf;
 }
 
-enum { STEP_PARSE, STEP_PARSE_FAST, STEP_PREDICT, STEP_ANSWER, STEP_ALL, N_STEPS };
-static const char *const step_names[N_STEPS] = {"parse", "parse-fast", "predict", "answer", "all"};
+enum { STEP_PARSE, STEP_PARSE_FAST, STEP_PREDICT, STEP_ANSWER, STEP_ALL, STEP_TOKEN, N_STEPS };
+static const char *const step_names[N_STEPS] = {"parse",  "parse-fast", "predict",
+                                                "answer", "all",        "token"};
 
 typedef struct job {
     keel_model *m;
@@ -56,6 +61,8 @@ typedef struct job {
     size_t len;
     serve_batch b; /* parsed once, for the predict and answer steps */
     float *pred;
+    serve_auth *auth; /* 100 live tokens, one of them in header */
+    char header[100];
 } job;
 
 /* One call of step; returns false (with a message) on any error. */
@@ -83,6 +90,13 @@ static bool call(job *j, int step)
     case STEP_ANSWER:
         ok = serve_write_v2(&out, "churn", "1", j->b.id, j->m, j->pred, j->b.n_rows) == KEEL_OK;
         break;
+    case STEP_TOKEN: {
+        serve_caller who;
+        char msg[300];
+        ok = serve_auth_check(j->auth, j->header, keel_wall_micros(), &who, msg, sizeof msg) == 0 &&
+             serve_auth_allows(&who, "churn", KEEL_TOKEN_INVOKE, msg, sizeof msg) == 0;
+        break;
+    }
     default: {
         ok = serve_parse_v2(j->body, j->len, &b, &err) == KEEL_OK;
         size_t k = keel_model_n_outputs(j->m);
@@ -133,6 +147,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "serve_path: cannot predict %s: %s\n", argv[2], e.msg);
         return 1;
     }
+    /* 100 live tokens (as keel token create makes them: keel_ and 64 hex digits) */
+    keel_live_token live[100];
+    for (int i = 0; i < 100; i++) {
+        char t[80];
+        snprintf(t, sizeof t, "keel_%032x%032x", i * 2654435761u, i + 17);
+        keel_sha256 h;
+        keel_sha256_init(&h);
+        keel_sha256_update(&h, t, strlen(t));
+        keel_sha256_final(&h, live[i].sha256);
+        snprintf(live[i].model, sizeof live[i].model, "%s", i == 42 ? "churn" : "other");
+        live[i].role = KEEL_TOKEN_INVOKE;
+        live[i].expires_at = 0;
+        if (i == 42) snprintf(j.header, sizeof j.header, "Bearer %s", t);
+    }
+    if (!(j.auth = serve_auth_new()) || serve_auth_set(j.auth, live, 100) != KEEL_OK) {
+        fprintf(stderr, "serve_path: out of memory\n");
+        return 1;
+    }
     double per_run[100];
     const char *only = getenv("SERVE_PATH_STEP");
     for (int step = 0; step < N_STEPS; step++) {
@@ -153,6 +185,7 @@ int main(int argc, char **argv)
             printf("%s%.0f", r ? ", " : "", per_run[r]);
         printf("]}\n");
     }
+    serve_auth_free(j.auth);
     serve_batch_free(&j.b);
     free(j.pred);
     free((void *)j.body);
