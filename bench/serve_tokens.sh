@@ -6,26 +6,32 @@
 # two servers running side by side for the whole benchmark, idle between their runs:
 #   plain   keel serve --model churn.keel --no-log
 #   tokens  keel serve --model churn.keel --no-log --require-token, with 100 live tokens in
-#           its registry (so that the lookup searches a table, not one entry), the request
-#           carrying one of them (an invoke token for churn) as "Authorization: Bearer ..."
-# Each round runs wrk (-tAB_WRK_THREADS -cAB_CONNS, AB_SERVE_SECONDS s, the single-row OIP v2
-# request of bench/serve_bench.sh, bench/serve_request.lua) against both, in an order that
-# alternates from round to round so that drift of the machine falls on both alike. Before any
-# timing: both answer 200 with the same bytes, and the tokens server answers 401 without the
-# header. wrk must report no errors (non-2xx included). Prints each round and the medians;
-# tokens/plain is the ratio of the medians (below 1: slower with tokens). Run it on an
-# otherwise idle machine.
+#           its registry (so that the lookup searches a table, not one entry)
+# and three loads, the single-row OIP v2 request of bench/serve_bench.sh
+# (bench/serve_request.lua) under wrk -t1 -cAB_CONNS for AB_SERVE_SECONDS s:
+#   plain          to plain, no Authorization header
+#   plain+header   to plain, with the header tokens gets (plain ignores it): the same bytes
+#   tokens         to tokens, with "Authorization: Bearer keel_..." (an invoke token for churn)
+# so that tokens/plain is what a client sees, and tokens/plain+header the server's own cost
+# of checking (the extra 90 bytes a request cost wrk and libmicrohttpd too). Each server runs
+# one worker thread pinned to CPU 0 and wrk one thread pinned to CPU 1: on a small machine
+# that gives each a core of its own, as a client on another machine would be. Each round runs
+# the three loads in an order that rotates from round to round, so that drift of the machine
+# falls on all alike. Besides req/s, the server's CPU time per request (user + system, from
+# /proc, over the requests wrk counted). Before any timing: both servers answer 200 with the
+# same bytes, and tokens answers 401 without the header; wrk must report no errors (non-2xx
+# included). Prints each run and the medians; a ratio below 1 is slower (for CPU per request,
+# above 1 is more). Run it on an otherwise idle machine.
 #
 # Usage: bench/serve_tokens.sh [ROUNDS]    (default 7)
-# Environment: AB_SERVE_SECONDS (5), AB_CONNS (16), AB_SERVE_THREADS (nproc), AB_WRK_THREADS (2).
+# Environment: AB_SERVE_SECONDS (5), AB_CONNS (8).
 set -euo pipefail
 rounds=${1:-7}
 cd "$(dirname "$0")/.."
-secs=${AB_SERVE_SECONDS:-5} conns=${AB_CONNS:-16} sthreads=${AB_SERVE_THREADS:-$(nproc)}
-wthreads=${AB_WRK_THREADS:-2}
+secs=${AB_SERVE_SECONDS:-5} conns=${AB_CONNS:-8}
 py=/usr/bin/python3 K=$PWD/build/keel
 die() { echo "serve_tokens.sh: $*" >&2; exit 1; }
-for tool in wrk curl; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
+for tool in wrk curl taskset; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
 [ -x "$K" ] || die "build/keel is missing (make)"
 mkdir -p bench/out
 work=$(mktemp -d "$PWD/bench/out/tokens.XXXXXX")
@@ -66,7 +72,7 @@ PY
 start() { # NAME ARGS...: keel serve in the background; waits for its address
     local n=$1
     shift
-    "$K" serve --model "$work/churn.keel" -p 0 --threads "$sthreads" --no-log "$@" \
+    taskset -c 0 "$K" serve --model "$work/churn.keel" -p 0 --threads 1 --no-log "$@" \
         >"$work/$n.log" 2>&1 &
     pid[$n]=$!
     for _ in $(seq 1 200); do
@@ -80,45 +86,58 @@ start() { # NAME ARGS...: keel serve in the background; waits for its address
 start plain
 start tokens --require-token
 path=/v2/models/churn/infer
-auth() { [ "$1" = tokens ] && echo "Bearer $token" || true; }
 ask() { # NAME FILE [AUTH]: prints the HTTP status
     curl -s -o "$2" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
         ${3:+-H "Authorization: $3"} --data-binary "@$body" "${url[$1]}$path"
 }
 [ "$(ask plain "$work/a_plain.json")" = 200 ] || die "plain did not answer 200"
-[ "$(ask tokens "$work/a_tokens.json" "$(auth tokens)")" = 200 ] || die "tokens did not answer 200"
+[ "$(ask tokens "$work/a_tokens.json" "Bearer $token")" = 200 ] || die "tokens did not answer 200"
 cmp -s "$work/a_plain.json" "$work/a_tokens.json" || die "the two servers answer differently"
 [ "$(ask tokens "$work/a_401.json")" = 401 ] || die "tokens answered without a token"
 echo "both answer the request alike; without the header the tokens server answers 401"
 
-wrk_rps() { # NAME [SECONDS]: prints req/s, insists on no errors
-    local w
-    w=$(SERVE_BODY=$body SERVE_AUTH=$(auth "$1") wrk -t"$wthreads" -c"$conns" -d"${2:-$secs}s" \
-        -s bench/serve_request.lua "${url[$1]}$path" 2>&1) || die "wrk failed against $1: $w"
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system, in clock ticks
+hz=$(getconf CLK_TCK)
+run_load() { # LOAD: prints "REQ/S CPU_US_PER_REQUEST", insists on no errors
+    local server=${1%%+*} hdr="" w t0 t1
+    [ "$1" != plain ] && hdr="Bearer $token"
+    t0=$(ticks "${pid[$server]}")
+    w=$(SERVE_BODY=$body SERVE_AUTH=$hdr taskset -c 1 wrk -t1 -c"$conns" -d"${2:-$secs}s" \
+        -s bench/serve_request.lua "${url[$server]}$path" 2>&1) || die "wrk failed ($1): $w"
+    t1=$(ticks "${pid[$server]}")
     $py -c 'import json, sys
 o = json.loads(sys.argv[1].split("SERVE_BENCH_JSON ", 1)[1].splitlines()[0])
 bad = {k: v for k, v in o["errors"].items() if v}
-sys.exit("errors %s" % bad) if bad else print(o["rps"])' "$w" || die "wrk against $1: $w"
+if bad: sys.exit("errors %s" % bad)
+print("%.1f %.3f" % (o["rps"], (int(sys.argv[2]) / int(sys.argv[3])) * 1e6 / o["requests"]))' \
+        "$w" "$((t1 - t0))" "$hz" || die "wrk ($1): $w"
 }
-wrk_rps plain 1 >/dev/null
-wrk_rps tokens 1 >/dev/null # warm-up
-declare -A got=([plain]="" [tokens]="")
+loads=(plain plain+header tokens)
+for l in "${loads[@]}"; do run_load "$l" 1 >/dev/null; done # warm-up
+results=$work/results.txt
+: >"$results"
 for r in $(seq 1 "$rounds"); do
-    order=(plain tokens)
-    [ $((r % 2)) = 0 ] && order=(tokens plain)
     line="round $r:"
-    for n in "${order[@]}"; do
-        v=$(wrk_rps "$n")
-        got[$n]+="$v "
-        line+=" $n $v req/s"
+    for k in 0 1 2; do
+        l=${loads[$(((k + r - 1) % 3))]}
+        read -r rps cpu < <(run_load "$l")
+        echo "$l $rps $cpu" >>"$results"
+        line+="  $l $rps req/s ${cpu} us"
     done
     echo "$line"
 done
-$py - "${got[plain]}" "${got[tokens]}" <<'PY'
+$py - "$results" <<'PY'
 import statistics, sys
-p, t = ([float(x) for x in a.split()] for a in sys.argv[1:3])
-mp, mt = statistics.median(p), statistics.median(t)
-spread = lambda v, m: (max(v) - min(v)) / m * 100
-print("median req/s: plain %.0f, tokens %.0f; tokens/plain %.3f; spread plain %.1f%%, tokens %.1f%%"
-      % (mp, mt, mt / mp, spread(p, mp), spread(t, mt)))
+runs = {}
+for line in open(sys.argv[1]):
+    load, rps, cpu = line.split()
+    runs.setdefault(load, []).append((float(rps), float(cpu)))
+med = {l: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for l, v in runs.items()}
+for l, v in runs.items():
+    rs = [r for r, _ in v]
+    print("%-13s median %8.0f req/s (spread %4.1f%%), %.2f us CPU a request" %
+          (l, med[l][0], (max(rs) - min(rs)) / med[l][0] * 100, med[l][1]))
+p, h, t = med["plain"], med["plain+header"], med["tokens"]
+print("tokens/plain %.3f req/s, %.3f CPU a request; tokens/plain+header %.3f req/s, %.3f CPU"
+      % (t[0] / p[0], t[1] / p[1], t[0] / h[0], t[1] / h[1]))
 PY
