@@ -142,11 +142,17 @@ bool serve_auth_open_path(const char *url)
     return end != v && end == url + n - 6;
 }
 
+/* Whether s[0..n) are lowercase hex digits: a table and no branch per character, since a
+ * loop of comparisons was a fifth of a check's time. */
 static bool is_lower_hex(const char *s, size_t n)
 {
+    static const unsigned char hex[256] = {
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1};
+    unsigned all = 1;
     for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
-    return true;
+        all &= hex[(unsigned char)s[i]];
+    return all;
 }
 
 /* "Bearer", in any case (RFC 9110 says the scheme is case-insensitive), without the locale. */
