@@ -351,7 +351,7 @@ int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t
 /* ---- bearer tokens of keel serve (tokens.c) ------------------------------------------------
  * A token lets an HTTP client call `keel serve --require-token` for one model (or every model:
  * "*") in one role. Roles, each allowing what the roles before it allow:
- *   read     the model's metadata and readiness; with model "*" also /metrics and /v2
+ *   read     the model's metadata, and the server's (/v2); with model "*" also /metrics
  *   invoke   predictions: OIP v2 infer, KServe v1 :predict, MLflow /invocations
  *   explain  explanations: OIP v2 explain, KServe v1 :explain
  * The token is "keel_" and 64 hex digits (32 random bytes from libsodium), shown once when it
