@@ -54,8 +54,10 @@ static void progress(void *ud, const char *what)
 static void find_registered(const keel_model *m, reg_ref *rr)
 {
     const char *user = cli_user(), *location = cli_registry_location();
-    keel_registry_options o = {
-        .home = cli_keel_home(), .location = location, .actor = user ? user : ""};
+    keel_registry_options o = {.home = cli_keel_home(),
+                               .location = location,
+                               .actor = user ? user : "",
+                               .identity_key = cli_identity_key()};
     keel_error e = {0};
     bool exists = false;
     if (keel_registry_exists(&o, &exists, &e) != KEEL_OK || !exists) {

@@ -168,7 +168,7 @@ TEST(registry_versions_resolve_and_champion_policy)
     CHECK_EQ_INT(count(r, "SELECT approval_id FROM alias_history WHERE alias = 'champion'"), id);
     CHECK_EQ_INT(keel_registry_user_remove(r, "alice"), KEEL_ESTATE); /* the last admin */
     CHECK_EQ_INT(keel_registry_user_remove(r, "nobody"), KEEL_ENOENT);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     keel_registry_close(r);
@@ -422,7 +422,7 @@ TEST(registry_audit_events)
     REQUIRE(r);
     keel_buf_reset(&b);
     CHECK_EQ_INT(keel_registry_audit_events(r, "m", 2, 0, &b), KEEL_OK);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     keel_registry_close(r);
@@ -484,7 +484,7 @@ TEST(registry_out_of_memory)
     }
     keel_registry *r = open_as("alice");
     REQUIRE(r);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     CHECK_EQ_INT(count(r, "SELECT count(*) FROM identities"), 1);
@@ -721,10 +721,13 @@ TEST(registry_old_schema_reads_but_refuses_writes_until_migrated)
     keel_registry_close(r);
     r = open_as("dave");
     REQUIRE(r);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
-    CHECK_EQ_INT(res.checkpoint_seq, res.head_seq); /* the migration's close signed the head */
+    CHECK_EQ_INT(res.state, KEEL_STATE_CHECKED); /* the migration to 3 recorded a baseline */
+    CHECK_EQ_INT(res.state_differences, 0);
+    CHECK_EQ_INT(res.chain.checkpoint_seq,
+                 res.chain.head_seq); /* the migration's close signed the head */
     keel_registry_close(r);
 }
 
