@@ -2,7 +2,8 @@
 # JSON Lines records that each bring new keys, or leave out most of a wide schema's keys, and
 # request bodies of one wide row and thousands of {} rows. Each is refused with a message
 # that says which limit, at a peak memory that is a small multiple of the input (before the
-# fix: an 85 KB file took 3.2 GB to train, a 52 KB request 150 MB of the server's memory),
+# fix: an 85 KB file took 3.2 GB to train, a 1.1 MB one of 2,000 numeric columns over 5 GB,
+# a 52 KB request 150 MB of the server's memory),
 # and normal inputs are still read. Thresholds are generous: a tenth of the old peaks.
 . "$(dirname "$0")/lib.sh"
 cd "$T"
@@ -46,6 +47,11 @@ with open("normal.jsonl", "w") as f:
         o = {"y": "yes" if i % 3 else "no", **{"f%d" % k: (i * 7 + k) % 13 for k in range(10)}}
         if i % 50 == 1: del o["f3"]
         f.write(json.dumps(o) + "\n")
+# 60 records of 2,000 numeric keys, every one given: 1.1 MB (as wide as a CSV could be).
+with open("dense.jsonl", "w") as f:
+    for i in range(60):
+        o = {"y": i % 2, **{"c%d" % k: (i * k) % 7 for k in range(2000)}}
+        f.write(json.dumps(o, separators=(",", ":")) + "\n")
 PY
 
 # ---- JSON Lines: inference caps the columns, the reader caps the absent values ----
@@ -61,6 +67,16 @@ equal "jsonl absent keys: train refused" "$status" 1
 contains "jsonl absent keys: the error says what was left out" "$T/err" \
     "keel holds a value for each, and reads at most 1048576 plus 4 per byte of JSON Lines"
 below "jsonl absent keys: peak memory" "$peak" 300000
+# The per-column embedding grows with the square of the columns (OLD: over 5 GB here).
+peak_kb "$KEEL" train dense.jsonl --target y --epochs 1 --no-registry -q -o dense.keel
+equal "2,000 numeric columns: train refused" "$status" 1
+contains "2,000 numeric columns: the error gives the way out" "$T/err" \
+    "keel builds at most 64 million: --feature-dim 0 feeds the encodings to the first layer"
+below "2,000 numeric columns: peak memory" "$peak" 300000
+peak_kb "$KEEL" train dense.jsonl --target y --epochs 1 --no-registry -q -o dense.keel \
+    --feature-dim 0
+equal "2,000 numeric columns, --feature-dim 0: trains" "$status" 0
+below "2,000 numeric columns, --feature-dim 0: peak memory" "$peak" 600000
 peak_kb "$KEEL" train normal.jsonl --target y --epochs 2 --no-registry -q -o normal.keel
 equal "jsonl normal: trains" "$status" 0
 below "jsonl normal: peak memory" "$peak" 300000
