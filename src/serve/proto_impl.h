@@ -29,7 +29,7 @@
 /* Below MAX_CELLS, a request's rows x columns may not exceed CELLS_FREE plus one per byte of
  * its body. Rows given as objects may leave keys out, and each left-out key still costs a
  * value in the columns (9 bytes: the value and its missing flag): 4,095 keys in one row and
- * 4,000 rows of {} are 52 KB of JSON but 16 million values, 150 MB. Every value given costs
+ * 4,096 rows of {} are 52 KB of JSON but 16 million values, 150 MB. Every value given costs
  * at least two bytes of body ("1,"), so a request that gives its values, or most of them,
  * never meets this bound; the columns then stay under 9 x the body + 2.4 MB. */
 #define CELLS_FREE ((size_t)1 << 18)
