@@ -135,12 +135,12 @@ const char *cli_user(void)
     return u && *u ? u : NULL;
 }
 
-keel_registry *cli_registry_open_flags(unsigned flags)
+void cli_registry_options(keel_registry_options *o, unsigned flags)
 {
-    char host[256] = "";
+    static char host[256];
     gethostname(host, sizeof host - 1);
     const char *user = cli_user();
-    keel_registry_options o = {
+    *o = (keel_registry_options){
         .home = cli_keel_home(),
         .location = cli_registry_location(),
         .actor = user ? user : "",
@@ -150,6 +150,12 @@ keel_registry *cli_registry_open_flags(unsigned flags)
         .audit_witness = cli_audit_witness(),
         .identity_key = cli_identity_key(),
     };
+}
+
+keel_registry *cli_registry_open_flags(unsigned flags)
+{
+    keel_registry_options o;
+    cli_registry_options(&o, flags);
     keel_registry *r = NULL;
     keel_error e = {0};
     if (keel_registry_open_with(&o, &r, &e) != KEEL_OK) {

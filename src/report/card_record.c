@@ -173,6 +173,28 @@ int keel_card_find_version(keel_registry *r, const char *home, const char *sha25
     return KEEL_OK;
 }
 
+int keel_card_find_registered(const keel_registry_options *o, const char *sha256, keel_registry **r,
+                              char **name_out, int64_t *version_out, char *note, size_t cap)
+{
+    *r = NULL;
+    *name_out = NULL;
+    *version_out = 0;
+    keel_error e = {0};
+    bool exists = false;
+    const char *where = o->location ? o->location : o->home;
+    if (keel_registry_exists(o, &exists, &e) != KEEL_OK || !exists) {
+        snprintf(note, cap, "There is no registry at %.200s (%s).", where,
+                 o->location ? "KEEL_REGISTRY" : "KEEL_HOME");
+        return KEEL_OK;
+    }
+    if (keel_registry_open_with(o, r, &e) != KEEL_OK) {
+        snprintf(note, cap, "The registry could not be opened: %.200s", e.msg);
+        *r = NULL;
+        return KEEL_OK;
+    }
+    return keel_card_find_version(*r, o->home, sha256, name_out, version_out, note, cap);
+}
+
 void card_write_registry(card_jb *j, card_reg_ref *rr, const keel_json **tags_out,
                          keel_json_doc **show_doc)
 {
