@@ -5,8 +5,9 @@
 # copy of the churn data, to show quarantine at work. Then trains a model on the churn data
 # with the defaults, evaluates it on held-out rows and predicts them. All of it is recorded in a
 # fresh registry (out/keel-home): datasets, the training run and the model version; a second
-# identity approves the model, the champion alias is set, the lineage is printed and the
-# audit trail verified. Then the champion explains itself: reason codes for a few held-out
+# identity, bound to its own key, approves the model (signed), the champion alias is set, the
+# lineage is printed and the audit trail verified: events, checkpoints, every table against
+# the events, and the signatures. Then the champion explains itself: reason codes for a few held-out
 # customers, the model as a whole (importance, partial dependence), and a model card (HTML and
 # Markdown) for the model-risk committee. Finally keel serve serves the champion: one
 # prediction through each protocol (OIP v2, KServe v1, MLflow JSON and CSV), an explanation,
@@ -69,12 +70,20 @@ head -n 4 "$out/churn_predictions.csv"
 echo
 echo "== registry: approval by a second identity, the champion alias, lineage, audit"
 "$keel" model list
-"$keel" user add reviewer --role approver
+# The reviewer proves who they are with their own Ed25519 key (kept in their config, 0600);
+# the admin binds the public half to the identity, and every decision the reviewer makes is
+# signed with it and checked by `keel audit verify`.
+rm -f "$out/reviewer.key" "$out/reviewer.key.pub"
+reviewer_pk=$(KEEL_IDENTITY_KEY=$out/reviewer.key "$keel" user key create 2>/dev/null)
+"$keel" user add reviewer --role approver --public-key "$reviewer_pk"
+"$keel" user list
 set +e
 "$keel" model approve churn:1 2>&1
 echo "(refused, as it must be: the analyst wrote churn:1 and may not approve it)"
+KEEL_USER=reviewer "$keel" model approve churn:1 2>&1
+echo "(refused too: claiming to be the reviewer is not enough without the reviewer's key)"
 set -e
-KEEL_USER=reviewer "$keel" model approve churn:1 -m "held-out AUC checked"
+KEEL_USER=reviewer KEEL_IDENTITY_KEY=$out/reviewer.key "$keel" model approve churn:1 -m "held-out AUC checked"
 "$keel" model alias churn champion 1 -m "first production model"
 "$keel" model history churn
 "$keel" lineage churn@champion

@@ -27,25 +27,16 @@ static int verify(keel_registry *r, const char *checkpoint, bool json)
         cli_error("%s", e.msg);
         return EXIT_FAIL;
     }
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     keel_progress_bar *bar = cli_progress();
     int rc = keel_registry_audit_verify(r, checkpoint ? &external : NULL,
                                         bar ? keel_progress_bar_update : NULL, bar, &res);
     keel_progress_bar_finish(bar);
     if (rc != KEEL_OK) return cli_registry_fail(r, rc);
-    if (json) {
-        keel_buf b;
-        keel_buf_init(&b);
-        if (keel_audit_verify_result_json(&res, &b) == KEEL_OK) puts(b.data);
-        keel_buf_free(&b);
-    } else if (res.ok) {
-        printf("audit trail verified: %lld events, head %lld; %lld checkpoints checked, "
-               "newest signed at %lld\n",
-               (long long)res.n_events, (long long)res.head_seq, (long long)res.n_checkpoints,
-               (long long)res.checkpoint_seq);
-    } else {
-        printf("audit trail BROKEN at event %lld: %s\n", (long long)res.first_bad, res.reason);
-    }
+    keel_buf b;
+    keel_buf_init(&b);
+    if (keel_registry_verify_report(&res, json, &b) == KEEL_OK) fputs(b.data, stdout);
+    keel_buf_free(&b);
     return res.ok ? EXIT_OK : EXIT_FAIL;
 }
 

@@ -48,32 +48,14 @@ static void progress(void *ud, const char *what)
     if (!a->quiet && isatty(STDERR_FILENO)) fprintf(stderr, "keel: card: %s\xe2\x80\xa6\n", what);
 }
 
-/* A model loaded from a file: is its artifact a registered version? The registry is opened
- * only when one exists already (a card never creates one); the library then looks for the
- * artifact's SHA-256 through the registry's API. */
+/* A model loaded from a file: is its artifact a registered version? (The library opens the
+ * registry only when one exists already: a card never creates one.) */
 static void find_registered(const keel_model *m, reg_ref *rr)
 {
-    const char *user = cli_user(), *location = cli_registry_location();
-    keel_registry_options o = {
-        .home = cli_keel_home(), .location = location, .actor = user ? user : ""};
-    keel_error e = {0};
-    bool exists = false;
-    if (keel_registry_exists(&o, &exists, &e) != KEEL_OK || !exists) {
-        if (location)
-            snprintf(rr->note, sizeof rr->note, "There is no registry at %.200s (KEEL_REGISTRY).",
-                     location);
-        else
-            snprintf(rr->note, sizeof rr->note, "There is no registry at %.200s (KEEL_HOME).",
-                     cli_keel_home());
-        return;
-    }
-    if (keel_registry_open_with(&o, &rr->r, &e) != KEEL_OK) {
-        snprintf(rr->note, sizeof rr->note, "The registry could not be opened: %.200s", e.msg);
-        rr->r = NULL;
-        return;
-    }
-    keel_card_find_version(rr->r, cli_keel_home(), m->sha256, &rr->name, &rr->version, rr->note,
-                           sizeof rr->note);
+    keel_registry_options o;
+    cli_registry_options(&o, 0);
+    keel_card_find_registered(&o, m->sha256, &rr->r, &rr->name, &rr->version, rr->note,
+                              sizeof rr->note);
 }
 
 int cmd_card(int argc, char **argv)

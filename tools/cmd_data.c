@@ -59,6 +59,7 @@ static int cmd_infer(int argc, char **argv)
         CLI_OPT_NUM_HINT("--max-rows", CLI_U64, &o.max_rows, 1, 1e18, "needs a positive number"),
         CLI_OPT_NUM_HINT("--max-categories", CLI_SIZE, &o.max_categories, 1, 1e9,
                          "needs a positive number"),
+        CLI_OPT_NUM_HINT("--max-columns", CLI_SIZE, &o.max_columns, 1, 1e6, "needs 1 to 1000000"),
         CLI_OPT_PARSE("--delimiter", NULL, &o.delimiter, parse_delimiter, "needs one character"),
         CLI_OPT_CHOICE("--encoding", &encoding,
                        ((const char *const[]){"utf-8|utf8", "latin-1|latin1|iso-8859-1", NULL})),

@@ -17,20 +17,26 @@ typedef struct reg_args {
     const char *pos[4];
     int n_pos;
     bool json, dot, remove, retire, dry_run;
-    const char *comment, *role, *target, *dataset, *name, *model, *expires;
+    const char *comment, *role, *target, *dataset, *name, *public_key, *model, *expires;
 } reg_args;
 
 /* Returns -1 to go on, else an exit code (help printed, or a usage error). */
 static int parse_args(int argc, char **argv, const char *name, const char *usage, reg_args *a)
 {
     memset(a, 0, sizeof *a);
-    const cli_option opts[] = {
-        CLI_OPT_FLAG("--json", NULL, &a->json),       CLI_OPT_FLAG("--dot", NULL, &a->dot),
-        CLI_OPT_FLAG("--remove", NULL, &a->remove),   CLI_OPT_FLAG("--retire", NULL, &a->retire),
-        CLI_OPT_TEXT("--comment", "-m", &a->comment), CLI_OPT_TEXT("--role", NULL, &a->role),
-        CLI_OPT_TEXT("--target", NULL, &a->target),   CLI_OPT_TEXT("--dataset", NULL, &a->dataset),
-        CLI_OPT_TEXT("--name", NULL, &a->name),       CLI_OPT_TEXT("--model", NULL, &a->model),
-        CLI_OPT_TEXT("--expires", NULL, &a->expires), CLI_OPT_END};
+    const cli_option opts[] = {CLI_OPT_FLAG("--json", NULL, &a->json),
+                               CLI_OPT_FLAG("--dot", NULL, &a->dot),
+                               CLI_OPT_FLAG("--remove", NULL, &a->remove),
+                               CLI_OPT_FLAG("--retire", NULL, &a->retire),
+                               CLI_OPT_TEXT("--comment", "-m", &a->comment),
+                               CLI_OPT_TEXT("--role", NULL, &a->role),
+                               CLI_OPT_TEXT("--target", NULL, &a->target),
+                               CLI_OPT_TEXT("--dataset", NULL, &a->dataset),
+                               CLI_OPT_TEXT("--name", NULL, &a->name),
+                               CLI_OPT_TEXT("--model", NULL, &a->model),
+                               CLI_OPT_TEXT("--expires", NULL, &a->expires),
+                               CLI_OPT_TEXT("--public-key", NULL, &a->public_key),
+                               CLI_OPT_END};
     const cli_option migrate_opts[] = {CLI_OPT_TABLE(opts),
                                        CLI_OPT_FLAG("--dry-run", NULL, &a->dry_run), CLI_OPT_END};
     const cli_command cmd = {.name = name,
@@ -355,12 +361,33 @@ int cmd_lineage(int argc, char **argv)
 
 /* ---- keel user ---- */
 
+/* `keel user key create|show`: the person's own key file, no registry involved. */
+static int user_key(const char *verb)
+{
+    char pk[65];
+    keel_error e = {0};
+    const char *file = cli_identity_key();
+    if (!file) return cli_error("no place for the key: set KEEL_IDENTITY_KEY or HOME"), EXIT_FAIL;
+    int rc = !strcmp(verb, "create") ? keel_identity_key_create(file, pk, &e)
+                                     : keel_identity_key_show(file, pk, &e);
+    if (rc != KEEL_OK) return cli_error("%s", e.msg), EXIT_FAIL;
+    printf("%s\n", pk);
+    fprintf(stderr,
+            "keel: the key is %s; an admin binds it: keel user add NAME --role ROLE "
+            "--public-key %s\n",
+            file, pk);
+    return EXIT_OK;
+}
+
 int cmd_user(int argc, char **argv)
 {
     reg_args a;
     int status = parse_args(argc, argv, "user", cli_help_user, &a);
     if (status >= 0) return status;
     const char *verb = a.n_pos ? a.pos[0] : "";
+    if (!strcmp(verb, "key") && a.n_pos == 2 &&
+        (!strcmp(a.pos[1], "create") || !strcmp(a.pos[1], "show")))
+        return user_key(a.pos[1]);
     int want = !strcmp(verb, "list") || !strcmp(verb, "whoami")  ? 1
                : !strcmp(verb, "add") || !strcmp(verb, "remove") ? 2
                                                                  : 0;
@@ -389,6 +416,9 @@ int cmd_user(int argc, char **argv)
         if (!status) status = cli_print_json(&b, a.json, NULL);
     } else if (!strcmp(verb, "add")) {
         rc = keel_registry_user_set(r, a.pos[1], roles);
+        if (rc == KEEL_OK && a.public_key)
+            rc = keel_registry_user_key_set(r, a.pos[1],
+                                            strcmp(a.public_key, "none") ? a.public_key : NULL);
         keel_roles_format(roles, text, sizeof text);
         status = rc != KEEL_OK ? cli_registry_fail(r, rc)
                                : print_done(a.json, "{\"ok\":true}", "%s: %s", a.pos[1], text);

@@ -108,6 +108,7 @@ int cmd_serve(int argc, char **argv)
     o.registry = cli_registry_location();
     o.audit_key = cli_audit_key();
     o.audit_witness = cli_audit_witness();
+    o.identity_key = cli_identity_key();
     const char *user = cli_user();
     o.actor = user ? user : "";
     o.log = cli_log;

@@ -10,8 +10,10 @@
  *     registry: sqlite:///srv/keel/registry.db
  *     audit_key: /secure/keel/audit.key        (KEEL_AUDIT_KEY)
  *     audit_witness: /mnt/witness/keel.jsonl   (KEEL_AUDIT_WITNESS)
+ *     identity_key: /home/alice/keel.key       (KEEL_IDENTITY_KEY)
  * read from $KEEL_CONFIG, else $XDG_CONFIG_HOME/keel/config.yaml, else
- * ~/.config/keel/config.yaml. The environment wins over the file.
+ * ~/.config/keel/config.yaml. The environment wins over the file. The identity key's default
+ * is identity.key beside the config file.
  */
 #include "tools/registry_cli.h"
 
@@ -28,14 +30,23 @@
 #include <unistd.h>
 
 /* The settings: each from its environment variable, else the config file's key. */
-enum { SET_USER, SET_HOME, SET_REGISTRY, SET_AUDIT_KEY, SET_AUDIT_WITNESS, N_SETTINGS };
+enum {
+    SET_USER,
+    SET_HOME,
+    SET_REGISTRY,
+    SET_AUDIT_KEY,
+    SET_AUDIT_WITNESS,
+    SET_IDENTITY_KEY,
+    N_SETTINGS
+};
 static const struct {
     const char *key, *env;
 } settings[N_SETTINGS] = {{"user", "KEEL_USER"},
                           {"home", "KEEL_HOME"},
                           {"registry", "KEEL_REGISTRY"},
                           {"audit_key", "KEEL_AUDIT_KEY"},
-                          {"audit_witness", "KEEL_AUDIT_WITNESS"}};
+                          {"audit_witness", "KEEL_AUDIT_WITNESS"},
+                          {"identity_key", "KEEL_IDENTITY_KEY"}};
 static char config_value[N_SETTINGS][KEEL_CONFIG_VALUE_MAX + 1];
 static int config_loaded;
 
@@ -48,19 +59,23 @@ static int config_pair(void *ud, const char *key, const char *value)
     return KEEL_OK; /* other keys belong to later features: ignored, not an error */
 }
 
+/* $XDG_CONFIG_HOME/keel/NAME, else ~/.config/keel/NAME, into path; false when neither is set. */
+static bool config_path(char *path, size_t cap, const char *name)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg) return snprintf(path, cap, "%s/keel/%s", xdg, name) > 0;
+    return home && *home && snprintf(path, cap, "%s/.config/keel/%s", home, name) > 0;
+}
+
 static void load_config(void)
 {
     if (config_loaded) return;
     config_loaded = 1;
     char path[4096];
-    const char *p = getenv("KEEL_CONFIG"), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    const char *p = getenv("KEEL_CONFIG");
     if (p && *p)
         snprintf(path, sizeof path, "%s", p);
-    else if (xdg && *xdg)
-        snprintf(path, sizeof path, "%s/keel/config.yaml", xdg);
-    else if (home && *home)
-        snprintf(path, sizeof path, "%s/.config/keel/config.yaml", home);
-    else
+    else if (!config_path(path, sizeof path, "config.yaml"))
         return;
     keel_error e = {0};
     int rc = keel_config_load(path, config_pair, NULL, &e);
@@ -103,6 +118,13 @@ const char *cli_audit_witness(void)
     return setting(SET_AUDIT_WITNESS);
 }
 
+const char *cli_identity_key(void)
+{
+    static char path[4096];
+    const char *k = setting(SET_IDENTITY_KEY);
+    return k ? k : config_path(path, sizeof path, "identity.key") ? path : NULL;
+}
+
 const char *cli_user(void)
 {
     const char *u = setting(SET_USER);
@@ -113,12 +135,12 @@ const char *cli_user(void)
     return u && *u ? u : NULL;
 }
 
-keel_registry *cli_registry_open_flags(unsigned flags)
+void cli_registry_options(keel_registry_options *o, unsigned flags)
 {
-    char host[256] = "";
+    static char host[256];
     gethostname(host, sizeof host - 1);
     const char *user = cli_user();
-    keel_registry_options o = {
+    *o = (keel_registry_options){
         .home = cli_keel_home(),
         .location = cli_registry_location(),
         .actor = user ? user : "",
@@ -126,7 +148,14 @@ keel_registry *cli_registry_open_flags(unsigned flags)
         .flags = flags,
         .audit_key = cli_audit_key(),
         .audit_witness = cli_audit_witness(),
+        .identity_key = cli_identity_key(),
     };
+}
+
+keel_registry *cli_registry_open_flags(unsigned flags)
+{
+    keel_registry_options o;
+    cli_registry_options(&o, flags);
     keel_registry *r = NULL;
     keel_error e = {0};
     if (keel_registry_open_with(&o, &r, &e) != KEEL_OK) {

@@ -20,6 +20,11 @@ const char *cli_registry_location(void);
 const char *cli_audit_key(void);
 /* KEEL_AUDIT_WITNESS, else the config file's audit_witness, else NULL: the witness file. */
 const char *cli_audit_witness(void);
+/* The user's own identity key file: KEEL_IDENTITY_KEY, the config's identity_key, else
+ * identity.key beside the config file. */
+const char *cli_identity_key(void);
+/* Every setting above, as the library's options for opening the registry. */
+void cli_registry_options(keel_registry_options *o, unsigned flags);
 /* KEEL_USER, else the config file's user, else the login name; NULL when none is known. */
 const char *cli_user(void);
 /* Opens the registry (cli_keel_home, cli_registry_location) for the user; prints why and

@@ -362,12 +362,21 @@ static int add_colinfer(colinfer **cols, size_t *n, size_t *cap, const char *p, 
     return KEEL_OK;
 }
 
-/* Reads JSON Lines records: each key becomes a column the first time it is seen. */
+/* Reads JSON Lines records: each key becomes a column the first time it is seen, up to
+ * max_columns. Keys are found through a hash set (a linear search made a line of thousands of
+ * keys cost millions of compares). A key that is empty or holds a NUL byte cannot name a
+ * column (names are C strings; the reader would never match it) and is passed over. */
 static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *cap, uint64_t *rows,
-                         const keel_infer_options *opt, size_t max_cat)
+                         const keel_infer_options *opt, size_t max_cat, const char *name,
+                         keel_error *e)
 {
+    size_t max_cols = opt->max_columns ? opt->max_columns : KEEL_INFER_MAX_COLUMNS;
     keel_json_doc *doc = keel_json_doc_new();
-    if (!doc) return KEEL_ENOMEM;
+    keel_strset keys = {0};
+    if (!doc || keel_strset_init(&keys, max_cols)) {
+        keel_json_doc_free(doc);
+        return keel_error_set(e, KEEL_ENOMEM, "%s: out of memory", name);
+    }
     keel_record rec;
     int got, rc = KEEL_OK;
     while ((got = keel_csv_next(r, &rec)) == 1) {
@@ -380,12 +389,22 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
         if (!root || root->type != KEEL_JSON_OBJECT) continue; /* validation will quarantine it */
         for (size_t m = 0; m < root->u.object.n && !rc; m++) {
             const keel_json_member *mem = &root->u.object.members[m];
-            size_t ci = 0;
-            while (ci < *n_cols && strcmp((*cols)[ci].name, mem->key))
-                ci++;
-            if (ci == *n_cols &&
-                (rc = add_colinfer(cols, n_cols, cap, mem->key, mem->key_len, false)))
-                break;
+            if (!mem->key_len || memchr(mem->key, '\0', mem->key_len)) continue;
+            long found = keel_strset_find(&keys, mem->key, mem->key_len);
+            size_t ci = found >= 0 ? (size_t)found : *n_cols;
+            if (found < 0) {
+                if (*n_cols == max_cols) {
+                    rc = keel_error_set(
+                        e, KEEL_ELIMIT,
+                        "%s:%llu: the key '%.60s' would be column %zu; keel infers at most %zu "
+                        "columns from JSON Lines, as every record holds a value for each "
+                        "(keel data infer --max-columns N allows more)",
+                        name, (unsigned long long)rec.line, mem->key, max_cols + 1, max_cols);
+                    break;
+                }
+                if ((rc = add_colinfer(cols, n_cols, cap, mem->key, mem->key_len, false))) break;
+                keel_strset_add(&keys, (*cols)[ci].name, (uint32_t)ci);
+            }
             colinfer *c = &(*cols)[ci];
             if (c->seen > *rows) continue; /* a repeated key: the first one counts */
             c->seen++;
@@ -414,6 +433,7 @@ static int observe_jsonl(keel_csv *r, colinfer **cols, size_t *n_cols, size_t *c
         if ((*rows & 0xFFFF) == 0 && opt->progress)
             opt->progress(opt->progress_ud, keel_csv_bytes_read(r), keel_csv_size(r), "inferring");
     }
+    keel_strset_free(&keys);
     keel_json_doc_free(doc);
     if (got < 0) return got;
     /* A key absent from a record is a missing value there. */
@@ -704,10 +724,11 @@ int keel_infer_file(const char *path, const keel_infer_options *opt, keel_schema
         co.delimiter = co.quote = '\0';
         co.encoding = KEEL_ENC_UTF8;
         if ((rc = keel_csv_open(path, &co, &r, e)) != KEEL_OK) goto fail;
-        rc = observe_jsonl(r, &cols, &n_cols, &cap_cols, &rows, opt, max_cat);
+        rc = observe_jsonl(r, &cols, &n_cols, &cap_cols, &rows, opt, max_cat, name, e);
         if (rc) {
-            keel_error_set(e, rc, "%s: %s", name,
-                           rc == KEEL_ENOMEM ? "out of memory" : "read error");
+            if (rc != KEEL_ELIMIT) /* the limit's message is set, with its line */
+                keel_error_set(e, rc, "%s: %s", name,
+                               rc == KEEL_ENOMEM ? "out of memory" : "read error");
             goto fail;
         }
         if (n_cols == 0) {

@@ -11,6 +11,11 @@
 
 #include "data/schema.h"
 
+/* The most columns inferred from JSON Lines by default. Every record holds a value for every
+ * column, and a key costs a record nothing where it is absent: 85 KB of records that each
+ * bring five new keys would otherwise become 5,000 columns and a model of 3 GB to train. */
+#define KEEL_INFER_MAX_COLUMNS 4096
+
 typedef struct keel_infer_options {
     const char *target;       /* column to mark as the target; NULL: none */
     const char *display_name; /* the file's name in the schema and messages; NULL: path */
@@ -18,6 +23,7 @@ typedef struct keel_infer_options {
     int encoding;             /* -1: detect (UTF-8 unless the bytes are not) */
     uint64_t max_rows;        /* 0: read everything */
     size_t max_categories;    /* most distinct values for a categorical column, default 1000 */
+    size_t max_columns;       /* JSON Lines: most distinct keys (0: KEEL_INFER_MAX_COLUMNS) */
     keel_progress_fn progress;
     void *progress_ud;
 } keel_infer_options;

@@ -121,6 +121,13 @@ int keel_model_init_feature_embed(keel_model *m)
     return KEEL_OK;
 }
 
+/* Most weights of the per-column embedding. Stored as one dense matrix, it grows with the
+ * square of the numeric columns (n_dense x feature_dim per column): 500 columns of 7 bins are
+ * 14 million weights and 0.5 GB in training (about eight copies: weights, gradient, moments,
+ * best, average), 2,000 columns 224 million and more than 5 GB, from a 1 MB file. 2^26
+ * (about 2 GB in training) leaves room for some 700 numeric columns at 16 bins. */
+#define MAX_FE_WEIGHTS ((size_t)1 << 26)
+
 static int build_graph(keel_model *m, keel_error *e)
 {
     keel_graph *g = keel_graph_new();
@@ -137,7 +144,17 @@ static int build_graph(keel_model *m, keel_error *e)
     m->node_fe_w = -1;
     if (m->tf.n_dense) {
         if ((x = m->node_dense = keel_nn_input(g, m->tf.n_dense, "dense")) < 0) goto fail;
-        size_t width = feature_embed_width(m);
+        size_t width = feature_embed_width(m), fe_weights;
+        if (width &&
+            (!keel_size_mul(m->tf.n_dense, width, &fe_weights) || fe_weights > MAX_FE_WEIGHTS))
+            return keel_error_set(
+                e, KEEL_ELIMIT,
+                "the per-column embedding of %zu encoded inputs into %zu values would hold %.0f "
+                "million weights (it grows with the square of the numeric columns); keel "
+                "builds at most %zu million: --feature-dim 0 feeds the encodings to the first "
+                "layer directly",
+                m->tf.n_dense, width, (double)m->tf.n_dense * (double)width / 1048576.0,
+                MAX_FE_WEIGHTS >> 20);
         if (width) {
             /* Per-column embedding: one linear map per column from its encodings (score,
              * bins, indicator) to feature_dim values, written as one block-diagonal linear

@@ -57,17 +57,36 @@ int keel_registry_dataset_put(keel_registry *r, const keel_dataset_info *ds, int
     rc = keel_store_int(r->store, &found, "SELECT id FROM datasets WHERE sha256 = ?", "s",
                         ds->sha256);
     if (rc == KEEL_OK) {
-        /* Known content: fill in what an earlier registration did not know, nothing else. */
-        rc = keel_store_run(r->store,
-                            "UPDATE datasets SET schema_json = coalesce(schema_json, ?), "
-                            "profile_json = coalesce(profile_json, ?), "
-                            "n_rows = coalesce(n_rows, nullif(?, -1)), "
-                            "n_accepted = coalesce(n_accepted, nullif(?, -1)), "
-                            "n_rejected = coalesce(n_rejected, nullif(?, -1)), "
-                            "n_columns = coalesce(n_columns, nullif(?, -1)) WHERE id = ?",
-                            "ssiiiii", ds->schema_json, ds->profile_json, ds->n_rows,
-                            ds->n_accepted, ds->n_rejected, ds->n_columns, found);
+        /* Known content: fill in what an earlier registration did not know, nothing else.
+         * Audited only when that changed the row (registering the same data again is the
+         * usual case, and says nothing new). */
+        keel_buf before;
+        keel_buf_init(&before);
+        rc = reg_state_row(r, "datasets", "i", found);
+        if (rc == KEEL_OK && keel_buf_append(&before, r->state.data, r->state.len))
+            rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+        r->state.len = 0;
+        if (rc == KEEL_OK)
+            rc = keel_store_run(r->store,
+                                "UPDATE datasets SET schema_json = coalesce(schema_json, ?), "
+                                "profile_json = coalesce(profile_json, ?), "
+                                "n_rows = coalesce(n_rows, nullif(?, -1)), "
+                                "n_accepted = coalesce(n_accepted, nullif(?, -1)), "
+                                "n_rejected = coalesce(n_rejected, nullif(?, -1)), "
+                                "n_columns = coalesce(n_columns, nullif(?, -1)) WHERE id = ?",
+                                "ssiiiii", ds->schema_json, ds->profile_json, ds->n_rows,
+                                ds->n_accepted, ds->n_rejected, ds->n_columns, found);
         if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+        if (rc == KEEL_OK) rc = reg_state_row(r, "datasets", "i", found);
+        bool same = rc == KEEL_OK && r->state.len == before.len &&
+                    !memcmp(r->state.data, before.data, before.len);
+        keel_buf_free(&before);
+        char obj[40];
+        snprintf(obj, sizeof obj, "dataset:%lld", (long long)found);
+        if (same)
+            r->state.len = 0;
+        else if (rc == KEEL_OK)
+            rc = reg_audit(r, "dataset.update", obj, "{}");
         *id = found;
         return reg_write_end(r, rc);
     }
@@ -82,6 +101,7 @@ int keel_registry_dataset_put(keel_registry *r, const keel_dataset_info *ds, int
                         ds->n_columns, ds->schema_json, ds->profile_json, keel_wall_micros(),
                         r->actor);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
+    if ((rc = reg_state_row(r, "datasets", "i", *id)) != KEEL_OK) return reg_write_end(r, rc);
     char obj[40];
     snprintf(obj, sizeof obj, "dataset:%lld", (long long)*id);
     keel_buf d;
@@ -168,6 +188,7 @@ int keel_registry_run_start(keel_registry *r, const keel_run_info *run, int64_t 
                         run->keel_version ? run->keel_version : keel_version(), r->host, r->actor,
                         keel_wall_micros());
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
+    if ((rc = reg_state_row(r, "runs", "i", *id)) != KEEL_OK) return reg_write_end(r, rc);
     char obj[40];
     snprintf(obj, sizeof obj, "run:%lld", (long long)*id);
     keel_buf d;
@@ -191,6 +212,7 @@ int keel_registry_run_input(keel_registry *r, int64_t run, int64_t dataset, cons
                         "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                         "iis", run, dataset, role);
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "run_inputs", "iis", run, dataset, role);
     keel_buf d;
     keel_buf_init(&d);
     if (rc == KEEL_OK && (keel_buf_putc(&d, '{') | reg_jint(&d, "dataset", dataset) |
@@ -218,6 +240,7 @@ int keel_registry_run_end(keel_registry *r, int64_t run, const char *status,
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
     if (rc == KEEL_OK && keel_store_changes(r->store) != 1)
         rc = reg_fail(r, KEEL_ESTATE, "run %lld is not running", (long long)run);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "runs", "i", run);
     keel_buf d;
     keel_buf_init(&d);
     if (rc == KEEL_OK &&
@@ -467,6 +490,7 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
         rc = keel_store_run(r->store,
                             "INSERT INTO models(name, created_at, created_by) VALUES (?, ?, ?)",
                             "sis", model, keel_wall_micros(), r->actor);
+        if (rc == KEEL_OK) rc = reg_state_row(r, "models", "s", model);
         if (rc == KEEL_OK) rc = reg_audit(r, "model.create", obj, "{}");
     }
     int64_t v = 0;
@@ -482,6 +506,7 @@ int keel_registry_model_register(keel_registry *r, const char *model, const char
                             "VALUES (?, ?, ?, ?, nullif(?, 0), ?, ?, ?, ?)",
                             "sisiisssi", model, v, sha, size, run, task, metrics_json, r->actor,
                             keel_wall_micros());
+    if (rc == KEEL_OK) rc = reg_state_row(r, "model_versions", "si", model, v);
     if (rc != KEEL_OK) reg_store_fail(r, rc);
     keel_buf d;
     keel_buf_init(&d);
@@ -801,13 +826,16 @@ int keel_registry_alias_set(keel_registry *r, const char *model, const char *ali
                                   "ssiis", model, alias, version, keel_wall_micros(), r->actor)
                  : keel_store_run(r->store, "DELETE FROM aliases WHERE model = ? AND alias = ?",
                                   "ss", model, alias);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "aliases", "ss", model, alias);
+    int64_t entry = 0;
     if (rc == KEEL_OK)
-        rc = keel_store_run(r->store,
+        rc = keel_store_int(r->store, &entry, /* INSERT ... RETURNING id */
                             "INSERT INTO alias_history(model, alias, version, previous_version, "
                             "at, actor, approval_id, comment) VALUES (?, ?, nullif(?, 0), "
-                            "nullif(?, 0), ?, ?, nullif(?, 0), ?)",
+                            "nullif(?, 0), ?, ?, nullif(?, 0), ?) RETURNING id",
                             "ssiiisis", model, alias, version, previous, keel_wall_micros(),
                             r->actor, approval, comment);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "alias_history", "i", entry);
     if (rc != KEEL_OK) reg_store_fail(r, rc);
     keel_buf d;
     keel_buf_init(&d);
@@ -845,6 +873,7 @@ int keel_registry_approval_request(keel_registry *r, const char *model, int64_t 
                         "requested_at, comment) VALUES (?, ?, 'pending', ?, ?, ?) RETURNING id",
                         "sisis", model, version, r->actor, keel_wall_micros(), comment);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
+    if ((rc = reg_state_row(r, "approvals", "i", *id)) != KEEL_OK) return reg_write_end(r, rc);
     keel_buf d;
     keel_buf_init(&d);
     if (keel_buf_putc(&d, '{') | reg_jint(&d, "approval", *id) | reg_jstr(&d, "comment", comment) |
@@ -930,6 +959,7 @@ int keel_registry_approval_decide(keel_registry *r, const char *model, int64_t v
                             comment);
     }
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
+    if ((rc = reg_state_row(r, "approvals", "i", *id)) != KEEL_OK) return reg_write_end(r, rc);
     keel_buf d;
     keel_buf_init(&d);
     if (keel_buf_putc(&d, '{') | reg_jint(&d, "approval", *id) | reg_jstr(&d, "status", status) |
@@ -989,6 +1019,7 @@ int keel_registry_tag_set(keel_registry *r, const char *object, const char *key,
                                 "DELETE FROM tags WHERE kind = ? AND object = ? AND key = ?", "sss",
                                 kind, colon + 1, key);
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "tags", "sss", kind, colon + 1, key);
     keel_buf d;
     keel_buf_init(&d);
     if (rc == KEEL_OK && (keel_buf_putc(&d, '{') | reg_jstr(&d, "key", key) |
@@ -1018,6 +1049,7 @@ int keel_registry_deployment_record(keel_registry *r, const char *model, int64_t
                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                         "sissis", model, version, target, status, keel_wall_micros(), r->actor);
     if (rc != KEEL_OK) return reg_write_end(r, reg_store_fail(r, rc < 0 ? rc : KEEL_EIO));
+    if ((rc = reg_state_row(r, "deployments", "i", *id)) != KEEL_OK) return reg_write_end(r, rc);
     keel_buf d;
     keel_buf_init(&d);
     if (keel_buf_putc(&d, '{') | reg_jint(&d, "deployment", *id) | reg_jstr(&d, "target", target) |

@@ -17,6 +17,7 @@
 #include "registry/registry_impl.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,11 +96,30 @@ int reg_jint(keel_buf *b, const char *key, int64_t v)
 
 int reg_audit(keel_registry *r, const char *action, const char *object, const char *details)
 {
+    keel_buf d, signed_d;
+    keel_buf_init(&d);
+    keel_buf_init(&signed_d);
+    int rc = KEEL_OK;
+    if ((r->state.len || r->state_reset) && (rc = reg_state_attach(r, details, &d)) == KEEL_OK)
+        details = d.data;
+    /* An identity bound to a key signs what it does (identity.c). */
+    if (rc == KEEL_OK && r->proven &&
+        (rc = reg_identity_sign(r, action, object, details, &signed_d)) == KEEL_OK)
+        details = signed_d.data;
     int64_t seq = 0;
-    int rc = keel_audit_append(r->store, 0, r->actor, action, object, details, &seq);
+    if (rc == KEEL_OK) rc = keel_audit_append(r->store, 0, r->actor, action, object, details, &seq);
+    keel_buf_free(&d);
+    keel_buf_free(&signed_d);
     if (rc != KEEL_OK) return reg_store_fail(r, rc);
     if (r->tx_first == 0) r->tx_first = seq;
     return KEEL_OK;
+}
+
+/* Forgets the images of a transaction that is about to end. */
+static void state_forget(keel_registry *r)
+{
+    r->state.len = 0;
+    r->state_reset = false;
 }
 
 static bool stale(const keel_registry *r)
@@ -125,6 +145,7 @@ static int deny(keel_registry *r, const char *object, const char *why)
     char msg[sizeof r->errmsg];
     snprintf(msg, sizeof msg, "%s", why);
     keel_store_rollback(r->store);
+    state_forget(r);
     keel_buf d;
     keel_buf_init(&d);
     char roles[96];
@@ -142,6 +163,8 @@ static int deny(keel_registry *r, const char *object, const char *why)
 
 int reg_require(keel_registry *r, unsigned mask, const char *what, const char *object)
 {
+    /* A name bound to a key is only as good as the key: without it, no role at all. */
+    if (r->keyed && !r->proven) return deny(r, object, r->unproven_why);
     if (r->roles & (mask | KEEL_ACCESS_ADMIN)) return KEEL_OK;
     char need[96], why[400];
     /* Reading is open to every role; naming them all would only confuse. */
@@ -180,6 +203,7 @@ int reg_begin(keel_registry *r)
     if (stale(r)) return stale_fail(r);
     int rc = keel_store_begin(r->store);
     r->tx_first = 0;
+    state_forget(r);
     return rc == KEEL_OK ? KEEL_OK : reg_store_fail(r, rc);
 }
 
@@ -198,6 +222,11 @@ static int write_end(keel_registry *r, int rc, bool adopt)
     keel_audit_checkpoint cp;
     memset(&cp, 0, sizeof cp);
     keel_error e = {0};
+    /* A change whose images no event took would leave the tables ahead of the chain, and
+     * verification would call it tampering: refuse it here, where the bug is. */
+    if (rc == KEEL_OK && (r->state.len || r->state_reset))
+        rc = reg_fail(r, KEEL_ESTATE, "internal error: a change to the registry was not audited");
+    state_forget(r);
     if (rc == KEEL_OK && r->tx_first > 0) {
         rc = keel_audit_anchor(r->store, &r->key, r->head_file, r->tx_first, adopt, &cp, &e);
         if (rc != KEEL_OK) reg_fail(r, rc, "%s", e.msg);
@@ -471,6 +500,8 @@ static int bootstrap(keel_registry *r)
                             "VALUES (?, 'admin', ?, ?)",
                             "sis", r->actor, keel_wall_micros(), r->actor);
         if (rc != KEEL_OK) reg_store_fail(r, rc);
+        /* The first event says what the state is from here on: this identity, nothing else. */
+        if (rc == KEEL_OK) rc = reg_state_all(r);
         keel_buf d;
         keel_buf_init(&d);
         if (rc == KEEL_OK) {
@@ -565,6 +596,7 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
         return keel_error_set(e, KEEL_EINVAL, "no registry home directory (KEEL_HOME) given");
     keel_registry *r = keel_calloc(1, sizeof *r);
     if (!r) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
+    keel_buf_init(&r->state);
     keel_buf location;
     keel_buf_init(&location);
     int rc = location_of(o, &location);
@@ -576,11 +608,13 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
         o->audit_key ? join_suffix(o->audit_key, ".pub") : join(o->home, "keys/audit.pub");
     r->head_file = join(o->home, "audit-head.json");
     r->witness = o->audit_witness ? keel_strdup(o->audit_witness) : NULL;
+    r->identity_key = o->identity_key ? keel_strdup(o->identity_key) : NULL;
     char *artifacts = join(o->home, "artifacts/sha256");
     /* The masked form is at most "***" longer than the location. */
     r->location = rc == KEEL_OK ? keel_malloc(location.len + 4) : NULL;
     if (!r->location || !r->home || !r->actor || (o->host && !r->host) || !r->key_file ||
-        !r->pub_file || !r->head_file || (o->audit_witness && !r->witness) || !artifacts) {
+        !r->pub_file || !r->head_file || (o->audit_witness && !r->witness) || !artifacts ||
+        (o->identity_key && !r->identity_key)) {
         rc = keel_error_set(e, KEEL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -591,7 +625,8 @@ int keel_registry_open_with(const keel_registry_options *o, keel_registry **out,
     if ((rc = check_schema(r, o->flags, e)) != KEEL_OK) goto fail;
     if ((rc = keel_audit_key_load_file(r->key_file, r->pub_file, 1, &r->key, e)) != KEEL_OK)
         goto fail;
-    if ((rc = bootstrap(r)) != KEEL_OK || (rc = load_roles(r)) != KEEL_OK) {
+    if ((rc = bootstrap(r)) != KEEL_OK || (rc = load_roles(r)) != KEEL_OK ||
+        (rc = reg_identity_load(r, o->identity_key)) != KEEL_OK) {
         keel_error_set(e, rc, "%s", r->errmsg);
         goto fail;
     }
@@ -625,6 +660,9 @@ void keel_registry_close(keel_registry *r)
     keel_free(r->pub_file);
     keel_free(r->head_file);
     keel_free(r->witness);
+    keel_buf_free(&r->state);
+    keel_free(r->identity_key);
+    sodium_memzero(&r->ident, sizeof r->ident);
     keel_free(r);
 }
 
@@ -698,6 +736,7 @@ int keel_registry_user_set(keel_registry *r, const char *name, unsigned roles)
                        "VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET roles = excluded.roles",
                        "ssis", name, text, keel_wall_micros(), r->actor);
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "identities", "s", name);
     int64_t n = 1;
     if (rc == KEEL_OK) rc = admins_left(r, &n);
     if (rc == KEEL_OK && n == 0)
@@ -711,6 +750,7 @@ int keel_registry_user_set(keel_registry *r, const char *name, unsigned roles)
     keel_buf_free(&d);
     rc = reg_write_end(r, rc);
     if (rc == KEEL_OK && !strcmp(name, r->actor)) rc = load_roles(r);
+    if (rc == KEEL_OK && !strcmp(name, r->actor)) rc = reg_identity_load(r, r->identity_key);
     return rc;
 }
 
@@ -724,6 +764,7 @@ int keel_registry_user_remove(keel_registry *r, const char *name)
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
     if (rc == KEEL_OK && keel_store_changes(r->store) == 0)
         rc = reg_fail(r, KEEL_ENOENT, "no identity '%s'", name);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "identities", "s", name);
     int64_t n = 1;
     if (rc == KEEL_OK) rc = admins_left(r, &n);
     if (rc == KEEL_OK && n == 0)
@@ -731,6 +772,46 @@ int keel_registry_user_remove(keel_registry *r, const char *name)
     if (rc == KEEL_OK) rc = reg_audit(r, "identity.remove", obj, "{}");
     rc = reg_write_end(r, rc);
     if (rc == KEEL_OK && !strcmp(name, r->actor)) rc = load_roles(r);
+    if (rc == KEEL_OK && !strcmp(name, r->actor)) rc = reg_identity_load(r, r->identity_key);
+    return rc;
+}
+
+int keel_registry_user_key_set(keel_registry *r, const char *name, const char *public_key)
+{
+    char obj[200];
+    snprintf(obj, sizeof obj, "identity:%s", name);
+    unsigned char pk[32];
+    size_t got = 0;
+    if (public_key && (strlen(public_key) != 64 ||
+                       sodium_hex2bin(pk, 32, public_key, 64, NULL, &got, NULL) != 0 || got != 32))
+        return reg_fail(r, KEEL_EINVAL,
+                        "'%.80s' is not an Ed25519 public key: 64 hex digits, as `keel user key "
+                        "create` prints them",
+                        public_key);
+    char hex[65] = "";
+    if (public_key) sodium_bin2hex(hex, sizeof hex, pk, 32); /* stored in one spelling */
+    int rc = reg_write_begin(r, KEEL_ACCESS_ADMIN, "bind identities to keys", obj);
+    if (rc != KEEL_OK) return rc;
+    rc = keel_store_run(r->store, "UPDATE identities SET public_key = ? WHERE name = ?", "ss",
+                        public_key ? hex : NULL, name);
+    if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+    if (rc == KEEL_OK && keel_store_changes(r->store) == 0)
+        rc = reg_fail(r, KEEL_ENOENT,
+                      "no identity '%s' (add it first: keel user add %s --role "
+                      "ROLE)",
+                      name, name);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "identities", "s", name);
+    keel_buf d;
+    keel_buf_init(&d);
+    if (rc == KEEL_OK &&
+        (keel_buf_putc(&d, '{') | reg_jstr(&d, "public_key", public_key ? hex : NULL) |
+         keel_buf_putc(&d, '}')))
+        rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+    if (rc == KEEL_OK)
+        rc = reg_audit(r, public_key ? "identity.key.set" : "identity.key.remove", obj, d.data);
+    keel_buf_free(&d);
+    rc = reg_write_end(r, rc);
+    if (rc == KEEL_OK && !strcmp(name, r->actor)) rc = reg_identity_load(r, r->identity_key);
     return rc;
 }
 
@@ -738,9 +819,17 @@ int keel_registry_user_list(keel_registry *r, keel_buf *out)
 {
     int rc = reg_require(r, REG_ANY_ROLE, "list identities", "identities");
     if (rc != KEEL_OK) return rc;
+    /* "authenticated" says what a name is worth: a key's fingerprint, or only a claim. */
+    if (r->schema >= 3)
+        return reg_json_rows(r, out, false,
+                             "SELECT name, roles, CASE WHEN public_key IS NULL THEN 'no: a "
+                             "claimed name' ELSE 'ed25519:' || substr(public_key, 1, 16) END "
+                             "AS authenticated, public_key, created_at, created_by FROM "
+                             "identities ORDER BY name",
+                             NULL);
     return reg_json_rows(r, out, false,
-                         "SELECT name, roles, created_at, created_by FROM identities "
-                         "ORDER BY name",
+                         "SELECT name, roles, 'no: a claimed name' AS authenticated, NULL AS "
+                         "public_key, created_at, created_by FROM identities ORDER BY name",
                          NULL);
 }
 
@@ -778,6 +867,11 @@ int keel_registry_migrate(keel_registry *r, bool dry_run, int *from, int *to)
                 reg_jstr(&d, "step", steps[v - 1].description) |
                 reg_jstr(&d, "keel_version", keel_version()) | keel_buf_putc(&d, '}'))
                 rc = reg_fail(r, KEEL_ENOMEM, "out of memory");
+            /* Schema 3 is where the chain starts covering the tables: its event carries an
+             * image of every row, the baseline the later events' images build on. */
+            r->schema = v;
+            if (rc == KEEL_OK && v == 3) rc = reg_state_all(r);
+            r->schema = v - 1;
             if (rc == KEEL_OK) rc = reg_audit(r, "registry.migrate", "registry", d.data);
         }
         keel_buf_free(&d);
@@ -830,25 +924,6 @@ int keel_registry_migrate_report(keel_registry *r, int from, int to, bool dry_ru
 }
 
 /* ---- the audit trail ---- */
-
-int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *external,
-                               keel_progress_fn progress, void *ud, keel_audit_verify_result *res)
-{
-    int rc = reg_require(r, KEEL_ACCESS_AUDITOR, "verify the audit trail", "audit");
-    if (rc != KEEL_OK) return rc;
-    keel_audit_verify_options o = {
-        .public_key = r->key.pk,
-        .head_file = r->head_file,
-        .external = external,
-        .witness = r->witness,
-        .require_anchor = true,
-        .progress = progress,
-        .progress_ud = ud,
-    };
-    keel_error e = {0};
-    rc = keel_audit_verify(r->store, &o, res, &e);
-    return rc == KEEL_OK ? rc : reg_fail(r, rc, "%s", e.msg);
-}
 
 int keel_registry_audit_export(keel_registry *r, int64_t since, int format, keel_write_fn write,
                                void *ud, int64_t *n)

@@ -91,6 +91,10 @@ typedef struct keel_registry_options {
                                   HOME/keys/audit.key. Created when neither file exists. */
     const char *audit_witness; /* a file every checkpoint is appended to as one JSON line
                                   (keel_audit_publish), checked by verification; NULL: none */
+    const char *identity_key;  /* the actor's own Ed25519 key file (mode 0600, its public half
+                                  beside it with ".pub"): needed when the actor is bound to a
+                                  public key, and then signs every event it appends; NULL:
+                                  none */
 } keel_registry_options;
 
 /* Opens (creating on first use) the registry at o->location with o->home for o->actor.
@@ -152,6 +156,17 @@ int keel_registry_migrate_report(keel_registry *r, int from, int to, bool dry_ru
 int keel_registry_user_set(keel_registry *r, const char *name, unsigned roles);
 int keel_registry_user_remove(keel_registry *r, const char *name);
 int keel_registry_user_list(keel_registry *r, keel_buf *out); /* JSON array */
+/* Binds an identity to an Ed25519 public key (64 hex digits), or unbinds it (NULL: back to a
+ * claimed name, for a lost key). Requires admin; audited as identity.key.set / .remove. From
+ * then on a process claiming that identity must hold the secret half
+ * (keel_registry_options.identity_key) for any call that needs a role, and signs every event
+ * it appends (identity.c). KEEL_ENOENT: no such identity; KEEL_EINVAL: not a key. */
+int keel_registry_user_key_set(keel_registry *r, const char *name, const char *public_key);
+/* The person's own key file: created (mode 0600, its public half beside it with ".pub";
+ * KEEL_ESTATE when it exists: keel never replaces a key) or read; pk_hex gets the public
+ * key as 64 lowercase hex digits. No registry involved. */
+int keel_identity_key_create(const char *key_file, char pk_hex[65], keel_error *e);
+int keel_identity_key_show(const char *key_file, char pk_hex[65], keel_error *e);
 
 /* ---- datasets ---------------------------------------------------------------------------- */
 typedef struct keel_dataset_info {
@@ -422,10 +437,44 @@ int keel_registry_lineage_model(keel_registry *r, const char *ref, keel_buf *out
 int keel_registry_lineage_dataset(keel_registry *r, int64_t dataset, keel_buf *out);
 
 /* ---- the audit trail through the registry ------------------------------------------------ */
-/* Verifies the chain with the registry's public key and head file (audit.h). Requires
- * auditor. */
+/* What keel_registry_audit_verify checked and found. */
+enum {
+    KEEL_STATE_CHECKED = 1,     /* the tables were rebuilt from the events and compared */
+    KEEL_STATE_NOT_COVERED = 2, /* schema older than 3: the events carry no state yet (an admin
+                                   runs `keel registry migrate`, which records a baseline) */
+    KEEL_STATE_NO_BASELINE = 3, /* schema 3 and no baseline in the chain: a finding */
+};
+#define KEEL_STATE_SHOWN 8 /* differences spelled out; all are counted */
+typedef struct keel_registry_verify_result {
+    keel_audit_verify_result chain; /* the events, checkpoints, head file and witness */
+    bool witness;                   /* a witness is configured (and was checked) */
+    /* The state: every row of every table against the events' images (state.c). */
+    int state;              /* KEEL_STATE_* */
+    int64_t state_baseline; /* the event from which the chain covers the state */
+    int64_t state_rows;     /* rows in the tables */
+    int64_t state_differences;
+    char state_shown[KEEL_STATE_SHOWN][256];
+    /* Identities and their signatures (identity.c). */
+    int64_t identities;       /* identities in the registry */
+    int64_t identities_keyed; /* of which bound to a public key */
+    int64_t signed_events;    /* events whose signature was checked and holds */
+    int64_t signature_failures;
+    char signature_reason[256]; /* the first failure */
+    bool ok;                    /* the chain, the state and the signatures all hold */
+} keel_registry_verify_result;
+
+/* Verifies the chain with the registry's public key, head file and witness (audit.h), then
+ * the state (the tables rebuilt from the events' images and compared row by row, field by
+ * field) and the signatures of every event made by an identity bound to a key. Requires
+ * auditor. Returns KEEL_OK when verification ran, whatever it found (res->ok says). */
 int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *external,
-                               keel_progress_fn progress, void *ud, keel_audit_verify_result *res);
+                               keel_progress_fn progress, void *ud,
+                               keel_registry_verify_result *res);
+/* What verification found, for a person (text) or a program (json: {"ok", "chain": {...},
+ * "witness", "state": {"checked", "baseline", "rows", "differences", "shown"}, "identities":
+ * {"total", "keyed", "unauthenticated"}, "signatures": {"checked", "failures", "reason"}}),
+ * appended to b. */
+int keel_registry_verify_report(const keel_registry_verify_result *res, bool json, keel_buf *b);
 int keel_registry_audit_export(keel_registry *r, int64_t since, int format, keel_write_fn write,
                                void *ud, int64_t *n);
 /* Appends to out (the caller's buffer; it owns it) the audit events that concern one version,

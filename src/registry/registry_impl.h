@@ -17,6 +17,7 @@
 #ifndef KEEL_REGISTRY_IMPL_H
 #define KEEL_REGISTRY_IMPL_H
 
+#include "base/json.h"
 #include "registry/registry.h"
 
 /* Reading needs any role at all (viewer is the least). */
@@ -35,9 +36,17 @@ struct keel_registry {
     char *pub_file;
     char *head_file;
     char *witness;      /* NULL: none */
+    char *identity_key; /* the actor's identity key file; NULL: none */
     unsigned roles;     /* the actor's, read at open and after identity changes */
     int64_t tx_first;   /* the first event appended in the open transaction (0: none yet) */
     keel_audit_key key; /* checkpoint signing key */
+    keel_buf state;     /* images of the rows the open transaction wrote (state.c) */
+    /* The actor's key (identity.c): keyed when the identity is bound to a public key, proven
+     * when this process holds the matching secret key (ident), else unproven_why says why. */
+    bool keyed, proven;
+    keel_audit_key ident;
+    char unproven_why[400];
+    bool state_reset; /* the next event says the state is exactly its images */
     char errmsg[512];
 };
 
@@ -89,6 +98,44 @@ int reg_json_row(keel_registry *r, keel_stmt *st, keel_buf *out, reg_column_fn f
  * '{'). Return KEEL_OK or KEEL_ENOMEM. */
 int reg_jstr(keel_buf *b, const char *key, const char *v); /* NULL gives null */
 int reg_jint(keel_buf *b, const char *key, int64_t v);
+
+/* ---- the state the chain covers (state.c) ----
+ * After each statement that writes a covered table, reg_state_row records the row's image
+ * (as it now is, or null when it is gone); reg_audit moves the pending images into the event
+ * it appends; reg_write_end refuses a transaction that left images no event took. */
+int reg_state_row(keel_registry *r, const char *table, const char *types, ...);
+/* Every row of every covered table, as the images of a baseline ("state_reset"). */
+int reg_state_all(keel_registry *r);
+/* details (a JSON object) with the pending images added, into out; clears them. */
+int reg_state_attach(keel_registry *r, const char *details, keel_buf *out);
+/* Rebuilds the tables from the events and compares them with the tables: res->state*. */
+int reg_state_verify(keel_registry *r, keel_registry_verify_result *res);
+
+/* ---- identities bound to keys (identity.c) ---- */
+/* Reads whether the actor is bound to a key and, if so, loads key_file to prove it. */
+int reg_identity_load(keel_registry *r, const char *key_file);
+/* details (a JSON object; the state attached) signed with the actor's key, into out. */
+int reg_identity_sign(keel_registry *r, const char *action, const char *object, const char *details,
+                      keel_buf *out);
+/* The identities' keys as verification replays the chain. */
+typedef struct reg_key_entry {
+    char *name;
+    unsigned char pk[32];
+    bool keyed, valid;
+} reg_key_entry;
+typedef struct reg_keyring {
+    reg_key_entry *v;
+    size_t n, cap;
+} reg_keyring;
+void reg_keyring_clear(reg_keyring *k);
+void reg_keyring_free(reg_keyring *k);
+/* Follows an identities image (other tables' images are ignored). */
+int reg_keyring_apply(reg_keyring *k, const keel_json *image);
+/* Checks one event's signature against its actor's key as the keyring has it before the
+ * event: counted in res->signed_events or res->signature_failures. */
+void reg_identity_check(const reg_keyring *k, keel_registry_verify_result *res, int64_t seq,
+                        const char *prev, const char *actor, const char *action, const char *object,
+                        const char *details, bool changes_state);
 
 /* Looks up a version's author; KEEL_ENOENT (with a message) when there is no such version. */
 int reg_version_author(keel_registry *r, const char *model, int64_t version, char **author);

@@ -10,6 +10,10 @@
  * reversed by guessing; no salt or slow hash is needed, as it would be for a password a
  * person chose.
  *
+ * Each change also records the token's row as the chain's state image (state.c), whose hash
+ * column is kept there only as a digest of itself, so the trail holds nothing that matches a
+ * token's hash either.
+ *
  * Create and revoke follow the mutation pattern of registry_impl.h and need the operator role,
  * as deployments do: a token decides who may call a deployed model. The reads need any role.
  * The tokens table arrived with schema step 3; on an older schema every call here says to
@@ -138,6 +142,8 @@ int keel_registry_token_create(keel_registry *r, const char *name, const char *m
         rc = keel_store_run(r->store, "UPDATE tokens SET name = ? WHERE id = ?", "si", name, *id);
         if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
     }
+    /* the row's image for the chain (state.c; its hash kept only as a digest of it) */
+    if (rc == KEEL_OK) rc = reg_state_row(r, "tokens", "i", *id);
     int64_t same = 0;
     if (rc == KEEL_OK &&
         (rc = keel_store_int(r->store, &same,
@@ -233,6 +239,7 @@ int keel_registry_token_revoke(keel_registry *r, const char *ref, keel_buf *out)
     rc = keel_store_run(r->store, "UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE id = ?",
                         "isi", now, r->actor, id);
     if (rc != KEEL_OK) rc = reg_store_fail(r, rc);
+    if (rc == KEEL_OK) rc = reg_state_row(r, "tokens", "i", id);
     keel_buf d;
     keel_buf_init(&d);
     if (rc == KEEL_OK && (record_head(&d, id, name, model, role) |

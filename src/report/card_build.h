@@ -63,5 +63,10 @@ int keel_card_build(const keel_card_inputs *in, keel_buf *json_out, keel_error *
  * argument is NULL. */
 int keel_card_find_version(keel_registry *r, const char *home, const char *sha256, char **name_out,
                            int64_t *version_out, char *note, size_t cap);
+/* The same for a registry that may not be there: it is opened with o only when it exists
+ * already (a card never creates one). *r gets it (the caller closes it), or NULL with note
+ * saying why (no registry at the location, or it could not be opened). Returns KEEL_OK. */
+int keel_card_find_registered(const keel_registry_options *o, const char *sha256, keel_registry **r,
+                              char **name_out, int64_t *version_out, char *note, size_t cap);
 
 #endif /* KEEL_REPORT_CARD_BUILD_H */

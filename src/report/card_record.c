@@ -173,6 +173,28 @@ int keel_card_find_version(keel_registry *r, const char *home, const char *sha25
     return KEEL_OK;
 }
 
+int keel_card_find_registered(const keel_registry_options *o, const char *sha256, keel_registry **r,
+                              char **name_out, int64_t *version_out, char *note, size_t cap)
+{
+    *r = NULL;
+    *name_out = NULL;
+    *version_out = 0;
+    keel_error e = {0};
+    bool exists = false;
+    const char *where = o->location ? o->location : o->home;
+    if (keel_registry_exists(o, &exists, &e) != KEEL_OK || !exists) {
+        snprintf(note, cap, "There is no registry at %.200s (%s).", where,
+                 o->location ? "KEEL_REGISTRY" : "KEEL_HOME");
+        return KEEL_OK;
+    }
+    if (keel_registry_open_with(o, r, &e) != KEEL_OK) {
+        snprintf(note, cap, "The registry could not be opened: %.200s", e.msg);
+        *r = NULL;
+        return KEEL_OK;
+    }
+    return keel_card_find_version(*r, o->home, sha256, name_out, version_out, note, cap);
+}
+
 void card_write_registry(card_jb *j, card_reg_ref *rr, const keel_json **tags_out,
                          keel_json_doc **show_doc)
 {
@@ -225,6 +247,33 @@ void card_write_registry(card_jb *j, card_reg_ref *rr, const keel_json **tags_ou
     keel_json_doc_free(ad);
     card_jb_close(j, ']');
     if (rr->approvals_note[0]) card_jb_str(j, "approvals_note", rr->approvals_note);
+    /* What a reviewer's name is worth: a claim, unless identities are bound to keys. */
+    keel_buf_reset(&b);
+    keel_json_doc *ud = NULL;
+    if (keel_registry_roles(r) && keel_registry_user_list(r, &b) == KEEL_OK &&
+        (ud = card_parse_doc(b.data, b.len))) {
+        const keel_json *users = keel_json_root(ud);
+        size_t claimed = 0, n = keel_json_len(users);
+        for (size_t i = 0; i < n; i++) {
+            const keel_json *pk = keel_json_get(keel_json_at(users, i), "public_key");
+            claimed += !pk || pk->type == KEEL_JSON_NULL;
+        }
+        char note[400];
+        if (claimed)
+            snprintf(note, sizeof note,
+                     "Unauthenticated names: %zu of the registry's %zu identities act under a "
+                     "claimed name, so a reviewer shown here is who the reviewer's process said "
+                     "it was. Bound to keys (keel user key create; keel user add NAME "
+                     "--public-key), every decision is signed and checked by keel audit verify.",
+                     claimed, n);
+        else
+            snprintf(note, sizeof note,
+                     "Every identity of the registry is bound to an Ed25519 key: each decision "
+                     "shown here is signed by its reviewer and checked by keel audit verify.");
+        card_jb_str(j, "identities_note", note);
+        card_jb_str(j, "identities", claimed ? "unauthenticated" : "keys");
+    }
+    keel_json_doc_free(ud);
     /* Lineage: the datasets the run read, in their roles, and the run. */
     keel_buf_reset(&b);
     char ref[200];

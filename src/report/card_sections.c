@@ -551,6 +551,13 @@ void card_sec_governance(doc_writer *w, const keel_json *card)
         }
         doc_table_end(w);
     }
+    const keel_json *who = doc_jstr_nonempty(reg, "identities_note");
+    if (who) {
+        doc_notice_begin(w, doc_jstr_is(doc_jstr_nonempty(reg, "identities"), "keys") ? "info"
+                                                                                      : "warn");
+        doc_text(w, who->u.string.s, who->u.string.len, W_PROSE);
+        doc_notice_end(w);
+    }
 
     doc_heading(w, 3, "audit", "Audit references");
     const keel_json *ev = doc_jarr(reg, "audit"),

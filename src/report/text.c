@@ -142,11 +142,9 @@ const keel_text_column keel_text_cols_datasets[] = {
     {"n_rows", "ROWS"},    {"n_rejected", "REJECTED"},
     {"created_by", "BY"},  {"created_at", "REGISTERED"},
     {"sha256", "SHA-256"}, {NULL, NULL}};
-const keel_text_column keel_text_cols_users[] = {{"name", "NAME"},
-                                                 {"roles", "ROLES"},
-                                                 {"created_by", "ADDED BY"},
-                                                 {"created_at", "ADDED"},
-                                                 {NULL, NULL}};
+const keel_text_column keel_text_cols_users[] = {
+    {"name", "NAME"},           {"roles", "ROLES"},      {"authenticated", "AUTHENTICATED"},
+    {"created_by", "ADDED BY"}, {"created_at", "ADDED"}, {NULL, NULL}};
 const keel_text_column keel_text_cols_tokens[] = {
     {"id", "ID"},         {"name", "NAME"},          {"model", "MODEL"},
     {"role", "ROLE"},     {"status", "STATUS"},      {"created_at", "CREATED"},

@@ -199,6 +199,7 @@ int proto_begin(ctx *c, serve_batch *b, serve_batch *nb, serve_error *err)
     c->path_len = 0;
     c->path[0] = '\0';
     c->mlflow = false;
+    c->body_len = 0;
     c->a = keel_calloc(1, sizeof(arena));
     if (!c->a) return proto_oom(c);
     nb->arena = c->a;
@@ -208,6 +209,7 @@ int proto_begin(ctx *c, serve_batch *b, serve_batch *nb, serve_error *err)
 int proto_parse_json(ctx *c, const char *body, size_t n, const keel_json **root)
 {
     *root = NULL;
+    c->body_len = n;
     c->a->doc = keel_json_doc_new();
     if (!c->a->doc) return proto_oom(c);
     keel_error e;

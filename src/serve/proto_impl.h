@@ -26,6 +26,14 @@
 /* Most values (rows x columns) in one request: 16.7 million, about 150 MB of columns. */
 #define MAX_CELLS ((size_t)1 << 24)
 
+/* Below MAX_CELLS, a request's rows x columns may not exceed CELLS_FREE plus one per byte of
+ * its body. Rows given as objects may leave keys out, and each left-out key still costs a
+ * value in the columns (9 bytes: the value and its missing flag): 4,095 keys in one row and
+ * 4,096 rows of {} are 52 KB of JSON but 16 million values, 150 MB. Every value given costs
+ * at least two bytes of body ("1,"), so a request that gives its values, or most of them,
+ * never meets this bound; the columns then stay under 9 x the body + 2.4 MB. */
+#define CELLS_FREE ((size_t)1 << 18)
+
 /* ---- the batch's arena (proto_batch.c) -------------------------------------------------- */
 
 typedef struct arena_block {
@@ -69,9 +77,16 @@ typedef struct ctx {
     arena *a;
     serve_error *err;
     bool mlflow;     /* which hints suit the messages */
+    size_t body_len; /* bytes of the body: bounds the values (see CELLS_FREE) */
     size_t path_len; /* bytes in path */
     char path[200];  /* where the walk is: "inputs[1].data[3]" */
 } ctx;
+
+/* The most values (rows x columns) c's request may hold: see CELLS_FREE. */
+static inline size_t max_cells(const ctx *c)
+{
+    return c->body_len < MAX_CELLS - CELLS_FREE ? CELLS_FREE + c->body_len : MAX_CELLS;
+}
 
 /* strcat that stops at the capacity. */
 static inline void append(char *dst, size_t cap, const char *s)

@@ -12,10 +12,11 @@
  * them; then each column's arrays are allocated once, at their final size; the second pass
  * copies.
  *
- * Bounds: SERVE_MAX_ROWS rows and SERVE_MAX_COLS columns per request, and MAX_CELLS rows x
- * columns, which matters here: a short body (many {} rows plus one row with many keys) would
- * otherwise ask for rows x columns memory. The HTTP layer bounds the body's size, which
- * bounds everything else (JSON nesting is bounded by the parser).
+ * Bounds: SERVE_MAX_ROWS rows and SERVE_MAX_COLS columns per request, and rows x columns at
+ * most max_cells (CELLS_FREE plus one per byte of body, and never over MAX_CELLS), which
+ * matters here: a short body (many {} rows plus one row with many keys) would otherwise ask
+ * for rows x columns memory, thousands of times its size. The HTTP layer bounds the body's size,
+ * which bounds everything else (JSON nesting is bounded by the parser).
  */
 #include "serve/proto_impl.h"
 
@@ -56,11 +57,13 @@ static int cell_check(ctx *c, colb *col, const keel_json *v)
 /* Between the passes: each column's type and arrays for n rows. */
 static int columns_alloc(ctx *c, table *t, size_t n)
 {
-    if (n && t->n > MAX_CELLS / n)
+    size_t most = max_cells(c);
+    if (n && t->n > most / n)
         return proto_too_many(c,
-                              "at most %zu values (rows x columns) per request; this one has %zu "
-                              "rows and %zu columns",
-                              MAX_CELLS, n, t->n);
+                              "at most %zu values (rows x columns) in a body of %zu bytes; this "
+                              "one has %zu rows and %zu columns (rows that leave keys out still "
+                              "hold a value for each: send fewer rows per request)",
+                              most, c->body_len, n, t->n);
     for (size_t j = 0; j < t->n; j++) {
         colb *col = &t->cols[j];
         size_t size;
@@ -481,6 +484,7 @@ static int parse_csv(ctx *c, const char *body, size_t n, serve_batch *nb)
     size_t n_cells = 0, cap_cells = 0, rows = 0;
     table t = {0};
     keel_record rec;
+    c->body_len = n;
     int rc = keel_csv_open_mem(body ? body : "", body ? n : 0, &o, &r, &e);
     if (rc) {
         rc = rc == KEEL_ENOMEM ? proto_oom(c) : proto_bad(c, "text/csv: %s", e.msg);
@@ -530,8 +534,9 @@ static int parse_csv(ctx *c, const char *body, size_t n, serve_batch *nb)
             rc = proto_too_many(c, "at most %d rows per request", SERVE_MAX_ROWS);
             goto done;
         }
-        if (n_cells + t.n > MAX_CELLS) {
-            rc = proto_too_many(c, "at most %zu values (rows x columns) per request", MAX_CELLS);
+        if (n_cells + t.n > max_cells(c)) {
+            rc = proto_too_many(c, "at most %zu values (rows x columns) in a body of %zu bytes",
+                                max_cells(c), c->body_len);
             goto done;
         }
         if (n_cells + t.n > cap_cells) {

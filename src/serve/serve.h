@@ -254,6 +254,7 @@ typedef struct serve_options {
     const char *registry;             /* the registry's location (KEEL_REGISTRY); NULL: in home */
     const char *audit_key;            /* the audit signing key (KEEL_AUDIT_KEY); NULL: in home */
     const char *audit_witness;        /* the audit witness file (KEEL_AUDIT_WITNESS); NULL: none */
+    const char *identity_key;         /* the actor's identity key (KEEL_IDENTITY_KEY); NULL: none */
     const char *actor;                /* identity for reading the registry */
     bool no_log;                      /* no prediction log */
     const char *tls_cert;             /* HTTPS: the certificate (chain) PEM file, with ... */

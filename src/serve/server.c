@@ -171,7 +171,8 @@ static int open_registry(const serve_server *s, keel_registry **r, keel_error *e
                                .location = s->o.registry,
                                .actor = s->o.actor,
                                .audit_key = s->o.audit_key,
-                               .audit_witness = s->o.audit_witness};
+                               .audit_witness = s->o.audit_witness,
+                               .identity_key = s->o.identity_key};
     return keel_registry_open_with(&o, r, e);
 }
 

@@ -107,6 +107,8 @@ contains "hostile tag escaped in HTML" churn.card.html "&lt;script&gt;alert(1)&l
 contains "pipe escaped in Markdown" churn.card.md '\| "retention"'
 contains "CSP forbids everything external" churn.card.html "default-src 'none'"
 contains "Markdown has the groups table" churn.card.md "| Group | Rows | Share | Accuracy | ROC AUC |"
+contains "the card says the reviewer's name is a claim (no keys bound)" churn.card.md "Unauthenticated names: 2 of the registry's 2 identities act under a claimed name"
+contains "... in HTML too" churn.card.html "Unauthenticated names"
 
 # A card from the artifact file finds its registry record by SHA-256.
 expect "card from the .keel file" 0 "$KEEL" card churn.keel --data holdout.csv --json file.json -q

@@ -121,3 +121,29 @@ TEST(infer_out_of_memory_is_clean)
         }
     }
 }
+
+/* JSON Lines: every distinct key becomes a column, which every record then holds; the keys
+ * are capped (the error names the line and key), and a key that cannot name a column (empty)
+ * is passed over rather than becoming a new column each time it appears. */
+TEST(infer_jsonl_caps_columns)
+{
+    const char *path = put("wide.jsonl", "{\"y\": 1, \"a\": 2, \"\": 3}\n"
+                                         "{\"y\": 0, \"b\": 2, \"\": 4}\n"
+                                         "{\"y\": 1, \"a\": 5, \"c\": 6}\n");
+    keel_infer_options o;
+    keel_infer_options_init(&o);
+    o.target = "y";
+    o.display_name = "wide.jsonl";
+    keel_schema *s = NULL;
+    keel_error e;
+    CHECK_EQ_INT(keel_infer_file(path, &o, &s, &e), KEEL_OK);
+    CHECK_EQ_INT((long long)s->n_columns, 4); /* y, a, b, c: no column for "" */
+    CHECK(col(s, "c") != NULL);
+    keel_schema_free(s);
+    o.max_columns = 3;
+    CHECK_EQ_INT(keel_infer_file(path, &o, &s, &e), KEEL_ELIMIT);
+    CHECK(s == NULL);
+    CHECK_STR(e.msg, "wide.jsonl:3: the key 'c' would be column 4; keel infers at most 3 columns "
+                     "from JSON Lines, as every record holds a value for each (keel data infer "
+                     "--max-columns N allows more)");
+}

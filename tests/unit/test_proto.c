@@ -546,9 +546,56 @@ TEST(proto_v1_limits)
         keel_buf_puts(&body, ",{}");
     keel_buf_puts(&body, "]}");
     CHECK_EQ_INT(serve_parse_v1(body.data, body.len, &b, &err), KEEL_ELIMIT);
-    CHECK_STR(err.msg, "instances: at most 16777216 values (rows x columns) per request; this "
-                       "one has 5000 rows and 4096 columns");
+    CHECK_STR(err.msg, "instances: at most 317009 values (rows x columns) in a body of 54865 "
+                       "bytes; this one has 5000 rows and 4096 columns (rows that leave keys "
+                       "out still hold a value for each: send fewer rows per request)");
     CHECK(b.arena == NULL);
+    keel_buf_free(&body);
+}
+
+/* Rows x columns is bounded by the body's size too: under MAX_CELLS, 4096 keys in one row and
+ * a hundred {} rows are 40 KB of JSON that would be 400,000 values (3.7 MB). */
+TEST(proto_v1_cells_bounded_by_body)
+{
+    keel_buf body;
+    keel_buf_init(&body);
+    serve_batch b;
+    serve_error err;
+    keel_buf_puts(&body, "{\"instances\": [{");
+    for (int i = 0; i < 4096; i++)
+        keel_buf_printf(&body, "%s\"c%d\":1", i ? "," : "", i);
+    keel_buf_puts(&body, "}");
+    for (int i = 1; i < 100; i++)
+        keel_buf_puts(&body, ",{}");
+    keel_buf_puts(&body, "]}");
+    CHECK_EQ_INT(serve_parse_v1(body.data, body.len, &b, &err), KEEL_ELIMIT);
+    CHECK_STR(err.msg, "instances: at most 302309 values (rows x columns) in a body of 40165 "
+                       "bytes; this one has 100 rows and 4096 columns (rows that leave keys out "
+                       "still hold a value for each: send fewer rows per request)");
+    CHECK(b.arena == NULL);
+    /* The same columns with every value given: each costs body bytes, so it is accepted. */
+    keel_buf_reset(&body);
+    keel_buf_puts(&body, "{\"inputs\": {");
+    for (int i = 0; i < 4096; i++) {
+        keel_buf_printf(&body, "%s\"c%d\":[", i ? "," : "", i);
+        for (int r = 0; r < 100; r++)
+            keel_buf_puts(&body, r ? ",1" : "1");
+        keel_buf_puts(&body, "]");
+    }
+    keel_buf_puts(&body, "}}");
+    CHECK_EQ_INT(serve_parse_v1(body.data, body.len, &b, &err), KEEL_OK);
+    CHECK_EQ_INT((long long)b.n_rows, 100);
+    CHECK_EQ_INT((long long)b.n_cols, 4096);
+    serve_batch_free(&b);
+    /* MLflow CSV: a wide header over short lines is the same amplification. */
+    keel_buf_reset(&body);
+    for (int i = 0; i < 4096; i++)
+        keel_buf_printf(&body, "%sc%d", i ? "," : "", i);
+    keel_buf_puts(&body, "\n");
+    for (int r = 0; r < 100; r++)
+        keel_buf_puts(&body, "1\n");
+    CHECK_EQ_INT(serve_parse_mlflow("text/csv", body.data, body.len, &b, &err), KEEL_ELIMIT);
+    CHECK(strstr(err.msg, "values (rows x columns) in a body of") != NULL);
     keel_buf_free(&body);
 }
 

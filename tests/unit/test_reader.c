@@ -435,3 +435,53 @@ TEST(reader_out_of_memory_is_reported_and_leak_free)
         keel_schema_free(s);
     }
 }
+
+/* JSON Lines records that leave out most of a wide schema's keys: each absent key is a value
+ * the caller holds, so the values left out are bounded by the bytes read (1 Mi, then 4 per
+ * byte). 300 "{}" lines under 4,000 columns leave out 1.2 million values in 900 bytes. */
+TEST(reader_jsonl_bounds_absent_values)
+{
+    keel_schema *s = keel_schema_new();
+    s->format = KEEL_FORMAT_JSONL;
+    keel_schema_column *c;
+    for (int i = 0; i < 4000; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "c%d", i);
+        keel_schema_add_column(s, name, &c);
+    }
+    keel_buf text;
+    keel_buf_init(&text);
+    for (int i = 0; i < 300; i++)
+        keel_buf_puts(&text, "{}\n");
+    keel_reader *r = NULL;
+    keel_error e;
+    CHECK_EQ_INT(keel_reader_open_mem(s, text.data, text.len, NULL, &r, &e), KEEL_OK);
+    keel_record rec;
+    int got, n = 0;
+    while ((got = keel_reader_next(r, &rec)) == 1)
+        n++;
+    CHECK_EQ_INT(got, KEEL_ELIMIT);
+    CHECK_EQ_INT(n, 262); /* 263 records leave out 1,052,000 > 1,048,576 + 4 x 789 */
+    CHECK_STR(keel_reader_errmsg(r),
+              "(memory):263: the records so far leave out 1052000 values of the 4000 columns "
+              "(keys that are absent) in 789 bytes; keel holds a value for each, and reads at "
+              "most 1048576 plus 4 per byte of JSON Lines");
+    keel_reader_close(r);
+    /* The same lines naming every column are read to the end. */
+    keel_buf_reset(&text);
+    for (int i = 0; i < 300; i++) {
+        keel_buf_puts(&text, "{");
+        for (int k = 0; k < 4000; k++)
+            keel_buf_printf(&text, "%s\"c%d\":1", k ? "," : "", k);
+        keel_buf_puts(&text, "}\n");
+    }
+    CHECK_EQ_INT(keel_reader_open_mem(s, text.data, text.len, NULL, &r, &e), KEEL_OK);
+    n = 0;
+    while ((got = keel_reader_next(r, &rec)) == 1)
+        n++;
+    CHECK_EQ_INT(got, 0);
+    CHECK_EQ_INT(n, 300);
+    keel_reader_close(r);
+    keel_buf_free(&text);
+    keel_schema_free(s);
+}

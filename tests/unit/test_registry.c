@@ -168,7 +168,7 @@ TEST(registry_versions_resolve_and_champion_policy)
     CHECK_EQ_INT(count(r, "SELECT approval_id FROM alias_history WHERE alias = 'champion'"), id);
     CHECK_EQ_INT(keel_registry_user_remove(r, "alice"), KEEL_ESTATE); /* the last admin */
     CHECK_EQ_INT(keel_registry_user_remove(r, "nobody"), KEEL_ENOENT);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     keel_registry_close(r);
@@ -422,7 +422,7 @@ TEST(registry_audit_events)
     REQUIRE(r);
     keel_buf_reset(&b);
     CHECK_EQ_INT(keel_registry_audit_events(r, "m", 2, 0, &b), KEEL_OK);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     keel_registry_close(r);
@@ -484,7 +484,7 @@ TEST(registry_out_of_memory)
     }
     keel_registry *r = open_as("alice");
     REQUIRE(r);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
     CHECK_EQ_INT(count(r, "SELECT count(*) FROM identities"), 1);
@@ -721,10 +721,13 @@ TEST(registry_old_schema_reads_but_refuses_writes_until_migrated)
     keel_registry_close(r);
     r = open_as("dave");
     REQUIRE(r);
-    keel_audit_verify_result res;
+    keel_registry_verify_result res;
     CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
     CHECK(res.ok);
-    CHECK_EQ_INT(res.checkpoint_seq, res.head_seq); /* the migration's close signed the head */
+    CHECK_EQ_INT(res.state, KEEL_STATE_CHECKED); /* the migration to 3 recorded a baseline */
+    CHECK_EQ_INT(res.state_differences, 0);
+    CHECK_EQ_INT(res.chain.checkpoint_seq,
+                 res.chain.head_seq); /* the migration's close signed the head */
     keel_registry_close(r);
 }
 
@@ -1011,4 +1014,97 @@ TEST(registry_exists_without_creating)
     o.location = "postgresql://h/db";
     CHECK_EQ_INT(keel_registry_exists(&o, &exists, &e), KEEL_EINVAL);
     CHECK(strstr(e.msg, "sqlite") != NULL);
+}
+
+/* ---- the state the chain covers, identities bound to keys -------------------------------- */
+
+static bool verify_clean(keel_registry *r, keel_registry_verify_result *res)
+{
+    return keel_registry_audit_verify(r, NULL, NULL, NULL, res) == KEEL_OK && res->ok &&
+           res->state == KEEL_STATE_CHECKED && res->state_differences == 0;
+}
+
+TEST(registry_state_follows_every_change)
+{
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    keel_registry_verify_result res;
+    CHECK(verify_clean(r, &res));
+    CHECK_EQ_INT(res.state_baseline, 1); /* registry.create */
+    CHECK_EQ_INT(res.state_rows, 1);     /* alice */
+    /* A deleted row is an image of null; a re-registered dataset with nothing new writes no
+     * event, one that fills in what was missing writes dataset.update. */
+    CHECK_EQ_INT(keel_registry_user_set(r, "bob", KEEL_ACCESS_VIEWER), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_user_remove(r, "bob"), KEEL_OK);
+    char sha[65];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    keel_dataset_info ds = {.sha256 = sha,
+                            .name = "d",
+                            .n_rows = -1,
+                            .n_accepted = -1,
+                            .n_rejected = -1,
+                            .n_columns = -1};
+    int64_t id = 0;
+    CHECK_EQ_INT(keel_registry_dataset_put(r, &ds, &id), KEEL_OK);
+    int64_t events = count(r, "SELECT count(*) FROM audit_events");
+    CHECK_EQ_INT(keel_registry_dataset_put(r, &ds, &id), KEEL_OK);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events"), events);
+    ds.n_rows = 7;
+    CHECK_EQ_INT(keel_registry_dataset_put(r, &ds, &id), KEEL_OK);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE action = 'dataset.update'"), 1);
+    CHECK(verify_clean(r, &res));
+    CHECK_EQ_INT(res.state_rows, 2); /* alice, the dataset */
+    /* An edit behind keel's back is named with its table, key and field. */
+    REQUIRE(keel_store_exec(keel_registry_store(r), "UPDATE datasets SET n_rows = 8") == KEEL_OK);
+    CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
+    CHECK(!res.ok);
+    CHECK(res.chain.ok); /* the chain itself is intact */
+    CHECK_EQ_INT(res.state_differences, 1);
+    CHECK(strstr(res.state_shown[0], "datasets [1]: field n_rows is 8 in the table, the audit "
+                                     "trail says 7") != NULL);
+    keel_registry_close(r);
+}
+
+TEST(registry_identity_bound_to_a_key_signs_and_must_prove_itself)
+{
+    char key[1100], pk[65];
+    snprintf(key, sizeof key, "%s/bob.key", test_tmpdir());
+    keel_error e = {0};
+    REQUIRE(keel_identity_key_create(key, pk, &e) == KEEL_OK);
+    CHECK_EQ_INT(keel_identity_key_create(key, pk, &e), KEEL_ESTATE); /* never replaced */
+    char again[65];
+    CHECK_EQ_INT(keel_identity_key_show(key, again, &e), KEEL_OK);
+    CHECK(!strcmp(pk, again));
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    CHECK_EQ_INT(keel_registry_user_set(r, "bob", KEEL_ACCESS_VIEWER | KEEL_ACCESS_DEVELOPER),
+                 KEEL_OK);
+    CHECK_EQ_INT(keel_registry_user_key_set(r, "bob", "12"), KEEL_EINVAL);
+    CHECK_EQ_INT(keel_registry_user_key_set(r, "nobody", pk), KEEL_ENOENT);
+    CHECK_EQ_INT(keel_registry_user_key_set(r, "bob", pk), KEEL_OK);
+    keel_registry_close(r);
+
+    /* Claiming bob without his key: no role at all, the refusal audited. */
+    keel_registry_options o = {.home = home(), .actor = "bob"};
+    REQUIRE(keel_registry_open_with(&o, &r, &e) == KEEL_OK);
+    CHECK_EQ_INT(keel_registry_tag_set(r, "model:m:1", "k", "v"), KEEL_EPERM);
+    CHECK(strstr(keel_registry_errmsg(r), "bound to the key") != NULL);
+    keel_registry_close(r);
+    /* With it: the change is made and signed. */
+    o.identity_key = key;
+    REQUIRE(keel_registry_open_with(&o, &r, &e) == KEEL_OK);
+    CHECK_EQ_INT(keel_registry_tag_set(r, "model:m:1", "k", "v"), KEEL_OK);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE actor = 'bob' AND action = "
+                          "'tag.set' AND details LIKE '%\"signature\":\"%'"),
+                 1);
+    keel_registry_close(r);
+    r = open_as("alice");
+    REQUIRE(r);
+    keel_registry_verify_result res;
+    CHECK(verify_clean(r, &res));
+    CHECK_EQ_INT(res.signed_events, 1);
+    CHECK_EQ_INT(res.identities, 2);
+    CHECK_EQ_INT(res.identities_keyed, 1);
+    keel_registry_close(r);
 }

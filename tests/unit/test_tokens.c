@@ -522,3 +522,30 @@ TEST(token_serve_swaps_under_checks)
     CHECK(atomic_load(&c[0].refused) + atomic_load(&c[1].refused) > 0);
     serve_auth_free(a);
 }
+
+TEST(token_rows_are_in_the_chains_state)
+{
+    /* Create and revoke record the token's row for the chain, so that a token un-revoked (or
+     * made) behind keel's back shows in verification; the image keeps the hash only as a
+     * digest of it. */
+    keel_registry *r = open_as("alice");
+    REQUIRE(r);
+    char t[KEEL_TOKEN_SIZE], sha[65];
+    int64_t id = 0;
+    CHECK_EQ_INT(keel_registry_token_create(r, "a", "churn", "invoke", 0, t, &id, NULL), KEEL_OK);
+    CHECK_EQ_INT(keel_registry_token_revoke(r, "a", NULL), KEEL_OK);
+    sha_of(t, sha);
+    CHECK_EQ_INT(count(r, "SELECT count(*) FROM audit_events WHERE instr(details, ?)", sha), 0);
+    keel_registry_verify_result res;
+    CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
+    CHECK(res.ok);
+    CHECK_EQ_INT(res.state_differences, 0);
+    CHECK_EQ_INT(
+        keel_store_run(keel_registry_store(r), "UPDATE tokens SET revoked_at = NULL", NULL),
+        KEEL_OK);
+    CHECK_EQ_INT(keel_registry_audit_verify(r, NULL, NULL, NULL, &res), KEEL_OK);
+    CHECK(!res.ok);
+    CHECK_EQ_INT(res.state_differences, 1);
+    CHECK(strstr(res.state_shown[0], "tokens") != NULL);
+    keel_registry_close(r);
+}

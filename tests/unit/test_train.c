@@ -139,3 +139,29 @@ TEST(train_judge_stops_after_patience_bad_epochs)
     CHECK_EQ_INT(st.bad_epochs, 2);
     CHECK_NEAR(st.best_loss, 0.4, 0);
 }
+
+/* The per-column embedding is one dense matrix that grows with the square of the numeric
+ * columns; past 2^26 weights training is refused before anything is allocated, with the way
+ * out in the message. Pima's 8 columns reach it with a very wide embedding per column. */
+TEST(train_refuses_a_huge_per_column_embedding)
+{
+    keel_schema *s;
+    keel_frame *f = test_load_pima(&s);
+    REQUIRE(f);
+    keel_train_options o = {.target = "diabetes"};
+    small_hparams(&o.hp, 1);
+    o.hp.feature_dim = 100000;
+    keel_model *m = NULL;
+    keel_train_result r;
+    keel_error e;
+    CHECK_EQ_INT(keel_train(f, NULL, 0, &o, &m, &r, &e), KEEL_ELIMIT);
+    CHECK(m == NULL);
+    CHECK(strstr(e.msg, "million weights (it grows with the square of the numeric columns); "
+                        "keel builds at most 64 million: --feature-dim 0 feeds") != NULL);
+    /* At the default it trains. */
+    o.hp.feature_dim = 8;
+    CHECK_EQ_INT(keel_train(f, NULL, 0, &o, &m, &r, &e), KEEL_OK);
+    keel_model_free(m);
+    keel_frame_free(f);
+    keel_schema_free(s);
+}
