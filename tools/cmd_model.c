@@ -160,22 +160,15 @@ static void on_epoch(void *ud, const keel_epoch_report *r)
     epoch_ui *ui = ud;
     if (ui->tty && ui->fold && r->fold != ui->fold) fputc('\n', ui->tty); /* next fold */
     ui->fold = r->fold;
-    if (ui->tty) {
-        double per = r->seconds / r->epoch;
-        fprintf(ui->tty,
-                "\r\033[K%s%.0d%sepoch %d/%d  loss %.4f  val loss %.4f  %s %.4f  best %d  %.1fs  "
-                "ETA ≤%.0fs",
-                ui->fold ? "fold " : "", ui->fold, ui->fold ? "  " : "", r->epoch, r->max_epochs,
-                r->train_loss, r->val_loss, r->metric_name, r->val_metric, r->best_epoch,
-                r->seconds, per * (r->max_epochs - r->epoch));
+    keel_buf b;
+    keel_buf_init(&b);
+    if (ui->tty && !keel_epoch_report_text(r, &b)) {
+        fprintf(ui->tty, "\r\033[K%s", b.data);
         fflush(ui->tty);
+    } else if (ui->lines && !keel_epoch_report_json(r, &b)) {
+        fputs(b.data, stderr);
     }
-    if (ui->lines) {
-        keel_buf b;
-        keel_buf_init(&b);
-        if (!keel_epoch_report_json(r, &b)) fputs(b.data, stderr);
-        keel_buf_free(&b);
-    }
+    keel_buf_free(&b);
 }
 
 static void epoch_ui_done(epoch_ui *ui)

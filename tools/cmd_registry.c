@@ -367,15 +367,12 @@ static int user_key(const char *verb)
     char pk[65];
     keel_error e = {0};
     const char *file = cli_identity_key();
-    if (!file) return cli_error("no place for the key: set KEEL_IDENTITY_KEY or HOME"), EXIT_FAIL;
     int rc = !strcmp(verb, "create") ? keel_identity_key_create(file, pk, &e)
                                      : keel_identity_key_show(file, pk, &e);
     if (rc != KEEL_OK) return cli_error("%s", e.msg), EXIT_FAIL;
     printf("%s\n", pk);
-    fprintf(stderr,
-            "keel: the key is %s; an admin binds it: keel user add NAME --role ROLE "
-            "--public-key %s\n",
-            file, pk);
+    fprintf(stderr, "keel: key %s; an admin binds it: keel user add NAME --public-key %s\n", file,
+            pk);
     return EXIT_OK;
 }
 

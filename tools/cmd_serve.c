@@ -104,13 +104,7 @@ int cmd_serve(int argc, char **argv)
     raise_fd_limit(o.max_connections);
     o.models = specs;
     o.n_models = n;
-    o.home = cli_keel_home();
-    o.registry = cli_registry_location();
-    o.audit_key = cli_audit_key();
-    o.audit_witness = cli_audit_witness();
-    o.identity_key = cli_identity_key();
-    const char *user = cli_user();
-    o.actor = user ? user : "";
+    cli_registry_options(&o.registry, 0);
     o.log = cli_log;
     o.log_ud = (void *)"keel serve";
 

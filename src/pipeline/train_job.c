@@ -161,6 +161,17 @@ int keel_epoch_report_json(const keel_epoch_report *r, keel_buf *b)
     return rc ? KEEL_ENOMEM : KEEL_OK;
 }
 
+int keel_epoch_report_text(const keel_epoch_report *r, keel_buf *b)
+{
+    double per = r->epoch > 0 ? r->seconds / r->epoch : 0;
+    int rc = keel_buf_printf(
+        b, "%s%.0d%sepoch %d/%d  loss %.4f  val loss %.4f  %s %.4f  best %d  %.1fs  ETA ≤%.0fs",
+        r->fold ? "fold " : "", r->fold, r->fold ? "  " : "", r->epoch, r->max_epochs,
+        r->train_loss, r->val_loss, r->metric_name, r->val_metric, r->best_epoch, r->seconds,
+        per * (r->max_epochs - r->epoch));
+    return rc ? KEEL_ENOMEM : KEEL_OK;
+}
+
 /* ---- the job ----------------------------------------------------------------------------- */
 
 typedef struct job_state {

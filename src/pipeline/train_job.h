@@ -113,5 +113,9 @@ int keel_job_register_dataset(keel_registry *r, const char *file, const keel_sch
 /* Appends one epoch's report as a JSON line ({"event":"epoch",...}\n): the line the CLI
  * prints when stderr is not a terminal and the run's log in the registry. */
 int keel_epoch_report_json(const keel_epoch_report *r, keel_buf *out);
+/* Appends one epoch's report as a line for a person watching a terminal ("epoch 3/200  loss
+ * 0.4123  val loss 0.4301  auc 0.8712  best 3  1.2s  ETA ≤78s"; "fold 2  " first in cv),
+ * without a newline. */
+int keel_epoch_report_text(const keel_epoch_report *r, keel_buf *out);
 
 #endif

@@ -83,8 +83,17 @@ static int load_key(const char *key_file, keel_audit_key *key, int create, keel_
     return keel_audit_key_load_file(key_file, pub, create, key, e);
 }
 
+/* Where the person's key goes, when nothing says. */
+static int no_place(keel_error *e)
+{
+    return keel_error_set(e, KEEL_EINVAL,
+                          "no place for the identity key: set KEEL_IDENTITY_KEY "
+                          "(or HOME, for ~/.config/keel/identity.key)");
+}
+
 int keel_identity_key_create(const char *key_file, char pk_hex[65], keel_error *e)
 {
+    if (!key_file) return no_place(e);
     if (access(key_file, F_OK) == 0)
         return keel_error_set(e, KEEL_ESTATE,
                               "%s exists already; keel never replaces a key (its public half: "
@@ -99,6 +108,7 @@ int keel_identity_key_create(const char *key_file, char pk_hex[65], keel_error *
 
 int keel_identity_key_show(const char *key_file, char pk_hex[65], keel_error *e)
 {
+    if (!key_file) return no_place(e);
     keel_audit_key key;
     int rc = load_key(key_file, &key, 0, e);
     if (rc == KEEL_OK && !key.has_secret)

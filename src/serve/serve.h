@@ -27,6 +27,7 @@
 
 #include "base/base.h"
 #include "explain/explain.h"
+#include "registry/registry.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -250,19 +251,17 @@ typedef struct serve_options {
                                        * of its start (default 10); http_guard.c */
     unsigned max_per_client;          /* open connections per client address (256; 0: any) */
     double poll_seconds;              /* how often registry aliases are checked, default 2 */
-    const char *home;                 /* KEEL_HOME, for registry models and logs/ */
-    const char *registry;             /* the registry's location (KEEL_REGISTRY); NULL: in home */
-    const char *audit_key;            /* the audit signing key (KEEL_AUDIT_KEY); NULL: in home */
-    const char *audit_witness;        /* the audit witness file (KEEL_AUDIT_WITNESS); NULL: none */
-    const char *identity_key;         /* the actor's identity key (KEEL_IDENTITY_KEY); NULL: none */
-    const char *actor;                /* identity for reading the registry */
-    bool no_log;                      /* no prediction log */
-    const char *tls_cert;             /* HTTPS: the certificate (chain) PEM file, with ... */
-    const char *tls_key;              /* ... its private key's (mode 600); NULL: plain HTTP */
-    const char *tls_client_ca;        /* with TLS: clients need a certificate this CA file's
-                                       * certificates signed (403 otherwise); NULL: none */
-    bool require_token;               /* every endpoint but the health checks needs a bearer
-                                       * token of the registry's (auth.h); 401 / 403 */
+    /* The registry the server follows and reads models and tokens from, and as whom: home
+     * (KEEL_HOME, default ".keel"; it also holds logs/), location (NULL: in home), actor, and
+     * the audit and identity keys. */
+    keel_registry_options registry;
+    bool no_log;               /* no prediction log */
+    const char *tls_cert;      /* HTTPS: the certificate (chain) PEM file, with ... */
+    const char *tls_key;       /* ... its private key's (mode 600); NULL: plain HTTP */
+    const char *tls_client_ca; /* with TLS: clients need a certificate this CA file's
+                                * certificates signed (403 otherwise); NULL: none */
+    bool require_token;        /* every endpoint but the health checks needs a bearer
+                                * token of the registry's (auth.h); 401 / 403 */
     const serve_model_spec *models;
     size_t n_models;
     keel_log_fn log; /* where the server's own messages go (stderr in the CLI) */

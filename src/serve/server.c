@@ -167,13 +167,7 @@ static void version_retire(served_model *m, served_version *old)
 /* Opens the registry the server follows, as its actor. */
 static int open_registry(const serve_server *s, keel_registry **r, keel_error *e)
 {
-    keel_registry_options o = {.home = s->o.home,
-                               .location = s->o.registry,
-                               .actor = s->o.actor,
-                               .audit_key = s->o.audit_key,
-                               .audit_witness = s->o.audit_witness,
-                               .identity_key = s->o.identity_key};
-    return keel_registry_open_with(&o, r, e);
+    return keel_registry_open_with(&s->o.registry, r, e);
 }
 
 /* Opens the model file and, for a registry model, checks that what was read is the artifact
@@ -993,7 +987,7 @@ void serve_options_init(serve_options *o)
     o->request_timeout_seconds = 10;
     o->max_per_client = 256;
     o->poll_seconds = 2;
-    o->home = ".keel";
+    o->registry.home = ".keel";
 }
 
 static void model_name_of(const serve_model_spec *spec, char *out, size_t cap)
@@ -1021,15 +1015,14 @@ void serve_server_reload(serve_server *s)
  * server would otherwise create an empty one, and answer 401 to everybody). */
 static int start_tokens(serve_server *s, keel_error *e)
 {
-    keel_registry_options ro = {.home = s->o.home, .location = s->o.registry};
     bool exists = false;
-    int rc = keel_registry_exists(&ro, &exists, e);
+    int rc = keel_registry_exists(&s->o.registry, &exists, e);
     if (rc != KEEL_OK) return rc;
     if (!exists)
         return keel_error_set(e, KEEL_ENOENT,
                               "--require-token needs a registry that holds the tokens, and there "
                               "is none at %s: create tokens with keel token create",
-                              s->o.registry ? s->o.registry : s->o.home);
+                              s->o.registry.location ? s->o.registry.location : s->o.registry.home);
     if (!(s->auth = serve_auth_new())) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     if ((rc = load_tokens(s, e)) != KEEL_OK) {
         char why[sizeof e->msg];
@@ -1051,13 +1044,14 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     serve_server *s = keel_calloc(1, sizeof *s);
     if (!s) return keel_error_set(e, KEEL_ENOMEM, "out of memory");
     s->o = *o;
-    snprintf(s->home_buf, sizeof s->home_buf, "%s", o->home ? o->home : ".keel");
-    snprintf(s->actor_buf, sizeof s->actor_buf, "%s", o->actor ? o->actor : "");
+    const keel_registry_options *ro = &o->registry;
+    snprintf(s->home_buf, sizeof s->home_buf, "%s", ro->home ? ro->home : ".keel");
+    snprintf(s->actor_buf, sizeof s->actor_buf, "%s", ro->actor ? ro->actor : "");
     snprintf(s->host_buf, sizeof s->host_buf, "%s", o->host ? o->host : "127.0.0.1");
-    s->o.home = s->home_buf;
-    snprintf(s->registry_buf, sizeof s->registry_buf, "%s", o->registry ? o->registry : "");
-    s->o.registry = o->registry ? s->registry_buf : NULL;
-    s->o.actor = s->actor_buf;
+    s->o.registry.home = s->home_buf;
+    snprintf(s->registry_buf, sizeof s->registry_buf, "%s", ro->location ? ro->location : "");
+    s->o.registry.location = ro->location ? s->registry_buf : NULL;
+    s->o.registry.actor = s->actor_buf;
     s->o.host = s->host_buf;
     s->o.models = NULL;
     int rc = KEEL_ENOMEM;
@@ -1116,7 +1110,7 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
     }
     if (!o->no_log) {
         char dir[4200];
-        snprintf(dir, sizeof dir, "%s/logs", s->o.home);
+        snprintf(dir, sizeof dir, "%s/logs", s->o.registry.home);
         serve_predlog_options lo = {.dir = dir};
         if ((rc = serve_predlog_open(&lo, &s->log, e)) != KEEL_OK) goto fail;
     }
