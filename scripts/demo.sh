@@ -9,9 +9,9 @@
 # lineage is printed and the audit trail verified: events, checkpoints, every table against
 # the events, and the signatures. Then the champion explains itself: reason codes for a few held-out
 # customers, the model as a whole (importance, partial dependence), and a model card (HTML and
-# Markdown) for the model-risk committee. Finally keel serve serves the champion: one
-# prediction through each protocol (OIP v2, KServe v1, MLflow JSON and CSV), an explanation,
-# the metrics, and a clean stop.
+# Markdown) for the model-risk committee. Finally keel serve serves the champion over HTTPS,
+# with bearer tokens: one prediction through each protocol (OIP v2, KServe v1, MLflow JSON and
+# CSV), an explanation, the metrics, a clean stop, and the audit trail verified again.
 # Usage: scripts/demo.sh [path/to/keel]   (builds build/keel when not given)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +27,10 @@ mkdir -p "$out"
 # A fresh registry for this run; the demo acts as two people: "analyst" (the first user, so
 # the registry's admin) trains, "reviewer" approves (four-eyes: an author cannot approve).
 export KEEL_HOME=$out/keel-home KEEL_USER=analyst
-rm -rf "$KEEL_HOME"
+# Every signed checkpoint is also appended to a witness file, which verify checks; in
+# production it lives on a volume the registry's writers cannot rewrite.
+export KEEL_AUDIT_WITNESS=$out/audit-witness.jsonl
+rm -rf "$KEEL_HOME" "$KEEL_AUDIT_WITNESS"
 declare -A target=(
     [breast_cancer_wdbc]=diagnosis [pima2]=diabetes [spam]=type [income]=INCOME
     [mlc_churn]=churn [shuttle]=Class [digits]=digit
@@ -115,13 +118,33 @@ echo "-- the model card:"
 "$keel" card churn@champion --data "$out/churn_holdout.csv" -o "$out/churn.card.html" \
     --markdown "$out/churn.card.md"
 echo
-echo "== serving: keel serve on the champion; one prediction through each protocol; metrics"
-"$keel" serve --model churn@champion --port 0 > "$out/serve.out" 2> "$out/serve.log" &
+echo "== serving: keel serve on the champion over HTTPS, with bearer tokens; each protocol; metrics"
+# A certificate for 127.0.0.1 signed by a throw-away CA (in production: your own PKI), and two
+# tokens: one for the churn model's predictions and explanations, one to read /metrics. The
+# registry keeps only their SHA-256; the token is printed once.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/ca.key" 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$out/server.key" 2>/dev/null
+chmod 600 "$out/ca.key" "$out/server.key"
+openssl req -x509 -new -key "$out/ca.key" -out "$out/ca.pem" -days 2 -subj /CN=keel-demo-ca 2>/dev/null
+openssl req -new -key "$out/server.key" -out "$out/server.csr" -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$out/server.ext"
+openssl x509 -req -in "$out/server.csr" -CA "$out/ca.pem" -CAkey "$out/ca.key" -CAcreateserial \
+    -out "$out/server.pem" -days 2 -extfile "$out/server.ext" 2>/dev/null
+token=$("$keel" token create --model churn --role explain --name demo-app 2>/dev/null | sed -n 's/^token: //p')
+ops_token=$("$keel" token create --model '*' --role read --name demo-monitoring 2>/dev/null | sed -n 's/^token: //p')
+"$keel" token list
+"$keel" serve --model churn@champion --port 0 --tls-cert "$out/server.pem" --tls-key "$out/server.key" \
+    --require-token > "$out/serve.out" 2> "$out/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "listening on" "$out/serve.out" && break; sleep 0.1; done
-url=$(grep -o 'http://[0-9.:]*' "$out/serve.out")
+url=$(grep -o 'https://[0-9.:]*' "$out/serve.out")
 echo "server: $url"
+curl() { command curl --cacert "$out/ca.pem" -H "Authorization: Bearer $token" "$@"; }
+echo "-- without a token: 401"
+command curl -s --cacert "$out/ca.pem" -w ' (HTTP %{http_code})' "$url/v1/models/churn:predict" -d '{"instances":[]}'; echo
+echo "-- health checks need none: GET /v2/health/ready"
+command curl -s --cacert "$out/ca.pem" -o /dev/null -w 'HTTP %{http_code}' "$url/v2/health/ready"; echo
 row='"state":"KS","account_length":128,"area_code":"area_code_415","international_plan":"no","voice_mail_plan":"yes","number_vmail_messages":25,"total_day_minutes":265.1,"total_day_calls":110,"total_day_charge":45.07,"total_eve_minutes":197.4,"total_eve_calls":99,"total_eve_charge":16.78,"total_night_minutes":244.7,"total_night_calls":91,"total_night_charge":11.01,"total_intl_minutes":10,"total_intl_calls":3,"total_intl_charge":2.7,"number_customer_service_calls":1'
 v2=$(/usr/bin/python3 -c '
 import json, sys
@@ -139,11 +162,15 @@ echo "-- MLflow: POST /invocations (text/csv)"
 echo "-- explanation extension: POST /v2/models/churn/explain"
 curl -s "$url/v2/models/churn/explain" -H 'Content-Type: application/json' -d "$v2" |
     /usr/bin/python3 -c 'import json,sys; e=json.load(sys.stdin)["explanations"][0]; print(json.dumps({k: e[k] for k in ("prediction","baseline_prediction","scale","completeness_error")})); [print("    -", r["text"]) for r in e["reasons"]]'
-echo "-- GET /metrics (keel_ lines)"
-curl -s "$url/metrics" | grep -E '^keel_(requests_total|rows_total|model_load_seconds)'
+echo "-- GET /metrics (keel_ lines), with the monitoring token"
+command curl -s --cacert "$out/ca.pem" -H "Authorization: Bearer $ops_token" "$url/metrics" |
+    grep -E '^keel_(requests_total|rows_total|model_load_seconds)'
 kill -TERM $server
 wait $server
 trap - EXIT
+unset -f curl
+echo "-- the audit trail after serving: what verify checked"
+"$keel" audit verify
 tail -n 2 "$out/serve.log"
 echo "prediction log: $(ls "$KEEL_HOME"/logs/*.jsonl.zst)"
 echo

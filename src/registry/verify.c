@@ -134,10 +134,9 @@ static void report_text(const keel_registry_verify_result *v, keel_buf *b)
     keel_buf_printf(b, "  identities   %lld, %lld bound to keys", (long long)v->identities,
                     (long long)v->identities_keyed);
     if (claimed)
-        keel_buf_printf(b,
-                        "; %lld act%s under claimed names (unauthenticated: KEEL_USER is "
-                        "believed)\n",
-                        (long long)claimed, claimed == 1 ? "s" : "");
+        keel_buf_printf(b, "; %lld %s (unauthenticated: KEEL_USER is believed)\n",
+                        (long long)claimed,
+                        claimed == 1 ? "acts under a claimed name" : "act under claimed names");
     else
         keel_buf_puts(b, "\n");
 }
