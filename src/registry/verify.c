@@ -61,13 +61,10 @@ static int report_json(const keel_registry_verify_result *v, keel_buf *b)
     /* The chain's figures stay at the top level, where they were before the state and the
      * signatures were checked, so scripts reading them go on working. */
     const keel_audit_verify_result *c = &v->chain;
-    keel_buf_printf(b,
-                    "{\"ok\":%s,\"events\":%lld,\"head_seq\":%lld,\"first_bad\":%lld,"
-                    "\"checkpoints\":%lld,\"checkpoint_seq\":%lld,\"reason\":",
-                    v->ok ? "true" : "false", (long long)c->n_events, (long long)c->head_seq,
-                    (long long)c->first_bad, (long long)c->n_checkpoints,
-                    (long long)c->checkpoint_seq);
-    keel_buf_json_str(b, c->reason, strlen(c->reason));
+    keel_audit_verify_result top = *c;
+    top.ok = v->ok;
+    if (keel_audit_verify_result_json(&top, b) != KEEL_OK) return KEEL_ENOMEM;
+    b->len--; /* reopen the object */
     keel_buf_printf(b,
                     ",\"chain_ok\":%s,\"witness\":%s,\"state\":{\"checked\":%s,\"coverage\":\"%s\","
                     "\"baseline\":%lld,\"rows\":%lld,\"differences\":%lld,\"shown\":[",
@@ -144,9 +141,10 @@ static void report_text(const keel_registry_verify_result *v, keel_buf *b)
 int keel_registry_verify_report(const keel_registry_verify_result *res, bool json, keel_buf *b)
 {
     keel_buf_mark m = keel_buf_begin(b);
+    int rc = KEEL_OK;
     if (json)
-        report_json(res, b);
+        rc = report_json(res, b);
     else
         report_text(res, b);
-    return keel_buf_end(b, m);
+    return keel_buf_end_rc(b, m, rc);
 }
