@@ -159,4 +159,5 @@ const keel_store_sql keel_sql_sqlite = {
     .version_table = "CREATE TABLE IF NOT EXISTS keel_schema_version ("
                      "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     .table_exists = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+    .snapshot_begin = "BEGIN DEFERRED",
 };

@@ -161,6 +161,17 @@ int keel_store_rollback(keel_store *s)
     return s->ops->rollback(s);
 }
 
+int keel_store_snapshot_begin(keel_store *s)
+{
+    assert(!s->in_transaction && "a snapshot inside a write transaction");
+    return s->ops->exec(s, s->ops->sql->snapshot_begin);
+}
+
+int keel_store_snapshot_end(keel_store *s)
+{
+    return s->ops->exec(s, "ROLLBACK"); /* it wrote nothing: ending it either way is the same */
+}
+
 int keel_store_prepare(keel_store *s, const char *sql, keel_stmt **out)
 {
     return s->ops->prepare(s, sql, out);

@@ -61,6 +61,9 @@ typedef struct keel_store_sql {
     /* One parameter, a table name; one row whose one column is 1 when that table exists in
      * the store (in the schema keel uses), else 0. */
     const char *table_exists;
+    /* Starts a read-only transaction whose reads all see one snapshot of the store, while
+     * writers go on (SQLite in WAL mode: a deferred BEGIN; PostgreSQL: REPEATABLE READ). */
+    const char *snapshot_begin;
 } keel_store_sql;
 
 /* A backend. Every function returns KEEL_OK or a negative KEEL_E* code and leaves the detail
@@ -147,6 +150,11 @@ int keel_store_exec(keel_store *s, const char *sql);
 int keel_store_begin(keel_store *s);
 int keel_store_commit(keel_store *s);
 int keel_store_rollback(keel_store *s); /* safe to call when no transaction is open */
+/* A read snapshot (keel_store_sql.snapshot_begin): every read until keel_store_snapshot_end
+ * sees the store as it was at the first of them, so that reading two tables cannot straddle
+ * another process's commit. Outside a write transaction; nothing may be written in it. */
+int keel_store_snapshot_begin(keel_store *s);
+int keel_store_snapshot_end(keel_store *s);
 
 int keel_store_prepare(keel_store *s, const char *sql, keel_stmt **out);
 void keel_stmt_finalize(keel_stmt *st); /* NULL does nothing */

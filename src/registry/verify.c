@@ -27,7 +27,12 @@ int keel_registry_audit_verify(keel_registry *r, const keel_audit_checkpoint *ex
     if ((rc = keel_audit_verify(r->store, &o, &res->chain, &e)) != KEEL_OK)
         return reg_fail(r, rc, "%s", e.msg);
     res->witness = r->witness != NULL;
-    if ((rc = reg_state_verify(r, res)) != KEEL_OK) return rc;
+    /* The events and the tables are read in one snapshot: a writer committing between the two
+     * reads would otherwise look like a row written outside keel. */
+    if ((rc = keel_store_snapshot_begin(r->store)) != KEEL_OK) return reg_store_fail(r, rc);
+    rc = reg_state_verify(r, res);
+    keel_store_snapshot_end(r->store);
+    if (rc != KEEL_OK) return rc;
     if (r->schema >= 3) {
         rc = keel_store_int(r->store, &res->identities, "SELECT count(*) FROM identities", NULL);
         if (rc == KEEL_OK)
