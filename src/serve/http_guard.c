@@ -36,6 +36,7 @@
  *   - header names that are not tokens, values with control characters;
  *   - two Content-Length, or Content-Length with Transfer-Encoding, or two Host headers, or
  *     HTTP/1.1 without Host (RFC 9112 3.2, 6.3); a Transfer-Encoding other than chunked (501);
+ *     two Authorization headers;
  *   - a malformed %-escape, or %00, anywhere in the URL (the unescape callback marks it);
  *   - more than SERVE_MAX_HEADERS headers (431) or SERVE_MAX_QUERY_PARAMS query parameters.
  * The checks walk the header list once, reading the bytes between the pieces (a few per
@@ -245,7 +246,7 @@ typedef struct head_scan {
     uintptr_t end; /* where the last piece seen ends (0: the chain is not being checked) */
     bool broken;   /* the pieces do not follow each other */
     size_t n;
-    int n_length, n_encoding, n_host;
+    int n_length, n_encoding, n_host, n_authorization;
     const char *encoding;
     const char *bad_name, *bad_value; /* the first name that is not a token, value with CTL */
 } head_scan;
@@ -313,6 +314,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         h->encoding = value;
     } else if (!strcasecmp(key, MHD_HTTP_HEADER_HOST))
         h->n_host++;
+    else if (!strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION))
+        h->n_authorization++;
     return MHD_YES;
 }
 
@@ -392,6 +395,11 @@ int serve_guard_check_head(serve_guard_conn *k, struct MHD_Connection *c, const 
     }
     if (h.n_host > 1) {
         snprintf(msg, cap, "Host given %d times; send it once", h.n_host);
+        return 400;
+    }
+    /* Two credentials: which one a proxy checked and which one keel would is anybody's guess. */
+    if (h.n_authorization > 1) {
+        snprintf(msg, cap, "Authorization given %d times; send it once", h.n_authorization);
         return 400;
     }
     if (!h.n_host && !strcmp(version, MHD_HTTP_VERSION_1_1)) {

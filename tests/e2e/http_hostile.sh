@@ -38,6 +38,7 @@ cases = [
     ("a space in a header name", 400, G + b" HTTP/1.1\r\n" + H + b"X A: b\r\n\r\n"),
     ("HTTP/1.1 without Host", 400, G + b" HTTP/1.1\r\n\r\n"),
     ("two Host headers", 400, G + b" HTTP/1.1\r\n" + H + H + b"\r\n"),
+    ("two Authorization headers", 400, G + b" HTTP/1.1\r\n" + H + b"Authorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n"),
     ("a folded header line (obs-fold)", 400, G + b" HTTP/1.1\r\n" + H + b"X-A: a\r\n b\r\n\r\n"),
     ("a folded Content-Length", 400, P + b"Content-Length:\r\n 2\r\n\r\n{}"),
     ("250 query parameters", 400, G + b"?" + b"&".join(b"a%d=1" % i for i in range(250)) + b" HTTP/1.1\r\n" + H + b"\r\n"),
@@ -78,7 +79,7 @@ while IFS='|' read -r name want got secs err; do
         fail "$name" "HTTP $got in $secs s, JSON error: $err; wanted $want with a JSON error within 1 s"
     fi
 done < answers.txt
-[ "$(wc -l < answers.txt)" -eq 21 ] && ok "every case was sent" || fail "cases" "$(cat answers.txt)"
+[ "$(wc -l < answers.txt)" -eq 22 ] && ok "every case was sent" || fail "cases" "$(cat answers.txt)"
 
 # What a well-behaved client sends still works: escapes that decode to a model's name,
 # HTTP/1.0 without Host, a query parameter, a chunked body; and a prediction.
