@@ -19,7 +19,7 @@ make --no-print-directory -j2 BUILD=$build CC=clang WERROR= OPT="$flags" \
 status=0
 for t in "${targets[@]}"; do
     clang -fsanitize=fuzzer,address,undefined -o "$build/fuzz-$t" "$build/fuzz/$t.o" \
-        "$build/keel_all.a" -lmicrohttpd -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
+        "$build/keel_all.a" -lmicrohttpd -lgnutls -lzstd -lsqlite3 -lsodium -lyaml -ldnnl -lgomp -lm -lpthread
     work=fuzz/corpus-work/$t; mkdir -p "$work" fuzz/corpus-work/crashes
     cp -n tests/corpus/"$t"/* "$work"/ 2>/dev/null || true
     echo "fuzz $t: ${secs}s"
