@@ -194,7 +194,7 @@ void keel_rng_seed(keel_rng *r, uint64_t seed);
 uint64_t keel_rng_next(keel_rng *r);
 double keel_rng_uniform(keel_rng *r); /* [0, 1) */
 
-/* ---- SHA-256 (sha256.c, libsodium) ------------------------------------------------------ */
+/* ---- SHA-256 (sha256.c: the CPU's SHA extensions when it has them) ----------------------- */
 typedef struct keel_sha256 {
     unsigned char state[128]; /* large enough for crypto_hash_sha256_state; opaque */
 } keel_sha256;
@@ -206,6 +206,11 @@ void keel_sha256_final(keel_sha256 *h, unsigned char out[32]);
 void keel_sha256_hex(const unsigned char digest[32], char hex[65]);
 /* Hashes a whole file; on failure fills e and returns a negative code. */
 int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e);
+/* Which block function hashes: "SHA extensions" (the CPU's SHA-NI, found with CPUID) or
+ * "plain C". keel_sha256_use_plain(true) makes it the plain one, false finds it again: for
+ * tests and measurements, never while another thread hashes. */
+const char *keel_sha256_kernel(void);
+void keel_sha256_use_plain(bool plain);
 
 /* ---- logging (log.c) ------------------------------------------------------------------- */
 void keel_log(int level, const char *fmt, ...) KEEL_PRINTF(2, 3);

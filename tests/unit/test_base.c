@@ -3,8 +3,9 @@
 
 #include "base/base.h"
 
-#include <stdlib.h>
 #include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 TEST(error_table_names_every_code)
@@ -291,6 +292,47 @@ TEST(sha256_known_vectors)
     CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK_EQ_INT(keel_sha256_file("/nonexistent/x", d, &e), KEEL_ENOENT);
     CHECK(strstr(e.msg, "/nonexistent/x") != NULL);
+}
+
+/* keel's SHA-256 (either block function) against libsodium's, an independent implementation:
+ * every length up to four blocks and more, each fed whole and split at every point (one and
+ * two splits), and 1 MB in uneven pieces. */
+static bool same_as_sodium(const unsigned char *p, size_t n, size_t cut1, size_t cut2)
+{
+    unsigned char want[32], got[32];
+    crypto_hash_sha256(want, p, n);
+    keel_sha256 h;
+    keel_sha256_init(&h);
+    keel_sha256_update(&h, p, cut1);
+    keel_sha256_update(&h, p + cut1, cut2 - cut1);
+    keel_sha256_update(&h, p + cut2, n - cut2);
+    keel_sha256_final(&h, got);
+    return !memcmp(want, got, 32);
+}
+
+TEST(sha256_both_kernels_agree_with_libsodium)
+{
+    REQUIRE(sodium_init() >= 0);
+    size_t big = 1 << 20;
+    unsigned char *p = malloc(big);
+    REQUIRE(p);
+    keel_rng r;
+    keel_rng_seed(&r, 11);
+    for (size_t i = 0; i < big; i++)
+        p[i] = (unsigned char)keel_rng_next(&r);
+    for (int plain = 0; plain < 2; plain++) {
+        keel_sha256_use_plain(plain);
+        int bad = 0;
+        for (size_t n = 0; n <= 300 && !bad; n++)
+            for (size_t cut = 0; cut <= n && !bad; cut++)
+                bad += !same_as_sodium(p, n, cut, cut + (n - cut) / 2);
+        CHECK_EQ_INT(bad, 0);
+        for (size_t cut = 1; cut < big; cut = cut * 3 + 7)
+            CHECK(same_as_sodium(p, big, cut / 2, cut));
+        if (plain) CHECK_STR(keel_sha256_kernel(), "plain C");
+    }
+    keel_sha256_use_plain(false);
+    free(p);
 }
 
 TEST(civil_dates_round_trip)
