@@ -1159,6 +1159,13 @@ int serve_server_start(const serve_options *o, serve_server **out, keel_error *e
                                 "cannot serve HTTPS on %s:%d: %s (--tls-cert %s, "
                                 "--tls-key %s)",
                                 s->o.host, o->port, s->start_msg, o->tls_cert, o->tls_key);
+        else if (strstr(s->start_msg, "already in use"))
+            /* libmicrohttpd's own words name port 0 (it binds the address keel gives it). */
+            rc = keel_error_set(e, KEEL_EIO,
+                                "cannot listen on %s:%d: another process is using that port; "
+                                "stop it, or choose another (--port N, or --port 0 for any free "
+                                "one)",
+                                s->o.host, o->port);
         else
             rc = keel_error_set(e, KEEL_EIO, "cannot listen on %s:%d: %s", s->o.host, o->port,
                                 s->start_msg);

@@ -236,4 +236,15 @@ expect "serve: a model that does not exist" 1 "$KEEL" serve -p 0 --model nosuch@
 contains "serve: says so" "$T/err" "nosuch"
 expect "serve: no model" 2 "$KEEL" serve -p 0
 expect "serve: --help" 0 "$KEEL" serve --help
+# A port another process holds: named, with the way out (libmicrohttpd's own words say "port 0").
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(30)' "$T/busy.port" &
+holder=$!
+for _ in $(seq 1 50); do [ -s "$T/busy.port" ] && break; sleep 0.1; done
+busy=$(cat "$T/busy.port")
+expect "serve: a port in use" 1 "$KEEL" serve -p "$busy" --no-log --model churn.keel
+contains "serve: names the port and says what to do" "$T/err" "cannot listen on 127.0.0.1:$busy: another process is using that port"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 finish
