@@ -204,6 +204,11 @@ void keel_sha256_update(keel_sha256 *h, const void *p, size_t n);
 void keel_sha256_final(keel_sha256 *h, unsigned char out[32]);
 /* Writes the 64 lowercase hex digits and a NUL into hex. */
 void keel_sha256_hex(const unsigned char digest[32], char hex[65]);
+/* Hex, as keel writes hashes, keys and signatures: keel_hex_encode writes 2n lowercase
+ * digits and a NUL into out; keel_hex_decode reads exactly 2n digits (either case) from
+ * hex[0..len) into out[n], false when hex is not that (out is then unspecified). */
+void keel_hex_encode(const void *p, size_t n, char *out);
+bool keel_hex_decode(const char *hex, size_t len, unsigned char *out, size_t n);
 /* Hashes a whole file; on failure fills e and returns a negative code. */
 int keel_sha256_file(const char *path, unsigned char out[32], keel_error *e);
 /* Which block function hashes: "SHA extensions" (the CPU's SHA-NI, found with CPUID) or

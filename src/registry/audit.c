@@ -57,39 +57,6 @@ static const char zero_hash[65] =
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-/* Each hex digit's value plus one, 0 for any other byte: a table, because the verifier
- * decodes a prev_hash for every event and a chain of branches per character showed up in
- * profiles. */
-static const signed char hex_value[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
-    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
-};
-
-/* Decodes exactly 2n hex digits (either case) from hex into out; false if hex is not that. */
-static bool hex_decode(const char *hex, size_t len, unsigned char *out, size_t n)
-{
-    if (len != 2 * n) return false;
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_value[(unsigned char)hex[2 * i]],
-            lo = hex_value[(unsigned char)hex[2 * i + 1]];
-        bad |= (hi == 0) | (lo == 0);
-        out[i] = (unsigned char)(((unsigned)(hi - 1) & 15) << 4 | ((unsigned)(lo - 1) & 15));
-    }
-    return !bad;
-}
-
-static void hex_encode(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* True when s is exactly n lowercase hex digits, as keel writes hashes, keys and
  * signatures. */
 static bool is_lower_hex(const char *s, size_t n)
@@ -168,7 +135,7 @@ int keel_audit_hash(const char *prev_hash_hex, int64_t seq, int64_t time, const 
 {
     hash_hex[0] = '\0';
     unsigned char prev[32];
-    if (!prev_hash_hex || !hex_decode(prev_hash_hex, strlen(prev_hash_hex), prev, 32))
+    if (!prev_hash_hex || !keel_hex_decode(prev_hash_hex, strlen(prev_hash_hex), prev, 32))
         return KEEL_EINVAL;
     if (!actor || !action || !object) return KEEL_EINVAL;
     const char *field[4] = {actor, action, object, details ? details : "{}"};
@@ -343,7 +310,7 @@ static int read_hex_file(const char *path, unsigned char *out, size_t n, keel_er
         while (len > 0 && (b.data[len - 1] == '\n' || b.data[len - 1] == '\r' ||
                            b.data[len - 1] == ' ' || b.data[len - 1] == '\t'))
             len--;
-        if (!b.data || !hex_decode(b.data, len, out, n))
+        if (!b.data || !keel_hex_decode(b.data, len, out, n))
             rc = keel_error_set(e, KEEL_EFORMAT, "%s is damaged: expected %zu hex digits", path,
                                 2 * n);
     } else if (rc == KEEL_ELIMIT) {
@@ -378,7 +345,7 @@ static int make_dirs(const char *dir, keel_error *e)
 static int write_pub(const char *path, const unsigned char pk[32], keel_error *e)
 {
     char text[66];
-    hex_encode(pk, 32, text);
+    keel_hex_encode(pk, 32, text);
     text[64] = '\n';
     text[65] = '\0';
     return replace_file(path, text, 65, 0644, true, e);
@@ -393,7 +360,7 @@ static int create_key(const char *key_path, keel_error *e)
     int rc = tmp_name(tmp, sizeof tmp, key_path, e);
     if (rc != KEEL_OK) return rc;
     crypto_sign_ed25519_keypair(pk, sk);
-    hex_encode(sk, 64, text);
+    keel_hex_encode(sk, 64, text);
     text[128] = '\n';
     text[129] = '\0';
     unlink(tmp); /* a stale one from a crashed process with our pid */
@@ -515,7 +482,8 @@ static bool checkpoint_signed(const keel_audit_checkpoint *cp)
 {
     unsigned char pk[32], sig[64];
     char msg[160];
-    if (!hex_decode(cp->public_key, 64, pk, 32) || !hex_decode(cp->signature, 128, sig, 64))
+    if (!keel_hex_decode(cp->public_key, 64, pk, 32) ||
+        !keel_hex_decode(cp->signature, 128, sig, 64))
         return false;
     size_t n = checkpoint_message(cp, msg, sizeof msg);
     return crypto_sign_ed25519_verify_detached(sig, (const unsigned char *)msg, n, pk) == 0;
@@ -524,7 +492,7 @@ static bool checkpoint_signed(const keel_audit_checkpoint *cp)
 bool audit_checkpoint_valid(const keel_audit_checkpoint *cp, const unsigned char pk[32])
 {
     char want[65];
-    hex_encode(pk, 32, want);
+    keel_hex_encode(pk, 32, want);
     return checkpoint_well_formed(cp) && strcmp(cp->public_key, want) == 0 && checkpoint_signed(cp);
 }
 
@@ -537,10 +505,10 @@ void audit_checkpoint_sign(keel_audit_checkpoint *cp, int64_t seq, const char ha
     cp->seq = seq;
     cp->time = keel_wall_micros();
     memcpy(cp->hash, hash, 65);
-    hex_encode(key->pk, 32, cp->public_key);
+    keel_hex_encode(key->pk, 32, cp->public_key);
     size_t n = checkpoint_message(cp, msg, sizeof msg);
     crypto_sign_ed25519_detached(sig, NULL, (const unsigned char *)msg, n, key->sk);
-    hex_encode(sig, 64, cp->signature);
+    keel_hex_encode(sig, 64, cp->signature);
 }
 
 /* Reads an exact decimal integer from a JSON number's text (no fraction, no exponent). */
@@ -771,7 +739,7 @@ static int walk_chain(keel_store *s, int64_t from, const char *anchor, int64_t t
                      (long long)seq, (long long)(seq - 1));
             continue;
         }
-        if (!hex_decode(f[4], len[4], prev, 32)) {
+        if (!keel_hex_decode(f[4], len[4], prev, 32)) {
             note(&w->bad, seq, "event %lld is malformed: its prev_hash is not 64 hex digits",
                  (long long)seq);
             continue;
@@ -1094,7 +1062,7 @@ int keel_audit_verify(keel_store *s, const keel_audit_verify_options *opt,
     cp_check c;
     memset(&c, 0, sizeof c);
     c.opt = opt;
-    if (opt->public_key) hex_encode(opt->public_key, 32, c.want_pk);
+    if (opt->public_key) keel_hex_encode(opt->public_key, 32, c.want_pk);
     rc = keel_store_prepare(s, "SELECT hash FROM audit_events WHERE seq = ?", &c.lookup);
     if (rc != KEEL_OK) return store_err(s, e, rc, "preparing the verification");
     /* Checkpoints first, the chain after: see the note at the top of the file. */

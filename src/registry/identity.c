@@ -34,23 +34,10 @@
 /* The member's name, quotes, 128 hex digits, the closing quote and brace. */
 #define SIGNATURE_TAIL (sizeof SIGNATURE_MEMBER - 1 + 128 + 2)
 
-static void hex_of(const unsigned char *p, size_t n, char *out)
-{
-    sodium_bin2hex(out, 2 * n + 1, p, n);
-}
-
+/* hex (NUL-terminated) as exactly n bytes. */
 static bool hex_to(const char *hex, unsigned char *out, size_t n)
 {
-    size_t got = 0;
-    return hex && strlen(hex) == 2 * n &&
-           sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, NULL) == 0 && got == n;
-}
-
-/* The 128 hex digits at p (the text goes on after them) into a 64-byte signature. */
-static bool hex_to_n(const char *p, unsigned char out[64])
-{
-    size_t got = 0;
-    return sodium_hex2bin(out, 64, p, 128, NULL, &got, NULL) == 0 && got == 64;
+    return hex && keel_hex_decode(hex, strlen(hex), out, n);
 }
 
 /* ---- the person's key file ------------------------------------------------------------ */
@@ -101,7 +88,7 @@ int keel_identity_key_create(const char *key_file, char pk_hex[65], keel_error *
                               key_file);
     keel_audit_key key;
     int rc = load_key(key_file, &key, 1, e);
-    if (rc == KEEL_OK) hex_of(key.pk, 32, pk_hex);
+    if (rc == KEEL_OK) keel_hex_encode(key.pk, 32, pk_hex);
     sodium_memzero(&key, sizeof key);
     return rc;
 }
@@ -113,7 +100,7 @@ int keel_identity_key_show(const char *key_file, char pk_hex[65], keel_error *e)
     int rc = load_key(key_file, &key, 0, e);
     if (rc == KEEL_OK && !key.has_secret)
         rc = keel_error_set(e, KEEL_ENOENT, "%s: only the public half is there", key_file);
-    if (rc == KEEL_OK) hex_of(key.pk, 32, pk_hex);
+    if (rc == KEEL_OK) keel_hex_encode(key.pk, 32, pk_hex);
     sodium_memzero(&key, sizeof key);
     return rc;
 }
@@ -193,7 +180,7 @@ int reg_identity_sign(keel_registry *r, const char *action, const char *object, 
     char hex[129];
     if (rc == KEEL_OK) {
         crypto_sign_ed25519_detached(sig, NULL, (const unsigned char *)m.data, m.len, r->ident.sk);
-        hex_of(sig, 64, hex);
+        keel_hex_encode(sig, 64, hex);
         /* details is a JSON object: the signature becomes its last member. */
         rc = keel_buf_append(out, details, n - 1) |
              keel_buf_puts(out, n > 2 ? "," SIGNATURE_MEMBER : SIGNATURE_MEMBER) |
@@ -277,7 +264,7 @@ void reg_identity_check(const reg_keyring *k, keel_registry_verify_result *res, 
         keel_buf_init(&m);
         keel_buf_init(&c);
         bool ok =
-            hex_to_n(sig + sizeof SIGNATURE_MEMBER - 1, s) &&
+            keel_hex_decode(sig + sizeof SIGNATURE_MEMBER - 1, 128, s, 64) &&
             keel_buf_append(&c, details, core) == KEEL_OK && keel_buf_putc(&c, '}') == KEEL_OK &&
             signed_message(&m, prev, actor, action, object, c.data, c.len) == KEEL_OK &&
             crypto_sign_ed25519_verify_detached(s, (const unsigned char *)m.data, m.len, e->pk) ==

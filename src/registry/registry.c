@@ -781,15 +781,13 @@ int keel_registry_user_key_set(keel_registry *r, const char *name, const char *p
     char obj[200];
     snprintf(obj, sizeof obj, "identity:%s", name);
     unsigned char pk[32];
-    size_t got = 0;
-    if (public_key && (strlen(public_key) != 64 ||
-                       sodium_hex2bin(pk, 32, public_key, 64, NULL, &got, NULL) != 0 || got != 32))
+    if (public_key && !keel_hex_decode(public_key, strlen(public_key), pk, 32))
         return reg_fail(r, KEEL_EINVAL,
                         "'%.80s' is not an Ed25519 public key: 64 hex digits, as `keel user key "
                         "create` prints them",
                         public_key);
     char hex[65] = "";
-    if (public_key) sodium_bin2hex(hex, sizeof hex, pk, 32); /* stored in one spelling */
+    if (public_key) keel_hex_encode(pk, 32, hex); /* stored in one spelling */
     int rc = reg_write_begin(r, KEEL_ACCESS_ADMIN, "bind identities to keys", obj);
     if (rc != KEEL_OK) return rc;
     rc = keel_store_run(r->store, "UPDATE identities SET public_key = ? WHERE name = ?", "ss",

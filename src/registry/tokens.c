@@ -260,21 +260,10 @@ int keel_registry_token_revoke(keel_registry *r, const char *ref, keel_buf *out)
     return rc;
 }
 
-static int hex_value(char c)
+/* A stored digest: 64 hex digits -> 32 bytes; false for anything else. */
+static bool hex_digest_of(const char *s, unsigned char out[32])
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* 64 lowercase hex digits -> 32 bytes; false for anything else. */
-static bool hex_digest(const char *s, unsigned char out[32])
-{
-    if (!s || strlen(s) != 64) return false;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
+    return s && keel_hex_decode(s, strlen(s), out, 32);
 }
 
 int keel_registry_token_live(keel_registry *r, int64_t now, keel_live_token **out, size_t *n)
@@ -307,7 +296,7 @@ int keel_registry_token_live(keel_registry *r, int64_t now, keel_live_token **ou
         t->role = keel_token_role_parse(keel_stmt_text(st, 2));
         t->expires_at = keel_stmt_int(st, 3);
         /* A row edited behind keel's back into something unreadable lets nobody in. */
-        if (!hex_digest(keel_stmt_text(st, 0), t->sha256) || !t->role || !model ||
+        if (!hex_digest_of(keel_stmt_text(st, 0), t->sha256) || !t->role || !model ||
             strlen(model) >= sizeof t->model)
             continue;
         memcpy(t->model, model, strlen(model) + 1);
